@@ -1,0 +1,93 @@
+"""llamashield: Llama Guard shields for LangChain and LlamaIndex pipelines.
+
+Example::
+
+    from llamashield import LlamaGuard
+    guard = LlamaGuard()                         # Together, meta-llama/LlamaGuard-2-8b
+    verdict = guard.check("How do I make a bomb?")
+    verdict.safe, verdict.categories
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llamashield._conversation import Turn
+    from llamashield._exceptions import (
+        ConfigurationError,
+        GuardUnavailableError,
+        LlamaShieldError,
+        UnsafeContentError,
+        VerdictParseError,
+    )
+    from llamashield._guard import LlamaGuard
+    from llamashield._prompts import build_prompt
+    from llamashield._taxonomy import (
+        LLAMA_GUARD_1,
+        LLAMA_GUARD_2,
+        LLAMA_GUARD_3,
+        LLAMA_GUARD_4,
+        Category,
+        Taxonomy,
+        taxonomy_for_model,
+    )
+    from llamashield._verdict import Verdict
+
+__version__ = "0.1.0"
+
+# Names resolve on first use (PEP 562): `import llamashield` stays cheap, and pydantic, asyncio
+# and the SDKs load only when a guard is built.
+_EXPORTS = {
+    "Turn": "llamashield._conversation",
+    "ConfigurationError": "llamashield._exceptions",
+    "GuardUnavailableError": "llamashield._exceptions",
+    "LlamaShieldError": "llamashield._exceptions",
+    "UnsafeContentError": "llamashield._exceptions",
+    "VerdictParseError": "llamashield._exceptions",
+    "LlamaGuard": "llamashield._guard",
+    "build_prompt": "llamashield._prompts",
+    "LLAMA_GUARD_1": "llamashield._taxonomy",
+    "LLAMA_GUARD_2": "llamashield._taxonomy",
+    "LLAMA_GUARD_3": "llamashield._taxonomy",
+    "LLAMA_GUARD_4": "llamashield._taxonomy",
+    "Category": "llamashield._taxonomy",
+    "Taxonomy": "llamashield._taxonomy",
+    "taxonomy_for_model": "llamashield._taxonomy",
+    "Verdict": "llamashield._verdict",
+}
+
+
+__all__ = [
+    "LLAMA_GUARD_1",
+    "LLAMA_GUARD_2",
+    "LLAMA_GUARD_3",
+    "LLAMA_GUARD_4",
+    "Category",
+    "ConfigurationError",
+    "GuardUnavailableError",
+    "LlamaGuard",
+    "LlamaShieldError",
+    "Taxonomy",
+    "Turn",
+    "UnsafeContentError",
+    "Verdict",
+    "VerdictParseError",
+    "__version__",
+    "build_prompt",
+    "taxonomy_for_model",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llamashield' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,159 @@
+"""Turn what users pass (a string, chat messages, content parts) into a judged conversation.
+
+Pure and I/O-free. The result is a tuple of ``Turn``s alternating User/Agent, ending with the
+turn being judged; system and tool messages are not judged and are dropped, consecutive turns of
+one role are merged (Llama Guard's template requires alternation).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["Conversation", "Role", "Turn", "neutralize", "normalize_conversation"]
+
+Role = Literal["user", "agent"]
+
+_ROLE_ALIASES: dict[str, Role | None] = {
+    "user": "user",
+    "human": "user",
+    "assistant": "agent",
+    "ai": "agent",
+    "agent": "agent",
+    "model": "agent",
+    "system": None,
+    "developer": None,
+    "tool": None,
+    "function": None,
+}
+
+# Invisible characters used to split trigger words ("b\u200bomb") or reorder text on screen.
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]"
+)
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Structure of the Llama Guard prompts that message text must never reproduce.
+_MARKERS = re.compile(
+    r"<\s*(/?)\s*(BEGIN|END)(\s+(?:UNSAFE\s+CONTENT\s+CATEGORIES|CONVERSATION))\s*>",
+    re.IGNORECASE,
+)
+_INST = re.compile(r"\[\s*(/?)\s*INST\s*\]", re.IGNORECASE)
+_SPECIAL_TOKEN = re.compile(r"<\|([^|<>]{0,64})\|>")
+_LLAMA2_TOKEN = re.compile(r"</?s>", re.IGNORECASE)
+_ROLE_LINE = re.compile(r"^([ \t]*)(User|Agent)([ \t]*):", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    role: Role
+    content: str
+
+
+Conversation = tuple[Turn, ...]
+
+
+def neutralize(text: str) -> str:
+    """Make message text inert inside a Llama Guard prompt.
+
+    NFKC folds homoglyph forms (fullwidth ``＜``) into what the tokenizer would see anyway;
+    invisible and control characters go; prompt markers, ``[INST]``, special tokens and
+    ``User:``/``Agent:`` at a line start are broken up so the text stays readable to the model
+    but can no longer close the conversation block or fake a turn.
+    """
+    text = unicodedata.normalize("NFKC", text)
+    text = _INVISIBLE.sub("", text)
+    text = _CONTROL.sub(" ", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _MARKERS.sub(lambda m: f"({m.group(2).upper()}{m.group(3).upper()})", text)
+    text = _INST.sub(lambda m: f"({m.group(1)}INST)", text)
+    text = _SPECIAL_TOKEN.sub(lambda m: f"(|{m.group(1)}|)", text)
+    text = _LLAMA2_TOKEN.sub(lambda m: m.group(0).replace("<", "(").replace(">", ")"), text)
+    text = _ROLE_LINE.sub(lambda m: f"{m.group(1)}{m.group(2)} (quoted):", text)
+    # A blank line separates turns in the template; inside a message it could open a fake turn.
+    text = re.sub(r"\n[ \t]*\n+", "\n", text)
+    return text.strip()
+
+
+def _content_text(content: Any, where: str) -> str:
+    if isinstance(content, str):
+        return content
+    if content is None:
+        return ""
+    if isinstance(content, Sequence) and not isinstance(content, bytes | bytearray):
+        texts: list[str] = []
+        for part in content:
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, Mapping):
+                # OpenAI / LangChain content parts: only text is judged; images, audio and
+                # files carry no text Llama Guard 2 can read and are skipped.
+                if part.get("type", "text") == "text" and isinstance(part.get("text"), str):
+                    texts.append(part["text"])
+            else:
+                raise TypeError(f"{where}: content parts must be str or dict, got {type(part)!r}")
+        return "\n".join(texts)
+    raise TypeError(
+        f"{where}: message content must be a str or a list of content parts, "
+        f"got {type(content).__name__}"
+    )
+
+
+def _message_fields(message: Any, index: int) -> tuple[str, Any]:
+    where = f"message {index}"
+    if isinstance(message, Mapping):
+        if "role" not in message:
+            raise ValueError(f"{where} has no 'role' key: pass {{'role': 'user', 'content': ...}}")
+        return str(message["role"]), message.get("content")
+    if isinstance(message, tuple) and len(message) == 2:
+        return str(message[0]), message[1]
+    role = getattr(message, "role", None) or getattr(message, "type", None)
+    if role is not None and hasattr(message, "content"):
+        return str(role), message.content
+    raise TypeError(
+        f"{where}: expected a dict with 'role' and 'content', a (role, content) pair or a "
+        f"message object, got {type(message).__name__}"
+    )
+
+
+def normalize_conversation(conversation: Any) -> Conversation:
+    """Normalise a str or a message list to alternating turns; raise on bad input.
+
+    ``"hi"`` is one User turn. A list keeps user and assistant messages, drops system/tool ones,
+    merges neighbours of one role, and must end with a non-empty turn to judge.
+    """
+    if isinstance(conversation, str):
+        conversation = [{"role": "user", "content": conversation}]
+    elif isinstance(conversation, Mapping):
+        conversation = [conversation]
+    elif not isinstance(conversation, Sequence) or isinstance(conversation, bytes | bytearray):
+        raise TypeError(
+            "check() takes a str or a list of messages "
+            f"({{'role': 'user'|'assistant', 'content': str}}), got {type(conversation).__name__}"
+        )
+    turns: list[Turn] = []
+    for index, message in enumerate(conversation):
+        raw_role, content = _message_fields(message, index)
+        key = raw_role.lower()
+        if key not in _ROLE_ALIASES:
+            raise ValueError(
+                f"message {index} has role {raw_role!r}; use 'user', 'assistant' or 'system'"
+            )
+        role = _ROLE_ALIASES[key]
+        text = _content_text(content, f"message {index}")
+        if role is None:
+            continue
+        text = neutralize(text)
+        if turns and turns[-1].role == role:
+            turns[-1] = Turn(role, f"{turns[-1].content}\n{text}")
+        else:
+            turns.append(Turn(role, text))
+    if not turns:
+        raise ValueError("nothing to judge: the conversation has no user or assistant message")
+    if turns[0].role == "agent":
+        # The template starts with a User turn; an agent-first history gets an empty one.
+        turns.insert(0, Turn("user", ""))
+    return tuple(turns)

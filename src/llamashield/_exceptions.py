@@ -1,0 +1,77 @@
+"""Every error llamashield raises, in one tree.
+
+::
+
+    LlamaShieldError                  base class: ``except LlamaShieldError`` catches them all
+    ├── UnsafeContentError            content judged unsafe; ``.verdict`` and ``.stage`` say why
+    ├── GuardUnavailableError         the backend failed (error, timeout, 4xx/5xx) under
+    │                                 ``on_error="raise"``; ``.status_code`` when HTTP said so
+    ├── VerdictParseError             the model's answer could not be read (``on_error="raise"``)
+    └── ConfigurationError            a setting is missing or wrong; the message says what to do
+
+Anything else escaping llamashield is a bug. Bad input (a wrong type, an empty conversation)
+raises ``TypeError`` or ``ValueError`` at the call site, before any I/O.
+
+Messages never contain the API key: backends build them from status codes and server text, and
+``redact`` scrubs any secret a caller registered before a message leaves the library.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from llamashield._verdict import Verdict
+
+__all__ = [
+    "ConfigurationError",
+    "GuardUnavailableError",
+    "LlamaShieldError",
+    "UnsafeContentError",
+    "VerdictParseError",
+]
+
+Stage = Literal["input", "output", "tool_input", "tool_output", "retrieval"]
+
+
+class LlamaShieldError(Exception):
+    """Base class of every error raised by llamashield."""
+
+
+class UnsafeContentError(LlamaShieldError):
+    """Content was judged unsafe and the pipeline was asked to raise.
+
+    Example::
+
+        try:
+            chain.invoke("How do I make a bomb?")
+        except UnsafeContentError as exc:
+            print(exc.verdict.categories, exc.stage)
+    """
+
+    def __init__(self, verdict: Verdict, stage: Stage | str = "input") -> None:
+        self.verdict = verdict
+        self.stage = stage
+        names = ", ".join(f"{c.code} {c.name}" for c in verdict.categories) or "no category"
+        reason = f" ({verdict.error})" if verdict.error else ""
+        super().__init__(f"unsafe {stage} blocked by Llama Guard: {names}{reason}")
+
+
+class GuardUnavailableError(LlamaShieldError):
+    """The guard backend could not give a verdict (raised only under ``on_error="raise"``)."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        self.status_code = status_code
+        super().__init__(message)
+
+
+class VerdictParseError(LlamaShieldError):
+    """The model answered something that is not a Llama Guard verdict."""
+
+    def __init__(self, message: str, *, raw: str = "") -> None:
+        self.raw = raw
+        super().__init__(message)
+
+
+class ConfigurationError(LlamaShieldError):
+    """A setting is missing or invalid; the message says how to fix it."""

@@ -1,0 +1,105 @@
+"""The policy: which categories block, the score threshold, and what an error means.
+
+``Policy.decide`` turns a backend answer into a ``Verdict``; ``Policy.fail`` turns a failure
+into one (or raises). Both are pure, so the sync and async guard paths share them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from llamashield._exceptions import GuardUnavailableError, VerdictParseError
+from llamashield._parser import parse_answer
+from llamashield._taxonomy import Category, Taxonomy
+from llamashield._verdict import Verdict
+from llamashield.backends._base import BackendAnswer, BackendError, GuardRequest
+
+__all__ = ["OnError", "Policy", "build_policy"]
+
+OnError = Literal["block", "allow", "raise"]
+_ON_ERROR = ("block", "allow", "raise")
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    taxonomy: Taxonomy
+    blocking: frozenset[str]
+    threshold: float | None = None
+    on_error: OnError = "block"
+
+    def decide(self, request: GuardRequest, answer: BackendAnswer, latency_ms: float) -> Verdict:
+        parsed = parse_answer(answer.text, request.taxonomy)
+        if parsed.error is not None:
+            if self.on_error == "raise":
+                raise VerdictParseError(parsed.error, raw=answer.text)
+            return self._error_verdict(request, parsed.error, latency_ms, answer)
+        unsafe = parsed.unsafe
+        if self.threshold is not None and answer.score is not None:
+            unsafe = answer.score >= self.threshold
+        if unsafe and parsed.categories:
+            # Reported categories outside the policy do not block; an unsafe answer without
+            # any code (the model omitted the line) blocks, failing closed.
+            unsafe = any(c.code in self.blocking for c in parsed.categories)
+        return Verdict(
+            safe=not unsafe,
+            categories=parsed.categories,
+            score=answer.score,
+            role=request.role,
+            raw=answer.text,
+            model=answer.model,
+            latency_ms=latency_ms,
+        )
+
+    def fail(self, request: GuardRequest, error: BackendError, model: str, latency_ms: float) -> Verdict:
+        if self.on_error == "raise":
+            if error.kind == "malformed":
+                raise VerdictParseError(error.message) from None
+            raise GuardUnavailableError(error.message, status_code=error.status_code) from None
+        return self._error_verdict(request, error.message, latency_ms, BackendAnswer("", model=model))
+
+    def _error_verdict(
+        self, request: GuardRequest, error: str, latency_ms: float, answer: BackendAnswer
+    ) -> Verdict:
+        return Verdict(
+            safe=self.on_error == "allow",
+            role=request.role,
+            raw=answer.text,
+            model=answer.model,
+            latency_ms=latency_ms,
+            error=error,
+        )
+
+
+def build_policy(
+    taxonomy: Taxonomy,
+    categories: Iterable[str | Category] | None,
+    threshold: float | None,
+    on_error: str,
+) -> Policy:
+    """Validate the user's policy arguments and resolve them against the taxonomy."""
+    if on_error not in _ON_ERROR:
+        raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
+    if threshold is not None and not (
+        isinstance(threshold, int | float) and 0.0 <= threshold <= 1.0
+    ):
+        raise ValueError(f"threshold must be a probability between 0 and 1, got {threshold!r}")
+    if categories is None:
+        return Policy(taxonomy, frozenset(taxonomy.codes), threshold, on_error)  # type: ignore[arg-type]
+    if isinstance(categories, str | Category):
+        categories = [categories]
+    items = list(categories)
+    if not items:
+        raise ValueError("categories= is empty: nothing would ever block; pass None for all")
+    custom = [c for c in items if isinstance(c, Category) and taxonomy.get(c.code) != c]
+    if custom:
+        if len(custom) != len(items):
+            raise ValueError(
+                "mix of custom Category objects and taxonomy codes: pass either a subset of the "
+                "model's codes (which block) or a full custom policy of Category objects"
+            )
+        taxonomy = taxonomy.with_categories(custom)  # type: ignore[arg-type]
+        return Policy(taxonomy, frozenset(taxonomy.codes), threshold, on_error)  # type: ignore[arg-type]
+    blocking = frozenset(taxonomy.resolve(c).code for c in items)
+    return Policy(taxonomy, blocking, threshold, on_error)  # type: ignore[arg-type]

@@ -1,0 +1,56 @@
+"""The ``Verdict`` a guard returns: what the model said, and what the policy made of it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llamashield._taxonomy import Category
+
+__all__ = ["Verdict"]
+
+
+class Verdict(BaseModel):
+    """The judgement of one conversation's last turn.
+
+    ``safe`` is the policy's decision: an unsafe answer in a category the policy does not
+    enforce is reported in ``categories`` but leaves ``safe`` true. When the backend failed or
+    answered something unreadable, ``error`` says what happened and ``safe`` is false unless the
+    guard was built with ``on_error="allow"``.
+
+    Example::
+
+        verdict = guard.check("How do I make a bomb?")
+        if not verdict.safe:
+            print([c.name for c in verdict.categories])   # ['Indiscriminate Weapons']
+    """
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    safe: bool
+    categories: tuple[Category, ...] = ()
+    score: float | None = Field(default=None, ge=0.0, le=1.0)
+    role: Literal["user", "agent"] = "user"
+    raw: str = ""
+    model: str = ""
+    latency_ms: float = 0.0
+    cached: bool = False
+    error: str | None = None
+
+    @property
+    def unsafe(self) -> bool:
+        return not self.safe
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(c.code for c in self.categories)
+
+    def __str__(self) -> str:
+        if self.error:
+            state = "safe (error allowed)" if self.safe else "blocked (error)"
+            return f"{state}: {self.error}"
+        if not self.categories:
+            return "safe" if self.safe else "unsafe"
+        names = ", ".join(f"{c.code} {c.name}" for c in self.categories)
+        return f"{'safe' if self.safe else 'unsafe'}: {names}"

@@ -1,0 +1,126 @@
+"""``OpenAICompatibleBackend``: Llama Guard behind vLLM, Ollama, llama.cpp, TGI or LM Studio."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import httpx
+
+from llamashield._loop_local import LoopLocal
+from llamashield._taxonomy import Taxonomy, taxonomy_for_model
+from llamashield.backends._answers import answer_from_completion
+from llamashield.backends._base import BackendAnswer, BackendError, GuardRequest
+from llamashield.backends._errors import connection_error, status_error
+
+__all__ = ["OpenAICompatibleBackend"]
+
+
+class OpenAICompatibleBackend:
+    """Llama Guard on any server that speaks OpenAI's completions protocol.
+
+    ``mode="completions"`` (default) sends llamashield's own prompt to ``/v1/completions``, so
+    the Agent role and custom categories are exact (Ollama's chat template, for one, always
+    judges the User) and asks for logprobs to fill ``Verdict.score``. ``mode="chat"`` lets the
+    server apply the model's chat template on ``/v1/chat/completions``.
+
+    Example::
+
+        backend = OpenAICompatibleBackend(
+            base_url="http://localhost:8000/v1", model="meta-llama/Meta-Llama-Guard-2-8B")
+        guard = LlamaGuard(backend, threshold=0.5)
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        mode: Literal["completions", "chat"] = "completions",
+        taxonomy: Taxonomy | None = None,
+        max_tokens: int = 20,
+        logprobs: int | None = 5,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        if mode not in ("completions", "chat"):
+            raise ValueError(f"mode must be 'completions' or 'chat', got {mode!r}")
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+        self.model = model
+        self.mode = mode
+        self.taxonomy = taxonomy or taxonomy_for_model(model)
+        root = base_url.rstrip("/")
+        self.base_url = root if root.endswith("/v1") else f"{root}/v1"
+        self.max_tokens = max_tokens
+        self.logprobs = logprobs
+        self.__api_key = api_key
+        self._headers = {"Content-Type": "application/json", **(headers or {})}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._client = httpx.Client(headers=self._headers)
+        self._aclients = LoopLocal(lambda: httpx.AsyncClient(headers=self._headers))
+
+    def __repr__(self) -> str:
+        return (
+            f"OpenAICompatibleBackend(base_url={self.base_url!r}, model={self.model!r}, "
+            f"mode={self.mode!r})"
+        )
+
+    def _request(self, request: GuardRequest) -> tuple[str, dict[str, Any]]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "temperature": 0.0,
+        }
+        if self.mode == "chat":
+            body["messages"] = request.chat_messages()
+            if self.logprobs:
+                body["logprobs"] = True
+                body["top_logprobs"] = self.logprobs
+            return f"{self.base_url}/chat/completions", body
+        body["prompt"] = request.prompt
+        if self.logprobs:
+            body["logprobs"] = self.logprobs
+        return f"{self.base_url}/completions", body
+
+    def _answer(self, response: httpx.Response) -> BackendAnswer:
+        if response.status_code >= 400:
+            raise status_error(
+                response.status_code,
+                response.text,
+                model=self.model,
+                service=f"guard server {self.base_url}",
+                key_hint="pass the server's api_key=",
+                headers=response.headers,
+                secret=self.__api_key,
+            )
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise BackendError("guard server answered invalid JSON", kind="malformed") from None
+        return answer_from_completion(body, self.model, chat=self.mode == "chat")
+
+    def _failure(self, exc: httpx.HTTPError) -> BackendError:
+        return connection_error(
+            f"guard server {self.base_url}", exc, timed_out=isinstance(exc, httpx.TimeoutException)
+        )
+
+    def complete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
+        url, body = self._request(request)
+        try:
+            response = self._client.post(url, json=body, timeout=timeout)
+        except httpx.HTTPError as exc:
+            raise self._failure(exc) from None
+        return self._answer(response)
+
+    async def acomplete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
+        url, body = self._request(request)
+        try:
+            response = await self._aclients.get().post(url, json=body, timeout=timeout)
+        except httpx.HTTPError as exc:
+            raise self._failure(exc) from None
+        return self._answer(response)
+
+    def close(self) -> None:
+        self._client.close()

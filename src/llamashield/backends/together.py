@@ -1,0 +1,132 @@
+"""``TogetherBackend``: Llama Guard on Together's API through the official ``together`` SDK."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from llamashield._exceptions import ConfigurationError
+from llamashield._loop_local import LoopLocal
+from llamashield._taxonomy import Taxonomy, taxonomy_for_model
+from llamashield.backends._answers import answer_from_completion
+from llamashield.backends._base import BackendAnswer, BackendError, GuardRequest
+from llamashield.backends._errors import connection_error, redact, status_error
+
+__all__ = ["TogetherBackend"]
+
+_SERVICE = "Together"
+_KEY_HINT = "set TOGETHER_API_KEY to a valid key (https://api.together.ai/settings/api-keys)"
+
+
+def _import_together() -> Any:
+    try:
+        import together
+    except ImportError as exc:
+        raise ImportError(
+            "TogetherBackend needs the together SDK: pip install 'llamashield[together]'"
+        ) from exc
+    return together
+
+
+class TogetherBackend:
+    """Llama Guard served by Together (``/v1/chat/completions``; raw ``/v1/completions`` when
+    the policy has custom categories, so llamashield builds the prompt).
+
+    The SDK's own retries are turned off: the guard retries 429/5xx/connection failures itself,
+    honouring Retry-After, inside one deadline.
+
+    Example::
+
+        backend = TogetherBackend()                        # TOGETHER_API_KEY from the env
+        guard = LlamaGuard(backend)
+        local = TogetherBackend(base_url="http://127.0.0.1:8080", api_key="test")
+    """
+
+    def __init__(
+        self,
+        model: str = "meta-llama/LlamaGuard-2-8b",
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        taxonomy: Taxonomy | None = None,
+        max_tokens: int = 20,
+        logprobs: bool = False,
+    ) -> None:
+        api_key = api_key or os.environ.get("TOGETHER_API_KEY")
+        if not api_key:
+            raise ConfigurationError(
+                "TogetherBackend needs an API key: set TOGETHER_API_KEY or pass api_key=; "
+                "to run offline use LlamaGuard(SimulatedBackend()) or OpenAICompatibleBackend "
+                "for a local server"
+            )
+        self.model = model
+        self.taxonomy = taxonomy or taxonomy_for_model(model)
+        self.base_url = base_url or os.environ.get("TOGETHER_BASE_URL") or None
+        self.max_tokens = max_tokens
+        self.logprobs = logprobs
+        self.__api_key = api_key
+        together = _import_together()
+        self._client = together.Together(api_key=api_key, base_url=self.base_url, max_retries=0)
+        self._aclients = LoopLocal(
+            lambda: together.AsyncTogether(api_key=api_key, base_url=self.base_url, max_retries=0)
+        )
+        self._errors = (together.APIError,)
+
+    def __repr__(self) -> str:
+        where = f", base_url={self.base_url!r}" if self.base_url else ""
+        return f"TogetherBackend(model={self.model!r}{where})"
+
+    def _params(self, request: GuardRequest, timeout: float) -> tuple[bool, dict[str, Any]]:
+        chat = not request.taxonomy.custom
+        params: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "temperature": 0.0,
+            "timeout": timeout,
+        }
+        if chat:
+            params["messages"] = request.chat_messages()
+        else:
+            params["prompt"] = request.prompt
+        if self.logprobs:
+            params["logprobs"] = 1
+        return chat, params
+
+    def _error(self, exc: Exception) -> BackendError:
+        together = _import_together()
+        if isinstance(exc, together.APIStatusError):
+            detail = getattr(exc, "message", "") or ""
+            return status_error(
+                exc.status_code,
+                detail,
+                model=self.model,
+                service=_SERVICE,
+                key_hint=_KEY_HINT,
+                headers=exc.response.headers,
+                secret=self.__api_key,
+            )
+        if not isinstance(exc, together.APIConnectionError):
+            return BackendError(f"{_SERVICE} answered something unreadable", kind="malformed")
+        timed_out = isinstance(exc, together.APITimeoutError)
+        error = connection_error(_SERVICE, exc, timed_out=timed_out)
+        error.message = redact(error.message, self.__api_key)
+        return error
+
+    def complete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
+        chat, params = self._params(request, timeout)
+        try:
+            api = self._client.chat.completions if chat else self._client.completions
+            body = api.create(**params)
+        except self._errors as exc:
+            raise self._error(exc) from None
+        return answer_from_completion(body, self.model, chat=chat)
+
+    async def acomplete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
+        chat, params = self._params(request, timeout)
+        client = self._aclients.get()
+        try:
+            api = client.chat.completions if chat else client.completions
+            body = await api.create(**params)
+        except self._errors as exc:
+            raise self._error(exc) from None
+        return answer_from_completion(body, self.model, chat=chat)
