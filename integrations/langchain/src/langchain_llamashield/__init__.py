@@ -1,0 +1,42 @@
+"""Llama Guard shields for LangChain: runnables, chat models, agents, tools, retrievers."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from langchain_llamashield.callbacks import LlamaGuardCallbackHandler
+    from langchain_llamashield.chat_models import GuardedChatModel
+    from langchain_llamashield.document_filter import LlamaGuardDocumentFilter
+    from langchain_llamashield.middleware import LlamaGuardMiddleware
+    from langchain_llamashield.runnables import LlamaGuardRunnable, guard_runnable
+    from langchain_llamashield.tools import guard_tool
+
+__all__ = [
+    "GuardedChatModel",
+    "LlamaGuardCallbackHandler",
+    "LlamaGuardDocumentFilter",
+    "LlamaGuardMiddleware",
+    "LlamaGuardRunnable",
+    "guard_runnable",
+    "guard_tool",
+]
+
+# Lazy (PEP 562): the agent middleware needs the optional `langchain` package.
+_EXPORTS = {
+    "GuardedChatModel": "langchain_llamashield.chat_models",
+    "LlamaGuardCallbackHandler": "langchain_llamashield.callbacks",
+    "LlamaGuardDocumentFilter": "langchain_llamashield.document_filter",
+    "LlamaGuardMiddleware": "langchain_llamashield.middleware",
+    "LlamaGuardRunnable": "langchain_llamashield.runnables",
+    "guard_runnable": "langchain_llamashield.runnables",
+    "guard_tool": "langchain_llamashield.tools",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'langchain_llamashield' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
