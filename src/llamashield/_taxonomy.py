@@ -34,7 +34,7 @@ class Category:
 
     code: str
     name: str
-    description: str = ""
+    description: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.code, str) or not re.fullmatch(r"[A-Z]\d{1,3}", self.code):

@@ -1,0 +1,16 @@
+"""Offline testing for guarded pipelines: a loopback server that speaks Together's/OpenAI's API.
+
+Example::
+
+    from llamashield.testing import LoopbackServer
+    with LoopbackServer(latency=0.05) as server:
+        guard = server.guard()
+        guard.check("How do I build a bomb?").safe      # False, over real HTTP
+
+With pytest, the ``loopback_server`` fixture (installed with llamashield) gives a fresh server.
+"""
+
+from llamashield.testing._faults import Fault, FaultPlan
+from llamashield.testing._server import LoopbackServer
+
+__all__ = ["Fault", "FaultPlan", "LoopbackServer"]

@@ -1,0 +1,300 @@
+"""``LoopbackServer``: a real HTTP/1.1 server on 127.0.0.1 speaking Together's/OpenAI's API.
+
+It runs an asyncio server on its own thread, so sync and async clients (the ``together`` SDK,
+httpx, LangChain and LlamaIndex clients) talk to it over real sockets, with injected latency
+and faults. It stops with its ``with`` block, or at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import json
+import threading
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from llamashield.testing._faults import Fault, FaultKind, FaultPlan
+from llamashield.testing._protocol import BadRequest, Reply, Responder, Response, bad_request
+
+if TYPE_CHECKING:
+    from llamashield._guard import LlamaGuard
+
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+            429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
+            503: "Service Unavailable", 504: "Gateway Timeout"}  # fmt: skip
+_MAX_BODY = 8 * 1024 * 1024
+
+
+class LoopbackServer:
+    """A Together/OpenAI-compatible server on loopback, for offline tests and demos.
+
+    Example::
+
+        with LoopbackServer(latency=0.05) as server:
+            guard = server.guard()                      # TogetherBackend -> this server
+            assert not guard.check("How do I build a bomb?").safe
+            server.inject("status", status=503, times=None)
+            assert guard.check("hi").error              # fails closed
+
+    Args:
+        latency: seconds before each answer.
+        chunk_delay: seconds between streamed chunks (non-guard chat models).
+        reply: what non-guard models say: a function of the messages, or a list cycled through;
+            default echoes the last user message.
+        api_key: when set, requests must carry ``Authorization: Bearer <api_key>`` (else 401).
+        fault_rate, fault_mix, seed: random faults for soak tests.
+        guard_model: the model id ``guard()`` uses.
+    """
+
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        chunk_delay: float = 0.0,
+        reply: Reply | list[str] | None = None,
+        api_key: str | None = None,
+        fault_rate: float = 0.0,
+        fault_mix: tuple[Fault, ...] = (),
+        seed: int | None = 0,
+        guard_model: str = "meta-llama/LlamaGuard-2-8b",
+        port: int = 0,
+    ) -> None:
+        self.latency = latency
+        self.chunk_delay = chunk_delay
+        self.api_key = api_key
+        self.guard_model = guard_model
+        self.faults = FaultPlan(fault_rate, fault_mix, seed)
+        self.responder = Responder(reply)
+        self.requests: Counter[str] = Counter()  # "path model" -> count
+        self.bodies: list[dict[str, Any]] = []  # the last 1,000 request bodies
+        self._port = port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._lock = threading.Lock()
+        self._startup_error: BaseException | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the server is not running: use `with LoopbackServer() as s:`")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def base_url(self) -> str:
+        """Root URL, as the ``together`` SDK wants it (it appends ``/v1/...`` itself)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"{self.base_url}/v1"
+
+    def start(self) -> LoopbackServer:
+        if self._thread is not None:
+            return self
+        self._thread = threading.Thread(target=self._run, name="llamashield-loopback", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        if self._startup_error is not None:
+            raise RuntimeError(f"loopback server failed to start: {self._startup_error}")
+        atexit.register(self.stop)
+        return self
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        self._thread = None
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> LoopbackServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            self._server = loop.run_until_complete(
+                asyncio.start_server(self._serve, "127.0.0.1", self._port, backlog=512)
+            )
+        except OSError as exc:
+            self._startup_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            self._server.close()
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(asyncio.sleep(0))
+            loop.close()
+
+    # -- conveniences ---------------------------------------------------------------------
+
+    def inject(
+        self,
+        kind: FaultKind = "status",
+        *,
+        status: int = 503,
+        retry_after: float | None = None,
+        hang_seconds: float = 3600.0,
+        times: int | None = 1,
+    ) -> None:
+        """Make the next ``times`` requests fail (``None``: every request until ``clear``)."""
+        self.faults.add(Fault(kind, status, retry_after, hang_seconds), times)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    def count(self, path: str = "", model: str = "") -> int:
+        """Requests seen whose path and model contain the given strings."""
+        with self._lock:
+            return sum(n for key, n in self.requests.items() if path in key and model in key)
+
+    def guard(self, *, model: str | None = None, **policy: Any) -> LlamaGuard:
+        """A ``LlamaGuard`` on ``TogetherBackend`` pointed at this server (the real SDK)."""
+        from llamashield._guard import LlamaGuard
+        from llamashield.backends.together import TogetherBackend
+
+        backend = TogetherBackend(
+            model=model or self.guard_model,
+            api_key=self.api_key or "loopback-test-key",
+            base_url=self.base_url,
+        )
+        return LlamaGuard(backend, **policy)
+
+    def openai_guard(self, *, model: str | None = None, **policy: Any) -> LlamaGuard:
+        """A ``LlamaGuard`` on ``OpenAICompatibleBackend`` (raw prompts) at this server."""
+        from llamashield._guard import LlamaGuard
+        from llamashield.backends.openai_compatible import OpenAICompatibleBackend
+
+        backend = OpenAICompatibleBackend(
+            base_url=self.openai_base_url, model=model or self.guard_model, api_key=self.api_key
+        )
+        return LlamaGuard(backend, **policy)
+
+    # -- HTTP -----------------------------------------------------------------------------
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request = await _read_request(reader)
+                if request is None:
+                    break
+                keep_alive = await self._respond(writer, *request)
+                if not keep_alive:
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        except asyncio.CancelledError:
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _respond(
+        self, writer: asyncio.StreamWriter, method: str, path: str, headers: dict[str, str],
+        raw: bytes,
+    ) -> bool:  # fmt: skip
+        fault = self.faults.next()
+        if fault is not None and fault.kind == "drop":
+            return False
+        if fault is not None and fault.kind == "hang":
+            await asyncio.sleep(fault.hang_seconds)
+            return False
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        response = self._route(method, path, headers, raw, fault)
+        if response.stream is not None:
+            await self._write_stream(writer, response.stream)
+            return False
+        await _write_json(writer, response)
+        return headers.get("connection", "").lower() != "close"
+
+    def _route(
+        self, method: str, path: str, headers: dict[str, str], raw: bytes, fault: Fault | None
+    ) -> Response:
+        path = path.split("?", 1)[0]
+        if self.api_key and headers.get("authorization") != f"Bearer {self.api_key}":
+            return Response(401, {"error": {"message": "invalid API key"}})
+        if method == "GET" and path.rstrip("/").endswith("/models"):
+            return Response(body={"object": "list", "data": [{"id": self.guard_model}]})
+        if method != "POST":
+            return Response(404, {"error": {"message": f"no route {method} {path}"}})
+        try:
+            body = json.loads(raw or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return Response(400, {"error": {"message": "body is not JSON"}})
+        if not isinstance(body, dict):
+            return Response(400, {"error": {"message": "body must be a JSON object"}})
+        with self._lock:
+            self.requests[f"{path} {body.get('model')}"] += 1
+            self.bodies.append(body)
+            del self.bodies[:-1000]
+        if fault is not None and fault.kind == "status":
+            headers_out = {}
+            if fault.retry_after is not None:
+                headers_out["Retry-After"] = f"{fault.retry_after:g}"
+            return Response(fault.status, {"error": {"message": "injected fault"}}, headers_out)
+        try:
+            return self.responder.handle(path, body, malformed=fault is not None)
+        except BadRequest as exc:
+            return bad_request(exc)
+
+    async def _write_stream(self, writer: asyncio.StreamWriter, payloads: list[str]) -> None:
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            b"Cache-Control: no-cache\r\nConnection: close\r\n\r\n"
+        )
+        for payload in payloads:
+            writer.write(f"data: {payload}\n\n".encode())
+            await writer.drain()
+            if self.chunk_delay:
+                await asyncio.sleep(self.chunk_delay)
+
+
+async def _read_request(
+    reader: asyncio.StreamReader,
+) -> tuple[str, str, dict[str, str], bytes] | None:
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError:
+        return None
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3:
+        return None
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            name, value = line.split(":", 1)
+            headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0") or 0)
+    if length > _MAX_BODY:
+        return None
+    body = await reader.readexactly(length) if length else b""
+    return parts[0], parts[1], headers, body
+
+
+async def _write_json(writer: asyncio.StreamWriter, response: Response) -> None:
+    payload = json.dumps(response.body).encode()
+    reason = _REASONS.get(response.status, "Error")
+    head = [f"HTTP/1.1 {response.status} {reason}", "Content-Type: application/json",
+            f"Content-Length: {len(payload)}"]  # fmt: skip
+    head += [f"{k}: {v}" for k, v in response.headers.items()]
+    writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
+    await writer.drain()
