@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""One entry point for people and CI: ``python3 dev.py demo`` and ``python3 dev.py test``.
+
+Each command makes ``.venv`` (standard library ``venv`` + pip, nothing else needed), installs
+what it needs there, and runs. Installs are skipped when the dependency files have not changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+
+PACKAGES = ["-e", ".[together,cli]", "-e", "integrations/langchain[agents]",
+            "-e", "integrations/llamaindex"]  # fmt: skip
+LOCAL = ["transformers>=4.45", "tokenizers>=0.20"]
+
+
+def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
+    print("+", " ".join(str(a) for a in args), flush=True)
+    code = subprocess.call([str(a) for a in args], cwd=ROOT, env=env)
+    if code:
+        sys.exit(code)
+
+
+def torch_requirement() -> str:
+    """The torch wheel this machine keeps on disk (CPU build), else whatever pip picks."""
+    for folder in os.environ.get("PIP_FIND_LINKS", "").split():
+        path = Path(folder.removeprefix("file://"))
+        wheels = sorted(path.glob("torch-*.whl")) if path.is_dir() else []
+        if wheels:
+            version = wheels[-1].name.split("-")[1].split("+")[0]
+            return f"torch=={version}"
+    return "torch>=2.4"
+
+
+def ensure_env(kind: str) -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"llamashield needs Python 3.11+, this is {sys.version.split()[0]}")
+    if not PY.exists():
+        run(sys.executable, "-m", "venv", VENV)
+        run(PY, "-m", "pip", "install", "-q", "--upgrade", "pip")
+    files = ["pyproject.toml", "integrations/langchain/pyproject.toml",
+             "integrations/llamaindex/pyproject.toml", "dev.py"]  # fmt: skip
+    digest = hashlib.sha256(b"".join((ROOT / f).read_bytes() for f in files)).hexdigest()
+    stamp = VENV / f".installed-{kind}"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    args = ["-m", "pip", "install", "-q", *PACKAGES]
+    if kind == "test":
+        args += ["--group", "test", "--group", "lint", torch_requirement(), *LOCAL]
+    run(PY, *args)
+    stamp.write_text(digest)
+
+
+def demo() -> None:
+    ensure_env("demo")
+    run(BIN / "llamashield", "demo")
+
+
+def test(extra: list[str]) -> None:
+    ensure_env("test")
+    run(BIN / "ruff", "check", ".")
+    run(BIN / "ruff", "format", "--check", ".")
+    run(BIN / "mypy")
+    run(PY, "-m", "pytest", *(extra or ["-q"]))
+
+
+def main() -> None:
+    command, extra = (sys.argv[1] if len(sys.argv) > 1 else ""), sys.argv[2:]
+    if command == "demo":
+        demo()
+    elif command == "test":
+        test(extra)
+    else:
+        sys.exit("usage: python3 dev.py demo | python3 dev.py test [pytest args]")
+
+
+if __name__ == "__main__":
+    main()
