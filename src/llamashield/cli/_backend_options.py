@@ -1,0 +1,48 @@
+"""Build a guard from command-line options: the simulator, Together, a server, or local."""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+
+from llamashield._guard import LlamaGuard
+from llamashield.backends._base import Backend
+
+
+class BackendName(str, Enum):
+    auto = "auto"
+    simulated = "simulated"
+    together = "together"
+    openai = "openai"
+    transformers = "transformers"
+
+
+def make_backend(name: BackendName, model: str | None, base_url: str | None) -> Backend:
+    """``auto`` is Together when TOGETHER_API_KEY is set, else the offline simulator."""
+    if name is BackendName.auto:
+        name = BackendName.together if os.environ.get("TOGETHER_API_KEY") else BackendName.simulated
+    if name is BackendName.simulated:
+        from llamashield.backends.simulated import SimulatedBackend
+
+        return SimulatedBackend()
+    if name is BackendName.together:
+        from llamashield.backends.together import TogetherBackend
+
+        return TogetherBackend(model=model or "meta-llama/LlamaGuard-2-8b", base_url=base_url)
+    if name is BackendName.openai:
+        from llamashield.backends.openai_compatible import OpenAICompatibleBackend
+
+        if not base_url or not model:
+            raise ValueError("--backend openai needs --base-url and --model")
+        return OpenAICompatibleBackend(base_url=base_url, model=model)
+    from llamashield.backends.transformers import TransformersBackend
+
+    if not model:
+        raise ValueError("--backend transformers needs --model (a local folder or model id)")
+    return TransformersBackend(model=model)
+
+
+def make_guard(
+    name: BackendName, model: str | None, base_url: str | None, **policy: object
+) -> LlamaGuard:
+    return LlamaGuard(make_backend(name, model, base_url), **policy)  # type: ignore[arg-type]

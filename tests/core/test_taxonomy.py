@@ -1,0 +1,54 @@
+"""Taxonomies of each generation, and picking one from a model id."""
+
+import pytest
+
+from llamashield import LLAMA_GUARD_1, LLAMA_GUARD_2, LLAMA_GUARD_3, LLAMA_GUARD_4, Category
+from llamashield import taxonomy_for_model
+
+
+def test_generations_have_their_published_codes() -> None:
+    assert LLAMA_GUARD_1.codes == tuple(f"O{i}" for i in range(1, 7))
+    assert LLAMA_GUARD_2.codes == tuple(f"S{i}" for i in range(1, 12))
+    assert LLAMA_GUARD_3.codes == LLAMA_GUARD_4.codes == tuple(f"S{i}" for i in range(1, 15))
+
+
+def test_codes_shift_between_2_and_3() -> None:
+    assert LLAMA_GUARD_2["S5"].name == "Specialized Advice"
+    assert LLAMA_GUARD_3["S5"].name == "Defamation"
+    assert LLAMA_GUARD_2["S9"].name == "Hate" and LLAMA_GUARD_3["S10"].name == "Hate"
+    assert LLAMA_GUARD_4["S14"].name == "Code Interpreter Abuse"
+
+
+@pytest.mark.parametrize(
+    ("model", "generation"),
+    [
+        ("meta-llama/LlamaGuard-2-8b", 2),
+        ("meta-llama/Meta-Llama-Guard-2-8B", 2),
+        ("meta-llama/Meta-Llama-Guard-3-8B", 3),
+        ("meta-llama/Llama-Guard-3-1B", 3),
+        ("meta-llama/Llama-Guard-4-12B", 4),
+        ("meta-llama/LlamaGuard-7b", 1),
+        ("llama-guard3:8b", 3),
+        ("/models/my-finetune", 2),
+    ],
+)
+def test_model_id_picks_the_taxonomy(model: str, generation: int) -> None:
+    assert taxonomy_for_model(model).generation == generation
+
+
+def test_resolve_by_code_or_name() -> None:
+    assert LLAMA_GUARD_2.resolve("hate").code == "S9"
+    assert LLAMA_GUARD_2.resolve("S9").name == "Hate"
+    with pytest.raises(KeyError, match="known codes"):
+        LLAMA_GUARD_2.resolve("S99")
+
+
+@pytest.mark.parametrize("code", ["s1", "1", "SS1", "", "S"])
+def test_bad_category_codes_are_rejected(code: str) -> None:
+    with pytest.raises(ValueError, match="category code"):
+        Category(code, "Name")
+
+
+def test_custom_taxonomy_needs_unique_codes() -> None:
+    with pytest.raises(ValueError, match="unique"):
+        LLAMA_GUARD_2.with_categories([Category("S1", "a"), Category("S1", "b")])
