@@ -1,0 +1,89 @@
+"""``LlamaGuardTransform``: poisoned documents never enter the index."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
+from llama_index.core.schema import BaseNode, TransformComponent
+from llamashield import LlamaGuard, Verdict
+
+from llama_index.llamashield._common import (
+    METADATA_KEY,
+    NodeMode,
+    check_guard,
+    check_node_mode,
+    flag_metadata,
+    node_text,
+    split_by_verdict,
+)
+
+__all__ = ["LlamaGuardTransform"]
+
+logger = logging.getLogger("llamashield")
+
+
+class LlamaGuardTransform(TransformComponent):
+    """An ``IngestionPipeline`` step that drops (or flags) unsafe nodes before indexing.
+
+    Nodes are judged as User messages in concurrent batches of ``batch_size``. Put it after
+    the splitter, so each chunk is judged on its own text. A node the guard could not judge
+    counts as unsafe. ``mode="flag"`` keeps every node and writes
+    ``node.metadata["llamashield"]``; exclude that key from embeddings if it matters.
+
+    Example::
+
+        from llama_index.core.ingestion import IngestionPipeline
+        from llama_index.core.node_parser import SentenceSplitter
+        from llama_index.llamashield import LlamaGuardTransform
+
+        pipeline = IngestionPipeline(transformations=[SentenceSplitter(), LlamaGuardTransform(guard)])
+        nodes = pipeline.run(documents=documents)
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    mode: NodeMode = Field(default="drop", description="'drop' or 'flag' unsafe nodes")
+    batch_size: int = Field(default=64, ge=1, description="nodes judged concurrently at once")
+    _guard: LlamaGuard = PrivateAttr()
+
+    def __init__(
+        self, guard: LlamaGuard, mode: NodeMode = "drop", batch_size: int = 64, **kwargs: Any
+    ) -> None:
+        super().__init__(mode=check_node_mode(mode), batch_size=batch_size, **kwargs)
+        self._guard = check_guard(guard)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "LlamaGuardTransform"
+
+    @property
+    def guard(self) -> LlamaGuard:
+        return self._guard
+
+    def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[BaseNode]:
+        verdicts: list[Verdict] = []
+        for batch in self._batches(nodes):
+            verdicts.extend(self._guard.check_many([node_text(n) for n in batch]))
+        return self._apply(nodes, verdicts)
+
+    async def acall(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[BaseNode]:
+        verdicts: list[Verdict] = []
+        for batch in self._batches(nodes):
+            verdicts.extend(await self._guard.acheck_many([node_text(n) for n in batch]))
+        return self._apply(nodes, verdicts)
+
+    def _batches(self, nodes: Sequence[BaseNode]) -> list[Sequence[BaseNode]]:
+        return [nodes[i : i + self.batch_size] for i in range(0, len(nodes), self.batch_size)]
+
+    def _apply(self, nodes: Sequence[BaseNode], verdicts: list[Verdict]) -> list[BaseNode]:
+        kept, blocked = split_by_verdict(nodes, verdicts)
+        for node, verdict in blocked:
+            logger.info("llamashield: ingested node %s unsafe (%s)", node.node_id, verdict)
+        if self.mode == "drop":
+            return kept
+        for node, verdict in zip(nodes, verdicts, strict=True):
+            node.metadata[METADATA_KEY] = flag_metadata(verdict)
+        return list(nodes)
