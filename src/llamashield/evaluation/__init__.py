@@ -1,0 +1,60 @@
+"""Evaluate a guard on labelled data: metrics, a report, plots.
+
+Example::
+
+    from llamashield import LlamaGuard
+    from llamashield.backends import SimulatedBackend
+    from llamashield.evaluation import evaluate, load_rows, load_sample
+
+    guard = LlamaGuard(SimulatedBackend())
+    report = evaluate(guard, load_sample())            # or load_rows("mine.jsonl")
+    report.print(); report.write_json("report.json"); report.plot("plots/")
+
+The same from the shell: ``llamashield eval --sample --plots plots/``. The pure pieces
+(``_metrics``, ``_mapping``, ``_dataset``) need nothing beyond the core; printing needs rich and
+plots need matplotlib (both in ``llamashield[cli]``).
+"""
+
+from llamashield.evaluation._dataset import (
+    ColumnMap,
+    DatasetError,
+    EvalRow,
+    load_rows,
+    load_sample,
+    parse_label,
+)
+from llamashield.evaluation._evaluate import aevaluate, evaluate
+from llamashield.evaluation._mapping import BUILTIN_MAPPINGS, CategoryMapping, load_mapping
+from llamashield.evaluation._metrics import (
+    BinaryMetrics,
+    average_precision,
+    binary_metrics,
+    percentile,
+    precision_recall_curve,
+)
+from llamashield.evaluation._report import EvalReport, build_report
+from llamashield.evaluation._runner import RowResult, arun_rows, run_rows
+
+__all__ = [
+    "BUILTIN_MAPPINGS",
+    "BinaryMetrics",
+    "CategoryMapping",
+    "ColumnMap",
+    "DatasetError",
+    "EvalReport",
+    "EvalRow",
+    "RowResult",
+    "aevaluate",
+    "arun_rows",
+    "average_precision",
+    "binary_metrics",
+    "build_report",
+    "evaluate",
+    "load_mapping",
+    "load_rows",
+    "load_sample",
+    "parse_label",
+    "percentile",
+    "precision_recall_curve",
+    "run_rows",
+]
