@@ -52,7 +52,7 @@ def _row_dict(result: RowResult) -> dict[str, Any]:
         "predicted": None if result.error else ("unsafe" if result.predicted_unsafe else "safe"),
         "predicted_categories": list(result.predicted_codes),
         "score": result.score,
-        "latency_ms": round(result.latency_ms, 3),
+        "latency_ms": result.latency_ms,
         "error": result.error,
     }
 

@@ -44,7 +44,7 @@ def print_report(report: EvalReport, console: Console | None = None) -> None:
     summary = Table(title=title, show_header=True, header_style="bold")
     summary.add_column("slice")
     summary.add_column("rows", justify="right")
-    for name in ("TP", "FP", "TN", "FN", "accuracy", "precision", "recall", "F1", "FPR"):
+    for name in ("TP", "FP", "TN", "FN", "acc.", "prec.", "recall", "F1", "FPR"):
         summary.add_column(name, justify="right")
     slices = [("all", data["overall"]), *data["by_role"].items()]
     for label, metrics in slices:
@@ -71,7 +71,7 @@ def print_report(report: EvalReport, console: Console | None = None) -> None:
         table = Table(title="Per category (rows labelled with it)", header_style="bold")
         table.add_column("code")
         table.add_column("name")
-        for name in ("support", "flagged", "recall", "same category", "false positives"):
+        for name in ("rows", "flagged", "recall", "same cat.", "false pos."):
             table.add_column(name, justify="right")
         for m in data["per_category"]:
             table.add_row(

@@ -1,0 +1,225 @@
+"""``llamashield eval DATA``: judge labelled rows, print metrics, write report.json and plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from llamashield.cli._backend_options import BackendName, make_guard
+from llamashield.evaluation import ColumnMap, evaluate, load_mapping, load_rows, load_sample
+
+if TYPE_CHECKING:
+    from rich.progress import Task
+
+    from llamashield._taxonomy import Taxonomy
+    from llamashield.evaluation import EvalRow, RowResult
+
+__all__ = ["eval_command", "parse_thresholds"]
+
+
+class _RateColumn(ProgressColumn):
+    """Rows per second, from rich's moving estimate."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("-- rows/s" if speed is None else f"{speed:.1f} rows/s", style="cyan")
+
+
+def parse_thresholds(values: list[str]) -> list[float]:
+    """``0.5`` or an inclusive range ``start:stop:step`` (``0.1:0.9:0.1``), repeatable."""
+    thresholds: list[float] = []
+    for value in values:
+        parts = value.split(":")
+        try:
+            numbers = [float(p) for p in parts]
+        except ValueError:
+            raise typer.BadParameter(
+                f"{value!r}: give a number (0.5) or start:stop:step (0.1:0.9:0.1)"
+            ) from None
+        if len(numbers) == 1:
+            thresholds.append(numbers[0])
+        elif len(numbers) == 3 and numbers[2] > 0 and numbers[0] <= numbers[1]:
+            start, stop, step = numbers
+            count = round((stop - start) / step) + 1
+            thresholds.extend(round(start + i * step, 10) for i in range(count))
+        else:
+            raise typer.BadParameter(f"{value!r}: a range is start:stop:step with step > 0")
+    for threshold in thresholds:
+        if not 0.0 <= threshold <= 1.0:
+            raise typer.BadParameter(f"thresholds are probabilities in [0, 1], got {threshold}")
+    return sorted(set(thresholds))
+
+
+def _load(
+    data: Path | None,
+    taxonomy: Taxonomy,
+    *,
+    mapping: str | None,
+    columns: ColumnMap,
+    limit: int | None,
+    split: str | None,
+    subset: str | None,
+) -> list[EvalRow]:
+    if data is None:
+        return load_sample(taxonomy, limit=limit)
+    category_mapping = load_mapping(mapping) if mapping else None
+    return load_rows(
+        data,
+        taxonomy=taxonomy,
+        columns=columns,
+        mapping=category_mapping,
+        limit=limit,
+        split=split,
+        subset=subset,
+    )
+
+
+def eval_command(
+    data: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Labelled rows: .jsonl/.json/.csv/.tsv, or a Hugging Face data set name or "
+            "folder (needs `datasets`).",
+            show_default=False,
+        ),
+    ] = None,
+    sample: Annotated[
+        bool,
+        typer.Option("--sample", help="Use the ~60-row synthetic sample shipped with llamashield."),
+    ] = False,
+    backend: Annotated[BackendName, typer.Option(help="Where Llama Guard runs.")] = (
+        BackendName.auto
+    ),
+    model: Annotated[
+        str | None, typer.Option(help="Model id, or a folder for transformers.")
+    ] = None,
+    base_url: Annotated[str | None, typer.Option(help="Server URL (together, openai).")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Checks in flight at once.")] = 8,
+    timeout: Annotated[float, typer.Option(min=0.001, help="Seconds per check.")] = 30.0,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write report.json (a file or folder).")
+    ] = Path("report.json"),
+    plots: Annotated[
+        Path | None, typer.Option(help="Folder for PNG plots (PR curve, categories, latency).")
+    ] = None,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--threshold",
+            "-t",
+            help="Score threshold(s) to sweep: 0.5, repeatable, or start:stop:step.",
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Evaluate the first N rows only.")
+    ] = None,
+    mapping: Annotated[
+        str | None,
+        typer.Option(
+            help="Map row categories from another scheme: lg3-lg2, openai-lg2, or a JSON/YAML file."
+        ),
+    ] = None,
+    prompt_column: Annotated[str, typer.Option(help="Column holding the user prompt.")] = "prompt",
+    response_column: Annotated[
+        str, typer.Option(help="Column holding a response to judge ('' for none).")
+    ] = "response",
+    label_column: Annotated[str, typer.Option(help="Column holding safe/unsafe.")] = "label",
+    categories_column: Annotated[
+        str, typer.Option(help="Column holding the categories ('' for none).")
+    ] = "categories",
+    id_column: Annotated[str, typer.Option(help="Column holding a row id ('' for none).")] = "id",
+    unsafe_label: Annotated[
+        list[str] | None,
+        typer.Option(help="Label value meaning unsafe (repeatable); others are safe."),
+    ] = None,
+    split: Annotated[str | None, typer.Option(help="Hugging Face split (default: test).")] = None,
+    subset: Annotated[str | None, typer.Option(help="Hugging Face configuration name.")] = None,
+) -> None:
+    """Evaluate a guard on labelled DATA (or --sample): metrics, report.json, plots."""
+    console = Console()
+    if (data is None) == (not sample):
+        console.print("[red]error:[/red] give a DATA file or --sample (one of the two)")
+        raise typer.Exit(2)
+    if sample and mapping:
+        console.print("[red]error:[/red] --mapping applies to DATA; the sample maps itself")
+        raise typer.Exit(2)
+    thresholds = parse_thresholds(threshold or [])
+    columns = ColumnMap(
+        prompt=prompt_column,
+        response=response_column or None,
+        label=label_column,
+        categories=categories_column or None,
+        id=id_column or None,
+        unsafe_values=frozenset(unsafe_label) if unsafe_label else None,
+    )
+    try:
+        guard = make_guard(backend, model, base_url, max_concurrency=concurrency, timeout=timeout)
+        rows = _load(
+            None if sample else data, guard.taxonomy, mapping=mapping, columns=columns,
+            limit=limit, split=split, subset=subset,
+        )  # fmt: skip
+    except (ValueError, KeyError, ImportError, OSError) as exc:  # DatasetError is a ValueError
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        console.print(f"[red]error:[/red] {message}")
+        raise typer.Exit(2) from None
+
+    source = "sample" if sample else str(data)
+    console.print(
+        f"Evaluating [bold]{guard.model}[/bold] ({type(guard.backend).__name__}) on "
+        f"{len(rows)} rows of {source}, {concurrency} at a time"
+    )
+    if type(guard.backend).__name__ == "SimulatedBackend":
+        console.print(
+            "[yellow]note:[/yellow] the simulated backend is keyword rules for offline demos; "
+            "its numbers say nothing about Llama Guard (set TOGETHER_API_KEY or pass --backend)"
+        )
+    errors = 0
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TextColumn("errors [red]{task.fields[errors]}[/red]"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
+
+    with progress:
+        task = progress.add_task("judging", total=len(rows), errors=0)
+
+        def on_result(result: RowResult) -> None:
+            nonlocal errors
+            errors += result.error is not None
+            progress.update(task, advance=1, errors=errors)
+
+        report = evaluate(
+            guard, rows, concurrency=concurrency, thresholds=thresholds, source=source,
+            on_result=on_result,
+        )  # fmt: skip
+
+    report.print(console)
+    written = report.write_json(output)
+    console.print(f"report: {written}")
+    if plots is not None:
+        try:
+            paths = report.plot(plots)
+        except ImportError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        console.print("plots: " + ", ".join(str(p) for p in paths))
