@@ -1,0 +1,140 @@
+"""``LlamaGuardDocumentFilter``: drop or flag unsafe documents, at retrieval or at ingestion."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from langchain_core.documents import BaseDocumentTransformer, Document
+from langchain_core.documents.compressor import BaseDocumentCompressor
+from pydantic import ConfigDict
+
+from langchain_llamashield._judging import (
+    METADATA_KEY,
+    Conversation,
+    agent_turn,
+    user_turn,
+    verdict_metadata,
+)
+from llamashield import LlamaGuard, Verdict
+
+if TYPE_CHECKING:
+    from langchain_core.callbacks import Callbacks
+
+__all__ = ["LlamaGuardDocumentFilter"]
+
+logger = logging.getLogger("llamashield")
+
+
+class LlamaGuardDocumentFilter(BaseDocumentCompressor, BaseDocumentTransformer):
+    """Judge documents with Llama Guard and drop (or flag) the unsafe ones.
+
+    All documents of one call are judged concurrently in one ``check_many`` (sync) or
+    ``acheck_many`` (async, on the running loop). A document whose check failed counts as
+    unsafe unless the guard was built with ``on_error="allow"``.
+
+    As a document compressor it filters what a retriever returns before it reaches the prompt;
+    as a document transformer it filters a corpus before it is indexed.
+
+    Example::
+
+        from langchain_classic.retrievers import ContextualCompressionRetriever
+
+        retriever = ContextualCompressionRetriever(
+            base_compressor=LlamaGuardDocumentFilter(guard),
+            base_retriever=vector_store.as_retriever(),
+        )
+        docs = retriever.invoke("how do volcanoes form?")     # unsafe documents dropped
+
+        clean = LlamaGuardDocumentFilter(guard).transform_documents(corpus)   # at ingestion
+        flagged = LlamaGuardDocumentFilter(guard, mode="flag").transform_documents(corpus)
+        flagged[0].metadata["llamashield"]     # {"safe": True, "categories": [], ...}
+
+    Args:
+        guard: the ``LlamaGuard`` that judges.
+        mode: ``"drop"`` removes unsafe documents; ``"flag"`` keeps every document and records
+            the verdict in ``metadata[metadata_key]`` (``safe``, ``categories``, ``score``...).
+        role: ``"user"`` (default) judges a document as content entering the conversation;
+            ``"agent"`` judges it as an answer to the query (compressor only; at ingestion
+            there is no query and the User turn is empty).
+        metadata_key: where ``"flag"`` mode writes the verdict.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    guard: LlamaGuard
+    mode: Literal["drop", "flag"] = "drop"
+    role: Literal["user", "agent"] = "user"
+    metadata_key: str = METADATA_KEY
+
+    def __init__(self, guard: LlamaGuard, **kwargs: Any) -> None:
+        # pydantic fields; mypy runs without the pydantic plugin here
+        super().__init__(guard=guard, **kwargs)  # type: ignore[call-arg]
+
+    # -- pure -----------------------------------------------------------------------------
+
+    def _conversations(
+        self, documents: Sequence[Document], query: str | None
+    ) -> list[Conversation]:
+        if self.role == "agent":
+            return [agent_turn(query, doc.page_content) for doc in documents]
+        return [user_turn(doc.page_content) for doc in documents]
+
+    def _apply(self, documents: Sequence[Document], verdicts: Sequence[Verdict]) -> list[Document]:
+        if self.mode == "flag":
+            return [
+                Document(
+                    page_content=doc.page_content,
+                    metadata={**doc.metadata, self.metadata_key: verdict_metadata(verdict)},
+                    id=doc.id,
+                )
+                for doc, verdict in zip(documents, verdicts, strict=True)
+            ]
+        kept = [doc for doc, v in zip(documents, verdicts, strict=True) if v.safe]
+        if len(kept) < len(documents):
+            logger.info("llamashield dropped %d of %d documents", len(documents) - len(kept),
+                        len(documents))  # fmt: skip
+        return kept
+
+    # -- I/O: the only part written twice --------------------------------------------------
+
+    def _filter(self, documents: Sequence[Document], query: str | None) -> list[Document]:
+        if not documents:
+            return []
+        verdicts = self.guard.check_many(self._conversations(documents, query))
+        return self._apply(documents, verdicts)
+
+    async def _afilter(self, documents: Sequence[Document], query: str | None) -> list[Document]:
+        if not documents:
+            return []
+        verdicts = await self.guard.acheck_many(self._conversations(documents, query))
+        return self._apply(documents, verdicts)
+
+    # -- BaseDocumentCompressor -----------------------------------------------------------
+
+    def compress_documents(
+        self, documents: Sequence[Document], query: str, callbacks: Callbacks | None = None
+    ) -> Sequence[Document]:
+        """Filter retrieved documents (``ContextualCompressionRetriever`` calls this)."""
+        return self._filter(documents, query)
+
+    async def acompress_documents(
+        self, documents: Sequence[Document], query: str, callbacks: Callbacks | None = None
+    ) -> Sequence[Document]:
+        """Async ``compress_documents``: judged concurrently on the running loop, no thread."""
+        return await self._afilter(documents, query)
+
+    # -- BaseDocumentTransformer ----------------------------------------------------------
+
+    def transform_documents(
+        self, documents: Sequence[Document], **kwargs: Any
+    ) -> Sequence[Document]:
+        """Filter a corpus (at ingestion: before splitting, embedding or indexing)."""
+        return self._filter(documents, kwargs.get("query"))
+
+    async def atransform_documents(
+        self, documents: Sequence[Document], **kwargs: Any
+    ) -> Sequence[Document]:
+        """Async ``transform_documents``."""
+        return await self._afilter(documents, kwargs.get("query"))

@@ -1,0 +1,474 @@
+"""``LlamaGuardMiddleware``: Llama Guard for agents built with ``langchain.agents.create_agent``.
+
+Needs the ``langchain`` package: ``pip install "langchain-llamashield[agents]"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+
+try:
+    from langchain.agents.middleware.types import (
+        AgentMiddleware,
+        AgentState,
+        ModelRequest,
+        ModelResponse,
+        hook_config,
+    )
+    from langgraph.constants import TAG_NOSTREAM
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "LlamaGuardMiddleware needs the `langchain` package (create_agent): "
+        'pip install "langchain-llamashield[agents]"'
+    ) from exc
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.runnables.config import ensure_config, var_child_runnable_config
+
+from langchain_llamashield._judging import (
+    METADATA_KEY,
+    Conversation,
+    ExitBehavior,
+    agent_turn,
+    format_violation,
+    message_text,
+    tool_args_text,
+    user_turn,
+    verdict_metadata,
+)
+from llamashield import LlamaGuard, UnsafeContentError, Verdict
+
+if TYPE_CHECKING:
+    from langgraph.prebuilt.tool_node import ToolCallRequest
+    from langgraph.runtime import Runtime
+    from langgraph.types import Command
+
+__all__ = ["LlamaGuardMiddleware"]
+
+_R = TypeVar("_R")
+
+
+@dataclass(frozen=True, slots=True)
+class _Check(Generic[_R]):
+    """One pending judgement: what to send to the guard, and what to do with its verdict.
+
+    Planning and applying are pure; the sync and async hooks differ only in how they get the
+    verdict (``guard.check`` or ``await guard.acheck``).
+    """
+
+    conversations: list[Conversation]
+    apply: Callable[[list[Verdict]], _R]
+
+
+def _last_index(messages: Sequence[BaseMessage], kind: type[BaseMessage]) -> int | None:
+    for index in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[index], kind):
+            return index
+    return None
+
+
+def _last_question(messages: Sequence[BaseMessage]) -> str | None:
+    index = _last_index(messages, HumanMessage)
+    return None if index is None else message_text(messages[index])
+
+
+def _judged_tool_call(messages: Sequence[BaseMessage], call_id: str | None) -> bool:
+    """Whether ``wrap_model_call`` judged this tool call (and let it through)."""
+    for message in reversed(messages):
+        if isinstance(message, AIMessage) and any(c["id"] == call_id for c in message.tool_calls):
+            marker = _marker(message) or {}
+            return bool(marker.get("tool_calls", {}).get(call_id, {}).get("safe"))
+    return False
+
+
+def _marker(message: BaseMessage) -> dict[str, Any] | None:
+    marker = message.response_metadata.get(METADATA_KEY)
+    return marker if isinstance(marker, dict) else None
+
+
+@contextmanager
+def _tokens_held_back() -> Iterator[None]:
+    """Hide the model call inside from ``stream_mode="messages"`` until it has been judged.
+
+    LangGraph's messages stream forwards every token of a chat model run unless the run is
+    tagged ``nostream``. The model node runs the model with the config in the context, so
+    the tag added here reaches it; the node's own output (the judged, possibly replaced,
+    message) is still streamed whole when the node ends.
+    """
+    config = ensure_config()
+    tags = [*(config.get("tags") or []), TAG_NOSTREAM]
+    token = var_child_runnable_config.set({**config, "tags": tags})
+    try:
+        yield
+    finally:
+        var_child_runnable_config.reset(token)
+
+
+class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
+    """Moderate an agent's user input, model answers, tool calls and tool results.
+
+    The options and exit behaviours follow ``langchain_openai``'s
+    ``OpenAIModerationMiddleware``; the judge is Llama Guard.
+
+    Example::
+
+        from langchain.agents import create_agent
+
+        agent = create_agent(
+            model,
+            tools=[search],
+            middleware=[LlamaGuardMiddleware(guard, check_tool_results=True)],
+        )
+        agent.invoke({"messages": [{"role": "user", "content": "How do I make a bomb?"}]})
+        # -> ends with "I'm sorry, but I can't comply with that request. It was flagged for
+        #    Indiscriminate Weapons." and the model is never called.
+
+    What is judged, where:
+
+    - **input** (``before_model``): the newest user message, once per user turn (not again on
+      every tool round). Judged as the User's turn.
+    - **output and tool calls** (``wrap_model_call``): the model's answer text, as the Agent's
+      reply to the user's last message, and each tool call's name and arguments, all judged
+      concurrently before the answer leaves the model node. Until then the model's tokens are
+      held back from ``stream_mode="messages"`` (the run is tagged ``nostream``), so a blocked
+      answer never streams; a safe one streams as one message once judged. ``after_model``
+      then ends the run for ``"end"``.
+    - **tool calls** (``wrap_tool_call``): a call that did not come from an answer judged as
+      above (added by other middleware, edited by a human...) is judged before the tool
+      runs. Unsafe arguments never run the tool.
+    - **tool results** (``wrap_tool_call``, when ``check_tool_results``): as a User turn,
+      content entering the conversation, before the model (or the messages stream) sees it.
+
+    Exit behaviours on an unsafe verdict:
+
+    - ``"end"`` (default): the run ends with an AI message saying why. An unsafe answer is
+      replaced by it (it never enters the state, and none of its tool calls runs); the model
+      is not called again.
+    - ``"error"``: raise ``UnsafeContentError`` (``.stage`` is ``input``, ``output``,
+      ``tool_input`` or ``tool_output``).
+    - ``"replace"``: replace the offending content with the violation message and carry on:
+      an unsafe answer's text is replaced and its unsafe tool calls dropped (safe ones run);
+      an unsafe tool call reaching ``wrap_tool_call`` gets an error ``ToolMessage`` instead of
+      running; an unsafe tool result is replaced.
+
+    Every answer and tool result judged carries its verdict in
+    ``response_metadata["llamashield"]`` (per tool call under ``"tool_calls"``).
+
+    Differences from ``OpenAIModerationMiddleware``: the user's message is judged once per
+    turn, not before every model call; tool results are judged as the tool returns (not in
+    the next ``before_model``), so they never reach the state or the stream unjudged; an
+    unsafe answer is replaced rather than followed by the violation message.
+
+    Not covered: the model's tokens are released whole, not window by window (use
+    ``GuardedChatModel`` as the agent's model for moderated token streaming);
+    ``astream_events``, LangSmith traces and callbacks still observe the model's raw events
+    (observability taps, not user-facing streams); a ``Command`` returned by a tool passes
+    unjudged; structured output is not judged.
+
+    Args:
+        guard: the ``LlamaGuard`` that judges.
+        check_input: judge the user's messages.
+        check_output: judge the model's answer text.
+        check_tool_results: judge what tools return.
+        check_tool_calls: judge tool names and arguments before the tool runs. With either
+            this or ``check_output``, the answer's tokens are held back until judged.
+        exit_behavior: ``"end"``, ``"error"`` or ``"replace"``.
+        violation_message: template of the violation message; placeholders ``{categories}``,
+            ``{codes}``, ``{stage}``, ``{original_content}``.
+    """
+
+    def __init__(
+        self,
+        guard: LlamaGuard,
+        *,
+        check_input: bool = True,
+        check_output: bool = True,
+        check_tool_results: bool = False,
+        check_tool_calls: bool = True,
+        exit_behavior: ExitBehavior = "end",
+        violation_message: str | None = None,
+    ) -> None:
+        super().__init__()
+        if exit_behavior not in ("end", "error", "replace"):
+            raise ValueError(
+                f"exit_behavior must be 'end', 'error' or 'replace', got {exit_behavior!r}"
+            )
+        self.guard = guard
+        self.check_input = check_input
+        self.check_output = check_output
+        self.check_tool_results = check_tool_results
+        self.check_tool_calls = check_tool_calls
+        self.exit_behavior: ExitBehavior = exit_behavior
+        self.violation_message = violation_message
+
+    # -- pure: violations -----------------------------------------------------------------
+
+    def _violation(self, verdict: Verdict, stage: str, content: str) -> tuple[str, dict[str, Any]]:
+        if self.exit_behavior == "error":
+            raise UnsafeContentError(verdict, stage)
+        text = format_violation(self.violation_message, verdict, content, stage.replace("_", " "))
+        marker = {**verdict_metadata(verdict), "stage": stage, "exit": self.exit_behavior}
+        return text, marker
+
+    def _stamped(self, message: Any, verdict: Verdict, stage: str) -> Any:
+        marker = {**verdict_metadata(verdict), "stage": stage}
+        metadata = {**message.response_metadata, METADATA_KEY: marker}
+        return message.model_copy(update={"response_metadata": metadata})
+
+    # -- pure: plans ----------------------------------------------------------------------
+
+    def _pending_end(self, messages: Sequence[BaseMessage]) -> dict[str, Any] | None:
+        """End the run when a tool call or result was blocked under ``exit_behavior="end"``."""
+        start = _last_index(messages, AIMessage)
+        for message in messages if start is None else messages[start + 1 :]:
+            marker = _marker(message) if isinstance(message, ToolMessage) else None
+            if marker and marker.get("exit") == "end":
+                reply = AIMessage(
+                    content=message_text(message), response_metadata={METADATA_KEY: marker}
+                )
+                return {"jump_to": "end", "messages": [reply]}
+        return None
+
+    def _plan_input(self, messages: Sequence[BaseMessage]) -> _Check[dict[str, Any] | None] | None:
+        index = _last_index(messages, HumanMessage)
+        if index is None or _last_index(messages[index:], AIMessage) is not None:
+            return None  # no user turn, or it was judged before the model's first answer
+        human = messages[index]
+        text = message_text(human)
+        if not text.strip():
+            return None
+
+        def apply(verdicts: list[Verdict]) -> dict[str, Any] | None:
+            (verdict,) = verdicts
+            if verdict.safe:
+                return None
+            violation, marker = self._violation(verdict, "input", text)
+            if self.exit_behavior == "end":
+                reply = AIMessage(content=violation, response_metadata={METADATA_KEY: marker})
+                return {"jump_to": "end", "messages": [reply]}
+            # "replace": same id, so the state's reducer swaps the message in place.
+            metadata = {**human.response_metadata, METADATA_KEY: marker}
+            replaced = human.model_copy(
+                update={"content": violation, "response_metadata": metadata}
+            )
+            return {"messages": [replaced]}
+
+        return _Check([user_turn(text)], apply)
+
+    def _plan_output(
+        self, messages: Sequence[AnyMessage], response: ModelResponse[Any]
+    ) -> _Check[ModelResponse[Any]] | None:
+        """Judge the answer's text and (with ``check_tool_calls``) each tool call, at once."""
+        index = _last_index(response.result, AIMessage)
+        if index is None:
+            return None
+        answer = cast(AIMessage, response.result[index])
+        question = _last_question(messages)
+        text = message_text(answer)
+        judged: list[tuple[str, str, str | None]] = []  # (stage, content, tool call id)
+        if self.check_output and text.strip():
+            judged.append(("output", text, None))
+        if self.check_tool_calls:
+            for call in answer.tool_calls:
+                judged.append(
+                    ("tool_input", tool_args_text(call["name"], call["args"]), call["id"])
+                )
+        if not judged:
+            return None
+
+        def apply(verdicts: list[Verdict]) -> ModelResponse[Any]:
+            result = list(response.result)
+            calls = {
+                call_id: verdict_metadata(verdict)
+                for (_, _, call_id), verdict in zip(judged, verdicts, strict=True)
+                if call_id is not None
+            }
+            outcomes = [
+                (stage, content, v) for (stage, content, _), v in zip(judged, verdicts, strict=True)
+            ]
+            blocked = next((o for o in outcomes if not o[2].safe), None)
+            if blocked is None:
+                stage, _, _ = judged[0]
+                marker = {**verdict_metadata(verdicts[0]), "stage": stage, "tool_calls": calls}
+                metadata = {**answer.response_metadata, METADATA_KEY: marker}
+                result[index] = answer.model_copy(update={"response_metadata": metadata})
+                return ModelResponse(result, response.structured_response)
+            stage, content, verdict = blocked
+            violation, marker = self._violation(verdict, stage, content)
+            metadata = {**answer.response_metadata, METADATA_KEY: {**marker, "tool_calls": calls}}
+            if self.exit_behavior == "end":
+                # The unsafe answer and its tool calls never enter the state: no tool runs.
+                replaced = AIMessage(content=violation, id=answer.id, response_metadata=metadata)
+            else:
+                # "replace": the text goes; unsafe tool calls are dropped, safe ones still run.
+                safe_calls = [
+                    c for c in answer.tool_calls if calls.get(c["id"] or "", {}).get("safe")
+                ]
+                replaced = answer.model_copy(
+                    update={
+                        "content": violation,
+                        "tool_calls": safe_calls,
+                        "invalid_tool_calls": [],
+                        "response_metadata": metadata,
+                    }
+                )
+            result[index] = replaced
+            return ModelResponse(result, response.structured_response)
+
+        return _Check([agent_turn(question, content) for _, content, _ in judged], apply)
+
+    def _plan_after_model(self, messages: Sequence[BaseMessage]) -> dict[str, Any] | None:
+        index = _last_index(messages, AIMessage)
+        if index is None:
+            return None
+        marker = _marker(messages[index])
+        if marker is not None and marker.get("exit") == "end":
+            return {"jump_to": "end"}
+        return None
+
+    def _plan_tool_call(self, request: ToolCallRequest) -> _Check[ToolMessage | None] | None:
+        call = request.tool_call
+        messages = request.state.get("messages", [])
+        if _judged_tool_call(messages, call.get("id")):
+            return None  # judged with the answer that made it, in wrap_model_call
+        text = tool_args_text(call["name"], call.get("args", {}))
+
+        def apply(verdicts: list[Verdict]) -> ToolMessage | None:
+            (verdict,) = verdicts
+            if verdict.safe:
+                return None
+            violation, marker = self._violation(verdict, "tool_input", text)
+            return ToolMessage(
+                content=violation,
+                tool_call_id=call["id"],
+                name=call["name"],
+                status="error",
+                response_metadata={METADATA_KEY: marker},
+            )
+
+        return _Check([agent_turn(_last_question(messages), text)], apply)
+
+    def _plan_tool_result(
+        self, result: ToolMessage | Command[Any]
+    ) -> _Check[ToolMessage | Command[Any]] | None:
+        if not isinstance(result, ToolMessage):
+            return None  # a Command updates state; it has no text of its own to judge
+        text = message_text(result)
+        if not text.strip():
+            return None
+
+        def apply(verdicts: list[Verdict]) -> ToolMessage | Command[Any]:
+            (verdict,) = verdicts
+            if verdict.safe:
+                return cast(ToolMessage, self._stamped(result, verdict, "tool_output"))
+            violation, marker = self._violation(verdict, "tool_output", text)
+            metadata = {**result.response_metadata, METADATA_KEY: marker}
+            return result.model_copy(
+                update={"content": violation, "artifact": None, "response_metadata": metadata}
+            )
+
+        return _Check([user_turn(text)], apply)
+
+    # -- I/O helpers: the only code written twice -----------------------------------------
+
+    def _run(self, check: _Check[_R] | None, default: _R) -> _R:
+        if check is None:
+            return default
+        return check.apply(self.guard.check_many(check.conversations))
+
+    async def _arun(self, check: _Check[_R] | None, default: _R) -> _R:
+        if check is None:
+            return default
+        return check.apply(await self.guard.acheck_many(check.conversations))
+
+    # -- before / after model ---------------------------------------------------------------
+
+    @hook_config(can_jump_to=["end"])
+    def before_model(self, state: AgentState[Any], runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """End after a blocked tool step; judge the user's new message."""
+        messages = state.get("messages", [])
+        if ended := self._pending_end(messages):
+            return ended
+        return self._run(self._plan_input(messages) if self.check_input else None, None)
+
+    @hook_config(can_jump_to=["end"])
+    async def abefore_model(
+        self, state: AgentState[Any], runtime: Runtime[Any]
+    ) -> dict[str, Any] | None:
+        """Async ``before_model``."""
+        messages = state.get("messages", [])
+        if ended := self._pending_end(messages):
+            return ended
+        return await self._arun(self._plan_input(messages) if self.check_input else None, None)
+
+    @hook_config(can_jump_to=["end"])
+    def after_model(self, state: AgentState[Any], runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """End the run when ``wrap_model_call`` blocked the answer under ``"end"``."""
+        return self._plan_after_model(state.get("messages", []))
+
+    @hook_config(can_jump_to=["end"])
+    async def aafter_model(
+        self, state: AgentState[Any], runtime: Runtime[Any]
+    ) -> dict[str, Any] | None:
+        """Async ``after_model``."""
+        return self.after_model(state, runtime)
+
+    # -- model call -----------------------------------------------------------------------
+
+    def wrap_model_call(
+        self,
+        request: ModelRequest[Any],
+        handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
+    ) -> ModelResponse[Any]:
+        """Judge the model's answer before it leaves the model node (tokens held back)."""
+        if not (self.check_output or self.check_tool_calls):
+            return handler(request)
+        with _tokens_held_back():
+            response = handler(request)
+        return self._run(self._plan_output(request.messages, response), response)
+
+    async def awrap_model_call(
+        self,
+        request: ModelRequest[Any],
+        handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
+    ) -> ModelResponse[Any]:
+        """Async ``wrap_model_call``."""
+        if not (self.check_output or self.check_tool_calls):
+            return await handler(request)
+        with _tokens_held_back():
+            response = await handler(request)
+        return await self._arun(self._plan_output(request.messages, response), response)
+
+    # -- tool call ------------------------------------------------------------------------
+
+    def wrap_tool_call(
+        self,
+        request: ToolCallRequest,
+        handler: Callable[[ToolCallRequest], ToolMessage | Command[Any]],
+    ) -> ToolMessage | Command[Any]:
+        """Judge the arguments (unsafe: the tool never runs), then the result."""
+        if self.check_tool_calls:
+            blocked = self._run(self._plan_tool_call(request), None)
+            if blocked is not None:
+                return blocked
+        result = handler(request)
+        if not self.check_tool_results:
+            return result
+        return self._run(self._plan_tool_result(result), result)
+
+    async def awrap_tool_call(
+        self,
+        request: ToolCallRequest,
+        handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]],
+    ) -> ToolMessage | Command[Any]:
+        """Async ``wrap_tool_call``."""
+        if self.check_tool_calls:
+            blocked = await self._arun(self._plan_tool_call(request), None)
+            if blocked is not None:
+                return blocked
+        result = await handler(request)
+        if not self.check_tool_results:
+            return result
+        return await self._arun(self._plan_tool_result(result), result)

@@ -1,0 +1,202 @@
+"""``guard_tool``: judge a tool's arguments before it runs and its result after."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from langchain_core.messages import ToolMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+from langchain_core.utils.pydantic import TypeBaseModel
+from pydantic import ConfigDict
+
+from langchain_llamashield._judging import (
+    Conversation,
+    agent_turn,
+    format_violation,
+    message_text,
+    tool_args_text,
+    user_turn,
+)
+from llamashield import LlamaGuard, UnsafeContentError, Verdict
+
+__all__ = ["GuardedTool", "guard_tool"]
+
+ToolOnUnsafe = Literal["raise", "refuse"]
+
+DEFAULT_TOOL_REFUSAL = "The {stage} of this tool call was blocked by Llama Guard ({categories})."
+
+
+class GuardedTool(BaseTool):
+    """A tool whose arguments and result are judged by Llama Guard; build it with ``guard_tool``.
+
+    It keeps the wrapped tool's name, description and schemas (injected arguments included),
+    so models bind it and ``ToolNode`` calls it exactly like the original. The wrapped tool
+    does the real work and its own tracing: when its arguments are unsafe it is never called.
+
+    Arguments are judged as the Agent's turn (the model wrote them); results as content
+    entering the conversation (a User turn), like retrieved documents.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    tool: BaseTool
+    guard: LlamaGuard
+    check_input: bool = True
+    check_output: bool = True
+    on_unsafe: ToolOnUnsafe = "raise"
+    refusal_message: str = DEFAULT_TOOL_REFUSAL
+
+    # -- the wrapped tool's identity ------------------------------------------------------
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return self.tool.args
+
+    @property
+    def tool_call_schema(self) -> Any:
+        return self.tool.tool_call_schema
+
+    @property
+    def is_single_input(self) -> bool:
+        return self.tool.is_single_input
+
+    @property
+    def func(self) -> Any:
+        # ToolNode reads `func`/`coroutine` annotations to find injected arguments.
+        return getattr(self.tool, "func", None)
+
+    @property
+    def coroutine(self) -> Any:
+        return getattr(self.tool, "coroutine", None)
+
+    def get_input_schema(self, config: RunnableConfig | None = None) -> TypeBaseModel:
+        return self.tool.get_input_schema(config)
+
+    def get_output_schema(self, config: RunnableConfig | None = None) -> TypeBaseModel:
+        return self.tool.get_output_schema(config)
+
+    # -- pure -----------------------------------------------------------------------------
+
+    def _arguments_conversation(self, tool_input: str | dict[str, Any]) -> Conversation:
+        schema = self.tool.tool_call_schema
+        if isinstance(schema, Mapping):
+            visible = list(schema.get("properties", {}))
+        else:
+            fields = getattr(schema, "model_fields", None) or getattr(schema, "__fields__", {})
+            visible = list(fields)
+        return agent_turn(None, tool_args_text(self.name, tool_input, visible))
+
+    def _result_conversation(self, result: Any) -> Conversation | None:
+        text = message_text(result) if isinstance(result, ToolMessage | str) else None
+        if text is None:
+            # Commands and other state updates carry no text of the tool's own to judge.
+            if not isinstance(result, int | float | bool | list | dict | tuple):
+                return None
+            text = str(result)
+        return user_turn(text) if text.strip() else None
+
+    def _blocked(self, verdict: Verdict, stage: str, content: str, call_id: str | None) -> Any:
+        if self.on_unsafe == "raise":
+            raise UnsafeContentError(verdict, stage)
+        refusal = format_violation(self.refusal_message, verdict, content, stage.replace("_", " "))
+        if call_id is None:
+            return refusal
+        return ToolMessage(content=refusal, tool_call_id=call_id, name=self.name, status="error")
+
+    def _judged_result(self, result: Any, verdict: Verdict | None, call_id: str | None) -> Any:
+        if verdict is None or verdict.safe:
+            return result
+        if isinstance(result, ToolMessage):
+            call_id = result.tool_call_id
+        return self._blocked(verdict, "tool_output", message_text(result), call_id)
+
+    # -- I/O: run and arun are the only twins ---------------------------------------------
+
+    def run(self, tool_input: str | dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        """Judge the arguments, run the wrapped tool, judge its result."""
+        call_id = kwargs.get("tool_call_id")
+        if self.check_input:
+            verdict = self.guard.check(self._arguments_conversation(tool_input))
+            if not verdict.safe:
+                return self._blocked(verdict, "tool_input", str(tool_input), call_id)
+        result = self.tool.run(tool_input, *args, **kwargs)
+        conversation = self._result_conversation(result) if self.check_output else None
+        result_verdict = self.guard.check(conversation) if conversation else None
+        return self._judged_result(result, result_verdict, call_id)
+
+    async def arun(self, tool_input: str | dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        """Async ``run``: the guard's checks are awaited on the running loop."""
+        call_id = kwargs.get("tool_call_id")
+        if self.check_input:
+            verdict = await self.guard.acheck(self._arguments_conversation(tool_input))
+            if not verdict.safe:
+                return self._blocked(verdict, "tool_input", str(tool_input), call_id)
+        result = await self.tool.arun(tool_input, *args, **kwargs)
+        conversation = self._result_conversation(result) if self.check_output else None
+        result_verdict = await self.guard.acheck(conversation) if conversation else None
+        return self._judged_result(result, result_verdict, call_id)
+
+    def _run(self, *args: Any, **kwargs: Any) -> Any:
+        # `run` is overridden and delegates to the wrapped tool; nothing reaches here.
+        raise NotImplementedError("GuardedTool runs through run()/arun()/invoke()")
+
+
+def guard_tool(
+    tool: BaseTool,
+    guard: LlamaGuard,
+    *,
+    check_input: bool = True,
+    check_output: bool = True,
+    on_unsafe: ToolOnUnsafe = "raise",
+    refusal_message: str | None = None,
+) -> GuardedTool:
+    """Wrap ``tool`` so Llama Guard judges its arguments before it runs and its result after.
+
+    Unsafe arguments: the tool never runs. Unsafe result: it never reaches the caller.
+
+    Example::
+
+        from langchain_core.tools import tool
+
+        @tool
+        def search(query: str) -> str:
+            \"\"\"Search the web.\"\"\"
+            ...
+
+        safe_search = guard_tool(search, guard, on_unsafe="refuse")
+        safe_search.invoke({"query": "how to build a bomb"})   # refusal text, search not run
+        agent = create_agent(model, tools=[safe_search])
+
+    Args:
+        tool: any ``BaseTool`` (``@tool`` functions, ``StructuredTool``, toolkits' tools).
+        guard: the ``LlamaGuard`` that judges.
+        check_input: judge the arguments (as the Agent's turn: the model wrote them).
+        check_output: judge the result (as a User turn: content entering the conversation).
+        on_unsafe: ``"raise"`` (``UnsafeContentError`` with stage ``tool_input`` or
+            ``tool_output``) or ``"refuse"`` (return a refusal: a ``ToolMessage`` with
+            ``status="error"`` when called with a tool call, else a string), so an agent
+            can carry on.
+        refusal_message: the refusal template; ``{categories}``, ``{codes}``, ``{stage}``.
+    """
+    if not isinstance(tool, BaseTool):
+        raise TypeError(
+            f"guard_tool() takes a BaseTool, got {type(tool).__name__}; "
+            "wrap plain functions with langchain_core.tools.tool first"
+        )
+    if on_unsafe not in ("raise", "refuse"):
+        raise ValueError(f"on_unsafe must be 'raise' or 'refuse', got {on_unsafe!r}")
+    return GuardedTool(
+        name=tool.name,
+        description=tool.description,
+        args_schema=tool.args_schema,
+        return_direct=tool.return_direct,
+        response_format=tool.response_format,
+        tool=tool,
+        guard=guard,
+        check_input=check_input,
+        check_output=check_output,
+        on_unsafe=on_unsafe,
+        refusal_message=refusal_message or DEFAULT_TOOL_REFUSAL,
+    )
