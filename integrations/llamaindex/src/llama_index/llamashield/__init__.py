@@ -1,4 +1,4 @@
-"""Llama Guard shields for LlamaIndex: guarded engines, node filters, tools, workflows.
+"""Llama Guard shields for LlamaIndex: guarded engines, node filters, tools, workflows, audit.
 
 Example::
 
@@ -13,12 +13,33 @@ Example::
     )
 """
 
+from llama_index.llamashield.chat_engine import GuardedChatEngine
+from llama_index.llamashield.instrumentation import AuditRecord, LlamaGuardEventHandler
 from llama_index.llamashield.postprocessor import LlamaGuardNodePostprocessor
 from llama_index.llamashield.query_engine import GuardedQueryEngine
+from llama_index.llamashield.tools import guard_tool
 from llama_index.llamashield.transform import LlamaGuardTransform
+from llama_index.llamashield.workflow import (
+    Blocked,
+    CheckOutputEvent,
+    GuardedAgent,
+    GuardedWorkflow,
+    SafeInputEvent,
+    guard_agent,
+)
 
 __all__ = [
+    "AuditRecord",
+    "Blocked",
+    "CheckOutputEvent",
+    "GuardedAgent",
+    "GuardedChatEngine",
     "GuardedQueryEngine",
+    "GuardedWorkflow",
+    "LlamaGuardEventHandler",
     "LlamaGuardNodePostprocessor",
     "LlamaGuardTransform",
+    "SafeInputEvent",
+    "guard_agent",
+    "guard_tool",
 ]

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore
+
 from llamashield import LlamaGuard, Verdict
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "check_guard",
     "check_node_mode",
     "flag_metadata",
+    "history_turns",
     "node_text",
     "split_by_verdict",
 ]
@@ -25,6 +27,8 @@ DEFAULT_REFUSAL = "I can't help with that request."
 METADATA_KEY = "llamashield"
 
 NodeMode = Literal["drop", "flag"]
+
+_ASSISTANT_ALIASES = {"chatbot": "assistant", "model": "assistant"}
 
 
 def check_guard(guard: Any) -> LlamaGuard:
@@ -41,6 +45,22 @@ def check_node_mode(mode: str) -> NodeMode:
     if mode not in ("drop", "flag"):
         raise ValueError(f"mode must be 'drop' or 'flag', got {mode!r}")
     return mode  # type: ignore[return-value]
+
+
+def history_turns(messages: Sequence[Any]) -> list[dict[str, str]]:
+    """LlamaIndex chat messages as the core reads them: user and assistant turns only.
+
+    ``MessageRole`` is a str enum whose ``str()`` is ``"MessageRole.USER"``, so roles are read by
+    value; "chatbot" and "model" are LlamaIndex's other names for the assistant.
+    """
+    turns = []
+    for message in messages:
+        raw = getattr(message, "role", None)
+        role = str(getattr(raw, "value", raw))
+        role = _ASSISTANT_ALIASES.get(role, role)
+        if role in ("user", "assistant"):
+            turns.append({"role": role, "content": getattr(message, "content", None) or ""})
+    return turns
 
 
 def agent_turn(question: str, answer: str) -> list[dict[str, str]]:

@@ -1,24 +1,41 @@
-"""Moderated token streams for streaming responses (sync and async).
+"""Moderated token streams for LlamaIndex's streaming responses (sync and async).
 
-Interim: the whole answer is judged before any of it is released. It never leaks unsafe text,
-but it does not stream; the windowed version from ``llamashield.streaming`` replaces it.
+``llamashield.streaming`` does the windowing and pipelined checks; this adds what LlamaIndex
+needs around it: the refusal as the last token, and the verdict recorded in response metadata.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from typing import Any
 
-from llamashield import LlamaGuard, UnsafeContentError, Verdict
+from llamashield import LlamaGuard, UnsafeContentError
+from llamashield.streaming import (
+    AsyncModeratedStream,
+    ModeratedStream,
+    amoderate_stream,
+    moderate_stream,
+)
 
 __all__ = ["amoderate_tokens", "moderate_tokens"]
 
 
-def _release(text: str, verdict: Verdict, on_unsafe: str, refusal: str) -> str:
-    if verdict.safe:
-        return text
+def _ending(
+    stream: ModeratedStream[str] | AsyncModeratedStream[str],
+    on_unsafe: str,
+    refusal: str,
+    record: dict[str, Any],
+) -> str | None:
+    """Record the verdict; the text to append after the released tokens, if any."""
+    blocked = stream.blocked
+    if blocked is None:
+        if stream.verdicts:
+            record["output"] = stream.verdicts[-1]
+        return None
+    record["output"] = blocked
     if on_unsafe == "raise":
-        raise UnsafeContentError(verdict, "output")
+        raise UnsafeContentError(blocked, "output")
+    # What was released so far was judged safe; the refusal says why the answer stops there.
     return refusal
 
 
@@ -30,12 +47,12 @@ def moderate_tokens(
     on_unsafe: str,
     refusal: str,
     record: dict[str, Any],
-) -> Iterator[str]:
-    text = "".join(tokens)
-    record["output"] = verdict = guard.check([*context, {"role": "assistant", "content": text}])
-    released = _release(text, verdict, on_unsafe, refusal)
-    if released:
-        yield released
+) -> Generator[str, None, None]:
+    stream = moderate_stream(tokens, guard, context=context, raise_on_unsafe=False)
+    yield from stream
+    ending = _ending(stream, on_unsafe, refusal, record)
+    if ending:
+        yield ending
 
 
 async def amoderate_tokens(
@@ -46,9 +63,10 @@ async def amoderate_tokens(
     on_unsafe: str,
     refusal: str,
     record: dict[str, Any],
-) -> AsyncIterator[str]:
-    text = "".join([token async for token in tokens])
-    record["output"] = verdict = await guard.acheck([*context, {"role": "assistant", "content": text}])
-    released = _release(text, verdict, on_unsafe, refusal)
-    if released:
-        yield released
+) -> AsyncGenerator[str, None]:
+    stream = amoderate_stream(tokens, guard, context=context, raise_on_unsafe=False)
+    async for token in stream:
+        yield token
+    ending = _ending(stream, on_unsafe, refusal, record)
+    if ending:
+        yield ending

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from typing import Any
 
-from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageRole
+from llama_index.core.base.llms.types import ChatMessage, ChatResponse
 from llama_index.core.chat_engine.types import (
     AGENT_CHAT_RESPONSE_TYPE,
     AgentChatResponse,
@@ -13,9 +13,12 @@ from llama_index.core.chat_engine.types import (
     StreamingAgentChatResponse,
 )
 from llama_index.core.memory import BaseMemory
-from llamashield import LlamaGuard, UnsafeContentError, Verdict
-
-from llama_index.llamashield._common import DEFAULT_REFUSAL, METADATA_KEY, check_guard
+from llama_index.llamashield._common import (
+    DEFAULT_REFUSAL,
+    METADATA_KEY,
+    check_guard,
+    history_turns,
+)
 from llama_index.llamashield._on_unsafe import (
     OnUnsafe,
     acall_fallback,
@@ -24,10 +27,9 @@ from llama_index.llamashield._on_unsafe import (
 )
 from llama_index.llamashield._stream import amoderate_tokens, moderate_tokens
 
-__all__ = ["GuardedChatEngine"]
+from llamashield import LlamaGuard, UnsafeContentError, Verdict
 
-# Roles LlamaIndex uses that the core does not know by name.
-_ROLE_NAMES = {MessageRole.CHATBOT.value: "assistant"}
+__all__ = ["GuardedChatEngine"]
 
 
 class GuardedChatEngine(BaseChatEngine):
@@ -96,7 +98,7 @@ class GuardedChatEngine(BaseChatEngine):
         self, message: str, chat_history: list[ChatMessage] | None = None
     ) -> AGENT_CHAT_RESPONSE_TYPE:
         before = self._history(chat_history)
-        context = [*_as_dicts(before), {"role": "user", "content": message}]
+        context = [*history_turns(before), {"role": "user", "content": message}]
         verdicts: dict[str, Verdict] = {}
         if self._check_input:
             verdicts["input"] = verdict = self._guard.check(context)
@@ -116,7 +118,7 @@ class GuardedChatEngine(BaseChatEngine):
         self, message: str, chat_history: list[ChatMessage] | None = None
     ) -> AGENT_CHAT_RESPONSE_TYPE:
         before = self._history(chat_history)
-        context = [*_as_dicts(before), {"role": "user", "content": message}]
+        context = [*history_turns(before), {"role": "user", "content": message}]
         verdicts: dict[str, Verdict] = {}
         if self._check_input:
             verdicts["input"] = verdict = await self._guard.acheck(context)
@@ -127,9 +129,7 @@ class GuardedChatEngine(BaseChatEngine):
         if self._check_output:
             if isinstance(response, StreamingAgentChatResponse):
                 raise TypeError("achat() of the inner engine streamed: use astream_chat()")
-            verdicts["output"] = verdict = await self._guard.acheck(
-                _with_answer(context, response)
-            )
+            verdicts["output"] = verdict = await self._guard.acheck(_with_answer(context, response))
             if not verdict.safe:
                 await _arestore(self._engine, before)
                 error = UnsafeContentError(verdict, "output")
@@ -168,7 +168,7 @@ class GuardedChatEngine(BaseChatEngine):
         self, message: str, chat_history: list[ChatMessage] | None = None
     ) -> StreamingAgentChatResponse:
         before = self._history(chat_history)
-        context = [*_as_dicts(before), {"role": "user", "content": message}]
+        context = [*history_turns(before), {"role": "user", "content": message}]
         if self._check_input:
             verdict = self._guard.check(context)
             if not verdict.safe:
@@ -207,7 +207,7 @@ class GuardedChatEngine(BaseChatEngine):
         self, message: str, chat_history: list[ChatMessage] | None = None
     ) -> StreamingAgentChatResponse:
         before = await self._ahistory(chat_history)
-        context = [*_as_dicts(before), {"role": "user", "content": message}]
+        context = [*history_turns(before), {"role": "user", "content": message}]
         if self._check_input:
             verdict = await self._guard.acheck(context)
             if not verdict.safe:
@@ -258,16 +258,6 @@ class GuardedChatEngine(BaseChatEngine):
         return list(self._engine.chat_history)
 
 
-def _as_dicts(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
-    """Chat history as the core reads it: user and assistant turns only, by role value."""
-    turns = []
-    for message in messages:
-        role = _ROLE_NAMES.get(message.role.value, message.role.value)
-        if role in ("user", "assistant", "model"):
-            turns.append({"role": role, "content": message.content or ""})
-    return turns
-
-
 def _with_answer(context: list[dict[str, str]], response: AgentChatResponse) -> list[Any]:
     return [*context, {"role": "assistant", "content": response.response}]
 
@@ -312,14 +302,14 @@ def _with_verdicts(
     return response
 
 
-def _chat_chunks(tokens: Iterator[str]) -> Iterator[ChatResponse]:
+def _chat_chunks(tokens: Iterator[str]) -> Generator[ChatResponse, None, None]:
     text = ""
     for token in tokens:
         text += token
         yield ChatResponse(message=ChatMessage(role="assistant", content=text), delta=token)
 
 
-async def _achat_chunks(tokens: AsyncIterator[str]) -> AsyncIterator[ChatResponse]:
+async def _achat_chunks(tokens: AsyncIterator[str]) -> AsyncGenerator[ChatResponse, None]:
     text = ""
     async for token in tokens:
         text += token

@@ -8,8 +8,6 @@ from typing import Any
 from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
-from llamashield import LlamaGuard, Verdict
-
 from llama_index.llamashield._common import (
     METADATA_KEY,
     NodeMode,
@@ -19,6 +17,8 @@ from llama_index.llamashield._common import (
     node_text,
     split_by_verdict,
 )
+
+from llamashield import LlamaGuard, Verdict
 
 __all__ = ["LlamaGuardNodePostprocessor"]
 
@@ -49,7 +49,10 @@ class LlamaGuardNodePostprocessor(BaseNodePostprocessor):
     _guard: LlamaGuard = PrivateAttr()
 
     def __init__(self, guard: LlamaGuard, mode: NodeMode = "drop", **kwargs: Any) -> None:
-        super().__init__(mode=check_node_mode(mode), **kwargs)
+        # pydantic fields: mypy runs without the pydantic plugin
+        super().__init__(  # type: ignore[call-arg]
+            mode=check_node_mode(mode), **kwargs
+        )
         self._guard = check_guard(guard)
 
     @classmethod
@@ -79,9 +82,7 @@ class LlamaGuardNodePostprocessor(BaseNodePostprocessor):
     def _apply(self, nodes: list[NodeWithScore], verdicts: list[Verdict]) -> list[NodeWithScore]:
         kept, blocked = split_by_verdict(nodes, verdicts)
         for node, verdict in blocked:
-            logger.info(
-                "llamashield: retrieved node %s unsafe (%s)", node.node.node_id, verdict
-            )
+            logger.info("llamashield: retrieved node %s unsafe (%s)", node.node.node_id, verdict)
         if self.mode == "drop":
             return kept
         for node, verdict in zip(nodes, verdicts, strict=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, Generator
 from typing import Any
 
 from llama_index.core.base.base_query_engine import BaseQueryEngine
@@ -15,8 +16,6 @@ from llama_index.core.base.response.schema import (
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.prompts.mixin import PromptMixinType
 from llama_index.core.schema import QueryBundle
-from llamashield import LlamaGuard, UnsafeContentError, Verdict
-
 from llama_index.llamashield._common import (
     DEFAULT_REFUSAL,
     METADATA_KEY,
@@ -30,6 +29,8 @@ from llama_index.llamashield._on_unsafe import (
     check_on_unsafe,
 )
 from llama_index.llamashield._stream import amoderate_tokens, moderate_tokens
+
+from llamashield import LlamaGuard, UnsafeContentError, Verdict
 
 __all__ = ["GuardedQueryEngine"]
 
@@ -202,7 +203,7 @@ class GuardedQueryEngine(BaseQueryEngine):
             return Response(self._refusal, sources, metadata)
         if streaming_async:
             return AsyncStreamingResponse(_agen_once(self._refusal), sources, metadata)
-        return StreamingResponse(iter([self._refusal]), sources, metadata)
+        return StreamingResponse(_gen_once(self._refusal), sources, metadata)
 
     def _moderated_stream(
         self, question: str, response: StreamingResponse, verdicts: dict[str, Verdict]
@@ -266,5 +267,9 @@ def _with_verdicts(response: RESPONSE_TYPE, verdicts: dict[str, Verdict]) -> RES
     return response
 
 
-async def _agen_once(text: str) -> Any:
+def _gen_once(text: str) -> Generator[str, None, None]:
+    yield text
+
+
+async def _agen_once(text: str) -> AsyncGenerator[str, None]:
     yield text

@@ -8,8 +8,6 @@ from typing import Any
 
 from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
 from llama_index.core.schema import BaseNode, TransformComponent
-from llamashield import LlamaGuard, Verdict
-
 from llama_index.llamashield._common import (
     METADATA_KEY,
     NodeMode,
@@ -19,6 +17,8 @@ from llama_index.llamashield._common import (
     node_text,
     split_by_verdict,
 )
+
+from llamashield import LlamaGuard, Verdict
 
 __all__ = ["LlamaGuardTransform"]
 
@@ -39,7 +39,9 @@ class LlamaGuardTransform(TransformComponent):
         from llama_index.core.node_parser import SentenceSplitter
         from llama_index.llamashield import LlamaGuardTransform
 
-        pipeline = IngestionPipeline(transformations=[SentenceSplitter(), LlamaGuardTransform(guard)])
+        pipeline = IngestionPipeline(
+            transformations=[SentenceSplitter(), LlamaGuardTransform(guard)]
+        )
         nodes = pipeline.run(documents=documents)
     """
 
@@ -52,7 +54,10 @@ class LlamaGuardTransform(TransformComponent):
     def __init__(
         self, guard: LlamaGuard, mode: NodeMode = "drop", batch_size: int = 64, **kwargs: Any
     ) -> None:
-        super().__init__(mode=check_node_mode(mode), batch_size=batch_size, **kwargs)
+        # pydantic fields: mypy runs without the pydantic plugin
+        super().__init__(  # type: ignore[call-arg]
+            mode=check_node_mode(mode), batch_size=batch_size, **kwargs
+        )
         self._guard = check_guard(guard)
 
     @classmethod

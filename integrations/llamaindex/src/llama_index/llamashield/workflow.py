@@ -1,0 +1,297 @@
+"""Llama Guard in Workflows: a guard step for your own workflows, and guarded agent runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from llama_index.core.agent.workflow import (
+    AgentOutput,
+    AgentWorkflow,
+    BaseWorkflowAgent,
+    ToolCall,
+    ToolCallResult,
+)
+from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from llama_index.core.bridge.pydantic import BaseModel, ConfigDict
+from llama_index.core.tools import BaseTool, FunctionTool
+from llama_index.core.workflow import (
+    Context,
+    Event,
+    StartEvent,
+    StopEvent,
+    Workflow,
+    step,
+)
+from llama_index.llamashield._common import (
+    DEFAULT_REFUSAL,
+    agent_turn,
+    check_guard,
+    history_turns,
+)
+from llama_index.llamashield.tools import guard_tool
+
+from llamashield import LlamaGuard, UnsafeContentError, Verdict
+
+__all__ = [
+    "Blocked",
+    "CheckOutputEvent",
+    "GuardedAgent",
+    "GuardedWorkflow",
+    "SafeInputEvent",
+    "guard_agent",
+]
+
+
+class Blocked(BaseModel):
+    """The result of a run that Llama Guard stopped: ``str(blocked)`` is the refusal."""
+
+    model_config = ConfigDict(frozen=True)
+
+    refusal: str
+    verdict: Verdict
+    stage: str
+
+    def __str__(self) -> str:
+        return self.refusal
+
+
+class SafeInputEvent(Event):
+    """The workflow's input, judged safe; ``start`` is the original ``StartEvent``."""
+
+    input: str
+    verdict: Verdict
+    start: StartEvent
+
+
+class CheckOutputEvent(Event):
+    """Send this to have an answer judged (as the Agent's reply to ``input``) before it ends
+    the run: a ``StopEvent`` carries it, or the refusal."""
+
+    input: str
+    output: str
+
+
+class GuardedWorkflow(Workflow):
+    """A ``Workflow`` whose input Llama Guard judges before any of your steps run.
+
+    Its ``guard_input`` step takes the ``StartEvent`` and sends ``SafeInputEvent`` on to your
+    steps; an unsafe input ends the run with ``StopEvent(result=Blocked(...))`` (the refusal
+    and the verdict), or raises ``UnsafeContentError`` with ``on_unsafe="raise"``. Your last
+    step may return ``CheckOutputEvent`` to have the answer judged too. The input is
+    ``StartEvent[input_key]`` (``"query"`` by default).
+
+    Example::
+
+        class RAG(GuardedWorkflow):
+            @step
+            async def answer(self, ev: SafeInputEvent) -> CheckOutputEvent:
+                response = await engine.aquery(ev.input)
+                return CheckOutputEvent(input=ev.input, output=str(response))
+
+        result = await RAG(guard=guard).run(query="How do I make a bomb?")
+        isinstance(result, Blocked)        # True: the engine never ran
+    """
+
+    input_key: str = "query"
+
+    def __init__(
+        self,
+        *args: Any,
+        guard: LlamaGuard,
+        on_unsafe: Literal["stop", "raise"] = "stop",
+        refusal: str = DEFAULT_REFUSAL,
+        **kwargs: Any,
+    ) -> None:
+        if on_unsafe not in ("stop", "raise"):
+            raise ValueError(f"on_unsafe must be 'stop' or 'raise', got {on_unsafe!r}")
+        super().__init__(*args, **kwargs)
+        self.guard = check_guard(guard)
+        self.on_unsafe = on_unsafe
+        self.refusal = refusal
+
+    def _stop(self, verdict: Verdict, stage: str) -> StopEvent:
+        if self.on_unsafe == "raise":
+            raise UnsafeContentError(verdict, stage)
+        return StopEvent(result=Blocked(refusal=self.refusal, verdict=verdict, stage=stage))
+
+    @step
+    async def guard_input(self, ev: StartEvent) -> SafeInputEvent | StopEvent:
+        text = ev.get(self.input_key)
+        if not isinstance(text, str):
+            raise ValueError(
+                f"{type(self).__name__} judges StartEvent[{self.input_key!r}]: run it with "
+                f"{self.input_key}='...' or set input_key on the class"
+            )
+        verdict = await self.guard.acheck(text)
+        if not verdict.safe:
+            return self._stop(verdict, "input")
+        return SafeInputEvent(input=text, verdict=verdict, start=ev)
+
+    @step(skip_graph_checks=["reachability"])
+    async def guard_output(self, ev: CheckOutputEvent) -> StopEvent:
+        verdict = await self.guard.acheck(agent_turn(ev.input, ev.output))
+        if not verdict.safe:
+            return self._stop(verdict, "output")
+        return StopEvent(result=ev.output)
+
+
+# -- agents -------------------------------------------------------------------------------
+
+AgentLike = BaseWorkflowAgent | AgentWorkflow
+
+
+def guard_agent(
+    agent: AgentLike,
+    guard: LlamaGuard,
+    *,
+    check_input: bool = True,
+    check_output: bool = True,
+    guard_tools: bool = True,
+    on_unsafe: Literal["refuse", "raise"] = "refuse",
+    refusal: str = DEFAULT_REFUSAL,
+) -> GuardedAgent:
+    """Guard a ``FunctionAgent``/``ReActAgent``/``AgentWorkflow``: input, tools, final answer.
+
+    With ``guard_tools`` every tool of the agent (of every agent of an ``AgentWorkflow``) is
+    wrapped with ``guard_tool`` **in place**, so unsafe tool arguments never run a tool and
+    unsafe tool results never reach the model. See ``GuardedAgent`` for the run itself.
+
+    Example::
+
+        agent = guard_agent(FunctionAgent(tools=[search], llm=llm), guard)
+        output = await agent.run(user_msg="How do I make a bomb?")
+        str(output.response.content)         # the refusal; the agent's LLM never ran
+    """
+    check_guard(guard)
+    if not isinstance(agent, BaseWorkflowAgent | AgentWorkflow):
+        raise TypeError(
+            f"guard_agent() takes a FunctionAgent, ReActAgent, CodeActAgent or AgentWorkflow, "
+            f"got {type(agent).__name__}"
+        )
+    if on_unsafe not in ("refuse", "raise"):
+        raise ValueError(f"on_unsafe must be 'refuse' or 'raise', got {on_unsafe!r}")
+    if guard_tools:
+        agents = agent.agents.values() if isinstance(agent, AgentWorkflow) else [agent]
+        for member in agents:
+            if member.tools:
+                member.tools = _guarded_tools(member.tools, guard)
+    return GuardedAgent(agent, guard, check_input, check_output, on_unsafe, refusal)
+
+
+def _guarded_tools(tools: Sequence[Any], guard: LlamaGuard) -> list[Any]:
+    from llama_index.llamashield.tools import GuardedFunctionTool, GuardedTool
+
+    guarded: list[Any] = []
+    for tool in tools:
+        if isinstance(tool, GuardedTool | GuardedFunctionTool):
+            guarded.append(tool)
+            continue
+        if not isinstance(tool, BaseTool):
+            tool = FunctionTool.from_defaults(fn=tool)
+        # "raise": the agent turns the error into a tool output naming the categories only.
+        guarded.append(guard_tool(tool, guard))
+    return guarded
+
+
+class GuardedAgent:
+    """An agent run with Llama Guard on its input and its final answer.
+
+    ``run(...)`` takes the agent's own arguments and returns a ``WorkflowHandler``: ``await``
+    it for the ``AgentOutput``. An unsafe user message ends the run before the agent's LLM is
+    called; an unsafe final answer is replaced by the refusal (or raises with
+    ``on_unsafe="raise"``). ``output.response.additional_kwargs["llamashield"]`` holds the
+    verdicts. ``handler.stream_events()`` relays ``ToolCall``/``ToolCallResult`` events and the
+    judged ``AgentOutput``; token deltas (``AgentStream``) are not relayed, since they would
+    show the answer before it is judged. Build it with ``guard_agent``.
+    """
+
+    def __init__(
+        self,
+        agent: AgentLike,
+        guard: LlamaGuard,
+        check_input: bool,
+        check_output: bool,
+        on_unsafe: Literal["refuse", "raise"],
+        refusal: str,
+    ) -> None:
+        self.agent = agent
+        self.guard = guard
+        self.check_input = check_input
+        self.check_output = check_output
+        self.on_unsafe = on_unsafe
+        self.refusal = refusal
+
+    def run(self, user_msg: str | ChatMessage | None = None, **kwargs: Any) -> Any:
+        """Run the agent; arguments as the agent's ``run`` (``chat_history``, ``memory``, ...)."""
+        # A fresh workflow per run: the agent's arguments live on it, never on this object.
+        runner = _AgentRun(self, kwargs, timeout=None)
+        return runner.run(user_msg=user_msg)
+
+
+class _RunAgent(Event):
+    user_msg: Any
+    text: str
+
+
+class _AgentRun(Workflow):
+    def __init__(self, shield: GuardedAgent, agent_kwargs: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.shield = shield
+        self.agent_kwargs = agent_kwargs
+
+    def _name(self) -> str:
+        agent = self.shield.agent
+        return agent.root_agent if isinstance(agent, AgentWorkflow) else agent.name
+
+    def _blocked(self, verdicts: dict[str, Verdict], stage: str) -> StopEvent:
+        verdict = verdicts[stage]
+        if self.shield.on_unsafe == "raise":
+            raise UnsafeContentError(verdict, stage)
+        output = AgentOutput(
+            response=_refusal_message(self.shield.refusal, verdicts),
+            current_agent_name=self._name(),
+        )
+        return StopEvent(result=output)
+
+    @step
+    async def check_input(self, ctx: Context, ev: StartEvent) -> _RunAgent | StopEvent:
+        user_msg = ev.get("user_msg")
+        text = user_msg if isinstance(user_msg, str) else getattr(user_msg, "content", "") or ""
+        if self.shield.check_input and text:
+            history = self.agent_kwargs.get("chat_history") or []
+            conversation = [*history_turns(history), {"role": "user", "content": text}]
+            verdict = await self.shield.guard.acheck(conversation)
+            await ctx.store.set("input_verdict", verdict)
+            if not verdict.safe:
+                return self._blocked({"input": verdict}, "input")
+        return _RunAgent(user_msg=user_msg, text=text)
+
+    @step
+    async def run_agent(self, ctx: Context, ev: _RunAgent) -> StopEvent:
+        handler = self.shield.agent.run(user_msg=ev.user_msg, **self.agent_kwargs)
+        async for event in handler.stream_events():
+            # Tool traffic is already judged by the guarded tools; the answer is not yet.
+            if isinstance(event, ToolCall | ToolCallResult):
+                ctx.write_event_to_stream(event)
+        output: AgentOutput = await handler
+        verdicts: dict[str, Verdict] = {}
+        input_verdict = await ctx.store.get("input_verdict", default=None)
+        if input_verdict is not None:
+            verdicts["input"] = input_verdict
+        answer = output.response.content or ""
+        if self.shield.check_output and answer:
+            verdicts["output"] = await self.shield.guard.acheck(agent_turn(ev.text, answer))
+            if not verdicts["output"].safe:
+                stop = self._blocked(verdicts, "output")
+                ctx.write_event_to_stream(stop.result)
+                return stop
+        output.response.additional_kwargs["llamashield"] = verdicts
+        ctx.write_event_to_stream(output)
+        return StopEvent(result=output)
+
+
+def _refusal_message(refusal: str, verdicts: dict[str, Verdict]) -> ChatMessage:
+    return ChatMessage(
+        role=MessageRole.ASSISTANT, content=refusal, additional_kwargs={"llamashield": verdicts}
+    )
