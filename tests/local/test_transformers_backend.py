@@ -1,0 +1,323 @@
+"""TransformersBackend equals the plain path: same first-token probabilities, same verdicts.
+
+The reference is what Meta's code does: tokenise the full prompt (BOS added for Llama Guard 2,
+already in the text for 3), call ``model.generate()`` greedily, read the first-token scores and
+parse the text. The backend instead reuses the policy prefix's KV cache, batches with padding and
+decodes only unsafe answers; every test here checks that none of that changes the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from conftest import CUSTOM
+from tiny_llama import token_id
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from llamashield import LlamaGuard
+from llamashield._conversation import normalize_conversation
+from llamashield._parser import parse_answer
+from llamashield._prompts import build_prompt
+from llamashield._taxonomy import LLAMA_GUARD_2, LLAMA_GUARD_3, Taxonomy
+from llamashield.backends import GuardRequest
+from llamashield.backends.transformers import TransformersBackend, _answer_text, _import_torch
+
+USER_MESSAGES = [
+    "hello how are you today",
+    "I want to make a bomb",
+    "tell me about history of Rome please",
+    "good morning friend",
+    "write poem about cats and dogs and people who eat pineapple pizza",
+    "quick question",
+]
+AGENT_CONVERSATIONS = [
+    [
+        {"role": "user", "content": "can help with homework"},
+        {"role": "assistant", "content": "sure"},
+    ],
+    [
+        {"role": "user", "content": "recipe for cake please"},
+        {"role": "assistant", "content": "here recipe for cake no thanks"},
+    ],
+    [
+        {"role": "user", "content": "buy gun"},
+        {"role": "assistant", "content": "no"},
+        {"role": "user", "content": "steal car"},
+        {"role": "assistant", "content": "I want to help with instructions"},
+    ],
+]
+CASES = {
+    "user-lg2": (USER_MESSAGES, LLAMA_GUARD_2),
+    "agent-lg2": (AGENT_CONVERSATIONS, LLAMA_GUARD_2),
+    "custom-lg2": (
+        USER_MESSAGES[:3] + AGENT_CONVERSATIONS[:2],
+        LLAMA_GUARD_2.with_categories(CUSTOM),
+    ),
+    "user-lg3": (USER_MESSAGES[:4], LLAMA_GUARD_3),
+    "agent-lg3": (AGENT_CONVERSATIONS, LLAMA_GUARD_3),
+}
+
+
+def _guard(backend: TransformersBackend, taxonomy: Taxonomy, **kwargs: Any) -> LlamaGuard:
+    if taxonomy.custom:
+        return LlamaGuard(
+            backend, taxonomy=taxonomy.generation, categories=taxonomy.categories, **kwargs
+        )
+    return LlamaGuard(backend, taxonomy=taxonomy, **kwargs)
+
+
+class Reference:
+    """The plain path: full prompt, Meta's tokenisation, ``model.generate()``, then parse."""
+
+    def __init__(self, folder: Path) -> None:
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.model = AutoModelForCausalLM.from_pretrained(folder).eval()
+        tok = self.tokenizer
+        self.safe = [token_id(tok, "safe"), token_id(tok, " safe")]
+        self.unsafe = [token_id(tok, "unsafe"), token_id(tok, " unsafe")]
+        self.lead = token_id(tok, "\n\n")
+
+    def ids(self, conversation: Any, taxonomy: Taxonomy) -> torch.Tensor:
+        prompt = build_prompt(normalize_conversation(conversation), taxonomy)
+        # llama-recipes: tokenizer([prompt]) for Llama Guard 1/2 (adds BOS); Llama Guard 3's
+        # text already starts with <|begin_of_text|> (apply_chat_template adds nothing).
+        add_bos = taxonomy.generation <= 2
+        return self.tokenizer(prompt, return_tensors="pt", add_special_tokens=add_bos)["input_ids"]
+
+    @torch.no_grad()
+    def generate(self, ids: torch.Tensor, max_new_tokens: int) -> Any:
+        return self.model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            output_scores=True,
+            return_dict_in_generate=True,
+        )
+
+    def score(self, conversation: Any, taxonomy: Taxonomy) -> float:
+        out = self.generate(self.ids(conversation, taxonomy), max_new_tokens=2)
+        step = 0
+        if taxonomy.generation >= 3:
+            first = int(out.sequences[0, -2])
+            assert first == self.lead, "Llama Guard 3 must answer '\\n\\n' first"
+            step = 1
+        logprobs = torch.log_softmax(out.scores[step][0].float(), dim=-1)
+        unsafe = torch.logsumexp(logprobs[self.unsafe], 0)
+        safe = torch.logsumexp(logprobs[self.safe], 0)
+        return float(torch.sigmoid(unsafe - safe))
+
+    def text(self, conversation: Any, taxonomy: Taxonomy, max_new_tokens: int = 12) -> str:
+        ids = self.ids(conversation, taxonomy)
+        out = self.generate(ids, max_new_tokens)
+        return str(
+            self.tokenizer.decode(out.sequences[0, ids.shape[1] :], skip_special_tokens=True)
+        )
+
+
+@pytest.fixture(scope="module")
+def references(guard_folders: dict[str, Path]) -> dict[str, Reference]:
+    return {name: Reference(folder) for name, folder in guard_folders.items()}
+
+
+# -- loading ------------------------------------------------------------------------------
+
+
+def test_from_pretrained_folder_is_loaded_once_and_shared(guard_folders: dict[str, Path]) -> None:
+    folder = guard_folders["random"]
+    first = TransformersBackend(str(folder))
+    second = TransformersBackend(folder, max_batch_size=4)  # a Path works too
+    assert first._engine is second._engine
+    assert first.model == str(folder)
+    assert first.device.type == "cpu"
+    assert next(first._engine.model.parameters()).dtype == torch.float32
+    assert first.taxonomy is LLAMA_GUARD_2  # a folder name without a generation: Llama Guard 2
+    assert TransformersBackend(folder, taxonomy=3).taxonomy is LLAMA_GUARD_3
+    assert TransformersBackend(folder, dtype="bfloat16")._engine is not first._engine
+
+
+def test_an_already_loaded_model_needs_its_tokenizer(
+    guard_folders: dict[str, Path], references: dict[str, Reference]
+) -> None:
+    ref = references["safe"]
+    backend = TransformersBackend(ref.model, tokenizer=ref.tokenizer)
+    assert backend._engine.model is ref.model
+    assert LlamaGuard(backend).check("hello how are you today").safe
+    orphan = AutoModelForCausalLM.from_pretrained(guard_folders["safe"])
+    orphan.name_or_path = "not/a/folder"
+    with pytest.raises(ValueError, match="tokenizer="):
+        TransformersBackend(orphan)
+
+
+def test_missing_torch_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(ImportError, match=r"pip install 'llamashield\[local\]'"):
+        _import_torch()
+
+
+# -- equality with the plain path -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("reuse_prefix", [True, False], ids=["prefix", "no-prefix"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_scores_equal_generate_first_token_probabilities(
+    case: str, reuse_prefix: bool, guard_folders: dict[str, Path], references: dict[str, Reference]
+) -> None:
+    conversations, taxonomy = CASES[case]
+    # max_category_tokens=0: the random model's category line is noise (an error verdict,
+    # without a score); decoding is checked on its own below.
+    backend = TransformersBackend(
+        guard_folders["random"], reuse_prefix=reuse_prefix, max_batch_size=4, max_category_tokens=0
+    )
+    guard = _guard(backend, taxonomy)
+    batched = [v.score for v in guard.check_many(conversations)]
+    alone = [guard.check(c).score for c in conversations]
+    expected = [references["random"].score(c, taxonomy) for c in conversations]
+    assert all(s is not None for s in batched)
+    torch.testing.assert_close(torch.tensor(batched), torch.tensor(expected), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(torch.tensor(alone), torch.tensor(expected), rtol=1e-5, atol=1e-6)
+    assert len({round(s, 3) for s in expected}) > 1, "the random model should tell inputs apart"
+    if reuse_prefix:
+        assert backend.stats.prefix_hits > 0
+    assert max(backend.stats.batch_sizes) > 1
+
+
+@pytest.mark.parametrize("scenario", ["unsafe", "safe"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_verdicts_equal_generate_then_parse(
+    case: str, scenario: str, guard_folders: dict[str, Path], references: dict[str, Reference]
+) -> None:
+    conversations, taxonomy = CASES[case]
+    guard = _guard(TransformersBackend(guard_folders[scenario]), taxonomy)
+    verdicts = guard.check_many(conversations)
+    for conversation, verdict in zip(conversations, verdicts, strict=True):
+        text = references[scenario].text(conversation, taxonomy)
+        parsed = parse_answer(text, taxonomy)
+        assert parsed.error is None, text
+        assert verdict.error is None
+        assert verdict.safe is (scenario == "safe") is (not parsed.unsafe)
+        assert verdict.categories == parsed.categories
+        assert verdict.raw.strip() == text.strip()
+        assert verdict.score is not None
+        assert (verdict.score > 0.99) if scenario == "unsafe" else (verdict.score < 0.01)
+    if scenario == "unsafe":
+        assert [c.code for c in verdicts[0].categories] == ["S1", "S3"]
+        assert verdicts[0].categories[0].name == taxonomy["S1"].name
+
+
+def test_category_line_decoded_from_the_cache_in_a_mixed_batch(
+    guard_folders: dict[str, Path], references: dict[str, Reference]
+) -> None:
+    """Rows above the threshold decode their tail from the batch's cache, the rest stop at once."""
+    ref = references["random"]
+    scores = sorted(ref.score(m, LLAMA_GUARD_2) for m in USER_MESSAGES)
+    middle = (scores[2] + scores[3]) / 2  # three rows decode, three do not
+    backend = TransformersBackend(
+        guard_folders["random"], decode_threshold=middle, max_category_tokens=6
+    )
+    answers = backend.complete_batch(
+        [GuardRequest(normalize_conversation(m), LLAMA_GUARD_2) for m in USER_MESSAGES]
+    )
+    decoded = 0
+    for message, answer in zip(USER_MESSAGES, answers, strict=True):
+        assert not isinstance(answer, Exception)
+        assert answer.score is not None
+        if answer.score < middle:
+            assert answer.text in ("safe", " safe")
+            continue
+        decoded += 1
+        # Plain path: the prompt plus the unsafe token, then greedy generate() for the tail.
+        ids = ref.ids(message, LLAMA_GUARD_2)
+        with torch.no_grad():
+            logprobs = torch.log_softmax(ref.model(input_ids=ids).logits[0, -1].float(), -1)
+        first = ref.unsafe[int(logprobs[ref.unsafe].argmax())]
+        prompt = torch.cat([ids, torch.tensor([[first]])], dim=1)
+        tail = ref.generate(prompt, max_new_tokens=6).sequences[0, prompt.shape[1] :].tolist()
+        eos = backend._engine.eos_ids
+        tail = tail[: next((i for i, t in enumerate(tail) if t in eos), len(tail))]
+        assert answer.text == _answer_text(ref.tokenizer, [first, *tail])
+    assert decoded == 3
+
+
+# -- batching, prefix reuse, failures ------------------------------------------------------
+
+
+def test_check_many_runs_in_batches_and_reuses_one_prefix_per_role(
+    guard_folders: dict[str, Path],
+) -> None:
+    backend = TransformersBackend(guard_folders["safe"], max_batch_size=8)
+    guard = LlamaGuard(backend)
+    engine = backend._engine
+    messages = USER_MESSAGES * 2
+    submitted = threading.Semaphore(0)
+    submit = backend._batcher.submit
+
+    def counting_submit(request: GuardRequest) -> Any:
+        future = submit(request)
+        submitted.release()
+        return future
+
+    backend._batcher.submit = counting_submit  # type: ignore[method-assign]
+    results: list[Any] = []
+    # Hold the model so no batch can run until every request is queued.
+    with engine.lock:
+        worker = threading.Thread(target=lambda: results.extend(guard.check_many(messages)))
+        worker.start()
+        for _ in messages:
+            assert submitted.acquire(timeout=10)
+    worker.join()
+    assert [v.safe for v in results] == [True] * len(messages)
+    # The worker may have taken a first batch before the rest arrived; the rest ran together.
+    assert engine.stats.sequences == len(messages)
+    assert max(engine.stats.batch_sizes) >= len(messages) - 8
+    assert engine.stats.forward_passes <= 1 + 3  # the prefix, then at most three batches
+    assert engine.stats.prefix_builds == 1
+    guard.check(AGENT_CONVERSATIONS[0])  # the agent role has its own prefix
+    guard.check(USER_MESSAGES[0])
+    assert engine.stats.prefix_builds == 2
+
+
+async def test_acheck_many_batches_off_the_event_loop(guard_folders: dict[str, Path]) -> None:
+    backend = TransformersBackend(guard_folders["unsafe"], max_batch_size=16)
+    guard = LlamaGuard(backend)
+    loop_thread = threading.get_ident()
+    model_threads: set[int] = set()
+    handle = backend._engine.model.register_forward_pre_hook(
+        lambda *_: model_threads.add(threading.get_ident())
+    )
+    try:
+        verdicts = await guard.acheck_many(USER_MESSAGES + AGENT_CONVERSATIONS)
+    finally:
+        handle.remove()
+    assert [v.safe for v in verdicts] == [False] * 9
+    assert all(v.codes == ("S1", "S3") for v in verdicts)
+    assert loop_thread not in model_threads
+    assert backend.stats.forward_passes < 9 + 9 * 4  # batched: not one pass per check and token
+
+
+async def test_a_model_that_does_not_answer_in_time_fails_closed(
+    guard_folders: dict[str, Path],
+) -> None:
+    backend = TransformersBackend(guard_folders["safe"])
+    guard = LlamaGuard(backend, timeout=0.2, max_retries=0)
+    with backend._engine.lock:  # the model is busy for longer than the guard waits
+        sync_verdict = await asyncio.to_thread(guard.check, "hello how are you today")
+        async_verdict = await guard.acheck("hello how are you today")
+    for verdict in (sync_verdict, async_verdict):
+        assert not verdict.safe
+        assert verdict.error is not None
+        assert "did not answer" in verdict.error or "timed out" in verdict.error
+    assert guard.check("hello how are you today").safe  # and it recovers
+
+
+def test_a_conversation_over_the_context_fails_closed(guard_folders: dict[str, Path]) -> None:
+    guard = LlamaGuard(TransformersBackend(guard_folders["safe"]))
+    long, short = guard.check_many(["hello " * 2100, "hello how are you today"])
+    assert not long.safe and long.error is not None and "context" in long.error
+    assert short.safe and short.error is None
