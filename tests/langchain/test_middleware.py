@@ -1,4 +1,4 @@
-"""LlamaGuardMiddleware on create_agent: every exit behaviour, tools, and streams that never leak."""
+"""LlamaGuardMiddleware on create_agent: exit behaviours, tools, and streams that never leak."""
 
 from __future__ import annotations
 
