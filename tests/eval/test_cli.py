@@ -107,14 +107,16 @@ def test_on_the_loopback_server_over_http(runner: CliRunner, tmp_path: Path,
     monkeypatch.setenv("TOGETHER_API_KEY", "loopback-test-key")
     with LoopbackServer() as server:
         result = runner.invoke(app, [
-            "eval", "--sample", "--limit", "12", "--backend", "together",
+            "eval", "--sample", "--limit", "20", "--backend", "together",
             "--base-url", server.base_url, "-o", str(tmp_path / "r.json"), "--concurrency", "4",
         ])  # fmt: skip
         requests = server.count("/chat/completions")
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["backend"] == "TogetherBackend" and report["rows_judged"] == 12
-    assert requests == 12
+    assert report["backend"] == "TogetherBackend" and report["rows_judged"] == 20
+    assert report["auprc"] is not None  # the command asked Together for logprobs
+    assert all(r["score"] is not None for r in report["rows"])
+    assert requests == 20
 
 
 @pytest.mark.parametrize(

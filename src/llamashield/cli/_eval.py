@@ -176,6 +176,10 @@ def eval_command(
         console.print(f"[red]error:[/red] {message}")
         raise typer.Exit(2) from None
 
+    if getattr(guard.backend, "logprobs", None) is False:
+        # Scores give the AUPRC and the threshold sweep: ask for them where a backend can
+        # (Together leaves logprobs off by default because a plain check does not need them).
+        guard.backend.logprobs = True  # type: ignore[attr-defined]
     source = "sample" if sample else str(data)
     console.print(
         f"Evaluating [bold]{guard.model}[/bold] ({type(guard.backend).__name__}) on "
