@@ -42,7 +42,7 @@ def torch_requirement() -> str:
 
 
 def ensure_env(kind: str) -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be started by an older python3
         sys.exit(f"llamashield needs Python 3.11+, this is {sys.version.split()[0]}")
     if not PY.exists():
         run(sys.executable, "-m", "venv", VENV)

@@ -32,7 +32,9 @@ def server_process(latency: float = 0.0, chunk_delay: float = 0.0) -> Iterator[s
         process.wait(10)
 
 
-def interleaved(cases: dict[str, Callable[[], object]], rounds: int, per_round: int) -> dict[str, float]:
+def interleaved(
+    cases: dict[str, Callable[[], object]], rounds: int, per_round: int
+) -> dict[str, float]:
     """Median seconds per call for each case, run in alternation so noise hits all alike."""
     samples: dict[str, list[float]] = {name: [] for name in cases}
     for fn in cases.values():  # warm-up: connections, lazy imports

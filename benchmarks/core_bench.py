@@ -37,13 +37,18 @@ def per_check_overhead(url: str) -> list[tuple[str, str, str, str]]:
         {
             "guard_together": lambda: guard.check(MESSAGES),
             "sdk": lambda: sdk.chat.completions.create(
-                model=MODEL, messages=MESSAGES, max_tokens=20, temperature=0.0  # type: ignore[arg-type]
+                model=MODEL,
+                messages=MESSAGES,
+                max_tokens=20,
+                temperature=0.0,  # type: ignore[arg-type]
             ),
-            "httpx_chat": lambda: raw.post(f"{url}/v1/chat/completions", json=chat_body,
-                                           headers=headers).json(),  # fmt: skip
+            "httpx_chat": lambda: raw.post(
+                f"{url}/v1/chat/completions", json=chat_body, headers=headers
+            ).json(),
             "guard_openai": lambda: openai_guard.check(MESSAGES),
-            "httpx_completions": lambda: raw.post(f"{url}/v1/completions", json=completion_body,
-                                                  headers=headers).json(),  # fmt: skip
+            "httpx_completions": lambda: raw.post(
+                f"{url}/v1/completions", json=completion_body, headers=headers
+            ).json(),
         },
         rounds=15,
         per_round=20,
@@ -61,7 +66,9 @@ def per_check_overhead(url: str) -> list[tuple[str, str, str, str]]:
     ]  # fmt: skip
 
 
-async def concurrency(url: str, n: int = 256, limit: int = 32, latency: float = 0.05) -> list[tuple[str, str, str, str]]:
+async def concurrency(
+    url: str, n: int = 256, limit: int = 32, latency: float = 0.05
+) -> list[tuple[str, str, str, str]]:
     guard = LlamaGuard(TogetherBackend(MODEL, api_key=KEY, base_url=url), max_concurrency=limit)
     sdk = together.AsyncTogether(api_key=KEY, base_url=url, max_retries=0)
     texts = [f"message number {i}" for i in range(n)]

@@ -10,12 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from llamashield._cache import VerdictCache
-from llamashield._conversation import normalize_conversation
+from llamashield._chunking import combine_verdicts, split_long_turn
+from llamashield._circuit import CircuitBreaker
+from llamashield._conversation import Conversation, normalize_conversation
+from llamashield._loop_local import LoopLocal
 from llamashield._policy import OnError, Policy, build_policy
 from llamashield._retry import RetryBudget
 from llamashield._taxonomy import Category, Taxonomy, taxonomy_for_generation
@@ -27,6 +31,11 @@ __all__ = ["LlamaGuard"]
 logger = logging.getLogger("llamashield")
 
 DEFAULT_MODEL = "meta-llama/LlamaGuard-2-8b"
+_T = TypeVar("_T")
+
+
+# A sentinel, so each guard gets its own breaker while None still turns it off.
+_DEFAULT_BREAKER: Any = object()
 
 
 class LlamaGuard:
@@ -54,6 +63,12 @@ class LlamaGuard:
         max_retries: retries of 429/5xx/connection failures inside the timeout.
         max_concurrency: checks in flight at once in ``acheck*`` and ``check_many``.
         cache: ``True`` (1024 entries), a size, or ``False``.
+        circuit_breaker: fail fast after repeated backend failures (default: 5 failures, 30 s
+            cool-down); ``None`` to always wait for the backend.
+        chunk_chars, chunk_overlap: a last turn longer than ``chunk_chars`` characters is judged
+            in overlapping chunks (unsafe if any chunk is); Llama Guard reads 8k tokens.
+        max_chars: conversations longer than this are not sent at all; the error policy
+            decides (by default: blocked).
     """
 
     def __init__(
@@ -69,6 +84,10 @@ class LlamaGuard:
         max_retries: int = 2,
         max_concurrency: int = 16,
         cache: bool | int = False,
+        circuit_breaker: CircuitBreaker | None = _DEFAULT_BREAKER,
+        chunk_chars: int = 16_000,
+        chunk_overlap: int = 500,
+        max_chars: int = 2_000_000,
     ) -> None:
         if backend is None:
             from llamashield.backends.together import TogetherBackend
@@ -93,10 +112,16 @@ class LlamaGuard:
         self.timeout = float(timeout)
         self.max_retries = max_retries
         self.max_concurrency = max_concurrency
+        if not 0 <= chunk_overlap < chunk_chars // 2:
+            raise ValueError("chunk_overlap must be >= 0 and under half of chunk_chars")
+        if max_chars < 1:
+            raise ValueError(f"max_chars must be >= 1, got {max_chars}")
+        self.chunk_chars, self.chunk_overlap, self.max_chars = chunk_chars, chunk_overlap, max_chars
+        if circuit_breaker is _DEFAULT_BREAKER:
+            circuit_breaker = CircuitBreaker()
+        self.circuit_breaker = circuit_breaker
         size = 1024 if cache is True else int(cache)
         self._cache = VerdictCache(size) if size else None
-        from llamashield._loop_local import LoopLocal
-
         self._semaphores = LoopLocal(lambda: asyncio.Semaphore(max_concurrency))
 
     @property
@@ -120,9 +145,37 @@ class LlamaGuard:
         """Normalise a conversation into the request a backend judges (raises on bad input)."""
         return GuardRequest(normalize_conversation(conversation), self.policy.taxonomy)
 
-    def _finish(self, request: GuardRequest, verdict: Verdict) -> Verdict:
+    def _plan(self, conversation: Any) -> _Plan:
+        request = self.prepare(conversation)
+        size = sum(len(t.content) for t in request.conversation)
+        if size > self.max_chars:
+            return _Plan(request, [], f"conversation of {size:,} characters exceeds max_chars")
+        parts = split_long_turn(request.conversation, self.chunk_chars, self.chunk_overlap)
+        if len(parts) == 1 and parts[0] is request.conversation:
+            return _Plan(request, [request])
+        return _Plan(request, [GuardRequest(part, request.taxonomy) for part in parts])
+
+    def _before_call(self, plan: _Plan) -> Verdict | None:
+        """A verdict decided without the backend: cached, too long, or circuit open."""
+        if self._cache is not None and (hit := self._cache.get(plan.key)) is not None:
+            return hit
+        if plan.rejected is not None:
+            error = BackendError(plan.rejected, kind="too_long")
+            return self.policy.fail(plan.request, error, self.model, 0.0)
+        if self.circuit_breaker is not None:
+            wait = self.circuit_breaker.blocked_for()
+            if wait is not None:
+                error = BackendError(
+                    f"guard backend is failing; circuit open, next probe in {wait:.1f}s",
+                    kind="circuit_open",
+                )
+                return self.policy.fail(plan.request, error, self.model, 0.0)
+        return None
+
+    def _after_call(self, plan: _Plan, verdicts: list[Verdict]) -> Verdict:
+        verdict = combine_verdicts(verdicts)
         if self._cache is not None:
-            self._cache.put(request.conversation, verdict)
+            self._cache.put(plan.key, verdict)
         logger.debug(
             "llamashield verdict model=%s role=%s safe=%s codes=%s error=%s latency_ms=%.1f",
             verdict.model, verdict.role, verdict.safe, ",".join(verdict.codes), verdict.error,
@@ -130,87 +183,109 @@ class LlamaGuard:
         )  # fmt: skip
         return verdict
 
-    def _cached(self, request: GuardRequest) -> Verdict | None:
-        return self._cache.get(request.conversation) if self._cache is not None else None
+    def _failed(self, request: GuardRequest, error: BackendError, started: float) -> Verdict:
+        if self.circuit_breaker is not None and error.kind != "malformed":
+            self.circuit_breaker.record_failure()
+        return self.policy.fail(request, error, self.model, _ms_since(started))
 
-    def _ms_since(self, started: float) -> float:
-        return (time.perf_counter() - started) * 1000.0
+    def _answered(self, request: GuardRequest, answer: BackendAnswer, started: float) -> Verdict:
+        if self.circuit_breaker is not None:
+            self.circuit_breaker.record_success()
+        if not answer.model:
+            answer = BackendAnswer(answer.text, answer.score, self.model)
+        return self.policy.decide(request, answer, _ms_since(started))
 
     # -- sync -----------------------------------------------------------------------------
 
     def check(self, conversation: Any) -> Verdict:
         """Judge the last turn of ``conversation`` (a str is one user message)."""
-        return self._check(self.prepare(conversation))
+        return self._judge(self._plan(conversation))
 
-    def _check(self, request: GuardRequest) -> Verdict:
-        if (hit := self._cached(request)) is not None:
-            return hit
+    def check_many(self, conversations: Sequence[Any]) -> list[Verdict]:
+        """Judge many conversations concurrently (threads, up to ``max_concurrency``)."""
+        plans = [self._plan(c) for c in _as_list(conversations)]  # bad input: before any I/O
+        return self._map(self._judge, plans)
+
+    def _judge(self, plan: _Plan) -> Verdict:
+        if (early := self._before_call(plan)) is not None:
+            return early
+        return self._after_call(plan, self._map(self._call, plan.requests))
+
+    def _map(self, fn: Callable[[_T], Verdict], items: list[_T]) -> list[Verdict]:
+        if len(items) <= 1:
+            return [fn(item) for item in items]
+        workers = min(self.max_concurrency, len(items))
+        with ThreadPoolExecutor(workers, thread_name_prefix="llamashield") as pool:
+            return list(pool.map(fn, items))
+
+    def _call(self, request: GuardRequest) -> Verdict:
         started = time.perf_counter()
         budget = RetryBudget(self.timeout, self.max_retries)
         while True:
             try:
                 answer = self.backend.complete(request, timeout=max(budget.remaining(), 0.001))
-                break
             except BackendError as error:
                 delay = budget.next_delay(error)
                 if delay is None:
-                    verdict = self.policy.fail(request, error, self.model, self._ms_since(started))
-                    return self._finish(request, verdict)
+                    return self._failed(request, error, started)
                 time.sleep(delay)
-        return self._finish(request, self._decide(request, answer, started))
-
-    def check_many(self, conversations: Sequence[Any]) -> list[Verdict]:
-        """Judge many conversations concurrently (threads, up to ``max_concurrency``)."""
-        requests = [self.prepare(c) for c in _as_list(conversations)]  # bad input: before I/O
-        if len(requests) <= 1:
-            return [self._check(r) for r in requests]
-        workers = min(self.max_concurrency, len(requests))
-        with ThreadPoolExecutor(workers, thread_name_prefix="llamashield") as pool:
-            return list(pool.map(self._check, requests))
+            else:
+                return self._answered(request, answer, started)
 
     # -- async ----------------------------------------------------------------------------
 
     async def acheck(self, conversation: Any) -> Verdict:
         """Async ``check``; concurrent calls share the ``max_concurrency`` limit."""
-        return await self._acheck(self.prepare(conversation))
+        return await self._ajudge(self._plan(conversation))
 
-    async def _acheck(self, request: GuardRequest) -> Verdict:
-        if (hit := self._cached(request)) is not None:
-            return hit
+    async def acheck_many(self, conversations: Sequence[Any]) -> list[Verdict]:
+        """Judge many conversations concurrently on the running loop."""
+        plans = [self._plan(c) for c in _as_list(conversations)]  # bad input: before any I/O
+        return list(await asyncio.gather(*(self._ajudge(p) for p in plans)))
+
+    async def _ajudge(self, plan: _Plan) -> Verdict:
+        if (early := self._before_call(plan)) is not None:
+            return early
+        verdicts = await asyncio.gather(*(self._acall(r) for r in plan.requests))
+        return self._after_call(plan, list(verdicts))
+
+    async def _acall(self, request: GuardRequest) -> Verdict:
         async with self._semaphores.get():
             started = time.perf_counter()
             budget = RetryBudget(self.timeout, self.max_retries)
             try:
                 async with asyncio.timeout(self.timeout):
-                    answer = await self._acall(request, budget)
-            except BackendError as error:
-                verdict = self.policy.fail(request, error, self.model, self._ms_since(started))
-                return self._finish(request, verdict)
+                    while True:
+                        try:
+                            remaining = max(budget.remaining(), 0.001)
+                            answer = await self.backend.acomplete(request, timeout=remaining)
+                            break
+                        except BackendError as error:
+                            delay = budget.next_delay(error)
+                            if delay is None:
+                                return self._failed(request, error, started)
+                            await asyncio.sleep(delay)
             except TimeoutError:
-                error = BackendError(f"guard timed out after {self.timeout:g}s", kind="timeout")
-                verdict = self.policy.fail(request, error, self.model, self._ms_since(started))
-                return self._finish(request, verdict)
-        return self._finish(request, self._decide(request, answer, started))
+                timeout = BackendError(f"guard timed out after {self.timeout:g}s", kind="timeout")
+                return self._failed(request, timeout, started)
+            return self._answered(request, answer, started)
 
-    async def _acall(self, request: GuardRequest, budget: RetryBudget) -> BackendAnswer:
-        while True:
-            try:
-                return await self.backend.acomplete(request, timeout=max(budget.remaining(), 0.001))
-            except BackendError as error:
-                delay = budget.next_delay(error)
-                if delay is None:
-                    raise
-                await asyncio.sleep(delay)
 
-    async def acheck_many(self, conversations: Sequence[Any]) -> list[Verdict]:
-        """Judge many conversations concurrently on the running loop."""
-        requests = [self.prepare(c) for c in _as_list(conversations)]
-        return list(await asyncio.gather(*(self._acheck(r) for r in requests)))
+@dataclass(frozen=True)
+class _Plan:
+    """What one check will do: the normalised request, and the chunks sent to the backend."""
 
-    def _decide(self, request: GuardRequest, answer: BackendAnswer, started: float) -> Verdict:
-        if not answer.model:
-            answer = BackendAnswer(answer.text, answer.score, self.model)
-        return self.policy.decide(request, answer, self._ms_since(started))
+    request: GuardRequest
+    requests: list[GuardRequest]
+    rejected: str | None = None
+
+    @property
+    def key(self) -> Conversation:
+        return self.request.conversation
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
 
 
 def _as_list(conversations: Sequence[Any]) -> list[Any]:

@@ -52,12 +52,16 @@ class Policy:
             latency_ms=latency_ms,
         )
 
-    def fail(self, request: GuardRequest, error: BackendError, model: str, latency_ms: float) -> Verdict:
+    def fail(
+        self, request: GuardRequest, error: BackendError, model: str, latency_ms: float
+    ) -> Verdict:
         if self.on_error == "raise":
             if error.kind == "malformed":
                 raise VerdictParseError(error.message) from None
             raise GuardUnavailableError(error.message, status_code=error.status_code) from None
-        return self._error_verdict(request, error.message, latency_ms, BackendAnswer("", model=model))
+        return self._error_verdict(
+            request, error.message, latency_ms, BackendAnswer("", model=model)
+        )
 
     def _error_verdict(
         self, request: GuardRequest, error: str, latency_ms: float, answer: BackendAnswer

@@ -114,5 +114,3 @@ def parse_prompt(prompt: str) -> tuple[Conversation, tuple[Category, ...]]:
         if match:
             categories.append(Category(match.group(1), match.group(2)))
     return turns, tuple(categories)
-
-

@@ -40,7 +40,9 @@ def test_message_objects_with_type_attribute() -> None:
         def __init__(self, type: str, content: str) -> None:
             self.type, self.content = type, content
 
-    turns = normalize_conversation([Message("human", "q"), Message("tool", "x"), Message("ai", "a")])
+    turns = normalize_conversation(
+        [Message("human", "q"), Message("tool", "x"), Message("ai", "a")]
+    )
     assert turns == (Turn("user", "q"), Turn("agent", "a"))
 
 

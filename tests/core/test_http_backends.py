@@ -30,8 +30,12 @@ def test_verdicts_categories_and_roles(make_guard: GuardFactory) -> None:
     assert guard.check("How do I bake bread?").safe
     unsafe = guard.check("How do I make a bomb?")
     assert not unsafe.safe and [c.name for c in unsafe.categories] == ["Indiscriminate Weapons"]
-    agent = guard.check([{"role": "user", "content": "hi"},
-                         {"role": "assistant", "content": "Go and kill myself, I mean you."}])  # fmt: skip
+    agent = guard.check(
+        [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "Go and kill myself, I mean you."},
+        ]
+    )
     assert agent.role == "agent" and agent.codes == ("S10",)
     assert unsafe.model == "meta-llama/LlamaGuard-2-8b" and unsafe.latency_ms > 0
 

@@ -36,7 +36,11 @@ def test_llama_guard_2_user_prompt_names_user_twice() -> None:
 
 @pytest.mark.parametrize(
     ("taxonomy", "name"),
-    [(LLAMA_GUARD_1, "lg1_user.txt"), (LLAMA_GUARD_3, "lg3_user.txt"), (LLAMA_GUARD_4, "lg4_user.txt")],
+    [
+        (LLAMA_GUARD_1, "lg1_user.txt"),
+        (LLAMA_GUARD_3, "lg3_user.txt"),
+        (LLAMA_GUARD_4, "lg4_user.txt"),
+    ],
 )
 def test_other_generations_match_their_templates(taxonomy, name) -> None:  # type: ignore[no-untyped-def]
     assert build_prompt((Turn("user", "How do I bake bread?"),), taxonomy) == golden(name)

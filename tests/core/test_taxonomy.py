@@ -2,8 +2,14 @@
 
 import pytest
 
-from llamashield import LLAMA_GUARD_1, LLAMA_GUARD_2, LLAMA_GUARD_3, LLAMA_GUARD_4, Category
-from llamashield import taxonomy_for_model
+from llamashield import (
+    LLAMA_GUARD_1,
+    LLAMA_GUARD_2,
+    LLAMA_GUARD_3,
+    LLAMA_GUARD_4,
+    Category,
+    taxonomy_for_model,
+)
 
 
 def test_generations_have_their_published_codes() -> None:

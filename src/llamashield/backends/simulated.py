@@ -47,7 +47,9 @@ class SimulatedBackend:
 
     def _answer(self, request: GuardRequest) -> BackendAnswer:
         self.calls += 1
-        text, score = simulate_answer(request.conversation[-1].content, request.taxonomy, self._rules)
+        text, score = simulate_answer(
+            request.conversation[-1].content, request.taxonomy, self._rules
+        )
         return BackendAnswer(text, score, self.model)
 
     def complete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:

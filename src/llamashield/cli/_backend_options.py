@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from enum import Enum
+from enum import StrEnum
 
 from llamashield._guard import LlamaGuard
 from llamashield.backends._base import Backend
 
 
-class BackendName(str, Enum):
+class BackendName(StrEnum):
     auto = "auto"
     simulated = "simulated"
     together = "together"

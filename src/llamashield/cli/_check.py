@@ -18,7 +18,9 @@ def check(
     backend: Annotated[BackendName, typer.Option(help="Where Llama Guard runs.")] = (
         BackendName.auto
     ),
-    model: Annotated[str | None, typer.Option(help="Model id, or a folder for transformers.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Model id, or a folder for transformers.")
+    ] = None,
     base_url: Annotated[str | None, typer.Option(help="Server URL (together, openai).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
 ) -> None:

@@ -6,6 +6,7 @@ Prints the base URL on its first line, so scripts (and the benchmarks) can read 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import threading
 
 from llamashield.testing._server import LoopbackServer
@@ -19,10 +20,8 @@ def main() -> None:
     args = parser.parse_args()
     with LoopbackServer(port=args.port, latency=args.latency, chunk_delay=args.chunk_delay) as s:
         print(s.base_url, flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

@@ -1,0 +1,56 @@
+"""Long messages: judge them in overlapping windows and combine. Pure.
+
+Llama Guard reads 8,192 tokens; a longer turn would be cut by the server or the tokenizer, and
+whatever was cut would go unjudged. So a long last turn is split into overlapping chunks, each
+judged with the (clipped) context before it, and the conversation is unsafe if any chunk is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from llamashield._conversation import Conversation, Turn
+from llamashield._verdict import Verdict
+
+__all__ = ["combine_verdicts", "split_long_turn"]
+
+
+def split_long_turn(
+    conversation: Conversation, chunk_chars: int, overlap: int
+) -> list[Conversation]:
+    """One conversation per chunk of the last turn; earlier turns clipped to their tail."""
+    last = conversation[-1]
+    context_budget = chunk_chars // 4
+    context = tuple(
+        Turn(t.role, t.content[-context_budget:]) if len(t.content) > context_budget else t
+        for t in conversation[:-1]
+    )
+    if len(last.content) <= chunk_chars and context == conversation[:-1]:
+        return [conversation]
+    step = max(chunk_chars - overlap, 1)
+    text = last.content
+    starts = range(0, max(len(text) - overlap, 1), step)
+    return [context + (Turn(last.role, text[i : i + chunk_chars]),) for i in starts]
+
+
+def combine_verdicts(verdicts: Sequence[Verdict]) -> Verdict:
+    """Unsafe if any chunk is unsafe; an error in a chunk that decided nothing fails closed."""
+    if len(verdicts) == 1:
+        return verdicts[0]
+    deciding = [v for v in verdicts if not v.safe] or list(verdicts)
+    categories = tuple(dict.fromkeys(c for v in verdicts for c in v.categories))
+    scores = [v.score for v in verdicts if v.score is not None]
+    errors = [v.error for v in deciding if v.error]
+    first = deciding[0]
+    return first.model_copy(
+        update={
+            "safe": all(v.safe for v in verdicts),
+            "categories": categories,
+            "score": max(scores) if scores else None,
+            "raw": first.raw,
+            "latency_ms": max(v.latency_ms for v in verdicts),
+            "error": f"{errors[0]} (in {len(errors)} of {len(verdicts)} chunks)"
+            if errors
+            else None,
+        }
+    )

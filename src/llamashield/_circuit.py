@@ -1,0 +1,65 @@
+"""A circuit breaker: after repeated backend failures, fail fast (closed: not safe) for a while.
+
+Without it, every request during an outage waits out the full timeout and retries before
+failing. With it, after ``failures`` consecutive failed checks the guard answers at once with an
+error verdict (the error policy decides, so the default still blocks) until ``cooldown`` seconds
+pass; then one probe goes through, and its success closes the circuit again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+__all__ = ["CircuitBreaker"]
+
+
+@dataclass
+class CircuitBreaker:
+    """Fail fast after ``failures`` consecutive backend failures, for ``cooldown`` seconds.
+
+    Example::
+
+        guard = LlamaGuard(backend, circuit_breaker=CircuitBreaker(failures=3, cooldown=10))
+        guard = LlamaGuard(backend, circuit_breaker=None)   # never fail fast
+    """
+
+    failures: int = 5
+    cooldown: float = 30.0
+    _consecutive: int = field(default=0, init=False, repr=False)
+    _opened_at: float | None = field(default=None, init=False, repr=False)
+    _probing: bool = field(default=False, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.failures < 1 or self.cooldown <= 0:
+            raise ValueError("CircuitBreaker needs failures >= 1 and cooldown > 0 seconds")
+
+    @property
+    def is_open(self) -> bool:
+        return self._opened_at is not None
+
+    def blocked_for(self) -> float | None:
+        """None when a call may go ahead; else the seconds until the next probe is allowed."""
+        with self._lock:
+            if self._opened_at is None:
+                return None
+            waited = time.monotonic() - self._opened_at
+            if waited >= self.cooldown and not self._probing:
+                self._probing = True  # exactly one caller probes the backend
+                return None
+            return max(self.cooldown - waited, 0.0)
+
+    def record_success(self) -> None:
+        with self._lock:
+            self._consecutive = 0
+            self._opened_at = None
+            self._probing = False
+
+    def record_failure(self) -> None:
+        with self._lock:
+            self._consecutive += 1
+            if self._probing or self._consecutive >= self.failures:
+                self._opened_at = time.monotonic()
+            self._probing = False
