@@ -30,7 +30,7 @@ def split_long_turn(
     step = max(chunk_chars - overlap, 1)
     text = last.content
     starts = range(0, max(len(text) - overlap, 1), step)
-    return [context + (Turn(last.role, text[i : i + chunk_chars]),) for i in starts]
+    return [(*context, Turn(last.role, text[i : i + chunk_chars])) for i in starts]
 
 
 def combine_verdicts(verdicts: Sequence[Verdict]) -> Verdict:
