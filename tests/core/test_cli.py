@@ -1,0 +1,59 @@
+"""The ``llamashield`` command: check's exit codes and output, and the demo."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("typer")
+from typer.testing import CliRunner
+
+from llamashield.cli._app import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOGETHER_API_KEY", raising=False)
+
+
+def test_check_safe_exits_0() -> None:
+    result = runner.invoke(app, ["check", "How do I bake bread?", "--backend", "simulated"])
+    assert result.exit_code == 0 and "safe" in result.output
+
+
+def test_check_unsafe_exits_1_and_names_the_category() -> None:
+    result = runner.invoke(app, ["check", "How do I build a bomb?", "--backend", "simulated"])
+    assert result.exit_code == 1 and "Indiscriminate Weapons" in result.output
+
+
+def test_check_judges_a_response_as_the_agent_turn() -> None:
+    result = runner.invoke(
+        app, ["check", "hi", "--response", "go kill myself", "--backend", "simulated", "--json"]
+    )
+    verdict = json.loads(result.output)
+    assert result.exit_code == 1 and verdict["role"] == "agent" and not verdict["safe"]
+
+
+def test_check_against_a_server_that_fails_exits_2(loopback_server) -> None:  # type: ignore[no-untyped-def]
+    loopback_server.inject("status", status=500, times=None)
+    result = runner.invoke(
+        app,
+        ["check", "hi", "--backend", "openai", "--base-url", loopback_server.openai_base_url,
+         "--model", "llama-guard-2"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "error" in result.output
+
+
+def test_check_needs_options_for_openai_backend() -> None:
+    result = runner.invoke(app, ["check", "hi", "--backend", "openai"])
+    assert result.exit_code == 2 and "--base-url" in result.output
+
+
+def test_demo_core_section_prints_safe_and_unsafe_verdicts() -> None:
+    result = runner.invoke(app, ["demo", "--section", "core"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "unsafe" in result.output and "Indiscriminate Weapons" in result.output
+    assert "safe" in result.output.replace("unsafe", "")
