@@ -11,6 +11,7 @@ from typing import Any
 from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.base.response.schema import RESPONSE_TYPE
+from llama_index.core.chat_engine import SimpleChatEngine
 from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.llms import MockLLM
 from llama_index.core.schema import QueryBundle
@@ -59,3 +60,37 @@ def rag_engine(index: VectorStoreIndex, *, streaming: bool = False, **kwargs: An
         llm=MockLLM(), streaming=streaming, similarity_top_k=len(index.docstore.docs), **kwargs
     )
     return SpyEngine(engine)
+
+
+class SpyChatEngine(SimpleChatEngine):
+    """A SimpleChatEngine on MockLLM that counts the turns reaching it."""
+
+    calls = 0
+
+    def chat(self, message: str, chat_history: Any = None) -> Any:
+        self.calls += 1
+        return super().chat(message, chat_history)
+
+    async def achat(self, message: str, chat_history: Any = None) -> Any:
+        self.calls += 1
+        return await super().achat(message, chat_history)
+
+    def stream_chat(self, message: str, chat_history: Any = None) -> Any:
+        self.calls += 1
+        return super().stream_chat(message, chat_history)
+
+    async def astream_chat(self, message: str, chat_history: Any = None) -> Any:
+        self.calls += 1
+        return await super().astream_chat(message, chat_history)
+
+
+def spy_chat_engine() -> SpyChatEngine:
+    engine = SpyChatEngine.from_defaults(llm=MockLLM())
+    assert isinstance(engine, SpyChatEngine)
+    return engine
+
+
+def context_chat_engine(index: VectorStoreIndex) -> Any:
+    return index.as_chat_engine(
+        chat_mode="context", llm=MockLLM(), similarity_top_k=len(index.docstore.docs)
+    )
