@@ -127,6 +127,7 @@ def test_on_the_loopback_server_over_http(runner: CliRunner, tmp_path: Path,
         (["eval", "--sample", "-t", "abc"], "start:stop:step"),
         (["eval", "missing-file.jsonl"], "not a .jsonl/.json/.csv/.tsv file"),
         (["eval", "--sample", "--mapping", "lg3-lg2"], "the sample maps itself"),
+        (["eval", "--sample", "--backend", "together"], "TOGETHER_API_KEY"),
     ],
 )
 def test_usage_errors_exit_2(runner: CliRunner, args: list[str], message: str,

@@ -18,6 +18,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from llamashield._exceptions import LlamaShieldError
 from llamashield.cli._backend_options import BackendName, make_guard
 from llamashield.evaluation import ColumnMap, evaluate, load_mapping, load_rows, load_sample
 
@@ -171,7 +172,8 @@ def eval_command(
             None if sample else data, guard.taxonomy, mapping=mapping, columns=columns,
             limit=limit, split=split, subset=subset,
         )  # fmt: skip
-    except (ValueError, KeyError, ImportError, OSError) as exc:  # DatasetError is a ValueError
+    # DatasetError is a ValueError; ConfigurationError (no API key...) a LlamaShieldError
+    except (ValueError, KeyError, ImportError, OSError, LlamaShieldError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         console.print(f"[red]error:[/red] {message}")
         raise typer.Exit(2) from None
