@@ -143,3 +143,25 @@ def test_hugging_face_data_set_with_column_mapping(monkeypatch: pytest.MonkeyPat
     ]  # the "test" split is preferred
     rows = load_rows("org/guard-eval", columns=columns, split="train", subset="en")
     assert calls[-1] == ("org/guard-eval", "en", "train") and len(rows) == 1
+
+
+def test_parquet_goes_through_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[Any, ...]] = []
+
+    def load_dataset(name: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append((name, args, kwargs))
+        return [{"prompt": "Hello", "label": "safe"}]
+
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+    data = tmp_path / "rows.parquet"
+    data.write_bytes(b"PAR1")  # read by the (stubbed) datasets library, not by llamashield
+    rows = load_rows(data)
+    assert calls == [("parquet", (), {"data_files": str(data), "split": "train"})]
+    assert [(r.prompt, r.unsafe) for r in rows] == [("Hello", False)]
+
+
+def test_unknown_file_format_lists_the_known_ones(tmp_path: Path) -> None:
+    data = tmp_path / "rows.xlsx"
+    data.write_bytes(b"")
+    with pytest.raises(DatasetError, match=r"unknown format '.xlsx'; use .jsonl"):
+        load_rows(data)

@@ -92,8 +92,8 @@ def eval_command(
     data: Annotated[
         Path | None,
         typer.Argument(
-            help="Labelled rows: .jsonl/.json/.csv/.tsv, or a Hugging Face data set name or "
-            "folder (needs `datasets`).",
+            help="Labelled rows: .jsonl/.json/.csv/.tsv, or .parquet or a Hugging Face data "
+            "set name or folder (these need `datasets`).",
             show_default=False,
         ),
     ] = None,

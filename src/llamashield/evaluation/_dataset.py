@@ -214,16 +214,20 @@ def _csv_records(text: str, name: str, delimiter: str) -> Iterator[tuple[str, Ma
 
 
 def _hf_records(
-    source: str, split: str | None, subset: str | None
+    source: str, split: str | None, subset: str | None, data_files: str | None = None
 ) -> Iterator[tuple[str, Mapping[str, Any]]]:
     try:
         import datasets  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         raise DatasetError(
-            f"{source!r} is not a .jsonl/.json/.csv/.tsv file; to read a Hugging Face data set "
-            "by name or folder, pip install datasets"
+            f"{data_files or source!r} is not a .jsonl/.json/.csv/.tsv file; to read Parquet "
+            "or a Hugging Face data set by name or folder, pip install datasets"
         ) from None
-    loaded: Any = datasets.load_dataset(source, subset, split=split)
+    if data_files is not None:
+        loaded: Any = datasets.load_dataset(source, data_files=data_files, split=split or "train")
+        split = split or "train"
+    else:
+        loaded = datasets.load_dataset(source, subset, split=split)
     if split is None and isinstance(loaded, Mapping):
         splits = list(loaded.keys())
         if "test" in loaded:
@@ -249,8 +253,12 @@ def _records(
         if suffix in {".csv", ".tsv"}:
             return _csv_records(text, path.name, "\t" if suffix == ".tsv" else ",")
         return _jsonl_records(text, path.name)
+    if path.is_file() and suffix == ".parquet":
+        return _hf_records("parquet", split, None, data_files=str(path))
     if path.is_file():
-        raise DatasetError(f"{path}: unknown format {suffix!r}; use .jsonl, .json, .csv or .tsv")
+        raise DatasetError(
+            f"{path}: unknown format {suffix!r}; use .jsonl, .json, .csv, .tsv or .parquet"
+        )
     return _hf_records(str(source), split, subset)
 
 
