@@ -138,3 +138,11 @@ def test_usage_errors_exit_2(runner: CliRunner, args: list[str], message: str,
     assert result.exit_code == 2
     assert message in " ".join(result.output.split())
     assert not (tmp_path / "report.json").exists()
+
+
+def test_threshold_ranges_are_inclusive_and_deduplicated() -> None:
+    from llamashield.cli._eval import parse_thresholds
+
+    assert parse_thresholds(["0.1:0.9:0.1"]) == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+    assert parse_thresholds(["0.5", "0.25:0.75:0.25"]) == [0.25, 0.5, 0.75]
+    assert parse_thresholds([]) == []
