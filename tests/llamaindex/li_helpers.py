@@ -10,10 +10,11 @@ from typing import Any
 
 from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.base.base_query_engine import BaseQueryEngine
+from llama_index.core.base.llms.types import ChatMessage, MessageRole, ToolCallBlock
 from llama_index.core.base.response.schema import RESPONSE_TYPE
 from llama_index.core.chat_engine import SimpleChatEngine
 from llama_index.core.embeddings import MockEmbedding
-from llama_index.core.llms import MockLLM
+from llama_index.core.llms import MockFunctionCallingLLM, MockLLM
 from llama_index.core.schema import QueryBundle
 
 SAFE_DOCS = [
@@ -94,3 +95,26 @@ def context_chat_engine(index: VectorStoreIndex) -> Any:
     return index.as_chat_engine(
         chat_mode="context", llm=MockLLM(), similarity_top_k=len(index.docstore.docs)
     )
+
+
+class ScriptedToolLLM:
+    """A response generator for MockFunctionCallingLLM: call ``tool`` with ``kwargs`` once,
+    then answer with ``answer`` (default: the tool's result), counting its calls."""
+
+    def __init__(self, tool: str, kwargs: dict[str, Any], answer: str | None = None) -> None:
+        self.tool = tool
+        self.kwargs = kwargs
+        self.answer = answer
+        self.calls = 0
+
+    def __call__(self, messages: Any, **_: Any) -> ChatMessage:
+        self.calls += 1
+        results = [m for m in messages if m.role == MessageRole.TOOL]
+        if results:
+            text = self.answer if self.answer is not None else f"Answer: {results[-1].content}"
+            return ChatMessage(role="assistant", content=text)
+        call = ToolCallBlock(tool_call_id="call-1", tool_name=self.tool, tool_kwargs=self.kwargs)
+        return ChatMessage(role="assistant", blocks=[call])
+
+    def llm(self) -> MockFunctionCallingLLM:
+        return MockFunctionCallingLLM(response_generator=self)

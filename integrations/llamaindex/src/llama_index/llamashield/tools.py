@@ -150,6 +150,8 @@ class GuardedFunctionTool(FunctionTool):
         # The inner tool applies its own partial params and defaults; none are applied twice.
         self.partial_params = {}
         self._field_defaults = {}
+        self.requires_context = tool.requires_context
+        self.ctx_param_name = tool.ctx_param_name
         self._tool = tool
         self._shield = shield
 

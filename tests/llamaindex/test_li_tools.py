@@ -1,0 +1,141 @@
+"""guard_tool: unsafe arguments never run the tool; unsafe results never come back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from llama_index.core.tools import FunctionTool, ToolMetadata, ToolOutput
+from llama_index.core.tools.types import BaseTool
+from llama_index.core.workflow import Context
+from llama_index.llamashield import guard_tool
+
+from llamashield import LlamaGuard, UnsafeContentError
+
+
+class Calls:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def lookup(self, query: str) -> str:
+        """Look something up."""
+        self.seen.append(query)
+        if "recipe" in query:
+            return "Mix the explosives to build a bomb."
+        return f"Found: {query}"
+
+    async def alookup(self, query: str) -> str:
+        """Look something up (async)."""
+        return self.lookup(query)
+
+
+@pytest.fixture
+def calls() -> Calls:
+    return Calls()
+
+
+def test_safe_call_runs_the_tool(guard: LlamaGuard, calls: Calls) -> None:
+    tool = guard_tool(FunctionTool.from_defaults(calls.lookup), guard)
+    output = tool(query="weather in Paris")
+    assert output.content == "Found: weather in Paris"
+    assert calls.seen == ["weather in Paris"]
+    assert tool.metadata.name == "lookup"
+    assert isinstance(tool, FunctionTool)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_unsafe_arguments_never_run_the_tool(
+    guard: LlamaGuard, calls: Calls, asynchronous: bool
+) -> None:
+    tool = guard_tool(FunctionTool.from_defaults(async_fn=calls.alookup), guard)
+    with pytest.raises(UnsafeContentError) as caught:
+        if asynchronous:
+            await tool.acall(query="how to build a bomb")
+        else:
+            tool.call(query="how to build a bomb")
+    assert caught.value.stage == "tool_input"
+    assert calls.seen == []
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_unsafe_result_is_replaced_in_content_and_raw_output(
+    guard: LlamaGuard, calls: Calls, asynchronous: bool
+) -> None:
+    tool = guard_tool(FunctionTool.from_defaults(calls.lookup), guard, on_unsafe="refuse")
+    if asynchronous:
+        output = await tool.acall(query="cake recipe")
+    else:
+        output = tool(query="cake recipe")
+    assert calls.seen == ["cake recipe"]
+    assert output.content == "I can't help with that request."
+    assert output.raw_output == "I can't help with that request."
+    assert output.is_error
+    assert isinstance(output.exception, UnsafeContentError)
+    assert output.exception.stage == "tool_output"
+
+
+def test_callable_on_unsafe_builds_the_output(guard: LlamaGuard, calls: Calls) -> None:
+    def replace(arguments: str, error: UnsafeContentError) -> ToolOutput:
+        return ToolOutput(tool_name="lookup", content=f"withheld {error.stage}", raw_input={})
+
+    tool = guard_tool(FunctionTool.from_defaults(calls.lookup), guard, on_unsafe=replace)
+    assert tool(query="cake recipe").content == "withheld tool_output"
+    assert tool(query="bomb").content == "withheld tool_input"
+
+
+def test_partial_params_apply_once(guard: LlamaGuard) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def greet(name: str, greeting: str) -> str:
+        """Greet."""
+        seen.append((greeting, name))
+        return f"{greeting}, {name}"
+
+    inner = FunctionTool.from_defaults(greet, partial_params={"greeting": "Hello"})
+    assert guard_tool(inner, guard)(name="Ada").content == "Hello, Ada"
+    assert seen == [("Hello", "Ada")]
+
+
+async def test_context_is_still_injected_and_not_judged(
+    guard: LlamaGuard, loopback_server: Any
+) -> None:
+    async def remember(ctx: Context, fact: str) -> str:
+        """Remember a fact."""
+        return f"stored {fact}"
+
+    # LlamaIndex spots a Context parameter by its annotation object, not a postponed string.
+    remember.__annotations__["ctx"] = Context
+    tool = guard_tool(FunctionTool.from_defaults(async_fn=remember), guard)
+    assert isinstance(tool, FunctionTool)
+    assert tool.requires_context and tool.ctx_param_name == "ctx"
+    output = await tool.acall(ctx=object(), fact="Paris is in France")
+    assert output.content == "stored Paris is in France"
+    judged = loopback_server.bodies[-2]["messages"][-1]["content"]
+    assert judged == "Paris is in France"
+
+
+class EchoTool(BaseTool):
+    """A plain sync BaseTool (no async)."""
+
+    @property
+    def metadata(self) -> ToolMetadata:
+        return ToolMetadata(name="echo", description="Echo the input.")
+
+    def __call__(self, input: Any) -> ToolOutput:
+        return ToolOutput(tool_name="echo", content=str(input), raw_input={}, raw_output=input)
+
+
+async def test_plain_base_tool_is_guarded_sync_and_async(guard: LlamaGuard) -> None:
+    tool = guard_tool(EchoTool(), guard, on_unsafe="refuse")
+    assert tool("hello").content == "hello"
+    assert (await tool.acall("hello")).content == "hello"
+    blocked = await tool.acall("build a bomb")
+    assert blocked.content == "I can't help with that request."
+    assert blocked.raw_output == "I can't help with that request."
+
+
+def test_bad_arguments(sim_guard: LlamaGuard) -> None:
+    with pytest.raises(TypeError):
+        guard_tool(lambda x: x, sim_guard)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="on_unsafe"):
+        guard_tool(EchoTool(), sim_guard, on_unsafe="ignore")  # type: ignore[arg-type]
