@@ -148,7 +148,8 @@ def normalize_conversation(conversation: Any) -> Conversation:
             continue
         text = neutralize(text)
         if turns and turns[-1].role == role:
-            turns[-1] = Turn(role, f"{turns[-1].content}\n{text}")
+            # Join non-empty texts only: an empty message must not leave a stray or blank line.
+            turns[-1] = Turn(role, "\n".join(t for t in (turns[-1].content, text) if t))
         else:
             turns.append(Turn(role, text))
     if not turns:
