@@ -36,6 +36,7 @@ _INVISIBLE = re.compile(
     "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]"
 )
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_LINE_BREAK = re.compile("\r\n?|[\u2028\u2029]")
 # Structure of the Llama Guard prompts that message text must never reproduce.
 _MARKERS = re.compile(
     r"<\s*(/?)\s*(BEGIN|END)(\s+(?:UNSAFE\s+CONTENT\s+CATEGORIES|CONVERSATION))\s*>",
@@ -67,7 +68,8 @@ def neutralize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE.sub("", text)
     text = _CONTROL.sub(" ", text)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # Every line break becomes "\n", so the role-line and blank-line rules below see them all.
+    text = _LINE_BREAK.sub("\n", text)
     text = _MARKERS.sub(lambda m: f"({m.group(2).upper()}{m.group(3).upper()})", text)
     text = _INST.sub(lambda m: f"({m.group(1)}INST)", text)
     text = _SPECIAL_TOKEN.sub(lambda m: f"(|{m.group(1)}|)", text)
