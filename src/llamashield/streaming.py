@@ -61,6 +61,7 @@ WindowSpec = Literal["sentence"] | int
 # A sentence ends at . ! ? (or their CJK forms, an ellipsis) followed by space or the end of what
 # has arrived, or at a line break. A false end ("3." of "3.14") only makes a window smaller.
 _SENTENCE_END = re.compile(r"[.!?\u2026\u3002\uff01\uff1f][\"')\]]*(?:\s|$)|\n")
+_ENDS_SENTENCE = re.compile(r"(?:[.!?\u2026\u3002\uff01\uff1f][\"')\]]*|\n)\s*$")
 
 
 def chunk_text(item: Any) -> str:
@@ -253,7 +254,13 @@ class StreamWindows(Generic[T]):
                 return True
             if size < max(self.min_window_chars, 1):
                 return False
-            return _SENTENCE_END.search("".join(self._open_pieces)) is not None
+            # Close right after a sentence end: the text ends with one, or the newest chunk
+            # has one inside it. An earlier, too-short sentence never closes a window late.
+            opened = "".join(self._open_pieces)
+            if _ENDS_SENTENCE.search(opened):
+                return True
+            newest = len(self._open_pieces[-1]) if self._open_pieces else 0
+            return _SENTENCE_END.search(opened, len(opened) - newest) is not None
         return size >= self.window
 
     def _close_open(self) -> Window[T]:

@@ -1,0 +1,151 @@
+"""LangChain glue shared by the guarded runnables and chat model: traced checks, moderated
+chunk streams, and what a stream yields once blocked."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+
+from langchain_llamashield._inputs import output_text
+from langchain_llamashield._on_unsafe import UnsafePolicy
+from llamashield.streaming import (
+    AsyncModeratedStream,
+    ModeratedStream,
+    WindowSpec,
+    amoderate_stream,
+    moderate_stream,
+)
+
+if TYPE_CHECKING:
+    from llamashield import LlamaGuard, Verdict
+
+__all__ = [
+    "amerge_input",
+    "amoderated",
+    "aunsafe_stream",
+    "chunk_example",
+    "judge",
+    "merge_input",
+    "moderated",
+    "unsafe_stream",
+]
+
+
+def judge(guard: LlamaGuard) -> Runnable[Any, Verdict]:
+    """The guard's check as a runnable: each verdict shows up in traces as a "LlamaGuard" run
+    with the judged conversation as input and the ``Verdict`` as output."""
+    return RunnableLambda(guard.check, afunc=guard.acheck, name="LlamaGuard")
+
+
+def _chunk_text(key: str | None) -> Any:
+    def text(chunk: Any) -> str:
+        if key is not None and isinstance(chunk, Mapping):
+            return output_text(chunk.get(key))  # a dict stream sends its keys in separate chunks
+        return output_text(chunk)
+
+    return text
+
+
+def moderated(
+    chunks: Iterator[Any],
+    guard: LlamaGuard,
+    context: Sequence[Any],
+    *,
+    key: str | None,
+    window: WindowSpec,
+) -> ModeratedStream[Any]:
+    """``chunks`` released window by window once judged as the Agent turn after ``context``."""
+    return moderate_stream(
+        chunks, guard, context=context, text=_chunk_text(key), window=window, raise_on_unsafe=False
+    )
+
+
+def amoderated(
+    chunks: AsyncIterator[Any],
+    guard: LlamaGuard,
+    context: Sequence[Any],
+    *,
+    key: str | None,
+    window: WindowSpec,
+) -> AsyncModeratedStream[Any]:
+    """Async ``moderated``."""
+    return amoderate_stream(
+        chunks, guard, context=context, text=_chunk_text(key), window=window, raise_on_unsafe=False
+    )
+
+
+def chunk_example(example: Any) -> Any:
+    """A stream chunk of ``example``'s type (a message becomes an ``AIMessageChunk``)."""
+    if isinstance(example, BaseMessage) and not isinstance(example, AIMessageChunk):
+        return AIMessageChunk(content="")
+    return example
+
+
+def unsafe_stream(
+    policy: UnsafePolicy,
+    verdict: Verdict,
+    stage: str,
+    original: Any,
+    *,
+    example: Any,
+    config: RunnableConfig | None,
+) -> Iterator[Any]:
+    """What a blocked stream yields: the fallback's stream, one refusal chunk, or it raises."""
+    if policy.fallback is not None:
+        yield from policy.fallback.stream(policy.payload(original, verdict, stage), config)
+    else:
+        yield policy.outcome(verdict, stage, chunk_example(example))
+
+
+async def aunsafe_stream(
+    policy: UnsafePolicy,
+    verdict: Verdict,
+    stage: str,
+    original: Any,
+    *,
+    example: Any,
+    config: RunnableConfig | None,
+) -> AsyncIterator[Any]:
+    """Async ``unsafe_stream``."""
+    if policy.fallback is not None:
+        async for chunk in policy.fallback.astream(
+            policy.payload(original, verdict, stage), config
+        ):
+            yield chunk
+    else:
+        yield policy.outcome(verdict, stage, chunk_example(example))
+
+
+_NOTHING: Any = object()
+
+
+def _add(total: Any, chunk: Any) -> Any:
+    if total is _NOTHING:
+        return chunk
+    try:
+        return total + chunk
+    except TypeError:  # not addable: the last complete value wins, as in RunnableLambda
+        return chunk
+
+
+def merge_input(chunks: Iterator[Any]) -> Any:
+    """The whole input of a ``transform`` call (its chunks added up)."""
+    total = _NOTHING
+    for chunk in chunks:
+        total = _add(total, chunk)
+    if total is _NOTHING:
+        raise ValueError("the guarded runnable received an empty input stream")
+    return total
+
+
+async def amerge_input(chunks: AsyncIterator[Any]) -> Any:
+    """Async ``merge_input``."""
+    total = _NOTHING
+    async for chunk in chunks:
+        total = _add(total, chunk)
+    if total is _NOTHING:
+        raise ValueError("the guarded runnable received an empty input stream")
+    return total

@@ -1,0 +1,563 @@
+"""Guard LangChain runnables: ``LlamaGuardRunnable`` (a check step) and ``guard_runnable`` (a
+guard around any chain or chat model).
+
+Example::
+
+    from langchain_llamashield import LlamaGuardRunnable, guard_runnable
+
+    chain = LlamaGuardRunnable(guard) | prompt | model | StrOutputParser()   # a check step
+    safe_chain = guard_runnable(prompt | model, guard, on_unsafe="refuse")  # input and output
+    for chunk in safe_chain.stream({"question": "hi"}):                     # moderated stream
+        print(chunk.content, end="")
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Literal, cast
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForChainRun,
+    CallbackManagerForChainRun,
+)
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
+from langchain_core.runnables.config import get_executor_for_config, patch_config
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+from langchain_llamashield._callbacks import without_live_tokens
+from langchain_llamashield._inputs import answer_conversation, input_conversation, output_text
+from langchain_llamashield._on_unsafe import (
+    OnUnsafe,
+    UnsafePolicy,
+    ahandle_unsafe,
+    handle_unsafe,
+    output_example,
+)
+from langchain_llamashield._stream import (
+    amerge_input,
+    amoderated,
+    aunsafe_stream,
+    judge,
+    merge_input,
+    moderated,
+    unsafe_stream,
+)
+from llamashield import LlamaGuard, Verdict
+from llamashield.streaming import WindowSpec
+
+__all__ = ["GuardedRunnable", "LlamaGuardRunnable", "guard_runnable"]
+
+
+class LlamaGuardRunnable(RunnableSerializable[Any, Any]):
+    """A chain step that passes its input through unchanged when Llama Guard judges it safe.
+
+    Takes a str, messages, a ``PromptValue``, or a dict (``input_key`` picks the text; by
+    default every string value is judged, after any message lists as history). With
+    ``role="user"`` the input is judged as the user's turn (stage ``"input"``); with
+    ``role="agent"`` as the assistant's answer (stage ``"output"``), and when streamed it is
+    moderated window by window (``window=``) instead of waiting for the whole answer.
+
+    ``on_unsafe``: ``"raise"`` (``UnsafeContentError``), ``"refuse"`` (the ``refusal`` text in
+    the value's shape: an ``AIMessage`` for a message, a str for text; at the end of a chain
+    this replaces an unsafe answer), or a Runnable / callable that receives
+    ``{"input": value, "verdict": verdict, "stage": stage}`` and whose result is returned.
+    A step cannot stop the rest of a chain: to skip the model on unsafe input, raise (and
+    ``with_fallbacks``) or use ``guard_runnable``.
+
+    Each check shows up in traces as a child run named "LlamaGuard" whose output is the
+    ``Verdict``. ``batch``/``abatch`` judge their inputs concurrently.
+
+    Example::
+
+        from langchain_llamashield import LlamaGuardRunnable
+
+        chain = LlamaGuardRunnable(guard) | prompt | model
+        chain.invoke({"question": "How do I make a bomb?"})   # raises UnsafeContentError
+        answer_guard = LlamaGuardRunnable(guard, role="agent", on_unsafe="refuse")
+        (prompt | model | answer_guard).invoke({"question": "hi"})
+    """
+
+    guard: LlamaGuard
+    role: Literal["user", "agent"] = "user"
+    on_unsafe: Any = "raise"
+    input_key: str | None = None
+    refusal: str | None = None
+    window: WindowSpec = "sentence"
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    _policy: UnsafePolicy = PrivateAttr()
+
+    def __init__(
+        self,
+        guard: LlamaGuard,
+        role: Literal["user", "agent"] = "user",
+        on_unsafe: OnUnsafe = "raise",
+        input_key: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.update(guard=guard, role=role, on_unsafe=on_unsafe, input_key=input_key)
+        super().__init__(**kwargs)
+        if self.role not in ("user", "agent"):
+            raise ValueError(f"role must be 'user' or 'agent', got {self.role!r}")
+        self._policy = UnsafePolicy.parse(on_unsafe, self.refusal)
+
+    @property
+    def stage(self) -> str:
+        return "input" if self.role == "user" else "output"
+
+    def _conversation(self, value: Any) -> list[Any]:
+        return input_conversation(value, role=self.role, key=self.input_key)
+
+    # -- invoke -----------------------------------------------------------------------------
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return self._call_with_config(self._invoke, input, config, **kwargs)
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
+
+    def _invoke(
+        self, value: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig
+    ) -> Any:
+        child = patch_config(config, callbacks=run_manager.get_child())
+        verdict = judge(self.guard).invoke(self._conversation(value), child)
+        if verdict.safe:
+            return value
+        return handle_unsafe(self._policy, verdict, self.stage, value, example=value, config=child)
+
+    async def _ainvoke(
+        self, value: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
+    ) -> Any:
+        child = patch_config(config, callbacks=run_manager.get_child())
+        verdict = await judge(self.guard).ainvoke(self._conversation(value), child)
+        if verdict.safe:
+            return value
+        return await ahandle_unsafe(
+            self._policy, verdict, self.stage, value, example=value, config=child
+        )
+
+    # -- streaming --------------------------------------------------------------------------
+
+    def transform(
+        self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
+        yield from self._transform_stream_with_config(input, self._transform, config, **kwargs)
+
+    def stream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
+        return self.transform(iter([input]), config, **kwargs)
+
+    async def atransform(
+        self, input: AsyncIterator[Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        async for chunk in self._atransform_stream_with_config(
+            input, self._atransform, config, **kwargs
+        ):
+            yield chunk
+
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        async def single() -> AsyncIterator[Any]:
+            yield input
+
+        async for chunk in self.atransform(single(), config, **kwargs):
+            yield chunk
+
+    def _transform(
+        self, chunks: Iterator[Any], run_manager: CallbackManagerForChainRun, config: RunnableConfig
+    ) -> Iterator[Any]:
+        child = patch_config(config, callbacks=run_manager.get_child())
+        if self.role == "user":
+            yield self._invoke(merge_input(chunks), run_manager, config)
+            return
+        # An answer streaming through: release it window by window as it is judged.
+        stream = moderated(chunks, self.guard, [], key=self.input_key, window=self.window)
+        example: Any = ""
+        for chunk in stream:
+            example = chunk
+            yield chunk
+        if stream.blocked is not None:
+            yield from unsafe_stream(
+                self._policy, stream.blocked, "output", stream.text, example=example, config=child
+            )
+
+    async def _atransform(
+        self,
+        chunks: AsyncIterator[Any],
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+    ) -> AsyncIterator[Any]:
+        child = patch_config(config, callbacks=run_manager.get_child())
+        if self.role == "user":
+            yield await self._ainvoke(await amerge_input(chunks), run_manager, config)
+            return
+        stream = amoderated(chunks, self.guard, [], key=self.input_key, window=self.window)
+        example: Any = ""
+        async for chunk in stream:
+            example = chunk
+            yield chunk
+        if stream.blocked is not None:
+            async for chunk in aunsafe_stream(
+                self._policy, stream.blocked, "output", stream.text, example=example, config=child
+            ):
+                yield chunk
+
+
+class GuardedRunnable(RunnableSerializable[Any, Any]):
+    """A runnable guarded by Llama Guard on its input and output; built by ``guard_runnable``."""
+
+    runnable: Runnable[Any, Any]
+    guard: LlamaGuard
+    check_input: bool = True
+    check_output: bool = True
+    on_unsafe: Any = "raise"
+    parallel: bool = False
+    refusal: str | None = None
+    window: WindowSpec = "sentence"
+    input_key: str | None = None
+    output_key: str | None = None
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    _policy: UnsafePolicy = PrivateAttr()
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        self._policy = UnsafePolicy.parse(self.on_unsafe, self.refusal)
+        if not (self.check_input or self.check_output):
+            raise ValueError(
+                "guard_runnable() with check_input=False and check_output=False guards nothing"
+            )
+
+    def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
+        return super().get_name(
+            suffix, name=name or self.name or f"Guarded{self.runnable.get_name()}"
+        )
+
+    def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        return cast("type[BaseModel]", self.runnable.get_input_schema(config))
+
+    def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        return cast("type[BaseModel]", self.runnable.get_output_schema(config))
+
+    @property
+    def InputType(self) -> Any:
+        return self.runnable.InputType
+
+    @property
+    def OutputType(self) -> Any:
+        return self.runnable.OutputType
+
+    # -- pure helpers -----------------------------------------------------------------------
+
+    def _context(self, value: Any) -> list[Any]:
+        """The input as a conversation; for the output check only, an input with no text is
+        fine (the answer is judged on its own)."""
+        try:
+            return input_conversation(value, key=self.input_key)
+        except ValueError:
+            if self.check_input:
+                raise
+            return []
+
+    def _answer(self, context: list[Any], output: Any) -> list[Any] | None:
+        text = output_text(output, key=self.output_key)
+        return answer_conversation(context, text) if text.strip() else None
+
+    def _configs(
+        self,
+        config: RunnableConfig,
+        run_manager: CallbackManagerForChainRun | AsyncCallbackManagerForChainRun,
+    ) -> tuple[RunnableConfig, RunnableConfig]:
+        """Config for checks and fallbacks, and for the wrapped runnable (whose unjudged tokens
+        must not reach live token handlers when the output is moderated)."""
+        child = patch_config(config, callbacks=run_manager.get_child())
+        if not self.check_output:
+            return child, child
+        return child, patch_config(config, callbacks=without_live_tokens(run_manager.get_child()))
+
+    # -- invoke -----------------------------------------------------------------------------
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return self._call_with_config(self._invoke, input, config, **kwargs)
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
+
+    def _invoke(
+        self, value: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig
+    ) -> Any:
+        child, inner = self._configs(config, run_manager)
+        context = self._context(value)
+        check = judge(self.guard)
+        if self.check_input and self.parallel:
+            with get_executor_for_config(config) as executor:
+                pending = executor.submit(check.invoke, context, child)
+                output = self.runnable.invoke(value, inner)
+                verdict: Verdict = pending.result()
+            if not verdict.safe:
+                return self._refuse(verdict, "input", value, child)
+        else:
+            if self.check_input and not (verdict := check.invoke(context, child)).safe:
+                return self._refuse(verdict, "input", value, child)
+            output = self.runnable.invoke(value, inner)
+        if self.check_output and (answer := self._answer(context, output)) is not None:
+            verdict = check.invoke(answer, child)
+            if not verdict.safe:
+                return self._refuse(verdict, "output", value, child, output)
+        return output
+
+    async def _ainvoke(
+        self, value: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
+    ) -> Any:
+        child, inner = self._configs(config, run_manager)
+        context = self._context(value)
+        check = judge(self.guard)
+        if self.check_input and self.parallel:
+            call = asyncio.ensure_future(self.runnable.ainvoke(value, inner))
+            try:
+                verdict: Verdict = await check.ainvoke(context, child)
+                if not verdict.safe:
+                    return await self._arefuse(verdict, "input", value, child)
+                output = await call
+            finally:
+                if not call.done():
+                    call.cancel()  # unsafe input (or a failed check): stop the wrapped call
+                    await asyncio.gather(call, return_exceptions=True)
+        else:
+            if self.check_input and not (verdict := await check.ainvoke(context, child)).safe:
+                return await self._arefuse(verdict, "input", value, child)
+            output = await self.runnable.ainvoke(value, inner)
+        if self.check_output and (answer := self._answer(context, output)) is not None:
+            verdict = await check.ainvoke(answer, child)
+            if not verdict.safe:
+                return await self._arefuse(verdict, "output", value, child, output)
+        return output
+
+    def _example(self, output: Any = None) -> Any:
+        return output_example(self.runnable) if output is None else output
+
+    def _refuse(
+        self, verdict: Verdict, stage: str, value: Any, config: RunnableConfig, output: Any = None
+    ) -> Any:
+        return handle_unsafe(
+            self._policy, verdict, stage, value, example=self._example(output), config=config
+        )
+
+    async def _arefuse(
+        self, verdict: Verdict, stage: str, value: Any, config: RunnableConfig, output: Any = None
+    ) -> Any:
+        return await ahandle_unsafe(
+            self._policy, verdict, stage, value, example=self._example(output), config=config
+        )
+
+    # -- streaming --------------------------------------------------------------------------
+
+    def transform(
+        self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
+        yield from self._transform_stream_with_config(input, self._transform, config, **kwargs)
+
+    def stream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
+        return self.transform(iter([input]), config, **kwargs)
+
+    async def atransform(
+        self, input: AsyncIterator[Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        async for chunk in self._atransform_stream_with_config(
+            input, self._atransform, config, **kwargs
+        ):
+            yield chunk
+
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        async def single() -> AsyncIterator[Any]:
+            yield input
+
+        async for chunk in self.atransform(single(), config, **kwargs):
+            yield chunk
+
+    def _transform(
+        self, chunks: Iterator[Any], run_manager: CallbackManagerForChainRun, config: RunnableConfig
+    ) -> Iterator[Any]:
+        value = merge_input(chunks)
+        child, inner = self._configs(config, run_manager)
+        context = self._context(value)
+        check = judge(self.guard)
+        example = self._example()
+        if self.check_input and not self.parallel:
+            verdict = check.invoke(context, child)
+            if not verdict.safe:
+                yield from unsafe_stream(
+                    self._policy, verdict, "input", value, example=example, config=child
+                )
+                return
+        input_blocked: Verdict | None = None
+        with get_executor_for_config(config) as executor:
+            pending = (
+                executor.submit(check.invoke, context, child)
+                if self.check_input and self.parallel
+                else None
+            )
+            upstream = self.runnable.stream(value, inner)
+            released = (
+                moderated(upstream, self.guard, context, key=self.output_key, window=self.window)
+                if self.check_output
+                else upstream
+            )
+            chunks_out = iter(released)
+            try:
+                for chunk in chunks_out:
+                    if pending is not None:  # parallel: nothing leaves before the input verdict
+                        verdict, pending = pending.result(), None
+                        if not verdict.safe:
+                            input_blocked = verdict
+                            break
+                    example = chunk
+                    yield chunk
+                if pending is not None and not (verdict := pending.result()).safe:
+                    input_blocked = verdict
+            finally:
+                close = getattr(chunks_out, "close", None)
+                if close is not None:
+                    close()  # stops the wrapped runnable's stream
+        yield from self._blocked_stream(input_blocked, released, value, example, child)
+
+    async def _atransform(
+        self,
+        chunks: AsyncIterator[Any],
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+    ) -> AsyncIterator[Any]:
+        value = await amerge_input(chunks)
+        child, inner = self._configs(config, run_manager)
+        context = self._context(value)
+        check = judge(self.guard)
+        example = self._example()
+        if self.check_input and not self.parallel:
+            verdict = await check.ainvoke(context, child)
+            if not verdict.safe:
+                async for chunk in aunsafe_stream(
+                    self._policy, verdict, "input", value, example=example, config=child
+                ):
+                    yield chunk
+                return
+        pending = (
+            asyncio.ensure_future(check.ainvoke(context, child))
+            if self.check_input and self.parallel
+            else None
+        )
+        upstream = self.runnable.astream(value, inner)
+        released = (
+            amoderated(upstream, self.guard, context, key=self.output_key, window=self.window)
+            if self.check_output
+            else upstream
+        )
+        chunks_out = aiter(released)
+        input_blocked: Verdict | None = None
+        try:
+            async for chunk in chunks_out:
+                if pending is not None:  # parallel: nothing leaves before the input verdict
+                    verdict, pending = await pending, None
+                    if not verdict.safe:
+                        input_blocked = verdict
+                        break
+                example = chunk
+                yield chunk
+            if pending is not None and not (verdict := await pending).safe:
+                input_blocked = verdict
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
+            aclose = getattr(chunks_out, "aclose", None)
+            if aclose is not None:
+                await aclose()  # stops the wrapped runnable's stream
+        for stage, verdict_or_none in self._blocked(input_blocked, released):
+            async for chunk in aunsafe_stream(
+                self._policy, verdict_or_none, stage, value, example=example, config=child
+            ):
+                yield chunk
+
+    @staticmethod
+    def _blocked(input_blocked: Verdict | None, released: Any) -> list[tuple[str, Verdict]]:
+        """The verdict that stopped a stream, with its stage (none when it ran to the end)."""
+        if input_blocked is not None:
+            return [("input", input_blocked)]
+        output_blocked = getattr(released, "blocked", None)
+        return [("output", output_blocked)] if output_blocked is not None else []
+
+    def _blocked_stream(
+        self,
+        input_blocked: Verdict | None,
+        released: Any,
+        value: Any,
+        example: Any,
+        config: RunnableConfig,
+    ) -> Iterator[Any]:
+        for stage, verdict in self._blocked(input_blocked, released):
+            yield from unsafe_stream(
+                self._policy, verdict, stage, value, example=example, config=config
+            )
+
+
+def guard_runnable(
+    runnable: Runnable[Any, Any],
+    guard: LlamaGuard,
+    *,
+    check_input: bool = True,
+    check_output: bool = True,
+    on_unsafe: OnUnsafe = "raise",
+    parallel: bool = False,
+    refusal: str | None = None,
+    window: WindowSpec = "sentence",
+    input_key: str | None = None,
+    output_key: str | None = None,
+) -> GuardedRunnable:
+    """Wrap any chain or chat model so Llama Guard judges its input and its output.
+
+    - Unsafe input: the wrapped runnable is never called (unless ``parallel=True``).
+    - The output is judged as the Agent turn after the input (the User turn). Streams
+      (``stream``/``astream``/``astream_events``) are moderated as they stream: chunks are held
+      back until their window (``window="sentence"`` or a number of characters) is judged with
+      everything before it; the checks run while the model generates, so a safe stream ends
+      about one guard latency after the model; a blocked stream stops the model's stream.
+      While moderating, the wrapped runnable's own token events are kept from live handlers
+      and event streams (tracers still record them): consumers only see judged text.
+    - ``on_unsafe``: ``"raise"`` (``UnsafeContentError`` with ``.verdict`` and ``.stage``
+      ``"input"``/``"output"``), ``"refuse"`` (``refusal`` as the output's type: an
+      ``AIMessage`` for chat models, a str for string chains; in a stream, one more chunk after
+      what was released), or a Runnable/callable receiving
+      ``{"input": original_input, "verdict": verdict, "stage": stage}`` whose output is returned.
+    - ``parallel=True`` runs the input check concurrently with the wrapped call, hiding the
+      guard's latency; on unsafe input the result is discarded (and an async call cancelled).
+      Only for side-effect-free runnables: the call has already started when the verdict lands.
+    - ``input_key``/``output_key`` pick the text of dict inputs/outputs (default: every string
+      value, e.g. the answer and the question of a retrieval chain).
+
+    Example::
+
+        from langchain_llamashield import guard_runnable
+
+        chain = guard_runnable(prompt | model, guard, on_unsafe="refuse")
+        chain.invoke({"question": "How do I make a bomb?"}).content   # the refusal
+        async for chunk in chain.astream({"question": "Tell me a story"}):
+            print(chunk.content, end="")
+    """
+    return GuardedRunnable(
+        runnable=runnable,
+        guard=guard,
+        check_input=check_input,
+        check_output=check_output,
+        on_unsafe=on_unsafe,
+        parallel=parallel,
+        refusal=refusal,
+        window=window,
+        input_key=input_key,
+        output_key=output_key,
+    )
