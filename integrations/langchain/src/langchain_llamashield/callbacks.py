@@ -9,13 +9,15 @@ can: they also moderate streams. A model's streamed tokens reach other callbacks
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
+from langchain_core.callbacks import BaseCallbackHandler
 
 from langchain_llamashield._judging import (
     Conversation,
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
     from langchain_core.outputs import LLMResult
 
-__all__ = ["AsyncLlamaGuardCallbackHandler", "LlamaGuardCallbackHandler"]
+__all__ = ["LlamaGuardCallbackHandler"]
 
 logger = logging.getLogger("llamashield")
 
@@ -136,12 +138,44 @@ def _newest_user_message(messages: Sequence[BaseMessage]) -> BaseMessage | None:
     return None
 
 
+class _SyncOrAsync:
+    """A handler method that is a coroutine when LangChain's async manager calls it, else sync.
+
+    LangChain drops the errors of async handler methods whenever it fires an event through its
+    sync callback manager: under ``invoke``, and under ``ainvoke`` too wherever a component
+    without an async implementation runs in a worker thread. A guard there could not abort
+    anything. So each event resolves, when looked up, to the sync check (which can raise) or
+    to the awaited one (which runs on the loop, no thread hop), by who asks.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, handler: object, owner: type | None = None) -> Any:
+        if handler is None:
+            return self
+        caller = sys._getframe(1).f_code.co_name
+        if caller == "_ahandle_event_for_handler":
+            use_async = True
+        elif caller == "handle_event":
+            use_async = False
+        else:  # an unknown caller: async only on an event loop's thread
+            try:
+                asyncio.get_running_loop()
+                use_async = True
+            except RuntimeError:
+                use_async = False
+        return getattr(handler, f"_{'a' if use_async else ''}{self.name}")
+
+
 class LlamaGuardCallbackHandler(BaseCallbackHandler):
     """Judge chat model inputs and outputs, tool inputs and retrieved documents; abort if unsafe.
 
-    Works under ``invoke`` and ``ainvoke`` alike (under async runs LangChain calls it on an
-    executor thread). For async-only code, ``AsyncLlamaGuardCallbackHandler`` awaits the guard
-    on the running loop instead.
+    One handler for sync and async code: events that LangChain fires through its async
+    callback manager are judged with ``await guard.acheck_many`` on the running loop; events
+    fired through the sync manager (``invoke``, or sync-only components under ``ainvoke``)
+    are judged with ``guard.check_many`` and can still abort the run. (A plain
+    ``AsyncCallbackHandler`` cannot: LangChain swallows its errors on the sync path.)
 
     Example::
 
@@ -158,6 +192,11 @@ class LlamaGuardCallbackHandler(BaseCallbackHandler):
         check_output: judge each answer (as the Agent's reply) when the model ends.
         check_tool_inputs: judge a tool's arguments before it runs.
         check_retrieval: judge retrieved documents (any unsafe one aborts the run).
+
+    Limits: callbacks cannot replace content, only abort; tokens a model streams reach other
+    callbacks and stream consumers before ``on_llm_end`` judges the answer. Calling sync
+    ``invoke`` from inside a running event loop makes LangChain run async handlers off the
+    run; this handler then runs its async checks there, where they cannot abort.
     """
 
     def __init__(
@@ -179,114 +218,73 @@ class LlamaGuardCallbackHandler(BaseCallbackHandler):
             check_tool_inputs=check_tool_inputs,
             check_retrieval=check_retrieval,
         )
+
+    on_chat_model_start = _SyncOrAsync("on_chat_model_start")
+    on_llm_start = _SyncOrAsync("on_llm_start")
+    on_llm_end = _SyncOrAsync("on_llm_end")
+    on_llm_error = _SyncOrAsync("on_llm_error")
+    on_tool_start = _SyncOrAsync("on_tool_start")
+    on_retriever_end = _SyncOrAsync("on_retriever_end")
+
+    # -- the only I/O: one sync and one async way to judge a batch of checks ---------------
 
     def _judge(self, checks: _Checks) -> None:
         if checks:
             self.events.settle(checks, self.events.guard.check_many([c for c, _ in checks]))
 
-    def on_chat_model_start(
-        self,
-        serialized: dict[str, Any],
-        messages: list[list[BaseMessage]],
-        *,
-        run_id: UUID,
-        **kwargs: Any,
-    ) -> None:
-        self._judge(self.events.chat_model_start(run_id, messages))
-
-    def on_llm_start(
-        self, serialized: dict[str, Any], prompts: list[str], *, run_id: UUID, **kwargs: Any
-    ) -> None:
-        self._judge(self.events.llm_start(run_id, prompts))
-
-    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
-        self._judge(self.events.llm_end(run_id, response))
-
-    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self.events.forget(run_id)
-
-    def on_tool_start(
-        self,
-        serialized: dict[str, Any],
-        input_str: str,
-        *,
-        inputs: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self._judge(self.events.tool_start(serialized, input_str, inputs, kwargs.get("name")))
-
-    def on_retriever_end(self, documents: Sequence[Document], **kwargs: Any) -> None:
-        self._judge(self.events.retriever_end(documents))
-
-
-class AsyncLlamaGuardCallbackHandler(AsyncCallbackHandler):
-    """``LlamaGuardCallbackHandler`` for async runs: the guard is awaited on the running loop.
-
-    Use it with ``ainvoke``/``astream`` only. Under a sync ``invoke`` LangChain runs async
-    handlers on a private loop and swallows their errors, so this handler could not abort the
-    run: use ``LlamaGuardCallbackHandler`` there.
-
-    Example::
-
-        handler = AsyncLlamaGuardCallbackHandler(guard)
-        await chain.ainvoke({"question": q}, config={"callbacks": [handler]})
-    """
-
-    def __init__(
-        self,
-        guard: LlamaGuard,
-        *,
-        raise_error: bool = True,
-        check_input: bool = True,
-        check_output: bool = True,
-        check_tool_inputs: bool = True,
-        check_retrieval: bool = True,
-    ) -> None:
-        self.raise_error = raise_error
-        self.events = _GuardEvents(
-            guard,
-            raise_error=raise_error,
-            check_input=check_input,
-            check_output=check_output,
-            check_tool_inputs=check_tool_inputs,
-            check_retrieval=check_retrieval,
-        )
-
-    async def _judge(self, checks: _Checks) -> None:
+    async def _ajudge(self, checks: _Checks) -> None:
         if checks:
             verdicts = await self.events.guard.acheck_many([c for c, _ in checks])
             self.events.settle(checks, verdicts)
 
-    async def on_chat_model_start(
-        self,
-        serialized: dict[str, Any],
-        messages: list[list[BaseMessage]],
-        *,
-        run_id: UUID,
-        **kwargs: Any,
+    # -- sync events ------------------------------------------------------------------------
+
+    def _on_chat_model_start(
+        self, serialized: Any, messages: list[list[BaseMessage]], *, run_id: UUID, **kw: Any
     ) -> None:
-        await self._judge(self.events.chat_model_start(run_id, messages))
+        self._judge(self.events.chat_model_start(run_id, messages))
 
-    async def on_llm_start(
-        self, serialized: dict[str, Any], prompts: list[str], *, run_id: UUID, **kwargs: Any
+    def _on_llm_start(
+        self, serialized: Any, prompts: list[str], *, run_id: UUID, **kw: Any
     ) -> None:
-        await self._judge(self.events.llm_start(run_id, prompts))
+        self._judge(self.events.llm_start(run_id, prompts))
 
-    async def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
-        await self._judge(self.events.llm_end(run_id, response))
+    def _on_llm_end(self, response: LLMResult, *, run_id: UUID, **kw: Any) -> None:
+        self._judge(self.events.llm_end(run_id, response))
 
-    async def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+    def _on_llm_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
         self.events.forget(run_id)
 
-    async def on_tool_start(
-        self,
-        serialized: dict[str, Any],
-        input_str: str,
-        *,
-        inputs: dict[str, Any] | None = None,
-        **kwargs: Any,
+    def _on_tool_start(
+        self, serialized: Any, input_str: str, *, inputs: Any = None, **kw: Any
     ) -> None:
-        await self._judge(self.events.tool_start(serialized, input_str, inputs, kwargs.get("name")))
+        self._judge(self.events.tool_start(serialized, input_str, inputs, kw.get("name")))
 
-    async def on_retriever_end(self, documents: Sequence[Document], **kwargs: Any) -> None:
-        await self._judge(self.events.retriever_end(documents))
+    def _on_retriever_end(self, documents: Sequence[Document], **kw: Any) -> None:
+        self._judge(self.events.retriever_end(documents))
+
+    # -- async events -----------------------------------------------------------------------
+
+    async def _aon_chat_model_start(
+        self, serialized: Any, messages: list[list[BaseMessage]], *, run_id: UUID, **kw: Any
+    ) -> None:
+        await self._ajudge(self.events.chat_model_start(run_id, messages))
+
+    async def _aon_llm_start(
+        self, serialized: Any, prompts: list[str], *, run_id: UUID, **kw: Any
+    ) -> None:
+        await self._ajudge(self.events.llm_start(run_id, prompts))
+
+    async def _aon_llm_end(self, response: LLMResult, *, run_id: UUID, **kw: Any) -> None:
+        await self._ajudge(self.events.llm_end(run_id, response))
+
+    async def _aon_llm_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
+        self.events.forget(run_id)
+
+    async def _aon_tool_start(
+        self, serialized: Any, input_str: str, *, inputs: Any = None, **kw: Any
+    ) -> None:
+        await self._ajudge(self.events.tool_start(serialized, input_str, inputs, kw.get("name")))
+
+    async def _aon_retriever_end(self, documents: Sequence[Document], **kw: Any) -> None:
+        await self._ajudge(self.events.retriever_end(documents))

@@ -69,8 +69,7 @@ class LlamaGuardDocumentFilter(BaseDocumentCompressor, BaseDocumentTransformer):
     metadata_key: str = METADATA_KEY
 
     def __init__(self, guard: LlamaGuard, **kwargs: Any) -> None:
-        # pydantic fields; mypy runs without the pydantic plugin here
-        super().__init__(guard=guard, **kwargs)  # type: ignore[call-arg]
+        super().__init__(guard=guard, **kwargs)
 
     # -- pure -----------------------------------------------------------------------------
 
