@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 from _fakes import ToolCallingFakeChatModel, call_tool, say
 from langchain.agents import create_agent
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
+from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 from langchain_llamashield import LlamaGuardMiddleware
 
 from llamashield import LlamaGuard, UnsafeContentError
@@ -375,6 +377,40 @@ def test_streamed_updates_hold_no_unsafe_text(guard: LlamaGuard) -> None:
     agent, _ = build(guard, [say(UNSAFE_ANSWER)])
     updates = list(agent.stream(ask("hi"), stream_mode="updates"))
     assert updates and "bomb" not in repr(updates)
+
+
+async def test_astream_events_carry_no_unsafe_text(guard: LlamaGuard) -> None:
+    agent, _ = build(guard, [say(UNSAFE_ANSWER)])
+    events = [e async for e in agent.astream_events(ask("hi"), version="v2")]
+    assert events and "bomb" not in repr(events)
+    unguarded = create_agent(ToolCallingFakeChatModel(responses=[say(UNSAFE_ANSWER)]), tools=[])
+    control = [e async for e in unguarded.astream_events(ask("hi"), version="v2")]
+    assert "bomb" in repr(control)
+
+
+def test_token_handlers_get_no_unjudged_tokens_but_tracers_keep_the_model_run(
+    guard: LlamaGuard,
+) -> None:
+    tokens: list[str] = []
+
+    class Tokens(BaseCallbackHandler):
+        def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+            tokens.append(token)
+
+    collector = RunCollectorCallbackHandler()
+    agent, _ = build(guard, [say(UNSAFE_ANSWER)])
+    config: dict[str, Any] = {"callbacks": [Tokens(), collector]}
+    streamed = [chunk for chunk, _ in agent.stream(ask("hi"), config, stream_mode="messages")]
+    assert "bomb" not in "".join(tokens) and "bomb" not in all_text(streamed)
+    runs = list(_walk(collector.traced_runs))
+    model_runs = [r for r in runs if r.run_type == "llm"]
+    assert model_runs and "bomb" in repr(model_runs[0].outputs)
+
+
+def _walk(runs: list[Any]) -> Any:
+    for run in runs:
+        yield run
+        yield from _walk(run.child_runs)
 
 
 # -- failures and options ---------------------------------------------------------------------

@@ -24,9 +24,11 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "LlamaGuardMiddleware needs the `langchain` package (create_agent): "
         'pip install "langchain-llamashield[agents]"'
     ) from exc
+from langchain_core.callbacks import BaseCallbackManager, CallbackManager
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.runnables.config import ensure_config, var_child_runnable_config
 
+from langchain_llamashield._callbacks import without_live_tokens
 from langchain_llamashield._judging import (
     METADATA_KEY,
     Conversation,
@@ -90,16 +92,23 @@ def _marker(message: BaseMessage) -> dict[str, Any] | None:
 
 @contextmanager
 def _tokens_held_back() -> Iterator[None]:
-    """Hide the model call inside from ``stream_mode="messages"`` until it has been judged.
+    """Keep the model call inside away from live token feeds until its answer is judged.
 
-    LangGraph's messages stream forwards every token of a chat model run unless the run is
-    tagged ``nostream``. The model node runs the model with the config in the context, so
-    the tag added here reaches it; the node's own output (the judged, possibly replaced,
-    message) is still streamed whole when the node ends.
+    LangGraph's ``stream_mode="messages"`` forwards every token of a chat model run unless
+    the run is tagged ``nostream``; ``astream_events`` and token handlers get them through
+    callbacks. The model node runs the model with the config in the context, so the tag and
+    the filtered callbacks set here reach it (tracers stay: traces show what the model said).
+    The node's own output, the judged and possibly replaced message, still streams when the
+    node ends.
     """
     config = ensure_config()
+    callbacks = config.get("callbacks")
+    if isinstance(callbacks, BaseCallbackManager):
+        callbacks = without_live_tokens(callbacks.copy())
+    elif isinstance(callbacks, list):
+        callbacks = without_live_tokens(CallbackManager([], list(callbacks))).inheritable_handlers
     tags = [*(config.get("tags") or []), TAG_NOSTREAM]
-    token = var_child_runnable_config.set({**config, "tags": tags})
+    token = var_child_runnable_config.set({**config, "tags": tags, "callbacks": callbacks})
     try:
         yield
     finally:
@@ -132,9 +141,10 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
     - **output and tool calls** (``wrap_model_call``): the model's answer text, as the Agent's
       reply to the user's last message, and each tool call's name and arguments, all judged
       concurrently before the answer leaves the model node. Until then the model's tokens are
-      held back from ``stream_mode="messages"`` (the run is tagged ``nostream``), so a blocked
-      answer never streams; a safe one streams as one message once judged. ``after_model``
-      then ends the run for ``"end"``.
+      held back from every live feed: ``stream_mode="messages"`` (the run is tagged
+      ``nostream``), ``astream_events`` and token callbacks (their handlers are left off the
+      model's run; tracers stay), so a blocked answer never streams; a safe one streams as one
+      message once judged. ``after_model`` then ends the run for ``"end"``.
     - **tool calls** (``wrap_tool_call``): a call that did not come from an answer judged as
       above (added by other middleware, edited by a human...) is judged before the tool
       runs. Unsafe arguments never run the tool.
@@ -161,11 +171,10 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
     the next ``before_model``), so they never reach the state or the stream unjudged; an
     unsafe answer is replaced rather than followed by the violation message.
 
-    Not covered: the model's tokens are released whole, not window by window (use
-    ``GuardedChatModel`` as the agent's model for moderated token streaming);
-    ``astream_events``, LangSmith traces and callbacks still observe the model's raw events
-    (observability taps, not user-facing streams); a ``Command`` returned by a tool passes
-    unjudged; structured output is not judged.
+    Not covered: the answer is released whole, not window by window (use ``GuardedChatModel``
+    as the agent's model for token streaming moderated window by window); tracers (LangSmith,
+    run collectors) record what the model really said; a ``Command`` returned by a tool
+    passes unjudged; structured output is not judged.
 
     Args:
         guard: the ``LlamaGuard`` that judges.
