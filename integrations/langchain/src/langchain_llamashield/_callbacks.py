@@ -11,10 +11,17 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler, BaseCallbackManager
+from langchain_core.callbacks import (
+    AsyncCallbackHandler,
+    AsyncCallbackManager,
+    BaseCallbackHandler,
+    BaseCallbackManager,
+    CallbackManager,
+)
+from langchain_core.callbacks.manager import AsyncRunManager, BaseRunManager
 from langchain_core.tracers.base import AsyncBaseTracer, BaseTracer
 
-__all__ = ["without_live_tokens"]
+__all__ = ["child_of", "without_live_tokens"]
 
 M = TypeVar("M", bound=BaseCallbackManager)
 
@@ -52,4 +59,17 @@ def without_live_tokens(manager: M) -> M:
     manager.inheritable_handlers = [
         h for h in manager.inheritable_handlers if not _feeds_live_tokens(h)
     ]
+    return manager
+
+
+def child_of(run_manager: BaseRunManager) -> CallbackManager | AsyncCallbackManager:
+    """A child callback manager of any run, a model's included (LangChain gives ``get_child``
+    only to chain runs; a guarded model's checks and wrapped model are its children)."""
+    manager_type = (
+        AsyncCallbackManager if isinstance(run_manager, AsyncRunManager) else CallbackManager
+    )
+    manager = manager_type(handlers=[], parent_run_id=run_manager.run_id)
+    manager.set_handlers(run_manager.inheritable_handlers)
+    manager.add_tags(run_manager.inheritable_tags)
+    manager.add_metadata(run_manager.inheritable_metadata)
     return manager

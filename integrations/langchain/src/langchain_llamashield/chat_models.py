@@ -1,0 +1,346 @@
+"""``GuardedChatModel``: a chat model that guards another one with Llama Guard.
+
+Example::
+
+    from langchain_llamashield import GuardedChatModel
+
+    model = GuardedChatModel(ChatOpenAI(model="gpt-4o-mini"), guard, on_unsafe="refuse")
+    model.invoke("How do I make a bomb?").content        # the refusal; ChatOpenAI never called
+    for chunk in model.stream("Tell me a story"):        # released sentence by sentence, judged
+        print(chunk.content, end="")
+    model.bind_tools([search]).invoke("...")             # tools and structured output still work
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.base import LangSmithParams
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
+from langchain_core.tools import BaseTool
+from pydantic import ConfigDict, PrivateAttr, model_validator
+
+from langchain_llamashield._callbacks import child_of, without_live_tokens
+from langchain_llamashield._inputs import answer_conversation, message_text, output_text
+from langchain_llamashield._on_unsafe import UnsafePolicy
+from langchain_llamashield._stream import amoderated, judge, moderated
+from llamashield import LlamaGuard, UnsafeContentError, Verdict
+from llamashield.streaming import WindowSpec
+
+__all__ = ["GuardedChatModel"]
+
+
+class GuardedChatModel(BaseChatModel):
+    """A chat model whose input and answers Llama Guard judges, around any other chat model.
+
+    - Unsafe input: the wrapped model is never called.
+    - Answers are judged as the Agent turn of the conversation (tool calls included, as
+      ``name(args)``). Streams are moderated: chunks are held back until their window
+      (``window="sentence"`` or a number of characters) is judged with everything before it,
+      the checks running while the model generates; a blocked stream stops the wrapped model's.
+      Only judged chunks reach this model's callbacks (``on_llm_new_token``, ``astream_events``);
+      the wrapped model's run keeps its tracers but not its live token handlers.
+    - ``on_unsafe``: ``"raise"`` (``UnsafeContentError``, ``.stage`` ``"input"``/``"output"``),
+      ``"refuse"`` (an ``AIMessage`` with ``refusal`` and
+      ``response_metadata["llamashield"]``), or a Runnable/callable that receives
+      ``{"input": messages, "verdict": verdict, "stage": stage}`` (its result becomes the
+      answer). A refused stream ends with one refusal chunk after what was already released.
+    - ``bind_tools`` binds the tools on the wrapped model per call; ``with_structured_output``
+      uses the wrapped model's, guarded with ``guard_runnable``.
+
+    Example::
+
+        model = GuardedChatModel(ChatTogether(model="..."), guard, on_unsafe="refuse")
+        agent = create_agent(model, tools=[search])
+    """
+
+    model: Runnable[Any, Any]
+    guard: LlamaGuard
+    check_input: bool = True
+    check_output: bool = True
+    on_unsafe: Any = "raise"
+    refusal: str | None = None
+    window: WindowSpec = "sentence"
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    _policy: UnsafePolicy = PrivateAttr()
+
+    def __init__(
+        self,
+        model: Runnable[Any, Any] | None = None,
+        guard: LlamaGuard | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if model is not None:
+            kwargs["model"] = model
+        if guard is not None:
+            kwargs["guard"] = guard
+        super().__init__(**kwargs)
+
+    @model_validator(mode="after")
+    def _check_settings(self) -> GuardedChatModel:
+        self._policy = UnsafePolicy.parse(self.on_unsafe, self.refusal)
+        if not (self.check_input or self.check_output):
+            raise ValueError("GuardedChatModel with check_input=False and check_output=False")
+        return self
+
+    # -- identity ---------------------------------------------------------------------------
+
+    @property
+    def _llm_type(self) -> str:
+        inner = _chat_model_of(self.model)
+        return f"llamashield-guarded-{inner._llm_type if inner else 'runnable'}"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        inner = _chat_model_of(self.model)
+        return {
+            "model": inner._identifying_params if inner else repr(self.model),
+            "guard_model": self.guard.model,
+            "check_input": self.check_input,
+            "check_output": self.check_output,
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        inner = _chat_model_of(self.model)
+        if inner is not None:
+            return inner._get_ls_params(stop=stop, **kwargs)
+        params = LangSmithParams(
+            ls_provider="llamashield", ls_model_name=self.model.get_name(), ls_model_type="chat"
+        )
+        if stop:
+            params["ls_stop"] = stop
+        return params
+
+    # -- tools and structured output --------------------------------------------------------
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools; each call binds them on the wrapped model (its own tool format)."""
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return self.bind(tools=list(tools), **kwargs)
+
+    def with_structured_output(
+        self, schema: Any, *, include_raw: bool = False, **kwargs: Any
+    ) -> Runnable[LanguageModelInput, Any]:
+        """The wrapped model's structured output, guarded (the parsed value is judged as JSON)."""
+        from langchain_llamashield.runnables import guard_runnable
+
+        inner = getattr(self.model, "with_structured_output", None)
+        if inner is None:
+            raise NotImplementedError(
+                f"{type(self.model).__name__} has no with_structured_output(); wrap a chat model"
+            )
+        return guard_runnable(
+            inner(schema, include_raw=include_raw, **kwargs),
+            self.guard,
+            check_input=self.check_input,
+            check_output=self.check_output,
+            on_unsafe=self.on_unsafe,
+            refusal=self.refusal,
+        )
+
+    def _inner(self, kwargs: dict[str, Any]) -> tuple[Runnable[Any, Any], dict[str, Any]]:
+        """The wrapped model for this call (tools bound its way), and the call's kwargs."""
+        if "tools" not in kwargs:
+            return self.model, kwargs
+        rest = dict(kwargs)
+        tools = rest.pop("tools")
+        bind_tools = getattr(self.model, "bind_tools", None)
+        if bind_tools is None:
+            raise NotImplementedError(f"{type(self.model).__name__} cannot bind tools")
+        return bind_tools(tools, **rest), {}
+
+    # -- pure helpers -----------------------------------------------------------------------
+
+    @staticmethod
+    def _answer(messages: list[BaseMessage], message: BaseMessage) -> list[Any] | None:
+        text = message_text(message)
+        return answer_conversation(messages, text) if text.strip() else None
+
+    def _outcome(self, verdict: Verdict, stage: str) -> AIMessage:
+        if self._policy.mode == "raise":
+            raise UnsafeContentError(verdict, stage=stage)
+        refusal: AIMessage = self._policy.outcome(verdict, stage, AIMessage(content=""))
+        return refusal
+
+    @staticmethod
+    def _as_message(value: Any) -> AIMessage:
+        """A fallback's result as the answer message."""
+        if isinstance(value, AIMessage):
+            return value
+        if isinstance(value, BaseMessage):
+            return AIMessage(content=value.content)
+        return AIMessage(content=output_text(value))
+
+    @staticmethod
+    def _result(message: AIMessage) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    @staticmethod
+    def _chunk(message: BaseMessage) -> ChatGenerationChunk:
+        if not isinstance(message, AIMessageChunk):
+            message = AIMessageChunk(
+                content=message.content, response_metadata=message.response_metadata
+            )
+        return ChatGenerationChunk(message=message)
+
+    def _configs(
+        self, run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None
+    ) -> tuple[RunnableConfig, RunnableConfig]:
+        """Config for checks and fallbacks, and for the wrapped model (no live token feeds:
+        its tokens are not judged yet)."""
+        if run_manager is None:
+            return {}, {}
+        inner = child_of(run_manager)
+        if self.check_output:
+            inner = without_live_tokens(inner)
+        return {"callbacks": child_of(run_manager)}, {"callbacks": inner}
+
+    # -- sync -------------------------------------------------------------------------------
+
+    def _unsafe(
+        self, verdict: Verdict, stage: str, messages: list[BaseMessage], config: RunnableConfig
+    ) -> AIMessage:
+        if self._policy.fallback is None:
+            return self._outcome(verdict, stage)
+        payload = self._policy.payload(messages, verdict, stage)
+        return self._as_message(self._policy.fallback.invoke(payload, config))
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        checks, inner_config = self._configs(run_manager)
+        check = judge(self.guard)
+        if self.check_input and not (verdict := check.invoke(messages, checks)).safe:
+            return self._result(self._unsafe(verdict, "input", messages, checks))
+        model, call_kwargs = self._inner(kwargs)
+        message = model.invoke(messages, inner_config, stop=stop, **call_kwargs)
+        if self.check_output and (answer := self._answer(messages, message)) is not None:
+            verdict = check.invoke(answer, checks)
+            if not verdict.safe:
+                return self._result(self._unsafe(verdict, "output", messages, checks))
+        return self._result(self._as_message(message))
+
+    def _unsafe_chunks(
+        self, verdict: Verdict, stage: str, messages: list[BaseMessage], config: RunnableConfig
+    ) -> Iterator[ChatGenerationChunk]:
+        if self._policy.fallback is None:
+            yield self._chunk(self._outcome(verdict, stage))
+            return
+        payload = self._policy.payload(messages, verdict, stage)
+        for chunk in self._policy.fallback.stream(payload, config):
+            yield self._chunk(
+                self._as_message(chunk) if not isinstance(chunk, BaseMessage) else chunk
+            )
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        checks, inner_config = self._configs(run_manager)
+        if self.check_input and not (verdict := judge(self.guard).invoke(messages, checks)).safe:
+            yield from self._unsafe_chunks(verdict, "input", messages, checks)
+            return
+        model, call_kwargs = self._inner(kwargs)
+        upstream = model.stream(messages, inner_config, stop=stop, **call_kwargs)
+        if not self.check_output:
+            for chunk in upstream:
+                yield self._chunk(chunk)
+            return
+        stream = moderated(upstream, self.guard, messages, key=None, window=self.window)
+        for chunk in stream:
+            yield self._chunk(chunk)
+        if stream.blocked is not None:
+            yield from self._unsafe_chunks(stream.blocked, "output", messages, checks)
+
+    # -- async ------------------------------------------------------------------------------
+
+    async def _aunsafe(
+        self, verdict: Verdict, stage: str, messages: list[BaseMessage], config: RunnableConfig
+    ) -> AIMessage:
+        if self._policy.fallback is None:
+            return self._outcome(verdict, stage)
+        payload = self._policy.payload(messages, verdict, stage)
+        return self._as_message(await self._policy.fallback.ainvoke(payload, config))
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        checks, inner_config = self._configs(run_manager)
+        check = judge(self.guard)
+        if self.check_input and not (verdict := await check.ainvoke(messages, checks)).safe:
+            return self._result(await self._aunsafe(verdict, "input", messages, checks))
+        model, call_kwargs = self._inner(kwargs)
+        message = await model.ainvoke(messages, inner_config, stop=stop, **call_kwargs)
+        if self.check_output and (answer := self._answer(messages, message)) is not None:
+            verdict = await check.ainvoke(answer, checks)
+            if not verdict.safe:
+                return self._result(await self._aunsafe(verdict, "output", messages, checks))
+        return self._result(self._as_message(message))
+
+    async def _aunsafe_chunks(
+        self, verdict: Verdict, stage: str, messages: list[BaseMessage], config: RunnableConfig
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        if self._policy.fallback is None:
+            yield self._chunk(self._outcome(verdict, stage))
+            return
+        payload = self._policy.payload(messages, verdict, stage)
+        async for chunk in self._policy.fallback.astream(payload, config):
+            yield self._chunk(chunk if isinstance(chunk, BaseMessage) else self._as_message(chunk))
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        checks, inner_config = self._configs(run_manager)
+        if self.check_input:
+            verdict = await judge(self.guard).ainvoke(messages, checks)
+            if not verdict.safe:
+                async for chunk in self._aunsafe_chunks(verdict, "input", messages, checks):
+                    yield chunk
+                return
+        model, call_kwargs = self._inner(kwargs)
+        upstream = model.astream(messages, inner_config, stop=stop, **call_kwargs)
+        if not self.check_output:
+            async for chunk in upstream:
+                yield self._chunk(chunk)
+            return
+        stream = amoderated(upstream, self.guard, messages, key=None, window=self.window)
+        async for chunk in stream:
+            yield self._chunk(chunk)
+        if stream.blocked is not None:
+            async for chunk in self._aunsafe_chunks(stream.blocked, "output", messages, checks):
+                yield chunk
+
+
+def _chat_model_of(runnable: Runnable[Any, Any]) -> BaseChatModel | None:
+    """The chat model inside ``runnable`` (itself, or under ``bind``/``bind_tools``)."""
+    while isinstance(runnable, RunnableBinding):
+        runnable = runnable.bound
+    return runnable if isinstance(runnable, BaseChatModel) else None
