@@ -49,10 +49,7 @@ class LlamaGuardNodePostprocessor(BaseNodePostprocessor):
     _guard: LlamaGuard = PrivateAttr()
 
     def __init__(self, guard: LlamaGuard, mode: NodeMode = "drop", **kwargs: Any) -> None:
-        # pydantic fields: mypy runs without the pydantic plugin
-        super().__init__(  # type: ignore[call-arg]
-            mode=check_node_mode(mode), **kwargs
-        )
+        super().__init__(mode=check_node_mode(mode), **kwargs)
         self._guard = check_guard(guard)
 
     @classmethod

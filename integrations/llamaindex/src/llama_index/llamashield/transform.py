@@ -54,10 +54,7 @@ class LlamaGuardTransform(TransformComponent):
     def __init__(
         self, guard: LlamaGuard, mode: NodeMode = "drop", batch_size: int = 64, **kwargs: Any
     ) -> None:
-        # pydantic fields: mypy runs without the pydantic plugin
-        super().__init__(  # type: ignore[call-arg]
-            mode=check_node_mode(mode), batch_size=batch_size, **kwargs
-        )
+        super().__init__(mode=check_node_mode(mode), batch_size=batch_size, **kwargs)
         self._guard = check_guard(guard)
 
     @classmethod
