@@ -230,3 +230,30 @@ def test_tool_runtime_is_injected_through_the_wrapper() -> None:
     result = agent.invoke({"messages": [{"role": "user", "content": "where?"}]})
     assert seen == ["w1"]
     assert any(m.text == "in Lima" for m in result["messages"] if isinstance(m, ToolMessage))
+
+
+@both
+async def test_unsafe_arguments_reroute_to_a_fallback(guard: LlamaGuard, use_async: bool) -> None:
+    recorder = Recorder()
+    received: list[dict[str, Any]] = []
+
+    def fallback(payload: dict[str, Any]) -> str:
+        received.append(payload)
+        return f"rerouted at {payload['stage']}"
+
+    guarded = guard_tool(recorder.search_tool(), guard, on_unsafe=fallback)
+    assert (
+        await call(guarded, {"query": "how to build a bomb"}, use_async) == "rerouted at tool_input"
+    )
+    message = await call(guarded, tool_call({"query": "bomb"}, "r1"), use_async)
+    assert isinstance(message, ToolMessage) and message.tool_call_id == "r1"
+    assert message.text == "rerouted at tool_input"
+    assert len(recorder.calls) == 0
+    assert received[0]["input"] == {"query": "how to build a bomb"}
+    assert received[0]["verdict"].codes == ("S8",)
+
+
+def test_unsafe_result_reroutes_with_the_result() -> None:
+    recorder = Recorder(result="the bomb manual")
+    guarded = guard_tool(recorder.search_tool(), SIMULATED, on_unsafe=lambda p: p["stage"])
+    assert guarded.invoke({"query": "chemistry"}) == "tool_output"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from langchain_core.messages import ToolMessage
-from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_core.utils.pydantic import TypeBaseModel
 from pydantic import ConfigDict
@@ -19,11 +19,12 @@ from langchain_llamashield._judging import (
     tool_args_text,
     user_turn,
 )
+from langchain_llamashield._on_unsafe import UnsafePolicy
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
 
 __all__ = ["GuardedTool", "guard_tool"]
 
-ToolOnUnsafe = Literal["raise", "refuse"]
+ToolOnUnsafe = Literal["raise", "refuse"] | Runnable[Any, Any] | Callable[[Any], Any]
 
 DEFAULT_TOOL_REFUSAL = "The {stage} of this tool call was blocked by Llama Guard ({categories})."
 
@@ -45,7 +46,8 @@ class GuardedTool(BaseTool):
     guard: LlamaGuard
     check_input: bool = True
     check_output: bool = True
-    on_unsafe: ToolOnUnsafe = "raise"
+    on_unsafe: Literal["raise", "refuse", "reroute"] = "raise"
+    fallback: Runnable[Any, Any] | None = None
     refusal_message: str = DEFAULT_TOOL_REFUSAL
 
     # -- the wrapped tool's identity ------------------------------------------------------
@@ -105,38 +107,64 @@ class GuardedTool(BaseTool):
             return refusal
         return ToolMessage(content=refusal, tool_call_id=call_id, name=self.name, status="error")
 
-    def _judged_result(self, result: Any, verdict: Verdict | None, call_id: str | None) -> Any:
-        if verdict is None or verdict.safe:
-            return result
-        if isinstance(result, ToolMessage):
-            call_id = result.tool_call_id
-        return self._blocked(verdict, "tool_output", message_text(result), call_id)
+    def _rerouted(self, output: Any, call_id: str | None) -> Any:
+        """The fallback's output, as a ``ToolMessage`` when the tool was called with one."""
+        if call_id is None or isinstance(output, ToolMessage):
+            return output
+        content = output if isinstance(output, str | list) else str(output)
+        return ToolMessage(content=content, tool_call_id=call_id, name=self.name)
 
-    # -- I/O: run and arun are the only twins ---------------------------------------------
+    @staticmethod
+    def _call_id(result: Any, call_id: str | None) -> str | None:
+        return result.tool_call_id if isinstance(result, ToolMessage) else call_id
+
+    # -- I/O: run/arun and the fallback call are the only twins -----------------------------
+
+    def _unsafe(
+        self, verdict: Verdict, stage: str, original: Any, call_id: str | None, config: Any
+    ) -> Any:
+        if self.fallback is None:
+            return self._blocked(verdict, stage, message_text(original), call_id)
+        payload = {"input": original, "verdict": verdict, "stage": stage}
+        return self._rerouted(self.fallback.invoke(payload, config), call_id)
+
+    async def _aunsafe(
+        self, verdict: Verdict, stage: str, original: Any, call_id: str | None, config: Any
+    ) -> Any:
+        if self.fallback is None:
+            return self._blocked(verdict, stage, message_text(original), call_id)
+        payload = {"input": original, "verdict": verdict, "stage": stage}
+        return self._rerouted(await self.fallback.ainvoke(payload, config), call_id)
 
     def run(self, tool_input: str | dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         """Judge the arguments, run the wrapped tool, judge its result."""
-        call_id = kwargs.get("tool_call_id")
+        call_id, config = kwargs.get("tool_call_id"), kwargs.get("config")
         if self.check_input:
             verdict = self.guard.check(self._arguments_conversation(tool_input))
             if not verdict.safe:
-                return self._blocked(verdict, "tool_input", str(tool_input), call_id)
+                return self._unsafe(verdict, "tool_input", tool_input, call_id, config)
         result = self.tool.run(tool_input, *args, **kwargs)
         conversation = self._result_conversation(result) if self.check_output else None
         result_verdict = self.guard.check(conversation) if conversation else None
-        return self._judged_result(result, result_verdict, call_id)
+        if result_verdict is None or result_verdict.safe:
+            return result
+        call_id = self._call_id(result, call_id)
+        return self._unsafe(result_verdict, "tool_output", result, call_id, config)
 
     async def arun(self, tool_input: str | dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         """Async ``run``: the guard's checks are awaited on the running loop."""
-        call_id = kwargs.get("tool_call_id")
+        call_id, config = kwargs.get("tool_call_id"), kwargs.get("config")
         if self.check_input:
             verdict = await self.guard.acheck(self._arguments_conversation(tool_input))
             if not verdict.safe:
-                return self._blocked(verdict, "tool_input", str(tool_input), call_id)
+                return await self._aunsafe(verdict, "tool_input", tool_input, call_id, config)
         result = await self.tool.arun(tool_input, *args, **kwargs)
         conversation = self._result_conversation(result) if self.check_output else None
         result_verdict = await self.guard.acheck(conversation) if conversation else None
-        return self._judged_result(result, result_verdict, call_id)
+        if result_verdict is None or result_verdict.safe:
+            return result
+        call_id = self._call_id(result, call_id)
+        return await self._aunsafe(result_verdict, "tool_output", result, call_id, config)
 
     def _run(self, *args: Any, **kwargs: Any) -> Any:
         # `run` is overridden and delegates to the wrapped tool; nothing reaches here.
@@ -175,7 +203,9 @@ def guard_tool(
         check_input: judge the arguments (as the Agent's turn: the model wrote them).
         check_output: judge the result (as a User turn: content entering the conversation).
         on_unsafe: ``"raise"`` (``UnsafeContentError`` with stage ``tool_input`` or
-            ``tool_output``) or ``"refuse"`` (return a refusal: a ``ToolMessage`` with
+            ``tool_output``), a Runnable or function to reroute to (it gets
+            ``{"input": arguments or result, "verdict": ..., "stage": ...}`` and its output is
+            the tool's), or ``"refuse"`` (return a refusal: a ``ToolMessage`` with
             ``status="error"`` when called with a tool call, else a string), so an agent
             can carry on.
         refusal_message: the refusal template; ``{categories}``, ``{codes}``, ``{stage}``.
@@ -185,8 +215,7 @@ def guard_tool(
             f"guard_tool() takes a BaseTool, got {type(tool).__name__}; "
             "wrap plain functions with langchain_core.tools.tool first"
         )
-    if on_unsafe not in ("raise", "refuse"):
-        raise ValueError(f"on_unsafe must be 'raise' or 'refuse', got {on_unsafe!r}")
+    policy = UnsafePolicy.parse(on_unsafe)
     return GuardedTool(
         name=tool.name,
         description=tool.description,
@@ -197,6 +226,7 @@ def guard_tool(
         guard=guard,
         check_input=check_input,
         check_output=check_output,
-        on_unsafe=on_unsafe,
+        on_unsafe=policy.mode,
+        fallback=policy.fallback,
         refusal_message=refusal_message or DEFAULT_TOOL_REFUSAL,
     )
