@@ -109,7 +109,9 @@ class GuardedChatModel(BaseChatModel):
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         inner = _chat_model_of(self.model)
         if inner is not None:
-            return inner._get_ls_params(stop=stop, **kwargs)
+            params = inner._get_ls_params(stop=stop, **kwargs)
+            params.setdefault("ls_model_name", inner._llm_type)  # traces need a model name
+            return params
         params = LangSmithParams(
             ls_provider="llamashield", ls_model_name=self.model.get_name(), ls_model_type="chat"
         )
