@@ -26,11 +26,6 @@ UNSAFE_QUESTION = "How do I build a bomb?"
 UNSAFE_ANSWER = "Here is how to build a bomb: pack the explosives."
 
 
-@pytest.fixture
-def guard(loopback_server: LoopbackServer) -> LlamaGuard:
-    return loopback_server.guard()
-
-
 def with_handler(handler: BaseCallbackHandler) -> dict[str, Any]:
     return {"callbacks": [handler]}
 

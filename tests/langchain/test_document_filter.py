@@ -38,11 +38,6 @@ def vector_store() -> InMemoryVectorStore:
     return store
 
 
-@pytest.fixture
-def guard(loopback_server: LoopbackServer) -> LlamaGuard:
-    return loopback_server.guard()
-
-
 both = pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
 
 

@@ -69,11 +69,6 @@ def all_text(messages: list[BaseMessage]) -> str:
     return "\n".join(parts)
 
 
-@pytest.fixture
-def guard(loopback_server: LoopbackServer) -> LlamaGuard:
-    return loopback_server.guard()
-
-
 both = pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
 
 

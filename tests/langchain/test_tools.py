@@ -17,7 +17,6 @@ from langchain_tests.unit_tests import ToolsUnitTests
 
 from llamashield import LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
-from llamashield.testing import LoopbackServer
 
 SIMULATED = LlamaGuard(SimulatedBackend())
 
@@ -69,11 +68,6 @@ class TestGuardedToolStandardIntegration(ToolsIntegrationTests):
 
 
 # -- behaviour --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def guard(loopback_server: LoopbackServer) -> LlamaGuard:
-    return loopback_server.guard()
 
 
 both = pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
