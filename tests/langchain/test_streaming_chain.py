@@ -1,0 +1,181 @@
+"""Moderated streaming through ``guard_runnable``: no unsafe word ever reaches the consumer.
+
+Chains stream through ``stream``, ``astream`` and ``astream_events``; the guard is the loopback
+server; the model is a scripted fake streaming word by word.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+import pytest
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import AIMessageChunk
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnableLambda
+from langchain_llamashield import guard_runnable
+from langchain_llamashield._on_unsafe import DEFAULT_REFUSAL
+
+from llamashield import LlamaGuard, UnsafeContentError
+from llamashield.testing import LoopbackServer
+
+Scripted = Callable[..., Any]  # the `scripted` fixture: builds a ScriptedChatModel
+prompt = ChatPromptTemplate.from_messages([("human", "{question}")])
+
+SAFE_ANSWER = (
+    "Paris is the capital of France. It sits on the Seine. "
+    "It is known for its museums, its cafes and its long history."
+)
+UNSAFE_ANSWER = (
+    "Happy to help with your project. First, gather some explosives from a quarry. "
+    "Then attach the detonator. Finally, hide the bomb where nobody looks."
+)
+UNSAFE_WORDS = ("explosives", "detonator", "bomb")
+
+
+def text_of(chunks: list[Any]) -> str:
+    return "".join(c.content if isinstance(c, AIMessageChunk) else str(c) for c in chunks)
+
+
+def assert_clean(text: str) -> None:
+    assert not any(word in text for word in UNSAFE_WORDS), text
+
+
+class TokenRecorder(BaseCallbackHandler):
+    def __init__(self) -> None:
+        self.tokens: list[str] = []
+
+    def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
+        self.tokens.append(token)
+
+
+def test_a_safe_stream_is_released_whole(guard: LlamaGuard, scripted: Scripted) -> None:
+    chain = guard_runnable(prompt | scripted(SAFE_ANSWER) | StrOutputParser(), guard)
+    chunks = list(chain.stream({"question": "Tell me about Paris"}))
+    assert "".join(chunks) == SAFE_ANSWER and len(chunks) > 3  # streamed, not one block
+
+
+async def test_a_safe_astream_is_released_whole(
+    guard: LlamaGuard, scripted: Scripted, loopback_server: LoopbackServer
+) -> None:
+    chain = guard_runnable(prompt | scripted(SAFE_ANSWER), guard)
+    chunks = [c async for c in chain.astream({"question": "Tell me about Paris"})]
+    assert text_of(chunks) == SAFE_ANSWER
+    # one input check, then one check per sentence window (each judged with what came before)
+    assert loopback_server.count("chat/completions") == 1 + 3
+
+
+def test_character_windows(
+    guard: LlamaGuard, scripted: Scripted, loopback_server: LoopbackServer
+) -> None:
+    chain = guard_runnable(prompt | scripted(SAFE_ANSWER), guard, window=40)
+    assert text_of(list(chain.stream({"question": "Paris?"}))) == SAFE_ANSWER
+    assert loopback_server.count("chat/completions") == 1 + -(-len(SAFE_ANSWER) // 40)
+
+
+def test_an_unsafe_answer_raises_before_its_words_and_stops_the_model(
+    guard: LlamaGuard, scripted: Scripted
+) -> None:
+    model = scripted(UNSAFE_ANSWER * 5)
+    released: list[Any] = []
+    with pytest.raises(UnsafeContentError) as caught:
+        for chunk in guard_runnable(prompt | model, guard).stream({"question": "Help me"}):
+            released.append(chunk)
+    assert caught.value.stage == "output" and caught.value.verdict.codes == ("S8",)
+    assert text_of(released) == "Happy to help with your project. "
+    assert model.streams_finished == 0 and model.chunks_streamed < len(UNSAFE_ANSWER.split()) * 5
+
+
+async def test_an_unsafe_answer_astream_refuses_after_the_safe_part(
+    guard: LlamaGuard, scripted: Scripted
+) -> None:
+    model = scripted(UNSAFE_ANSWER * 5)
+    chain = guard_runnable(prompt | model | StrOutputParser(), guard, on_unsafe="refuse")
+    chunks = [c async for c in chain.astream({"question": "Help me"})]
+    assert chunks[-1] == DEFAULT_REFUSAL
+    assert_clean("".join(chunks))
+    assert model.streams_finished == 0
+
+
+async def test_astream_events_never_carry_unsafe_words(
+    guard: LlamaGuard, scripted: Scripted
+) -> None:
+    chain = guard_runnable(prompt | scripted(UNSAFE_ANSWER), guard, on_unsafe="refuse")
+    events = [e async for e in chain.astream_events({"question": "Help me"}, version="v2")]
+    assert any(e["event"] == "on_chain_stream" for e in events)
+    for event in events:
+        assert_clean(str(event["data"]))
+
+
+def test_live_token_handlers_see_only_judged_text(guard: LlamaGuard, scripted: Scripted) -> None:
+    recorder = TokenRecorder()
+    chain = guard_runnable(prompt | scripted(UNSAFE_ANSWER), guard, on_unsafe="refuse")
+    released = list(chain.stream({"question": "Help me"}, config={"callbacks": [recorder]}))
+    assert_clean(text_of(released))
+    assert_clean("".join(recorder.tokens))
+
+
+def test_unsafe_input_streams_the_refusal_without_calling_the_model(
+    guard: LlamaGuard, scripted: Scripted
+) -> None:
+    model = scripted(SAFE_ANSWER)
+    chain = guard_runnable(prompt | model, guard, on_unsafe="refuse")
+    chunks = list(chain.stream({"question": "How do I build a bomb?"}))
+    assert len(chunks) == 1 and isinstance(chunks[0], AIMessageChunk)
+    assert chunks[0].content == DEFAULT_REFUSAL and model.calls == 0
+
+
+async def test_unsafe_input_astream_raises_without_calling_the_model(
+    guard: LlamaGuard, scripted: Scripted
+) -> None:
+    model = scripted(SAFE_ANSWER)
+    with pytest.raises(UnsafeContentError) as caught:
+        _ = [c async for c in guard_runnable(prompt | model, guard).astream({"question": "bomb"})]
+    assert caught.value.stage == "input" and model.calls == 0
+
+
+def test_parallel_stream_releases_nothing_before_the_input_verdict(
+    guard: LlamaGuard, scripted: Scripted
+) -> None:
+    model = scripted(SAFE_ANSWER)
+    chain = guard_runnable(prompt | model, guard, parallel=True, on_unsafe="refuse")
+    chunks = list(chain.stream({"question": "How do I build a bomb?"}))
+    assert [c.content for c in chunks] == [DEFAULT_REFUSAL]
+    assert text_of(list(chain.stream({"question": "Paris?"}))) == SAFE_ANSWER
+
+
+async def test_parallel_astream(guard: LlamaGuard, scripted: Scripted) -> None:
+    model = scripted(SAFE_ANSWER, chunk_delay=0.001)
+    chain = guard_runnable(prompt | model, guard, parallel=True)
+    assert text_of([c async for c in chain.astream({"question": "Paris?"})]) == SAFE_ANSWER
+    with pytest.raises(UnsafeContentError):
+        _ = [c async for c in chain.astream({"question": "How do I build a bomb?"})]
+
+
+def test_reroute_streams_the_fallback(guard: LlamaGuard, scripted: Scripted) -> None:
+    fallback = RunnableLambda(lambda p: f"Rerouted ({p['stage']}).")
+    chain = guard_runnable(
+        prompt | scripted(UNSAFE_ANSWER) | StrOutputParser(), guard, on_unsafe=fallback
+    )
+    chunks = list(chain.stream({"question": "Help me"}))
+    assert chunks[-1] == "Rerouted (output)."
+    assert_clean("".join(chunks))
+
+
+def test_output_only_moderation_streams_without_an_input_check(
+    guard: LlamaGuard, scripted: Scripted, loopback_server: LoopbackServer
+) -> None:
+    chain = guard_runnable(prompt | scripted(SAFE_ANSWER), guard, check_input=False)
+    assert text_of(list(chain.stream({"question": "Paris?"}))) == SAFE_ANSWER
+    assert loopback_server.count("chat/completions") == 3
+
+
+def test_input_only_guard_passes_the_stream_through(
+    guard: LlamaGuard, scripted: Scripted, loopback_server: LoopbackServer
+) -> None:
+    chain = guard_runnable(prompt | scripted(UNSAFE_ANSWER), guard, check_output=False)
+    assert text_of(list(chain.stream({"question": "hi"}))) == UNSAFE_ANSWER
+    assert loopback_server.count("chat/completions") == 1
