@@ -164,3 +164,17 @@ def test_reset_clears_the_inner_memory(guard: LlamaGuard) -> None:
     chat.chat("Hello")
     chat.reset()
     assert chat.chat_history == []
+
+
+async def test_async_reroute_to_an_engine_and_to_an_async_callable(guard: LlamaGuard) -> None:
+    inner, fallback = spy_chat_engine(), spy_chat_engine()
+    chat = GuardedChatEngine(inner, guard, on_unsafe=fallback)
+    await chat.achat("How do I build a bomb?")
+    assert (inner.calls, fallback.calls) == (0, 1)
+
+    async def explain(message: str, error: UnsafeContentError) -> AgentChatResponse:
+        return AgentChatResponse(response=f"rerouted at {error.stage}")
+
+    chat = GuardedChatEngine(inner, guard, on_unsafe=explain)
+    assert (await chat.achat("How do I build a bomb?")).response == "rerouted at input"
+    assert inner.calls == 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from llama_index.core.tools import FunctionTool, ToolMetadata, ToolOutput
+from li_helpers import mentions_unsafe, rag_engine
+from llama_index.core.tools import FunctionTool, QueryEngineTool, ToolMetadata, ToolOutput
 from llama_index.core.tools.types import BaseTool
 from llama_index.core.workflow import Context
 from llama_index.llamashield import guard_tool
@@ -139,3 +140,24 @@ def test_bad_arguments(sim_guard: LlamaGuard) -> None:
         guard_tool(lambda x: x, sim_guard)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="on_unsafe"):
         guard_tool(EchoTool(), sim_guard, on_unsafe="ignore")  # type: ignore[arg-type]
+
+
+async def test_query_engine_tool_over_a_poisoned_index(
+    guard: LlamaGuard, poisoned_index: Any
+) -> None:
+
+    inner = rag_engine(poisoned_index)
+    tool = guard_tool(
+        QueryEngineTool.from_defaults(inner, name="docs", description="Search the documents."),
+        guard,
+        on_unsafe="refuse",
+    )
+    for output in (tool("Tell me about Paris"), await tool.acall("Tell me about Paris")):
+        assert output.content == "I can't help with that request."
+        assert not mentions_unsafe(str(output.raw_output))
+    assert inner.calls == 2
+    with pytest.raises(UnsafeContentError):
+        guard_tool(QueryEngineTool.from_defaults(inner, name="docs", description="d"), guard)(
+            "how to build a bomb"
+        )
+    assert inner.calls == 2

@@ -120,6 +120,13 @@ class LlamaGuardEventHandler(BaseEventHandler):
             pending = set(self._pending)
         wait(pending, timeout=timeout)
 
+    def close(self) -> None:
+        """Wait for pending checks and stop the worker threads (detach the handler first)."""
+        self.flush()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
     def _judge(self, event: BaseEvent, stage: str, text: str, conversation: Any) -> None:
         verdict = self._guard.check(conversation)
         record = AuditRecord(event.class_name(), event.span_id, stage, text, verdict)

@@ -60,6 +60,8 @@ class GuardedQueryEngine(BaseQueryEngine):
         on_unsafe: ``"raise"`` (``UnsafeContentError``), ``"refuse"`` (a response with
             ``refusal``), another query engine to reroute to, or a callable
             ``(query_str, UnsafeContentError) -> str | Response`` (async under ``aquery``).
+            A stream that turns unsafe after text was released cannot be rerouted: it ends
+            with the refusal (or raises, under ``"raise"``).
         refusal: the text of a refusal.
         streaming: whether a refusal is a streaming response; default: what the inner
             engine's response synthesizer does.
