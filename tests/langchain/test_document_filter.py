@@ -6,11 +6,15 @@ import asyncio
 from typing import Any
 
 import pytest
-from langchain_classic.retrievers import ContextualCompressionRetriever
 from langchain_core.documents import Document
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.runnables import RunnableLambda, RunnablePassthrough
+from langchain_core.runnables import (
+    Runnable,
+    RunnableLambda,
+    RunnableParallel,
+    RunnablePassthrough,
+)
 from langchain_core.vectorstores import InMemoryVectorStore
 from langchain_llamashield import LlamaGuardDocumentFilter
 
@@ -41,8 +45,10 @@ def vector_store() -> InMemoryVectorStore:
 both = pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
 
 
-def compression_retriever(guard: LlamaGuard, **options: Any) -> ContextualCompressionRetriever:
-    return ContextualCompressionRetriever(
+def compression_retriever(guard: LlamaGuard, **options: Any) -> Runnable[str, list[Document]]:
+    """``ContextualCompressionRetriever`` (langchain-classic) with the filter as compressor."""
+    retrievers = pytest.importorskip("langchain_classic.retrievers")
+    return retrievers.ContextualCompressionRetriever(  # type: ignore[no-any-return]
         base_compressor=LlamaGuardDocumentFilter(guard, **options),
         base_retriever=vector_store().as_retriever(search_kwargs={"k": 4}),
     )
@@ -66,9 +72,26 @@ async def test_compression_retriever_drops_the_unsafe_document(
     assert sorted(d.page_content for d in docs) == sorted(SAFE)
 
 
+def filtering_retriever(guard: LlamaGuard) -> Runnable[str, list[Document]]:
+    """The same without langchain-classic: retrieve, then filter with the query, in LCEL."""
+    filt = LlamaGuardDocumentFilter(guard)
+    retriever = vector_store().as_retriever(search_kwargs={"k": 4})
+    retrieve = RunnableParallel(docs=retriever, query=RunnablePassthrough())
+
+    def drop(found: dict[str, Any]) -> list[Document]:
+        return list(filt.compress_documents(found["docs"], found["query"]))
+
+    async def adrop(found: dict[str, Any]) -> list[Document]:
+        return list(await filt.acompress_documents(found["docs"], found["query"]))
+
+    return retrieve | RunnableLambda(drop, afunc=adrop)
+
+
 @both
+@pytest.mark.parametrize("make_retriever", [compression_retriever, filtering_retriever],
+                         ids=["compression-retriever", "lcel"])  # fmt: skip
 async def test_retrieval_chain_never_puts_the_unsafe_document_in_the_prompt(
-    guard: LlamaGuard, use_async: bool
+    guard: LlamaGuard, use_async: bool, make_retriever: Any
 ) -> None:
     prompts: list[str] = []
 
@@ -79,7 +102,7 @@ async def test_retrieval_chain_never_puts_the_unsafe_document_in_the_prompt(
     prompt = ChatPromptTemplate.from_template("Context:\n{context}\n\nQuestion: {question}")
     chain = (
         {
-            "context": compression_retriever(guard)
+            "context": make_retriever(guard)
             | RunnableLambda(lambda docs: "\n".join(d.page_content for d in docs)),
             "question": RunnablePassthrough(),
         }
