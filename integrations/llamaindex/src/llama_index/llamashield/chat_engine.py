@@ -117,7 +117,7 @@ class GuardedChatEngine(BaseChatEngine):
     async def achat(
         self, message: str, chat_history: list[ChatMessage] | None = None
     ) -> AGENT_CHAT_RESPONSE_TYPE:
-        before = self._history(chat_history)
+        before = await self._ahistory(chat_history)
         context = [*history_turns(before), {"role": "user", "content": message}]
         verdicts: dict[str, Verdict] = {}
         if self._check_input:
