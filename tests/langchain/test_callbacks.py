@@ -12,6 +12,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.language_models import FakeListLLM
+from langchain_core.messages import HumanMessage
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.tools import tool
 from langchain_core.vectorstores import InMemoryVectorStore
@@ -65,6 +66,14 @@ async def test_safe_traffic_passes(guard: LlamaGuard) -> None:
         model = ToolCallingFakeChatModel(responses=[say("Volcanoes are mountains.")])
         answer = await invoke(model, "How do volcanoes form?", handler, use_async)
         assert answer.text == "Volcanoes are mountains."
+
+
+def test_every_new_user_message_is_judged(guard: LlamaGuard) -> None:
+    model = ToolCallingFakeChatModel(responses=[say("fine")])
+    two = [HumanMessage(UNSAFE_QUESTION), HumanMessage("Thanks!")]
+    with pytest.raises(UnsafeContentError):
+        model.invoke(two, config=with_handler(LlamaGuardCallbackHandler(guard)))
+    assert model.calls == 0
 
 
 def test_handler_in_a_chain_config_reaches_the_model(guard: LlamaGuard) -> None:

@@ -122,6 +122,24 @@ async def test_unsafe_input_replace_hands_the_model_the_violation_message(
     assert len(humans) == 1 and "bomb" not in humans[0].text
 
 
+@both
+async def test_every_new_user_message_is_judged(guard: LlamaGuard, use_async: bool) -> None:
+    two = {"messages": [HumanMessage(UNSAFE_QUESTION), HumanMessage("Thanks in advance!")]}
+    agent, model = build(guard, [say(SAFE_ANSWER)], exit_behavior="end")
+    result = await agent.ainvoke(two) if use_async else agent.invoke(two)
+    assert model.calls == 0
+    assert result["messages"][-1].response_metadata["llamashield"]["stage"] == "input"
+
+
+def test_replace_with_several_new_user_messages_keeps_one_violation(guard: LlamaGuard) -> None:
+    two = {"messages": [HumanMessage(UNSAFE_QUESTION), HumanMessage("Thanks in advance!")]}
+    agent, model = build(guard, [say("I cannot help.")], exit_behavior="replace")
+    messages = agent.invoke(two)["messages"]
+    humans = [m for m in messages if isinstance(m, HumanMessage)]
+    assert len(humans) == 1 and "Indiscriminate Weapons" in humans[0].text
+    assert "bomb" not in all_text(model.seen[0])
+
+
 def test_custom_violation_message(guard: LlamaGuard) -> None:
     agent, _ = build(guard, [say(SAFE_ANSWER)], violation_message="Blocked [{codes}] at {stage}.")
     messages = agent.invoke(ask(UNSAFE_QUESTION))["messages"]

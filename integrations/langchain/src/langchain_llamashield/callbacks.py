@@ -79,11 +79,12 @@ class _GuardEvents:
         checks: _Checks = []
         question: str | None = None
         for messages in prompts:
-            human = _newest_user_message(messages)
-            question = message_text(human) if human is not None else None
-            if self.check_input and question and question.strip():
-                checks.append((user_turn(question), "input"))
-        self._remember(run_id, question)
+            new_text = _new_user_text(messages)
+            if self.check_input and new_text and new_text.strip():
+                checks.append((user_turn(new_text), "input"))
+            humans = [m for m in messages if m.type == "human"]
+            question = message_text(humans[-1]) if humans else None
+        self._remember(run_id, question)  # the answer is judged as a reply to it
         return checks
 
     def llm_start(self, run_id: UUID, prompts: list[str]) -> _Checks:
@@ -128,14 +129,15 @@ class _GuardEvents:
             logger.warning("llamashield (callbacks, not aborting): %s", error)
 
 
-def _newest_user_message(messages: Sequence[BaseMessage]) -> BaseMessage | None:
-    """The user's message when it is the newest turn (not again on an agent's tool rounds)."""
+def _new_user_text(messages: Sequence[BaseMessage]) -> str | None:
+    """The user's messages since the model's last answer (none on an agent's tool rounds)."""
+    texts: list[str] = []
     for message in reversed(messages):
-        if message.type == "human":
-            return message
         if message.type == "ai":
-            return None
-    return None
+            break
+        if message.type == "human":
+            texts.append(message_text(message))
+    return "\n".join(reversed(texts)) if texts else None
 
 
 class _SyncOrAsync:

@@ -25,7 +25,14 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         'pip install "langchain-llamashield[agents]"'
     ) from exc
 from langchain_core.callbacks import BaseCallbackManager, CallbackManager
-from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    BaseMessage,
+    HumanMessage,
+    RemoveMessage,
+    ToolMessage,
+)
 from langchain_core.runnables.config import ensure_config, var_child_runnable_config
 
 from langchain_llamashield._callbacks import without_live_tokens
@@ -57,7 +64,7 @@ class _Check(Generic[_R]):
     """One pending judgement: what to send to the guard, and what to do with its verdict.
 
     Planning and applying are pure; the sync and async hooks differ only in how they get the
-    verdict (``guard.check`` or ``await guard.acheck``).
+    verdicts (``guard.check_many`` or ``await guard.acheck_many``).
     """
 
     conversations: list[Conversation]
@@ -136,8 +143,8 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
 
     What is judged, where:
 
-    - **input** (``before_model``): the newest user message, once per user turn (not again on
-      every tool round). Judged as the User's turn.
+    - **input** (``before_model``): the user's new messages (since the model's last answer),
+      once per user turn, not again on every tool round. Judged as the User's turn.
     - **output and tool calls** (``wrap_model_call``): the model's answer text, as the Agent's
       reply to the user's last message, and each tool call's name and arguments, all judged
       concurrently before the answer leaves the model node. Until then the model's tokens are
@@ -241,13 +248,13 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         return None
 
     def _plan_input(self, messages: Sequence[BaseMessage]) -> _Check[dict[str, Any] | None] | None:
-        index = _last_index(messages, HumanMessage)
-        if index is None or _last_index(messages[index:], AIMessage) is not None:
-            return None  # no user turn, or it was judged before the model's first answer
-        human = messages[index]
-        text = message_text(human)
+        """Judge the user's new messages (those after the model's last answer), once."""
+        last_answer = _last_index(messages, AIMessage)
+        start = 0 if last_answer is None else last_answer + 1
+        new = [m for m in messages[start:] if isinstance(m, HumanMessage)]
+        text = "\n".join(message_text(m) for m in new)
         if not text.strip():
-            return None
+            return None  # no new user turn: it was judged before the model's answer
 
         def apply(verdicts: list[Verdict]) -> dict[str, Any] | None:
             (verdict,) = verdicts
@@ -257,12 +264,15 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
             if self.exit_behavior == "end":
                 reply = AIMessage(content=violation, response_metadata={METADATA_KEY: marker})
                 return {"jump_to": "end", "messages": [reply]}
-            # "replace": same id, so the state's reducer swaps the message in place.
-            metadata = {**human.response_metadata, METADATA_KEY: marker}
-            replaced = human.model_copy(
+            # "replace": the first new message takes the violation message (same id, so the
+            # state's reducer swaps it in place); any other new user message is removed.
+            first, *others = new
+            metadata = {**first.response_metadata, METADATA_KEY: marker}
+            replaced = first.model_copy(
                 update={"content": violation, "response_metadata": metadata}
             )
-            return {"messages": [replaced]}
+            removed = [RemoveMessage(id=m.id) for m in others if m.id]
+            return {"messages": [replaced, *removed]}
 
         return _Check([user_turn(text)], apply)
 
