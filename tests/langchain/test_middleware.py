@@ -140,6 +140,20 @@ def test_replace_with_several_new_user_messages_keeps_one_violation(guard: Llama
     assert "bomb" not in all_text(model.seen[0])
 
 
+def test_conversation_goes_on_after_a_blocked_turn(guard: LlamaGuard) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    model = ToolCallingFakeChatModel(responses=[say(SAFE_ANSWER)])
+    agent = create_agent(
+        model, tools=[], middleware=[LlamaGuardMiddleware(guard)], checkpointer=InMemorySaver()
+    )
+    thread = {"configurable": {"thread_id": "t1"}}
+    blocked = agent.invoke(ask(UNSAFE_QUESTION), thread)["messages"]
+    assert model.calls == 0 and "Indiscriminate Weapons" in blocked[-1].text
+    answered = agent.invoke(ask("How do volcanoes form?"), thread)["messages"]
+    assert model.calls == 1 and answered[-1].text == SAFE_ANSWER
+
+
 def test_custom_violation_message(guard: LlamaGuard) -> None:
     agent, _ = build(guard, [say(SAFE_ANSWER)], violation_message="Blocked [{codes}] at {stage}.")
     messages = agent.invoke(ask(UNSAFE_QUESTION))["messages"]
