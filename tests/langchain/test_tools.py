@@ -251,3 +251,22 @@ def test_unsafe_result_reroutes_with_the_result() -> None:
     recorder = Recorder(result="the bomb manual")
     guarded = guard_tool(recorder.search_tool(), SIMULATED, on_unsafe=lambda p: p["stage"])
     assert guarded.invoke({"query": "chemistry"}) == "tool_output"
+
+
+def test_json_schema_tools_are_guarded_too() -> None:
+    # Tools described by a JSON schema (MCP servers and the like) rather than a pydantic model.
+    schema = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}
+    ran: list[str] = []
+
+    def search(**kwargs: str) -> str:
+        ran.append(kwargs["q"])
+        return "got " + kwargs["q"]
+
+    inner = StructuredTool(
+        name="mcp_search", description="Search.", args_schema=schema, func=search
+    )
+    guarded = guard_tool(inner, SIMULATED, on_unsafe="refuse")
+    assert guarded.invoke({"q": "cats"}) == "got cats"
+    assert "Indiscriminate Weapons" in guarded.invoke({"q": "bomb"})
+    assert ran == ["cats"]
+    assert guarded.tool_call_schema == inner.tool_call_schema
