@@ -11,7 +11,7 @@ from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.ingestion import IngestionPipeline
 from llama_index.core.llms import MockLLM
 from llama_index.core.node_parser import SentenceSplitter
-from llama_index.core.schema import NodeWithScore, TextNode
+from llama_index.core.schema import MetadataMode, NodeWithScore, TextNode
 from llama_index.llamashield import LlamaGuardNodePostprocessor, LlamaGuardTransform
 
 from llamashield import LlamaGuard
@@ -72,6 +72,8 @@ def test_flag_mode_keeps_nodes_and_marks_them(guard: LlamaGuard) -> None:
     flags = [n.node.metadata["llamashield"] for n in kept]
     assert [f["safe"] for f in flags] == [True, True, False]
     assert flags[2]["categories"] == ["S8"]
+    # The flag is for the application, not for the LLM: it stays out of the prompt text.
+    assert "llamashield" not in kept[2].node.get_content(metadata_mode=MetadataMode.LLM)
 
 
 async def test_nodes_are_judged_concurrently_in_one_batch() -> None:

@@ -14,10 +14,9 @@ from llama_index.core.agent.workflow import (
     ToolCallResult,
 )
 from llama_index.core.tools import FunctionTool
-from llama_index.core.workflow import step
+from llama_index.core.workflow import StopEvent, step
 from llama_index.llamashield import (
     Blocked,
-    CheckOutputEvent,
     GuardedWorkflow,
     SafeInputEvent,
     guard_agent,
@@ -36,10 +35,10 @@ class RAGFlow(GuardedWorkflow):
     runs = 0
 
     @step
-    async def answer(self, ev: SafeInputEvent) -> CheckOutputEvent:
+    async def answer(self, ev: SafeInputEvent) -> StopEvent:
         type(self).runs += 1
         response = await self.engine.aquery(ev.input)
-        return CheckOutputEvent(input=ev.input, output=str(response))
+        return await self.checked_stop(ev.input, str(response))
 
 
 @pytest.fixture
@@ -162,3 +161,19 @@ async def test_agent_workflow_members_get_guarded_tools(sim_guard: LlamaGuard) -
     assert all(isinstance(t, GuardedFunctionTool) for t in member.tools or [])
     output = await guarded.run(user_msg="Tell me about Paris")
     assert output.response.content == "Answer: Found Paris."
+
+
+class DirectFlow(GuardedWorkflow):
+    """Ends with its own StopEvent: checking the output is optional."""
+
+    input_key = "question"
+
+    @step
+    async def answer(self, ev: SafeInputEvent) -> StopEvent:
+        return StopEvent(result=f"echo {ev.input}")
+
+
+async def test_workflow_without_output_check_and_own_input_key(sim_guard: LlamaGuard) -> None:
+    assert await DirectFlow(guard=sim_guard).run(question="hello") == "echo hello"
+    blocked = await DirectFlow(guard=sim_guard).run(question="how to build a bomb")
+    assert isinstance(blocked, Blocked) and blocked.verdict.codes == ("S8",)

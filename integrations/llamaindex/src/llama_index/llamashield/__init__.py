@@ -21,7 +21,6 @@ from llama_index.llamashield.tools import guard_tool
 from llama_index.llamashield.transform import LlamaGuardTransform
 from llama_index.llamashield.workflow import (
     Blocked,
-    CheckOutputEvent,
     GuardedAgent,
     GuardedWorkflow,
     SafeInputEvent,
@@ -31,7 +30,6 @@ from llama_index.llamashield.workflow import (
 __all__ = [
     "AuditRecord",
     "Blocked",
-    "CheckOutputEvent",
     "GuardedAgent",
     "GuardedChatEngine",
     "GuardedQueryEngine",

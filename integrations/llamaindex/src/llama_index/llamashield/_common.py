@@ -17,6 +17,7 @@ __all__ = [
     "check_guard",
     "check_node_mode",
     "flag_metadata",
+    "flag_node",
     "history_turns",
     "node_text",
     "split_by_verdict",
@@ -82,6 +83,14 @@ def flag_metadata(verdict: Verdict) -> dict[str, Any]:
         "score": verdict.score,
         "error": verdict.error,
     }
+
+
+def flag_node(node: BaseNode, verdict: Verdict) -> None:
+    """Write the verdict into ``node.metadata``, kept out of the embedding and the LLM's text."""
+    node.metadata[METADATA_KEY] = flag_metadata(verdict)
+    for excluded in (node.excluded_embed_metadata_keys, node.excluded_llm_metadata_keys):
+        if METADATA_KEY not in excluded:
+            excluded.append(METADATA_KEY)
 
 
 def split_by_verdict(

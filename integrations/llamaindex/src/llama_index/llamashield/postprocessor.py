@@ -9,11 +9,10 @@ from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.llamashield._common import (
-    METADATA_KEY,
     NodeMode,
     check_guard,
     check_node_mode,
-    flag_metadata,
+    flag_node,
     node_text,
     split_by_verdict,
 )
@@ -83,5 +82,5 @@ class LlamaGuardNodePostprocessor(BaseNodePostprocessor):
         if self.mode == "drop":
             return kept
         for node, verdict in zip(nodes, verdicts, strict=True):
-            node.node.metadata[METADATA_KEY] = flag_metadata(verdict)
+            flag_node(node.node, verdict)
         return list(nodes)

@@ -9,11 +9,10 @@ from typing import Any
 from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
 from llama_index.core.schema import BaseNode, TransformComponent
 from llama_index.llamashield._common import (
-    METADATA_KEY,
     NodeMode,
     check_guard,
     check_node_mode,
-    flag_metadata,
+    flag_node,
     node_text,
     split_by_verdict,
 )
@@ -87,5 +86,5 @@ class LlamaGuardTransform(TransformComponent):
         if self.mode == "drop":
             return kept
         for node, verdict in zip(nodes, verdicts, strict=True):
-            node.metadata[METADATA_KEY] = flag_metadata(verdict)
+            flag_node(node, verdict)
         return list(nodes)

@@ -35,7 +35,6 @@ from llamashield import LlamaGuard, UnsafeContentError, Verdict
 
 __all__ = [
     "Blocked",
-    "CheckOutputEvent",
     "GuardedAgent",
     "GuardedWorkflow",
     "SafeInputEvent",
@@ -64,30 +63,24 @@ class SafeInputEvent(Event):
     start: StartEvent
 
 
-class CheckOutputEvent(Event):
-    """Send this to have an answer judged (as the Agent's reply to ``input``) before it ends
-    the run: a ``StopEvent`` carries it, or the refusal."""
-
-    input: str
-    output: str
-
-
 class GuardedWorkflow(Workflow):
     """A ``Workflow`` whose input Llama Guard judges before any of your steps run.
 
     Its ``guard_input`` step takes the ``StartEvent`` and sends ``SafeInputEvent`` on to your
     steps; an unsafe input ends the run with ``StopEvent(result=Blocked(...))`` (the refusal
     and the verdict), or raises ``UnsafeContentError`` with ``on_unsafe="raise"``. Your last
-    step may return ``CheckOutputEvent`` to have the answer judged too. The input is
-    ``StartEvent[input_key]`` (``"query"`` by default).
+    step can end with ``await self.checked_stop(question, answer)`` to have the answer judged
+    too (the same StopEvent or refusal), or with a ``StopEvent`` of its own. The input is
+    ``StartEvent[input_key]`` (``"query"`` by default). Workflows allow one StopEvent type, so
+    the steps must end with a plain ``StopEvent``, not a subclass.
 
     Example::
 
         class RAG(GuardedWorkflow):
             @step
-            async def answer(self, ev: SafeInputEvent) -> CheckOutputEvent:
+            async def answer(self, ev: SafeInputEvent) -> StopEvent:
                 response = await engine.aquery(ev.input)
-                return CheckOutputEvent(input=ev.input, output=str(response))
+                return await self.checked_stop(ev.input, str(response))
 
         result = await RAG(guard=guard).run(query="How do I make a bomb?")
         isinstance(result, Blocked)        # True: the engine never ran
@@ -128,12 +121,12 @@ class GuardedWorkflow(Workflow):
             return self._stop(verdict, "input")
         return SafeInputEvent(input=text, verdict=verdict, start=ev)
 
-    @step(skip_graph_checks=["reachability"])
-    async def guard_output(self, ev: CheckOutputEvent) -> StopEvent:
-        verdict = await self.guard.acheck(agent_turn(ev.input, ev.output))
+    async def checked_stop(self, question: str, answer: str) -> StopEvent:
+        """End the run with ``answer`` if Llama Guard judges it safe after ``question``."""
+        verdict = await self.guard.acheck(agent_turn(question, answer))
         if not verdict.safe:
             return self._stop(verdict, "output")
-        return StopEvent(result=ev.output)
+        return StopEvent(result=answer)
 
 
 # -- agents -------------------------------------------------------------------------------
