@@ -118,8 +118,10 @@ class TogetherBackend:
             api = self._client.chat.completions if chat else self._client.completions
             body = api.create(**params)
         except self._errors as exc:
-            raise self._error(exc) from None
-        return answer_from_completion(body, self.model, chat=chat)
+            error = self._error(exc)
+        else:
+            return answer_from_completion(body, self.model, chat=chat)
+        raise error  # outside `except`: the SDK error, which may quote the key, is not chained
 
     async def acomplete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
         chat, params = self._params(request, timeout)
@@ -128,5 +130,7 @@ class TogetherBackend:
             api = client.chat.completions if chat else client.completions
             body = await api.create(**params)
         except self._errors as exc:
-            raise self._error(exc) from None
-        return answer_from_completion(body, self.model, chat=chat)
+            error = self._error(exc)
+        else:
+            return answer_from_completion(body, self.model, chat=chat)
+        raise error
