@@ -57,3 +57,10 @@ def test_demo_core_section_prints_safe_and_unsafe_verdicts() -> None:
     assert result.exit_code == 0, result.output
     assert "unsafe" in result.output and "Indiscriminate Weapons" in result.output
     assert "safe" in result.output.replace("unsafe", "")
+
+
+def test_check_on_together_without_a_key_says_what_to_do() -> None:
+    pytest.importorskip("together")
+    result = runner.invoke(app, ["check", "hi", "--backend", "together"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "TOGETHER_API_KEY" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -189,3 +189,9 @@ def test_openai_chat_mode_lets_the_server_apply_the_template(
     )
     assert not LlamaGuard(backend).check("anthrax").safe
     assert loopback_server.count("/v1/chat/completions") == 1
+
+
+def test_together_logprobs_give_a_score(loopback_server: LoopbackServer) -> None:
+    guard = loopback_server.guard(logprobs=True)
+    assert guard.check("anthrax").score == pytest.approx(0.97)
+    assert loopback_server.bodies[-1]["logprobs"] == 1

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from llamashield._exceptions import LlamaShieldError
 from llamashield.cli._backend_options import BackendName, make_guard
 
 
@@ -28,7 +29,7 @@ def check(
     console = Console()
     try:
         guard = make_guard(backend, model, base_url)
-    except (ValueError, ImportError) as exc:
+    except (ValueError, ImportError, LlamaShieldError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     conversation: list[dict[str, str]] = [{"role": "user", "content": text}]

@@ -165,8 +165,13 @@ class LoopbackServer:
         with self._lock:
             return sum(n for key, n in self.requests.items() if path in key and model in key)
 
-    def guard(self, *, model: str | None = None, **policy: Any) -> LlamaGuard:
-        """A ``LlamaGuard`` on ``TogetherBackend`` pointed at this server (the real SDK)."""
+    def guard(
+        self, *, model: str | None = None, logprobs: bool = False, **policy: Any
+    ) -> LlamaGuard:
+        """A ``LlamaGuard`` on ``TogetherBackend`` pointed at this server (the real SDK).
+
+        ``logprobs=True`` asks for first-token logprobs, so verdicts carry a ``score``.
+        """
         from llamashield._guard import LlamaGuard
         from llamashield.backends.together import TogetherBackend
 
@@ -174,6 +179,7 @@ class LoopbackServer:
             model=model or self.guard_model,
             api_key=self.api_key or "loopback-test-key",
             base_url=self.base_url,
+            logprobs=logprobs,
         )
         return LlamaGuard(backend, **policy)
 
