@@ -416,8 +416,10 @@ class ModeratedStream(_ModeratedStreamBase[T]):
 class AsyncModeratedStream(_ModeratedStreamBase[T]):
     """An async iterator releasing the chunks of ``source`` once judged safe; see the module doc.
 
-    Reading the source and judging windows are concurrent tasks on the running loop; on a block
-    the pending checks are cancelled and the source is closed (``aclose``).
+    A reader task pulls ``source`` as fast as it generates (the model never waits for the
+    consumer or the guard), checks are tasks too, and both report to one queue the consumer
+    side drains. On a block the reader and pending checks are cancelled and the source is
+    closed (``aclose``).
     """
 
     def __init__(self, source: AsyncIterable[T], guard: LlamaGuard, **options: Any) -> None:
@@ -431,40 +433,40 @@ class AsyncModeratedStream(_ModeratedStreamBase[T]):
     async def _run(self) -> AsyncIterator[T]:
         windows = self.windows
         iterator = aiter(self._source)
+        events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         checks: dict[asyncio.Task[Verdict], Window[T]] = {}
-        reading: asyncio.Task[Any] | None = asyncio.create_task(_anext_or_end(iterator))
+        reader = asyncio.create_task(_read_into(iterator, events))
 
         def launch(step: Step[T]) -> list[T]:
             for window in step.launch:
                 task = asyncio.create_task(self.guard.acheck(windows.conversation(window)))
+                task.add_done_callback(lambda done: events.put_nowait(("verdict", done)))
                 checks[task] = window
             return step.release
 
+        def handle(kind: str, payload: Any) -> list[T]:
+            if kind == "verdict":
+                if payload not in checks:
+                    return []  # cancelled after a block
+                return launch(windows.settle(checks.pop(payload), payload.result()))
+            if kind == "item":
+                return launch(windows.feed(payload, self._text(payload)))
+            if kind == "end":
+                return launch(windows.finish())
+            raise payload  # the source failed
+
         try:
-            while (reading is not None or checks) and windows.blocked is None:
-                waiting: set[asyncio.Task[Any]] = set(checks)
-                if reading is not None:
-                    waiting.add(reading)
-                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                released: list[T] = []
-                # Verdicts first: they may release text and free a check slot.
-                for task in sorted(done & set(checks), key=lambda t: checks[t].index):
-                    window = checks.pop(task)
-                    released.extend(launch(windows.settle(window, task.result())))
-                if reading is not None and reading in done and windows.blocked is None:
-                    item = reading.result()
-                    if item is _END:
-                        reading = None
-                        released.extend(launch(windows.finish()))
-                    else:
-                        reading = asyncio.create_task(_anext_or_end(iterator))
-                        released.extend(launch(windows.feed(item, self._text(item))))
+            while not windows.done:
+                released = handle(*await events.get())
+                # Take whatever else is ready in one go: fewer wake-ups per chunk.
+                while not events.empty() and windows.blocked is None:
+                    released.extend(handle(*events.get_nowait()))
                 if windows.blocked is not None:
                     break
-                for released_item in released:
-                    yield released_item
+                for item in released:
+                    yield item
         finally:
-            pending = [*checks, *([reading] if reading is not None else [])]
+            pending = [reader, *checks]
             for task in pending:
                 task.cancel()
             # return_exceptions: the tasks' own errors and cancellations are not ours to raise.
@@ -475,14 +477,14 @@ class AsyncModeratedStream(_ModeratedStreamBase[T]):
         self._raise_if_blocked()
 
 
-_END: Any = object()
-
-
-async def _anext_or_end(iterator: AsyncIterator[Any]) -> Any:
+async def _read_into(iterator: AsyncIterator[Any], events: asyncio.Queue[tuple[str, Any]]) -> None:
     try:
-        return await anext(iterator)
-    except StopAsyncIteration:
-        return _END
+        async for item in iterator:
+            events.put_nowait(("item", item))
+    except Exception as error:
+        events.put_nowait(("error", error))
+    else:
+        events.put_nowait(("end", None))
 
 
 def moderate_stream(

@@ -1,0 +1,179 @@
+"""What guarding a LangChain chain costs, as ratios measured side by side in one run.
+
+1. ``guard_runnable(..., parallel=True)`` vs the unguarded chain, input check only, when the
+   guard is as slow as the model: target <= 1.1x (sequential: about 2x).
+2. A moderated stream of a safe 2,000-character answer vs the unguarded stream plus one guard
+   latency: target <= 1.2x.
+
+The guard is ``SimulatedBackend(latency=...)``; the model is a fake that sleeps per call or per
+streamed word. Run: ``python benchmarks/langchain_bench.py [--latency 0.1] [--repeats 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import Runnable
+from langchain_llamashield import guard_runnable
+
+from llamashield import LlamaGuard
+from llamashield.backends import SimulatedBackend
+
+SENTENCE = "The quick brown fox jumps over the lazy dog near the quiet river bank. "
+ANSWER = (SENTENCE * (2000 // len(SENTENCE) + 1))[:2000]
+
+
+class SleepyChatModel(BaseChatModel):
+    """Answers ``answer`` after ``delay`` seconds, or streams it word by word, ``chunk_delay`` apart."""
+
+    answer: str = "Fine."
+    delay: float = 0.0
+    chunk_delay: float = 0.0
+
+    @property
+    def _llm_type(self) -> str:
+        return "sleepy-fake"
+
+    def _words(self) -> list[str]:
+        words = self.answer.split(" ")
+        return [w + " " for w in words[:-1]] + [words[-1]]
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        time.sleep(self.delay)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.answer))])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        await asyncio.sleep(self.delay)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.answer))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        for word in self._words():
+            time.sleep(self.chunk_delay)
+            yield ChatGenerationChunk(message=AIMessageChunk(content=word))
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        for word in self._words():
+            await asyncio.sleep(self.chunk_delay)
+            yield ChatGenerationChunk(message=AIMessageChunk(content=word))
+
+
+def median_time(run: Callable[[], Any], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def amedian_time(run: Callable[[], Awaitable[Any]], repeats: int) -> float:
+    async def measure() -> float:
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            await run()
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+
+    return asyncio.run(measure())
+
+
+def drain(chain: Runnable[Any, Any], value: Any) -> Callable[[], int]:
+    def run() -> int:
+        return sum(1 for _ in chain.stream(value))
+
+    return run
+
+
+def adrain(chain: Runnable[Any, Any], value: Any) -> Callable[[], Awaitable[int]]:
+    async def run() -> int:
+        return len([c async for c in chain.astream(value)])
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.1, help="guard and model latency (s)")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    latency, repeats = args.latency, args.repeats
+
+    guard = LlamaGuard(SimulatedBackend(latency=latency))
+    prompt = ChatPromptTemplate.from_messages([("human", "{question}")])
+    question = {"question": "Tell me about foxes"}
+    rows: list[tuple[str, float, float, str]] = []
+    # fmt: off
+
+    # 1. Input check hidden behind the call (the guard as slow as the model).
+    plain = prompt | SleepyChatModel(answer="Foxes are quick.", delay=latency)
+    sequential = guard_runnable(plain, guard, check_output=False)
+    parallel = guard_runnable(plain, guard, check_output=False, parallel=True)
+    base = median_time(lambda: plain.invoke(question), repeats)
+    rows.append(("invoke, sequential input check", base, median_time(lambda: sequential.invoke(question), repeats), "~2x"))
+    rows.append(("invoke, parallel=True", base, median_time(lambda: parallel.invoke(question), repeats), "<= 1.1x"))
+    abase = amedian_time(lambda: plain.ainvoke(question), repeats)
+    rows.append(("ainvoke, sequential input check", abase, amedian_time(lambda: sequential.ainvoke(question), repeats), "~2x"))
+    rows.append(("ainvoke, parallel=True", abase, amedian_time(lambda: parallel.ainvoke(question), repeats), "<= 1.1x"))
+
+    # 2. A moderated stream of a safe 2,000-character answer (about 1 s of streaming).
+    words = len(ANSWER.split(" "))
+    streamer = prompt | SleepyChatModel(answer=ANSWER, chunk_delay=1.0 / words)
+    moderated = guard_runnable(streamer, guard, check_input=False)
+    both = guard_runnable(streamer, guard, parallel=True)
+    stream_base = median_time(drain(streamer, question), repeats) + latency
+    rows.append(("stream 2,000 chars, output moderated", stream_base, median_time(drain(moderated, question), repeats), "<= 1.2x"))
+    rows.append(("stream, + parallel input check", stream_base, median_time(drain(both, question), repeats), "<= 1.2x"))
+    wide = guard_runnable(streamer, guard, check_input=False, window=400)
+    rows.append(("stream, window=400 chars", stream_base, median_time(drain(wide, question), repeats), "<= 1.2x"))
+    astream_base = amedian_time(adrain(streamer, question), repeats) + latency
+    rows.append(("astream 2,000 chars, output moderated", astream_base, amedian_time(adrain(moderated, question), repeats), "<= 1.2x"))
+    rows.append(("astream, + parallel input check", astream_base, amedian_time(adrain(both, question), repeats), "<= 1.2x"))
+    rows.append(("astream, window=400 chars", astream_base, amedian_time(adrain(wide, question), repeats), "<= 1.2x"))
+
+    # fmt: on
+    print(f"guard latency = model latency = {latency * 1000:.0f} ms; median of {repeats} runs")
+    print("stream baselines are the unguarded stream plus one guard latency\n")
+    print(f"{'scenario':<42} {'baseline s':>10} {'guarded s':>10} {'ratio':>7}  target")
+    for name, baseline, guarded, target in rows:
+        print(
+            f"{name:<42} {baseline:>10.3f} {guarded:>10.3f} {guarded / baseline:>6.2f}x  {target}"
+        )
+
+
+if __name__ == "__main__":
+    main()
