@@ -2,7 +2,8 @@
 
 A real ``VectorStoreIndex`` over three documents (one poisoned) with mock embeddings, and a
 tiny extractive LLM that answers with the context it was given, so what reaches the prompt is
-visible in the answer.
+visible in the answer. Most of the first run's time is LlamaIndex's own lazy imports (its
+LangChain bridge when LangChain is installed, the tiktoken tokenizer); a second run takes ~0.1 s.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from llama_index.core import Document, VectorStoreIndex
+from llama_index.core import VectorStoreIndex
 from llama_index.core.base.llms.types import (
     CompletionResponse,
     CompletionResponseGen,
@@ -18,6 +19,7 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.llms import CustomLLM
+from llama_index.core.schema import TextNode
 from llama_index.llamashield.postprocessor import LlamaGuardNodePostprocessor
 from llama_index.llamashield.query_engine import GuardedQueryEngine
 from rich.console import Console
@@ -67,9 +69,9 @@ def _label(verdict: Verdict | None) -> str:
 
 def run_demo(guard: LlamaGuard, console: Console) -> None:
     """Index three documents, one poisoned; ask a safe and an unsafe question through guards."""
-    index = VectorStoreIndex.from_documents(
-        [Document(text=text) for text in DOCUMENTS], embed_model=MockEmbedding(embed_dim=8)
-    )
+    # Nodes, not Documents: three sentences need no splitter.
+    nodes = [TextNode(text=text) for text in DOCUMENTS]
+    index = VectorStoreIndex(nodes, embed_model=MockEmbedding(embed_dim=8))
     llm = _ExtractiveLLM()
 
     # 1. What retrieval brings back, and what the node postprocessor lets through.
