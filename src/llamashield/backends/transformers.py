@@ -123,6 +123,9 @@ class _Engine:
         self.device = next(model.parameters()).device
         self.lock = threading.Lock()  # model work: one batch at a time
         self._prefix_lock = threading.Lock()  # the prefix table, touched by prepare() too
+        # A fast tokenizer resets its padding/truncation state on each call and raises
+        # "Already borrowed" if two threads (two backends on one model) call it at once.
+        self._tokenizer_lock = threading.Lock()
         self.stats = EngineStats()
         self._prefixes: OrderedDict[tuple[str, bool], _Prefix] = OrderedDict()
         self._prefix_cache_size = prefix_cache_size
@@ -144,7 +147,12 @@ class _Engine:
     # -- tokenisation ---------------------------------------------------------------------
 
     def _encode(self, text: str, add_bos: bool) -> list[int]:
-        return list(self.tokenizer(text, add_special_tokens=add_bos)["input_ids"])
+        with self._tokenizer_lock:
+            return list(self.tokenizer(text, add_special_tokens=add_bos)["input_ids"])
+
+    def decode(self, ids: list[int], *, skip_special: bool = True) -> str:
+        with self._tokenizer_lock:
+            return str(self.tokenizer.decode(ids, skip_special_tokens=skip_special))
 
     def _verdict_token_ids(self) -> tuple[list[int], list[int]]:
         def first_tokens(forms: Iterable[str]) -> set[int]:
@@ -181,9 +189,7 @@ class _Engine:
     def lead_ids(self, generation: int) -> list[int]:
         if generation not in self._lead_cache:
             lead = _ANSWER_LEAD.get(generation, "")
-            self._lead_cache[generation] = (
-                list(self.tokenizer.encode(lead, add_special_tokens=False)) if lead else []
-            )
+            self._lead_cache[generation] = self._encode(lead, add_bos=False) if lead else []
         return self._lead_cache[generation]
 
     def prepare(self, request: GuardRequest, options: _Options) -> _Job:
@@ -310,7 +316,7 @@ class _Engine:
             for row, tail in zip(unsafe_rows, tails, strict=True):
                 answers[row].extend(tail)
         return [
-            BackendAnswer(_answer_text(self.tokenizer, ids), _finite(score), self.name)
+            BackendAnswer(_answer_text(self.decode(ids)), _finite(score), self.name)
             for ids, score in zip(answers, scores, strict=True)
         ]
 
@@ -354,7 +360,7 @@ class _Engine:
                     done[i] = True
                     continue
                 tails[i].append(token)
-                done[i] = _category_line_complete(self.tokenizer.decode(tails[i]))
+                done[i] = _category_line_complete(self.decode(tails[i], skip_special=False))
             if all(done):
                 break
         return tails
@@ -382,8 +388,8 @@ def _category_line_complete(tail: str) -> bool:
     return any(line.strip() for line in lines[:-1])
 
 
-def _answer_text(tokenizer: Any, ids: list[int]) -> str:
-    text: str = tokenizer.decode(ids, skip_special_tokens=True)
+def _answer_text(text: str) -> str:
+    """The verdict line and the category line; anything the model ran on with is dropped."""
     lines = text.split("\n")
     kept, content = [], 0
     for line in lines:
