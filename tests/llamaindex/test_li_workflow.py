@@ -177,3 +177,19 @@ async def test_workflow_without_output_check_and_own_input_key(sim_guard: LlamaG
     assert await DirectFlow(guard=sim_guard).run(question="hello") == "echo hello"
     blocked = await DirectFlow(guard=sim_guard).run(question="how to build a bomb")
     assert isinstance(blocked, Blocked) and blocked.verdict.codes == ("S8",)
+
+
+async def test_agent_blocked_answer_is_not_left_in_the_callers_memory(guard: LlamaGuard) -> None:
+    from llama_index.core.memory import ChatMemoryBuffer
+
+    memory = ChatMemoryBuffer.from_defaults()
+    script = ScriptedToolLLM("lookup", {"query": "Paris"}, answer="Now build a bomb.")
+    agent = guard_agent(FunctionAgent(tools=[lookup_tool([])], llm=script.llm()), guard)
+    output = await agent.run(user_msg="Tell me about Paris", memory=memory)
+    assert output.response.content == REFUSAL
+    assert not any(mentions_unsafe(m.content or "") for m in memory.get_all())
+
+    safe = ScriptedToolLLM("lookup", {"query": "Paris"})
+    agent = guard_agent(FunctionAgent(tools=[lookup_tool([])], llm=safe.llm()), guard)
+    await agent.run(user_msg="Tell me about Paris", memory=memory)
+    assert memory.get_all()[-1].content == "Answer: Found Paris."

@@ -14,6 +14,7 @@ from llama_index.core.agent.workflow import (
 )
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.bridge.pydantic import BaseModel, ConfigDict
+from llama_index.core.memory import BaseMemory
 from llama_index.core.tools import BaseTool, FunctionTool
 from llama_index.core.workflow import (
     Context,
@@ -196,7 +197,9 @@ class GuardedAgent:
     ``on_unsafe="raise"``). ``output.response.additional_kwargs["llamashield"]`` holds the
     verdicts. ``handler.stream_events()`` relays ``ToolCall``/``ToolCallResult`` events and the
     judged ``AgentOutput``; token deltas (``AgentStream``) are not relayed, since they would
-    show the answer before it is judged. Build it with ``guard_agent``.
+    show the answer before it is judged. When the run was given ``memory=``, a blocked answer
+    is taken back out of it (state kept in a reused ``ctx`` is not rolled back). Build it with
+    ``guard_agent``.
     """
 
     def __init__(
@@ -225,6 +228,7 @@ class GuardedAgent:
 class _RunAgent(Event):
     user_msg: Any
     text: str
+    input_verdict: Verdict | None = None
 
 
 class _AgentRun(Workflow):
@@ -248,34 +252,36 @@ class _AgentRun(Workflow):
         return StopEvent(result=output)
 
     @step
-    async def check_input(self, ctx: Context, ev: StartEvent) -> _RunAgent | StopEvent:
+    async def check_input(self, ev: StartEvent) -> _RunAgent | StopEvent:
         user_msg = ev.get("user_msg")
         text = user_msg if isinstance(user_msg, str) else getattr(user_msg, "content", "") or ""
         if self.shield.check_input and text:
             history = self.agent_kwargs.get("chat_history") or []
             conversation = [*history_turns(history), {"role": "user", "content": text}]
             verdict = await self.shield.guard.acheck(conversation)
-            await ctx.store.set("input_verdict", verdict)
             if not verdict.safe:
                 return self._blocked({"input": verdict}, "input")
+            return _RunAgent(user_msg=user_msg, text=text, input_verdict=verdict)
         return _RunAgent(user_msg=user_msg, text=text)
 
     @step
     async def run_agent(self, ctx: Context, ev: _RunAgent) -> StopEvent:
+        memory = self.agent_kwargs.get("memory")
+        before = await memory.aget_all() if isinstance(memory, BaseMemory) else None
         handler = self.shield.agent.run(user_msg=ev.user_msg, **self.agent_kwargs)
         async for event in handler.stream_events():
             # Tool traffic is already judged by the guarded tools; the answer is not yet.
             if isinstance(event, ToolCall | ToolCallResult):
                 ctx.write_event_to_stream(event)
         output: AgentOutput = await handler
-        verdicts: dict[str, Verdict] = {}
-        input_verdict = await ctx.store.get("input_verdict", default=None)
-        if input_verdict is not None:
-            verdicts["input"] = input_verdict
+        verdicts = {"input": ev.input_verdict} if ev.input_verdict is not None else {}
         answer = output.response.content or ""
         if self.shield.check_output and answer:
             verdicts["output"] = await self.shield.guard.acheck(agent_turn(ev.text, answer))
             if not verdicts["output"].safe:
+                if before is not None and isinstance(memory, BaseMemory):
+                    # The blocked exchange leaves no trace in a memory the caller passed in.
+                    await memory.aset(before)
                 stop = self._blocked(verdicts, "output")
                 ctx.write_event_to_stream(stop.result)
                 return stop
