@@ -34,7 +34,7 @@ ANSWER = (SENTENCE * (2000 // len(SENTENCE) + 1))[:2000]
 
 
 class SleepyChatModel(BaseChatModel):
-    """Answers ``answer`` after ``delay`` seconds, or streams it word by word, ``chunk_delay`` apart."""
+    """Answers ``answer`` after ``delay`` s, or streams it word by word ``chunk_delay`` s apart."""
 
     answer: str = "Fine."
     delay: float = 0.0
@@ -137,42 +137,51 @@ def main() -> None:
     prompt = ChatPromptTemplate.from_messages([("human", "{question}")])
     question = {"question": "Tell me about foxes"}
     rows: list[tuple[str, float, float, str]] = []
-    # fmt: off
 
-    # 1. Input check hidden behind the call (the guard as slow as the model).
+    def compare(
+        name: str, baseline: float, guarded: Runnable[Any, Any], mode: str, target: str
+    ) -> None:
+        measure: Callable[[], float] = {
+            "invoke": lambda: median_time(lambda: guarded.invoke(question), repeats),
+            "ainvoke": lambda: amedian_time(lambda: guarded.ainvoke(question), repeats),
+            "stream": lambda: median_time(drain(guarded, question), repeats),
+            "astream": lambda: amedian_time(adrain(guarded, question), repeats),
+        }[mode]
+        rows.append((name, baseline, measure(), target))
+
+    # 1. The input check hidden behind the call (the guard as slow as the model).
     plain = prompt | SleepyChatModel(answer="Foxes are quick.", delay=latency)
     sequential = guard_runnable(plain, guard, check_output=False)
     parallel = guard_runnable(plain, guard, check_output=False, parallel=True)
     base = median_time(lambda: plain.invoke(question), repeats)
-    rows.append(("invoke, sequential input check", base, median_time(lambda: sequential.invoke(question), repeats), "~2x"))
-    rows.append(("invoke, parallel=True", base, median_time(lambda: parallel.invoke(question), repeats), "<= 1.1x"))
-    abase = amedian_time(lambda: plain.ainvoke(question), repeats)
-    rows.append(("ainvoke, sequential input check", abase, amedian_time(lambda: sequential.ainvoke(question), repeats), "~2x"))
-    rows.append(("ainvoke, parallel=True", abase, amedian_time(lambda: parallel.ainvoke(question), repeats), "<= 1.1x"))
+    compare("invoke, sequential input check", base, sequential, "invoke", "~2x")
+    compare("invoke, parallel=True", base, parallel, "invoke", "<= 1.1x")
+    base = amedian_time(lambda: plain.ainvoke(question), repeats)
+    compare("ainvoke, sequential input check", base, sequential, "ainvoke", "~2x")
+    compare("ainvoke, parallel=True", base, parallel, "ainvoke", "<= 1.1x")
 
-    # 2. A moderated stream of a safe 2,000-character answer (about 1 s of streaming).
+    # 2. A moderated stream of a safe 2,000-character answer (about 1 s of streaming); the
+    # baseline is the unguarded stream plus one guard latency.
     words = len(ANSWER.split(" "))
     streamer = prompt | SleepyChatModel(answer=ANSWER, chunk_delay=1.0 / words)
     moderated = guard_runnable(streamer, guard, check_input=False)
     both = guard_runnable(streamer, guard, parallel=True)
-    stream_base = median_time(drain(streamer, question), repeats) + latency
-    rows.append(("stream 2,000 chars, output moderated", stream_base, median_time(drain(moderated, question), repeats), "<= 1.2x"))
-    rows.append(("stream, + parallel input check", stream_base, median_time(drain(both, question), repeats), "<= 1.2x"))
     wide = guard_runnable(streamer, guard, check_input=False, window=400)
-    rows.append(("stream, window=400 chars", stream_base, median_time(drain(wide, question), repeats), "<= 1.2x"))
-    astream_base = amedian_time(adrain(streamer, question), repeats) + latency
-    rows.append(("astream 2,000 chars, output moderated", astream_base, amedian_time(adrain(moderated, question), repeats), "<= 1.2x"))
-    rows.append(("astream, + parallel input check", astream_base, amedian_time(adrain(both, question), repeats), "<= 1.2x"))
-    rows.append(("astream, window=400 chars", astream_base, amedian_time(adrain(wide, question), repeats), "<= 1.2x"))
+    stream_bases = {
+        "stream": median_time(drain(streamer, question), repeats) + latency,
+        "astream": amedian_time(adrain(streamer, question), repeats) + latency,
+    }
+    for mode, base in stream_bases.items():
+        compare(f"{mode} 2,000 chars, output moderated", base, moderated, mode, "<= 1.2x")
+        compare(f"{mode}, + parallel input check", base, both, mode, "<= 1.2x")
+        compare(f"{mode}, window=400 chars", base, wide, mode, "<= 1.2x")
 
-    # fmt: on
     print(f"guard latency = model latency = {latency * 1000:.0f} ms; median of {repeats} runs")
-    print("stream baselines are the unguarded stream plus one guard latency\n")
-    print(f"{'scenario':<42} {'baseline s':>10} {'guarded s':>10} {'ratio':>7}  target")
+    print("stream baselines: the unguarded stream plus one guard latency\n")
+    print(f"{'scenario':<36} {'baseline s':>10} {'guarded s':>10} {'ratio':>7}  target")
     for name, baseline, guarded, target in rows:
-        print(
-            f"{name:<42} {baseline:>10.3f} {guarded:>10.3f} {guarded / baseline:>6.2f}x  {target}"
-        )
+        ratio = guarded / baseline
+        print(f"{name:<36} {baseline:>10.3f} {guarded:>10.3f} {ratio:>6.2f}x  {target}")
 
 
 if __name__ == "__main__":
