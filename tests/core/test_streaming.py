@@ -228,7 +228,7 @@ def test_an_unsafe_stream_raises_before_releasing_the_unsafe_words() -> None:
 
 def test_the_tail_is_judged_before_the_stream_ends() -> None:
     stream = moderate_stream(iter(["Fine so far. ", "now a bomb"]), LlamaGuard(SimulatedBackend()))
-    released = []
+    released: list[str] = []
     with pytest.raises(UnsafeContentError):
         released.extend(stream)
     assert "bomb" not in "".join(released)
@@ -253,7 +253,7 @@ def test_a_word_split_across_windows_is_caught_by_the_cumulative_check() -> None
     stream = moderate_stream(
         iter(["How to make a bo", "mb at home."]), LlamaGuard(SimulatedBackend()), window=5
     )
-    released = []
+    released: list[str] = []
     with pytest.raises(UnsafeContentError):
         released.extend(stream)
     assert "mb" not in "".join(released[1:]) and len(released) <= 1

@@ -89,7 +89,7 @@ class TokenRecorder(BaseCallbackHandler):
     def __init__(self) -> None:
         self.tokens: dict[UUID, list[str]] = {}
 
-    def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
         self.tokens.setdefault(run_id, []).append(token)
 
     @property
@@ -203,7 +203,7 @@ async def test_astream_raises_on_an_unsafe_answer(guard: LlamaGuard, scripted: S
 
 
 def test_stream_reroute_streams_the_fallback(guard: LlamaGuard, scripted: Scripted) -> None:
-    fallback = RunnableLambda(lambda p: AIMessage("Rerouted."))
+    fallback: RunnableLambda[Any, Any] = RunnableLambda(lambda p: AIMessage("Rerouted."))
     model = GuardedChatModel(scripted(UNSAFE_ANSWER), guard, on_unsafe=fallback)
     assert "".join(str(c.content) for c in model.stream("hi")).endswith("Rerouted.")
 

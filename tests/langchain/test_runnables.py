@@ -225,7 +225,7 @@ def test_reroute_runs_the_fallback_with_input_and_verdict(
     guard: LlamaGuard, scripted: Scripted
 ) -> None:
     model = scripted("Sure.")
-    fallback = RunnableLambda(
+    fallback: RunnableLambda[Any, Any] = RunnableLambda(
         lambda p: AIMessage(f"[{p['stage']}] blocked: {','.join(p['verdict'].codes)} {p['input']}")
     )
     chain = guard_runnable(prompt | model, guard, on_unsafe=fallback)
@@ -252,7 +252,9 @@ def test_check_switches(
 
 
 def test_output_key_judges_one_entry_of_a_dict_output(guard: LlamaGuard) -> None:
-    rag = RunnableLambda(lambda q: {"answer": "A safe answer.", "context": "bomb disposal manual"})
+    rag: RunnableLambda[Any, Any] = RunnableLambda(
+        lambda q: {"answer": "A safe answer.", "context": "bomb disposal manual"}
+    )
     assert guard_runnable(rag, guard, output_key="answer").invoke("hi")["answer"]
     with pytest.raises(UnsafeContentError):
         guard_runnable(rag, guard).invoke("hi")  # every string value by default

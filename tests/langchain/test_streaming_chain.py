@@ -37,7 +37,7 @@ UNSAFE_WORDS = ("explosives", "detonator", "bomb")
 
 
 def text_of(chunks: list[Any]) -> str:
-    return "".join(c.content if isinstance(c, AIMessageChunk) else str(c) for c in chunks)
+    return "".join(str(c.content) if isinstance(c, AIMessageChunk) else str(c) for c in chunks)
 
 
 def assert_clean(text: str) -> None:
@@ -48,7 +48,7 @@ class TokenRecorder(BaseCallbackHandler):
     def __init__(self) -> None:
         self.tokens: list[str] = []
 
-    def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
         self.tokens.append(token)
 
 
@@ -156,7 +156,7 @@ async def test_parallel_astream(guard: LlamaGuard, scripted: Scripted) -> None:
 
 
 def test_reroute_streams_the_fallback(guard: LlamaGuard, scripted: Scripted) -> None:
-    fallback = RunnableLambda(lambda p: f"Rerouted ({p['stage']}).")
+    fallback: RunnableLambda[Any, Any] = RunnableLambda(lambda p: f"Rerouted ({p['stage']}).")
     chain = guard_runnable(
         prompt | scripted(UNSAFE_ANSWER) | StrOutputParser(), guard, on_unsafe=fallback
     )
