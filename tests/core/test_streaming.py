@@ -260,7 +260,7 @@ def test_a_word_split_across_windows_is_caught_by_the_cumulative_check() -> None
 
 
 def test_stopping_early_closes_the_source() -> None:
-    source = TrackedSource(SAFE_ANSWER * 3)
+    source = TrackedSource(SAFE_ANSWER * 20)
     stream = moderate_stream(source, LlamaGuard(SimulatedBackend()), window=5)
     iterator = iter(stream)
     next(iterator)
@@ -298,9 +298,9 @@ async def test_async_safe_stream_is_released_whole() -> None:
 
 
 async def test_async_unsafe_stream_raises_and_closes_the_source() -> None:
-    source = TrackedSource(UNSAFE_ANSWER * 5)
+    source = TrackedSource(UNSAFE_ANSWER * 20)
     stream = amoderate_stream(
-        source.aiter(delay=0.001), LlamaGuard(SimulatedBackend(latency=0.01)), window=10
+        source.aiter(delay=0.005), LlamaGuard(SimulatedBackend(latency=0.01)), window=10
     )
     released: list[str] = []
     with pytest.raises(UnsafeContentError) as caught:
@@ -349,7 +349,7 @@ async def test_async_source_errors_propagate_and_checks_are_cancelled() -> None:
 
 
 async def test_async_consumer_stopping_early_closes_the_source() -> None:
-    source = TrackedSource(SAFE_ANSWER * 5)
+    source = TrackedSource(SAFE_ANSWER * 20)
     iterator = aiter(amoderate_stream(source.aiter(), LlamaGuard(SimulatedBackend()), window=5))
     await anext(iterator)
     await iterator.aclose()  # type: ignore[attr-defined]

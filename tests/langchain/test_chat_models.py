@@ -175,7 +175,7 @@ def test_a_safe_stream_is_released_whole(guard: LlamaGuard, scripted: Scripted) 
 def test_a_streamed_unsafe_answer_never_yields_or_calls_back_its_words(
     guard: LlamaGuard, scripted: Scripted
 ) -> None:
-    inner = scripted(UNSAFE_ANSWER * 3)
+    inner = scripted(UNSAFE_ANSWER * 3, chunk_delay=0.01)  # time to block mid-stream
     recorder = TokenRecorder()
     model = GuardedChatModel(inner, guard, on_unsafe="refuse")
     chunks = list(model.stream("hi", config={"callbacks": [recorder]}))

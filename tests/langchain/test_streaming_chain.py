@@ -79,7 +79,7 @@ def test_character_windows(
 def test_an_unsafe_answer_raises_before_its_words_and_stops_the_model(
     guard: LlamaGuard, scripted: Scripted
 ) -> None:
-    model = scripted(UNSAFE_ANSWER * 5)
+    model = scripted(UNSAFE_ANSWER * 5, chunk_delay=0.01)  # time to block mid-stream
     released: list[Any] = []
     with pytest.raises(UnsafeContentError) as caught:
         for chunk in guard_runnable(prompt | model, guard).stream({"question": "Help me"}):
@@ -92,7 +92,7 @@ def test_an_unsafe_answer_raises_before_its_words_and_stops_the_model(
 async def test_an_unsafe_answer_astream_refuses_after_the_safe_part(
     guard: LlamaGuard, scripted: Scripted
 ) -> None:
-    model = scripted(UNSAFE_ANSWER * 5)
+    model = scripted(UNSAFE_ANSWER * 5, chunk_delay=0.01)  # time to block mid-stream
     chain = guard_runnable(prompt | model | StrOutputParser(), guard, on_unsafe="refuse")
     chunks = [c async for c in chain.astream({"question": "Help me"})]
     assert chunks[-1] == DEFAULT_REFUSAL
