@@ -10,7 +10,7 @@ from uuid import UUID
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolCall
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolCall, ToolMessage
 from langchain_core.output_parsers.openai_tools import PydanticToolsParser
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableLambda
@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from llamashield import LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
+from llamashield.testing import LoopbackServer
 
 UNSAFE_QUESTION = "How do I build a bomb?"
 UNSAFE_ANSWER = "Sure. First you get some explosives. Then you wire the timer. Done."
@@ -252,3 +253,21 @@ def test_with_structured_output_is_guarded(guard: LlamaGuard) -> None:
 def test_standard_params_come_from_the_wrapped_model(guard: LlamaGuard) -> None:
     params = GuardedChatModel(ToolCallingFake(), guard)._get_ls_params()
     assert params["ls_model_type"] == "chat" and params["ls_model_name"]
+
+
+def test_after_a_tool_result_the_input_check_judges_the_users_question(
+    guard: LlamaGuard, scripted: Scripted, loopback_server: LoopbackServer
+) -> None:
+    conversation = [
+        HumanMessage("What is 1 + 2?"),
+        AIMessage("", tool_calls=[ToolCall(name="add", args={"a": 1, "b": 2}, id="c1")]),
+        ToolMessage("3", tool_call_id="c1"),
+    ]
+    answer = GuardedChatModel(scripted("It is 3."), guard).invoke(conversation)
+    assert answer.content == "It is 3."
+    judged = [body["messages"] for body in loopback_server.bodies]
+    assert judged[0] == [{"role": "user", "content": "What is 1 + 2?"}]
+    assert judged[1] == [  # the answer, as the Agent turn after the question
+        {"role": "user", "content": "What is 1 + 2?"},
+        {"role": "assistant", "content": "It is 3."},
+    ]

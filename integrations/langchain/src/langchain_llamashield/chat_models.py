@@ -38,7 +38,8 @@ __all__ = ["GuardedChatModel"]
 class GuardedChatModel(BaseChatModel):
     """A chat model whose input and answers Llama Guard judges, around any other chat model.
 
-    - Unsafe input: the wrapped model is never called.
+    - Unsafe input: the wrapped model is never called. The input check judges the conversation
+      up to the user's last message (after a tool result, the same question again).
     - Answers are judged as the Agent turn of the conversation (tool calls included, as
       ``name(args)``). Streams are moderated: chunks are held back until their window
       (``window="sentence"`` or a number of characters) is judged with everything before it,
@@ -167,6 +168,19 @@ class GuardedChatModel(BaseChatModel):
     # -- pure helpers -----------------------------------------------------------------------
 
     @staticmethod
+    def _question(messages: list[BaseMessage]) -> list[BaseMessage] | None:
+        """The conversation up to the user's last message: what the input check judges.
+
+        In an agent loop the model is called again after each tool result; the user has said
+        nothing new (tool messages are not judged), so the same question is judged again
+        (a guard built with ``cache=True`` answers it from its cache) instead of an empty turn.
+        """
+        for index in range(len(messages) - 1, -1, -1):
+            if messages[index].type == "human":
+                return messages[: index + 1]
+        return None  # no user message at all: nothing to judge on the way in
+
+    @staticmethod
     def _answer(messages: list[BaseMessage], message: BaseMessage) -> list[Any] | None:
         text = message_text(message)
         return answer_conversation(messages, text) if text.strip() else None
@@ -229,7 +243,8 @@ class GuardedChatModel(BaseChatModel):
     ) -> ChatResult:
         checks, inner_config = self._configs(run_manager)
         check = judge(self.guard)
-        if self.check_input and not (verdict := check.invoke(messages, checks)).safe:
+        question = self._question(messages) if self.check_input else None
+        if question is not None and not (verdict := check.invoke(question, checks)).safe:
             return self._result(self._unsafe(verdict, "input", messages, checks))
         model, call_kwargs = self._inner(kwargs)
         message = model.invoke(messages, inner_config, stop=stop, **call_kwargs)
@@ -259,7 +274,11 @@ class GuardedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         checks, inner_config = self._configs(run_manager)
-        if self.check_input and not (verdict := judge(self.guard).invoke(messages, checks)).safe:
+        question = self._question(messages) if self.check_input else None
+        if (
+            question is not None
+            and not (verdict := judge(self.guard).invoke(question, checks)).safe
+        ):
             yield from self._unsafe_chunks(verdict, "input", messages, checks)
             return
         model, call_kwargs = self._inner(kwargs)
@@ -293,7 +312,8 @@ class GuardedChatModel(BaseChatModel):
     ) -> ChatResult:
         checks, inner_config = self._configs(run_manager)
         check = judge(self.guard)
-        if self.check_input and not (verdict := await check.ainvoke(messages, checks)).safe:
+        question = self._question(messages) if self.check_input else None
+        if question is not None and not (verdict := await check.ainvoke(question, checks)).safe:
             return self._result(await self._aunsafe(verdict, "input", messages, checks))
         model, call_kwargs = self._inner(kwargs)
         message = await model.ainvoke(messages, inner_config, stop=stop, **call_kwargs)
@@ -321,8 +341,9 @@ class GuardedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         checks, inner_config = self._configs(run_manager)
-        if self.check_input:
-            verdict = await judge(self.guard).ainvoke(messages, checks)
+        question = self._question(messages) if self.check_input else None
+        if question is not None:
+            verdict = await judge(self.guard).ainvoke(question, checks)
             if not verdict.safe:
                 async for chunk in self._aunsafe_chunks(verdict, "input", messages, checks):
                     yield chunk
