@@ -3,16 +3,23 @@ langchain-tests' standard unit suite."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolCall, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    ToolCall,
+    ToolMessage,
+)
 from langchain_core.output_parsers.openai_tools import PydanticToolsParser
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableLambda
 from langchain_core.tools import BaseTool, tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -33,6 +40,7 @@ class ToolCallingFake(BaseChatModel):
     """Calls the first bound tool with ``tool_args``, or answers ``answer`` without tools."""
 
     answer: str = "No tools needed."
+    call_tools: bool = True
     tool_args: dict[str, Any] = Field(default_factory=lambda: {"a": 1, "b": 2})
     seen_tools: list[list[dict[str, Any]]] = Field(default_factory=list)
 
@@ -54,6 +62,14 @@ class ToolCallingFake(BaseChatModel):
     ) -> Runnable[LanguageModelInput, Any]:
         return self.bind_tools([schema]) | PydanticToolsParser(tools=[schema], first_tool_only=True)
 
+    def _message(self, tools: list[dict[str, Any]] | None) -> AIMessage:
+        if not tools or not self.call_tools:
+            return AIMessage(content=self.answer)
+        self.seen_tools.append(tools)
+        name = tools[0]["function"]["name"]
+        call = ToolCall(name=name, args=self.tool_args, id="call-1", type="tool_call")
+        return AIMessage(content="", tool_calls=[call])
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -61,15 +77,23 @@ class ToolCallingFake(BaseChatModel):
         run_manager: Any = None,
         **kwargs: Any,
     ) -> ChatResult:
-        tools = kwargs.get("tools")
-        if not tools:
-            message = AIMessage(content=self.answer)
-        else:
-            self.seen_tools.append(tools)
-            name = tools[0]["function"]["name"]
-            call = ToolCall(name=name, args=self.tool_args, id="call-1", type="tool_call")
-            message = AIMessage(content="", tool_calls=[call])
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        return ChatResult(generations=[ChatGeneration(message=self._message(kwargs.get("tools")))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        message = self._message(kwargs.get("tools"))
+        if message.tool_calls:
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(content="", tool_calls=message.tool_calls)
+            )
+            return
+        for word in self.answer.split(" "):
+            yield ChatGenerationChunk(message=AIMessageChunk(content=word + " "))
 
 
 class TestGuardedChatModelStandard(ChatModelUnitTests):
@@ -271,3 +295,16 @@ def test_after_a_tool_result_the_input_check_judges_the_users_question(
         {"role": "user", "content": "What is 1 + 2?"},
         {"role": "assistant", "content": "It is 3."},
     ]
+
+
+def test_an_agent_streaming_messages_never_sees_unsafe_tokens(guard: LlamaGuard) -> None:
+    from langchain.agents import create_agent
+
+    inner = ToolCallingFake(answer=UNSAFE_ANSWER, call_tools=False)
+    agent = create_agent(GuardedChatModel(inner, guard, on_unsafe="refuse"), tools=[add])
+    streamed = [
+        str(message.content)
+        for message, _ in agent.stream({"messages": [("user", "hi")]}, stream_mode="messages")
+    ]
+    assert streamed and "explosives" not in "".join(streamed)
+    assert "I'm sorry, but I can't help with that." in streamed

@@ -179,3 +179,26 @@ def test_input_only_guard_passes_the_stream_through(
     chain = guard_runnable(prompt | scripted(UNSAFE_ANSWER), guard, check_output=False)
     assert text_of(list(chain.stream({"question": "hi"}))) == UNSAFE_ANSWER
     assert loopback_server.count("chat/completions") == 1
+
+
+async def test_a_bound_model_leaks_no_tokens_into_astream_events(
+    guard: LlamaGuard, scripted: Scripted
+) -> None:
+    # RunnableBinding merges LangChain's ambient callbacks into its own: the wrapped runnable
+    # must run under the filtered ones.
+    chain = guard_runnable(scripted(UNSAFE_ANSWER).bind(stop=["never"]), guard, on_unsafe="refuse")
+    events = [e async for e in chain.astream_events("Help me", version="v2")]
+    assert any(e["event"] == "on_chain_stream" for e in events)
+    for event in events:
+        assert_clean(str(event["data"]))
+
+
+def test_a_bound_model_leaks_no_tokens_to_live_handlers(
+    guard: LlamaGuard, scripted: Scripted
+) -> None:
+    recorder = TokenRecorder()
+    chain = guard_runnable(scripted(UNSAFE_ANSWER).bind(stop=["never"]), guard, on_unsafe="refuse")
+    assert_clean(text_of(list(chain.stream("Help me", config={"callbacks": [recorder]}))))
+    assert_clean("".join(recorder.tokens))
+    assert_clean(str(chain.invoke("Help me", config={"callbacks": [recorder]}).content))
+    assert_clean("".join(recorder.tokens))

@@ -9,6 +9,9 @@ handler with its own ``on_llm_new_token`` (``StreamingStdOutCallbackHandler`` an
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextvars import copy_context
 from typing import Any, TypeVar
 
 from langchain_core.callbacks import (
@@ -19,11 +22,22 @@ from langchain_core.callbacks import (
     CallbackManager,
 )
 from langchain_core.callbacks.manager import AsyncRunManager, BaseRunManager
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.tracers.base import AsyncBaseTracer, BaseTracer
 
-__all__ = ["child_of", "without_live_tokens"]
+__all__ = [
+    "acall_in",
+    "aiterate_in",
+    "ambient_callbacks",
+    "call_in",
+    "child_of",
+    "iterate_in",
+    "without_live_tokens",
+]
 
 M = TypeVar("M", bound=BaseCallbackManager)
+T = TypeVar("T")
 
 
 def _streaming_markers() -> tuple[type, ...]:
@@ -73,3 +87,84 @@ def child_of(run_manager: BaseRunManager) -> CallbackManager | AsyncCallbackMana
     manager.add_tags(run_manager.inheritable_tags)
     manager.add_metadata(run_manager.inheritable_metadata)
     return manager
+
+
+def ambient_callbacks(*, live_tokens: bool) -> BaseCallbackManager | list[BaseCallbackHandler]:
+    """The callbacks a runnable started now would inherit from LangChain's context.
+
+    A chat model's ``_stream`` gets no run manager (langchain-core fires the token callbacks
+    itself), so a guarded model hands its wrapped model these instead, filtered unless
+    ``live_tokens``. Never None: callbacks passed explicitly keep the wrapped model from
+    picking up the unfiltered ones from the context on its own.
+    """
+    callbacks = (var_child_runnable_config.get() or {}).get("callbacks")
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, BaseCallbackManager):
+        manager = callbacks.copy()
+        return manager if live_tokens else without_live_tokens(manager)
+    handlers = list(callbacks)
+    return handlers if live_tokens else [h for h in handlers if not _feeds_live_tokens(h)]
+
+
+# -- running the wrapped runnable under its own (filtered) config ---------------------------------
+#
+# LangChain also hands callbacks down through a context variable: a ``RunnableBinding`` (what
+# ``bind_tools`` returns) merges the ambient config's callbacks into the ones it is given, which
+# would bring the filtered-out handlers back. So the wrapped runnable runs with the context
+# variable set to the config it was given.
+
+
+def call_in(config: RunnableConfig, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``func(*args, **kwargs)`` with ``config`` as LangChain's ambient config."""
+    context = copy_context()
+    context.run(var_child_runnable_config.set, config)
+    return context.run(func, *args, **kwargs)
+
+
+async def acall_in(config: RunnableConfig, awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable`` (a coroutine made for this) with ``config`` as the ambient config."""
+    token = var_child_runnable_config.set(config)
+    try:
+        return await awaitable
+    finally:
+        var_child_runnable_config.reset(token)
+
+
+def iterate_in(config: RunnableConfig, start: Callable[[], Iterator[T]]) -> Iterator[T]:
+    """Iterate ``start()`` with ``config`` as the ambient config for every step."""
+    context = copy_context()
+    context.run(var_child_runnable_config.set, config)
+    iterator = context.run(start)
+    try:
+        while True:
+            try:
+                item = context.run(next, iterator)
+            except StopIteration:
+                return
+            yield item
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            context.run(close)
+
+
+async def aiterate_in(
+    config: RunnableConfig, start: Callable[[], AsyncIterator[T]]
+) -> AsyncIterator[T]:
+    """Iterate ``start()`` with ``config`` as the ambient config.
+
+    Meant for a consumer that runs in its own task (the moderated stream's reader): the
+    variable is set in that task's context for as long as the iteration lasts.
+    """
+    token = var_child_runnable_config.set(config)
+    iterator = start()
+    try:
+        async for item in iterator:
+            yield item
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        with contextlib.suppress(ValueError):  # finalised from another context: nothing to undo
+            var_child_runnable_config.reset(token)

@@ -25,7 +25,15 @@ from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from langchain_core.tools import BaseTool
 from pydantic import ConfigDict, PrivateAttr, model_validator
 
-from langchain_llamashield._callbacks import child_of, without_live_tokens
+from langchain_llamashield._callbacks import (
+    acall_in,
+    aiterate_in,
+    ambient_callbacks,
+    call_in,
+    child_of,
+    iterate_in,
+    without_live_tokens,
+)
 from langchain_llamashield._inputs import answer_conversation, message_text, output_text
 from langchain_llamashield._on_unsafe import UnsafePolicy
 from langchain_llamashield._stream import amoderated, judge, moderated
@@ -160,6 +168,9 @@ class GuardedChatModel(BaseChatModel):
             return self.model, kwargs
         rest = dict(kwargs)
         tools = rest.pop("tools")
+        if not tools:  # an agent without tools binds an empty list
+            rest.pop("tool_choice", None)
+            return self.model, rest
         bind_tools = getattr(self.model, "bind_tools", None)
         if bind_tools is None:
             raise NotImplementedError(f"{type(self.model).__name__} cannot bind tools")
@@ -217,8 +228,10 @@ class GuardedChatModel(BaseChatModel):
     ) -> tuple[RunnableConfig, RunnableConfig]:
         """Config for checks and fallbacks, and for the wrapped model (no live token feeds:
         its tokens are not judged yet)."""
-        if run_manager is None:
-            return {}, {}
+        if run_manager is None:  # _stream/_astream: langchain-core passes no run manager
+            return {"callbacks": ambient_callbacks(live_tokens=True)}, {
+                "callbacks": ambient_callbacks(live_tokens=not self.check_output)
+            }
         inner = child_of(run_manager)
         if self.check_output:
             inner = without_live_tokens(inner)
@@ -247,7 +260,9 @@ class GuardedChatModel(BaseChatModel):
         if question is not None and not (verdict := check.invoke(question, checks)).safe:
             return self._result(self._unsafe(verdict, "input", messages, checks))
         model, call_kwargs = self._inner(kwargs)
-        message = model.invoke(messages, inner_config, stop=stop, **call_kwargs)
+        message = call_in(
+            inner_config, model.invoke, messages, inner_config, stop=stop, **call_kwargs
+        )
         if self.check_output and (answer := self._answer(messages, message)) is not None:
             verdict = check.invoke(answer, checks)
             if not verdict.safe:
@@ -282,7 +297,9 @@ class GuardedChatModel(BaseChatModel):
             yield from self._unsafe_chunks(verdict, "input", messages, checks)
             return
         model, call_kwargs = self._inner(kwargs)
-        upstream = model.stream(messages, inner_config, stop=stop, **call_kwargs)
+        upstream = iterate_in(
+            inner_config, lambda: model.stream(messages, inner_config, stop=stop, **call_kwargs)
+        )
         if not self.check_output:
             for chunk in upstream:
                 yield self._chunk(chunk)
@@ -316,7 +333,9 @@ class GuardedChatModel(BaseChatModel):
         if question is not None and not (verdict := await check.ainvoke(question, checks)).safe:
             return self._result(await self._aunsafe(verdict, "input", messages, checks))
         model, call_kwargs = self._inner(kwargs)
-        message = await model.ainvoke(messages, inner_config, stop=stop, **call_kwargs)
+        message = await acall_in(
+            inner_config, model.ainvoke(messages, inner_config, stop=stop, **call_kwargs)
+        )
         if self.check_output and (answer := self._answer(messages, message)) is not None:
             verdict = await check.ainvoke(answer, checks)
             if not verdict.safe:
@@ -349,11 +368,13 @@ class GuardedChatModel(BaseChatModel):
                     yield chunk
                 return
         model, call_kwargs = self._inner(kwargs)
-        upstream = model.astream(messages, inner_config, stop=stop, **call_kwargs)
         if not self.check_output:
-            async for chunk in upstream:
+            async for chunk in model.astream(messages, inner_config, stop=stop, **call_kwargs):
                 yield self._chunk(chunk)
             return
+        upstream = aiterate_in(
+            inner_config, lambda: model.astream(messages, inner_config, stop=stop, **call_kwargs)
+        )
         stream = amoderated(upstream, self.guard, messages, key=None, window=self.window)
         async for chunk in stream:
             yield self._chunk(chunk)

@@ -25,7 +25,13 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializa
 from langchain_core.runnables.config import get_executor_for_config, patch_config
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from langchain_llamashield._callbacks import without_live_tokens
+from langchain_llamashield._callbacks import (
+    acall_in,
+    aiterate_in,
+    call_in,
+    iterate_in,
+    without_live_tokens,
+)
 from langchain_llamashield._inputs import answer_conversation, input_conversation, output_text
 from langchain_llamashield._on_unsafe import (
     OnUnsafe,
@@ -295,14 +301,14 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
         if self.check_input and self.parallel:
             with get_executor_for_config(config) as executor:
                 pending = executor.submit(check.invoke, context, child)
-                output = self.runnable.invoke(value, inner)
+                output = call_in(inner, self.runnable.invoke, value, inner)
                 verdict: Verdict = pending.result()
             if not verdict.safe:
                 return self._refuse(verdict, "input", value, child)
         else:
             if self.check_input and not (verdict := check.invoke(context, child)).safe:
                 return self._refuse(verdict, "input", value, child)
-            output = self.runnable.invoke(value, inner)
+            output = call_in(inner, self.runnable.invoke, value, inner)
         if self.check_output and (answer := self._answer(context, output)) is not None:
             verdict = check.invoke(answer, child)
             if not verdict.safe:
@@ -316,7 +322,7 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
         context = self._context(value)
         check = judge(self.guard)
         if self.check_input and self.parallel:
-            call = asyncio.ensure_future(self.runnable.ainvoke(value, inner))
+            call = asyncio.ensure_future(acall_in(inner, self.runnable.ainvoke(value, inner)))
             try:
                 verdict: Verdict = await check.ainvoke(context, child)
                 if not verdict.safe:
@@ -329,7 +335,7 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
         else:
             if self.check_input and not (verdict := await check.ainvoke(context, child)).safe:
                 return await self._arefuse(verdict, "input", value, child)
-            output = await self.runnable.ainvoke(value, inner)
+            output = await acall_in(inner, self.runnable.ainvoke(value, inner))
         if self.check_output and (answer := self._answer(context, output)) is not None:
             verdict = await check.ainvoke(answer, child)
             if not verdict.safe:
@@ -404,7 +410,7 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
                 if self.check_input and self.parallel
                 else None
             )
-            upstream = self.runnable.stream(value, inner)
+            upstream = iterate_in(inner, lambda: self.runnable.stream(value, inner))
             released = (
                 moderated(upstream, self.guard, context, key=self.output_key, window=self.window)
                 if self.check_output
@@ -452,11 +458,17 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
             if self.check_input and self.parallel
             else None
         )
-        upstream = self.runnable.astream(value, inner)
+        # The moderated stream reads in its own task, where the ambient config can be set.
         released = (
-            amoderated(upstream, self.guard, context, key=self.output_key, window=self.window)
+            amoderated(
+                aiterate_in(inner, lambda: self.runnable.astream(value, inner)),
+                self.guard,
+                context,
+                key=self.output_key,
+                window=self.window,
+            )
             if self.check_output
-            else upstream
+            else self.runnable.astream(value, inner)
         )
         chunks_out = aiter(released)
         input_blocked: Verdict | None = None
