@@ -338,3 +338,13 @@ def test_a_conversation_over_the_context_fails_closed(guard_folders: dict[str, P
     long, short = guard.check_many(["hello " * 2100, "hello how are you today"])
     assert not long.safe and long.error is not None and "context" in long.error
     assert short.safe and short.error is None
+
+
+def test_non_finite_scores_fail_closed(guard_folders: dict[str, Path]) -> None:
+    model = AutoModelForCausalLM.from_pretrained(guard_folders["safe"]).eval()
+    tokenizer = AutoTokenizer.from_pretrained(guard_folders["safe"])
+    with torch.no_grad():
+        model.lm_head.weight.fill_(float("nan"))  # what an overflowing half-precision run gives
+    verdict = LlamaGuard(TransformersBackend(model, tokenizer=tokenizer)).check("hello")
+    assert not verdict.safe
+    assert verdict.error is not None and "non-finite" in verdict.error

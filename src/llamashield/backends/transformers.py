@@ -229,7 +229,8 @@ class _Engine:
         return self.model(use_cache=True, **kwargs)
 
     def _output_cache(self, output: Any) -> Any:
-        return getattr(output, "cache", None) or output.past_key_values
+        cache = getattr(output, "cache", None)
+        return cache if cache is not None else output.past_key_values
 
     def _prefix_entry(self, key: tuple[str, bool]) -> _Prefix:
         with self._prefix_lock:
@@ -264,7 +265,7 @@ class _Engine:
         except TypeError:  # older transformers: no config argument
             return DynamicCache(rows)
 
-    def run(self, jobs: Sequence[_Job], options: _Options) -> list[BackendAnswer]:
+    def run(self, jobs: Sequence[_Job], options: _Options) -> list[BackendAnswer | BackendError]:
         """Score jobs that share one prefix (``prefix_key`` and ``shared``) in one padded pass."""
         torch = self.torch
         batch, shared = len(jobs), jobs[0].shared
@@ -303,7 +304,9 @@ class _Engine:
         answers: list[list[int]] = []
         unsafe_rows: list[int] = []
         for row, job in enumerate(jobs):
-            if scores[row] >= options.decode_threshold:
+            if not math.isfinite(scores[row]):
+                answers.append([])  # reported as an error below: NaN must never read as "safe"
+            elif scores[row] >= options.decode_threshold:
                 unsafe_rows.append(row)
                 answers.append([*job.lead, best_unsafe[row]])
             else:
@@ -316,7 +319,13 @@ class _Engine:
             for row, tail in zip(unsafe_rows, tails, strict=True):
                 answers[row].extend(tail)
         return [
-            BackendAnswer(_answer_text(self.decode(ids)), _finite(score), self.name)
+            BackendAnswer(_answer_text(self.decode(ids)), score, self.name)
+            if math.isfinite(score)
+            else BackendError(
+                "local model produced non-finite scores (NaN/inf): try dtype='float32' or "
+                "another device",
+                kind="local_error",
+            )
             for ids, score in zip(answers, scores, strict=True)
         ]
 
@@ -398,10 +407,6 @@ def _answer_text(text: str) -> str:
         if content == 2:  # the verdict and the category line; anything after is run-on
             break
     return "\n".join(kept)
-
-
-def _finite(score: float) -> float | None:
-    return score if math.isfinite(score) else None
 
 
 # -- loading and the process-wide model cache ---------------------------------------------
@@ -631,7 +636,7 @@ class TransformersBackend:
                     failure = BackendError(
                         f"local model failed: {type(error).__name__}: {error}", kind="local_error"
                     )
-                    answers = [failure] * len(chunk)  # type: ignore[list-item]
+                    answers = [failure] * len(chunk)
                 for (index, _), answer in zip(chunk, answers, strict=True):
                     outcomes[index] = answer
         return outcomes
