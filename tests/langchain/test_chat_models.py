@@ -303,8 +303,7 @@ def test_an_agent_streaming_messages_never_sees_unsafe_tokens(guard: LlamaGuard)
     inner = ToolCallingFake(answer=UNSAFE_ANSWER, call_tools=False)
     agent = create_agent(GuardedChatModel(inner, guard, on_unsafe="refuse"), tools=[add])
     question: Any = {"messages": [HumanMessage("hi")]}
-    streamed = [
-        str(message.content) for message, _ in agent.stream(question, stream_mode="messages")
-    ]
+    parts: list[Any] = list(agent.stream(question, stream_mode="messages"))
+    streamed = [str(message.content) for message, _ in parts]
     assert streamed and "explosives" not in "".join(streamed)
     assert "I'm sorry, but I can't help with that." in streamed
