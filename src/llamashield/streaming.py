@@ -9,6 +9,12 @@ about one guard latency after the model does, not one latency per window. On an 
 the stream stops, the upstream generator is closed, and ``UnsafeContentError(stage="output")``
 is raised (or, with ``raise_on_unsafe=False``, the iteration just ends and ``.blocked`` says why).
 
+Concurrency: the sync driver reads the source on the consumer's thread and judges on worker
+threads; the async driver reads the source in its own task (the model never waits for the
+consumer) and judges in tasks. At most ``max_in_flight`` checks run at once; windows completed
+meanwhile are judged together. Text released is final: a window judged safe is not taken back
+when a later window (judged with it as context) turns out unsafe.
+
 Framework-agnostic: items can be ``str`` or any chunk type (pass ``text=`` to read its text), so
 the LangChain and LlamaIndex adapters release their own chunk objects unchanged.
 
