@@ -30,6 +30,7 @@ class ScriptedChatModel(BaseChatModel):
     finished: int = 0
     cancelled: int = 0
     seen: list[list[BaseMessage]] = Field(default_factory=list)
+    stops: list[list[str] | None] = Field(default_factory=list)
 
     @property
     def _llm_type(self) -> str:
@@ -39,9 +40,10 @@ class ScriptedChatModel(BaseChatModel):
         words = self.answer.split(" ")
         return [w + " " for w in words[:-1]] + [words[-1]]
 
-    def _start(self, messages: list[BaseMessage]) -> None:
+    def _start(self, messages: list[BaseMessage], stop: list[str] | None) -> None:
         self.calls += 1
         self.seen.append(list(messages))
+        self.stops.append(stop)
 
     def _generate(
         self,
@@ -50,7 +52,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        self._start(messages)
+        self._start(messages, stop)
         time.sleep(self.delay)
         self.finished += 1
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.answer))])
@@ -62,7 +64,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        self._start(messages)
+        self._start(messages, stop)
         try:
             await asyncio.sleep(self.delay)
         except asyncio.CancelledError:
@@ -78,7 +80,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        self._start(messages)
+        self._start(messages, stop)
         for word in self._words():
             time.sleep(self.chunk_delay)
             self.chunks_streamed += 1
@@ -92,7 +94,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        self._start(messages)
+        self._start(messages, stop)
         for word in self._words():
             await asyncio.sleep(self.chunk_delay)
             self.chunks_streamed += 1

@@ -260,6 +260,24 @@ def test_output_key_judges_one_entry_of_a_dict_output(guard: LlamaGuard) -> None
         guard_runnable(rag, guard).invoke("hi")  # every string value by default
 
 
+def test_call_arguments_reach_the_wrapped_runnable(guard: LlamaGuard, scripted: Scripted) -> None:
+    model = scripted("Paris.")
+    guarded = guard_runnable(model, guard)
+    guarded.invoke("Capital?", stop=["END"])
+    list(guarded.stream("Capital?", stop=["STOP"]))
+    assert model.stops == [["END"], ["STOP"]]
+
+
+async def test_call_arguments_reach_the_wrapped_runnable_async(
+    guard: LlamaGuard, scripted: Scripted
+) -> None:
+    model = scripted("Paris.")
+    guarded = guard_runnable(model, guard, parallel=True)
+    await guarded.ainvoke("Capital?", stop=["END"])
+    _ = [c async for c in guarded.astream("Capital?", stop=["STOP"])]
+    assert model.stops == [["END"], ["STOP"]]
+
+
 def test_an_input_without_text_is_refused_before_any_call(guard: LlamaGuard) -> None:
     with pytest.raises(ValueError, match="nothing to judge"):
         guard_runnable(RunnableLambda(lambda x: x), guard).invoke({"n": 3})

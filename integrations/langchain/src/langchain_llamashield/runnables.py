@@ -124,7 +124,11 @@ class LlamaGuardRunnable(RunnableSerializable[Any, Any]):
         return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
 
     def _invoke(
-        self, value: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig
+        self,
+        value: Any,
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
     ) -> Any:
         child = patch_config(config, callbacks=run_manager.get_child())
         verdict = judge(self.guard).invoke(self._conversation(value), child)
@@ -133,7 +137,11 @@ class LlamaGuardRunnable(RunnableSerializable[Any, Any]):
         return handle_unsafe(self._policy, verdict, self.stage, value, example=value, config=child)
 
     async def _ainvoke(
-        self, value: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
+        self,
+        value: Any,
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
     ) -> Any:
         child = patch_config(config, callbacks=run_manager.get_child())
         verdict = await judge(self.guard).ainvoke(self._conversation(value), child)
@@ -173,7 +181,11 @@ class LlamaGuardRunnable(RunnableSerializable[Any, Any]):
             yield chunk
 
     def _transform(
-        self, chunks: Iterator[Any], run_manager: CallbackManagerForChainRun, config: RunnableConfig
+        self,
+        chunks: Iterator[Any],
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
     ) -> Iterator[Any]:
         child = patch_config(config, callbacks=run_manager.get_child())
         if self.role == "user":
@@ -195,6 +207,7 @@ class LlamaGuardRunnable(RunnableSerializable[Any, Any]):
         chunks: AsyncIterator[Any],
         run_manager: AsyncCallbackManagerForChainRun,
         config: RunnableConfig,
+        **kwargs: Any,
     ) -> AsyncIterator[Any]:
         child = patch_config(config, callbacks=run_manager.get_child())
         if self.role == "user":
@@ -293,7 +306,11 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
         return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
 
     def _invoke(
-        self, value: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig
+        self,
+        value: Any,
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
     ) -> Any:
         child, inner = self._configs(config, run_manager)
         context = self._context(value)
@@ -301,14 +318,14 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
         if self.check_input and self.parallel:
             with get_executor_for_config(config) as executor:
                 pending = executor.submit(check.invoke, context, child)
-                output = call_in(inner, self.runnable.invoke, value, inner)
+                output = call_in(inner, self.runnable.invoke, value, inner, **kwargs)
                 verdict: Verdict = pending.result()
             if not verdict.safe:
                 return self._refuse(verdict, "input", value, child)
         else:
             if self.check_input and not (verdict := check.invoke(context, child)).safe:
                 return self._refuse(verdict, "input", value, child)
-            output = call_in(inner, self.runnable.invoke, value, inner)
+            output = call_in(inner, self.runnable.invoke, value, inner, **kwargs)
         if self.check_output and (answer := self._answer(context, output)) is not None:
             verdict = check.invoke(answer, child)
             if not verdict.safe:
@@ -316,13 +333,19 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
         return output
 
     async def _ainvoke(
-        self, value: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
+        self,
+        value: Any,
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
     ) -> Any:
         child, inner = self._configs(config, run_manager)
         context = self._context(value)
         check = judge(self.guard)
         if self.check_input and self.parallel:
-            call = asyncio.ensure_future(acall_in(inner, self.runnable.ainvoke(value, inner)))
+            call = asyncio.ensure_future(
+                acall_in(inner, self.runnable.ainvoke(value, inner, **kwargs))
+            )
             try:
                 verdict: Verdict = await check.ainvoke(context, child)
                 if not verdict.safe:
@@ -335,7 +358,7 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
         else:
             if self.check_input and not (verdict := await check.ainvoke(context, child)).safe:
                 return await self._arefuse(verdict, "input", value, child)
-            output = await acall_in(inner, self.runnable.ainvoke(value, inner))
+            output = await acall_in(inner, self.runnable.ainvoke(value, inner, **kwargs))
         if self.check_output and (answer := self._answer(context, output)) is not None:
             verdict = await check.ainvoke(answer, child)
             if not verdict.safe:
@@ -389,7 +412,11 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
             yield chunk
 
     def _transform(
-        self, chunks: Iterator[Any], run_manager: CallbackManagerForChainRun, config: RunnableConfig
+        self,
+        chunks: Iterator[Any],
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
     ) -> Iterator[Any]:
         value = merge_input(chunks)
         child, inner = self._configs(config, run_manager)
@@ -410,7 +437,7 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
                 if self.check_input and self.parallel
                 else None
             )
-            upstream = iterate_in(inner, lambda: self.runnable.stream(value, inner))
+            upstream = iterate_in(inner, lambda: self.runnable.stream(value, inner, **kwargs))
             released = (
                 moderated(upstream, self.guard, context, key=self.output_key, window=self.window)
                 if self.check_output
@@ -439,6 +466,7 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
         chunks: AsyncIterator[Any],
         run_manager: AsyncCallbackManagerForChainRun,
         config: RunnableConfig,
+        **kwargs: Any,
     ) -> AsyncIterator[Any]:
         value = await amerge_input(chunks)
         child, inner = self._configs(config, run_manager)
@@ -461,14 +489,14 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
         # The moderated stream reads in its own task, where the ambient config can be set.
         released = (
             amoderated(
-                aiterate_in(inner, lambda: self.runnable.astream(value, inner)),
+                aiterate_in(inner, lambda: self.runnable.astream(value, inner, **kwargs)),
                 self.guard,
                 context,
                 key=self.output_key,
                 window=self.window,
             )
             if self.check_output
-            else self.runnable.astream(value, inner)
+            else self.runnable.astream(value, inner, **kwargs)
         )
         chunks_out = aiter(released)
         input_blocked: Verdict | None = None
