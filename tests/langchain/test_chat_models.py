@@ -298,7 +298,7 @@ def test_after_a_tool_result_the_input_check_judges_the_users_question(
 
 
 def test_an_agent_streaming_messages_never_sees_unsafe_tokens(guard: LlamaGuard) -> None:
-    from langchain.agents import create_agent
+    create_agent = pytest.importorskip("langchain.agents").create_agent  # the [agents] extra
 
     inner = ToolCallingFake(answer=UNSAFE_ANSWER, call_tools=False)
     agent = create_agent(GuardedChatModel(inner, guard, on_unsafe="refuse"), tools=[add])
