@@ -37,6 +37,21 @@ _INVISIBLE = re.compile(
 )
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _LINE_BREAK = re.compile("\r\n?|[\u2028\u2029]")
+# Combining marks NFKC could not compose onto their letter ("b\u0336o\u0336m\u0336b\u0336",
+# Zalgo text) split a word into odd tokens the model may not recognise; accents that compose
+# ("e\u0301" -> "é") are already single characters by then and stay.
+_STRAY_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+# A word mixing Latin with Cyrillic or Greek letters ("b\u043emb") is a homoglyph trick, not a
+# language: its look-alike letters are folded to Latin. Words in one script are left alone.
+_GREEK_OR_CYRILLIC = re.compile("[\u0370-\u03ff\u0400-\u04ff]")
+_LATIN_LETTER = re.compile("[A-Za-z]")
+_WORD = re.compile(r"\w+")
+_LATIN_LOOKALIKES = str.maketrans(
+    "аеорсухѕіјһԁԛԝкАВЕКМНОРСТУХЅІЈ"  # Cyrillic
+    "αοικνρυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",  # Greek
+    "aeopcyxsijhdqwkABEKMHOPCTYXSIJ"  # their Latin twins, in the same order
+    "aoikvpuxABEZHIKMNOPTYX",
+)
 # Structure of the Llama Guard prompts that message text must never reproduce.
 _MARKERS = re.compile(
     r"<\s*(/?)\s*(BEGIN|END)(\s+(?:UNSAFE\s+CONTENT\s+CATEGORIES|CONVERSATION))\s*>",
@@ -57,6 +72,13 @@ class Turn:
 Conversation = tuple[Turn, ...]
 
 
+def _fold_lookalikes(match: re.Match[str]) -> str:
+    word = match.group(0)
+    if _LATIN_LETTER.search(word) and _GREEK_OR_CYRILLIC.search(word):
+        return word.translate(_LATIN_LOOKALIKES)
+    return word
+
+
 def neutralize(text: str) -> str:
     """Make message text inert inside a Llama Guard prompt.
 
@@ -67,6 +89,9 @@ def neutralize(text: str) -> str:
     """
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE.sub("", text)
+    text = _STRAY_MARKS.sub("", text)
+    if _GREEK_OR_CYRILLIC.search(text):
+        text = _WORD.sub(_fold_lookalikes, text)
     text = _CONTROL.sub(" ", text)
     # Every line break becomes "\n", so the role-line and blank-line rules below see them all.
     text = _LINE_BREAK.sub("\n", text)
