@@ -55,7 +55,56 @@ from llamashield.streaming import WindowSpec
 __all__ = ["GuardedRunnable", "LlamaGuardRunnable", "guard_runnable"]
 
 
-class LlamaGuardRunnable(RunnableSerializable[Any, Any]):
+class _TransformStreaming(RunnableSerializable[Any, Any]):
+    """stream/astream/transform/atransform routed through ``_transform``/``_atransform``."""
+
+    def _transform(
+        self,
+        chunks: Iterator[Any],
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
+    ) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def _atransform(
+        self,
+        chunks: AsyncIterator[Any],
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
+    ) -> AsyncIterator[Any]:
+        raise NotImplementedError
+
+    def transform(
+        self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
+        yield from self._transform_stream_with_config(input, self._transform, config, **kwargs)
+
+    def stream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
+        return self.transform(iter([input]), config, **kwargs)
+
+    async def atransform(
+        self, input: AsyncIterator[Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        async for chunk in self._atransform_stream_with_config(
+            input, self._atransform, config, **kwargs
+        ):
+            yield chunk
+
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        async def single() -> AsyncIterator[Any]:
+            yield input
+
+        async for chunk in self.atransform(single(), config, **kwargs):
+            yield chunk
+
+
+class LlamaGuardRunnable(_TransformStreaming):
     """A chain step that passes its input through unchanged when Llama Guard judges it safe.
 
     Takes a str, messages, a ``PromptValue``, or a dict (``input_key`` picks the text; by
@@ -153,33 +202,6 @@ class LlamaGuardRunnable(RunnableSerializable[Any, Any]):
 
     # -- streaming --------------------------------------------------------------------------
 
-    def transform(
-        self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any
-    ) -> Iterator[Any]:
-        yield from self._transform_stream_with_config(input, self._transform, config, **kwargs)
-
-    def stream(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> Iterator[Any]:
-        return self.transform(iter([input]), config, **kwargs)
-
-    async def atransform(
-        self, input: AsyncIterator[Any], config: RunnableConfig | None = None, **kwargs: Any
-    ) -> AsyncIterator[Any]:
-        async for chunk in self._atransform_stream_with_config(
-            input, self._atransform, config, **kwargs
-        ):
-            yield chunk
-
-    async def astream(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> AsyncIterator[Any]:
-        async def single() -> AsyncIterator[Any]:
-            yield input
-
-        async for chunk in self.atransform(single(), config, **kwargs):
-            yield chunk
-
     def _transform(
         self,
         chunks: Iterator[Any],
@@ -225,7 +247,7 @@ class LlamaGuardRunnable(RunnableSerializable[Any, Any]):
                 yield chunk
 
 
-class GuardedRunnable(RunnableSerializable[Any, Any]):
+class GuardedRunnable(_TransformStreaming):
     """A runnable guarded by Llama Guard on its input and output; built by ``guard_runnable``."""
 
     runnable: Runnable[Any, Any]
@@ -383,33 +405,6 @@ class GuardedRunnable(RunnableSerializable[Any, Any]):
         )
 
     # -- streaming --------------------------------------------------------------------------
-
-    def transform(
-        self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any
-    ) -> Iterator[Any]:
-        yield from self._transform_stream_with_config(input, self._transform, config, **kwargs)
-
-    def stream(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> Iterator[Any]:
-        return self.transform(iter([input]), config, **kwargs)
-
-    async def atransform(
-        self, input: AsyncIterator[Any], config: RunnableConfig | None = None, **kwargs: Any
-    ) -> AsyncIterator[Any]:
-        async for chunk in self._atransform_stream_with_config(
-            input, self._atransform, config, **kwargs
-        ):
-            yield chunk
-
-    async def astream(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> AsyncIterator[Any]:
-        async def single() -> AsyncIterator[Any]:
-            yield input
-
-        async for chunk in self.atransform(single(), config, **kwargs):
-            yield chunk
 
     def _transform(
         self,
