@@ -43,7 +43,7 @@ FAULT_MIX = (
     Fault("status", status=503),
     Fault("status", status=429, retry_after=0.2),
     Fault("malformed"),
-    Fault("hang", hang_seconds=5.0),  # past any timeout the soak uses; freed server-side later
+    Fault("hang", hang_seconds=30.0),  # far past the timeout: a missed deadline would show
     Fault("drop"),
 )
 
@@ -117,7 +117,7 @@ class SoakConfig:
     backend: Literal["together", "openai"] = "together"
     circuit_breaker: bool = True
     warmup: int = 1_000
-    grace: float = 1.5  # scheduling slack on two busy cores, beyond the guard's own deadline
+    grace: float = 2.0  # scheduling slack on two busy cores, beyond the guard's own deadline
     seed: int = 0
 
 
@@ -135,6 +135,7 @@ class SoakResult:
     rss_warm: float = 0.0
     rss_end: float = 0.0
     seconds: float = 0.0
+    loop_lag: float = 0.0  # the longest the event loop was late to wake a sleeper (async mode)
 
     @property
     def ended(self) -> int:
@@ -257,10 +258,19 @@ def run_soak(
         corpus[i : i + batch] for i in range(warmup, config.calls, batch)
     ]
 
+    async def watch_loop_lag() -> None:
+        # How starved the process is: a late wake-up delays every call's return alike.
+        while True:
+            asked = time.perf_counter()
+            await asyncio.sleep(0.05)
+            result.loop_lag = max(result.loop_lag, time.perf_counter() - asked - 0.05)
+
     async def drive_async() -> None:
+        watcher = asyncio.create_task(watch_loop_lag())
         for index, work in enumerate(batches):
             await _run_async(guard, work, result)
             _after_batch(index)
+        watcher.cancel()
 
     def _after_batch(index: int) -> None:
         if index == 0:
@@ -308,6 +318,7 @@ def result_rows(result: SoakResult) -> list[tuple[str, str, str, str]]:
         ("latency p50 / p95 / p99", f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms",
          f"p99 {p99 / 1000 / config.timeout:.2f}x timeout", ""),
         ("latency max", f"{max(result.latencies, default=0) * 1000:.1f} ms", "", ""),
+        ("event-loop lag max (CPU starvation)", f"{result.loop_lag * 1000:.0f} ms", "", ""),
         ("RSS after warm-up / end", f"{result.rss_warm:.1f} / {result.rss_end:.1f} MiB",
          f"{result.rss_growth:+.1%}", "within 10%"),
         ("wall time", f"{result.seconds:.1f} s",
