@@ -211,7 +211,12 @@ def make_guard(base_url: str, config: SoakConfig) -> LlamaGuard:
     )
 
 
-async def _run_async(guard: LlamaGuard, work: list[tuple[str, bool]], result: SoakResult) -> None:
+async def _run_async(
+    guard: LlamaGuard,
+    work: list[tuple[str, bool]],
+    result: SoakResult,
+    checkpoint: Callable[[], None],
+) -> None:
     queue = iter(work)
     limit = result.config.timeout + result.config.grace + 5.0  # beyond this, a call is lost
 
@@ -226,11 +231,17 @@ async def _run_async(guard: LlamaGuard, work: list[tuple[str, bool]], result: So
             except Exception as exc:
                 outcome = exc
             result.record(unsafe, outcome, time.perf_counter() - started)
+            checkpoint()
 
     await asyncio.gather(*(worker() for _ in range(result.config.concurrency)))
 
 
-def _run_threads(guard: LlamaGuard, work: list[tuple[str, bool]], result: SoakResult) -> None:
+def _run_threads(
+    guard: LlamaGuard,
+    work: list[tuple[str, bool]],
+    result: SoakResult,
+    checkpoint: Callable[[], None],
+) -> None:
     def one(item: tuple[str, bool]) -> tuple[bool, Verdict | BaseException, float]:
         started = time.perf_counter()
         try:
@@ -242,6 +253,7 @@ def _run_threads(guard: LlamaGuard, work: list[tuple[str, bool]], result: SoakRe
     with ThreadPoolExecutor(result.config.concurrency) as pool:
         for unsafe, outcome, seconds in pool.map(one, work):
             result.record(unsafe, outcome, seconds)
+            checkpoint()
 
 
 def run_soak(
@@ -253,10 +265,16 @@ def run_soak(
     warmup = min(config.warmup, config.calls // 2)
     result = SoakResult(config)
     started = time.perf_counter()
-    batch = max(config.calls // 10, 1)
-    batches = [corpus[:warmup]] + [
-        corpus[i : i + batch] for i in range(warmup, config.calls, batch)
-    ]
+    step = max(config.calls // 10, 1)
+
+    def checkpoint() -> None:
+        # One continuous stream of calls (no pause between phases, which would let the slow
+        # calls pile up at the end of each phase): RSS is read as the warm-up count is passed.
+        if not result.rss_warm and result.ended >= warmup:
+            gc.collect()
+            result.rss_warm = rss_mib()
+        if progress and result.ended % step == 0:
+            progress(f"{result.ended:>6} / {config.calls} calls, {rss_mib():.1f} MiB")
 
     async def watch_loop_lag() -> None:
         # How starved the process is: a late wake-up delays every call's return alike.
@@ -267,24 +285,13 @@ def run_soak(
 
     async def drive_async() -> None:
         watcher = asyncio.create_task(watch_loop_lag())
-        for index, work in enumerate(batches):
-            await _run_async(guard, work, result)
-            _after_batch(index)
+        await _run_async(guard, corpus, result, checkpoint)
         watcher.cancel()
-
-    def _after_batch(index: int) -> None:
-        if index == 0:
-            gc.collect()
-            result.rss_warm = rss_mib()
-        if progress:
-            progress(f"{result.ended:>6} / {config.calls} calls, {rss_mib():.1f} MiB")
 
     if config.mode == "async":
         asyncio.run(drive_async())
     else:
-        for index, work in enumerate(batches):
-            _run_threads(guard, work, result)
-            _after_batch(index)
+        _run_threads(guard, corpus, result, checkpoint)
     gc.collect()
     result.rss_end = rss_mib()
     result.seconds = time.perf_counter() - started
