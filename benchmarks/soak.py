@@ -5,6 +5,9 @@ root; ``--help`` for the knobs. The loopback server runs in its own process, so 
 shares the client's GIL (on two cores a server thread would slow the client it serves) nor
 counts in the client's RSS, which is what "memory flat" is about.
 
+The default timeout (3 s, retries included) leaves room for a busy client's own queueing on
+two shared cores; each injected hang costs one whole timeout. ``--timeout 1`` suits a quiet box.
+
 Invariants (the exit status is 1 if one breaks): every call ends in a verdict or a raised
 ``LlamaShieldError`` as ``on_error`` says; no unsafe text is reported safe; no call is lost or
 runs past its timeout (which covers its retries) plus a grace; RSS at the end within 10% of RSS
@@ -325,7 +328,8 @@ def result_rows(result: SoakResult) -> list[tuple[str, str, str, str]]:
         ("latency p50 / p95 / p99", f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms",
          f"p99 {p99 / 1000 / config.timeout:.2f}x timeout", ""),
         ("latency max", f"{max(result.latencies, default=0) * 1000:.1f} ms", "", ""),
-        ("event-loop lag max (CPU starvation)", f"{result.loop_lag * 1000:.0f} ms", "", ""),
+        ("event-loop lag max (CPU starvation)",
+         f"{result.loop_lag * 1000:.0f} ms" if config.mode == "async" else "n/a", "", ""),
         ("RSS after warm-up / end", f"{result.rss_warm:.1f} / {result.rss_end:.1f} MiB",
          f"{result.rss_growth:+.1%}", "within 10%"),
         ("wall time", f"{result.seconds:.1f} s",
