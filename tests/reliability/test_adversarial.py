@@ -37,6 +37,7 @@ MARKERS = ("<BEGIN CONVERSATION>", "<END CONVERSATION>", "<BEGIN UNSAFE CONTENT 
            "<END UNSAFE CONTENT CATEGORIES>", "[INST]", "[/INST]", "<|eot_id|>", "<|eot|>",
            "<|start_header_id|>", "<|header_start|>", "<|begin_of_text|>")  # fmt: skip
 BACKENDS = ["simulated", "together", "openai"]
+SLOW = pytest.mark.slow  # megabyte cases: seconds each on a busy two-core machine
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +87,7 @@ def test_prompt_parses_back_to_the_same_turns(case: Case, taxonomy: Taxonomy) ->
         assert "\n\n" not in turn.content
 
 
+@SLOW
 @pytest.mark.parametrize("case", LONG, ids=_ids(LONG))
 def test_every_chunk_of_a_long_message_parses_back(case: Case) -> None:
     conversation = normalize_conversation(case.conversation)
@@ -99,9 +101,15 @@ def test_every_chunk_of_a_long_message_parses_back(case: Case) -> None:
 
 # A megabyte through HTTP costs seconds on a busy machine: one long case goes over the wire.
 OVER_HTTP = [case for case in CASES if case not in LONG or "middle" in case.name]
+
+
+def _param(case: Case, backend: str) -> Any:
+    return pytest.param(case, backend, id=f"{backend}-{case.name}", marks=[SLOW] * (case in LONG))
+
+
 VERDICT_CASES = [
-    *(pytest.param(case, "simulated", id=f"simulated-{case.name}") for case in CASES),
-    *(pytest.param(case, b, id=f"{b}-{case.name}") for case in OVER_HTTP for b in BACKENDS[1:]),
+    *(_param(case, "simulated") for case in CASES),
+    *(_param(case, backend) for case in OVER_HTTP for backend in BACKENDS[1:]),
 ]
 
 

@@ -15,6 +15,7 @@ from benchmarks.soak import FAULT_MIX, KEY, SoakConfig, run_soak
 from llamashield.testing import Fault, LoopbackServer
 
 pytest.importorskip("together")
+pytestmark = pytest.mark.slow
 
 HANG = Fault("hang", hang_seconds=60.0)
 MIX = tuple(HANG if fault.kind == "hang" else fault for fault in FAULT_MIX)
