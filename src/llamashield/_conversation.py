@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = ["Conversation", "Role", "Turn", "neutralize", "normalize_conversation"]
@@ -67,6 +67,9 @@ _ROLE_LINE = re.compile(r"^([ \t]*)(User|Agent)([ \t]*):", re.IGNORECASE | re.MU
 class Turn:
     role: Role
     content: str
+    # True when the message had only non-text parts (images, audio, files): nothing Llama Guard
+    # can read, so the guard lets its error policy decide instead of judging an empty turn.
+    media_only: bool = field(default=False, compare=False)
 
 
 Conversation = tuple[Turn, ...]
@@ -105,24 +108,28 @@ def neutralize(text: str) -> str:
     return text.strip()
 
 
-def _content_text(content: Any, where: str) -> str:
+def _content_text(content: Any, where: str) -> tuple[str, bool]:
+    """The message's text, and whether it carried non-text parts."""
     if isinstance(content, str):
-        return content
+        return content, False
     if content is None:
-        return ""
+        return "", False
     if isinstance(content, Sequence) and not isinstance(content, bytes | bytearray):
         texts: list[str] = []
+        media = False
         for part in content:
             if isinstance(part, str):
                 texts.append(part)
             elif isinstance(part, Mapping):
                 # OpenAI / LangChain content parts: only text is judged; images, audio and
-                # files carry no text Llama Guard 2 can read and are skipped.
+                # files carry no text Llama Guard 2 can read.
                 if part.get("type", "text") == "text" and isinstance(part.get("text"), str):
                     texts.append(part["text"])
+                else:
+                    media = True
             else:
                 raise TypeError(f"{where}: content parts must be str or dict, got {type(part)!r}")
-        return "\n".join(texts)
+        return "\n".join(texts), media
     raise TypeError(
         f"{where}: message content must be a str or a list of content parts, "
         f"got {type(content).__name__}"
@@ -170,15 +177,16 @@ def normalize_conversation(conversation: Any) -> Conversation:
                 f"message {index} has role {raw_role!r}; use 'user', 'assistant' or 'system'"
             )
         role = _ROLE_ALIASES[key]
-        text = _content_text(content, f"message {index}")
+        text, media = _content_text(content, f"message {index}")
         if role is None:
             continue
         text = neutralize(text)
         if turns and turns[-1].role == role:
             # Join non-empty texts only: an empty message must not leave a stray or blank line.
-            turns[-1] = Turn(role, "\n".join(t for t in (turns[-1].content, text) if t))
+            joined = "\n".join(t for t in (turns[-1].content, text) if t)
+            turns[-1] = Turn(role, joined, not joined and (media or turns[-1].media_only))
         else:
-            turns.append(Turn(role, text))
+            turns.append(Turn(role, text, media and not text))
     if not turns:
         raise ValueError("nothing to judge: the conversation has no user or assistant message")
     if turns[0].role == "agent":

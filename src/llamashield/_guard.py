@@ -34,6 +34,10 @@ DEFAULT_MODEL = "meta-llama/LlamaGuard-2-8b"
 _T = TypeVar("_T")
 
 
+_MEDIA_ONLY = (
+    "the judged message has only non-text content (images, audio, files) and Llama Guard reads "
+    "text: send its text, or guard media with a multimodal moderator"
+)
 # A sentinel, so each guard gets its own breaker while None still turns it off.
 _DEFAULT_BREAKER: Any = object()
 
@@ -147,6 +151,8 @@ class LlamaGuard:
 
     def _plan(self, conversation: Any) -> _Plan:
         request = self.prepare(conversation)
+        if request.conversation[-1].media_only:
+            return _Plan(request, [], _MEDIA_ONLY)
         size = sum(len(t.content) for t in request.conversation)
         if size > self.max_chars:
             return _Plan(request, [], f"conversation of {size:,} characters exceeds max_chars")
@@ -157,11 +163,11 @@ class LlamaGuard:
 
     def _before_call(self, plan: _Plan) -> Verdict | None:
         """A verdict decided without the backend: cached, too long, or circuit open."""
+        if plan.rejected is not None:  # before the cache: the key ignores why it was rejected
+            error = BackendError(plan.rejected, kind="rejected")
+            return self.policy.fail(plan.request, error, self.model, 0.0)
         if self._cache is not None and (hit := self._cache.get(plan.key)) is not None:
             return hit
-        if plan.rejected is not None:
-            error = BackendError(plan.rejected, kind="too_long")
-            return self.policy.fail(plan.request, error, self.model, 0.0)
         if self.circuit_breaker is not None:
             wait = self.circuit_breaker.blocked_for()
             if wait is not None:

@@ -80,3 +80,12 @@ def test_neutralize_breaks_role_lines_and_markers() -> None:
     assert "\nAgent:" not in text
     assert "<END CONVERSATION>" not in text and "[/INST]" not in text and "<|eot_id|>" not in text
     assert "safe" in text  # the words stay readable to the model
+
+
+def test_media_only_message_is_marked_and_text_next_to_media_is_not() -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:..."}}
+    assert normalize_conversation([{"role": "user", "content": [image]}])[-1].media_only
+    with_text = normalize_conversation([{"role": "user", "content": [image, "caption"]}])
+    assert not with_text[-1].media_only and with_text[-1].content == "caption"
+    merged = normalize_conversation([("user", "hello"), {"role": "user", "content": [image]}])
+    assert not merged[-1].media_only

@@ -161,3 +161,20 @@ def test_default_backend_without_key_says_what_to_do(monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("TOGETHER_API_KEY", raising=False)
     with pytest.raises(ConfigurationError, match="TOGETHER_API_KEY"):
         LlamaGuard()
+
+
+def test_media_only_message_is_decided_by_the_error_policy() -> None:
+    backend = SimulatedBackend()
+    image_only = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]
+    blocked = LlamaGuard(backend).check(image_only)
+    assert not blocked.safe and "non-text" in (blocked.error or "") and backend.calls == 0
+    assert LlamaGuard(backend, on_error="allow").check(image_only).safe
+    with pytest.raises(GuardUnavailableError, match="non-text"):
+        LlamaGuard(backend, on_error="raise").check(image_only)
+
+
+def test_cached_empty_turn_does_not_answer_for_a_media_only_turn() -> None:
+    guard = LlamaGuard(SimulatedBackend(), cache=True)
+    assert guard.check("").safe
+    image_only = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]
+    assert not guard.check(image_only).safe

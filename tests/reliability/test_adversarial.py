@@ -118,8 +118,12 @@ def test_verdict_is_right_through_every_backend(
     case: Case, backend: str, make_guard: Callable[..., LlamaGuard]
 ) -> None:
     verdict = make_guard(backend).check(case.conversation)
-    assert verdict.error is None, verdict.error  # decided by the model, not by a failure
     assert verdict.role == case.role
+    if case.expect == "blocked":  # nothing the model can read: the error policy decides
+        assert not verdict.safe and verdict.error, verdict
+        assert make_guard(backend, on_error="allow").check(case.conversation).safe
+        return
+    assert verdict.error is None, verdict.error  # decided by the model, not by a failure
     if case.expect == "unsafe":
         assert not verdict.safe and "S8" in verdict.codes, f"unsafe reported safe: {verdict}"
     elif case.expect == "safe":
