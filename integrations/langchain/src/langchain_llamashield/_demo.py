@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from typing import Any
 
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnableGenerator
 from rich.console import Console
 
 from langchain_llamashield.runnables import guard_runnable
@@ -21,10 +24,18 @@ ANSWERS = [
 ]
 
 
+def _at_reading_speed(chunks: Iterator[str]) -> Iterator[str]:
+    # The fake model streams instantly; a real one takes time per token, which is what lets
+    # the guard judge one sentence while the next is being generated.
+    for chunk in chunks:
+        time.sleep(0.02)
+        yield chunk
+
+
 def _chain(answers: list[str]) -> Any:
     model = GenericFakeChatModel(messages=iter(AIMessage(a) for a in answers))
     prompt = ChatPromptTemplate.from_messages([("human", "{question}")])
-    return prompt | model | StrOutputParser(), model
+    return prompt | model | StrOutputParser() | RunnableGenerator(_at_reading_speed), model
 
 
 def run_demo(guard: LlamaGuard, console: Console) -> None:
@@ -48,5 +59,5 @@ def run_demo(guard: LlamaGuard, console: Console) -> None:
     refusal = released.pop() if released and released[-1] == REFUSAL else None
     console.print(f"  [yellow]released while streaming:[/yellow] {''.join(released)!r}")
     if refusal is not None:
-        console.print(f"  [red]then cut, with the refusal:[/red] {refusal!r} (the sentence about "
-                      "the bomb was judged unsafe and never reached the reader)")  # fmt: skip
+        console.print(f"  [red]then cut, with the refusal:[/red] {refusal!r}: the window with "
+                      "the bomb was judged unsafe and never reached the reader")  # fmt: skip
