@@ -55,8 +55,35 @@ from llamashield.streaming import WindowSpec
 __all__ = ["GuardedRunnable", "LlamaGuardRunnable", "guard_runnable"]
 
 
-class _TransformStreaming(RunnableSerializable[Any, Any]):
-    """stream/astream/transform/atransform routed through ``_transform``/``_atransform``."""
+class _GuardRunnableBase(RunnableSerializable[Any, Any]):
+    """invoke/ainvoke and stream/astream/transform/atransform, traced, for both guard runnables.
+
+    Subclasses implement ``_invoke``/``_ainvoke`` and ``_transform``/``_atransform``.
+    """
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return self._call_with_config(self._invoke, input, config, **kwargs)
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
+
+    def _invoke(
+        self,
+        value: Any,
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
+    ) -> Any:
+        raise NotImplementedError
+
+    async def _ainvoke(
+        self,
+        value: Any,
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
+    ) -> Any:
+        raise NotImplementedError
 
     def _transform(
         self,
@@ -104,7 +131,7 @@ class _TransformStreaming(RunnableSerializable[Any, Any]):
             yield chunk
 
 
-class LlamaGuardRunnable(_TransformStreaming):
+class LlamaGuardRunnable(_GuardRunnableBase):
     """A chain step that passes its input through unchanged when Llama Guard judges it safe.
 
     Takes a str, messages, a ``PromptValue``, or a dict (``input_key`` picks the text; by
@@ -165,12 +192,6 @@ class LlamaGuardRunnable(_TransformStreaming):
         return input_conversation(value, role=self.role, key=self.input_key)
 
     # -- invoke -----------------------------------------------------------------------------
-
-    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return self._call_with_config(self._invoke, input, config, **kwargs)
-
-    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
 
     def _invoke(
         self,
@@ -247,7 +268,7 @@ class LlamaGuardRunnable(_TransformStreaming):
                 yield chunk
 
 
-class GuardedRunnable(_TransformStreaming):
+class GuardedRunnable(_GuardRunnableBase):
     """A runnable guarded by Llama Guard on its input and output; built by ``guard_runnable``."""
 
     runnable: Runnable[Any, Any]
@@ -320,12 +341,6 @@ class GuardedRunnable(_TransformStreaming):
         return child, patch_config(config, callbacks=without_live_tokens(run_manager.get_child()))
 
     # -- invoke -----------------------------------------------------------------------------
-
-    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return self._call_with_config(self._invoke, input, config, **kwargs)
-
-    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
 
     def _invoke(
         self,
