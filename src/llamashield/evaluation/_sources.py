@@ -91,11 +91,13 @@ def _json_records(text: str, name: str) -> Records:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data" and text.lstrip().startswith("{"):
+            # Some publishers (Aegis 2.0's *.json) write one object per line under .json
+            return jsonl_records(text, name)
         raise SourceError(f"{name}: not valid JSON ({exc.msg})") from None
     if not isinstance(data, list) or not all(isinstance(r, Mapping) for r in data):
         raise SourceError(f"{name}: a .json data set must be a list of objects (or use .jsonl)")
-    for number, record in enumerate(data, start=1):
-        yield f"{name}:{number}", record
+    return ((f"{name}:{number}", record) for number, record in enumerate(data, start=1))
 
 
 def _csv_records(text: str, name: str, delimiter: str) -> Records:
