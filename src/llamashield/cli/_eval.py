@@ -7,6 +7,7 @@ then write the outputs. Each step is a function of its own.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,6 +96,16 @@ def _usage_errors(console: Console) -> Iterator[None]:
     # DatasetError is a ValueError; ConfigurationError (no API key...) a LlamaShieldError
     except (ValueError, KeyError, ImportError, OSError, LlamaShieldError) as exc:
         _fail(console, exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
+
+
+@contextmanager
+def _notes(console: Console) -> Iterator[None]:
+    """Warnings raised while loading (skipped records...) become notes on the console."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:
+        console.print(f"[yellow]note:[/yellow] {warning.message}")
 
 
 def check_arguments(
@@ -272,7 +283,7 @@ def eval_command(
     )  # fmt: skip
     check_arguments(console, data, sample=sample, mapping=mapping, preset=preset, columns=columns)
     thresholds = parse_thresholds(threshold or [])
-    with _usage_errors(console):
+    with _usage_errors(console), _notes(console):
         guard = make_guard(backend, model, base_url, max_concurrency=concurrency, timeout=timeout)
         rows = load_rows_for(
             None if sample else data, guard.taxonomy, preset=preset, mapping=mapping,
