@@ -63,6 +63,17 @@ def test_json_round_trip_keeps_the_typed_report(tmp_path: Path) -> None:
     assert report.overall["f1"] == report.model.overall.f1
 
 
+def test_a_report_written_before_the_headline_still_reads(tmp_path: Path) -> None:
+    data = build_report(RESULTS, taxonomy=LLAMA_GUARD_2).data
+    for key in ("headline", "by_group", "preset", "notes"):
+        del data[key]
+    for row in data["rows"]:
+        del row["group"]
+    old = EvalReport(data)
+    assert old.model.headline.f1 == old.model.overall.f1 and old.model.headline.measure == "f1"
+    assert old.model.headline.auprc == data["auprc"] and old.model.by_group == {}
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(

@@ -8,9 +8,9 @@ saved report back.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "CategoryScores",
@@ -135,3 +135,14 @@ class ReportData(_Model):
     threshold_sweep: list[SweepPoint]
     rows: list[RowOutcome]
     notes: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _headline_of_older_reports(cls, data: Any) -> Any:
+        """Reports written before the headline existed: derive it from what they hold."""
+        if isinstance(data, dict) and "headline" not in data and "overall" in data:
+            overall = data["overall"]
+            get = overall.get if isinstance(overall, dict) else lambda key: getattr(overall, key)
+            headline = {"f1": get("f1"), "fpr": get("fpr"), "auprc": data.get("auprc")}
+            data = {**data, "headline": headline}
+        return data
