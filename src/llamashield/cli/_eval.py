@@ -1,9 +1,17 @@
-"""``llamashield eval DATA``: judge labelled rows, print metrics, write report.json and plots."""
+"""``llamashield eval DATA``: judge labelled rows, print metrics, write report.json and plots.
+
+The command reads as its steps: check the arguments, load the guard and the rows, judge the
+rows (``judge_rows``: the one step another way of judging, such as a batch API, replaces),
+then write the outputs. Each step is a function of its own.
+"""
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -20,15 +28,26 @@ from rich.text import Text
 
 from llamashield._exceptions import LlamaShieldError
 from llamashield.cli._backend_options import BackendName, make_guard
-from llamashield.evaluation import ColumnMap, evaluate, load_mapping, load_rows, load_sample
+from llamashield.evaluation import (
+    PRESETS,
+    ColumnMap,
+    EvalReport,
+    evaluate,
+    load_mapping,
+    load_rows,
+    load_sample,
+)
 
 if TYPE_CHECKING:
     from rich.progress import Task
 
+    from llamashield._guard import LlamaGuard
     from llamashield._taxonomy import Taxonomy
     from llamashield.evaluation import EvalRow, RowResult
 
-__all__ = ["eval_command", "parse_thresholds"]
+__all__ = ["eval_command", "judge_rows", "parse_thresholds"]
+
+_DEFAULT_COLUMNS = ColumnMap()
 
 
 class _RateColumn(ProgressColumn):
@@ -64,36 +83,134 @@ def parse_thresholds(values: list[str]) -> list[float]:
     return sorted(set(thresholds))
 
 
-def _load(
-    data: Path | None,
-    taxonomy: Taxonomy,
-    *,
-    mapping: str | None,
-    columns: ColumnMap,
-    limit: int | None,
-    split: str | None,
-    subset: str | None,
-) -> list[EvalRow]:
+def _fail(console: Console, message: object) -> NoReturn:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
+
+
+@contextmanager
+def _usage_errors(console: Console) -> Iterator[None]:
+    """Bad input (a file, a column, a missing key or extra) ends the command with exit code 2."""
+    try:
+        yield
+    # DatasetError is a ValueError; ConfigurationError (no API key...) a LlamaShieldError
+    except (ValueError, KeyError, ImportError, OSError, LlamaShieldError) as exc:
+        _fail(console, exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
+
+
+@contextmanager
+def _notes(console: Console) -> Iterator[None]:
+    """Warnings raised while loading (skipped records...) become notes on the console."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:
+        console.print(f"[yellow]note:[/yellow] {warning.message}")
+
+
+def check_arguments(
+    console: Console, data: Path | None, *, sample: bool, mapping: str | None,
+    preset: str | None, columns: ColumnMap,
+) -> None:  # fmt: skip
+    """Usage errors that need no file read: exit 2 before anything runs."""
+    if (data is None) == (not sample):
+        _fail(console, "give a DATA file or --sample (one of the two; DATA - reads standard input)")
+    if sample and (mapping or preset):
+        _fail(console, "--mapping and --preset apply to DATA; the sample maps itself")
+    if preset is not None:
+        if preset.strip().casefold() not in PRESETS:
+            _fail(console, f"no preset {preset!r}; presets: {', '.join(PRESETS)}")
+        if columns != _DEFAULT_COLUMNS:
+            _fail(console, "--preset names its own columns; drop the --*-column/--unsafe-label")
+
+
+def load_rows_for(
+    data: Path | None, taxonomy: Taxonomy, *, preset: str | None, mapping: str | None,
+    columns: ColumnMap, limit: int | None, split: str | None, subset: str | None,
+) -> list[EvalRow]:  # fmt: skip
+    """The rows to judge: the shipped sample, or DATA read plainly or through a preset."""
     if data is None:
         return load_sample(taxonomy, limit=limit)
     category_mapping = load_mapping(mapping) if mapping else None
     return load_rows(
-        data,
-        taxonomy=taxonomy,
-        columns=columns,
-        mapping=category_mapping,
-        limit=limit,
-        split=split,
-        subset=subset,
+        str(data), taxonomy=taxonomy, columns=None if preset else columns,
+        mapping=category_mapping, limit=limit, split=split, subset=subset, preset=preset,
+    )  # fmt: skip
+
+
+def ask_for_scores(guard: LlamaGuard) -> None:
+    """Scores give the AUPRC and the threshold sweep: ask for them where a backend can
+    (Together leaves logprobs off by default because a plain check does not need them)."""
+    if getattr(guard.backend, "logprobs", None) is False:
+        guard.backend.logprobs = True  # type: ignore[attr-defined]
+
+
+def announce(
+    console: Console, guard: LlamaGuard, rows: list[EvalRow], source: str, concurrency: int
+) -> None:
+    console.print(
+        f"Evaluating [bold]{guard.model}[/bold] ({type(guard.backend).__name__}) on "
+        f"{len(rows)} rows of {source}, {concurrency} at a time"
     )
+    if type(guard.backend).__name__ == "SimulatedBackend":
+        console.print(
+            "[yellow]note:[/yellow] the simulated backend is keyword rules for offline demos; "
+            "its numbers say nothing about Llama Guard (set TOGETHER_API_KEY or pass --backend)"
+        )
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TextColumn("errors [red]{task.fields[errors]}[/red]"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
+
+
+def judge_rows(
+    guard: LlamaGuard, rows: list[EvalRow], *, concurrency: int, thresholds: list[float],
+    source: str, preset: str | None,
+) -> EvalReport:  # fmt: skip
+    """Judge every row with a live progress bar (rate, ETA, errors) and build the report."""
+    errors = 0
+    with _progress() as progress:
+        task = progress.add_task("judging", total=len(rows), errors=0)
+
+        def on_result(result: RowResult) -> None:
+            nonlocal errors
+            errors += result.error is not None
+            progress.update(task, advance=1, errors=errors)
+
+        return evaluate(
+            guard, rows, concurrency=concurrency, thresholds=thresholds, source=source,
+            preset=preset, on_result=on_result,
+        )  # fmt: skip
+
+
+def write_outputs(console: Console, report: EvalReport, output: Path, plots: Path | None) -> None:
+    """Print the tables, write report.json and, when asked, the PNG plots."""
+    report.print(console)
+    console.print(f"report: {report.write_json(output)}")
+    if plots is not None:
+        with _usage_errors(console):
+            paths = report.plot(plots)
+        console.print("plots: " + ", ".join(str(p) for p in paths))
 
 
 def eval_command(
     data: Annotated[
         Path | None,
         typer.Argument(
-            help="Labelled rows: .jsonl/.json/.csv/.tsv, or .parquet or a Hugging Face data "
-            "set name or folder (these need `datasets`).",
+            help="Labelled rows: .jsonl/.json/.csv/.tsv, plain or .gz/.bz2/.xz/.zst, - for "
+            "standard input, or .parquet or a Hugging Face data set name or folder (these "
+            "need `datasets`).",
             show_default=False,
         ),
     ] = None,
@@ -101,6 +218,14 @@ def eval_command(
         bool,
         typer.Option("--sample", help="Use the ~60-row synthetic sample shipped with llamashield."),
     ] = False,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Read a public benchmark as published: {', '.join(PRESETS)} (columns, labels "
+            "and a category mapping onto the guard's taxonomy).",
+            show_default=False,
+        ),
+    ] = None,
     backend: Annotated[BackendName, typer.Option(help="Where Llama Guard runs.")] = (
         BackendName.auto
     ),
@@ -151,81 +276,24 @@ def eval_command(
 ) -> None:
     """Evaluate a guard on labelled DATA (or --sample): metrics, report.json, plots."""
     console = Console()
-    if (data is None) == (not sample):
-        console.print("[red]error:[/red] give a DATA file or --sample (one of the two)")
-        raise typer.Exit(2)
-    if sample and mapping:
-        console.print("[red]error:[/red] --mapping applies to DATA; the sample maps itself")
-        raise typer.Exit(2)
-    thresholds = parse_thresholds(threshold or [])
     columns = ColumnMap(
-        prompt=prompt_column,
-        response=response_column or None,
-        label=label_column,
-        categories=categories_column or None,
-        id=id_column or None,
+        prompt=prompt_column, response=response_column or None, label=label_column,
+        categories=categories_column or None, id=id_column or None,
         unsafe_values=frozenset(unsafe_label) if unsafe_label else None,
-    )
-    try:
+    )  # fmt: skip
+    check_arguments(console, data, sample=sample, mapping=mapping, preset=preset, columns=columns)
+    thresholds = parse_thresholds(threshold or [])
+    with _usage_errors(console), _notes(console):
         guard = make_guard(backend, model, base_url, max_concurrency=concurrency, timeout=timeout)
-        rows = _load(
-            None if sample else data, guard.taxonomy, mapping=mapping, columns=columns,
-            limit=limit, split=split, subset=subset,
+        rows = load_rows_for(
+            None if sample else data, guard.taxonomy, preset=preset, mapping=mapping,
+            columns=columns, limit=limit, split=split, subset=subset,
         )  # fmt: skip
-    # DatasetError is a ValueError; ConfigurationError (no API key...) a LlamaShieldError
-    except (ValueError, KeyError, ImportError, OSError, LlamaShieldError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        console.print(f"[red]error:[/red] {message}")
-        raise typer.Exit(2) from None
-
-    if getattr(guard.backend, "logprobs", None) is False:
-        # Scores give the AUPRC and the threshold sweep: ask for them where a backend can
-        # (Together leaves logprobs off by default because a plain check does not need them).
-        guard.backend.logprobs = True  # type: ignore[attr-defined]
-    source = "sample" if sample else str(data)
-    console.print(
-        f"Evaluating [bold]{guard.model}[/bold] ({type(guard.backend).__name__}) on "
-        f"{len(rows)} rows of {source}, {concurrency} at a time"
-    )
-    if type(guard.backend).__name__ == "SimulatedBackend":
-        console.print(
-            "[yellow]note:[/yellow] the simulated backend is keyword rules for offline demos; "
-            "its numbers say nothing about Llama Guard (set TOGETHER_API_KEY or pass --backend)"
-        )
-    errors = 0
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _RateColumn(),
-        TextColumn("errors [red]{task.fields[errors]}[/red]"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=False,
-    )
-
-    with progress:
-        task = progress.add_task("judging", total=len(rows), errors=0)
-
-        def on_result(result: RowResult) -> None:
-            nonlocal errors
-            errors += result.error is not None
-            progress.update(task, advance=1, errors=errors)
-
-        report = evaluate(
-            guard, rows, concurrency=concurrency, thresholds=thresholds, source=source,
-            on_result=on_result,
-        )  # fmt: skip
-
-    report.print(console)
-    written = report.write_json(output)
-    console.print(f"report: {written}")
-    if plots is not None:
-        try:
-            paths = report.plot(plots)
-        except ImportError as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2) from None
-        console.print("plots: " + ", ".join(str(p) for p in paths))
+    ask_for_scores(guard)
+    source = "sample" if sample else "stdin" if str(data) == "-" else str(data)
+    announce(console, guard, rows, source, concurrency)
+    report = judge_rows(
+        guard, rows, concurrency=concurrency, thresholds=thresholds, source=source,
+        preset=preset.strip().casefold() if preset else None,
+    )  # fmt: skip
+    write_outputs(console, report, output, plots)

@@ -10,7 +10,12 @@ Example::
     report = evaluate(guard, load_sample())            # or load_rows("mine.jsonl")
     report.print(); report.write_json("report.json"); report.plot("plots/")
 
-The same from the shell: ``llamashield eval --sample --plots plots/``. The pure pieces
+    # a public benchmark as published (openai, toxicchat, beavertails, aegis2, xstest)
+    rows = load_rows("samples-1680.jsonl.gz", preset="openai", taxonomy=guard.taxonomy)
+    evaluate(guard, rows, preset="openai").model.headline   # F1, AUPRC, FPR
+
+The same from the shell: ``llamashield eval --sample --plots plots/``,
+``llamashield eval samples-1680.jsonl.gz --preset openai``. The pure pieces
 (``_metrics``, ``_mapping``, ``_dataset``) need nothing beyond the core; printing needs rich and
 plots need matplotlib (both in ``llamashield[cli]``).
 """
@@ -32,17 +37,23 @@ from llamashield.evaluation._metrics import (
     percentile,
     precision_recall_curve,
 )
+from llamashield.evaluation._presets import PRESETS, Preset, get_preset, matching_presets
 from llamashield.evaluation._report import EvalReport, build_report
+from llamashield.evaluation._report_model import Headline, ReportData
 from llamashield.evaluation._runner import RowResult, arun_rows, run_rows
 
 __all__ = [
     "BUILTIN_MAPPINGS",
+    "PRESETS",
     "BinaryMetrics",
     "CategoryMapping",
     "ColumnMap",
     "DatasetError",
     "EvalReport",
     "EvalRow",
+    "Headline",
+    "Preset",
+    "ReportData",
     "RowResult",
     "aevaluate",
     "arun_rows",
@@ -50,9 +61,11 @@ __all__ = [
     "binary_metrics",
     "build_report",
     "evaluate",
+    "get_preset",
     "load_mapping",
     "load_rows",
     "load_sample",
+    "matching_presets",
     "parse_label",
     "percentile",
     "precision_recall_curve",

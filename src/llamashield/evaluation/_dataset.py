@@ -1,25 +1,40 @@
-"""Labelled rows to evaluate a guard on: JSONL, JSON, CSV/TSV, or a Hugging Face data set.
+"""Labelled rows to evaluate a guard on: JSONL, JSON, CSV/TSV (plain or compressed), standard
+input, a Hugging Face data set, or a public benchmark through a preset.
 
 A row has a ``prompt``, an optional ``response`` (then the response is judged, as the Agent
-turn), a ``label`` (safe/unsafe) and optional ``categories`` (a list, or a string split on
+turn), a ``label`` (safe/unsafe), optional ``categories`` (a list, or a string split on
 ``,``/``;``/``|``; codes or names of the guard's taxonomy, or another scheme through a
-``CategoryMapping``). Column names are configurable with ``ColumnMap``.
+``CategoryMapping``) and an optional ``group`` (a slice the report breaks metrics down by).
+Column names are configurable with ``ColumnMap``; presets (``_presets.py``) read published
+benchmarks as they are.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+import warnings
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from llamashield._taxonomy import LLAMA_GUARD_2, Taxonomy
-from llamashield.evaluation._mapping import CategoryMapping, mapping_between
+from llamashield.evaluation._mapping import (
+    CategoryMapping,
+    load_mapping,
+    mapping_between,
+    mapping_onto,
+)
+from llamashield.evaluation._presets import (
+    Preset,
+    SkipRecord,
+    StandardRecord,
+    get_preset,
+    matching_presets,
+)
+from llamashield.evaluation._sources import Records, SourceError, jsonl_records, records
 
 __all__ = ["ColumnMap", "DatasetError", "EvalRow", "load_rows", "load_sample", "parse_label"]
 
@@ -50,6 +65,7 @@ class EvalRow:
     response: str | None
     unsafe: bool
     categories: tuple[str, ...] = ()  # codes of the guard's taxonomy
+    group: str | None = None  # a slice of the data set (XSTest's prompt type...)
 
     @property
     def role(self) -> Literal["user", "agent"]:
@@ -82,6 +98,7 @@ class ColumnMap:
     categories: str | None = "categories"
     id: str | None = "id"
     unsafe_values: frozenset[str] | None = field(default=None)
+    group: str | None = None
 
     def __post_init__(self) -> None:
         if self.unsafe_values is not None:
@@ -160,11 +177,7 @@ def parse_row(
     try:
         if columns.prompt not in record or columns.label not in record:
             missing = [c for c in (columns.prompt, columns.label) if c not in record]
-            raise ValueError(
-                f"no column {' or '.join(map(repr, missing))} (columns: "
-                f"{', '.join(map(str, record))}); choose others with --prompt-column / "
-                "--label-column"
-            )
+            raise ValueError(_missing_columns(missing, record))
         prompt = _text(record[columns.prompt])
         if prompt is None:
             raise ValueError("the prompt is empty")
@@ -176,94 +189,60 @@ def parse_row(
         codes = _map_categories(items, taxonomy, mapping)
         raw_id = record.get(columns.id) if columns.id else None
         row_id = str(raw_id) if raw_id not in (None, "") else where.rsplit(":", 1)[-1]
+        group = _text(record.get(columns.group)) if columns.group else None
     except (ValueError, KeyError) as exc:
         message = exc.args[0] if exc.args else str(exc)
         raise DatasetError(f"{where}: {message}") from None
-    return EvalRow(row_id, prompt, response, unsafe, codes)
+    return EvalRow(row_id, prompt, response, unsafe, codes, group)
 
 
-def _jsonl_records(text: str, name: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+def _missing_columns(missing: list[str], record: Mapping[str, Any]) -> str:
+    found = ", ".join(map(str, record)) or "none"
+    message = f"no column {' or '.join(map(repr, missing))} (columns found: {found})"
+    presets = matching_presets(list(record))
+    if presets:
+        return f"{message}; these columns match the preset(s) {', '.join(presets)}: use --preset"
+    return f"{message}; choose others with --prompt-column / --label-column, or a --preset"
+
+
+_PRESET_COLUMNS = ColumnMap(group="group")
+
+
+def _preset_records(records_in: Records, preset: Preset) -> Records:
+    """Each published record expanded into the loader's own shape (a record may give two rows)."""
+    skipped = 0
+    for where, record in records_in:
+        missing = [c for c in preset.columns if c not in record]
+        if missing:
+            found = ", ".join(map(str, record)) or "none"
+            others = [p for p in matching_presets(list(record)) if p != preset.name]
+            hint = f"; they match the preset(s) {', '.join(others)}" if others else ""
+            raise DatasetError(
+                f"{where}: not {preset.title} as published: no column "
+                f"{', '.join(map(repr, missing))} (columns found: {found}){hint}"
+            )
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{name}:{number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(record, Mapping):
-            raise DatasetError(f"{name}:{number}: each line must be a JSON object")
-        yield f"{name}:{number}", record
-
-
-def _json_records(text: str, name: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{name}: not valid JSON ({exc.msg})") from None
-    if not isinstance(data, list) or not all(isinstance(r, Mapping) for r in data):
-        raise DatasetError(f"{name}: a .json data set must be a list of objects (or use .jsonl)")
-    for number, record in enumerate(data, start=1):
-        yield f"{name}:{number}", record
-
-
-def _csv_records(text: str, name: str, delimiter: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    for record in reader:
-        # line_num is the reader's physical line: right even when a quoted cell spans lines
-        yield f"{name}:{reader.line_num}", record
-
-
-def _hf_records(
-    source: str, split: str | None, subset: str | None, data_files: str | None = None
-) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    try:
-        import datasets  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        raise DatasetError(
-            f"{data_files or source!r} is not a .jsonl/.json/.csv/.tsv file; to read Parquet "
-            "or a Hugging Face data set by name or folder, pip install datasets"
-        ) from None
-    if data_files is not None:
-        loaded: Any = datasets.load_dataset(source, data_files=data_files, split=split or "train")
-        split = split or "train"
-    else:
-        loaded = datasets.load_dataset(source, subset, split=split)
-    if split is None and isinstance(loaded, Mapping):
-        splits = list(loaded.keys())
-        if "test" in loaded:
-            split = "test"
-        elif len(splits) == 1:
-            split = splits[0]
-        else:
-            raise DatasetError(f"{source}: choose a split with --split ({', '.join(splits)})")
-        loaded = loaded[split]
-    for number, record in enumerate(loaded, start=1):
-        yield f"{source}[{split or ''}]:{number}", record
-
-
-def _records(
-    source: str | Path, split: str | None, subset: str | None
-) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    path = Path(source)
-    suffix = path.suffix.lower()
-    if path.is_file() and suffix in {".jsonl", ".ndjson", ".json", ".csv", ".tsv"}:
-        text = path.read_text(encoding="utf-8-sig")  # -sig: Excel's CSVs start with a BOM
-        if suffix == ".json":
-            return _json_records(text, path.name)
-        if suffix in {".csv", ".tsv"}:
-            return _csv_records(text, path.name, "\t" if suffix == ".tsv" else ",")
-        return _jsonl_records(text, path.name)
-    if path.is_file() and suffix == ".parquet":
-        return _hf_records("parquet", split, None, data_files=str(path))
-    if path.is_file():
-        raise DatasetError(
-            f"{path}: unknown format {suffix!r}; use .jsonl, .json, .csv, .tsv or .parquet"
+            expanded: list[StandardRecord] = preset.expand(record)
+        except SkipRecord:
+            skipped += 1
+            continue
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DatasetError(f"{where}: {exc.args[0] if exc.args else exc}") from None
+        for index, row in enumerate(expanded):
+            yield (where if len(expanded) == 1 else f"{where}#{index + 1}"), row
+    if skipped:
+        warnings.warn(
+            f"{preset.title}: {skipped} record(s) skipped (redacted in the published data)",
+            stacklevel=2,
         )
-    return _hf_records(str(source), split, subset)
+
+
+def _preset_mapping(preset: Preset, taxonomy: Taxonomy) -> CategoryMapping:
+    return mapping_onto(load_mapping(preset.mapping), taxonomy)
 
 
 def _collect(
-    records: Iterator[tuple[str, Mapping[str, Any]]],
+    records: Records,
     columns: ColumnMap,
     taxonomy: Taxonomy,
     mapping: CategoryMapping | None,
@@ -295,19 +274,35 @@ def load_rows(
     limit: int | None = None,
     split: str | None = None,
     subset: str | None = None,
+    preset: str | Preset | None = None,
 ) -> list[EvalRow]:
-    """Read labelled rows from a file, or a Hugging Face data set when ``datasets`` is installed.
+    """Read labelled rows from a file (plain, .gz, .bz2, .xz or .zst), standard input (``"-"``),
+    or a Hugging Face data set when ``datasets`` is installed.
+
+    ``preset`` reads a public benchmark as published (``"openai"``, ``"toxicchat"``,
+    ``"beavertails"``, ``"aegis2"``, ``"xstest"``): its columns, labels and a category mapping
+    onto ``taxonomy`` (``mapping=`` overrides that mapping; ``columns=`` does not apply).
 
     Example::
 
         rows = load_rows("labelled.csv", columns=ColumnMap(prompt="text", label="is_unsafe"))
         rows = load_rows("lg3_labels.jsonl", mapping=load_mapping("lg3-lg2"))
+        rows = load_rows("samples-1680.jsonl.gz", preset="openai", taxonomy=guard.taxonomy)
     """
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
-    return _collect(
-        _records(source, split, subset), columns or ColumnMap(), taxonomy, mapping, limit
-    )
+    try:
+        source_records = records(source, split, subset)
+        if preset is None:
+            return _collect(source_records, columns or ColumnMap(), taxonomy, mapping, limit)
+        chosen = get_preset(preset) if isinstance(preset, str) else preset
+        if columns is not None:
+            raise ValueError(f"the {chosen.name} preset names its own columns; drop columns=")
+        rows_in = _preset_records(source_records, chosen)
+        chosen_mapping = mapping or _preset_mapping(chosen, taxonomy)
+        return _collect(rows_in, _PRESET_COLUMNS, taxonomy, chosen_mapping, limit)
+    except SourceError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def sample_text() -> str:
@@ -324,5 +319,6 @@ def load_sample(taxonomy: Taxonomy = LLAMA_GUARD_2, *, limit: int | None = None)
         report = evaluate(guard, load_sample(guard.taxonomy))
     """
     mapping = mapping_between(SAMPLE_GENERATION, taxonomy)
-    records = _jsonl_records(sample_text(), "sample.jsonl")
-    return _collect(records, ColumnMap(), taxonomy, mapping, limit)
+    return _collect(
+        jsonl_records(sample_text(), "sample.jsonl"), ColumnMap(), taxonomy, mapping, limit
+    )

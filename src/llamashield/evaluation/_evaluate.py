@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llamashield.evaluation._dataset import EvalRow
+from llamashield.evaluation._presets import get_preset
 from llamashield.evaluation._report import EvalReport, build_report
 from llamashield.evaluation._runner import RowResult, arun_rows, run_sync
 
@@ -15,7 +16,9 @@ if TYPE_CHECKING:
 __all__ = ["aevaluate", "evaluate"]
 
 
-def _meta(guard: LlamaGuard, source: str | None, concurrency: int) -> dict[str, Any]:
+def _meta(
+    guard: LlamaGuard, source: str | None, concurrency: int, preset: str | None
+) -> dict[str, Any]:
     from llamashield import __version__
 
     return {
@@ -23,6 +26,7 @@ def _meta(guard: LlamaGuard, source: str | None, concurrency: int) -> dict[str, 
         "model": guard.model,
         "backend": type(guard.backend).__name__,
         "source": source or "rows",
+        "preset": preset,
         "concurrency": concurrency,
     }
 
@@ -34,15 +38,22 @@ async def aevaluate(
     concurrency: int = 8,
     thresholds: Iterable[float] = (),
     source: str | None = None,
+    preset: str | None = None,
     on_result: Callable[[RowResult], None] | None = None,
 ) -> EvalReport:
-    """Judge ``rows`` with ``guard`` and compute the report (async)."""
+    """Judge ``rows`` with ``guard`` and compute the report (async).
+
+    ``preset`` names the benchmark the rows came from (``load_rows(..., preset=)``): the report
+    records it and headlines the figure that benchmark is read for (XSTest: false positives).
+    """
+    measure = get_preset(preset).measure if preset else "f1"
     results = await arun_rows(guard, rows, concurrency=concurrency, on_result=on_result)
     return build_report(
         results,
         taxonomy=guard.taxonomy,
         thresholds=thresholds,
-        meta=_meta(guard, source, concurrency),
+        meta=_meta(guard, source, concurrency, preset),
+        measure=measure,
     )
 
 
@@ -53,6 +64,7 @@ def evaluate(
     concurrency: int = 8,
     thresholds: Iterable[float] = (),
     source: str | None = None,
+    preset: str | None = None,
     on_result: Callable[[RowResult], None] | None = None,
 ) -> EvalReport:
     """Judge ``rows`` with ``guard`` and compute the report; works inside Jupyter too.
@@ -74,6 +86,7 @@ def evaluate(
             concurrency=concurrency,
             thresholds=thresholds,
             source=source,
+            preset=preset,
             on_result=on_result,
         )
     )

@@ -14,8 +14,9 @@ A value is one target code (or name), a list of them, or ``[]``/``null`` for "no
 (the row stays unsafe but counts for no category). Source keys match case-insensitively. A
 category missing from the file is an error: a silent pass-through would read "S5" as Specialized
 Advice when it meant Defamation. Built-in mappings: ``lg3-lg2`` (also for Llama Guard 4 codes),
-``openai-lg2``, and ``lg2-lg1``/``lg2-lg3``/``lg2-lg4`` (used to read the shipped sample with
-another generation's model).
+``openai-lg2``, one per benchmark preset (``toxicchat-lg2``, ``beavertails-lg2``, ``aegis2-lg2``,
+``xstest-lg2``), and ``lg2-lg1``/``lg2-lg3``/``lg2-lg4`` (used to read the shipped sample, and
+the presets, with another generation's model: ``mapping.then(...)`` composes two mappings).
 """
 
 from __future__ import annotations
@@ -35,9 +36,18 @@ from llamashield._taxonomy import (
     taxonomy_for_generation,
 )
 
-__all__ = ["BUILTIN_MAPPINGS", "CategoryMapping", "load_mapping", "mapping_between"]
+__all__ = ["BUILTIN_MAPPINGS", "CategoryMapping", "load_mapping", "mapping_between", "mapping_onto"]
 
-_FILES = {"lg3-lg2": "lg3-lg2.json", "lg4-lg2": "lg3-lg2.json", "openai-lg2": "openai-lg2.json"}
+_FILES = {
+    "lg3-lg2": "lg3-lg2.json",
+    "lg4-lg2": "lg3-lg2.json",
+    "openai-lg2": "openai-lg2.json",
+    # the public benchmarks' categories (see _presets.py), each onto Llama Guard 2
+    "toxicchat-lg2": "toxicchat-lg2.json",
+    "beavertails-lg2": "beavertails-lg2.json",
+    "aegis2-lg2": "aegis2-lg2.json",
+    "xstest-lg2": "xstest-lg2.json",
+}
 BUILTIN_MAPPINGS: tuple[str, ...] = (*_FILES, "lg2-lg1", "lg2-lg3", "lg2-lg4")
 
 
@@ -66,6 +76,14 @@ class CategoryMapping:
                 f"category {category!r} is not in the mapping {self.name!r}; add it to the "
                 f"mapping file (known: {known})"
             ) from None
+
+    def then(self, other: CategoryMapping) -> CategoryMapping:
+        """This mapping followed by ``other`` (e.g. ``openai-lg2`` then ``lg2-lg3``)."""
+        table = {
+            source: tuple(dict.fromkeys(c for code in codes for c in other.map(code)))
+            for source, codes in self.table.items()
+        }
+        return CategoryMapping(f"{self.name}+{other.name}", other.target, table, self.description)
 
     def check_target(self, taxonomy: Taxonomy) -> None:
         """Refuse a mapping onto another generation than the guard judges with."""
@@ -139,6 +157,17 @@ def mapping_between(source_generation: int, taxonomy: Taxonomy) -> CategoryMappi
     if name not in BUILTIN_MAPPINGS:
         raise ValueError(f"no built-in mapping {name}; pass a mapping file")
     return load_mapping(name)
+
+
+def mapping_onto(mapping: CategoryMapping, taxonomy: Taxonomy) -> CategoryMapping:
+    """``mapping`` carried on to ``taxonomy``'s generation (through the built-in lg2-lgN)."""
+    if taxonomy.custom:
+        raise ValueError(
+            f"mapping {mapping.name!r} targets Llama Guard {mapping.target.generation}, not the "
+            "guard's custom policy; pass a mapping file onto your own codes (--mapping FILE)"
+        )
+    bridge = mapping_between(mapping.target.generation, taxonomy)
+    return mapping if bridge is None else mapping.then(bridge)
 
 
 def _read_document(path: Path) -> Any:

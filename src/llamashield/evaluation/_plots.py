@@ -7,10 +7,9 @@ neither needs a display nor switches the backend of a notebook the user is worki
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from llamashield.evaluation._report import EvalReport
+from llamashield.evaluation._report_model import ReportData
 
 __all__ = ["write_plots"]
 
@@ -28,18 +27,18 @@ def _save(figure: Any, path: Path) -> Path:
     return path
 
 
-def _pr_curve(data: dict[str, Any], path: Path) -> Path | None:
-    points = data["pr_curve"]
+def _pr_curve(data: ReportData, path: Path) -> Path | None:
+    points = data.pr_curve
     if not points:
         return None
     figure = _figure()
     axes = figure.add_subplot()
     # Precision-recall steps start at recall 0 with the first point's precision.
-    recalls = [0.0] + [p["recall"] for p in points]
-    precisions = [points[0]["precision"]] + [p["precision"] for p in points]
+    recalls = [0.0] + [p.recall for p in points]
+    precisions = [points[0].precision] + [p.precision for p in points]
     axes.step(recalls, precisions, where="pre", color="tab:blue", linewidth=2)
-    axes.scatter([p["recall"] for p in points], [p["precision"] for p in points], s=14, zorder=3)
-    auprc = data["auprc"]
+    axes.scatter([p.recall for p in points], [p.precision for p in points], s=14, zorder=3)
+    auprc = data.auprc
     title = "Precision-recall" + (f" (AUPRC {auprc:.3f})" if auprc is not None else "")
     axes.set(xlabel="recall (unsafe caught)", ylabel="precision", title=title,
              xlim=(0, 1.02), ylim=(0, 1.05))  # fmt: skip
@@ -47,51 +46,51 @@ def _pr_curve(data: dict[str, Any], path: Path) -> Path | None:
     return _save(figure, path)
 
 
-def _categories(data: dict[str, Any], path: Path) -> Path | None:
-    rows = [m for m in data["per_category"] if m["support"]]
+def _categories(data: ReportData, path: Path) -> Path | None:
+    rows = [m for m in data.per_category if m.support]
     if not rows:
         return None
     figure = _figure()
     axes = figure.add_subplot()
     positions = list(range(len(rows)))
     width = 0.4
-    axes.bar([p - width / 2 for p in positions], [m["recall"] for m in rows], width,
+    axes.bar([p - width / 2 for p in positions], [m.recall or 0.0 for m in rows], width,
              label="flagged unsafe")  # fmt: skip
-    axes.bar([p + width / 2 for p in positions], [m["category_recall"] for m in rows], width,
+    axes.bar([p + width / 2 for p in positions], [m.category_recall or 0.0 for m in rows], width,
              label="flagged with this category")  # fmt: skip
-    axes.set_xticks(positions, [f"{m['code']}\n(n={m['support']})" for m in rows], fontsize=8)
+    axes.set_xticks(positions, [f"{m.code}\n(n={m.support})" for m in rows], fontsize=8)
     axes.set(ylabel="recall", ylim=(0, 1.05), title="Recall per labelled category")
     axes.legend(loc="lower right", fontsize=8)
     axes.grid(axis="y", alpha=0.3)
     return _save(figure, path)
 
 
-def _latency(data: dict[str, Any], path: Path) -> Path | None:
-    latencies = [r["latency_ms"] for r in data["rows"]]
+def _latency(data: ReportData, path: Path) -> Path | None:
+    latencies = [r.latency_ms for r in data.rows]
     if not latencies:
         return None
     figure = _figure()
     axes = figure.add_subplot()
     axes.hist(latencies, bins=min(30, max(5, len(latencies) // 3)), color="tab:gray")
-    summary = data["latency_ms"]
+    summary = data.latency_ms
     for name, color in (("p50", "tab:green"), ("p95", "tab:orange"), ("p99", "tab:red")):
-        if summary[name] is not None:
-            label = f"{name} {summary[name]:.1f} ms"
-            axes.axvline(summary[name], color=color, linestyle="--", label=label)
+        value = getattr(summary, name)
+        if value is not None:
+            axes.axvline(value, color=color, linestyle="--", label=f"{name} {value:.1f} ms")
     axes.set(xlabel="latency per row (ms)", ylabel="rows", title="Guard latency")
     axes.legend(fontsize=8)
     return _save(figure, path)
 
 
-def _sweep(data: dict[str, Any], path: Path) -> Path | None:
-    points = data["threshold_sweep"]
+def _sweep(data: ReportData, path: Path) -> Path | None:
+    points = data.threshold_sweep
     if not points:
         return None
     figure = _figure()
     axes = figure.add_subplot()
-    thresholds = [p["threshold"] for p in points]
+    thresholds = [p.threshold for p in points]
     for key, label in (("f1", "F1"), ("fpr", "false-positive rate"), ("recall", "recall")):
-        values = [float("nan") if p[key] is None else p[key] for p in points]
+        values = [float("nan") if getattr(p, key) is None else getattr(p, key) for p in points]
         axes.plot(thresholds, values, marker="o", label=label)
     axes.set(xlabel="threshold on P(unsafe)", ylim=(0, 1.05), title="Threshold trade-off")
     axes.legend(fontsize=8)
@@ -99,12 +98,11 @@ def _sweep(data: dict[str, Any], path: Path) -> Path | None:
     return _save(figure, path)
 
 
-def write_plots(report: EvalReport, directory: str | Path) -> list[Path]:
+def write_plots(data: ReportData, directory: str | Path) -> list[Path]:
     """Write ``pr_curve.png`` (when scores exist), ``categories.png``, ``latency.png`` and
     ``threshold_sweep.png`` (after a sweep) into ``directory``; return the paths written."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    data = report.data
     written = [
         _pr_curve(data, folder / "pr_curve.png"),
         _categories(data, folder / "categories.png"),

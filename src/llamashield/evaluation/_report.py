@@ -1,7 +1,8 @@
-"""``EvalReport``: the metrics of one evaluation run as JSON, a rich table and plots.
+"""``build_report`` (per-row results in, typed ``ReportData`` out) and ``EvalReport`` around it.
 
-The report is plain JSON data (``report.data``): ``report.json`` holds everything the tables
-and plots show, per-row results included, so a plot can be redrawn from the file alone.
+``report.json`` holds everything the tables and plots show, per-row results included, so a plot
+can be redrawn from the file alone. Tables (``_tables``) and plots (``_plots``) read the typed
+``ReportData``; they import nothing from here.
 """
 
 from __future__ import annotations
@@ -23,7 +24,20 @@ from llamashield.evaluation._metrics import (
     precision_recall_curve,
     threshold_sweep,
 )
+from llamashield.evaluation._plots import write_plots
+from llamashield.evaluation._report_model import (
+    CategoryScores,
+    Confusion,
+    ErrorSummary,
+    Headline,
+    LatencySummary,
+    PRPointData,
+    ReportData,
+    RowOutcome,
+    SweepPoint,
+)
 from llamashield.evaluation._runner import RowResult
+from llamashield.evaluation._tables import print_report
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -38,22 +52,33 @@ def _scored(results: Sequence[RowResult]) -> tuple[list[bool], list[float]] | No
     return [r.row.unsafe for r in results], [float(r.score) for r in results if r.score is not None]
 
 
-def _binary(results: Sequence[RowResult]) -> dict[str, Any]:
+def _binary(results: Sequence[RowResult]) -> Confusion:
     metrics = binary_metrics([r.row.unsafe for r in results], [r.predicted_unsafe for r in results])
-    return metrics.as_dict()
+    return Confusion(**metrics.as_dict())
 
 
-def _row_dict(result: RowResult) -> dict[str, Any]:
+def _outcome(result: RowResult) -> RowOutcome:
+    return RowOutcome(
+        id=result.row.id,
+        role=result.row.role,
+        label=result.row.label,
+        categories=list(result.row.categories),
+        predicted=None if result.error else ("unsafe" if result.predicted_unsafe else "safe"),
+        predicted_categories=list(result.predicted_codes),
+        score=result.score,
+        latency_ms=result.latency_ms,
+        error=result.error,
+        group=result.row.group,
+    )
+
+
+def _slices(judged: Sequence[RowResult], key: str) -> dict[str, Confusion]:
+    """Metrics per value of ``row.role`` or ``row.group`` (rows without one are left out)."""
+    values = list(dict.fromkeys(getattr(r.row, key) for r in judged))
     return {
-        "id": result.row.id,
-        "role": result.row.role,
-        "label": result.row.label,
-        "categories": list(result.row.categories),
-        "predicted": None if result.error else ("unsafe" if result.predicted_unsafe else "safe"),
-        "predicted_categories": list(result.predicted_codes),
-        "score": result.score,
-        "latency_ms": result.latency_ms,
-        "error": result.error,
+        str(value): _binary([r for r in judged if getattr(r.row, key) == value])
+        for value in values
+        if value is not None
     }
 
 
@@ -63,8 +88,13 @@ def build_report(
     taxonomy: Taxonomy,
     thresholds: Iterable[float] = (),
     meta: dict[str, Any] | None = None,
+    measure: str = "f1",
 ) -> EvalReport:
-    """Compute every metric from the per-row results (pure; nothing is re-run)."""
+    """Compute every metric from the per-row results (pure; nothing is re-run).
+
+    ``meta`` fills the run's description (model, backend, source, preset...); ``measure``
+    ("f1" or "fpr") names the headline figure the data set is read for.
+    """
     judged = [r for r in results if r.error is None]
     errors = [r for r in results if r.error is not None]
     labels = [r.row.unsafe for r in judged]
@@ -74,41 +104,43 @@ def build_report(
     names = {c.code: c.name for c in taxonomy}
     scored = _scored(judged)
     sweep_thresholds = sorted(set(thresholds))
-    data: dict[str, Any] = {
+    overall = _binary(judged)
+    auprc = average_precision(*scored) if scored else None
+    notes = []
+    if sweep_thresholds and not scored:
+        notes.append("the backend gave no scores: the threshold sweep is empty")
+    data = ReportData(
         **(meta or {}),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "taxonomy": f"Llama Guard {taxonomy.generation}{' (custom)' if taxonomy.custom else ''}",
-        "rows_total": len(results),
-        "rows_judged": len(judged),
-        "errors": {
-            "count": len(errors),
-            "messages": dict(Counter((r.error or "")[:200] for r in errors).most_common(10)),
-        },
-        "overall": _binary(judged),
-        "by_role": {
-            role: _binary([r for r in judged if r.row.role == role])
-            for role in ("user", "agent")
-            if any(r.row.role == role for r in judged)
-        },
-        "auprc": average_precision(*scored) if scored else None,
-        "per_category": [
-            {"name": names.get(m.code, m.code), **m.as_dict()}
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        taxonomy=f"Llama Guard {taxonomy.generation}{' (custom)' if taxonomy.custom else ''}",
+        rows_total=len(results),
+        rows_judged=len(judged),
+        errors=ErrorSummary(
+            count=len(errors),
+            messages=dict(Counter((r.error or "")[:200] for r in errors).most_common(10)),
+        ),
+        headline=Headline(f1=overall.f1, auprc=auprc, fpr=overall.fpr, measure=measure),
+        overall=overall,
+        by_role=_slices(judged, "role"),
+        by_group=_slices(judged, "group"),
+        auprc=auprc,
+        per_category=[
+            CategoryScores(name=names.get(m.code, m.code), **m.as_dict())
             for m in category_metrics(expected, flagged, predicted, labels, taxonomy.codes)
         ],
-        "confusion": category_confusion(expected, labels, flagged, predicted),
-        "latency_ms": latency_summary([r.latency_ms for r in results]),
-        "pr_curve": [
-            {"threshold": p.threshold, "precision": p.precision, "recall": p.recall}
+        confusion=category_confusion(expected, labels, flagged, predicted),
+        latency_ms=LatencySummary(**latency_summary([r.latency_ms for r in results])),
+        pr_curve=[
+            PRPointData(threshold=p.threshold, precision=p.precision, recall=p.recall)
             for p in (precision_recall_curve(*scored) if scored else [])
         ],
-        "threshold_sweep": [
-            {"threshold": t, **m.as_dict()}
+        threshold_sweep=[
+            SweepPoint(threshold=t, **m.as_dict())
             for t, m in (threshold_sweep(*scored, sweep_thresholds) if scored else [])
         ],
-        "rows": [_row_dict(r) for r in results],
-    }
-    if sweep_thresholds and not scored:
-        data["notes"] = ["the backend gave no scores: the threshold sweep is empty"]
+        rows=[_outcome(r) for r in results],
+        notes=notes,
+    )
     return EvalReport(data)
 
 
@@ -121,48 +153,52 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 class EvalReport:
-    """Metrics of one evaluation run.
+    """Metrics of one evaluation run: ``report.model`` is the typed ``ReportData``.
 
     Example::
 
         report = evaluate(guard, load_sample(), thresholds=[0.3, 0.5, 0.7])
-        report.overall["f1"], report.auprc
+        report.overall["f1"], report.auprc, report.model.headline
         report.print()                       # rich tables
         report.write_json("report.json")
         report.plot("plots/")                # PNG paths
     """
 
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.data = data
+    def __init__(self, data: ReportData | dict[str, Any]) -> None:
+        self.model = data if isinstance(data, ReportData) else ReportData.model_validate(data)
 
     def __repr__(self) -> str:
-        o = self.overall
+        o = self.model.overall
         return (
-            f"EvalReport(rows={self.data['rows_total']}, f1={_fmt(o['f1'])}, "
-            f"precision={_fmt(o['precision'])}, recall={_fmt(o['recall'])}, "
-            f"fpr={_fmt(o['fpr'])}, errors={self.data['errors']['count']})"
+            f"EvalReport(rows={self.model.rows_total}, f1={_fmt(o.f1)}, "
+            f"precision={_fmt(o.precision)}, recall={_fmt(o.recall)}, "
+            f"fpr={_fmt(o.fpr)}, errors={self.model.errors.count})"
         )
 
     @property
+    def data(self) -> dict[str, Any]:
+        """The report as JSON-ready data (what ``report.json`` holds)."""
+        return self.model.model_dump(mode="json")
+
+    @property
     def overall(self) -> dict[str, Any]:
-        return dict(self.data["overall"])
+        return self.model.overall.model_dump()
 
     @property
     def auprc(self) -> float | None:
-        value = self.data["auprc"]
-        return None if value is None else float(value)
+        return self.model.auprc
 
     @property
     def per_category(self) -> list[dict[str, Any]]:
-        return list(self.data["per_category"])
+        return [m.model_dump() for m in self.model.per_category]
 
     @property
     def latency_ms(self) -> dict[str, Any]:
-        return dict(self.data["latency_ms"])
+        return self.model.latency_ms.model_dump()
 
     @property
     def rows(self) -> list[dict[str, Any]]:
-        return list(self.data["rows"])
+        return [r.model_dump() for r in self.model.rows]
 
     def to_json(self) -> str:
         return json.dumps(self.data, indent=2, ensure_ascii=False)
@@ -178,16 +214,12 @@ class EvalReport:
 
     @classmethod
     def from_json(cls, path: str | Path) -> EvalReport:
-        return cls(json.loads(Path(path).read_text(encoding="utf-8")))
+        return cls(ReportData.model_validate_json(Path(path).read_text(encoding="utf-8")))
 
     def plot(self, directory: str | Path) -> list[Path]:
         """Write the PNG plots into ``directory`` (needs matplotlib); returns their paths."""
-        from llamashield.evaluation._plots import write_plots
-
-        return write_plots(self, directory)
+        return write_plots(self.model, directory)
 
     def print(self, console: Console | None = None) -> None:
         """Print the tables with rich (needs ``llamashield[cli]``)."""
-        from llamashield.evaluation._tables import print_report
-
-        print_report(self, console)
+        print_report(self.model, console)

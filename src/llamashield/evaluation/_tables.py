@@ -1,13 +1,14 @@
-"""The evaluation report as rich tables (summary, per role, per category, confusion, sweep)."""
+"""The evaluation report as rich tables: summary (overall, per role, per group), the model-card
+figures, per category, confusion, threshold sweep. Reads the typed ``ReportData`` only."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from llamashield.evaluation._report_model import Confusion, ReportData
+
 if TYPE_CHECKING:
     from rich.console import Console
-
-    from llamashield.evaluation._report import EvalReport
 
 __all__ = ["print_report"]
 
@@ -33,54 +34,65 @@ def _import_rich() -> Any:
     return rich
 
 
-def print_report(report: EvalReport, console: Console | None = None) -> None:
-    """Print every section of ``report`` that has data."""
-    rich = _import_rich()
-    Table = rich.table.Table
-    console = console or rich.console.Console()
-    data = report.data
-
-    title = f"{data.get('model', 'guard')} on {data.get('source', 'data')}"
-    summary = Table(title=title, show_header=True, header_style="bold")
+def _summary(data: ReportData, table_type: Any) -> Any:
+    title = f"{data.model} on {data.source}" + (f" (preset {data.preset})" if data.preset else "")
+    summary = table_type(title=title, show_header=True, header_style="bold")
     summary.add_column("slice")
     summary.add_column("rows", justify="right")
     for name in ("TP", "FP", "TN", "FN", "acc.", "prec.", "recall", "F1", "FPR"):
         summary.add_column(name, justify="right")
-    slices = [("all", data["overall"]), *data["by_role"].items()]
-    for label, metrics in slices:
-        total = metrics["tp"] + metrics["fp"] + metrics["tn"] + metrics["fn"]
+    slices: list[tuple[str, Confusion]] = [("all", data.overall), *data.by_role.items()]
+    slices += [(f"group {name}", metrics) for name, metrics in data.by_group.items()]
+    for label, m in slices:
         summary.add_row(
-            label,
-            str(total),
-            *(str(metrics[k]) for k in ("tp", "fp", "tn", "fn")),
-            *(_fmt(metrics[k]) for k in _RATIOS),
-        )
-    console.print(summary)
+            label, str(m.total), str(m.tp), str(m.fp), str(m.tn), str(m.fn),
+            *(_fmt(getattr(m, k)) for k in _RATIOS),
+        )  # fmt: skip
+    return summary
 
-    latency = data["latency_ms"]
-    errors = data["errors"]
+
+def _headline(data: ReportData) -> str:
+    h = data.headline
+    figures = {"F1": h.f1, "AUPRC": h.auprc, "FPR": h.fpr}
+    key = "FPR" if h.measure == "fpr" else "F1"
+    parts = [f"[bold]{name} {_fmt(value)}[/bold]" if name == key else f"{name} {_fmt(value)}"
+             for name, value in figures.items()]  # fmt: skip
+    line = "Model-card figures (default decision; AUPRC on the score): " + "   ".join(parts)
+    if h.measure == "fpr":
+        line += "\n  read for over-refusal: FPR is the share of safe prompts the guard flagged"
+    return line
+
+
+def print_report(data: ReportData, console: Console | None = None) -> None:
+    """Print every section of the report that has data."""
+    rich = _import_rich()
+    Table = rich.table.Table
+    console = console or rich.console.Console()
+    console.print(_summary(data, Table))
+    console.print(_headline(data))
+
+    latency = data.latency_ms
     console.print(
-        f"AUPRC {_fmt(data['auprc'])}   latency ms p50 {_fmt(latency['p50'], 1)} "
-        f"p95 {_fmt(latency['p95'], 1)} p99 {_fmt(latency['p99'], 1)}   "
-        f"errors {errors['count']}/{data['rows_total']}"
+        f"latency ms p50 {_fmt(latency.p50, 1)} p95 {_fmt(latency.p95, 1)} "
+        f"p99 {_fmt(latency.p99, 1)}   errors {data.errors.count}/{data.rows_total}"
     )
-    for message, count in errors["messages"].items():
+    for message, count in data.errors.messages.items():
         console.print(f"  [red]{count} x[/red] {message}")
 
-    if data["per_category"]:
+    if data.per_category:
         table = Table(title="Per category (rows labelled with it)", header_style="bold")
         table.add_column("code")
         table.add_column("name")
         for name in ("rows", "flagged", "recall", "same cat.", "false pos."):
             table.add_column(name, justify="right")
-        for m in data["per_category"]:
+        for c in data.per_category:
             table.add_row(
-                m["code"], m["name"], str(m["support"]), str(m["detected"]), _fmt(m["recall"]),
-                _fmt(m["category_recall"]), str(m["false_positives"]),
+                c.code, c.name, str(c.support), str(c.detected), _fmt(c.recall),
+                _fmt(c.category_recall), str(c.false_positives),
             )  # fmt: skip
         console.print(table)
 
-    confusion: dict[str, dict[str, int]] = data["confusion"]
+    confusion = data.confusion
     if confusion:
         columns = sorted({c for row in confusion.values() for c in row}, key=_code_order)
         table = Table(title="Confusion: labelled (rows) x predicted (columns)", header_style="bold")
@@ -92,17 +104,17 @@ def print_report(report: EvalReport, console: Console | None = None) -> None:
             table.add_row(label, *(str(row.get(c, "")) for c in columns))
         console.print(table)
 
-    if data["threshold_sweep"]:
+    if data.threshold_sweep:
         table = Table(title="Threshold sweep (unsafe when score >= threshold)", header_style="bold")
         for name in ("threshold", "precision", "recall", "F1", "FPR", "flagged"):
             table.add_column(name, justify="right")
-        for point in data["threshold_sweep"]:
+        for point in data.threshold_sweep:
             table.add_row(
-                _fmt(point["threshold"], 2), _fmt(point["precision"]), _fmt(point["recall"]),
-                _fmt(point["f1"]), _fmt(point["fpr"]), str(point["tp"] + point["fp"]),
+                _fmt(point.threshold, 2), _fmt(point.precision), _fmt(point.recall),
+                _fmt(point.f1), _fmt(point.fpr), str(point.tp + point.fp),
             )  # fmt: skip
         console.print(table)
-    for note in data.get("notes", []):
+    for note in data.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
 
 

@@ -69,6 +69,10 @@ class LoopbackServer:
         self.responder = Responder(reply)
         self.requests: Counter[str] = Counter()  # "path model" -> count
         self.bodies: list[dict[str, Any]] = []  # the last 1,000 request bodies
+        # (path, model, safety_model) of each request that asked Together to moderate its
+        # generation; recorded only: server-side blocking is not emulated (its response
+        # shape is not documented), the generation comes back as usual.
+        self.safety_models: list[tuple[str, str, str]] = []
         self._port = port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
@@ -247,10 +251,15 @@ class LoopbackServer:
             return Response(400, {"error": {"message": "body is not JSON"}})
         if not isinstance(body, dict):
             return Response(400, {"error": {"message": "body must be a JSON object"}})
+        safety_model = body.get("safety_model")
+        if safety_model is not None and not (isinstance(safety_model, str) and safety_model):
+            return Response(400, {"error": {"message": "safety_model must be a model id"}})
         with self._lock:
             self.requests[f"{path} {body.get('model')}"] += 1
             self.bodies.append(body)
             del self.bodies[:-1000]
+            if safety_model is not None:
+                self.safety_models.append((path, str(body.get("model")), safety_model))
         if fault is not None and fault.kind == "status":
             headers_out = {}
             if fault.retry_after is not None:

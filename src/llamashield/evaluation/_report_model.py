@@ -1,0 +1,148 @@
+"""The evaluation report as typed data: what ``report.json`` holds, and what tables and plots read.
+
+Pure data (pydantic), no metric code and no printing: ``_report`` builds it, ``_tables`` and
+``_plots`` read it, and none of them imports another's module, so there is no import cycle.
+The JSON layout is the model's: ``ReportData.model_validate_json(path.read_text())`` reads a
+saved report back.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "CategoryScores",
+    "Confusion",
+    "ErrorSummary",
+    "Headline",
+    "LatencySummary",
+    "PRPointData",
+    "ReportData",
+    "RowOutcome",
+    "SweepPoint",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Confusion(_Model):
+    """Counts with unsafe as the positive class, and the ratios (None where undefined)."""
+
+    tp: int
+    fp: int
+    tn: int
+    fn: int
+    accuracy: float | None
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    fpr: float | None
+
+    @property
+    def total(self) -> int:
+        return self.tp + self.fp + self.tn + self.fn
+
+
+class SweepPoint(Confusion):
+    threshold: float
+
+
+class PRPointData(_Model):
+    threshold: float
+    precision: float
+    recall: float
+
+
+class CategoryScores(_Model):
+    code: str
+    name: str
+    support: int
+    detected: int
+    matched: int
+    false_positives: int
+    recall: float | None
+    category_recall: float | None
+
+
+class LatencySummary(_Model):
+    count: int
+    mean: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
+
+
+class ErrorSummary(_Model):
+    count: int
+    messages: dict[str, int] = Field(default_factory=dict)
+
+
+class RowOutcome(_Model):
+    id: str
+    role: Literal["user", "agent"]
+    label: Literal["safe", "unsafe"]
+    categories: list[str]
+    predicted: Literal["safe", "unsafe"] | None  # None: the guard could not judge the row
+    predicted_categories: list[str]
+    score: float | None
+    latency_ms: float
+    error: str | None
+    group: str | None = None
+
+
+class Headline(_Model):
+    """The figures the Llama Guard model cards report, for setting a run beside them.
+
+    ``f1`` and ``fpr`` at the guard's own decision (its default threshold), ``auprc`` on the
+    score when the backend gives one; ``measure`` names the one the data set is read for
+    (XSTest: ``fpr``, over-refusal).
+    """
+
+    f1: float | None
+    auprc: float | None
+    fpr: float | None
+    measure: Literal["f1", "fpr"] = "f1"
+
+
+class ReportData(_Model):
+    """Everything one evaluation run measured; ``report.json`` is this model as JSON."""
+
+    llamashield_version: str = ""
+    model: str = "guard"
+    backend: str = ""
+    source: str = "rows"
+    preset: str | None = None
+    concurrency: int | None = None
+    created: str
+    taxonomy: str
+    rows_total: int
+    rows_judged: int
+    errors: ErrorSummary
+    headline: Headline
+    overall: Confusion
+    by_role: dict[str, Confusion]
+    by_group: dict[str, Confusion] = Field(default_factory=dict)
+    auprc: float | None
+    per_category: list[CategoryScores]
+    confusion: dict[str, dict[str, int]]
+    latency_ms: LatencySummary
+    pr_curve: list[PRPointData]
+    threshold_sweep: list[SweepPoint]
+    rows: list[RowOutcome]
+    notes: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _headline_of_older_reports(cls, data: Any) -> Any:
+        """Reports written before the headline existed: derive it from what they hold."""
+        if isinstance(data, dict) and "headline" not in data and "overall" in data:
+            overall = data["overall"]
+            get = overall.get if isinstance(overall, dict) else lambda key: getattr(overall, key)
+            headline = {"f1": get("f1"), "fpr": get("fpr"), "auprc": data.get("auprc")}
+            data = {**data, "headline": headline}
+        return data
