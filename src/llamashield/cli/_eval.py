@@ -148,6 +148,18 @@ def eval_command(
     ] = None,
     split: Annotated[str | None, typer.Option(help="Hugging Face split (default: test).")] = None,
     subset: Annotated[str | None, typer.Option(help="Hugging Face configuration name.")] = None,
+    batch: Annotated[
+        bool, typer.Option("--batch", help="Judge on Together's Batch API (--backend together).")
+    ] = False,
+    batch_id: Annotated[
+        str | None, typer.Option(help="Resume a batch submitted earlier (implies --batch).")
+    ] = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Re-run rows that failed in the batch online.")
+    ] = False,
+    poll_interval: Annotated[
+        float, typer.Option(min=0.0, help="Seconds between batch status polls.")
+    ] = 30.0,
 ) -> None:
     """Evaluate a guard on labelled DATA (or --sample): metrics, report.json, plots."""
     console = Console()
@@ -214,10 +226,20 @@ def eval_command(
             errors += result.error is not None
             progress.update(task, advance=1, errors=errors)
 
-        report = evaluate(
-            guard, rows, concurrency=concurrency, thresholds=thresholds, source=source,
-            on_result=on_result,
-        )  # fmt: skip
+        if batch or batch_id:  # Together's Batch API (cli/_batch.py); the same report follows
+            from llamashield.cli._batch import run_batch
+
+            report = run_batch(
+                guard, rows, progress=progress, task=task, console=console, batch_id=batch_id,
+                retry_failed=retry_failed, poll_interval=poll_interval,
+                save_files=output.parent if output.suffix else output,
+                concurrency=concurrency, thresholds=thresholds, source=source,
+            )  # fmt: skip
+        else:
+            report = evaluate(
+                guard, rows, concurrency=concurrency, thresholds=thresholds, source=source,
+                on_result=on_result,
+            )  # fmt: skip
 
     report.print(console)
     written = report.write_json(output)

@@ -15,6 +15,8 @@ The same from the shell: ``llamashield eval --sample --plots plots/``. The pure 
 plots need matplotlib (both in ``llamashield[cli]``).
 """
 
+from llamashield.evaluation._batch import evaluate_batch
+from llamashield.evaluation._batch_plan import BatchMismatchError
 from llamashield.evaluation._dataset import (
     ColumnMap,
     DatasetError,
@@ -37,6 +39,7 @@ from llamashield.evaluation._runner import RowResult, arun_rows, run_rows
 
 __all__ = [
     "BUILTIN_MAPPINGS",
+    "BatchMismatchError",
     "BinaryMetrics",
     "CategoryMapping",
     "ColumnMap",
@@ -50,6 +53,7 @@ __all__ = [
     "binary_metrics",
     "build_report",
     "evaluate",
+    "evaluate_batch",
     "load_mapping",
     "load_rows",
     "load_sample",
