@@ -244,3 +244,34 @@ def test_simulated_backend_guard_is_refused_programmatically() -> None:
 
     with pytest.raises(ConfigurationError, match="Batch API"):
         evaluate_batch(LlamaGuard(SimulatedBackend()), [EvalRow("a", "hi", None, False)])
+
+
+def test_result_files_that_are_not_jsonl_are_errors_not_skipped() -> None:
+    from llamashield.evaluation._batch_plan import parse_jsonl
+
+    assert parse_jsonl(b'{"a": 1}\n\n{"b": 2}\n') == [{"a": 1}, {"b": 2}]
+    for bad in (b'{"a": 1}\nnot json\n', b"[1, 2]\n"):
+        with pytest.raises(ValueError, match="line"):
+            parse_jsonl(bad)
+
+
+def test_the_loopback_batch_endpoints_validate_like_together(
+    server: LoopbackServer, tmp_path: Path
+) -> None:
+    import together
+
+    client = together.Together(api_key="k", base_url=server.base_url, max_retries=0)
+    path = tmp_path / "in.jsonl"
+    line = {"custom_id": "same", "body": {"model": "m", "messages": []}}
+    path.write_text(json.dumps(line) + "\n" + json.dumps(line) + "\n")
+    uploaded = client.files.upload(file=path, purpose="batch-api")  # the SDK's own file check
+    assert uploaded.purpose == "batch-api" and uploaded.bytes == path.stat().st_size
+    job = client.batches.create(endpoint="/v1/chat/completions", input_file_id=uploaded.id).job
+    assert job is not None and job.status == "VALIDATING"
+    failed = client.batches.retrieve(str(job.id))
+    assert failed.status == "FAILED" and "duplicate custom_id" in str(failed.error)
+    with pytest.raises(together.NotFoundError):
+        client.batches.retrieve("batch-nope")
+    with pytest.raises(together.BadRequestError):
+        client.batches.create(endpoint="/v1/embeddings", input_file_id=uploaded.id)  # type: ignore[arg-type]
+    assert client.files.content(uploaded.id).read() == path.read_bytes()

@@ -71,14 +71,16 @@ def _wait(
         sleep(poll_interval)
 
 
-def _download(client: Any, file_id: str | None, save_as: Path | None) -> list[dict[str, Any]]:
+def _download(client: Any, file_id: str | None, path: Path) -> list[dict[str, Any]]:
+    """Stream a result file to ``path`` (a big batch's output need not fit in memory twice)
+    and read its records. It holds model answers and error reasons only, no row text."""
     if not file_id:
         return []
-    data: bytes = client.files.content(file_id).read()
-    if save_as is not None:
-        save_as.parent.mkdir(parents=True, exist_ok=True)
-        save_as.write_bytes(data)  # model answers and error reasons only: no row text
-    return parse_jsonl(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with client.files.with_streaming_response.content(id=file_id) as response:
+        response.stream_to_file(path)
+    with path.open(encoding="utf-8") as lines:
+        return parse_jsonl(lines)
 
 
 def _online(
@@ -146,9 +148,10 @@ def evaluate_batch(
             if on_submitted is not None:
                 on_submitted(batch_id)
         job = _wait(client, batch_id, len(plan.items), poll_interval, on_progress, sleep)
-        keep = (lambda kind: save_files / f"{batch_id}-{kind}.jsonl") if save_files else None
-        outputs = _download(client, job.output_file_id, keep("output") if keep else None)
-        errors = _download(client, job.error_file_id, keep("errors") if keep else None)
+        with tempfile.TemporaryDirectory(prefix="llamashield-batch-") as scratch:
+            folder = save_files or Path(scratch)
+            outputs = _download(client, job.output_file_id, folder / f"{batch_id}-output.jsonl")
+            errors = _download(client, job.error_file_id, folder / f"{batch_id}-errors.jsonl")
         missing = "no result in the batch output"
         if job.status != "COMPLETED":
             missing = f"the batch ended {job.status}" + (f": {job.error}" if job.error else "")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -114,11 +114,14 @@ def plan_batch(guard: LlamaGuard, backend: TogetherBackend, rows: Sequence[EvalR
     return BatchPlan(CHAT if chat else COMPLETIONS, tuple(items), tuple(online))
 
 
-def parse_jsonl(data: bytes | str) -> list[dict[str, Any]]:
-    """The JSON objects of a JSONL file; a line that is not one is reported, not skipped."""
-    text = data.decode("utf-8") if isinstance(data, bytes) else data
+def parse_jsonl(data: bytes | str | Iterable[str]) -> list[dict[str, Any]]:
+    """The JSON objects of a JSONL file (its bytes, text or lines); a line that is not one is
+    reported, not skipped."""
+    if isinstance(data, bytes):
+        data = data.decode("utf-8")
+    lines = data.splitlines() if isinstance(data, str) else data
     records: list[dict[str, Any]] = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
