@@ -142,10 +142,11 @@ async def test_redis_killed_mid_run_async(
     assert not any(v.cached for v in during) and cache.errors >= len(PROMPTS)
 
 
-def test_a_redis_that_never_answered_costs_nothing_but_misses(server: LoopbackServer) -> None:
-    with RedisServer() as dead:
-        url = dead.url
-    cache = RedisVerdictCache(url, cooldown=60)
+def test_a_redis_that_never_answered_costs_nothing_but_misses(
+    redis_server: RedisServer, server: LoopbackServer
+) -> None:
+    redis_server.kill()  # down before the first check
+    cache = RedisVerdictCache(redis_server.url, cooldown=60)
     guard = server.guard(cache=cache, on_error="allow")  # allow: a cache error must not hide here
     verdicts = guard.check_many(PROMPTS)
     _assert_correct(PROMPTS, verdicts)
