@@ -247,3 +247,16 @@ def test_importing_llamashield_never_imports_redis() -> None:
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     assert out.stdout.strip() == "False"
+
+
+async def test_a_given_asyncio_client_serves_acheck(
+    redis_server: RedisServer, server: LoopbackServer
+) -> None:
+    aclient = redis.asyncio.Redis.from_url(redis_server.url)
+    cache = RedisVerdictCache(redis.Redis.from_url(redis_server.url), async_client=aclient)
+    guard = server.guard(cache=cache)
+    first, second = await guard.acheck(UNSAFE), await guard.acheck(UNSAFE)
+    assert not first.cached and second.cached and not second.safe
+    assert cache.stats() == {"hits": 1, "misses": 1, "writes": 1, "errors": 0, "skipped": 0}
+    assert await aclient.dbsize() == 1
+    await cache.aclose()
