@@ -18,7 +18,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 
-PACKAGES = ["-e", ".[together,cli]", "-e", "integrations/langchain[agents]",
+PACKAGES = ["-e", ".[together,cli,redis]", "-e", "integrations/langchain[agents]",
             "-e", "integrations/llamaindex"]  # fmt: skip
 LOCAL = ["transformers>=4.45", "tokenizers>=0.20"]
 

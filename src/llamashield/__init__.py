@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     )
     from llamashield._guard import LlamaGuard
     from llamashield._prompts import build_prompt
+    from llamashield._redis_cache import RedisVerdictCache
     from llamashield._taxonomy import (
         LLAMA_GUARD_1,
         LLAMA_GUARD_2,
@@ -48,6 +49,7 @@ _EXPORTS = {
     "VerdictParseError": "llamashield._exceptions",
     "LlamaGuard": "llamashield._guard",
     "build_prompt": "llamashield._prompts",
+    "RedisVerdictCache": "llamashield._redis_cache",
     "LLAMA_GUARD_1": "llamashield._taxonomy",
     "LLAMA_GUARD_2": "llamashield._taxonomy",
     "LLAMA_GUARD_3": "llamashield._taxonomy",
@@ -69,6 +71,7 @@ __all__ = [
     "GuardUnavailableError",
     "LlamaGuard",
     "LlamaShieldError",
+    "RedisVerdictCache",
     "Taxonomy",
     "Turn",
     "UnsafeContentError",

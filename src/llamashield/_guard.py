@@ -15,10 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from llamashield._cache import VerdictCache
+from llamashield._cache import VerdictCache, resolve_cache
+from llamashield._cache_key import cache_key, cache_scope
 from llamashield._chunking import combine_verdicts, split_long_turn
 from llamashield._circuit import CircuitBreaker
-from llamashield._conversation import Conversation, normalize_conversation
+from llamashield._conversation import normalize_conversation
 from llamashield._loop_local import LoopLocal
 from llamashield._policy import OnError, Policy, build_policy
 from llamashield._retry import RetryBudget
@@ -66,7 +67,8 @@ class LlamaGuard:
         timeout: seconds for one check, retries included.
         max_retries: retries of 429/5xx/connection failures inside the timeout.
         max_concurrency: checks in flight at once in ``acheck*`` and ``check_many``.
-        cache: ``True`` (1024 entries), a size, or ``False``.
+        cache: ``True`` (an in-process LRU of 1024 entries), a size, ``False``, or a shared
+            cache such as ``RedisVerdictCache(url)`` that every replica reads and fills.
         circuit_breaker: fail fast after repeated backend failures (default: 5 failures, 30 s
             cool-down); ``None`` to always wait for the backend.
         chunk_chars, chunk_overlap: a last turn longer than ``chunk_chars`` characters is judged
@@ -87,7 +89,7 @@ class LlamaGuard:
         timeout: float = 30.0,
         max_retries: int = 2,
         max_concurrency: int = 16,
-        cache: bool | int = False,
+        cache: bool | int | VerdictCache = False,
         circuit_breaker: CircuitBreaker | None = _DEFAULT_BREAKER,
         chunk_chars: int = 16_000,
         chunk_overlap: int = 500,
@@ -124,8 +126,8 @@ class LlamaGuard:
         if circuit_breaker is _DEFAULT_BREAKER:
             circuit_breaker = CircuitBreaker()
         self.circuit_breaker = circuit_breaker
-        size = 1024 if cache is True else int(cache)
-        self._cache = VerdictCache(size) if size else None
+        self._cache = resolve_cache(cache)
+        self._scope: tuple[object, str] | None = None  # (what it depends on, the digest)
         self._semaphores = LoopLocal(lambda: asyncio.Semaphore(max_concurrency))
 
     @property
@@ -161,12 +163,26 @@ class LlamaGuard:
             return _Plan(request, [request])
         return _Plan(request, [GuardRequest(part, request.taxonomy) for part in parts])
 
-    def _before_call(self, plan: _Plan) -> Verdict | None:
+    def _cache_key(self, plan: _Plan) -> str | None:
+        """The plan's cache key; ``None`` (and no hashing) without a cache or for a rejected
+        plan (before the cache: the key ignores why it was rejected)."""
+        if self._cache is None or plan.rejected is not None:
+            return None
+        scores = getattr(self.backend, "logprobs", None)  # the eval CLI switches it on later
+        if self._scope is None or self._scope[0] != scores:
+            scope = cache_scope(
+                model=self.model, backend=type(self.backend).__name__, scores=scores,
+                policy=self.policy, chunking=(self.chunk_chars, self.chunk_overlap),
+            )  # fmt: skip
+            self._scope = (scores, scope)
+        return cache_key(self._scope[1], plan.request.conversation)
+
+    def _before_call(self, plan: _Plan, hit: Verdict | None = None) -> Verdict | None:
         """A verdict decided without the backend: cached, too long, or circuit open."""
-        if plan.rejected is not None:  # before the cache: the key ignores why it was rejected
+        if plan.rejected is not None:
             error = BackendError(plan.rejected, kind="rejected")
             return self.policy.fail(plan.request, error, self.model, 0.0)
-        if self._cache is not None and (hit := self._cache.get(plan.key)) is not None:
+        if hit is not None:
             return hit
         if self.circuit_breaker is not None:
             wait = self.circuit_breaker.blocked_for()
@@ -178,10 +194,8 @@ class LlamaGuard:
                 return self.policy.fail(plan.request, error, self.model, 0.0)
         return None
 
-    def _after_call(self, plan: _Plan, verdicts: list[Verdict]) -> Verdict:
+    def _after_call(self, verdicts: list[Verdict]) -> Verdict:
         verdict = combine_verdicts(verdicts)
-        if self._cache is not None:
-            self._cache.put(plan.key, verdict)
         logger.debug(
             "llamashield verdict model=%s role=%s safe=%s codes=%s error=%s latency_ms=%.1f",
             verdict.model, verdict.role, verdict.safe, ",".join(verdict.codes), verdict.error,
@@ -213,9 +227,14 @@ class LlamaGuard:
         return self._map(self._judge, plans)
 
     def _judge(self, plan: _Plan) -> Verdict:
-        if (early := self._before_call(plan)) is not None:
+        key = self._cache_key(plan)
+        hit = self._cache.get(key) if self._cache is not None and key is not None else None
+        if (early := self._before_call(plan, hit)) is not None:
             return early
-        return self._after_call(plan, self._map(self._call, plan.requests))
+        verdict = self._after_call(self._map(self._call, plan.requests))
+        if self._cache is not None and key is not None and verdict.error is None:
+            self._cache.put(key, verdict)
+        return verdict
 
     def _map(self, fn: Callable[[_T], Verdict], items: list[_T]) -> list[Verdict]:
         if len(items) <= 1:
@@ -250,10 +269,15 @@ class LlamaGuard:
         return list(await asyncio.gather(*(self._ajudge(p) for p in plans)))
 
     async def _ajudge(self, plan: _Plan) -> Verdict:
-        if (early := self._before_call(plan)) is not None:
+        key = self._cache_key(plan)
+        hit = await self._cache.aget(key) if self._cache is not None and key is not None else None
+        if (early := self._before_call(plan, hit)) is not None:
             return early
         verdicts = await asyncio.gather(*(self._acall(r) for r in plan.requests))
-        return self._after_call(plan, list(verdicts))
+        verdict = self._after_call(list(verdicts))
+        if self._cache is not None and key is not None and verdict.error is None:
+            await self._cache.aput(key, verdict)
+        return verdict
 
     async def _acall(self, request: GuardRequest) -> Verdict:
         async with self._semaphores.get():
@@ -284,10 +308,6 @@ class _Plan:
     request: GuardRequest
     requests: list[GuardRequest]
     rejected: str | None = None
-
-    @property
-    def key(self) -> Conversation:
-        return self.request.conversation
 
 
 def _ms_since(started: float) -> float:

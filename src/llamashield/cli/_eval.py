@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -194,6 +194,17 @@ def judge_rows(
         )  # fmt: skip
 
 
+def judge_rows_in_batch(
+    guard: LlamaGuard, rows: list[EvalRow], *, console: Console, **options: Any
+) -> EvalReport:
+    """``judge_rows`` on Together's Batch API: the bar follows the batch's status."""
+    from llamashield.cli._batch import run_batch
+
+    with _progress() as progress:
+        task = progress.add_task("judging", total=len(rows), errors=0)
+        return run_batch(guard, rows, progress=progress, task=task, console=console, **options)
+
+
 def write_outputs(console: Console, report: EvalReport, output: Path, plots: Path | None) -> None:
     """Print the tables, write report.json and, when asked, the PNG plots."""
     report.print(console)
@@ -273,6 +284,18 @@ def eval_command(
     ] = None,
     split: Annotated[str | None, typer.Option(help="Hugging Face split (default: test).")] = None,
     subset: Annotated[str | None, typer.Option(help="Hugging Face configuration name.")] = None,
+    batch: Annotated[
+        bool, typer.Option("--batch", help="Judge on Together's Batch API (--backend together).")
+    ] = False,
+    batch_id: Annotated[
+        str | None, typer.Option(help="Resume a batch submitted earlier (implies --batch).")
+    ] = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Re-run rows that failed in the batch online.")
+    ] = False,
+    poll_interval: Annotated[
+        float, typer.Option(min=0.0, help="Seconds between batch status polls.")
+    ] = 30.0,
 ) -> None:
     """Evaluate a guard on labelled DATA (or --sample): metrics, report.json, plots."""
     console = Console()
@@ -292,8 +315,16 @@ def eval_command(
     ask_for_scores(guard)
     source = "sample" if sample else "stdin" if str(data) == "-" else str(data)
     announce(console, guard, rows, source, concurrency)
-    report = judge_rows(
-        guard, rows, concurrency=concurrency, thresholds=thresholds, source=source,
-        preset=preset.strip().casefold() if preset else None,
-    )  # fmt: skip
+    options: dict[str, Any] = {
+        "concurrency": concurrency, "thresholds": thresholds, "source": source,
+        "preset": preset.strip().casefold() if preset else None,
+    }  # fmt: skip
+    if batch or batch_id:  # Together's Batch API (cli/_batch.py); the same report follows
+        report = judge_rows_in_batch(
+            guard, rows, console=console, batch_id=batch_id, retry_failed=retry_failed,
+            poll_interval=poll_interval, save_files=output.parent if output.suffix else output,
+            **options,
+        )  # fmt: skip
+    else:
+        report = judge_rows(guard, rows, **options)
     write_outputs(console, report, output, plots)

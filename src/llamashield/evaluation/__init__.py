@@ -20,6 +20,8 @@ The same from the shell: ``llamashield eval --sample --plots plots/``,
 plots need matplotlib (both in ``llamashield[cli]``).
 """
 
+from llamashield.evaluation._batch import evaluate_batch
+from llamashield.evaluation._batch_plan import BatchMismatchError
 from llamashield.evaluation._dataset import (
     ColumnMap,
     DatasetError,
@@ -45,6 +47,7 @@ from llamashield.evaluation._runner import RowResult, arun_rows, run_rows
 __all__ = [
     "BUILTIN_MAPPINGS",
     "PRESETS",
+    "BatchMismatchError",
     "BinaryMetrics",
     "CategoryMapping",
     "ColumnMap",
@@ -61,6 +64,7 @@ __all__ = [
     "binary_metrics",
     "build_report",
     "evaluate",
+    "evaluate_batch",
     "get_preset",
     "load_mapping",
     "load_rows",

@@ -89,6 +89,7 @@ def build_report(
     thresholds: Iterable[float] = (),
     meta: dict[str, Any] | None = None,
     measure: str = "f1",
+    notes: Iterable[str] = (),
 ) -> EvalReport:
     """Compute every metric from the per-row results (pure; nothing is re-run).
 
@@ -106,7 +107,7 @@ def build_report(
     sweep_thresholds = sorted(set(thresholds))
     overall = _binary(judged)
     auprc = average_precision(*scored) if scored else None
-    notes = []
+    notes = list(notes)
     if sweep_thresholds and not scored:
         notes.append("the backend gave no scores: the threshold sweep is empty")
     data = ReportData(

@@ -135,6 +135,7 @@ class ReportData(_Model):
     threshold_sweep: list[SweepPoint]
     rows: list[RowOutcome]
     notes: list[str] = Field(default_factory=list)
+    batch: dict[str, Any] | None = None  # Together Batch API runs: the batch and its counts
 
     @model_validator(mode="before")
     @classmethod

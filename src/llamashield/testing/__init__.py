@@ -11,6 +11,7 @@ With pytest, the ``loopback_server`` fixture (installed with llamashield) gives 
 """
 
 from llamashield.testing._faults import Fault, FaultPlan
+from llamashield.testing._redis import RedisServer
 from llamashield.testing._server import LoopbackServer
 
-__all__ = ["Fault", "FaultPlan", "LoopbackServer"]
+__all__ = ["Fault", "FaultPlan", "LoopbackServer", "RedisServer"]

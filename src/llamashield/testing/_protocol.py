@@ -29,6 +29,7 @@ class Response:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     stream: list[str] | None = None  # SSE data payloads, sent one by one
+    raw: bytes | None = None  # a file's bytes (application/octet-stream) instead of JSON
 
 
 def is_guard_model(model: str) -> bool:

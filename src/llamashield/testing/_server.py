@@ -15,13 +15,14 @@ import threading
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from llamashield.testing._batches import BatchStore
 from llamashield.testing._faults import Fault, FaultKind, FaultPlan
 from llamashield.testing._protocol import BadRequest, Reply, Responder, Response, bad_request
 
 if TYPE_CHECKING:
     from llamashield._guard import LlamaGuard
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+_REASONS = {200: "OK", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
             429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
             503: "Service Unavailable", 504: "Gateway Timeout"}  # fmt: skip
 _MAX_BODY = 8 * 1024 * 1024
@@ -67,6 +68,7 @@ class LoopbackServer:
         self.guard_model = guard_model
         self.faults = FaultPlan(fault_rate, fault_mix, seed)
         self.responder = Responder(reply)
+        self.batches = BatchStore(self._batch_answer)  # Together's files and batches endpoints
         self.requests: Counter[str] = Counter()  # "path model" -> count
         self.bodies: list[dict[str, Any]] = []  # the last 1,000 request bodies
         # (path, model, safety_model) of each request that asked Together to moderate its
@@ -239,8 +241,11 @@ class LoopbackServer:
         self, method: str, path: str, headers: dict[str, str], raw: bytes, fault: Fault | None
     ) -> Response:
         path = path.split("?", 1)[0]
-        if self.api_key and headers.get("authorization") != f"Bearer {self.api_key}":
+        authorized = headers.get("authorization") == f"Bearer {self.api_key}"
+        if self.api_key and not authorized and not path.startswith("/upload/"):  # presigned PUT
             return Response(401, {"error": {"message": "invalid API key"}})
+        if (files := self.batches.handle(method, path, headers, raw, self.base_url)) is not None:
+            return files
         if method == "GET" and path.rstrip("/").endswith("/models"):
             return Response(body={"object": "list", "data": [{"id": self.guard_model}]})
         if method != "POST":
@@ -267,6 +272,12 @@ class LoopbackServer:
             return Response(fault.status, {"error": {"message": "injected fault"}}, headers_out)
         try:
             return self.responder.handle(path, body, malformed=fault is not None)
+        except BadRequest as exc:
+            return bad_request(exc)
+
+    def _batch_answer(self, endpoint: str, body: dict[str, Any]) -> Response:
+        try:
+            return self.responder.handle(endpoint, body)
         except BadRequest as exc:
             return bad_request(exc)
 
@@ -306,9 +317,12 @@ async def _read_request(
 
 
 async def _write_json(writer: asyncio.StreamWriter, response: Response) -> None:
-    payload = json.dumps(response.body).encode()
+    if response.raw is not None:
+        payload, content_type = response.raw, "application/octet-stream"
+    else:
+        payload, content_type = json.dumps(response.body).encode(), "application/json"
     reason = _REASONS.get(response.status, "Error")
-    head = [f"HTTP/1.1 {response.status} {reason}", "Content-Type: application/json",
+    head = [f"HTTP/1.1 {response.status} {reason}", f"Content-Type: {content_type}",
             f"Content-Length: {len(payload)}"]  # fmt: skip
     head += [f"{k}: {v}" for k, v in response.headers.items()]
     writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
