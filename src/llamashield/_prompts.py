@@ -70,7 +70,10 @@ def build_prompt(conversation: Conversation, taxonomy: Taxonomy) -> str:
     """The full prompt judging the conversation's last turn under ``taxonomy``.
 
     Llama Guard 1 prompts and custom policies carry each category's description; Llama Guard
-    2-4 defaults list names only, as the models were trained.
+    2-4 defaults list names only, as the models were trained. Categories excluded from the
+    prompt (``Taxonomy.excluding``) are left out. Llama Guard 3/4 prompts are Meta's dialog
+    text, from ``<|begin_of_text|>`` to the assistant header's ``\n\n``; raw-completion
+    backends send ``completion_prompt(prompt)``, without the BOS text the server adds itself.
 
     Example::
 

@@ -81,7 +81,10 @@ class BackendError(Exception):
 class Backend(Protocol):
     """The backend protocol: a model name, a default taxonomy, and sync/async completion.
 
-    ``timeout`` is the time left in the guard's deadline for this attempt, in seconds.
+    ``timeout`` is the time left in the guard's deadline for this attempt, in seconds. A backend
+    whose server applies the model's chat template (so it cannot send a custom or trimmed
+    prompt) says so with ``sends_own_prompt = False``; the guard then refuses such a policy
+    with a ``ConfigurationError``. Backends without the attribute are taken to send the prompt.
     """
 
     model: str
