@@ -30,6 +30,8 @@ Intentional differences, kept out of these comparisons on purpose:
   not what Meta's inference sends; ``llama-models`` and ``llama-stack`` are followed instead.
   Custom categories for Llama Guard 3/4 therefore use the cookbook's ``build_custom_prompt``
   with the template pieces llama-stack uses, inside the llama-models chat format.
+* A custom category without a description is listed by its name alone; the cookbook's
+  ``with_policy=True`` would leave an empty line after it. Descriptions here are never empty.
 * Unknown model ids: llama-stack falls back to Llama Guard 3 8B's categories; llamashield to
   Llama Guard 2 (its default model), so only Meta's known ids are compared.
 """
@@ -260,6 +262,31 @@ def test_custom_categories_are_the_cookbooks_custom_prompt(
     expected = _cookbook_prompt(meta, texts, generation, custom)
     if generation >= 3:
         _assert_meta_dialog(meta, wire, expected, generation)
+    else:
+        assert wire == expected
+
+
+NAMES = st.lists(st.sampled_from(WORDS[:-4]), min_size=1, max_size=3).map(" ".join)
+DESCRIPTIONS = st.lists(TEXT, min_size=1, max_size=3).map(lambda lines: "\n - ".join(lines))
+POLICIES = st.lists(st.tuples(NAMES, DESCRIPTIONS), min_size=1, max_size=5)
+
+
+@pytest.mark.parametrize("model", [LG2, LG3_MODELS[0], LG4])
+@SETTINGS
+@given(texts=CONVERSATIONS, policy=POLICIES)
+def test_any_custom_policy_is_the_cookbooks_custom_prompt(
+    meta: Meta,
+    server: LoopbackServer,
+    model: str,
+    texts: list[str],
+    policy: list[tuple[str, str]],
+) -> None:
+    _clean(texts)
+    custom = [Category(f"S{i}", name, text) for i, (name, text) in enumerate(policy, 1)]
+    wire = _wire(server, server.openai_guard(model=model, categories=custom), texts)
+    expected = _cookbook_prompt(meta, texts, _generation(model), custom)
+    if _generation(model) >= 3:
+        _assert_meta_dialog(meta, wire, expected, _generation(model))
     else:
         assert wire == expected
 
