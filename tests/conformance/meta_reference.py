@@ -20,9 +20,11 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import os
+import socket
 import subprocess
 import sys
 import types
+import urllib.parse
 import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -53,6 +55,30 @@ class PyPIUnreachable(Exception):
     """pip could not reach the package index."""
 
 
+def _index_url() -> str:
+    configured = os.environ.get("PIP_INDEX_URL")
+    if not configured:
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        configured = done.stdout.strip() if done.returncode == 0 else ""
+    return configured or "https://pypi.org/simple"
+
+
+def _index_unreachable() -> str:
+    """Why pip's index cannot be reached (a failed TCP connect), or "" when it can."""
+    url = urllib.parse.urlsplit(_index_url())
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return ""
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=10):
+            return ""
+    except OSError as exc:
+        return f"cannot connect to {url.hostname}:{port} ({exc})"
+
+
 def cache_dir() -> Path:
     default = Path.home() / ".cache" / "llamashield" / "meta-wheels"
     return Path(os.environ.get("LLAMASHIELD_META_WHEELS") or default)
@@ -77,8 +103,11 @@ def download_wheels(folder: Path | None = None) -> dict[str, Path]:
         done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
         output = done.stdout + done.stderr
         if done.returncode != 0:
-            if any(marker.lower() in output.lower() for marker in _UNREACHABLE):
-                raise PyPIUnreachable(output.strip().splitlines()[-1] if output.strip() else "")
+            said_unreachable = any(m.lower() in output.lower() for m in _UNREACHABLE)
+            reason = _index_unreachable()
+            if said_unreachable or reason:
+                last = output.strip().splitlines()[-1] if output.strip() else ""
+                raise PyPIUnreachable(reason or last)
             raise RuntimeError(f"pip download {' '.join(missing)} failed:\n{output[-3000:]}")
     absent = [str(p) for p in wheels.values() if not p.is_file()]
     if absent:
