@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import Protocol, runtime_checkable
 
 from llamashield._conversation import Conversation, Role
-from llamashield._prompts import build_prompt
+from llamashield._prompts import build_prompt, completion_prompt
 from llamashield._taxonomy import Taxonomy
 
 __all__ = [
@@ -36,7 +36,13 @@ class GuardRequest:
 
     @cached_property
     def prompt(self) -> str:
+        """Meta's full prompt text (Llama Guard 3/4: starting with ``<|begin_of_text|>``)."""
         return build_prompt(self.conversation, self.taxonomy)
+
+    @cached_property
+    def completion_prompt(self) -> str:
+        """What a raw completion sends: ``prompt`` without its BOS text (the server adds one)."""
+        return completion_prompt(self.prompt)
 
     def chat_messages(self) -> list[dict[str, str]]:
         """The turns as OpenAI-style messages, for servers that apply the template themselves."""
@@ -75,7 +81,10 @@ class BackendError(Exception):
 class Backend(Protocol):
     """The backend protocol: a model name, a default taxonomy, and sync/async completion.
 
-    ``timeout`` is the time left in the guard's deadline for this attempt, in seconds.
+    ``timeout`` is the time left in the guard's deadline for this attempt, in seconds. A backend
+    whose server applies the model's chat template (so it cannot send a custom or trimmed
+    prompt) says so with ``sends_own_prompt = False``; the guard then refuses such a policy
+    with a ``ConfigurationError``. Backends without the attribute are taken to send the prompt.
     """
 
     model: str
