@@ -70,6 +70,9 @@ class Turn:
     # True when the message had only non-text parts (images, audio, files): nothing Llama Guard
     # can read, so the guard lets its error policy decide instead of judging an empty turn.
     media_only: bool = field(default=False, compare=False)
+    # The images Llama Guard 4 reads with this turn, as the URLs of OpenAI ``image_url`` parts
+    # (http(s) or base64 ``data:``); filled by the guard under media="judge" (``_media.py``).
+    images: tuple[str, ...] = ()
 
 
 Conversation = tuple[Turn, ...]
