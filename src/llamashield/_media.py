@@ -30,16 +30,25 @@ import base64
 import binascii
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol
+
+from llamashield._conversation import Turn
+from llamashield._exceptions import ConfigurationError
+from llamashield._taxonomy import Taxonomy
+from llamashield.backends._base import Backend, accepts_images
 
 __all__ = [
     "DEFAULT_IMAGE_FORMATS",
     "ImageLimits",
     "ImageRejected",
+    "MediaMode",
     "image_url_for",
+    "resolve_media",
     "sniff_image_format",
+    "why_no_images",
+    "with_images",
 ]
 
 DEFAULT_IMAGE_FORMATS = frozenset({"image/jpeg", "image/png", "image/webp"})
@@ -252,3 +261,83 @@ def image_url_for(part: Mapping[str, Any], limits: ImageLimits, where: str = "im
             "pass its bytes or URL"
         )
     raise ImageRejected(f"{where}: no image URL, base64 data or path in the part")
+
+
+# -- the guard's side: which media policy applies, and the images a conversation sends ---------
+
+MediaMode = Literal["judge", "block", "text_only"]
+MEDIA_MODES: tuple[MediaMode, ...] = ("judge", "block", "text_only")
+
+
+class _Media(Protocol):
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def data(self) -> Mapping[str, Any]: ...
+
+
+def why_no_images(backend: Backend, taxonomy: Taxonomy) -> str | None:
+    """Why this guard cannot show images to its model, or None when it can (media="judge")."""
+    model = getattr(backend, "model", "?")
+    if taxonomy.generation != 4:
+        return (
+            f"{model} is Llama Guard {taxonomy.generation}, which reads text only; "
+            f"{IMAGE_MODEL_HINT} (Llama Guard 4) would read the image"
+        )
+    if taxonomy.custom:
+        return (
+            "a custom category policy is sent as a raw prompt, which cannot carry images; "
+            f"use the model's own categories to have {model} read the image"
+        )
+    if not accepts_images(backend):
+        if getattr(backend, "mode", None) == "completions":
+            fix = "use OpenAICompatibleBackend(mode='chat') so the server reads the image"
+        else:
+            fix = "use TogetherBackend or OpenAICompatibleBackend(mode='chat')"
+        return f"{type(backend).__name__} sends text prompts only, not images: {fix}"
+    return None
+
+
+def resolve_media(media: str | None, backend: Backend, taxonomy: Taxonomy) -> MediaMode:
+    """The media policy a guard runs: the user's, or "judge" where the model reads images.
+
+    A "judge" that cannot apply is a ``ConfigurationError`` saying why and what would.
+    """
+    if media is None:
+        return "judge" if why_no_images(backend, taxonomy) is None else "block"
+    if media not in MEDIA_MODES:
+        raise ValueError(f"media must be one of {MEDIA_MODES}, got {media!r}")
+    if media == "judge" and (reason := why_no_images(backend, taxonomy)) is not None:
+        raise ConfigurationError(f'media="judge" cannot apply: {reason}')
+    return media  # type: ignore[return-value]
+
+
+def with_images(
+    conversation: Sequence[Turn], media: Sequence[Sequence[_Media]], limits: ImageLimits
+) -> tuple[Turn, ...]:
+    """The turns with their images attached as ``image_url`` URLs (``media[i]``: turn i's parts).
+
+    Raises ``ImageRejected`` when a part is not an image Llama Guard 4 can read (audio, video,
+    files), when the conversation has more than ``max_images`` images, or for any image
+    ``image_url_for`` refuses.
+    """
+    count = sum(1 for parts in media for part in parts if part.kind == "image")
+    if count > limits.max_images:
+        raise ImageRejected(
+            f"{count} images in the conversation exceed max_images={limits.max_images} (Meta "
+            "tested Llama Guard 4 with up to 5): judge them in separate checks"
+        )
+    turns: list[Turn] = []
+    for index, (turn, parts) in enumerate(zip(conversation, media, strict=True)):
+        other = sorted({part.kind for part in parts if part.kind != "image"})
+        if other:
+            raise ImageRejected(
+                f"{'/'.join(other)} parts cannot be judged: Llama Guard 4 reads text and images"
+            )
+        images = tuple(
+            image_url_for(part.data, limits, where=f"turn {index + 1}, image {number + 1}")
+            for number, part in enumerate(parts)
+        )
+        turns.append(replace(turn, images=images, media_only=False) if images else turn)
+    return tuple(turns)
