@@ -19,7 +19,16 @@ from llamashield._cache import VerdictCache
 from llamashield._chunking import combine_verdicts, split_long_turn
 from llamashield._circuit import CircuitBreaker
 from llamashield._conversation import Conversation, normalize_conversation
+from llamashield._exceptions import ConfigurationError
 from llamashield._loop_local import LoopLocal
+from llamashield._media import (
+    ImageLimits,
+    ImageRejected,
+    MediaMode,
+    resolve_media,
+    why_no_images,
+    with_images,
+)
 from llamashield._policy import OnError, Policy, build_policy
 from llamashield._retry import RetryBudget
 from llamashield._taxonomy import Category, Taxonomy, taxonomy_for_generation
@@ -73,6 +82,12 @@ class LlamaGuard:
             in overlapping chunks (unsafe if any chunk is); Llama Guard reads 8k tokens.
         max_chars: conversations longer than this are not sent at all; the error policy
             decides (by default: blocked).
+        media: what happens to images, audio, files and video in a conversation: ``"judge"``
+            (the model reads the images; the default for Llama Guard 4 on a chat backend),
+            ``"block"`` (the error policy decides; the default elsewhere) or ``"text_only"``
+            (the text is judged and media pass unjudged).
+        max_images, max_image_bytes: limits under ``media="judge"`` (default 5 images, 4 MiB
+            each); a conversation past them is not sent and the error policy decides.
     """
 
     def __init__(
@@ -92,6 +107,9 @@ class LlamaGuard:
         chunk_chars: int = 16_000,
         chunk_overlap: int = 500,
         max_chars: int = 2_000_000,
+        media: MediaMode | None = None,
+        max_images: int | None = None,
+        max_image_bytes: int | None = None,
     ) -> None:
         if backend is None:
             from llamashield.backends.together import TogetherBackend
@@ -127,6 +145,17 @@ class LlamaGuard:
         size = 1024 if cache is True else int(cache)
         self._cache = VerdictCache(size) if size else None
         self._semaphores = LoopLocal(lambda: asyncio.Semaphore(max_concurrency))
+        self.media: MediaMode = resolve_media(media, backend, self.policy.taxonomy)
+        if self.media != "judge" and (max_images, max_image_bytes) != (None, None):
+            raise ConfigurationError(
+                f"max_images/max_image_bytes apply to media='judge' only; this guard runs "
+                f"media={self.media!r}"
+            )
+        defaults = ImageLimits()
+        self.image_limits = ImageLimits(
+            max_images if max_images is not None else defaults.max_images,
+            max_image_bytes if max_image_bytes is not None else defaults.max_image_bytes,
+        )
 
     @property
     def taxonomy(self) -> Taxonomy:
@@ -151,6 +180,17 @@ class LlamaGuard:
 
     def _plan(self, conversation: Any) -> _Plan:
         request = self.prepare(conversation)
+        problem = next((t.problem for t in request.conversation if t.problem), None)
+        if problem is not None:
+            return _Plan(request, [], f"content that cannot be judged: {problem}")
+        if any(t.media for t in request.conversation) and self.media != "text_only":
+            if self.media == "block":
+                return _Plan(request, [], self._media_blocked(request))
+            try:
+                turns = with_images(request.conversation, self.image_limits)
+            except ImageRejected as exc:
+                return _Plan(request, [], str(exc))
+            request = GuardRequest(turns, request.taxonomy)
         if request.conversation[-1].media_only:
             return _Plan(request, [], _MEDIA_ONLY)
         size = sum(len(t.content) for t in request.conversation)
@@ -160,6 +200,16 @@ class LlamaGuard:
         if len(parts) == 1 and parts[0] is request.conversation:
             return _Plan(request, [request])
         return _Plan(request, [GuardRequest(part, request.taxonomy) for part in parts])
+
+    def _media_blocked(self, request: GuardRequest) -> str:
+        kinds = sorted({m.kind for t in request.conversation for m in t.media})
+        reason = why_no_images(self.backend, self.policy.taxonomy)
+        because = f"; {reason}" if reason and "image" in kinds else ""
+        return (
+            f"the conversation has non-text content ({', '.join(kinds)}) and media='block'"
+            f"{because}; "
+            "pass media='text_only' to judge its text and let media through"
+        )
 
     def _before_call(self, plan: _Plan) -> Verdict | None:
         """A verdict decided without the backend: cached, too long, or circuit open."""

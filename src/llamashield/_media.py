@@ -32,7 +32,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from llamashield._conversation import Turn
 from llamashield._exceptions import ConfigurationError
@@ -269,14 +269,6 @@ MediaMode = Literal["judge", "block", "text_only"]
 MEDIA_MODES: tuple[MediaMode, ...] = ("judge", "block", "text_only")
 
 
-class _Media(Protocol):
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def data(self) -> Mapping[str, Any]: ...
-
-
 def why_no_images(backend: Backend, taxonomy: Taxonomy) -> str | None:
     """Why this guard cannot show images to its model, or None when it can (media="judge")."""
     model = getattr(backend, "model", "?")
@@ -313,31 +305,29 @@ def resolve_media(media: str | None, backend: Backend, taxonomy: Taxonomy) -> Me
     return media  # type: ignore[return-value]
 
 
-def with_images(
-    conversation: Sequence[Turn], media: Sequence[Sequence[_Media]], limits: ImageLimits
-) -> tuple[Turn, ...]:
-    """The turns with their images attached as ``image_url`` URLs (``media[i]``: turn i's parts).
+def with_images(conversation: Sequence[Turn], limits: ImageLimits) -> tuple[Turn, ...]:
+    """The turns with their image parts attached as ``image_url`` URLs (``Turn.images``).
 
     Raises ``ImageRejected`` when a part is not an image Llama Guard 4 can read (audio, video,
     files), when the conversation has more than ``max_images`` images, or for any image
     ``image_url_for`` refuses.
     """
-    count = sum(1 for parts in media for part in parts if part.kind == "image")
+    count = sum(1 for turn in conversation for part in turn.media if part.kind == "image")
     if count > limits.max_images:
         raise ImageRejected(
             f"{count} images in the conversation exceed max_images={limits.max_images} (Meta "
             "tested Llama Guard 4 with up to 5): judge them in separate checks"
         )
     turns: list[Turn] = []
-    for index, (turn, parts) in enumerate(zip(conversation, media, strict=True)):
-        other = sorted({part.kind for part in parts if part.kind != "image"})
+    for index, turn in enumerate(conversation):
+        other = sorted({part.kind for part in turn.media if part.kind != "image"})
         if other:
             raise ImageRejected(
                 f"{'/'.join(other)} parts cannot be judged: Llama Guard 4 reads text and images"
             )
         images = tuple(
             image_url_for(part.data, limits, where=f"turn {index + 1}, image {number + 1}")
-            for number, part in enumerate(parts)
+            for number, part in enumerate(turn.media)
         )
         turns.append(replace(turn, images=images, media_only=False) if images else turn)
     return tuple(turns)
