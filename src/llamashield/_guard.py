@@ -13,11 +13,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from llamashield._cache import VerdictCache
 from llamashield._chunking import combine_verdicts, split_long_turn
 from llamashield._circuit import CircuitBreaker
+from llamashield._content import MediaPart
 from llamashield._conversation import Conversation, normalize_conversation
 from llamashield._loop_local import LoopLocal
 from llamashield._policy import OnError, Policy, build_policy
@@ -34,9 +35,12 @@ DEFAULT_MODEL = "meta-llama/LlamaGuard-2-8b"
 _T = TypeVar("_T")
 
 
+MediaPolicy = Literal["block", "text_only"]
+_MEDIA_POLICIES = ("block", "text_only")
 _MEDIA_ONLY = (
     "the judged message has only non-text content (images, audio, files) and Llama Guard reads "
-    "text: send its text, or guard media with a multimodal moderator"
+    "text: with media='text_only' there is no text to judge, so the error policy decides; send "
+    "text with it, or guard media with a multimodal moderator"
 )
 # A sentinel, so each guard gets its own breaker while None still turns it off.
 _DEFAULT_BREAKER: Any = object()
@@ -73,6 +77,9 @@ class LlamaGuard:
             in overlapping chunks (unsafe if any chunk is); Llama Guard reads 8k tokens.
         max_chars: conversations longer than this are not sent at all; the error policy
             decides (by default: blocked).
+        media: what a conversation with images, audio, files or video gets: ``"block"``
+            (default: the error policy decides, as Llama Guard cannot read them) or
+            ``"text_only"`` (judge the text around them and let the media through unjudged).
     """
 
     def __init__(
@@ -92,6 +99,7 @@ class LlamaGuard:
         chunk_chars: int = 16_000,
         chunk_overlap: int = 500,
         max_chars: int = 2_000_000,
+        media: MediaPolicy = "block",
     ) -> None:
         if backend is None:
             from llamashield.backends.together import TogetherBackend
@@ -107,6 +115,9 @@ class LlamaGuard:
             raise ValueError(f"max_concurrency must be an int >= 1, got {max_concurrency!r}")
         if not (isinstance(max_retries, int) and max_retries >= 0):
             raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
+        if media not in _MEDIA_POLICIES:
+            raise ValueError(f"media must be one of {_MEDIA_POLICIES}, got {media!r}")
+        self.media: MediaPolicy = media
         if isinstance(taxonomy, int):
             taxonomy = taxonomy_for_generation(taxonomy)
         self.backend = backend
@@ -156,13 +167,18 @@ class LlamaGuard:
             return _Plan(request, [], f"content that cannot be judged: {problem}")
         if request.conversation[-1].media_only:
             return _Plan(request, [], _MEDIA_ONLY)
+        media = [part for turn in request.conversation for part in turn.media]
+        # Under "block" the text is still judged: text the model calls unsafe stays unsafe
+        # whatever on_error says; only a safe text leaves the media to the error policy.
+        media_error = _media_blocked(media) if media and self.media == "block" else None
         size = sum(len(t.content) for t in request.conversation)
         if size > self.max_chars:
             return _Plan(request, [], f"conversation of {size:,} characters exceeds max_chars")
         parts = split_long_turn(request.conversation, self.chunk_chars, self.chunk_overlap)
         if len(parts) == 1 and parts[0] is request.conversation:
-            return _Plan(request, [request])
-        return _Plan(request, [GuardRequest(part, request.taxonomy) for part in parts])
+            return _Plan(request, [request], media_error=media_error)
+        requests = [GuardRequest(part, request.taxonomy) for part in parts]
+        return _Plan(request, requests, media_error=media_error)
 
     def _before_call(self, plan: _Plan) -> Verdict | None:
         """A verdict decided without the backend: cached, too long, or circuit open."""
@@ -192,6 +208,13 @@ class LlamaGuard:
         )  # fmt: skip
         return verdict
 
+    def _finish(self, plan: _Plan, verdict: Verdict) -> Verdict:
+        """Media the guard could not read: decided by the error policy unless already unsafe."""
+        if plan.media_error is None or not verdict.safe:
+            return verdict
+        error = BackendError(plan.media_error, kind="rejected")
+        return self.policy.fail(plan.request, error, self.model, verdict.latency_ms)
+
     def _failed(self, request: GuardRequest, error: BackendError, started: float) -> Verdict:
         if self.circuit_breaker is not None and error.kind != "malformed":
             self.circuit_breaker.record_failure()
@@ -217,8 +240,8 @@ class LlamaGuard:
 
     def _judge(self, plan: _Plan) -> Verdict:
         if (early := self._before_call(plan)) is not None:
-            return early
-        return self._after_call(plan, self._map(self._call, plan.requests))
+            return self._finish(plan, early)
+        return self._finish(plan, self._after_call(plan, self._map(self._call, plan.requests)))
 
     def _map(self, fn: Callable[[_T], Verdict], items: list[_T]) -> list[Verdict]:
         if len(items) <= 1:
@@ -254,9 +277,9 @@ class LlamaGuard:
 
     async def _ajudge(self, plan: _Plan) -> Verdict:
         if (early := self._before_call(plan)) is not None:
-            return early
+            return self._finish(plan, early)
         verdicts = await asyncio.gather(*(self._acall(r) for r in plan.requests))
-        return self._after_call(plan, list(verdicts))
+        return self._finish(plan, self._after_call(plan, list(verdicts)))
 
     async def _acall(self, request: GuardRequest) -> Verdict:
         async with self._semaphores.get():
@@ -287,10 +310,20 @@ class _Plan:
     request: GuardRequest
     requests: list[GuardRequest]
     rejected: str | None = None
+    media_error: str | None = None  # set under media="block" when the conversation has media
 
     @property
     def key(self) -> Conversation:
         return self.request.conversation
+
+
+def _media_blocked(media: list[MediaPart]) -> str:
+    found = ", ".join(dict.fromkeys(f"{m.kind} ({m.source})" for m in media))
+    return (
+        f"the conversation has non-text content Llama Guard cannot read: {found}; with "
+        "media='block' (the default) the error policy decides. Pass LlamaGuard(media='text_only') "
+        "to judge only the text and let media through unjudged"
+    )
 
 
 def _ms_since(started: float) -> float:
