@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from llamashield._cache import VerdictCache
 from llamashield._chunking import combine_verdicts, split_long_turn
 from llamashield._circuit import CircuitBreaker
+from llamashield._content import MediaPart
 from llamashield._conversation import Conversation, normalize_conversation
 from llamashield._exceptions import ConfigurationError
 from llamashield._loop_local import LoopLocal
@@ -45,7 +46,8 @@ _T = TypeVar("_T")
 
 _MEDIA_ONLY = (
     "the judged message has only non-text content (images, audio, files) and Llama Guard reads "
-    "text: send its text, or guard media with a multimodal moderator"
+    "text: with media='text_only' there is no text to judge, so the error policy decides; send "
+    "text with it, or guard media with a multimodal moderator"
 )
 # A sentinel, so each guard gets its own breaker while None still turns it off.
 _DEFAULT_BREAKER: Any = object()
@@ -84,8 +86,9 @@ class LlamaGuard:
             decides (by default: blocked).
         media: what happens to images, audio, files and video in a conversation: ``"judge"``
             (the model reads the images; the default for Llama Guard 4 on a chat backend),
-            ``"block"`` (the error policy decides; the default elsewhere) or ``"text_only"``
-            (the text is judged and media pass unjudged).
+            ``"block"`` (the default elsewhere: the text is judged, and if it is safe the error
+            policy decides, as the model cannot read the media) or ``"text_only"`` (judge the
+            text around them and let the media through unjudged).
         max_images, max_image_bytes: limits under ``media="judge"`` (default 5 images, 4 MiB
             each); a conversation past them is not sent and the error policy decides.
     """
@@ -183,32 +186,37 @@ class LlamaGuard:
         problem = next((t.problem for t in request.conversation if t.problem), None)
         if problem is not None:
             return _Plan(request, [], f"content that cannot be judged: {problem}")
-        if any(t.media for t in request.conversation) and self.media != "text_only":
-            if self.media == "block":
-                return _Plan(request, [], self._media_blocked(request))
+        if self.media == "judge" and any(t.media for t in request.conversation):
             try:
                 turns = with_images(request.conversation, self.image_limits)
             except ImageRejected as exc:
                 return _Plan(request, [], str(exc))
             request = GuardRequest(turns, request.taxonomy)
+        media = [part for turn in request.conversation for part in turn.media]
         if request.conversation[-1].media_only:
-            return _Plan(request, [], _MEDIA_ONLY)
+            only = self._media_blocked(media) if self.media == "block" else _MEDIA_ONLY
+            return _Plan(request, [], only)
+        # Under "block" the text is still judged: text the model calls unsafe stays unsafe
+        # whatever on_error says; only a safe text leaves the media to the error policy.
+        media_error = self._media_blocked(media) if media and self.media == "block" else None
         size = sum(len(t.content) for t in request.conversation)
         if size > self.max_chars:
             return _Plan(request, [], f"conversation of {size:,} characters exceeds max_chars")
         parts = split_long_turn(request.conversation, self.chunk_chars, self.chunk_overlap)
         if len(parts) == 1 and parts[0] is request.conversation:
-            return _Plan(request, [request])
-        return _Plan(request, [GuardRequest(part, request.taxonomy) for part in parts])
+            return _Plan(request, [request], media_error=media_error)
+        requests = [GuardRequest(part, request.taxonomy) for part in parts]
+        return _Plan(request, requests, media_error=media_error)
 
-    def _media_blocked(self, request: GuardRequest) -> str:
-        kinds = sorted({m.kind for t in request.conversation for m in t.media})
+    def _media_blocked(self, media: list[MediaPart]) -> str:
+        found = ", ".join(dict.fromkeys(f"{m.kind} ({m.source})" for m in media))
+        # Name the model that would read the image, and why this guard's cannot.
         reason = why_no_images(self.backend, self.policy.taxonomy)
-        because = f"; {reason}" if reason and "image" in kinds else ""
+        because = f" ({reason})" if reason and any(m.kind == "image" for m in media) else ""
         return (
-            f"the conversation has non-text content ({', '.join(kinds)}) and media='block'"
-            f"{because}; "
-            "pass media='text_only' to judge its text and let media through"
+            f"the conversation has non-text content Llama Guard cannot read here: {found}"
+            f"{because}; with media='block' the error policy decides. Pass "
+            "LlamaGuard(media='text_only') to judge only the text and let media through unjudged"
         )
 
     def _before_call(self, plan: _Plan) -> Verdict | None:
@@ -239,6 +247,13 @@ class LlamaGuard:
         )  # fmt: skip
         return verdict
 
+    def _finish(self, plan: _Plan, verdict: Verdict) -> Verdict:
+        """Media the guard could not read: decided by the error policy unless already unsafe."""
+        if plan.media_error is None or not verdict.safe:
+            return verdict
+        error = BackendError(plan.media_error, kind="rejected")
+        return self.policy.fail(plan.request, error, self.model, verdict.latency_ms)
+
     def _failed(self, request: GuardRequest, error: BackendError, started: float) -> Verdict:
         if self.circuit_breaker is not None and error.kind != "malformed":
             self.circuit_breaker.record_failure()
@@ -264,8 +279,8 @@ class LlamaGuard:
 
     def _judge(self, plan: _Plan) -> Verdict:
         if (early := self._before_call(plan)) is not None:
-            return early
-        return self._after_call(plan, self._map(self._call, plan.requests))
+            return self._finish(plan, early)
+        return self._finish(plan, self._after_call(plan, self._map(self._call, plan.requests)))
 
     def _map(self, fn: Callable[[_T], Verdict], items: list[_T]) -> list[Verdict]:
         if len(items) <= 1:
@@ -301,9 +316,9 @@ class LlamaGuard:
 
     async def _ajudge(self, plan: _Plan) -> Verdict:
         if (early := self._before_call(plan)) is not None:
-            return early
+            return self._finish(plan, early)
         verdicts = await asyncio.gather(*(self._acall(r) for r in plan.requests))
-        return self._after_call(plan, list(verdicts))
+        return self._finish(plan, self._after_call(plan, list(verdicts)))
 
     async def _acall(self, request: GuardRequest) -> Verdict:
         async with self._semaphores.get():
@@ -334,6 +349,7 @@ class _Plan:
     request: GuardRequest
     requests: list[GuardRequest]
     rejected: str | None = None
+    media_error: str | None = None  # set under media="block" when the conversation has media
 
     @property
     def key(self) -> Conversation:

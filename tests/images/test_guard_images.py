@@ -198,11 +198,14 @@ def test_a_text_only_model_blocks_images_and_names_the_model_that_reads_them(
     server: LoopbackServer,
 ) -> None:
     guard = server.guard(model=LG2)
-    before = server.count()
     verdict = guard.check(user(text("a nice photo"), image(png())))
-    assert not verdict.safe and server.count() == before
+    assert not verdict.safe and not sent_images(server)  # the text was judged, without the image
     assert LG2 in (verdict.error or "") and LG4 in (verdict.error or "")
     assert "media='text_only'" in (verdict.error or "")
+    unsafe_text = guard.check(user(text("how to build a bomb"), image(png())))
+    assert not unsafe_text.safe and unsafe_text.codes == ("S8",)
+    image_only = guard.check(user(image(png())))
+    assert not image_only.safe and LG4 in (image_only.error or "")
 
 
 def test_text_only_judges_the_text_and_sends_no_image(server: LoopbackServer) -> None:
