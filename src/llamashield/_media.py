@@ -277,9 +277,10 @@ def why_no_images(backend: Backend, taxonomy: Taxonomy) -> str | None:
             f"{model} is Llama Guard {taxonomy.generation}, which reads text only; "
             f"{IMAGE_MODEL_HINT} (Llama Guard 4) would read the image"
         )
-    if taxonomy.custom:
+    if taxonomy.needs_own_prompt:
+        what = "a custom category policy" if taxonomy.custom else "excluding categories"
         return (
-            "a custom category policy is sent as a raw prompt, which cannot carry images; "
+            f"{what} needs llamashield's own raw prompt, which cannot carry images; "
             f"use the model's own categories to have {model} read the image"
         )
     if not accepts_images(backend):

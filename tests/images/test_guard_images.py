@@ -84,6 +84,14 @@ def test_a_custom_policy_is_a_raw_prompt_so_it_cannot_carry_images(server: Loopb
         LlamaGuard(backend, categories=policy, media="judge")
 
 
+def test_categories_left_out_of_the_prompt_need_a_raw_prompt_too(server: LoopbackServer) -> None:
+    backend = TogetherBackend(LG4, api_key="k", base_url=server.base_url)
+    assert LlamaGuard(backend, categories=["S1"], exclude_from_prompt=True).media == "block"
+    with pytest.raises(ConfigurationError, match="excluding categories"):
+        LlamaGuard(backend, categories=["S1"], exclude_from_prompt=True, media="judge")
+    assert LlamaGuard(backend, categories=["S1"]).media == "judge"  # reported, still in the prompt
+
+
 def test_image_limits_on_a_guard_that_does_not_judge_images_are_refused() -> None:
     with pytest.raises(ConfigurationError, match="media='judge' only"):
         LlamaGuard(SimulatedBackend(), max_images=2)
