@@ -113,6 +113,13 @@ def conversations(draw: st.DrawFn) -> tuple[list[str], list[list[int]]]:
     return texts, pictures
 
 
+def parts(text: str, seeds: list[int]) -> list[dict[str, str]]:
+    images = [base64.b64encode(real_png(seed)).decode() for seed in seeds]
+    return [{"type": "text", "text": text}] + [
+        {"type": "image", "base64": data, "mime_type": "image/png"} for data in images
+    ]
+
+
 @given(conversations())
 @SETTINGS
 def test_the_text_around_images_is_meta_s_llama_guard_4_check(
@@ -121,12 +128,7 @@ def test_the_text_around_images_is_meta_s_llama_guard_4_check(
     texts, pictures = conversation
     assume(all(neutralize(t) == t for t in texts))
     messages = [
-        {
-            "role": "user" if i % 2 == 0 else "assistant",
-            "content": [{"type": "text", "text": text}]
-            + [{"type": "image", "base64": base64.b64encode(real_png(seed)).decode(),
-                "mime_type": "image/png"} for seed in pictures[i]],
-        }  # fmt: skip
+        {"role": "user" if i % 2 == 0 else "assistant", "content": parts(text, pictures[i])}
         for i, text in enumerate(texts)
     ]
     server.guard(model=LG4).check(messages)
