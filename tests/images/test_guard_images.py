@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from image_data import MARKER, b64, data_url, gif, jpeg, png
 
-from llamashield import Category, ConfigurationError, LlamaGuard
+from llamashield import LLAMA_GUARD_4, Category, ConfigurationError, LlamaGuard
 from llamashield.backends import OpenAICompatibleBackend, SimulatedBackend, TogetherBackend
 from llamashield.testing import LoopbackServer
 
@@ -64,6 +64,7 @@ def test_llama_guard_4_on_a_chat_backend_judges_images_by_default(server: Loopba
         ),
         (lambda s: OpenAICompatibleBackend(s.openai_base_url, LG4), "mode='chat'"),
         (lambda s: SimulatedBackend(), "Llama Guard 2"),
+        (lambda s: SimulatedBackend(taxonomy=LLAMA_GUARD_4), "sends text prompts only"),
     ],
 )
 def test_judge_that_cannot_apply_is_a_configuration_error(
