@@ -49,7 +49,8 @@ def cache_scope(
 
 def cache_key(scope: str, conversation: Conversation) -> str:
     """The key of one conversation's verdict within a scope (hex SHA-256)."""
-    turns = [[t.role, t.content] for t in conversation]
+    # Images Llama Guard 4 reads are part of what decides the verdict.
+    turns = [[t.role, t.content, *t.images] for t in conversation]
     return _digest([scope, conversation[-1].role, turns])
 
 

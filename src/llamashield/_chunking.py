@@ -8,8 +8,9 @@ judged with the (clipped) context before it, and the conversation is unsafe if a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
-from llamashield._conversation import Conversation, Turn
+from llamashield._conversation import Conversation
 from llamashield._verdict import Verdict
 
 __all__ = ["combine_verdicts", "split_long_turn"]
@@ -21,8 +22,9 @@ def split_long_turn(
     """One conversation per chunk of the last turn; earlier turns clipped to their tail."""
     last = conversation[-1]
     context_budget = chunk_chars // 4
+    # replace() keeps every other field of a turn: its images go with each chunk, never dropped.
     context = tuple(
-        Turn(t.role, t.content[-context_budget:]) if len(t.content) > context_budget else t
+        replace(t, content=t.content[-context_budget:]) if len(t.content) > context_budget else t
         for t in conversation[:-1]
     )
     if len(last.content) <= chunk_chars and context == conversation[:-1]:
@@ -30,7 +32,7 @@ def split_long_turn(
     step = max(chunk_chars - overlap, 1)
     text = last.content
     starts = range(0, max(len(text) - overlap, 1), step)
-    return [(*context, Turn(last.role, text[i : i + chunk_chars])) for i in starts]
+    return [(*context, replace(last, content=text[i : i + chunk_chars])) for i in starts]
 
 
 def combine_verdicts(verdicts: Sequence[Verdict]) -> Verdict:

@@ -19,9 +19,18 @@ from llamashield._cache import VerdictCache, resolve_cache
 from llamashield._cache_key import cache_key, cache_scope
 from llamashield._chunking import combine_verdicts, split_long_turn
 from llamashield._circuit import CircuitBreaker
+from llamashield._content import MediaPart
 from llamashield._conversation import normalize_conversation
 from llamashield._exceptions import ConfigurationError
 from llamashield._loop_local import LoopLocal
+from llamashield._media import (
+    ImageLimits,
+    ImageRejected,
+    MediaMode,
+    resolve_media,
+    why_no_images,
+    with_images,
+)
 from llamashield._policy import OnError, Policy, build_policy
 from llamashield._retry import RetryBudget
 from llamashield._taxonomy import Category, Taxonomy, taxonomy_for_generation
@@ -38,7 +47,8 @@ _T = TypeVar("_T")
 
 _MEDIA_ONLY = (
     "the judged message has only non-text content (images, audio, files) and Llama Guard reads "
-    "text: send its text, or guard media with a multimodal moderator"
+    "text: with media='text_only' there is no text to judge, so the error policy decides; send "
+    "text with it, or guard media with a multimodal moderator"
 )
 # A sentinel, so each guard gets its own breaker while None still turns it off.
 _DEFAULT_BREAKER: Any = object()
@@ -82,6 +92,13 @@ class LlamaGuard:
             in overlapping chunks (unsafe if any chunk is); Llama Guard reads 8k tokens.
         max_chars: conversations longer than this are not sent at all; the error policy
             decides (by default: blocked).
+        media: what happens to images, audio, files and video in a conversation: ``"judge"``
+            (the model reads the images; the default for Llama Guard 4 on a chat backend),
+            ``"block"`` (the default elsewhere: the text is judged, and if it is safe the error
+            policy decides, as the model cannot read the media) or ``"text_only"`` (judge the
+            text around them and let the media through unjudged).
+        max_images, max_image_bytes: limits under ``media="judge"`` (default 5 images, 4 MiB
+            each); a conversation past them is not sent and the error policy decides.
     """
 
     def __init__(
@@ -102,6 +119,9 @@ class LlamaGuard:
         chunk_chars: int = 16_000,
         chunk_overlap: int = 500,
         max_chars: int = 2_000_000,
+        media: MediaMode | None = None,
+        max_images: int | None = None,
+        max_image_bytes: int | None = None,
     ) -> None:
         if backend is None:
             from llamashield.backends.together import TogetherBackend
@@ -138,6 +158,17 @@ class LlamaGuard:
         self._cache = resolve_cache(cache)
         self._scope: tuple[object, str] | None = None  # (what it depends on, the digest)
         self._semaphores = LoopLocal(lambda: asyncio.Semaphore(max_concurrency))
+        self.media: MediaMode = resolve_media(media, backend, self.policy.taxonomy)
+        if self.media != "judge" and (max_images, max_image_bytes) != (None, None):
+            raise ConfigurationError(
+                f"max_images/max_image_bytes apply to media='judge' only; this guard runs "
+                f"media={self.media!r}"
+            )
+        defaults = ImageLimits()
+        self.image_limits = ImageLimits(
+            max_images if max_images is not None else defaults.max_images,
+            max_image_bytes if max_image_bytes is not None else defaults.max_image_bytes,
+        )
 
     @property
     def taxonomy(self) -> Taxonomy:
@@ -162,15 +193,41 @@ class LlamaGuard:
 
     def _plan(self, conversation: Any) -> _Plan:
         request = self.prepare(conversation)
+        problem = next((t.problem for t in request.conversation if t.problem), None)
+        if problem is not None:
+            return _Plan(request, [], f"content that cannot be judged: {problem}")
+        if self.media == "judge" and any(t.media for t in request.conversation):
+            try:
+                turns = with_images(request.conversation, self.image_limits)
+            except ImageRejected as exc:
+                return _Plan(request, [], str(exc))
+            request = GuardRequest(turns, request.taxonomy)
+        media = [part for turn in request.conversation for part in turn.media]
         if request.conversation[-1].media_only:
-            return _Plan(request, [], _MEDIA_ONLY)
+            only = self._media_blocked(media) if self.media == "block" else _MEDIA_ONLY
+            return _Plan(request, [], only)
+        # Under "block" the text is still judged: text the model calls unsafe stays unsafe
+        # whatever on_error says; only a safe text leaves the media to the error policy.
+        media_error = self._media_blocked(media) if media and self.media == "block" else None
         size = sum(len(t.content) for t in request.conversation)
         if size > self.max_chars:
             return _Plan(request, [], f"conversation of {size:,} characters exceeds max_chars")
         parts = split_long_turn(request.conversation, self.chunk_chars, self.chunk_overlap)
         if len(parts) == 1 and parts[0] is request.conversation:
-            return _Plan(request, [request])
-        return _Plan(request, [GuardRequest(part, request.taxonomy) for part in parts])
+            return _Plan(request, [request], media_error=media_error)
+        requests = [GuardRequest(part, request.taxonomy) for part in parts]
+        return _Plan(request, requests, media_error=media_error)
+
+    def _media_blocked(self, media: list[MediaPart]) -> str:
+        found = ", ".join(dict.fromkeys(f"{m.kind} ({m.source})" for m in media))
+        # Name the model that would read the image, and why this guard's cannot.
+        reason = why_no_images(self.backend, self.policy.taxonomy)
+        because = f" ({reason})" if reason and any(m.kind == "image" for m in media) else ""
+        return (
+            f"the conversation has non-text content Llama Guard cannot read here: {found}"
+            f"{because}; with media='block' the error policy decides. Pass "
+            "LlamaGuard(media='text_only') to judge only the text and let media through unjudged"
+        )
 
     def _cache_key(self, plan: _Plan) -> str | None:
         """The plan's cache key; ``None`` (and no hashing) without a cache or for a rejected
@@ -212,6 +269,13 @@ class LlamaGuard:
         )  # fmt: skip
         return verdict
 
+    def _finish(self, plan: _Plan, verdict: Verdict) -> Verdict:
+        """Media the guard could not read: decided by the error policy unless already unsafe."""
+        if plan.media_error is None or not verdict.safe:
+            return verdict
+        error = BackendError(plan.media_error, kind="rejected")
+        return self.policy.fail(plan.request, error, self.model, verdict.latency_ms)
+
     def _failed(self, request: GuardRequest, error: BackendError, started: float) -> Verdict:
         if self.circuit_breaker is not None and error.kind != "malformed":
             self.circuit_breaker.record_failure()
@@ -239,11 +303,11 @@ class LlamaGuard:
         key = self._cache_key(plan)
         hit = self._cache.get(key) if self._cache is not None and key is not None else None
         if (early := self._before_call(plan, hit)) is not None:
-            return early
+            return self._finish(plan, early)
         verdict = self._after_call(self._map(self._call, plan.requests))
         if self._cache is not None and key is not None and verdict.error is None:
             self._cache.put(key, verdict)
-        return verdict
+        return self._finish(plan, verdict)
 
     def _map(self, fn: Callable[[_T], Verdict], items: list[_T]) -> list[Verdict]:
         if len(items) <= 1:
@@ -281,12 +345,12 @@ class LlamaGuard:
         key = self._cache_key(plan)
         hit = await self._cache.aget(key) if self._cache is not None and key is not None else None
         if (early := self._before_call(plan, hit)) is not None:
-            return early
+            return self._finish(plan, early)
         verdicts = await asyncio.gather(*(self._acall(r) for r in plan.requests))
         verdict = self._after_call(list(verdicts))
         if self._cache is not None and key is not None and verdict.error is None:
             await self._cache.aput(key, verdict)
-        return verdict
+        return self._finish(plan, verdict)
 
     async def _acall(self, request: GuardRequest) -> Verdict:
         async with self._semaphores.get():
@@ -317,6 +381,7 @@ class _Plan:
     request: GuardRequest
     requests: list[GuardRequest]
     rejected: str | None = None
+    media_error: str | None = None  # set under media="block" when the conversation has media
 
 
 def _check_prompt_control(backend: Backend, taxonomy: Taxonomy) -> None:

@@ -27,6 +27,7 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "02_guard_a_llamaindex_rag_engine.ipynb": ("llama_index.llamashield",),
     "03_guard_agent_tools.ipynb": ("langchain_llamashield", "langchain", "llama_index.llamashield"),
     "04_evaluate_a_guard.ipynb": ("matplotlib",),
+    "05_images_llama_guard_4.ipynb": ("langchain_llamashield", "llama_index.llamashield"),
 }
 
 

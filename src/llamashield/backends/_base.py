@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from llamashield._conversation import Conversation, Role
+from llamashield._conversation import Conversation, Role, Turn
 from llamashield._prompts import build_prompt, completion_prompt
 from llamashield._taxonomy import Taxonomy
 
@@ -20,6 +20,7 @@ __all__ = [
     "BackendAnswer",
     "BackendError",
     "GuardRequest",
+    "accepts_images",
 ]
 
 
@@ -37,6 +38,13 @@ class GuardRequest:
     @cached_property
     def prompt(self) -> str:
         """Meta's full prompt text (Llama Guard 3/4: starting with ``<|begin_of_text|>``)."""
+        if any(t.images for t in self.conversation):
+            # A raw prompt is text: sending it would judge the text and drop the images.
+            raise BackendError(
+                "a raw Llama Guard prompt cannot carry images; judge them through a chat "
+                "backend serving Llama Guard 4",
+                kind="rejected",
+            )
         return build_prompt(self.conversation, self.taxonomy)
 
     @cached_property
@@ -44,12 +52,32 @@ class GuardRequest:
         """What a raw completion sends: ``prompt`` without its BOS text (the server adds one)."""
         return completion_prompt(self.prompt)
 
-    def chat_messages(self) -> list[dict[str, str]]:
-        """The turns as OpenAI-style messages, for servers that apply the template themselves."""
+    def chat_messages(self) -> list[dict[str, Any]]:
+        """The turns as OpenAI-style messages, for servers that apply the template themselves.
+
+        A turn with images becomes content parts: its text, then one ``image_url`` part per
+        image (Llama Guard 4's template places a turn's images before its text either way).
+        """
         return [
-            {"role": "user" if t.role == "user" else "assistant", "content": t.content}
+            {"role": "user" if t.role == "user" else "assistant", "content": _chat_content(t)}
             for t in self.conversation
         ]
+
+
+def _chat_content(turn: Turn) -> str | list[dict[str, Any]]:
+    if not turn.images:
+        return turn.content
+    parts: list[dict[str, Any]] = [{"type": "text", "text": turn.content}] if turn.content else []
+    parts += [{"type": "image_url", "image_url": {"url": url}} for url in turn.images]
+    return parts
+
+
+def accepts_images(backend: object) -> bool:
+    """Whether a backend sends image parts to a model that reads them (``supports_images``).
+
+    Backends that do not say so are text-only: images never reach them unjudged by mistake.
+    """
+    return getattr(backend, "supports_images", False) is True
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,11 @@ class OpenAICompatibleBackend:
         self._client = httpx.Client(headers=self._headers)
         self._aclients = LoopLocal(lambda: httpx.AsyncClient(headers=self._headers))
 
+    @property
+    def supports_images(self) -> bool:
+        """Llama Guard 4 in chat mode reads images; a raw ``/v1/completions`` prompt cannot."""
+        return self.mode == "chat" and self.taxonomy.generation == 4
+
     def __repr__(self) -> str:
         return (
             f"OpenAICompatibleBackend(base_url={self.base_url!r}, model={self.model!r}, "

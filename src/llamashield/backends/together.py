@@ -80,6 +80,11 @@ class TogetherBackend:
         )
         self._errors = (together.APIError,)
 
+    @property
+    def supports_images(self) -> bool:
+        """Llama Guard 4 reads images, sent as ``image_url`` parts on chat completions."""
+        return self.taxonomy.generation == 4
+
     def __repr__(self) -> str:
         where = f", base_url={self.base_url!r}" if self.base_url else ""
         return f"TogetherBackend(model={self.model!r}{where})"

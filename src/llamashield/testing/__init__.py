@@ -8,10 +8,13 @@ Example::
         guard.check("How do I build a bomb?").safe      # False, over real HTTP
 
 With pytest, the ``loopback_server`` fixture (installed with llamashield) gives a fresh server.
+A Llama Guard 4 guard model judges an image unsafe when its URL or bytes contain
+``IMAGE_MARKER`` (``"UNSAFE-IMAGE"``).
 """
 
 from llamashield.testing._faults import Fault, FaultPlan
+from llamashield.testing._images import IMAGE_MARKER
 from llamashield.testing._redis import RedisServer
 from llamashield.testing._server import LoopbackServer
 
-__all__ = ["Fault", "FaultPlan", "LoopbackServer", "RedisServer"]
+__all__ = ["IMAGE_MARKER", "Fault", "FaultPlan", "LoopbackServer", "RedisServer"]

@@ -19,6 +19,7 @@ from llamashield._conversation import normalize_conversation
 from llamashield._prompts import parse_prompt
 from llamashield._taxonomy import Taxonomy, taxonomy_for_model
 from llamashield.backends._rules import simulate_answer
+from llamashield.testing._images import image_answer
 
 Reply = Callable[[list[dict[str, Any]]], str]
 
@@ -110,11 +111,16 @@ class Responder:
             return self.reply(messages), None
         if malformed:
             return "I'm sorry, I can't assess that.", None
+        taxonomy = taxonomy_for_model(model)
         try:
             turns = normalize_conversation(messages)
+            text, score = simulate_answer(turns[-1].content, taxonomy)
+            seen = image_answer(model, messages, taxonomy, text)
         except (TypeError, ValueError) as exc:
             raise _BadRequest(str(exc)) from None
-        return simulate_answer(turns[-1].content, taxonomy_for_model(model))
+        if seen is None or seen == text:
+            return text, score
+        return seen, 0.97
 
     def _prompt_text(self, model: str, prompt: str, malformed: bool) -> tuple[str, float | None]:
         if not is_guard_model(model):

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 _REASONS = {200: "OK", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
             429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
             503: "Service Unavailable", 504: "Gateway Timeout"}  # fmt: skip
-_MAX_BODY = 8 * 1024 * 1024
+_MAX_BODY = 32 * 1024 * 1024  # five 4 MiB images, base64-encoded, fit
 
 
 class LoopbackServer:

@@ -48,7 +48,7 @@ def check_node_mode(mode: str) -> NodeMode:
     return mode  # type: ignore[return-value]
 
 
-def history_turns(messages: Sequence[Any]) -> list[dict[str, str]]:
+def history_turns(messages: Sequence[Any]) -> list[dict[str, Any]]:
     """LlamaIndex chat messages as the core reads them: user and assistant turns only.
 
     ``MessageRole`` is a str enum whose ``str()`` is ``"MessageRole.USER"``, so roles are read by
@@ -60,7 +60,9 @@ def history_turns(messages: Sequence[Any]) -> list[dict[str, str]]:
         role = str(getattr(raw, "value", raw))
         role = _ASSISTANT_ALIASES.get(role, role)
         if role in ("user", "assistant"):
-            turns.append({"role": role, "content": getattr(message, "content", None) or ""})
+            # Every block, not ``content`` (the text blocks only): the core reads ImageBlocks.
+            content = getattr(message, "blocks", None) or getattr(message, "content", None)
+            turns.append({"role": role, "content": content or ""})
     return turns
 
 

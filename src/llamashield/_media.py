@@ -1,0 +1,334 @@
+"""Images for Llama Guard 4: every image shape turned into one OpenAI ``image_url`` URL, within
+the limits Meta's model was tested at.
+
+A part arrives in the shape its framework wrote it (OpenAI ``image_url``/``input_image``,
+LangChain ``image`` blocks v0 and v1, Anthropic ``source`` blocks, LlamaIndex ``ImageBlock``
+dumped to a dict) and leaves as what the chat-capable backends send: an ``http(s)`` URL, passed
+on as it is (the guard never fetches it: a server fetching it is the server's business), or a
+``data:image/...;base64,...`` URL whose bytes were size-checked before they were decoded and
+whose format was read from the bytes themselves, not from the declared MIME type.
+
+Limits (sources, checked 2026-12-01):
+
+- **How many images**: 5 by default. Meta tested Llama 4 "for image understanding up to 5 input
+  images" (llama-models ``models/llama4/MODEL_CARD.md``), and Llama Guard 4 was trained on
+  samples with mostly 2 to 5 images and tested "mostly with prompts containing a few images
+  (three, most frequently)" (PurpleLlama ``Llama-Guard4/12B/MODEL_CARD.md``).
+- **Size**: Meta's encoder (llama-models ``llama4/chat_format.py``, ``max_num_chunks=16``)
+  resizes every image to at most 16 tiles of 336 px, so a bigger file adds no detail the model
+  reads; the default cap of 4 MiB per decoded image bounds what one request sends.
+- **Formats**: JPEG, PNG and WebP. Meta's code opens the image with PIL and reads one frame, so
+  the frames of an animation past the first would reach the pipeline unjudged: animated PNG
+  and WebP, and GIF (usually animated), are refused rather than half-judged.
+
+Only file reading for a local ``path`` does I/O; everything else is pure.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from llamashield._conversation import Turn
+from llamashield._exceptions import ConfigurationError
+from llamashield._taxonomy import Taxonomy
+from llamashield.backends._base import Backend, accepts_images
+
+__all__ = [
+    "DEFAULT_IMAGE_FORMATS",
+    "ImageLimits",
+    "ImageRejected",
+    "MediaMode",
+    "image_url_for",
+    "resolve_media",
+    "sniff_image_format",
+    "why_no_images",
+    "with_images",
+]
+
+DEFAULT_IMAGE_FORMATS = frozenset({"image/jpeg", "image/png", "image/webp"})
+# The model Meta built to read images; the media errors name it.
+IMAGE_MODEL_HINT = "meta-llama/Llama-Guard-4-12B"
+
+_DATA_URL = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[^;,]*)*),", re.I)
+_WHITESPACE = re.compile(r"\s+")
+_MAX_URL_CHARS = 8192
+
+
+class ImageRejected(ValueError):
+    """An image the guard cannot send as it is; the message says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageLimits:
+    """How many images one conversation may carry, how large each may be, and which formats.
+
+    Example::
+
+        ImageLimits(max_images=3, max_image_bytes=2 * 1024 * 1024)
+    """
+
+    max_images: int = 5
+    max_image_bytes: int = 4 * 1024 * 1024
+    formats: frozenset[str] = DEFAULT_IMAGE_FORMATS
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.max_images, int) and self.max_images >= 1):
+            raise ValueError(f"max_images must be an int >= 1, got {self.max_images!r}")
+        if not (isinstance(self.max_image_bytes, int) and self.max_image_bytes >= 1):
+            raise ValueError(f"max_image_bytes must be an int >= 1, got {self.max_image_bytes!r}")
+        unknown = set(self.formats) - {"image/jpeg", "image/png", "image/webp", "image/gif"}
+        if unknown or not self.formats:
+            raise ValueError(
+                f"formats must be a non-empty subset of image/jpeg, image/png, image/webp and "
+                f"image/gif, got {sorted(self.formats)!r}"
+            )
+
+
+def sniff_image_format(data: bytes) -> str | None:
+    """The image MIME type the bytes themselves say, or None when they are no known image."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    return None
+
+
+def _animated(data: bytes, mime: str) -> bool:
+    """Whether a PNG or WebP holds an animation (Meta's encoder would read its first frame)."""
+    if mime == "image/png":
+        # Walk the chunks: an APNG has an acTL chunk before its first IDAT.
+        offset = 8
+        while offset + 8 <= len(data):
+            length = int.from_bytes(data[offset : offset + 4], "big")
+            kind = data[offset + 4 : offset + 8]
+            if kind == b"acTL":
+                return True
+            if kind in (b"IDAT", b"IEND"):
+                return False
+            offset += 12 + length
+        return False
+    if mime == "image/webp":
+        # Extended WebP: a VP8X chunk whose flags byte has the animation bit (0x02).
+        return data[12:16] == b"VP8X" and len(data) > 20 and bool(data[20] & 0x02)
+    return mime == "image/gif"
+
+
+def _check_bytes(data: bytes, declared: str | None, limits: ImageLimits, where: str) -> str:
+    mime = sniff_image_format(data)
+    if mime is None:
+        said = f" (declared {declared})" if declared else ""
+        raise ImageRejected(
+            f"{where}: the data is not a JPEG, PNG or WebP image{said}; Llama Guard 4 reads "
+            "those formats only here: convert it before it reaches the guarded pipeline"
+        )
+    if mime not in limits.formats:
+        raise ImageRejected(
+            f"{where}: {mime} images are not accepted (allowed: "
+            f"{', '.join(sorted(limits.formats))}); convert it to PNG or JPEG"
+        )
+    if _animated(data, mime) and mime != "image/gif":
+        raise ImageRejected(
+            f"{where}: an animated {mime.split('/')[1].upper()}: Llama Guard 4 reads one frame, "
+            "so the others would pass unjudged; send its frames as separate images"
+        )
+    return mime
+
+
+def _too_large(size: int, limits: ImageLimits, where: str) -> ImageRejected:
+    return ImageRejected(
+        f"{where}: {size:,} bytes exceeds max_image_bytes={limits.max_image_bytes:,}; Llama Guard "
+        "4 reads at most 16 tiles of 336 px, so downscale the image (or raise max_image_bytes)"
+    )
+
+
+def _from_base64(payload: str, declared: str | None, limits: ImageLimits, where: str) -> str:
+    payload = _WHITESPACE.sub("", payload)
+    # Size from the text before decoding anything: a huge payload is refused without the work.
+    estimate = len(payload) * 3 // 4 - payload[-2:].count("=")
+    if estimate > limits.max_image_bytes:
+        raise _too_large(estimate, limits, where)
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        try:  # URL-safe base64 is common in data sent by browsers
+            data = base64.urlsafe_b64decode(payload)
+        except (binascii.Error, ValueError):
+            raise ImageRejected(f"{where}: the base64 image data does not decode") from None
+    return _data_url(data, declared, limits, where)
+
+
+def _data_url(data: bytes, declared: str | None, limits: ImageLimits, where: str) -> str:
+    if len(data) > limits.max_image_bytes:
+        raise _too_large(len(data), limits, where)
+    mime = _check_bytes(data, declared, limits, where)
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _from_url(url: str, declared: str | None, limits: ImageLimits, where: str) -> str:
+    url = url.strip()
+    if url[:5].lower() == "data:":
+        match = _DATA_URL.match(url)
+        if match is None or ";base64" not in match.group("params").lower():
+            raise ImageRejected(f"{where}: a data: URL must carry base64 image data")
+        return _from_base64(url[match.end() :], match.group("mime") or declared, limits, where)
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme not in ("http", "https"):
+        raise ImageRejected(
+            f"{where}: {scheme or 'a relative'} URL; the guard sends http(s) URLs and base64 "
+            "data only (for a local file pass its bytes or, in LlamaIndex, ImageBlock(path=...))"
+        )
+    if len(url) > _MAX_URL_CHARS:
+        raise ImageRejected(f"{where}: the image URL is longer than {_MAX_URL_CHARS} characters")
+    return url
+
+
+def _from_path(path: str, declared: str | None, limits: ImageLimits, where: str) -> str:
+    try:
+        size = os.path.getsize(path)
+        if size > limits.max_image_bytes:
+            raise _too_large(size, limits, where)
+        with open(path, "rb") as handle:
+            data = handle.read(limits.max_image_bytes + 1)
+    except OSError as exc:
+        raise ImageRejected(f"{where}: cannot read the image file: {exc.strerror}") from None
+    return _data_url(data, declared, limits, where)
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bytes | bytearray):
+        try:
+            return bytes(value).decode("ascii")
+        except UnicodeDecodeError:
+            return None
+    return value if isinstance(value, str) and value else None
+
+
+def image_url_for(part: Mapping[str, Any], limits: ImageLimits, where: str = "image") -> str:
+    """The ``image_url`` URL a chat backend sends for one image part of any known shape.
+
+    Raises ``ImageRejected`` (the guard's error policy then decides) for an image that cannot
+    be sent faithfully: over the limits, not an accepted format, a provider ``file_id``, a
+    ``file://`` URL.
+
+    Example::
+
+        >>> image_url_for({"type": "image_url", "image_url": {"url": "https://x.test/a.png"}},
+        ...               ImageLimits())
+        'https://x.test/a.png'
+    """
+    declared = _text(part.get("mime_type") or part.get("image_mimetype") or part.get("media_type"))
+    # OpenAI chat: {"type": "image_url", "image_url": {"url": ...}} or {"image_url": "..."};
+    # OpenAI responses: {"type": "input_image", "image_url": "..."}.
+    image_url = part.get("image_url")
+    if isinstance(image_url, Mapping):
+        image_url = image_url.get("url")
+    if (url := _text(image_url)) is not None:
+        return _from_url(url, declared, limits, where)
+    # Anthropic: {"type": "image", "source": {"type": "base64"|"url", ...}}.
+    source = part.get("source")
+    if isinstance(source, Mapping):
+        media_type = _text(source.get("media_type")) or declared
+        if (data := _text(source.get("data"))) is not None:
+            return _from_base64(data, media_type, limits, where)
+        if (url := _text(source.get("url"))) is not None:
+            return _from_url(url, media_type, limits, where)
+    # LangChain v0: {"type": "image", "source_type": "base64"|"url", "data"|"url": ...}.
+    if part.get("source_type") == "base64" and (data := _text(part.get("data"))) is not None:
+        return _from_base64(data, declared, limits, where)
+    # LangChain v1 {"base64": ...}; LlamaIndex ImageBlock {"image": <base64 text or bytes>}.
+    for key in ("base64", "image", "data"):
+        if (data := _text(part.get(key))) is not None:
+            return _from_base64(data, declared, limits, where)
+    if isinstance(raw := part.get("image"), bytes | bytearray):  # raw bytes that are no base64
+        return _data_url(bytes(raw), declared, limits, where)
+    if (url := _text(part.get("url"))) is not None:
+        return _from_url(url, declared, limits, where)
+    if (path := _text(part.get("path"))) is not None:
+        return _from_path(path, declared, limits, where)
+    if part.get("file_id") or (isinstance(source, Mapping) and source.get("file_id")):
+        raise ImageRejected(
+            f"{where}: an image stored at the provider (file_id) cannot be read by the guard; "
+            "pass its bytes or URL"
+        )
+    raise ImageRejected(f"{where}: no image URL, base64 data or path in the part")
+
+
+# -- the guard's side: which media policy applies, and the images a conversation sends ---------
+
+MediaMode = Literal["judge", "block", "text_only"]
+MEDIA_MODES: tuple[MediaMode, ...] = ("judge", "block", "text_only")
+
+
+def why_no_images(backend: Backend, taxonomy: Taxonomy) -> str | None:
+    """Why this guard cannot show images to its model, or None when it can (media="judge")."""
+    model = getattr(backend, "model", "?")
+    if taxonomy.generation != 4:
+        return (
+            f"{model} is Llama Guard {taxonomy.generation}, which reads text only; "
+            f"{IMAGE_MODEL_HINT} (Llama Guard 4) would read the image"
+        )
+    if taxonomy.needs_own_prompt:
+        what = "a custom category policy" if taxonomy.custom else "excluding categories"
+        return (
+            f"{what} needs llamashield's own raw prompt, which cannot carry images; "
+            f"use the model's own categories to have {model} read the image"
+        )
+    if not accepts_images(backend):
+        if getattr(backend, "mode", None) == "completions":
+            fix = "use OpenAICompatibleBackend(mode='chat') so the server reads the image"
+        else:
+            fix = "use TogetherBackend or OpenAICompatibleBackend(mode='chat')"
+        return f"{type(backend).__name__} sends text prompts only, not images: {fix}"
+    return None
+
+
+def resolve_media(media: str | None, backend: Backend, taxonomy: Taxonomy) -> MediaMode:
+    """The media policy a guard runs: the user's, or "judge" where the model reads images.
+
+    A "judge" that cannot apply is a ``ConfigurationError`` saying why and what would.
+    """
+    if media is None:
+        return "judge" if why_no_images(backend, taxonomy) is None else "block"
+    if media not in MEDIA_MODES:
+        raise ValueError(f"media must be one of {MEDIA_MODES}, got {media!r}")
+    if media == "judge" and (reason := why_no_images(backend, taxonomy)) is not None:
+        raise ConfigurationError(f'media="judge" cannot apply: {reason}')
+    return media  # type: ignore[return-value]
+
+
+def with_images(conversation: Sequence[Turn], limits: ImageLimits) -> tuple[Turn, ...]:
+    """The turns with their image parts attached as ``image_url`` URLs (``Turn.images``).
+
+    Raises ``ImageRejected`` when a part is not an image Llama Guard 4 can read (audio, video,
+    files), when the conversation has more than ``max_images`` images, or for any image
+    ``image_url_for`` refuses.
+    """
+    count = sum(1 for turn in conversation for part in turn.media if part.kind == "image")
+    if count > limits.max_images:
+        raise ImageRejected(
+            f"{count} images in the conversation exceed max_images={limits.max_images} (Meta "
+            "tested Llama Guard 4 with up to 5): judge them in separate checks"
+        )
+    turns: list[Turn] = []
+    for index, turn in enumerate(conversation):
+        other = sorted({part.kind for part in turn.media if part.kind != "image"})
+        if other:
+            raise ImageRejected(
+                f"{'/'.join(other)} parts cannot be judged: Llama Guard 4 reads text and images"
+            )
+        images = tuple(
+            image_url_for(part.data, limits, where=f"turn {index + 1}, image {number + 1}")
+            for number, part in enumerate(turn.media)
+        )
+        turns.append(replace(turn, images=images, media_only=False) if images else turn)
+    return tuple(turns)
