@@ -210,7 +210,10 @@ def test_a_safe_stream_is_released_whole_and_judged_as_the_agent() -> None:
     assert "".join(stream) == "".join(SAFE_ANSWER)
     assert len(stream.verdicts) == 3 and all(v.safe and v.role == "agent" for v in stream.verdicts)
     assert backend.requests[0].conversation[0].content == "Tell me colours"
-    assert backend.requests[-1].conversation[-1].content == "".join(SAFE_ANSWER).strip()
+    # Window checks are pipelined, so they may reach the backend out of order: the whole answer
+    # must be among what it judged, not necessarily last.
+    judged = [r.conversation[-1].content for r in backend.requests]
+    assert "".join(SAFE_ANSWER).strip() in judged
     assert stream.blocked is None
 
 
