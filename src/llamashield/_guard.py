@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ from llamashield._circuit import CircuitBreaker
 from llamashield._content import MediaPart
 from llamashield._conversation import Conversation, normalize_conversation
 from llamashield._loop_local import LoopLocal
-from llamashield._policy import OnError, Policy, build_policy
+from llamashield._policy import MISSING_SCORE, OnError, Policy, build_policy
 from llamashield._retry import RetryBudget
 from llamashield._taxonomy import Category, Taxonomy, taxonomy_for_generation
 from llamashield._verdict import Verdict
@@ -138,6 +139,8 @@ class LlamaGuard:
         size = 1024 if cache is True else int(cache)
         self._cache = VerdictCache(size) if size else None
         self._semaphores = LoopLocal(lambda: asyncio.Semaphore(max_concurrency))
+        self._warn_lock = threading.Lock()
+        self._warned_missing_score = False
 
     @property
     def taxonomy(self) -> Taxonomy:
@@ -221,11 +224,28 @@ class LlamaGuard:
         return self.policy.fail(request, error, self.model, _ms_since(started))
 
     def _answered(self, request: GuardRequest, answer: BackendAnswer, started: float) -> Verdict:
+        problem = _malformed(answer)
+        if problem is not None:
+            # Any backend, the user's own included: a reply that breaks the answer's contract
+            # is a failure the error policy decides, never an exception from deep inside.
+            return self._failed(request, BackendError(problem, kind="malformed"), started)
         if self.circuit_breaker is not None:
             self.circuit_breaker.record_success()
         if not answer.model:
             answer = BackendAnswer(answer.text, answer.score, self.model)
+        if self.policy.threshold is not None and answer.score is None:
+            self._warn_missing_score()
         return self.policy.decide(request, answer, _ms_since(started))
+
+    def _warn_missing_score(self) -> None:
+        with self._warn_lock:
+            if self._warned_missing_score:
+                return
+            self._warned_missing_score = True
+        logger.warning(
+            "llamashield: %s; verdicts record it in .error (logged once per guard)",
+            MISSING_SCORE.format(threshold=self.policy.threshold),
+        )
 
     # -- sync -----------------------------------------------------------------------------
 
@@ -324,6 +344,22 @@ def _media_blocked(media: list[MediaPart]) -> str:
         "media='block' (the default) the error policy decides. Pass LlamaGuard(media='text_only') "
         "to judge only the text and let media through unjudged"
     )
+
+
+def _malformed(answer: object) -> str | None:
+    """Why a backend's answer breaks the ``BackendAnswer`` contract, or None."""
+    if not isinstance(answer, BackendAnswer):
+        return f"backend returned {type(answer).__name__}, not a BackendAnswer"
+    if not isinstance(answer.text, str):
+        return f"backend answered {type(answer.text).__name__}, not text"
+    score = answer.score
+    if score is not None and not (
+        isinstance(score, int | float) and not isinstance(score, bool) and 0.0 <= score <= 1.0
+    ):
+        return f"backend gave score {score!r}, not a probability between 0 and 1"
+    if not isinstance(answer.model, str):
+        return f"backend named its model with a {type(answer.model).__name__}, not a str"
+    return None
 
 
 def _ms_since(started: float) -> float:
