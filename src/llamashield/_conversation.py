@@ -112,7 +112,8 @@ def neutralize(text: str) -> str:
     text = _LLAMA2_TOKEN.sub(lambda m: m.group(0).replace("<", "(").replace(">", ")"), text)
     text = _ROLE_LINE.sub(lambda m: f"{m.group(1)}{m.group(2)} (quoted):", text)
     # A blank line separates turns in the template; inside a message it could open a fake turn.
-    text = re.sub(r"\n[ \t]*\n+", "\n", text)
+    # One pass must catch "\n\n \n\n" whole, or a second neutralize would change it again.
+    text = re.sub(r"\n(?:[ \t]*\n)+", "\n", text)
     return text.strip()
 
 

@@ -21,6 +21,7 @@ from llamashield._chunking import combine_verdicts, split_long_turn
 from llamashield._circuit import CircuitBreaker
 from llamashield._content import MediaPart
 from llamashield._conversation import Conversation, normalize_conversation
+from llamashield._exceptions import ConfigurationError
 from llamashield._loop_local import LoopLocal
 from llamashield._policy import MISSING_SCORE, OnError, Policy, build_policy
 from llamashield._retry import RetryBudget
@@ -105,7 +106,8 @@ class LlamaGuard:
         if backend is None:
             from llamashield.backends.together import TogetherBackend
 
-            backend = TogetherBackend(model=model or DEFAULT_MODEL)
+            # The guard builds this backend, so it can ask for the scores a threshold needs.
+            backend = TogetherBackend(model=model or DEFAULT_MODEL, logprobs=threshold is not None)
         elif model is not None:
             raise ValueError("pass model= to the backend, not to LlamaGuard, when giving a backend")
         if not isinstance(backend, Backend):
@@ -125,6 +127,7 @@ class LlamaGuard:
         self.policy: Policy = build_policy(
             taxonomy or backend.taxonomy, categories, threshold, on_error
         )
+        _check_capabilities(backend, self.policy)
         self.timeout = float(timeout)
         self.max_retries = max_retries
         self.max_concurrency = max_concurrency
@@ -344,6 +347,23 @@ def _media_blocked(media: list[MediaPart]) -> str:
         "media='block' (the default) the error policy decides. Pass LlamaGuard(media='text_only') "
         "to judge only the text and let media through unjudged"
     )
+
+
+def _check_capabilities(backend: Backend, policy: Policy) -> None:
+    """Refuse settings the backend can never apply, with the fix (absent capability: allowed)."""
+    if policy.threshold is not None and getattr(backend, "gives_scores", None) is False:
+        hint = getattr(backend, "score_hint", None) or "a backend that returns logprobs"
+        raise ConfigurationError(
+            f"threshold={policy.threshold:g} needs a score, but {backend!r} never gives one, so "
+            f"the threshold would be ignored: use {hint}, or drop threshold="
+        )
+    if policy.taxonomy.custom and getattr(backend, "sends_prompt", None) is False:
+        raise ConfigurationError(
+            f"custom categories are sent in llamashield's prompt, but {backend!r} lets the "
+            "server apply the model's chat template, which lists only the model's own "
+            "categories: use OpenAICompatibleBackend(..., mode='completions') (raw prompts), "
+            "or pass category codes of the model's taxonomy"
+        )
 
 
 def _malformed(answer: object) -> str | None:

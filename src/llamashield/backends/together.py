@@ -72,6 +72,17 @@ class TogetherBackend:
         )
         self._errors = (together.APIError,)
 
+    # Capabilities the guard checks at construction (a setting that cannot apply is an error):
+    # custom categories go out in llamashield's prompt on raw completions.
+    sends_prompt = True
+
+    @property
+    def gives_scores(self) -> bool:
+        """Whether answers carry P(unsafe): only when logprobs are requested."""
+        return bool(self.logprobs)
+
+    score_hint = "TogetherBackend(logprobs=True)"
+
     def __repr__(self) -> str:
         where = f", base_url={self.base_url!r}" if self.base_url else ""
         return f"TogetherBackend(model={self.model!r}{where})"
