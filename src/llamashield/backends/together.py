@@ -28,6 +28,16 @@ def _import_together() -> Any:
     return together
 
 
+# What the SDK raises, past its own APIError tree, when a 200 reply is not the JSON it expects
+# (JSONDecodeError and pydantic's ValidationError are ValueErrors).
+_UNREADABLE = (ValueError, TypeError, KeyError, AttributeError, IndexError)
+
+
+def _malformed_reply() -> BackendError:
+    # Not chained and not quoted: the SDK's message may echo the request.
+    return BackendError(f"{_SERVICE} answered something unreadable", kind="malformed")
+
+
 class TogetherBackend:
     """Llama Guard served by Together (``/v1/chat/completions``; raw ``/v1/completions`` when
     the policy has custom categories, so llamashield builds the prompt).
@@ -117,7 +127,7 @@ class TogetherBackend:
                 secret=self.__api_key,
             )
         if not isinstance(exc, together.APIConnectionError):
-            return BackendError(f"{_SERVICE} answered something unreadable", kind="malformed")
+            return _malformed_reply()
         timed_out = isinstance(exc, together.APITimeoutError)
         error = connection_error(_SERVICE, exc, timed_out=timed_out)
         error.message = redact(error.message, self.__api_key)
@@ -130,6 +140,8 @@ class TogetherBackend:
             body = api.create(**params)
         except self._errors as exc:
             error = self._error(exc)
+        except _UNREADABLE:
+            error = _malformed_reply()
         else:
             return answer_from_completion(body, self.model, chat=chat)
         raise error  # outside `except`: the SDK error, which may quote the key, is not chained
@@ -142,6 +154,8 @@ class TogetherBackend:
             body = await api.create(**params)
         except self._errors as exc:
             error = self._error(exc)
+        except _UNREADABLE:
+            error = _malformed_reply()
         else:
             return answer_from_completion(body, self.model, chat=chat)
         raise error
