@@ -118,7 +118,21 @@ def build_policy(
                 "mix of custom Category objects and taxonomy codes: pass either a subset of the "
                 "model's codes (which block) or a full custom policy of Category objects"
             )
+        for category in custom:
+            _check_encodable(category)
         taxonomy = taxonomy.with_categories(custom)  # type: ignore[arg-type]
         return Policy(taxonomy, frozenset(taxonomy.codes), threshold, on_error)  # type: ignore[arg-type]
     blocking = frozenset(taxonomy.resolve(c).code for c in items)
     return Policy(taxonomy, blocking, threshold, on_error)  # type: ignore[arg-type]
+
+
+def _check_encodable(category: Category) -> None:
+    # The prompt carries these words to a server as UTF-8: a lone surrogate could never be sent.
+    for text in (category.name, category.description):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"category {category.code} has text that is not valid Unicode (a lone "
+                f"surrogate): {text!r}"
+            ) from None
