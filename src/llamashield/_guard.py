@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar
 
 from llamashield._cache import VerdictCache
 from llamashield._chunking import combine_verdicts, split_long_turn
-from llamashield._circuit import CircuitBreaker
+from llamashield._circuit import CircuitBreaker, Health
 from llamashield._content import MediaPart
 from llamashield._conversation import Conversation, normalize_conversation
 from llamashield._exceptions import ConfigurationError
@@ -35,6 +35,7 @@ logger = logging.getLogger("llamashield")
 
 DEFAULT_MODEL = "meta-llama/LlamaGuard-2-8b"
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 MediaPolicy = Literal["block", "text_only"]
@@ -71,7 +72,8 @@ class LlamaGuard:
         on_error: ``"block"`` (default, fail closed), ``"allow"`` or ``"raise"``.
         timeout: seconds for one check, retries included.
         max_retries: retries of 429/5xx/connection failures inside the timeout.
-        max_concurrency: checks in flight at once in ``acheck*`` and ``check_many``.
+        max_concurrency: backend calls in flight at once: across every sync call (all threads,
+            ``check_many`` and chunks included) and, separately, on each event loop.
         cache: ``True`` (1024 entries), a size, or ``False``.
         circuit_breaker: fail fast after repeated backend failures (default: 5 failures, 30 s
             cool-down); ``None`` to always wait for the backend.
@@ -142,6 +144,7 @@ class LlamaGuard:
         size = 1024 if cache is True else int(cache)
         self._cache = VerdictCache(size) if size else None
         self._semaphores = LoopLocal(lambda: asyncio.Semaphore(max_concurrency))
+        self._slots = threading.BoundedSemaphore(max_concurrency)
         self._warn_lock = threading.Lock()
         self._warned_missing_score = False
 
@@ -186,24 +189,34 @@ class LlamaGuard:
         requests = [GuardRequest(part, request.taxonomy) for part in parts]
         return _Plan(request, requests, media_error=media_error)
 
-    def _before_call(self, plan: _Plan) -> Verdict | None:
-        """A verdict decided without the backend: cached, too long, or circuit open."""
+    def _admit(self, plan: _Plan) -> tuple[Verdict | None, bool]:
+        """A verdict decided without the backend (rejected, cached, circuit open), or None;
+        and whether this check holds the circuit breaker's probe slot (it must settle it)."""
         if plan.rejected is not None:  # before the cache: the key ignores why it was rejected
             error = BackendError(plan.rejected, kind="rejected")
-            return self.policy.fail(plan.request, error, self.model, 0.0)
+            return self.policy.fail(plan.request, error, self.model, 0.0), False
         if self._cache is not None and (hit := self._cache.get(plan.key)) is not None:
-            return hit
-        if self.circuit_breaker is not None:
-            wait = self.circuit_breaker.blocked_for()
-            if wait is not None:
-                error = BackendError(
-                    f"guard backend is failing; circuit open, next probe in {wait:.1f}s",
-                    kind="circuit_open",
-                )
-                return self.policy.fail(plan.request, error, self.model, 0.0)
-        return None
+            return hit, False
+        if self.circuit_breaker is None:
+            return None, False
+        wait, probe = self.circuit_breaker.admit()
+        if wait is None:
+            return None, probe
+        error = BackendError(
+            f"guard backend is failing; circuit open, next probe in {wait:.1f}s",
+            kind="circuit_open",
+        )
+        return self.policy.fail(plan.request, error, self.model, 0.0), False
 
-    def _after_call(self, plan: _Plan, verdicts: list[Verdict]) -> Verdict:
+    def _settle(self, results: list[_Result] | None, probe: bool) -> None:
+        """Tell the breaker how one check went (None: it ended without an answer, e.g. it
+        was cancelled); runs in ``finally``, so a probe slot is released in every outcome."""
+        if self.circuit_breaker is not None:
+            self.circuit_breaker.settle(_health(results), probe=probe)
+
+    def _decide(self, plan: _Plan, results: list[_Result]) -> Verdict:
+        """Pure: the backend's results through the policy, chunks combined, media decided."""
+        verdicts = [self._verdict(result) for result in results]
         verdict = combine_verdicts(verdicts)
         if self._cache is not None:
             self._cache.put(plan.key, verdict)
@@ -212,7 +225,7 @@ class LlamaGuard:
             verdict.model, verdict.role, verdict.safe, ",".join(verdict.codes), verdict.error,
             verdict.latency_ms,
         )  # fmt: skip
-        return verdict
+        return self._finish(plan, verdict)
 
     def _finish(self, plan: _Plan, verdict: Verdict) -> Verdict:
         """Media the guard could not read: decided by the error policy unless already unsafe."""
@@ -221,24 +234,15 @@ class LlamaGuard:
         error = BackendError(plan.media_error, kind="rejected")
         return self.policy.fail(plan.request, error, self.model, verdict.latency_ms)
 
-    def _failed(self, request: GuardRequest, error: BackendError, started: float) -> Verdict:
-        if self.circuit_breaker is not None and error.kind != "malformed":
-            self.circuit_breaker.record_failure()
-        return self.policy.fail(request, error, self.model, _ms_since(started))
-
-    def _answered(self, request: GuardRequest, answer: BackendAnswer, started: float) -> Verdict:
-        problem = _malformed(answer)
-        if problem is not None:
-            # Any backend, the user's own included: a reply that breaks the answer's contract
-            # is a failure the error policy decides, never an exception from deep inside.
-            return self._failed(request, BackendError(problem, kind="malformed"), started)
-        if self.circuit_breaker is not None:
-            self.circuit_breaker.record_success()
-        if not answer.model:
-            answer = BackendAnswer(answer.text, answer.score, self.model)
-        if self.policy.threshold is not None and answer.score is None:
+    def _verdict(self, result: _Result) -> Verdict:
+        outcome = result.outcome
+        if isinstance(outcome, BackendError):
+            return self.policy.fail(result.request, outcome, self.model, result.latency_ms)
+        if not outcome.model:
+            outcome = BackendAnswer(outcome.text, outcome.score, self.model)
+        if self.policy.threshold is not None and outcome.score is None:
             self._warn_missing_score()
-        return self.policy.decide(request, answer, _ms_since(started))
+        return self.policy.decide(result.request, outcome, result.latency_ms)
 
     def _warn_missing_score(self) -> None:
         with self._warn_lock:
@@ -259,33 +263,47 @@ class LlamaGuard:
     def check_many(self, conversations: Sequence[Any]) -> list[Verdict]:
         """Judge many conversations concurrently (threads, up to ``max_concurrency``)."""
         plans = [self._plan(c) for c in _as_list(conversations)]  # bad input: before any I/O
-        return self._map(self._judge, plans)
+        # One pool: each check's chunks run in its own worker, not in a pool inside the pool.
+        return self._map(lambda plan: self._judge(plan, parallel=False), plans)
 
-    def _judge(self, plan: _Plan) -> Verdict:
-        if (early := self._before_call(plan)) is not None:
+    def _judge(self, plan: _Plan, *, parallel: bool = True) -> Verdict:
+        early, probe = self._admit(plan)
+        if early is not None:
             return self._finish(plan, early)
-        return self._finish(plan, self._after_call(plan, self._map(self._call, plan.requests)))
+        results = None
+        try:
+            if parallel:
+                results = self._map(self._call, plan.requests)
+            else:
+                results = [self._call(request) for request in plan.requests]
+        finally:
+            self._settle(results, probe)
+        return self._decide(plan, results)
 
-    def _map(self, fn: Callable[[_T], Verdict], items: list[_T]) -> list[Verdict]:
+    def _map(self, fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
         if len(items) <= 1:
             return [fn(item) for item in items]
         workers = min(self.max_concurrency, len(items))
         with ThreadPoolExecutor(workers, thread_name_prefix="llamashield") as pool:
             return list(pool.map(fn, items))
 
-    def _call(self, request: GuardRequest) -> Verdict:
-        started = time.perf_counter()
-        budget = RetryBudget(self.timeout, self.max_retries)
-        while True:
-            try:
-                answer = self.backend.complete(request, timeout=max(budget.remaining(), 0.001))
-            except BackendError as error:
-                delay = budget.next_delay(error)
-                if delay is None:
-                    return self._failed(request, error, started)
-                time.sleep(delay)
-            else:
-                return self._answered(request, answer, started)
+    def _call(self, request: GuardRequest) -> _Result:
+        # The guard-wide semaphore bounds backend calls in flight across every sync entry
+        # point and caller thread, whatever pools are running.
+        with self._slots:
+            started = time.perf_counter()
+            budget = RetryBudget(self.timeout, self.max_retries)
+            while True:
+                try:
+                    remaining = max(budget.remaining(), 0.001)
+                    answer = self.backend.complete(request, timeout=remaining)
+                except BackendError as error:
+                    delay = budget.next_delay(error)
+                    if delay is None:
+                        return _Result(request, error, _ms_since(started))
+                    time.sleep(delay)
+                else:
+                    return _Result(request, _checked(answer), _ms_since(started))
 
     # -- async ----------------------------------------------------------------------------
 
@@ -299,12 +317,17 @@ class LlamaGuard:
         return list(await asyncio.gather(*(self._ajudge(p) for p in plans)))
 
     async def _ajudge(self, plan: _Plan) -> Verdict:
-        if (early := self._before_call(plan)) is not None:
+        early, probe = self._admit(plan)
+        if early is not None:
             return self._finish(plan, early)
-        verdicts = await asyncio.gather(*(self._acall(r) for r in plan.requests))
-        return self._finish(plan, self._after_call(plan, list(verdicts)))
+        results = None
+        try:
+            results = list(await asyncio.gather(*(self._acall(r) for r in plan.requests)))
+        finally:
+            self._settle(results, probe)
+        return self._decide(plan, results)
 
-    async def _acall(self, request: GuardRequest) -> Verdict:
+    async def _acall(self, request: GuardRequest) -> _Result:
         async with self._semaphores.get():
             started = time.perf_counter()
             budget = RetryBudget(self.timeout, self.max_retries)
@@ -318,12 +341,41 @@ class LlamaGuard:
                         except BackendError as error:
                             delay = budget.next_delay(error)
                             if delay is None:
-                                return self._failed(request, error, started)
+                                return _Result(request, error, _ms_since(started))
                             await asyncio.sleep(delay)
             except TimeoutError:
                 timeout = BackendError(f"guard timed out after {self.timeout:g}s", kind="timeout")
-                return self._failed(request, timeout, started)
-            return self._answered(request, answer, started)
+                return _Result(request, timeout, _ms_since(started))
+            return _Result(request, _checked(answer), _ms_since(started))
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    """What the backend did for one request: an answer or an error, and how long it took."""
+
+    request: GuardRequest
+    outcome: BackendAnswer | BackendError
+    latency_ms: float
+
+
+def _health(results: list[_Result] | None) -> Health:
+    """One check's effect on the breaker: a failed chunk fails the check (counted once); an
+    unreadable answer says nothing about availability; no results (cancelled) says nothing."""
+    if results is None:
+        return None
+    errors = [r.outcome for r in results if isinstance(r.outcome, BackendError)]
+    if any(e.kind != "malformed" for e in errors):
+        return "failure"
+    return "success" if len(errors) < len(results) else None
+
+
+def _checked(answer: object) -> BackendAnswer | BackendError:
+    """Any backend, the user's own included: a reply that breaks the answer's contract is a
+    failure the error policy decides, never an exception from deep inside."""
+    problem = _malformed(answer)
+    if problem is None and isinstance(answer, BackendAnswer):
+        return answer
+    return BackendError(problem or "backend answered no BackendAnswer", kind="malformed")
 
 
 @dataclass(frozen=True)
