@@ -14,14 +14,22 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from llamashield._cache import VerdictCache
+from llamashield._checks import (
+    MEDIA_ONLY,
+    MEDIA_POLICIES,
+    MediaPolicy,
+    Result,
+    check_capabilities,
+    checked,
+    health,
+    media_blocked,
+)
 from llamashield._chunking import combine_verdicts, split_long_turn
-from llamashield._circuit import CircuitBreaker, Health
-from llamashield._content import MediaPart
+from llamashield._circuit import CircuitBreaker
 from llamashield._conversation import Conversation, normalize_conversation
-from llamashield._exceptions import ConfigurationError
 from llamashield._loop_local import LoopLocal
 from llamashield._policy import MISSING_SCORE, OnError, Policy, build_policy
 from llamashield._retry import RetryBudget
@@ -38,13 +46,6 @@ _T = TypeVar("_T")
 _R = TypeVar("_R")
 
 
-MediaPolicy = Literal["block", "text_only"]
-_MEDIA_POLICIES = ("block", "text_only")
-_MEDIA_ONLY = (
-    "the judged message has only non-text content (images, audio, files) and Llama Guard reads "
-    "text: with media='text_only' there is no text to judge, so the error policy decides; send "
-    "text with it, or guard media with a multimodal moderator"
-)
 # A sentinel, so each guard gets its own breaker while None still turns it off.
 _DEFAULT_BREAKER: Any = object()
 
@@ -120,8 +121,8 @@ class LlamaGuard:
             raise ValueError(f"max_concurrency must be an int >= 1, got {max_concurrency!r}")
         if not (isinstance(max_retries, int) and max_retries >= 0):
             raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
-        if media not in _MEDIA_POLICIES:
-            raise ValueError(f"media must be one of {_MEDIA_POLICIES}, got {media!r}")
+        if media not in MEDIA_POLICIES:
+            raise ValueError(f"media must be one of {MEDIA_POLICIES}, got {media!r}")
         self.media: MediaPolicy = media
         if isinstance(taxonomy, int):
             taxonomy = taxonomy_for_generation(taxonomy)
@@ -129,7 +130,7 @@ class LlamaGuard:
         self.policy: Policy = build_policy(
             taxonomy or backend.taxonomy, categories, threshold, on_error
         )
-        _check_capabilities(backend, self.policy)
+        check_capabilities(backend, self.policy)
         self.timeout = float(timeout)
         self.max_retries = max_retries
         self.max_concurrency = max_concurrency
@@ -175,11 +176,11 @@ class LlamaGuard:
         if problem is not None:
             return _Plan(request, [], f"content that cannot be judged: {problem}")
         if request.conversation[-1].media_only:
-            return _Plan(request, [], _MEDIA_ONLY)
+            return _Plan(request, [], MEDIA_ONLY)
         media = [part for turn in request.conversation for part in turn.media]
         # Under "block" the text is still judged: text the model calls unsafe stays unsafe
         # whatever on_error says; only a safe text leaves the media to the error policy.
-        media_error = _media_blocked(media) if media and self.media == "block" else None
+        media_error = media_blocked(media) if media and self.media == "block" else None
         size = sum(len(t.content) for t in request.conversation)
         if size > self.max_chars:
             return _Plan(request, [], f"conversation of {size:,} characters exceeds max_chars")
@@ -208,13 +209,13 @@ class LlamaGuard:
         )
         return self.policy.fail(plan.request, error, self.model, 0.0), False
 
-    def _settle(self, results: list[_Result] | None, probe: bool) -> None:
+    def _settle(self, results: list[Result] | None, probe: bool) -> None:
         """Tell the breaker how one check went (None: it ended without an answer, e.g. it
         was cancelled); runs in ``finally``, so a probe slot is released in every outcome."""
         if self.circuit_breaker is not None:
-            self.circuit_breaker.settle(_health(results), probe=probe)
+            self.circuit_breaker.settle(health(results), probe=probe)
 
-    def _decide(self, plan: _Plan, results: list[_Result]) -> Verdict:
+    def _decide(self, plan: _Plan, results: list[Result]) -> Verdict:
         """Pure: the backend's results through the policy, chunks combined, media decided."""
         verdicts = [self._verdict(result) for result in results]
         verdict = combine_verdicts(verdicts)
@@ -234,7 +235,7 @@ class LlamaGuard:
         error = BackendError(plan.media_error, kind="rejected")
         return self.policy.fail(plan.request, error, self.model, verdict.latency_ms)
 
-    def _verdict(self, result: _Result) -> Verdict:
+    def _verdict(self, result: Result) -> Verdict:
         outcome = result.outcome
         if isinstance(outcome, BackendError):
             return self.policy.fail(result.request, outcome, self.model, result.latency_ms)
@@ -287,7 +288,7 @@ class LlamaGuard:
         with ThreadPoolExecutor(workers, thread_name_prefix="llamashield") as pool:
             return list(pool.map(fn, items))
 
-    def _call(self, request: GuardRequest) -> _Result:
+    def _call(self, request: GuardRequest) -> Result:
         # The guard-wide semaphore bounds backend calls in flight across every sync entry
         # point and caller thread, whatever pools are running.
         with self._slots:
@@ -300,10 +301,10 @@ class LlamaGuard:
                 except BackendError as error:
                     delay = budget.next_delay(error)
                     if delay is None:
-                        return _Result(request, error, _ms_since(started))
+                        return Result(request, error, _ms_since(started))
                     time.sleep(delay)
                 else:
-                    return _Result(request, _checked(answer), _ms_since(started))
+                    return Result(request, checked(answer), _ms_since(started))
 
     # -- async ----------------------------------------------------------------------------
 
@@ -327,7 +328,7 @@ class LlamaGuard:
             self._settle(results, probe)
         return self._decide(plan, results)
 
-    async def _acall(self, request: GuardRequest) -> _Result:
+    async def _acall(self, request: GuardRequest) -> Result:
         async with self._semaphores.get():
             started = time.perf_counter()
             budget = RetryBudget(self.timeout, self.max_retries)
@@ -341,41 +342,12 @@ class LlamaGuard:
                         except BackendError as error:
                             delay = budget.next_delay(error)
                             if delay is None:
-                                return _Result(request, error, _ms_since(started))
+                                return Result(request, error, _ms_since(started))
                             await asyncio.sleep(delay)
             except TimeoutError:
                 timeout = BackendError(f"guard timed out after {self.timeout:g}s", kind="timeout")
-                return _Result(request, timeout, _ms_since(started))
-            return _Result(request, _checked(answer), _ms_since(started))
-
-
-@dataclass(frozen=True, slots=True)
-class _Result:
-    """What the backend did for one request: an answer or an error, and how long it took."""
-
-    request: GuardRequest
-    outcome: BackendAnswer | BackendError
-    latency_ms: float
-
-
-def _health(results: list[_Result] | None) -> Health:
-    """One check's effect on the breaker: a failed chunk fails the check (counted once); an
-    unreadable answer says nothing about availability; no results (cancelled) says nothing."""
-    if results is None:
-        return None
-    errors = [r.outcome for r in results if isinstance(r.outcome, BackendError)]
-    if any(e.kind != "malformed" for e in errors):
-        return "failure"
-    return "success" if len(errors) < len(results) else None
-
-
-def _checked(answer: object) -> BackendAnswer | BackendError:
-    """Any backend, the user's own included: a reply that breaks the answer's contract is a
-    failure the error policy decides, never an exception from deep inside."""
-    problem = _malformed(answer)
-    if problem is None and isinstance(answer, BackendAnswer):
-        return answer
-    return BackendError(problem or "backend answered no BackendAnswer", kind="malformed")
+                return Result(request, timeout, _ms_since(started))
+            return Result(request, checked(answer), _ms_since(started))
 
 
 @dataclass(frozen=True)
@@ -390,48 +362,6 @@ class _Plan:
     @property
     def key(self) -> Conversation:
         return self.request.conversation
-
-
-def _media_blocked(media: list[MediaPart]) -> str:
-    found = ", ".join(dict.fromkeys(f"{m.kind} ({m.source})" for m in media))
-    return (
-        f"the conversation has non-text content Llama Guard cannot read: {found}; with "
-        "media='block' (the default) the error policy decides. Pass LlamaGuard(media='text_only') "
-        "to judge only the text and let media through unjudged"
-    )
-
-
-def _check_capabilities(backend: Backend, policy: Policy) -> None:
-    """Refuse settings the backend can never apply, with the fix (absent capability: allowed)."""
-    if policy.threshold is not None and getattr(backend, "gives_scores", None) is False:
-        hint = getattr(backend, "score_hint", None) or "a backend that returns logprobs"
-        raise ConfigurationError(
-            f"threshold={policy.threshold:g} needs a score, but {backend!r} never gives one, so "
-            f"the threshold would be ignored: use {hint}, or drop threshold="
-        )
-    if policy.taxonomy.custom and getattr(backend, "sends_prompt", None) is False:
-        raise ConfigurationError(
-            f"custom categories are sent in llamashield's prompt, but {backend!r} lets the "
-            "server apply the model's chat template, which lists only the model's own "
-            "categories: use OpenAICompatibleBackend(..., mode='completions') (raw prompts), "
-            "or pass category codes of the model's taxonomy"
-        )
-
-
-def _malformed(answer: object) -> str | None:
-    """Why a backend's answer breaks the ``BackendAnswer`` contract, or None."""
-    if not isinstance(answer, BackendAnswer):
-        return f"backend returned {type(answer).__name__}, not a BackendAnswer"
-    if not isinstance(answer.text, str):
-        return f"backend answered {type(answer.text).__name__}, not text"
-    score = answer.score
-    if score is not None and not (
-        isinstance(score, int | float) and not isinstance(score, bool) and 0.0 <= score <= 1.0
-    ):
-        return f"backend gave score {score!r}, not a probability between 0 and 1"
-    if not isinstance(answer.model, str):
-        return f"backend named its model with a {type(answer.model).__name__}, not a str"
-    return None
 
 
 def _ms_since(started: float) -> float:
