@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 
 from llamashield._cache import VerdictCache, resolve_cache
 from llamashield._cache_key import cache_key, cache_scope
+from llamashield._checks import MEDIA_ONLY, Result, check_capabilities, checked, health
 from llamashield._chunking import combine_verdicts, split_long_turn
 from llamashield._circuit import CircuitBreaker
 from llamashield._content import MediaPart
@@ -31,7 +33,7 @@ from llamashield._media import (
     why_no_images,
     with_images,
 )
-from llamashield._policy import OnError, Policy, build_policy
+from llamashield._policy import MISSING_SCORE, OnError, Policy, build_policy
 from llamashield._retry import RetryBudget
 from llamashield._taxonomy import Category, Taxonomy, taxonomy_for_generation
 from llamashield._verdict import Verdict
@@ -43,13 +45,9 @@ logger = logging.getLogger("llamashield")
 
 DEFAULT_MODEL = "meta-llama/LlamaGuard-2-8b"
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
-_MEDIA_ONLY = (
-    "the judged message has only non-text content (images, audio, files) and Llama Guard reads "
-    "text: with media='text_only' there is no text to judge, so the error policy decides; send "
-    "text with it, or guard media with a multimodal moderator"
-)
 # A sentinel, so each guard gets its own breaker while None still turns it off.
 _DEFAULT_BREAKER: Any = object()
 
@@ -83,7 +81,8 @@ class LlamaGuard:
         on_error: ``"block"`` (default, fail closed), ``"allow"`` or ``"raise"``.
         timeout: seconds for one check, retries included.
         max_retries: retries of 429/5xx/connection failures inside the timeout.
-        max_concurrency: checks in flight at once in ``acheck*`` and ``check_many``.
+        max_concurrency: backend calls in flight at once: across every sync call (all threads,
+            ``check_many`` and chunks included) and, separately, on each event loop.
         cache: ``True`` (an in-process LRU of 1024 entries), a size, ``False``, or a shared
             cache such as ``RedisVerdictCache(url)`` that every replica reads and fills.
         circuit_breaker: fail fast after repeated backend failures (default: 5 failures, 30 s
@@ -126,7 +125,8 @@ class LlamaGuard:
         if backend is None:
             from llamashield.backends.together import TogetherBackend
 
-            backend = TogetherBackend(model=model or DEFAULT_MODEL)
+            # The guard builds this backend, so it can ask for the scores a threshold needs.
+            backend = TogetherBackend(model=model or DEFAULT_MODEL, logprobs=threshold is not None)
         elif model is not None:
             raise ValueError("pass model= to the backend, not to LlamaGuard, when giving a backend")
         if not isinstance(backend, Backend):
@@ -143,7 +143,7 @@ class LlamaGuard:
         self.policy: Policy = build_policy(
             taxonomy or backend.taxonomy, categories, threshold, on_error, exclude_from_prompt
         )
-        _check_prompt_control(backend, self.policy.taxonomy)
+        check_capabilities(backend, self.policy)
         self.timeout = float(timeout)
         self.max_retries = max_retries
         self.max_concurrency = max_concurrency
@@ -158,6 +158,9 @@ class LlamaGuard:
         self._cache = resolve_cache(cache)
         self._scope: tuple[object, str] | None = None  # (what it depends on, the digest)
         self._semaphores = LoopLocal(lambda: asyncio.Semaphore(max_concurrency))
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._warn_lock = threading.Lock()
+        self._warned_missing_score = False
         self.media: MediaMode = resolve_media(media, backend, self.policy.taxonomy)
         if self.media != "judge" and (max_images, max_image_bytes) != (None, None):
             raise ConfigurationError(
@@ -204,7 +207,7 @@ class LlamaGuard:
             request = GuardRequest(turns, request.taxonomy)
         media = [part for turn in request.conversation for part in turn.media]
         if request.conversation[-1].media_only:
-            only = self._media_blocked(media) if self.media == "block" else _MEDIA_ONLY
+            only = self._media_blocked(media) if self.media == "block" else MEDIA_ONLY
             return _Plan(request, [], only)
         # Under "block" the text is still judged: text the model calls unsafe stays unsafe
         # whatever on_error says; only a safe text leaves the media to the error policy.
@@ -243,24 +246,34 @@ class LlamaGuard:
             self._scope = (scores, scope)
         return cache_key(self._scope[1], plan.request.conversation)
 
-    def _before_call(self, plan: _Plan, hit: Verdict | None = None) -> Verdict | None:
-        """A verdict decided without the backend: cached, too long, or circuit open."""
+    def _admit(self, plan: _Plan, hit: Verdict | None) -> tuple[Verdict | None, bool]:
+        """A verdict decided without the backend (rejected, cached, circuit open), or None;
+        and whether this check holds the circuit breaker's probe slot (it must settle it)."""
         if plan.rejected is not None:
             error = BackendError(plan.rejected, kind="rejected")
-            return self.policy.fail(plan.request, error, self.model, 0.0)
+            return self.policy.fail(plan.request, error, self.model, 0.0), False
         if hit is not None:
-            return hit
-        if self.circuit_breaker is not None:
-            wait = self.circuit_breaker.blocked_for()
-            if wait is not None:
-                error = BackendError(
-                    f"guard backend is failing; circuit open, next probe in {wait:.1f}s",
-                    kind="circuit_open",
-                )
-                return self.policy.fail(plan.request, error, self.model, 0.0)
-        return None
+            return hit, False
+        if self.circuit_breaker is None:
+            return None, False
+        wait, probe = self.circuit_breaker.admit()
+        if wait is None:
+            return None, probe
+        error = BackendError(
+            f"guard backend is failing; circuit open, next probe in {wait:.1f}s",
+            kind="circuit_open",
+        )
+        return self.policy.fail(plan.request, error, self.model, 0.0), False
 
-    def _after_call(self, verdicts: list[Verdict]) -> Verdict:
+    def _settle(self, results: list[Result] | None, probe: bool) -> None:
+        """Tell the breaker how one check went (None: it ended without an answer, e.g. it
+        was cancelled); runs in ``finally``, so a probe slot is released in every outcome."""
+        if self.circuit_breaker is not None:
+            self.circuit_breaker.settle(health(results), probe=probe)
+
+    def _decide(self, results: list[Result]) -> Verdict:
+        """Pure: the backend's results through the policy, chunks combined."""
+        verdicts = [self._verdict(result) for result in results]
         verdict = combine_verdicts(verdicts)
         logger.debug(
             "llamashield verdict model=%s role=%s safe=%s codes=%s error=%s latency_ms=%.1f",
@@ -276,17 +289,25 @@ class LlamaGuard:
         error = BackendError(plan.media_error, kind="rejected")
         return self.policy.fail(plan.request, error, self.model, verdict.latency_ms)
 
-    def _failed(self, request: GuardRequest, error: BackendError, started: float) -> Verdict:
-        if self.circuit_breaker is not None and error.kind != "malformed":
-            self.circuit_breaker.record_failure()
-        return self.policy.fail(request, error, self.model, _ms_since(started))
+    def _verdict(self, result: Result) -> Verdict:
+        outcome = result.outcome
+        if isinstance(outcome, BackendError):
+            return self.policy.fail(result.request, outcome, self.model, result.latency_ms)
+        if not outcome.model:
+            outcome = BackendAnswer(outcome.text, outcome.score, self.model)
+        if self.policy.threshold is not None and outcome.score is None:
+            self._warn_missing_score()
+        return self.policy.decide(result.request, outcome, result.latency_ms)
 
-    def _answered(self, request: GuardRequest, answer: BackendAnswer, started: float) -> Verdict:
-        if self.circuit_breaker is not None:
-            self.circuit_breaker.record_success()
-        if not answer.model:
-            answer = BackendAnswer(answer.text, answer.score, self.model)
-        return self.policy.decide(request, answer, _ms_since(started))
+    def _warn_missing_score(self) -> None:
+        with self._warn_lock:
+            if self._warned_missing_score:
+                return
+            self._warned_missing_score = True
+        logger.warning(
+            "llamashield: %s; verdicts record it in .error (logged once per guard)",
+            MISSING_SCORE.format(threshold=self.policy.threshold),
+        )
 
     # -- sync -----------------------------------------------------------------------------
 
@@ -297,38 +318,52 @@ class LlamaGuard:
     def check_many(self, conversations: Sequence[Any]) -> list[Verdict]:
         """Judge many conversations concurrently (threads, up to ``max_concurrency``)."""
         plans = [self._plan(c) for c in _as_list(conversations)]  # bad input: before any I/O
-        return self._map(self._judge, plans)
+        # One pool: each check's chunks run in its own worker, not in a pool inside the pool.
+        return self._map(lambda plan: self._judge(plan, parallel=False), plans)
 
-    def _judge(self, plan: _Plan) -> Verdict:
+    def _judge(self, plan: _Plan, *, parallel: bool = True) -> Verdict:
         key = self._cache_key(plan)
         hit = self._cache.get(key) if self._cache is not None and key is not None else None
-        if (early := self._before_call(plan, hit)) is not None:
+        early, probe = self._admit(plan, hit)
+        if early is not None:
             return self._finish(plan, early)
-        verdict = self._after_call(self._map(self._call, plan.requests))
+        results = None
+        try:
+            if parallel:
+                results = self._map(self._call, plan.requests)
+            else:
+                results = [self._call(request) for request in plan.requests]
+        finally:
+            self._settle(results, probe)
+        verdict = self._decide(results)
         if self._cache is not None and key is not None and verdict.error is None:
             self._cache.put(key, verdict)
         return self._finish(plan, verdict)
 
-    def _map(self, fn: Callable[[_T], Verdict], items: list[_T]) -> list[Verdict]:
+    def _map(self, fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
         if len(items) <= 1:
             return [fn(item) for item in items]
         workers = min(self.max_concurrency, len(items))
         with ThreadPoolExecutor(workers, thread_name_prefix="llamashield") as pool:
             return list(pool.map(fn, items))
 
-    def _call(self, request: GuardRequest) -> Verdict:
-        started = time.perf_counter()
-        budget = RetryBudget(self.timeout, self.max_retries)
-        while True:
-            try:
-                answer = self.backend.complete(request, timeout=max(budget.remaining(), 0.001))
-            except BackendError as error:
-                delay = budget.next_delay(error)
-                if delay is None:
-                    return self._failed(request, error, started)
-                time.sleep(delay)
-            else:
-                return self._answered(request, answer, started)
+    def _call(self, request: GuardRequest) -> Result:
+        # The guard-wide semaphore bounds backend calls in flight across every sync entry
+        # point and caller thread, whatever pools are running.
+        with self._slots:
+            started = time.perf_counter()
+            budget = RetryBudget(self.timeout, self.max_retries)
+            while True:
+                try:
+                    remaining = max(budget.remaining(), 0.001)
+                    answer = self.backend.complete(request, timeout=remaining)
+                except BackendError as error:
+                    delay = budget.next_delay(error)
+                    if delay is None:
+                        return Result(request, error, _ms_since(started))
+                    time.sleep(delay)
+                else:
+                    return Result(request, checked(answer), _ms_since(started))
 
     # -- async ----------------------------------------------------------------------------
 
@@ -344,15 +379,20 @@ class LlamaGuard:
     async def _ajudge(self, plan: _Plan) -> Verdict:
         key = self._cache_key(plan)
         hit = await self._cache.aget(key) if self._cache is not None and key is not None else None
-        if (early := self._before_call(plan, hit)) is not None:
+        early, probe = self._admit(plan, hit)
+        if early is not None:
             return self._finish(plan, early)
-        verdicts = await asyncio.gather(*(self._acall(r) for r in plan.requests))
-        verdict = self._after_call(list(verdicts))
+        results = None
+        try:
+            results = list(await asyncio.gather(*(self._acall(r) for r in plan.requests)))
+        finally:
+            self._settle(results, probe)
+        verdict = self._decide(results)
         if self._cache is not None and key is not None and verdict.error is None:
             await self._cache.aput(key, verdict)
         return self._finish(plan, verdict)
 
-    async def _acall(self, request: GuardRequest) -> Verdict:
+    async def _acall(self, request: GuardRequest) -> Result:
         async with self._semaphores.get():
             started = time.perf_counter()
             budget = RetryBudget(self.timeout, self.max_retries)
@@ -366,12 +406,12 @@ class LlamaGuard:
                         except BackendError as error:
                             delay = budget.next_delay(error)
                             if delay is None:
-                                return self._failed(request, error, started)
+                                return Result(request, error, _ms_since(started))
                             await asyncio.sleep(delay)
             except TimeoutError:
                 timeout = BackendError(f"guard timed out after {self.timeout:g}s", kind="timeout")
-                return self._failed(request, timeout, started)
-            return self._answered(request, answer, started)
+                return Result(request, timeout, _ms_since(started))
+            return Result(request, checked(answer), _ms_since(started))
 
 
 @dataclass(frozen=True)
@@ -382,17 +422,6 @@ class _Plan:
     requests: list[GuardRequest]
     rejected: str | None = None
     media_error: str | None = None  # set under media="block" when the conversation has media
-
-
-def _check_prompt_control(backend: Backend, taxonomy: Taxonomy) -> None:
-    """A policy that changes the prompt cannot run where the server applies the chat template."""
-    if taxonomy.needs_own_prompt and not getattr(backend, "sends_own_prompt", True):
-        what = "custom categories" if taxonomy.custom else "categories excluded from the prompt"
-        raise ConfigurationError(
-            f"{backend!r} lets the server build the prompt from the model's chat template, "
-            f"which cannot carry {what}: use a backend that sends llamashield's prompt "
-            "(OpenAICompatibleBackend(mode='completions'), TogetherBackend, TransformersBackend)"
-        )
 
 
 def _ms_since(started: float) -> float:

@@ -291,9 +291,9 @@ def test_after_a_tool_result_the_input_check_judges_the_users_question(
     assert answer.content == "It is 3."
     judged = [body["messages"] for body in loopback_server.bodies]
     assert judged[0] == [{"role": "user", "content": "What is 1 + 2?"}]
-    assert judged[1] == [  # the answer, as the Agent turn after the question
-        {"role": "user", "content": "What is 1 + 2?"},
-        {"role": "assistant", "content": "It is 3."},
+    assert judged[1] == [  # the answer, as the Agent turn after the question (with the
+        {"role": "user", "content": "What is 1 + 2?"},  # agent's tool call, judged too)
+        {"role": "assistant", "content": 'add\n{"a": 1, "b": 2}\nIt is 3.'},
     ]
 
 

@@ -109,10 +109,13 @@ class BackendError(Exception):
 class Backend(Protocol):
     """The backend protocol: a model name, a default taxonomy, and sync/async completion.
 
-    ``timeout`` is the time left in the guard's deadline for this attempt, in seconds. A backend
-    whose server applies the model's chat template (so it cannot send a custom or trimmed
-    prompt) says so with ``sends_own_prompt = False``; the guard then refuses such a policy
-    with a ``ConfigurationError``. Backends without the attribute are taken to send the prompt.
+    ``timeout`` is the time left in the guard's deadline for this attempt, in seconds.
+
+    Optional capabilities (read with ``getattr``; absent means unknown, and nothing is refused):
+    ``gives_scores`` (answers carry ``score``; ``threshold=`` needs it), ``sends_prompt`` (the
+    prompt llamashield builds reaches the model; custom categories and ``exclude_from_prompt``
+    need it), ``score_hint`` (how to turn scores on, quoted in the error) and
+    ``supports_images`` (Llama Guard 4 images go out with the text; ``media="judge"`` needs it).
     """
 
     model: str

@@ -68,16 +68,24 @@ class OpenAICompatibleBackend:
         """Llama Guard 4 in chat mode reads images; a raw ``/v1/completions`` prompt cannot."""
         return self.mode == "chat" and self.taxonomy.generation == 4
 
+    # Capabilities the guard checks at construction (a setting that cannot apply is an error).
+    @property
+    def sends_prompt(self) -> bool:
+        """Whether llamashield's prompt (with custom categories) reaches the model."""
+        return self.mode == "completions"
+
+    @property
+    def gives_scores(self) -> bool:
+        """Whether answers carry P(unsafe): only when logprobs are requested."""
+        return bool(self.logprobs)
+
+    score_hint = "OpenAICompatibleBackend(..., logprobs=5)"
+
     def __repr__(self) -> str:
         return (
             f"OpenAICompatibleBackend(base_url={self.base_url!r}, model={self.model!r}, "
             f"mode={self.mode!r})"
         )
-
-    @property
-    def sends_own_prompt(self) -> bool:
-        """Whether llamashield's prompt is sent (custom or trimmed policies need it)."""
-        return self.mode == "completions"
 
     def _request(self, request: GuardRequest) -> tuple[str, dict[str, Any]]:
         body: dict[str, Any] = {
