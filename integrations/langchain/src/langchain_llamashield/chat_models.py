@@ -55,12 +55,15 @@ class GuardedChatModel(BaseChatModel):
 
     - Unsafe input: the wrapped model is never called. The input check judges the conversation
       up to the user's last message (after a tool result, the same question again).
-    - Answers are judged as the Agent turn of the conversation (tool calls included, as
-      ``name(args)``). Streams are moderated: chunks are held back until their window
-      (``window="sentence"`` or a number of characters) is judged with everything before it,
-      the checks running while the model generates; a blocked stream stops the wrapped model's.
-      Only judged chunks reach this model's callbacks (``on_llm_new_token``, ``astream_events``);
-      the wrapped model's run keeps its tracers but not its live token handlers.
+    - Every part of every message is judged (content blocks of any type, reasoning, function
+      and tool calls; tool results as the User's turn). Answers are judged as the Agent turn
+      of the conversation, every part included. Streams are moderated: chunks are held back
+      until their window (``window="sentence"`` or a number of characters) is judged with
+      everything before it, the checks running while the model generates; a blocked stream
+      stops the wrapped model's. Only judged output reaches this model's callbacks
+      (``on_llm_new_token``, ``on_llm_end``, ``astream_events``); the wrapped model's run
+      keeps its tracers and nothing else. A wrapped model with its own callbacks
+      (``callbacks=[...]`` on the model) is refused with ``ConfigurationError``.
     - ``on_unsafe``: ``"raise"`` (``UnsafeContentError``, ``.stage`` ``"input"``/``"output"``),
       ``"refuse"`` (an ``AIMessage`` with ``refusal`` and
       ``response_metadata["llamashield"]``), or a Runnable/callable that receives
@@ -283,7 +286,8 @@ class GuardedChatModel(BaseChatModel):
             inner_config, model.invoke, messages, inner_config, stop=stop, **call_kwargs
         )
         if self.check_output and (answer := self._answer(messages, message)) is not None:
-            verdict = check.invoke(answer, checks)
+            # The check's run shows the answer as its input: only tracers may see it yet.
+            verdict = check.invoke(answer, inner_config)
             if not verdict.safe:
                 return self._result(self._unsafe(verdict, "output", messages, checks))
         return self._result(self._as_message(message))
@@ -358,7 +362,8 @@ class GuardedChatModel(BaseChatModel):
             inner_config, model.ainvoke(messages, inner_config, stop=stop, **call_kwargs)
         )
         if self.check_output and (answer := self._answer(messages, message)) is not None:
-            verdict = await check.ainvoke(answer, checks)
+            # The check's run shows the answer as its input: only tracers may see it yet.
+            verdict = await check.ainvoke(answer, inner_config)
             if not verdict.safe:
                 return self._result(await self._aunsafe(verdict, "output", messages, checks))
         return self._result(self._as_message(message))
