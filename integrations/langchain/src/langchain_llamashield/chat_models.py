@@ -197,17 +197,16 @@ class GuardedChatModel(BaseChatModel):
 
     @staticmethod
     def _question(messages: list[BaseMessage]) -> list[dict[str, Any]] | None:
-        """The conversation up to the last message from the user's side: what the input check
-        judges.
+        """The whole input as the core reads it: what the input check judges.
 
-        That is the user's last message (``HumanMessage`` or ``ChatMessage(role="user")``), or
-        in an agent loop the last tool result (the User's turn: content entering the
-        conversation), so what the tools returned is judged before the model reads it.
+        Every message the model will read is shown to the guard, ending with the latest one:
+        the user's message (``HumanMessage`` or ``ChatMessage(role="user")``), or in an agent
+        loop the last tool result (the User's turn: content entering the conversation), or an
+        assistant message a caller put last (judged as the Agent's). None when nothing in it
+        is judged (only system messages, which are the developer's).
         """
-        for index in range(len(messages) - 1, -1, -1):
-            if speaker(messages[index]) == "user":
-                return GuardedChatModel._context(messages[: index + 1])
-        return None  # no user message at all: nothing to judge on the way in
+        context = GuardedChatModel._context(messages)
+        return context if any(m["role"] != "system" for m in context) else None
 
     @staticmethod
     def _answer(messages: list[BaseMessage], message: BaseMessage) -> list[Any] | None:
