@@ -40,7 +40,6 @@ from langchain_llamashield._inputs import (
     message_dict,
     output_message,
     output_text,
-    speaker,
 )
 from langchain_llamashield._on_unsafe import UnsafePolicy
 from langchain_llamashield._stream import amoderated, judge, moderated
