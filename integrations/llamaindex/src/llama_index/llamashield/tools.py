@@ -229,7 +229,7 @@ def _guarded_call(
     arguments = shield.arguments(args, judged)
     raw_input = {"args": args, "kwargs": judged}
     if shield.check_input:
-        verdict = shield.guard.check(arguments)
+        verdict = shield.guard.check([{"role": "user", "content": arguments}])
         if not verdict.safe:
             return shield.blocked(name, arguments, verdict, "tool_input", raw_input)
     output = run(*args, **kwargs)
@@ -252,7 +252,7 @@ async def _aguarded_call(
     arguments = shield.arguments(args, judged)
     raw_input = {"args": args, "kwargs": judged}
     if shield.check_input:
-        verdict = await shield.guard.acheck(arguments)
+        verdict = await shield.guard.acheck([{"role": "user", "content": arguments}])
         if not verdict.safe:
             return shield.blocked(name, arguments, verdict, "tool_input", raw_input)
     output: ToolOutput = await run(*args, **kwargs)
