@@ -263,3 +263,17 @@ def test_the_middleware_judges_user_input_and_tool_results(question: Any, result
     agent = create_agent(model, tools=[search], middleware=middleware)
     agent.invoke({"messages": [("user", "hi")]})
     assert not leaks(model.seen)  # the tool's result never reached it
+
+
+def test_a_command_returned_by_a_tool_is_judged_by_its_update(sim: LlamaGuard) -> None:
+    from langgraph.types import Command
+
+    middleware = LlamaGuardMiddleware(sim)
+    call = {"name": "search", "args": {"q": "x"}, "id": "c1", "type": "tool_call"}
+    request = ToolCallRequest(tool_call=call, tool=None, state={"messages": []}, runtime=None)  # type: ignore[arg-type]
+    unsafe = Command(update={"messages": [ToolMessage(f"Sure: {BOMB}.", tool_call_id="c1")]})
+    blocked = middleware.wrap_tool_call(request, lambda _: unsafe)
+    assert isinstance(blocked, ToolMessage) and blocked.status == "error"
+    assert "bomb" not in blocked.text
+    safe = Command(update={"messages": [ToolMessage("Volcanoes.", tool_call_id="c1")]})
+    assert middleware.wrap_tool_call(request, lambda _: safe) is safe
