@@ -277,3 +277,20 @@ def test_a_command_returned_by_a_tool_is_judged_by_its_update(sim: LlamaGuard) -
     assert "bomb" not in blocked.text
     safe = Command(update={"messages": [ToolMessage("Volcanoes.", tool_call_id="c1")]})
     assert middleware.wrap_tool_call(request, lambda _: safe) is safe
+
+
+@pytest.mark.parametrize("media", ["block", "text_only"])
+def test_image_parts_follow_the_media_policy(media: Any) -> None:
+    guard = LlamaGuard(SimulatedBackend(), media=media)
+    image = {"type": "image_url", "image_url": {"url": "https://x.invalid/a.png"}}
+    question = HumanMessage(content=[{"type": "text", "text": "What is this?"}, image])  # type: ignore[list-item]
+    inner = RecordingChatModel()
+    chain = guard_runnable(inner, guard)
+    if media == "block":
+        for run in (GuardedChatModel(inner, guard).invoke, chain.invoke):
+            with pytest.raises(UnsafeContentError, match="media="):
+                run([question])
+        assert inner.seen == []
+    else:
+        assert GuardedChatModel(inner, guard).invoke([question]).text == "Fine."
+        assert chain.invoke([question]).text == "Fine."

@@ -282,3 +282,22 @@ def test_answers_are_judged_by_every_block(answer: ChatMessage) -> None:
     assert judged(
         ChatMessage(role="user", blocks=[ImageBlock(url="https://x.invalid/a.png")])
     ).media
+
+
+@pytest.mark.parametrize("media", ["block", "text_only"])
+def test_image_blocks_follow_the_media_policy(media: Any) -> None:
+    history = [
+        ChatMessage(
+            role="user",
+            blocks=[TextBlock(text="What is this?"), ImageBlock(url="https://x.invalid/a.png")],
+        )
+    ]
+    engine = spy_chat_engine()
+    guarded = GuardedChatEngine(engine, LlamaGuard(SimulatedBackend(), media=media))
+    if media == "block":
+        with pytest.raises(UnsafeContentError, match="media="):
+            guarded.chat("Describe it.", chat_history=history)
+        assert engine.calls == 0
+    else:
+        guarded.chat("Describe it.", chat_history=history)
+        assert engine.calls == 1
