@@ -294,3 +294,18 @@ def test_image_parts_follow_the_media_policy(media: Any) -> None:
     else:
         assert GuardedChatModel(inner, guard).invoke([question]).text == "Fine."
         assert chain.invoke([question]).text == "Fine."
+
+
+async def test_async_paths_keep_unjudged_output_from_config_handlers(sim: LlamaGuard) -> None:
+    recorder = Recorder()
+    config: Any = {"callbacks": [recorder]}
+    for answer in [*REASONING_ANSWERS, AIMessage(content=f"Sure, {BOMB}.")]:
+        model = RecordingChatModel(answer=answer)
+        for guarded in (
+            guard_runnable(model, sim, on_unsafe="refuse"),
+            GuardedChatModel(model, sim, on_unsafe="refuse"),
+        ):
+            released = [await guarded.ainvoke("hi", config)]
+            released += [chunk async for chunk in guarded.astream("hi", config)]
+            assert "bomb" not in repr(released)
+    assert recorder.seen and "bomb" not in repr(recorder.seen)
