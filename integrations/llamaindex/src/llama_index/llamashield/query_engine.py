@@ -118,7 +118,7 @@ class GuardedQueryEngine(BaseQueryEngine):
         if isinstance(response, AsyncStreamingResponse):
             return self._amoderated_stream(question, response, verdicts)
         verdicts["output"] = verdict = self._guard.check(
-            agent_turn(question, _response_text(response))
+            agent_turn(question, _response_content(response))
         )
         if not verdict.safe:
             error = UnsafeContentError(verdict, "output")
@@ -160,7 +160,7 @@ class GuardedQueryEngine(BaseQueryEngine):
         if isinstance(response, StreamingResponse):
             return self._moderated_stream(question, response, verdicts)
         verdicts["output"] = verdict = await self._guard.acheck(
-            agent_turn(question, _response_text(response))
+            agent_turn(question, _response_content(response))
         )
         if not verdict.safe:
             error = UnsafeContentError(verdict, "output")
@@ -246,10 +246,12 @@ def _engine_streams(engine: BaseQueryEngine) -> bool:
     return bool(getattr(synthesizer, "_streaming", False) or getattr(engine, "streaming", False))
 
 
-def _response_text(response: RESPONSE_TYPE) -> str:
-    if isinstance(response, PydanticResponse):
-        return response.response.model_dump_json() if response.response is not None else ""
-    return str(response.response or "") if isinstance(response, Response) else str(response)
+def _response_content(response: RESPONSE_TYPE) -> Any:
+    """What the response carries to the caller (a pydantic answer is judged as its JSON by the
+    core)."""
+    if isinstance(response, Response | PydanticResponse):
+        return response.response
+    return str(response)
 
 
 def _as_response(answer: Any) -> RESPONSE_TYPE:
