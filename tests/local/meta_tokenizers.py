@@ -7,7 +7,10 @@ the BPE file into a ``tokenizer.json`` with Meta's special tokens at Meta's ids 
 from Meta's class, not from a list copied here). The converted tokenizer is cached too: the
 conversion takes a few seconds.
 
-The cache folder is ``$LLAMASHIELD_TEST_CACHE`` or ``~/.cache/llamashield-tests``.
+The wheel goes where the conformance suite keeps Meta's wheels (``$LLAMASHIELD_META_WHEELS`` or
+``~/.cache/llamashield/meta-wheels``), so it is fetched once for both; the unpacked and
+converted files go to ``$LLAMASHIELD_TEST_CACHE`` or ``~/.cache/llamashield/tokenizers``. Only an
+unreachable index is a reason to skip (``WheelUnavailable``); any other pip failure is an error.
 """
 
 from __future__ import annotations
@@ -33,34 +36,51 @@ _FILES = ("__init__.py", "tokenizer_utils.py")
 _PER_GENERATION = ("__init__.py", "tokenizer.py", "tokenizer.model")
 
 
+# pip's words when the index cannot be reached at all (the only case the tests skip).
+_UNREACHABLE = (
+    "NewConnectionError",
+    "Max retries exceeded",
+    "Temporary failure in name resolution",
+    "Name or service not known",
+    "Network is unreachable",
+    "ConnectTimeoutError",
+    "ProxyError",
+    "Could not fetch URL",
+    "connection refused",
+)
+
+
 class WheelUnavailable(RuntimeError):
-    """PyPI could not be reached (or pip failed): the caller skips, saying why."""
+    """PyPI could not be reached: the caller skips, saying why."""
 
 
-def cache_dir() -> Path:
-    default = Path.home() / ".cache" / "llamashield-tests"
-    folder = Path(os.environ.get("LLAMASHIELD_TEST_CACHE", default))
+def _home_cache(variable: str, leaf: str) -> Path:
+    folder = Path(os.environ.get(variable) or Path.home() / ".cache" / "llamashield" / leaf)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
+def cache_dir() -> Path:
+    return _home_cache("LLAMASHIELD_TEST_CACHE", "tokenizers")
+
+
 def llama_models_wheel() -> Path:
     """The pinned ``llama-models`` wheel, downloaded on first use."""
-    folder = cache_dir() / "wheels"
+    folder = _home_cache("LLAMASHIELD_META_WHEELS", "meta-wheels")
     name, version = LLAMA_MODELS.split("==")
-    pattern = f"{name.replace('-', '_')}-{version}-*.whl"
-    found = sorted(folder.glob(pattern))
-    if found:
-        return found[0]
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(folder)]
-    done = subprocess.run(
-        [*command, LLAMA_MODELS], capture_output=True, text=True, timeout=300, check=False
-    )
-    found = sorted(folder.glob(pattern))
-    if done.returncode or not found:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise WheelUnavailable(f"pip download {LLAMA_MODELS} failed: {tail[0]}")
-    return found[0]
+    wheel = folder / f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
+    if wheel.is_file():
+        return wheel
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--disable-pip-version-check", "-d", str(folder), LLAMA_MODELS]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    output = done.stdout + done.stderr
+    if done.returncode != 0 and any(m.lower() in output.lower() for m in _UNREACHABLE):
+        last = output.strip().splitlines()[-1:] or ["no output"]
+        raise WheelUnavailable(f"pip download {LLAMA_MODELS}: {last[0]}")
+    if done.returncode != 0 or not wheel.is_file():
+        raise RuntimeError(f"pip download {LLAMA_MODELS} failed:\n{output[-3000:]}")
+    return wheel
 
 
 def meta_package() -> Path:
@@ -87,7 +107,7 @@ def meta_tokenizer(generation: Generation) -> Any:
 
 def tokenizer_folder(generation: Generation) -> Path:
     """A Hugging Face tokenizer folder for Llama 3 (128,256 ids) or Llama 4 (202,048)."""
-    folder = cache_dir() / f"hf-llama{generation}-tokenizer"
+    folder = cache_dir() / f"hf-llama{generation}-v1"  # bump when the conversion changes
     if (folder / "tokenizer.json").exists():
         return folder
     from tokenizers import processors
