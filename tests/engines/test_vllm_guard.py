@@ -114,7 +114,9 @@ def test_custom_categories_go_through_the_raw_prompt(recorded: Server, client: s
     assert tuple(c.name for c in verdict.categories) == tuple(f"Topic {c[1:]}" for c in codes)
     assert verdict.score == pytest.approx(recorded.standin.p_unsafe, abs=1e-4)
     (body,) = recorded.recorder.bodies("/v1/completions")
-    assert "S9: Topic 9.\nShould not discuss topic number 9." in body["prompt"]
+    # The policy text reached the model (its exact layout is the conformance suite's concern).
+    assert "S9: Topic 9" in body["prompt"]
+    assert "Should not discuss topic number 9." in body["prompt"]
 
 
 # -- what reaches the model -----------------------------------------------------------------
