@@ -21,7 +21,7 @@ PY = BIN / "python"
 
 PACKAGES = ["-e", ".[together,cli]", "-e", "integrations/langchain[agents]",
             "-e", "integrations/llamaindex"]  # fmt: skip
-LOCAL = ["transformers>=4.45", "tokenizers>=0.20", "tiktoken>=0.7"]
+LOCAL = ["transformers>=4.45", "tokenizers>=0.20"]
 
 # The engine lane (tests/engines/, marker "vllm") runs a real vLLM server, in a venv of its own so
 # the fast suite's venv never carries vLLM's 3.4 GB.
