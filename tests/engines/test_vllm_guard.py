@@ -232,4 +232,6 @@ def test_the_guides_client_snippet_runs(server: Server) -> None:
 def test_the_guides_curl_paths_answer(server: Server) -> None:
     models = httpx.get(f"{server.url}/v1/models", timeout=30).json()
     assert [m["id"] for m in models["data"]] == [server.model]
-    assert server.metric("vllm:prefix_cache_queries_total") > 0
+    before = server.metric("vllm:prefix_cache_queries_total")
+    LlamaGuard(openai(server), timeout=TIMEOUT).check(USER)
+    assert server.metric("vllm:prefix_cache_queries_total") > before
