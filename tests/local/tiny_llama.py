@@ -1,84 +1,39 @@
-"""A tiny random Llama Guard: a word-level tokenizer built here and a random LlamaForCausalLM.
+"""A tiny random Llama Guard: Meta's real Llama 3 tokenizer and a random LlamaForCausalLM.
 
-Nothing is downloaded. The tokenizer splits like Llama 3's (words keep their leading space,
-newline runs are one token) and has the tokens a verdict needs (``safe``, `` safe``, ``unsafe``,
-`` unsafe``, ``S1``..``S14``, ``,``, ``\\n``) plus BOS/EOS and the Llama 3 header tokens; it adds
-BOS by default, as the Llama 3 tokenizer does. ``force_transitions`` makes chosen tokens win
-after chosen tokens, so a test can dictate the model's answer while the rest stays random.
-The benchmark imports this module too.
+Nothing but the tokenizer is downloaded (the ``llama-models`` wheel from PyPI, cached; see
+``meta_tokenizers``). The model has the full 128,256-entry vocabulary and two small layers.
+``force_transitions`` makes chosen tokens win after chosen tokens, so a test can dictate the
+model's answer while the rest stays random; ``answer_transitions`` spells a whole answer as such
+a chain. The benchmark imports this module too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+from meta_tokenizers import END_OF_TURN, load_tokenizer
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from llamashield._conversation import Turn
-from llamashield._prompts import build_prompt
-from llamashield._taxonomy import LLAMA_GUARD_1, LLAMA_GUARD_2, LLAMA_GUARD_3, Taxonomy
-
-BOS, EOS, PAD, UNK = "<|begin_of_text|>", "<|eot_id|>", "<|finetune_right_pad_id|>", "<unk>"
-SPECIALS = [
-    UNK,
-    BOS,
-    "<|end_of_text|>",
-    EOS,
-    "<|start_header_id|>",
-    "<|end_header_id|>",
-    "<|header_start|>",
-    "<|header_end|>",
-    "<|eot|>",
-    PAD,
-]
-# Llama 3's split, except that a category code stays one token ("S10", not "S" + "10").
-_SPLIT = r"\s*[\r\n]+| ?[A-Za-z]+\d*| ?\d+| ?[^\sA-Za-z\d]+|\s+(?!\S)|\s+"
-_ANSWER_WORDS = "safe unsafe\n safe\n unsafe\n" + ",".join(f"S{i}" for i in range(1, 15)) + "\n\n"
-WORDS = (
-    "hello how are you today I want to make a bomb kill myself the weather is nice can help "
-    "with homework here recipe for cake sure instructions no thanks please tell me about "
-    "history of Rome what time it write poem cats and dogs buy gun pineapple pizza love hate "
-    "people who eat answer question good morning friend weekend plans travel to Paris book "
-    "flight hotel cheap option best way learn Python code review this function my bank account "
-    "password steal car quick question about taxes medical advice headache"
-)
+EOS = END_OF_TURN[3]
 
 
-def sample_prompts(extra: Iterable[Taxonomy] = ()) -> list[str]:
-    """Prompts of every shape the tests use, so the tokenizer knows all their words."""
-    words = WORDS.split()
-    conversations = [
-        (Turn("user", " ".join(words[:40])),),
-        (Turn("user", " ".join(words[40:])), Turn("agent", " ".join(words[:30]))),
-    ]
-    taxonomies = [LLAMA_GUARD_1, LLAMA_GUARD_2, LLAMA_GUARD_3, *extra]
-    return [build_prompt(c, t) for c in conversations for t in taxonomies]
+def llama3_tokenizer() -> PreTrainedTokenizerFast:
+    return load_tokenizer(3)  # type: ignore[no-any-return]
 
 
-def build_tokenizer(corpus: Iterable[str]) -> PreTrainedTokenizerFast:
-    pre = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(_SPLIT), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    vocab = {token: i for i, token in enumerate(SPECIALS)}
-    for text in [*corpus, _ANSWER_WORDS, WORDS, " " + WORDS]:
-        for piece, _ in pre.pre_tokenize_str(text):
-            vocab.setdefault(piece, len(vocab))
-    tok = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
-    tok.pre_tokenizer = pre
-    tok.decoder = decoders.ByteLevel()
-    tok.add_special_tokens(SPECIALS)
-    tok.post_processor = processors.TemplateProcessing(
-        single=f"{BOS} $A", pair=f"{BOS} $A $B", special_tokens=[(BOS, vocab[BOS])]
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD, unk_token=UNK
-    )
+def answer_transitions(tokenizer: PreTrainedTokenizerFast, answer: str) -> dict[str, str]:
+    r"""token -> next token along ``answer``, then EOS.
+
+    ``unsafe\nS1,S3`` is ``unsafe`` ``\n`` ``S`` ``1`` ``,S`` ``3`` in Llama 3: each token once,
+    so a first-order chain can say it.
+    """
+    ids = tokenizer.encode(answer, add_special_tokens=False)
+    pieces = [tokenizer.decode([i]) for i in ids]
+    if len(set(pieces)) != len(pieces):
+        raise ValueError(f"{answer!r} repeats a token: the chain would loop")
+    return dict(zip(pieces, [*pieces[1:], EOS], strict=True))
 
 
 def build_model(
