@@ -9,7 +9,7 @@ from llamashield._exceptions import ConfigurationError
 from llamashield._loop_local import LoopLocal
 from llamashield._taxonomy import Taxonomy, taxonomy_for_model
 from llamashield.backends._answers import answer_from_completion
-from llamashield.backends._base import BackendAnswer, BackendError, GuardRequest
+from llamashield.backends._base import BackendAnswer, BackendError, Closeable, GuardRequest
 from llamashield.backends._errors import connection_error, redact, status_error
 
 __all__ = ["TogetherBackend"]
@@ -28,7 +28,7 @@ def _import_together() -> Any:
     return together
 
 
-class TogetherBackend:
+class TogetherBackend(Closeable):
     """Llama Guard served by Together (``/v1/chat/completions``; raw ``/v1/completions`` when
     the policy has custom categories, so llamashield builds the prompt).
 
@@ -92,6 +92,12 @@ class TogetherBackend:
             params["logprobs"] = 1
         return chat, params
 
+    def _release(self) -> None:
+        self._client.close()
+
+    async def _arelease(self) -> None:
+        await self._aclose_on_running_loop(self._aclients.pop_all())
+
     def _error(self, exc: Exception) -> BackendError:
         together = _import_together()
         if isinstance(exc, together.APIStatusError):
@@ -113,6 +119,7 @@ class TogetherBackend:
         return error
 
     def complete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
+        self._ensure_open()
         chat, params = self._params(request, timeout)
         try:
             api = self._client.chat.completions if chat else self._client.completions
@@ -124,6 +131,7 @@ class TogetherBackend:
         raise error  # outside `except`: the SDK error, which may quote the key, is not chained
 
     async def acomplete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
+        self._ensure_open()
         chat, params = self._params(request, timeout)
         client = self._aclients.get()
         try:
