@@ -171,8 +171,12 @@ def test_agent_tool_rounds_judge_the_question_once(loopback_server: LoopbackServ
     agent.invoke(
         {"messages": [{"role": "user", "content": "volcanoes?"}]}, config=with_handler(handler)
     )
-    # the question once (not again on the second model call), the tool's input once
-    assert loopback_server.count(model=loopback_server.guard_model) == 2
+    # the question once (not again on the second model call), the tool's input once, and the
+    # tool's result once: it entered the conversation since the model's last answer
+    assert loopback_server.count(model=loopback_server.guard_model) == 3
+    judged = [body["messages"][-1]["content"] for body in loopback_server.bodies]
+    assert judged.count("volcanoes?") == 1
+    assert "Volcanoes are mountains." in judged
 
 
 def test_raise_error_false_only_logs(caplog: pytest.LogCaptureFixture) -> None:

@@ -279,7 +279,7 @@ def test_standard_params_come_from_the_wrapped_model(guard: LlamaGuard) -> None:
     assert params["ls_model_type"] == "chat" and params["ls_model_name"]
 
 
-def test_after_a_tool_result_the_input_check_judges_the_users_question(
+def test_after_a_tool_result_the_input_check_judges_it_after_the_question(
     guard: LlamaGuard, scripted: Scripted, loopback_server: LoopbackServer
 ) -> None:
     conversation = [
@@ -290,11 +290,13 @@ def test_after_a_tool_result_the_input_check_judges_the_users_question(
     answer = GuardedChatModel(scripted("It is 3."), guard).invoke(conversation)
     assert answer.content == "It is 3."
     judged = [body["messages"] for body in loopback_server.bodies]
-    assert judged[0] == [{"role": "user", "content": "What is 1 + 2?"}]
-    assert judged[1] == [  # the answer, as the Agent turn after the question
+    so_far = [  # the question, the tool call (the model's words), the tool's result (User turn)
         {"role": "user", "content": "What is 1 + 2?"},
-        {"role": "assistant", "content": "It is 3."},
+        {"role": "assistant", "content": 'add\n{"a": 1, "b": 2}'},
+        {"role": "user", "content": "3"},
     ]
+    assert judged[0] == so_far  # the tool's result is judged before the model reads it
+    assert judged[1] == [*so_far, {"role": "assistant", "content": "It is 3."}]
 
 
 def test_an_agent_streaming_messages_never_sees_unsafe_tokens(guard: LlamaGuard) -> None:

@@ -280,7 +280,7 @@ async def test_call_arguments_reach_the_wrapped_runnable_async(
 
 def test_an_input_without_text_is_refused_before_any_call(guard: LlamaGuard) -> None:
     with pytest.raises(ValueError, match="nothing to judge"):
-        guard_runnable(RunnableLambda(lambda x: x), guard).invoke({"n": 3})
+        guard_runnable(RunnableLambda(lambda x: x), guard).invoke({"n": None, "text": ""})
 
 
 # -- parallel ----------------------------------------------------------------------------------

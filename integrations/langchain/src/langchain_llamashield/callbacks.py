@@ -19,11 +19,11 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
+from langchain_llamashield._inputs import has_content, message_dict, message_parts, speaker
 from langchain_llamashield._judging import (
     Conversation,
     agent_turn,
-    message_text,
-    tool_args_text,
+    tool_call_part,
     user_turn,
 )
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
@@ -63,27 +63,27 @@ class _GuardEvents:
         self.check_output = check_output
         self.check_tool_inputs = check_tool_inputs
         self.check_retrieval = check_retrieval
-        self._questions: dict[UUID, str | None] = {}
+        self._questions: dict[UUID, Any] = {}
         self._lock = threading.Lock()  # sync handlers may run on executor threads
 
-    def _remember(self, run_id: UUID, question: str | None) -> None:
+    def _remember(self, run_id: UUID, question: Any) -> None:
         if self.check_output:
             with self._lock:
                 self._questions[run_id] = question
 
-    def forget(self, run_id: UUID) -> str | None:
+    def forget(self, run_id: UUID) -> Any:
         with self._lock:
             return self._questions.pop(run_id, None)
 
     def chat_model_start(self, run_id: UUID, prompts: list[list[BaseMessage]]) -> _Checks:
         checks: _Checks = []
-        question: str | None = None
+        question: Any = None
         for messages in prompts:
-            new_text = _new_user_text(messages)
-            if self.check_input and new_text and new_text.strip():
-                checks.append((user_turn(new_text), "input"))
-            humans = [m for m in messages if m.type == "human"]
-            question = message_text(humans[-1]) if humans else None
+            new = _new_user_messages(messages)
+            if self.check_input and new:
+                checks.append((new, "input"))
+            users = [m for m in messages if speaker(m) == "user"]
+            question = message_parts(users[-1]) if users else None
         self._remember(run_id, question)  # the answer is judged as a reply to it
         return checks
 
@@ -97,12 +97,16 @@ class _GuardEvents:
         question = self.forget(run_id)
         if not self.check_output:
             return []
-        texts = [
-            message_text(getattr(gen, "message", None)) or gen.text
+        answers = [
+            getattr(gen, "message", None) or gen.text
             for generations in response.generations
             for gen in generations
         ]
-        return [(agent_turn(question, text), "output") for text in texts if text.strip()]
+        return [
+            (agent_turn(question, message_parts(a) if not isinstance(a, str) else a), "output")
+            for a in answers
+            if has_content(a)
+        ]
 
     def tool_start(
         self, serialized: dict[str, Any] | None, input_str: str, inputs: Any, name: str | None
@@ -110,8 +114,8 @@ class _GuardEvents:
         if not self.check_tool_inputs:
             return []
         tool_name = name or (serialized or {}).get("name") or "tool"
-        text = tool_args_text(str(tool_name), inputs if isinstance(inputs, dict) else input_str)
-        return [(agent_turn(None, text), "tool_input")]
+        part = tool_call_part(str(tool_name), inputs if isinstance(inputs, dict) else input_str)
+        return [(agent_turn(None, [part]), "tool_input")]
 
     def retriever_end(self, documents: Sequence[Document]) -> _Checks:
         if not self.check_retrieval:
@@ -129,15 +133,16 @@ class _GuardEvents:
             logger.warning("llamashield (callbacks, not aborting): %s", error)
 
 
-def _new_user_text(messages: Sequence[BaseMessage]) -> str | None:
-    """The user's messages since the model's last answer (none on an agent's tool rounds)."""
-    texts: list[str] = []
+def _new_user_messages(messages: Sequence[BaseMessage]) -> Conversation:
+    """What entered the conversation since the model's last answer, as User turns: the user's
+    messages (``HumanMessage``, ``ChatMessage(role="user")``) and tool results."""
+    new: Conversation = []
     for message in reversed(messages):
-        if message.type == "ai":
+        if speaker(message) == "assistant":
             break
-        if message.type == "human":
-            texts.append(message_text(message))
-    return "\n".join(reversed(texts)) if texts else None
+        if speaker(message) == "user" and has_content(message):
+            new.append(message_dict(message, "user"))
+    return new[::-1]
 
 
 class _SyncOrAsync:

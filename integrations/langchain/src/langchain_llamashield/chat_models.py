@@ -32,9 +32,16 @@ from langchain_llamashield._callbacks import (
     call_in,
     child_of,
     iterate_in,
+    refuse_attached_callbacks,
     without_live_tokens,
 )
-from langchain_llamashield._inputs import answer_conversation, message_text, output_text
+from langchain_llamashield._inputs import (
+    answer_conversation,
+    message_dict,
+    output_message,
+    output_text,
+    speaker,
+)
 from langchain_llamashield._on_unsafe import UnsafePolicy
 from langchain_llamashield._stream import amoderated, judge, moderated
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
@@ -96,6 +103,8 @@ class GuardedChatModel(BaseChatModel):
         self._policy = UnsafePolicy.parse(self.on_unsafe, self.refusal)
         if not (self.check_input or self.check_output):
             raise ValueError("GuardedChatModel with check_input=False and check_output=False")
+        if self.check_output:
+            refuse_attached_callbacks(self.model, "GuardedChatModel")
         return self
 
     # -- identity ---------------------------------------------------------------------------
@@ -179,22 +188,32 @@ class GuardedChatModel(BaseChatModel):
     # -- pure helpers -----------------------------------------------------------------------
 
     @staticmethod
-    def _question(messages: list[BaseMessage]) -> list[BaseMessage] | None:
-        """The conversation up to the user's last message: what the input check judges.
+    def _context(messages: list[BaseMessage]) -> list[dict[str, Any]]:
+        """The conversation as the core reads it (every part of every message)."""
+        return [message_dict(m) for m in messages]
 
-        In an agent loop the model is called again after each tool result; the user has said
-        nothing new (tool messages are not judged), so the same question is judged again
-        (a guard built with ``cache=True`` answers it from its cache) instead of an empty turn.
+    @staticmethod
+    def _question(messages: list[BaseMessage]) -> list[dict[str, Any]] | None:
+        """The conversation up to the last message from the user's side: what the input check
+        judges.
+
+        That is the user's last message (``HumanMessage`` or ``ChatMessage(role="user")``), or
+        in an agent loop the last tool result (the User's turn: content entering the
+        conversation), so what the tools returned is judged before the model reads it.
         """
         for index in range(len(messages) - 1, -1, -1):
-            if messages[index].type == "human":
-                return messages[: index + 1]
+            if speaker(messages[index]) == "user":
+                return GuardedChatModel._context(messages[: index + 1])
         return None  # no user message at all: nothing to judge on the way in
 
     @staticmethod
     def _answer(messages: list[BaseMessage], message: BaseMessage) -> list[Any] | None:
-        text = message_text(message)
-        return answer_conversation(messages, text) if text.strip() else None
+        answer = output_message(message)
+        return (
+            None
+            if answer is None
+            else answer_conversation(GuardedChatModel._context(messages), answer)
+        )
 
     def _outcome(self, verdict: Verdict, stage: str) -> AIMessage:
         if self._policy.mode == "raise":
@@ -304,7 +323,9 @@ class GuardedChatModel(BaseChatModel):
             for chunk in upstream:
                 yield self._chunk(chunk)
             return
-        stream = moderated(upstream, self.guard, messages, key=None, window=self.window)
+        stream = moderated(
+            upstream, self.guard, self._context(messages), key=None, window=self.window
+        )
         for chunk in stream:
             yield self._chunk(chunk)
         if stream.blocked is not None:
@@ -375,7 +396,9 @@ class GuardedChatModel(BaseChatModel):
         upstream = aiterate_in(
             inner_config, lambda: model.astream(messages, inner_config, stop=stop, **call_kwargs)
         )
-        stream = amoderated(upstream, self.guard, messages, key=None, window=self.window)
+        stream = amoderated(
+            upstream, self.guard, self._context(messages), key=None, window=self.window
+        )
         async for chunk in stream:
             yield self._chunk(chunk)
         if stream.blocked is not None:

@@ -5,7 +5,7 @@ Needs the ``langchain`` package: ``pip install "langchain-llamashield[agents]"``
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
@@ -29,22 +29,27 @@ from langchain_core.messages import (
     AIMessage,
     AnyMessage,
     BaseMessage,
-    HumanMessage,
     RemoveMessage,
     ToolMessage,
 )
 from langchain_core.runnables.config import ensure_config, var_child_runnable_config
 
-from langchain_llamashield._callbacks import without_live_tokens
+from langchain_llamashield._callbacks import refuse_attached_callbacks, without_live_tokens
+from langchain_llamashield._inputs import (
+    has_content,
+    message_dict,
+    message_parts,
+    readable_text,
+    speaker,
+)
 from langchain_llamashield._judging import (
     METADATA_KEY,
     Conversation,
     ExitBehavior,
     agent_turn,
     format_violation,
-    message_text,
-    tool_args_text,
-    user_turn,
+    tool_call_digest,
+    tool_call_part,
     verdict_metadata,
 )
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
@@ -78,17 +83,32 @@ def _last_index(messages: Sequence[BaseMessage], kind: type[BaseMessage]) -> int
     return None
 
 
-def _last_question(messages: Sequence[BaseMessage]) -> str | None:
-    index = _last_index(messages, HumanMessage)
-    return None if index is None else message_text(messages[index])
+def _is_user(message: BaseMessage) -> bool:
+    """A message the user wrote: ``HumanMessage`` or ``ChatMessage(role="user")``."""
+    return speaker(message) == "user" and not isinstance(message, ToolMessage)
 
 
-def _judged_tool_call(messages: Sequence[BaseMessage], call_id: str | None) -> bool:
-    """Whether ``wrap_model_call`` judged this tool call (and let it through)."""
+def _last_question(messages: Sequence[BaseMessage]) -> list[Any] | None:
+    """The user's last message as content parts (the context an answer is judged in)."""
+    for message in reversed(messages):
+        if _is_user(message):
+            return message_parts(message)
+    return None
+
+
+def _judged_tool_call(messages: Sequence[BaseMessage], call: Mapping[str, Any]) -> bool:
+    """Whether ``wrap_model_call`` judged this very tool call (and let it through).
+
+    The marker holds a digest of the judged name and arguments: a call edited after it was
+    judged (a human-in-the-loop edit keeps the id) no longer matches and is judged again.
+    """
+    call_id = call.get("id")
     for message in reversed(messages):
         if isinstance(message, AIMessage) and any(c["id"] == call_id for c in message.tool_calls):
             marker = _marker(message) or {}
-            return bool(marker.get("tool_calls", {}).get(call_id, {}).get("safe"))
+            judged = marker.get("tool_calls", {}).get(call_id, {})
+            digest = tool_call_digest(call.get("name", ""), call.get("args", {}))
+            return bool(judged.get("safe")) and bool(digest) and judged.get("digest") == digest
     return False
 
 
@@ -242,7 +262,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
             marker = _marker(message) if isinstance(message, ToolMessage) else None
             if marker and marker.get("exit") == "end":
                 reply = AIMessage(
-                    content=message_text(message), response_metadata={METADATA_KEY: marker}
+                    content=readable_text(message), response_metadata={METADATA_KEY: marker}
                 )
                 return {"jump_to": "end", "messages": [reply]}
         return None
@@ -251,10 +271,10 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         """Judge the user's new messages (those after the model's last answer), once."""
         last_answer = _last_index(messages, AIMessage)
         start = 0 if last_answer is None else last_answer + 1
-        new = [m for m in messages[start:] if isinstance(m, HumanMessage)]
-        text = "\n".join(message_text(m) for m in new)
-        if not text.strip():
+        new = [m for m in messages[start:] if _is_user(m)]
+        if not new:
             return None  # no new user turn: it was judged before the model's answer
+        text = "\n".join(readable_text(m) for m in new)
 
         def apply(verdicts: list[Verdict]) -> dict[str, Any] | None:
             (verdict,) = verdicts
@@ -274,7 +294,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
             removed = [RemoveMessage(id=m.id) for m in others if m.id]
             return {"messages": [replaced, *removed]}
 
-        return _Check([user_turn(text)], apply)
+        return _Check([[message_dict(m, "user") for m in new]], apply)
 
     def _plan_output(
         self, messages: Sequence[AnyMessage], response: ModelResponse[Any]
@@ -285,27 +305,33 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
             return None
         answer = cast(AIMessage, response.result[index])
         question = _last_question(messages)
-        text = message_text(answer)
-        judged: list[tuple[str, str, str | None]] = []  # (stage, content, tool call id)
-        if self.check_output and text.strip():
-            judged.append(("output", text, None))
+        # The answer's every part but its (valid) tool calls, which are judged one by one.
+        parts = message_parts(answer, tool_calls=False)
+        # (stage, what is judged, tool call id)
+        judged: list[tuple[str, Any, str | None]] = []
+        if self.check_output and has_content(parts):
+            judged.append(("output", parts, None))
         if self.check_tool_calls:
             for call in answer.tool_calls:
                 judged.append(
-                    ("tool_input", tool_args_text(call["name"], call["args"]), call["id"])
+                    ("tool_input", tool_call_part(call["name"], call["args"]), call["id"])
                 )
         if not judged:
             return None
+        digests = {
+            call["id"]: tool_call_digest(call["name"], call["args"]) for call in answer.tool_calls
+        }
 
         def apply(verdicts: list[Verdict]) -> ModelResponse[Any]:
             result = list(response.result)
             calls = {
-                call_id: verdict_metadata(verdict)
+                call_id: {**verdict_metadata(verdict), "digest": digests.get(call_id, "")}
                 for (_, _, call_id), verdict in zip(judged, verdicts, strict=True)
                 if call_id is not None
             }
             outcomes = [
-                (stage, content, v) for (stage, content, _), v in zip(judged, verdicts, strict=True)
+                (stage, readable_text(content), v)
+                for (stage, content, _), v in zip(judged, verdicts, strict=True)
             ]
             blocked = next((o for o in outcomes if not o[2].safe), None)
             if blocked is None:
@@ -350,9 +376,10 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
     def _plan_tool_call(self, request: ToolCallRequest) -> _Check[ToolMessage | None] | None:
         call = request.tool_call
         messages = request.state.get("messages", [])
-        if _judged_tool_call(messages, call.get("id")):
+        if _judged_tool_call(messages, call):
             return None  # judged with the answer that made it, in wrap_model_call
-        text = tool_args_text(call["name"], call.get("args", {}))
+        part = tool_call_part(call["name"], call.get("args", {}))
+        text = readable_text(part)
 
         def apply(verdicts: list[Verdict]) -> ToolMessage | None:
             (verdict,) = verdicts
@@ -367,16 +394,16 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
                 response_metadata={METADATA_KEY: marker},
             )
 
-        return _Check([agent_turn(_last_question(messages), text)], apply)
+        return _Check([agent_turn(_last_question(messages), [part])], apply)
 
     def _plan_tool_result(
         self, result: ToolMessage | Command[Any]
     ) -> _Check[ToolMessage | Command[Any]] | None:
         if not isinstance(result, ToolMessage):
             return None  # a Command updates state; it has no text of its own to judge
-        text = message_text(result)
-        if not text.strip():
+        if not has_content(result):
             return None
+        text = readable_text(result)
 
         def apply(verdicts: list[Verdict]) -> ToolMessage | Command[Any]:
             (verdict,) = verdicts
@@ -388,7 +415,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
                 update={"content": violation, "artifact": None, "response_metadata": metadata}
             )
 
-        return _Check([user_turn(text)], apply)
+        return _Check([[message_dict(result, "user")]], apply)
 
     # -- I/O helpers: the only code written twice -----------------------------------------
 
@@ -444,6 +471,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         """Judge the model's answer before it leaves the model node (tokens held back)."""
         if not (self.check_output or self.check_tool_calls):
             return handler(request)
+        refuse_attached_callbacks(request.model, "LlamaGuardMiddleware")
         with _tokens_held_back():
             response = handler(request)
         return self._run(self._plan_output(request.messages, response), response)
@@ -456,6 +484,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         """Async ``wrap_model_call``."""
         if not (self.check_output or self.check_tool_calls):
             return await handler(request)
+        refuse_attached_callbacks(request.model, "LlamaGuardMiddleware")
         with _tokens_held_back():
             response = await handler(request)
         return await self._arun(self._plan_output(request.messages, response), response)

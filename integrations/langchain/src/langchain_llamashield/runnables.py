@@ -30,9 +30,10 @@ from langchain_llamashield._callbacks import (
     aiterate_in,
     call_in,
     iterate_in,
+    refuse_attached_callbacks,
     without_live_tokens,
 )
-from langchain_llamashield._inputs import answer_conversation, input_conversation, output_text
+from langchain_llamashield._inputs import answer_conversation, input_conversation, output_message
 from langchain_llamashield._on_unsafe import (
     OnUnsafe,
     UnsafePolicy,
@@ -292,6 +293,8 @@ class GuardedRunnable(_GuardRunnableBase):
             raise ValueError(
                 "guard_runnable() with check_input=False and check_output=False guards nothing"
             )
+        if self.check_output:
+            refuse_attached_callbacks(self.runnable, "guard_runnable()")
 
     def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
         return super().get_name(
@@ -325,8 +328,8 @@ class GuardedRunnable(_GuardRunnableBase):
             return []
 
     def _answer(self, context: list[Any], output: Any) -> list[Any] | None:
-        text = output_text(output, key=self.output_key)
-        return answer_conversation(context, text) if text.strip() else None
+        answer = output_message(output, key=self.output_key)
+        return None if answer is None else answer_conversation(context, answer)
 
     def _configs(
         self,

@@ -11,12 +11,12 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.pydantic import TypeBaseModel
 from pydantic import ConfigDict
 
+from langchain_llamashield._inputs import has_content, plain, readable_text
 from langchain_llamashield._judging import (
     Conversation,
     agent_turn,
     format_violation,
-    message_text,
-    tool_args_text,
+    tool_call_part,
     user_turn,
 )
 from langchain_llamashield._on_unsafe import UnsafePolicy
@@ -88,16 +88,17 @@ class GuardedTool(BaseTool):
         else:
             fields = getattr(schema, "model_fields", None) or getattr(schema, "__fields__", {})
             visible = list(fields)
-        return agent_turn(None, tool_args_text(self.name, tool_input, visible))
+        return agent_turn(None, [tool_call_part(self.name, tool_input, visible)])
 
-    def _result_conversation(self, result: Any) -> Conversation | None:
-        text = message_text(result) if isinstance(result, ToolMessage | str) else None
-        if text is None:
-            # Commands and other state updates carry no text of the tool's own to judge.
-            if not isinstance(result, int | float | bool | list | dict | tuple):
-                return None
-            text = str(result)
-        return user_turn(text) if text.strip() else None
+    @staticmethod
+    def _result_conversation(result: Any) -> Conversation | None:
+        """Whatever the tool returned, as a User turn: a ``ToolMessage`` (content blocks and
+        ``content_and_artifact`` artifact), text, JSON-like data, a ``Document``, a pydantic
+        object, a ``Command`` (its state update, messages included). A result the core cannot
+        read reaches the guard as it is, so its error policy blocks it."""
+        if not has_content(result):
+            return None
+        return user_turn(plain(result))
 
     def _blocked(self, verdict: Verdict, stage: str, content: str, call_id: str | None) -> Any:
         if self.on_unsafe == "raise":
@@ -124,7 +125,7 @@ class GuardedTool(BaseTool):
         self, verdict: Verdict, stage: str, original: Any, call_id: str | None, config: Any
     ) -> Any:
         if self.fallback is None:
-            return self._blocked(verdict, stage, message_text(original), call_id)
+            return self._blocked(verdict, stage, readable_text(original), call_id)
         payload = {"input": original, "verdict": verdict, "stage": stage}
         return self._rerouted(self.fallback.invoke(payload, config), call_id)
 
@@ -132,7 +133,7 @@ class GuardedTool(BaseTool):
         self, verdict: Verdict, stage: str, original: Any, call_id: str | None, config: Any
     ) -> Any:
         if self.fallback is None:
-            return self._blocked(verdict, stage, message_text(original), call_id)
+            return self._blocked(verdict, stage, readable_text(original), call_id)
         payload = {"input": original, "verdict": verdict, "stage": stage}
         return self._rerouted(await self.fallback.ainvoke(payload, config), call_id)
 
