@@ -47,6 +47,7 @@ __all__ = [
     "VerdictRecord",
     "format_refusal",
     "parse_on_unsafe",
+    "renamed_option",
     "reroute_arity",
     "stage_name",
     "verdict_metadata",
@@ -123,13 +124,14 @@ def parse_on_unsafe(
     modes: tuple[str, ...] = ("raise", "refuse"),
     aliases: Mapping[str, str] | None = None,
     targets: tuple[type, ...] = (),
-    what: str = "a callable",
+    what: str | None = "a callable",
 ) -> UnsafeAction:
     """Validate ``on_unsafe`` when a component is built, not when content turns out unsafe.
 
     ``modes`` are the names this component takes (``"raise"``, ``"refuse"``, and ``"end"`` /
     ``"replace"`` for agent middleware); ``aliases`` map other spellings onto them;
-    ``targets`` are the framework types accepted as reroute targets besides callables.
+    ``targets`` are the framework types accepted as reroute targets besides callables;
+    ``what`` names them in the error, None when the component cannot reroute.
     """
     text = DEFAULT_REFUSAL if refusal is None else refusal
     if not isinstance(text, str):
@@ -138,10 +140,11 @@ def parse_on_unsafe(
         name = (aliases or {}).get(on_unsafe, on_unsafe)
         if name in modes:
             return UnsafeAction(name, None, text)  # type: ignore[arg-type]
-    elif isinstance(on_unsafe, targets) or callable(on_unsafe):
+    elif what is not None and (isinstance(on_unsafe, targets) or callable(on_unsafe)):
         return UnsafeAction("reroute", on_unsafe, text)
     spelled = ", ".join(repr(m) for m in (*modes, *(aliases or {})))
-    raise ValueError(f"on_unsafe must be {spelled} or {what} to reroute to, got {on_unsafe!r}")
+    rerouting = f" or {what} to reroute to" if what is not None else " (it cannot reroute)"
+    raise ValueError(f"on_unsafe must be {spelled}{rerouting}, got {on_unsafe!r}")
 
 
 @dataclass(frozen=True)
@@ -158,7 +161,7 @@ class Blocked:
     """
 
     verdict: Verdict
-    stage: Stage
+    stage: str  # one of STAGES
     content: Any
     refusal: str = field(default="")
 
@@ -257,6 +260,16 @@ def verdict_metadata(verdict: Verdict, *, stage: str | None = None) -> VerdictRe
         error=verdict.error,
         cached=verdict.cached,
     )
+
+
+def renamed_option(value: Any, old_value: Any, old: str, new: str, *, stacklevel: int = 3) -> Any:
+    """``value``, or ``old_value`` given under an option's earlier name (with a warning)."""
+    if old_value is None:
+        return value
+    warnings.warn(f"{old}= is deprecated: use {new}=", DeprecationWarning, stacklevel=stacklevel)
+    if value is not None and value != old_value:
+        raise ValueError(f"pass {new}= only ({old}= is its deprecated name)")
+    return old_value
 
 
 def reroute_arity(target: Callable[..., Any]) -> int:

@@ -169,6 +169,7 @@ class GuardedChatModel(BaseChatModel):
             check_output=self.check_output,
             on_unsafe=self.on_unsafe,
             refusal=self.refusal,
+            window=self.window,  # the same streaming options as the model itself
         )
 
     def _inner(self, kwargs: dict[str, Any]) -> tuple[Runnable[Any, Any], dict[str, Any]]:
