@@ -182,6 +182,9 @@ class LlamaGuard:
 
     def _plan(self, conversation: Any) -> _Plan:
         request = self.prepare(conversation)
+        problem = next((t.problem for t in request.conversation if t.problem), None)
+        if problem is not None:
+            return _Plan(request, [], f"content that cannot be judged: {problem}")
         if request.conversation[-1].media_only:
             return _Plan(request, [], _MEDIA_ONLY)
         size = sum(len(t.content) for t in request.conversation)

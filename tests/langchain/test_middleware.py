@@ -354,10 +354,19 @@ async def test_unsafe_tool_result_error_raises(guard: LlamaGuard, use_async: boo
     assert caught.value.stage == "tool_result"
 
 
-def test_tool_results_unchecked_by_default(guard: LlamaGuard) -> None:
+def test_tool_results_are_checked_by_default(guard: LlamaGuard) -> None:
     search = SearchTool(result=UNSAFE_RESULT)
     responses = [call_tool("search", {"query": "chemistry"}), say(SAFE_ANSWER)]
     agent, model = build(guard, responses, search)
+    result = agent.invoke(ask("Find me something."))
+    assert model.calls == 1  # the run ended at the blocked result: the model never read it
+    assert all(UNSAFE_RESULT not in all_text([m]) for m in result["messages"])
+
+
+def test_tool_results_unchecked_when_switched_off(guard: LlamaGuard) -> None:
+    search = SearchTool(result=UNSAFE_RESULT)
+    responses = [call_tool("search", {"query": "chemistry"}), say(SAFE_ANSWER)]
+    agent, model = build(guard, responses, search, check_tool_results=False)
     agent.invoke(ask("Find me something."))
     assert UNSAFE_RESULT in all_text(model.seen[1])
 

@@ -1,10 +1,11 @@
-"""Callbacks for a wrapped run whose output is moderated: keep traces, drop live token feeds.
+"""Callbacks for a wrapped run whose output is moderated: keep traces, drop every other handler.
 
-A guarded component passes its own (moderated) chunks to its callbacks. The wrapped model runs as
-a child whose tokens are not judged yet, so its child callbacks keep the tracers (LangSmith, run
-collectors: the trace shows what the model really said) but lose whatever would hand unjudged
-text to the consumer live: the ``astream_events``/``astream_log`` stream handlers and any
-handler with its own ``on_llm_new_token`` (``StreamingStdOutCallbackHandler`` and the like).
+A guarded component passes its own (moderated) chunks and judged result to its callbacks. The
+wrapped model runs as a child whose output is not judged yet, so its child callbacks keep the
+tracers (LangSmith, run collectors: the trace shows what the model really said) but lose
+whatever would hand unjudged text to a consumer: the ``astream_events``/``astream_log`` stream
+handlers and every other handler (``on_llm_new_token``, ``on_llm_end``, ``on_chain_end``...).
+Handlers built into the wrapped runnable itself cannot be filtered: the guards refuse them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from contextvars import copy_context
 from typing import Any, TypeVar
 
 from langchain_core.callbacks import (
-    AsyncCallbackHandler,
     AsyncCallbackManager,
     BaseCallbackHandler,
     BaseCallbackManager,
@@ -59,17 +59,17 @@ _STREAMING = _streaming_markers()
 
 
 def _feeds_live_tokens(handler: Any) -> bool:
+    """Whether ``handler`` could hand a wrapped run's unjudged output to anyone.
+
+    Every handler but a tracer: besides token handlers (``on_llm_new_token``), a handler's
+    ``on_llm_end`` gets the whole answer and its ``on_chain_end`` a chain step's output, all
+    before the guard has judged them (item 7 of issue 10). Tracers record the run for
+    LangSmith and run collectors; they show nothing to a consumer while it runs. The stream
+    handlers of ``astream_events``/``astream_log`` are tracers too, but they are the consumer.
+    """
     if _STREAMING and isinstance(handler, _STREAMING):
         return True
-    if isinstance(handler, BaseTracer | AsyncBaseTracer):
-        return False  # tracers record the run; they do not show it to anyone while it streams
-    kind = type(handler)
-    return any(
-        getattr(kind, name, None)
-        not in (getattr(BaseCallbackHandler, name, None), getattr(AsyncCallbackHandler, name, None))
-        # An answer's tokens, the answer itself (on_llm_end): neither before it is judged.
-        for name in ("on_llm_new_token", "on_stream_event", "on_llm_end")
-    )
+    return not isinstance(handler, BaseTracer | AsyncBaseTracer)
 
 
 def without_live_tokens(manager: M) -> M:

@@ -40,7 +40,6 @@ from langchain_llamashield._inputs import (
     message_dict,
     output_message,
     output_text,
-    speaker,
 )
 from langchain_llamashield._on_unsafe import UnsafePolicy
 from langchain_llamashield._stream import amoderated, judge, moderated
@@ -55,12 +54,15 @@ class GuardedChatModel(BaseChatModel):
 
     - Unsafe input: the wrapped model is never called. The input check judges the conversation
       up to the user's last message (after a tool result, the same question again).
-    - Answers are judged as the Agent turn of the conversation (tool calls included, as
-      ``name(args)``). Streams are moderated: chunks are held back until their window
-      (``window="sentence"`` or a number of characters) is judged with everything before it,
-      the checks running while the model generates; a blocked stream stops the wrapped model's.
-      Only judged chunks reach this model's callbacks (``on_llm_new_token``, ``astream_events``);
-      the wrapped model's run keeps its tracers but not its live token handlers.
+    - Every part of every message is judged (content blocks of any type, reasoning, function
+      and tool calls; tool results as the User's turn). Answers are judged as the Agent turn
+      of the conversation, every part included. Streams are moderated: chunks are held back
+      until their window (``window="sentence"`` or a number of characters) is judged with
+      everything before it, the checks running while the model generates; a blocked stream
+      stops the wrapped model's. Only judged output reaches this model's callbacks
+      (``on_llm_new_token``, ``on_llm_end``, ``astream_events``); the wrapped model's run
+      keeps its tracers and nothing else. A wrapped model with its own callbacks
+      (``callbacks=[...]`` on the model) is refused with ``ConfigurationError``.
     - ``on_unsafe``: ``"raise"`` (``UnsafeContentError``, ``.stage`` ``"input"``/``"output"``),
       ``"refuse"`` (an ``AIMessage`` with ``refusal`` and
       ``response_metadata["llamashield"]``), or a Runnable/callable that receives
@@ -195,17 +197,16 @@ class GuardedChatModel(BaseChatModel):
 
     @staticmethod
     def _question(messages: list[BaseMessage]) -> list[dict[str, Any]] | None:
-        """The conversation up to the last message from the user's side: what the input check
-        judges.
+        """The whole input as the core reads it: what the input check judges.
 
-        That is the user's last message (``HumanMessage`` or ``ChatMessage(role="user")``), or
-        in an agent loop the last tool result (the User's turn: content entering the
-        conversation), so what the tools returned is judged before the model reads it.
+        Every message the model will read is shown to the guard, ending with the latest one:
+        the user's message (``HumanMessage`` or ``ChatMessage(role="user")``), or in an agent
+        loop the last tool result (the User's turn: content entering the conversation), or an
+        assistant message a caller put last (judged as the Agent's). None when nothing in it
+        is judged (only system messages, which are the developer's).
         """
-        for index in range(len(messages) - 1, -1, -1):
-            if speaker(messages[index]) == "user":
-                return GuardedChatModel._context(messages[: index + 1])
-        return None  # no user message at all: nothing to judge on the way in
+        context = GuardedChatModel._context(messages)
+        return context if any(m["role"] != "system" for m in context) else None
 
     @staticmethod
     def _answer(messages: list[BaseMessage], message: BaseMessage) -> list[Any] | None:
@@ -284,7 +285,8 @@ class GuardedChatModel(BaseChatModel):
             inner_config, model.invoke, messages, inner_config, stop=stop, **call_kwargs
         )
         if self.check_output and (answer := self._answer(messages, message)) is not None:
-            verdict = check.invoke(answer, checks)
+            # The check's run shows the answer as its input: only tracers may see it yet.
+            verdict = check.invoke(answer, inner_config)
             if not verdict.safe:
                 return self._result(self._unsafe(verdict, "output", messages, checks))
         return self._result(self._as_message(message))
@@ -359,7 +361,8 @@ class GuardedChatModel(BaseChatModel):
             inner_config, model.ainvoke(messages, inner_config, stop=stop, **call_kwargs)
         )
         if self.check_output and (answer := self._answer(messages, message)) is not None:
-            verdict = await check.ainvoke(answer, checks)
+            # The check's run shows the answer as its input: only tracers may see it yet.
+            verdict = await check.ainvoke(answer, inner_config)
             if not verdict.safe:
                 return self._result(await self._aunsafe(verdict, "output", messages, checks))
         return self._result(self._as_message(message))

@@ -195,7 +195,8 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
     - **tool calls** (``wrap_tool_call``): a call that did not come from an answer judged as
       above (added by other middleware, edited by a human...) is judged before the tool
       runs. Unsafe arguments never run the tool.
-    - **tool results** (``wrap_tool_call``, when ``check_tool_results``): as a User turn,
+    - **tool results** (``wrap_tool_call``, ``check_tool_results``, on by default): every
+      part (content blocks, a ``content_and_artifact`` artifact) as a User turn,
       content entering the conversation, before the model (or the messages stream) sees it.
 
     ``on_unsafe`` (``exit_behavior`` takes ``OpenAIModerationMiddleware``'s spellings:
@@ -228,7 +229,8 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         guard: the ``LlamaGuard`` that judges.
         check_input: judge the user's messages.
         check_output: judge the model's answer text.
-        check_tool_results: judge what tools return.
+        check_tool_results: judge what tools return (default: on, since a tool's result
+            reaches the model; ``OpenAIModerationMiddleware`` defaults to off).
         check_tool_calls: judge tool names and arguments before the tool runs. With either
             this or ``check_output``, the answer's tokens are held back until judged.
         on_unsafe: ``"raise"`` (default), ``"end"`` (alias ``"refuse"``) or ``"replace"``.
@@ -245,7 +247,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         *,
         check_input: bool = True,
         check_output: bool = True,
-        check_tool_results: bool = False,
+        check_tool_results: bool = True,
         check_tool_calls: bool = True,
         on_unsafe: MiddlewareOnUnsafe = "raise",
         refusal: str | None = None,

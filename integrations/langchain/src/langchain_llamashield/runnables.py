@@ -367,7 +367,8 @@ class GuardedRunnable(_GuardRunnableBase):
                 return self._refuse(verdict, "input", value, child)
             output = call_in(inner, self.runnable.invoke, value, inner, **kwargs)
         if self.check_output and (answer := self._answer(context, output)) is not None:
-            verdict = check.invoke(answer, child)
+            # The check's run shows the answer as its input: only tracers may see it yet.
+            verdict = check.invoke(answer, inner)
             if not verdict.safe:
                 return self._refuse(verdict, "output", value, child, output)
         return output
@@ -400,7 +401,8 @@ class GuardedRunnable(_GuardRunnableBase):
                 return await self._arefuse(verdict, "input", value, child)
             output = await acall_in(inner, self.runnable.ainvoke(value, inner, **kwargs))
         if self.check_output and (answer := self._answer(context, output)) is not None:
-            verdict = await check.ainvoke(answer, child)
+            # The check's run shows the answer as its input: only tracers may see it yet.
+            verdict = await check.ainvoke(answer, inner)
             if not verdict.safe:
                 return await self._arefuse(verdict, "output", value, child, output)
         return output
@@ -580,8 +582,14 @@ def guard_runnable(
       back until their window (``window="sentence"`` or a number of characters) is judged with
       everything before it; the checks run while the model generates, so a safe stream ends
       about one guard latency after the model; a blocked stream stops the model's stream.
-      While moderating, the wrapped runnable's own token events are kept from live handlers
-      and event streams (tracers still record them): consumers only see judged text.
+      While moderating, the wrapped runnable's own run (tokens, answer, inner steps) reaches
+      tracers only, not handlers or event streams: consumers only see judged output. A
+      runnable with callbacks of its own (``ChatOpenAI(callbacks=[...])``,
+      ``with_config(callbacks=...)``) is refused with ``ConfigurationError``: pass them in the
+      config of the guarded runnable instead.
+    - Every value of a dict input is judged (message lists in any form LangChain accepts,
+      strings, lists, nested dicts); outputs with every part (content blocks, reasoning,
+      tool and function calls, structured objects as JSON).
     - ``on_unsafe``: ``"raise"`` (``UnsafeContentError`` with ``.verdict`` and ``.stage``
       ``"input"``/``"output"``), ``"refuse"`` (``refusal`` as the output's type: an
       ``AIMessage`` for chat models, a str for string chains; in a stream, one more chunk after
