@@ -9,6 +9,9 @@ from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore
 from llama_index.llamashield._convert import messages_conversation, plain
 
 from llamashield import LlamaGuard, Verdict
+from llamashield._blocked import DEFAULT_REFUSAL as _DEFAULT_REFUSAL
+from llamashield._blocked import METADATA_KEY as _METADATA_KEY
+from llamashield._blocked import verdict_metadata
 
 __all__ = [
     "DEFAULT_REFUSAL",
@@ -25,9 +28,9 @@ __all__ = [
     "split_by_verdict",
 ]
 
-DEFAULT_REFUSAL = "I can't help with that request."
-# Where verdicts go in ``Response.metadata``, ``AgentChatResponse.metadata`` and node metadata.
-METADATA_KEY = "llamashield"
+# One refusal text and one metadata key in both adapters (the core's); kept here for imports.
+DEFAULT_REFUSAL = _DEFAULT_REFUSAL
+METADATA_KEY = _METADATA_KEY
 
 NodeMode = Literal["drop", "flag"]
 
@@ -76,13 +79,8 @@ def node_conversation(node: BaseNode | NodeWithScore) -> list[dict[str, Any]]:
 
 
 def flag_metadata(verdict: Verdict) -> dict[str, Any]:
-    """What ``mode="flag"`` writes into a node's metadata: plain data, so it serialises."""
-    return {
-        "safe": verdict.safe,
-        "categories": list(verdict.codes),
-        "score": verdict.score,
-        "error": verdict.error,
-    }
+    """What ``mode="flag"`` writes into a node's metadata: the core's JSON-ready record."""
+    return verdict_metadata(verdict, stage="document")
 
 
 def flag_node(node: BaseNode, verdict: Verdict) -> None:
