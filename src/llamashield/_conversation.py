@@ -33,11 +33,22 @@ _ROLE_ALIASES: dict[str, Role | None] = {
     "function": None,
 }
 
-# Invisible characters used to split trigger words ("b\u200bomb") or reorder text on screen.
+# Invisible characters used to split trigger words ("b\u200bomb") or reorder text on screen:
+# Unicode's Default_Ignorable_Code_Point set (DerivedCoreProperties.txt, 15.1), which renders as
+# nothing by definition, so removing it changes nothing a reader sees. It includes the tag
+# characters, variation selectors (both blocks) and the musical-symbol format controls.
 _INVISIBLE = re.compile(
     "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
 )
+# Lone surrogates cannot be encoded as UTF-8: any HTTP client would crash on them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Invisible text a chat model may still read ("ASCII smuggling"): runs of tag characters spell
+# ASCII, runs of variation selectors spell bytes. Stripping alone would hide it from the guard,
+# so it is decoded and judged on a line of its own.
+_TAG_RUN = re.compile("[\U000e0020-\U000e007e]{2,}")
+_SELECTOR_RUN = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]{2,}")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _LINE_BREAK = re.compile("\r\n?|[\u2028\u2029]")
 # Combining marks NFKC could not compose onto their letter ("b\u0336o\u0336m\u0336b\u0336",
@@ -90,14 +101,33 @@ def _fold_lookalikes(match: re.Match[str]) -> str:
     return word
 
 
+def _smuggled(text: str) -> list[str]:
+    """Text hidden in tag characters or variation selectors, decoded."""
+    found = ["".join(chr(ord(c) - 0xE0000) for c in run) for run in _TAG_RUN.findall(text)]
+    for run in _SELECTOR_RUN.findall(text):
+        data = bytes(ord(c) - 0xFE00 if ord(c) < 0x10000 else ord(c) - 0xE0100 + 16 for c in run)
+        try:
+            decoded = data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if decoded.isprintable():
+            found.append(decoded)
+    return [f for f in found if f.strip()]
+
+
 def neutralize(text: str) -> str:
     """Make message text inert inside a Llama Guard prompt.
 
     NFKC folds homoglyph forms (fullwidth ``＜``) into what the tokenizer would see anyway;
     invisible and control characters go; prompt markers, ``[INST]``, special tokens and
     ``User:``/``Agent:`` at a line start are broken up so the text stays readable to the model
-    but can no longer close the conversation block or fake a turn.
+    but can no longer close the conversation block or fake a turn. Lone surrogates become
+    U+FFFD; text smuggled in tag characters or variation selectors is decoded onto its own line.
     """
+    text = _SURROGATE.sub("\ufffd", text)
+    hidden = _smuggled(text)
+    if hidden:
+        text = "\n".join([text, *hidden])
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE.sub("", text)
     text = _STRAY_MARKS.sub("", text)
@@ -112,7 +142,8 @@ def neutralize(text: str) -> str:
     text = _LLAMA2_TOKEN.sub(lambda m: m.group(0).replace("<", "(").replace(">", ")"), text)
     text = _ROLE_LINE.sub(lambda m: f"{m.group(1)}{m.group(2)} (quoted):", text)
     # A blank line separates turns in the template; inside a message it could open a fake turn.
-    text = re.sub(r"\n[ \t]*\n+", "\n", text)
+    # One pass must catch "\n\n \n\n" whole, or a second neutralize would change it again.
+    text = re.sub(r"\n(?:[ \t]*\n)+", "\n", text)
     return text.strip()
 
 

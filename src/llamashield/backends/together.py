@@ -28,6 +28,16 @@ def _import_together() -> Any:
     return together
 
 
+# What the SDK raises, past its own APIError tree, when a 200 reply is not the JSON it expects
+# (JSONDecodeError and pydantic's ValidationError are ValueErrors).
+_UNREADABLE = (ValueError, TypeError, KeyError, AttributeError, IndexError)
+
+
+def _malformed_reply() -> BackendError:
+    # Not chained and not quoted: the SDK's message may echo the request.
+    return BackendError(f"{_SERVICE} answered something unreadable", kind="malformed")
+
+
 class TogetherBackend(Closeable):
     """Llama Guard served by Together (``/v1/chat/completions``; raw ``/v1/completions`` when
     the policy has custom categories, so llamashield builds the prompt).
@@ -72,6 +82,17 @@ class TogetherBackend(Closeable):
         )
         self._errors = (together.APIError,)
 
+    # Capabilities the guard checks at construction (a setting that cannot apply is an error):
+    # custom categories go out in llamashield's prompt on raw completions.
+    sends_prompt = True
+
+    @property
+    def gives_scores(self) -> bool:
+        """Whether answers carry P(unsafe): only when logprobs are requested."""
+        return bool(self.logprobs)
+
+    score_hint = "TogetherBackend(logprobs=True)"
+
     def __repr__(self) -> str:
         where = f", base_url={self.base_url!r}" if self.base_url else ""
         return f"TogetherBackend(model={self.model!r}{where})"
@@ -112,7 +133,7 @@ class TogetherBackend(Closeable):
                 secret=self.__api_key,
             )
         if not isinstance(exc, together.APIConnectionError):
-            return BackendError(f"{_SERVICE} answered something unreadable", kind="malformed")
+            return _malformed_reply()
         timed_out = isinstance(exc, together.APITimeoutError)
         error = connection_error(_SERVICE, exc, timed_out=timed_out)
         error.message = redact(error.message, self.__api_key)
@@ -126,6 +147,8 @@ class TogetherBackend(Closeable):
             body = api.create(**params)
         except self._errors as exc:
             error = self._error(exc)
+        except _UNREADABLE:
+            error = _malformed_reply()
         else:
             return answer_from_completion(body, self.model, chat=chat)
         raise error  # outside `except`: the SDK error, which may quote the key, is not chained
@@ -139,6 +162,8 @@ class TogetherBackend(Closeable):
             body = await api.create(**params)
         except self._errors as exc:
             error = self._error(exc)
+        except _UNREADABLE:
+            error = _malformed_reply()
         else:
             return answer_from_completion(body, self.model, chat=chat)
         raise error
