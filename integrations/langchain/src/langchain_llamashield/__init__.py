@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from llamashield._conversation import register_message_reader
+
 if TYPE_CHECKING:
     from langchain_llamashield.callbacks import LlamaGuardCallbackHandler
     from langchain_llamashield.chat_models import GuardedChatModel
@@ -33,6 +35,13 @@ _EXPORTS = {
     "guard_runnable": "langchain_llamashield.runnables",
     "guard_tool": "langchain_llamashield.tools",
 }
+
+
+# ``guard.check([HumanMessage(...)])`` works: the core reads LangChain messages through this
+# adapter's converter (loaded on first use), without knowing LangChain itself.
+register_message_reader(
+    "langchain_core.messages.base.BaseMessage", "langchain_llamashield._inputs:message_dict"
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -27,6 +27,14 @@ from llama_index.llamashield.workflow import (
     guard_agent,
 )
 
+from llamashield._conversation import register_message_reader
+
+# ``guard.check([ChatMessage(...)])`` works: the core reads LlamaIndex messages through this
+# adapter's converter, without knowing LlamaIndex itself.
+register_message_reader(
+    "llama_index.core.base.llms.types.ChatMessage", "llama_index.llamashield._convert:message_dict"
+)
+
 __all__ = [
     "AuditRecord",
     "Blocked",
