@@ -12,11 +12,13 @@ if TYPE_CHECKING:
     from langchain_llamashield.chat_models import GuardedChatModel
     from langchain_llamashield.document_filter import LlamaGuardDocumentFilter
     from langchain_llamashield.middleware import LlamaGuardMiddleware
-    from langchain_llamashield.runnables import LlamaGuardRunnable, guard_runnable
-    from langchain_llamashield.tools import guard_tool
+    from langchain_llamashield.runnables import GuardedRunnable, LlamaGuardRunnable, guard_runnable
+    from langchain_llamashield.tools import GuardedTool, guard_tool
 
 __all__ = [
     "GuardedChatModel",
+    "GuardedRunnable",
+    "GuardedTool",
     "LlamaGuardCallbackHandler",
     "LlamaGuardDocumentFilter",
     "LlamaGuardMiddleware",
@@ -28,6 +30,8 @@ __all__ = [
 # Lazy (PEP 562): the agent middleware needs the optional `langchain` package.
 _EXPORTS = {
     "GuardedChatModel": "langchain_llamashield.chat_models",
+    "GuardedRunnable": "langchain_llamashield.runnables",
+    "GuardedTool": "langchain_llamashield.tools",
     "LlamaGuardCallbackHandler": "langchain_llamashield.callbacks",
     "LlamaGuardDocumentFilter": "langchain_llamashield.document_filter",
     "LlamaGuardMiddleware": "langchain_llamashield.middleware",

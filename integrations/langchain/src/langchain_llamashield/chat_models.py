@@ -35,6 +35,7 @@ from langchain_llamashield._callbacks import (
     refuse_attached_callbacks,
     without_live_tokens,
 )
+from langchain_llamashield._compat import identifying_params, llm_type, ls_params
 from langchain_llamashield._inputs import (
     answer_conversation,
     message_dict,
@@ -115,13 +116,13 @@ class GuardedChatModel(BaseChatModel):
     @property
     def _llm_type(self) -> str:
         inner = _chat_model_of(self.model)
-        return f"llamashield-guarded-{inner._llm_type if inner else 'runnable'}"
+        return f"llamashield-guarded-{llm_type(inner) if inner else 'runnable'}"
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
         inner = _chat_model_of(self.model)
         return {
-            "model": inner._identifying_params if inner else repr(self.model),
+            "model": identifying_params(inner) if inner else repr(self.model),
             "guard_model": self.guard.model,
             "check_input": self.check_input,
             "check_output": self.check_output,
@@ -130,8 +131,8 @@ class GuardedChatModel(BaseChatModel):
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         inner = _chat_model_of(self.model)
         if inner is not None:
-            params = inner._get_ls_params(stop=stop, **kwargs)
-            params.setdefault("ls_model_name", inner._llm_type)  # traces need a model name
+            params = ls_params(inner, stop, **kwargs)
+            params.setdefault("ls_model_name", llm_type(inner))  # traces need a model name
             return params
         params = LangSmithParams(
             ls_provider="llamashield", ls_model_name=self.model.get_name(), ls_model_type="chat"

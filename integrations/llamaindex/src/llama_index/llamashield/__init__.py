@@ -17,7 +17,7 @@ from llama_index.llamashield.chat_engine import GuardedChatEngine
 from llama_index.llamashield.instrumentation import AuditRecord, LlamaGuardEventHandler
 from llama_index.llamashield.postprocessor import LlamaGuardNodePostprocessor
 from llama_index.llamashield.query_engine import GuardedQueryEngine
-from llama_index.llamashield.tools import guard_tool
+from llama_index.llamashield.tools import GuardedFunctionTool, GuardedTool, guard_tool
 from llama_index.llamashield.transform import LlamaGuardTransform
 from llama_index.llamashield.workflow import (
     Blocked,
@@ -40,7 +40,9 @@ __all__ = [
     "Blocked",
     "GuardedAgent",
     "GuardedChatEngine",
+    "GuardedFunctionTool",
     "GuardedQueryEngine",
+    "GuardedTool",
     "GuardedWorkflow",
     "LlamaGuardEventHandler",
     "LlamaGuardNodePostprocessor",
