@@ -46,13 +46,16 @@ STREAMING_HANDLER_TYPES = _streaming_handler_types()
 # defines as the way a chat model describes itself and has no public reader for.
 
 
-def llm_type(model: BaseChatModel) -> str:
-    return str(model._llm_type)
+def llm_type(chat_model: BaseChatModel) -> str:
+    return str(chat_model._llm_type)
 
 
-def identifying_params(model: BaseChatModel) -> Any:
-    return model._identifying_params
+def identifying_params(chat_model: BaseChatModel) -> Any:
+    return chat_model._identifying_params
 
 
-def ls_params(model: BaseChatModel, stop: list[str] | None, **kwargs: Any) -> LangSmithParams:
-    return model._get_ls_params(stop=stop, **kwargs)
+def ls_params(
+    chat_model: BaseChatModel, stop: list[str] | None, /, **kwargs: Any
+) -> LangSmithParams:
+    # Positional-only: the call's kwargs may carry a ``model`` override of their own.
+    return chat_model._get_ls_params(stop=stop, **kwargs)
