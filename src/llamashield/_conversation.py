@@ -134,10 +134,11 @@ def neutralize(text: str) -> str:
     but can no longer close the conversation block or fake a turn. Lone surrogates become
     U+FFFD; text smuggled in tag characters or variation selectors is decoded onto its own line.
     """
-    text = _SURROGATE.sub("\ufffd", text)
-    hidden = _smuggled(text)
-    if hidden:
-        text = "\n".join([text, *hidden])
+    if not text.isascii():  # surrogates and smuggled text are never ASCII: skip the scans
+        text = _SURROGATE.sub("\ufffd", text)
+        hidden = _smuggled(text)
+        if hidden:
+            text = "\n".join([text, *hidden])
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE.sub("", text)
     text = _STRAY_MARKS.sub("", text)

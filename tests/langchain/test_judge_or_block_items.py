@@ -267,3 +267,49 @@ def test_the_middleware_judges_user_input_and_tool_results(question: Any, result
     agent = create_agent(model, tools=[search], middleware=middleware)
     agent.invoke({"messages": [("user", "hi")]})
     assert not leaks(model.seen)  # the tool's result never reached it
+
+
+def test_a_command_returned_by_a_tool_is_judged_by_its_update(sim: LlamaGuard) -> None:
+    from langgraph.types import Command
+
+    middleware = LlamaGuardMiddleware(sim)
+    call = {"name": "search", "args": {"q": "x"}, "id": "c1", "type": "tool_call"}
+    request = ToolCallRequest(tool_call=call, tool=None, state={"messages": []}, runtime=None)  # type: ignore[arg-type]
+    unsafe = Command(update={"messages": [ToolMessage(f"Sure: {BOMB}.", tool_call_id="c1")]})
+    blocked = middleware.wrap_tool_call(request, lambda _: unsafe)
+    assert isinstance(blocked, ToolMessage) and blocked.status == "error"
+    assert "bomb" not in blocked.text
+    safe = Command(update={"messages": [ToolMessage("Volcanoes.", tool_call_id="c1")]})
+    assert middleware.wrap_tool_call(request, lambda _: safe) is safe
+
+
+@pytest.mark.parametrize("media", ["block", "text_only"])
+def test_image_parts_follow_the_media_policy(media: Any) -> None:
+    guard = LlamaGuard(SimulatedBackend(), media=media)
+    image = {"type": "image_url", "image_url": {"url": "https://x.invalid/a.png"}}
+    question = HumanMessage(content=[{"type": "text", "text": "What is this?"}, image])  # type: ignore[list-item]
+    inner = RecordingChatModel()
+    chain = guard_runnable(inner, guard)
+    if media == "block":
+        for run in (GuardedChatModel(inner, guard).invoke, chain.invoke):
+            with pytest.raises(UnsafeContentError, match="media="):
+                run([question])
+        assert inner.seen == []
+    else:
+        assert GuardedChatModel(inner, guard).invoke([question]).text == "Fine."
+        assert chain.invoke([question]).text == "Fine."
+
+
+async def test_async_paths_keep_unjudged_output_from_config_handlers(sim: LlamaGuard) -> None:
+    recorder = Recorder()
+    config: Any = {"callbacks": [recorder]}
+    for answer in [*REASONING_ANSWERS, AIMessage(content=f"Sure, {BOMB}.")]:
+        model = RecordingChatModel(answer=answer)
+        for guarded in (
+            guard_runnable(model, sim, on_unsafe="refuse"),
+            GuardedChatModel(model, sim, on_unsafe="refuse"),
+        ):
+            released = [await guarded.ainvoke("hi", config)]
+            released += [chunk async for chunk in guarded.astream("hi", config)]
+            assert "bomb" not in repr(released)
+    assert recorder.seen and "bomb" not in repr(recorder.seen)

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from li_helpers import ScriptedToolLLM, spy_chat_engine
 from llama_index.core.agent.workflow import FunctionAgent
+from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.base.llms.types import (
     ChatMessage,
     CitableBlock,
@@ -24,11 +25,13 @@ from llama_index.core.base.llms.types import (
     ThinkingBlock,
     ToolCallBlock,
 )
+from llama_index.core.base.response.schema import PydanticResponse, Response
 from llama_index.core.bridge.pydantic import BaseModel
-from llama_index.core.schema import Document, NodeWithScore, TextNode
+from llama_index.core.schema import Document, NodeWithScore, QueryBundle, TextNode
 from llama_index.core.tools import FunctionTool
 from llama_index.llamashield import (
     GuardedChatEngine,
+    GuardedQueryEngine,
     LlamaGuardNodePostprocessor,
     guard_agent,
     guard_tool,
@@ -203,6 +206,36 @@ async def test_a_guarded_function_tool_exposes_no_unguarded_fn() -> None:
     )
 
 
+# -- query engine: answers of every kind ------------------------------------------------------
+
+
+class AnswerEngine(BaseQueryEngine):
+    """A query engine that answers with a fixed response."""
+
+    def __init__(self, response: Any) -> None:
+        super().__init__(None)
+        self.response = response
+
+    def _get_prompt_modules(self) -> dict[str, Any]:
+        return {}
+
+    def _query(self, query_bundle: QueryBundle) -> Any:
+        return self.response
+
+    async def _aquery(self, query_bundle: QueryBundle) -> Any:
+        return self.response
+
+
+@PROPERTY
+@given(answer=st.one_of(
+    st.builds(lambda t: Response(response=t), carrier),
+    st.builds(lambda t: PydanticResponse(response=Finding(title="f", notes=[t])), carrier),
+))  # fmt: skip
+def test_the_query_engine_never_returns_an_unjudged_answer(answer: Any) -> None:
+    engine = GuardedQueryEngine(AnswerEngine(answer), trigger_guard(), on_unsafe="refuse")
+    assert not leaks(engine.query("hi").response)
+
+
 # -- agents -------------------------------------------------------------------------------------
 
 
@@ -253,3 +286,22 @@ def test_answers_are_judged_by_every_block(answer: ChatMessage) -> None:
     assert judged(
         ChatMessage(role="user", blocks=[ImageBlock(url="https://x.invalid/a.png")])
     ).media
+
+
+@pytest.mark.parametrize("media", ["block", "text_only"])
+def test_image_blocks_follow_the_media_policy(media: Any) -> None:
+    history = [
+        ChatMessage(
+            role="user",
+            blocks=[TextBlock(text="What is this?"), ImageBlock(url="https://x.invalid/a.png")],
+        )
+    ]
+    engine = spy_chat_engine()
+    guarded = GuardedChatEngine(engine, LlamaGuard(SimulatedBackend(), media=media))
+    if media == "block":
+        with pytest.raises(UnsafeContentError, match="media="):
+            guarded.chat("Describe it.", chat_history=history)
+        assert engine.calls == 0
+    else:
+        guarded.chat("Describe it.", chat_history=history)
+        assert engine.calls == 1

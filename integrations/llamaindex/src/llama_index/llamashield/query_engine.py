@@ -129,7 +129,7 @@ class GuardedQueryEngine(BaseQueryEngine):
             return self._moderated_stream(question, response, records)
         if isinstance(response, AsyncStreamingResponse):
             return self._amoderated_stream(question, response, records)
-        (verdict,) = yield Judge([agent_turn(question, _response_text(response))])
+        (verdict,) = yield Judge([agent_turn(question, _response_content(response))])
         records["output"] = verdict_metadata(verdict, stage="output")
         if not verdict.safe:
             return (yield from self._blocked(query_bundle, verdict, "output", records, response,
@@ -154,7 +154,7 @@ class GuardedQueryEngine(BaseQueryEngine):
         if isinstance(target, BaseQueryEngine):
             answer: Any = yield Call(target.query, target.aquery, (query_bundle,))
         else:
-            content = query_bundle.query_str if response is None else _response_text(response)
+            content = query_bundle.query_str if response is None else _response_content(response)
             blocked = Blocked(verdict, UnsafeContentError(verdict, stage).stage, content, refusal)
             answer = yield Call(call_reroute, acall_reroute, (target, blocked))
         return _with_records(_as_response(answer), records)
@@ -219,10 +219,12 @@ class GuardedQueryEngine(BaseQueryEngine):
         return "raise" if self._action.mode == "raise" else "refuse"
 
 
-def _response_text(response: RESPONSE_TYPE) -> str:
-    if isinstance(response, PydanticResponse):
-        return response.response.model_dump_json() if response.response is not None else ""
-    return str(response.response or "") if isinstance(response, Response) else str(response)
+def _response_content(response: RESPONSE_TYPE) -> Any:
+    """What the response carries to the caller (a pydantic answer is judged as its JSON by the
+    core)."""
+    if isinstance(response, Response | PydanticResponse):
+        return response.response
+    return str(response)
 
 
 def _as_response(answer: Any) -> RESPONSE_TYPE:
