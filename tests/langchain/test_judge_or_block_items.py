@@ -272,7 +272,7 @@ def test_the_middleware_judges_user_input_and_tool_results(question: Any, result
 def test_a_command_returned_by_a_tool_is_judged_by_its_update(sim: LlamaGuard) -> None:
     from langgraph.types import Command
 
-    middleware = LlamaGuardMiddleware(sim)
+    middleware = LlamaGuardMiddleware(sim, on_unsafe="end")
     call = {"name": "search", "args": {"q": "x"}, "id": "c1", "type": "tool_call"}
     request = ToolCallRequest(tool_call=call, tool=None, state={"messages": []}, runtime=None)  # type: ignore[arg-type]
     unsafe = Command(update={"messages": [ToolMessage(f"Sure: {BOMB}.", tool_call_id="c1")]})

@@ -472,7 +472,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
             (verdict,) = verdicts
             if verdict.safe:
                 return command
-            violation, marker = self._violation(verdict, "tool_output", text)
+            violation, marker = self._violation(verdict, "tool_result", text)
             return ToolMessage(
                 content=violation,
                 tool_call_id=call.get("id") or "",
