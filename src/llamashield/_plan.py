@@ -57,42 +57,60 @@ Step: TypeAlias = Judge | Call
 Plan: TypeAlias = Generator[Step, Any, R]
 
 
+class _Stepper:
+    """Advances a plan: sends it the last step's result, or throws the step's error into it."""
+
+    def __init__(self, plan: Plan[Any]) -> None:
+        self.plan = plan
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.value: Any = None
+
+    def next(self) -> Step | None:
+        """The next step, or None once the plan returned (its value is in ``value``)."""
+        try:
+            if self.error is None:
+                step = self.plan.send(self.result)
+            else:
+                step = self.plan.throw(self.error)
+        except StopIteration as stop:
+            self.value = stop.value
+            return None
+        self.result, self.error = None, None
+        return step
+
+
+def _perform(step: Step, guard: LlamaGuard) -> Any:
+    if isinstance(step, Judge):
+        return guard.check_many(list(step.conversations)) if step.conversations else []
+    return step.sync(*step.args, **step.kwargs)
+
+
+async def _aperform(step: Step, guard: LlamaGuard) -> Any:
+    if isinstance(step, Judge):
+        conversations = list(step.conversations)
+        return await guard.acheck_many(conversations) if conversations else []
+    result = (step.async_ or step.sync)(*step.args, **step.kwargs)
+    return await result if inspect.isawaitable(result) else result
+
+
 def run_plan(plan: Plan[R], guard: LlamaGuard) -> R:
     """Drive ``plan`` with sync I/O."""
-    result: Any = None
-    error: BaseException | None = None
-    while True:
+    stepper = _Stepper(plan)
+    while (step := stepper.next()) is not None:
         try:
-            step = plan.send(result) if error is None else plan.throw(error)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        result, error = None, None
-        try:
-            if isinstance(step, Judge):
-                result = guard.check_many(list(step.conversations)) if step.conversations else []
-            else:
-                result = step.sync(*step.args, **step.kwargs)
+            stepper.result = _perform(step, guard)
         except BaseException as exc:  # thrown into the plan: its finally blocks run
-            error = exc
+            stepper.error = exc
+    return stepper.value  # type: ignore[no-any-return]
 
 
 async def arun_plan(plan: Plan[R], guard: LlamaGuard) -> R:
     """Drive ``plan`` with async I/O (the guard's ``acheck_many``, the async calls)."""
-    result: Any = None
-    error: BaseException | None = None
-    while True:
+    stepper = _Stepper(plan)
+    while (step := stepper.next()) is not None:
         try:
-            step = plan.send(result) if error is None else plan.throw(error)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        result, error = None, None
-        try:
-            if isinstance(step, Judge):
-                conversations = list(step.conversations)
-                result = await guard.acheck_many(conversations) if conversations else []
-            else:
-                result = (step.async_ or step.sync)(*step.args, **step.kwargs)
-                if inspect.isawaitable(result):
-                    result = await result
+            stepper.result = await _aperform(step, guard)
         except BaseException as exc:
-            error = exc
+            stepper.error = exc
+    return stepper.value  # type: ignore[no-any-return]

@@ -59,14 +59,28 @@ __all__ = ["GuardedRunnable", "LlamaGuardRunnable", "guard_runnable"]
 class _GuardRunnableBase(RunnableSerializable[Any, Any]):
     """invoke/ainvoke and stream/astream/transform/atransform, traced, for both guard runnables.
 
-    Subclasses implement ``_invoke``/``_ainvoke`` and ``_transform``/``_atransform``.
+    Subclasses implement ``_plan`` (one sans-I/O plan for ``invoke`` and ``ainvoke``) and
+    ``_transform``/``_atransform``.
     """
+
+    guard: LlamaGuard
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         return self._call_with_config(self._invoke, input, config, **kwargs)
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
+
+    def _plan(
+        self,
+        value: Any,
+        run_manager: CallbackManagerForChainRun | AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+        kwargs: dict[str, Any],
+    ) -> Plan[Any]:
+        """What one call does (judge, call, decide), without I/O; subclasses define it."""
+        raise NotImplementedError
 
     def _invoke(
         self,
@@ -75,7 +89,7 @@ class _GuardRunnableBase(RunnableSerializable[Any, Any]):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> Any:
-        raise NotImplementedError
+        return run_plan(self._plan(value, run_manager, config, kwargs), self.guard)
 
     async def _ainvoke(
         self,
@@ -84,7 +98,7 @@ class _GuardRunnableBase(RunnableSerializable[Any, Any]):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> Any:
-        raise NotImplementedError
+        return await arun_plan(self._plan(value, run_manager, config, kwargs), self.guard)
 
     def _transform(
         self,
@@ -199,6 +213,7 @@ class LlamaGuardRunnable(_GuardRunnableBase):
         value: Any,
         run_manager: CallbackManagerForChainRun | AsyncCallbackManagerForChainRun,
         config: RunnableConfig,
+        kwargs: dict[str, Any],
     ) -> Plan[Any]:
         child = patch_config(config, callbacks=run_manager.get_child())
         check = judge(self.guard)
@@ -207,24 +222,6 @@ class LlamaGuardRunnable(_GuardRunnableBase):
             return value
         return (yield from unsafe_plan(self._policy, verdict, self.stage, value, example=value,
                                        config=child))  # fmt: skip
-
-    def _invoke(
-        self,
-        value: Any,
-        run_manager: CallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> Any:
-        return run_plan(self._plan(value, run_manager, config), self.guard)
-
-    async def _ainvoke(
-        self,
-        value: Any,
-        run_manager: AsyncCallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> Any:
-        return await arun_plan(self._plan(value, run_manager, config), self.guard)
 
     # -- streaming --------------------------------------------------------------------------
 
@@ -384,24 +381,6 @@ class GuardedRunnable(_GuardRunnableBase):
             if not verdict.safe:
                 return (yield from self._refuse(verdict, "output", value, child, output))
         return output
-
-    def _invoke(
-        self,
-        value: Any,
-        run_manager: CallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> Any:
-        return run_plan(self._plan(value, run_manager, config, kwargs), self.guard)
-
-    async def _ainvoke(
-        self,
-        value: Any,
-        run_manager: AsyncCallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> Any:
-        return await arun_plan(self._plan(value, run_manager, config, kwargs), self.guard)
 
     def _example(self, output: Any = None) -> Any:
         return output_example(self.runnable) if output is None else output

@@ -125,10 +125,8 @@ class GuardedQueryEngine(BaseQueryEngine):
         response = yield Call(self._engine.query, self._engine.aquery, (query_bundle,))
         if not self._check_output:
             return _with_records(response, records)
-        if isinstance(response, StreamingResponse):
+        if isinstance(response, StreamingResponse | AsyncStreamingResponse):
             return self._moderated_stream(question, response, records)
-        if isinstance(response, AsyncStreamingResponse):
-            return self._amoderated_stream(question, response, records)
         (verdict,) = yield Judge([agent_turn(question, _response_content(response))])
         records["output"] = verdict_metadata(verdict, stage="output")
         if not verdict.safe:
@@ -184,34 +182,24 @@ class GuardedQueryEngine(BaseQueryEngine):
         return StreamingResponse(_gen_once(refusal), sources, metadata)
 
     def _moderated_stream(
-        self, question: str, response: StreamingResponse, records: Records
-    ) -> StreamingResponse:
+        self, question: str, response: StreamingResponse | AsyncStreamingResponse, records: Records
+    ) -> StreamingResponse | AsyncStreamingResponse:
+        """The same kind of streaming response, releasing only judged text."""
         metadata = _metadata_with(response, records)
-        tokens = moderate_tokens(
-            response.response_gen,
-            self._guard,
-            [{"role": "user", "content": question}],
-            on_unsafe=self._stream_on_unsafe(),
-            refusal=self._refusal,
-            record=metadata[METADATA_KEY],
-            window=self._window,
-        )
-        return StreamingResponse(tokens, list(response.source_nodes), metadata)
-
-    def _amoderated_stream(
-        self, question: str, response: AsyncStreamingResponse, records: Records
-    ) -> AsyncStreamingResponse:
-        metadata = _metadata_with(response, records)
-        tokens = amoderate_tokens(
-            response.async_response_gen(),
-            self._guard,
-            [{"role": "user", "content": question}],
-            on_unsafe=self._stream_on_unsafe(),
-            refusal=self._refusal,
-            record=metadata[METADATA_KEY],
-            window=self._window,
-        )
-        return AsyncStreamingResponse(tokens, list(response.source_nodes), metadata)
+        options: dict[str, Any] = {
+            "guard": self._guard,
+            "context": [{"role": "user", "content": question}],
+            "on_unsafe": self._stream_on_unsafe(),
+            "refusal": self._refusal,
+            "record": metadata[METADATA_KEY],
+            "window": self._window,
+        }
+        sources = list(response.source_nodes)
+        if isinstance(response, StreamingResponse):
+            return StreamingResponse(moderate_tokens(response.response_gen, **options), sources,
+                                     metadata)  # fmt: skip
+        tokens = amoderate_tokens(response.async_response_gen(), **options)
+        return AsyncStreamingResponse(tokens, sources, metadata)
 
     def _stream_on_unsafe(self) -> str:
         # Once text has streamed, rerouting cannot take it back: a stream that turns unsafe
