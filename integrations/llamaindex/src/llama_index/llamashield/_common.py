@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ __all__ = [
     "METADATA_KEY",
     "NodeMode",
     "agent_turn",
+    "apply_node_verdicts",
     "check_guard",
     "check_node_mode",
     "flag_metadata",
@@ -33,6 +35,8 @@ DEFAULT_REFUSAL = _DEFAULT_REFUSAL
 METADATA_KEY = _METADATA_KEY
 
 NodeMode = Literal["drop", "flag"]
+
+logger = logging.getLogger("llamashield")
 
 
 def check_guard(guard: Any) -> LlamaGuard:
@@ -89,6 +93,22 @@ def flag_node(node: BaseNode, verdict: Verdict) -> None:
     for excluded in (node.excluded_embed_metadata_keys, node.excluded_llm_metadata_keys):
         if METADATA_KEY not in excluded:
             excluded.append(METADATA_KEY)
+
+
+def apply_node_verdicts(
+    items: Sequence[Any], verdicts: Sequence[Verdict], mode: NodeMode, where: str
+) -> list[Any]:
+    """Drop the unsafe nodes (``"drop"``) or flag every node (``"flag"``); ``items`` are nodes
+    or ``NodeWithScore``s. Unsafe ones are logged with ``where`` they were found."""
+    kept, blocked = split_by_verdict(items, verdicts)
+    for item, verdict in blocked:
+        node = item.node if isinstance(item, NodeWithScore) else item
+        logger.info("llamashield: %s node %s unsafe (%s)", where, node.node_id, verdict)
+    if mode == "drop":
+        return kept
+    for item, verdict in zip(items, verdicts, strict=True):
+        flag_node(item.node if isinstance(item, NodeWithScore) else item, verdict)
+    return list(items)
 
 
 def split_by_verdict(

@@ -19,7 +19,7 @@ from llama_index.llamashield._common import (
 )
 from llama_index.llamashield._compat import memory_of
 from llama_index.llamashield._on_unsafe import OnUnsafe, acall_reroute, call_reroute, parse_action
-from llama_index.llamashield._stream import amoderate_tokens, moderate_tokens
+from llama_index.llamashield._stream import TokenModeration, amoderate_tokens, moderate_tokens
 
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
 from llamashield._blocked import Blocked, format_refusal, verdict_metadata
@@ -197,23 +197,15 @@ class GuardedChatEngine(BaseChatEngine):
         context: list[dict[str, str]],
         before: list[ChatMessage],
     ) -> Iterator[str]:
-        record: Records = {}
+        how = self._moderation(context)
         source = inner.response_gen
         try:
-            yield from moderate_tokens(
-                source,
-                self._guard,
-                context,
-                on_unsafe=self._stream_on_unsafe(),
-                refusal=self._refusal,
-                record=record,
-                window=self._window,
-            )
+            yield from moderate_tokens(source, how)
         finally:
             # Closing the inner stream waits for its memory writer; only then can a blocked
             # answer be taken back out of the history.
             source.close()
-            if _blocked_in(record):
+            if _blocked_in(how.record):
                 _restore(self._engine, before)
 
     async def _amoderated(
@@ -222,26 +214,21 @@ class GuardedChatEngine(BaseChatEngine):
         context: list[dict[str, str]],
         before: list[ChatMessage],
     ) -> AsyncIterator[str]:
-        record: Records = {}
+        how = self._moderation(context)
         source = inner.async_response_gen()
         try:
-            async for token in amoderate_tokens(
-                source,
-                self._guard,
-                context,
-                on_unsafe=self._stream_on_unsafe(),
-                refusal=self._refusal,
-                record=record,
-                window=self._window,
-            ):
+            async for token in amoderate_tokens(source, how):
                 yield token
         finally:
             await source.aclose()
-            if _blocked_in(record):
+            if _blocked_in(how.record):
                 await _arestore(self._engine, before)
 
-    def _stream_on_unsafe(self) -> str:
-        return "raise" if self._action.mode == "raise" else "refuse"
+    def _moderation(self, context: list[dict[str, Any]]) -> TokenModeration:
+        # Once text has streamed, rerouting cannot take it back: a stream that turns unsafe
+        # raises under "raise" and ends with the refusal otherwise.
+        on_unsafe = "raise" if self._action.mode == "raise" else "refuse"
+        return TokenModeration(self._guard, context, on_unsafe, self._refusal, {}, self._window)
 
     # -- history --------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from llama_index.llamashield._common import (
 )
 from llama_index.llamashield._compat import engine_streams
 from llama_index.llamashield._on_unsafe import OnUnsafe, acall_reroute, call_reroute, parse_action
-from llama_index.llamashield._stream import amoderate_tokens, moderate_tokens
+from llama_index.llamashield._stream import TokenModeration, amoderate_tokens, moderate_tokens
 
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
 from llamashield._blocked import Blocked, format_refusal, verdict_metadata
@@ -186,19 +186,13 @@ class GuardedQueryEngine(BaseQueryEngine):
     ) -> StreamingResponse | AsyncStreamingResponse:
         """The same kind of streaming response, releasing only judged text."""
         metadata = _metadata_with(response, records)
-        options: dict[str, Any] = {
-            "guard": self._guard,
-            "context": [{"role": "user", "content": question}],
-            "on_unsafe": self._stream_on_unsafe(),
-            "refusal": self._refusal,
-            "record": metadata[METADATA_KEY],
-            "window": self._window,
-        }
+        how = TokenModeration(self._guard, [{"role": "user", "content": question}],
+                              self._stream_on_unsafe(), self._refusal, metadata[METADATA_KEY],
+                              self._window)  # fmt: skip
         sources = list(response.source_nodes)
         if isinstance(response, StreamingResponse):
-            return StreamingResponse(moderate_tokens(response.response_gen, **options), sources,
-                                     metadata)  # fmt: skip
-        tokens = amoderate_tokens(response.async_response_gen(), **options)
+            return StreamingResponse(moderate_tokens(response.response_gen, how), sources, metadata)
+        tokens = amoderate_tokens(response.async_response_gen(), how)
         return AsyncStreamingResponse(tokens, sources, metadata)
 
     def _stream_on_unsafe(self) -> str:
