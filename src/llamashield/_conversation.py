@@ -8,23 +8,30 @@ means as text is ``_content.judged_text``'s job, shared with the adapters.
 
 from __future__ import annotations
 
+import importlib
 import re
 import unicodedata
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from llamashield._content import MediaPart, UnjudgeableContent, judged_text
 
-__all__ = ["Conversation", "Role", "Turn", "neutralize", "normalize_conversation"]
+__all__ = [
+    "Conversation",
+    "Role",
+    "Turn",
+    "neutralize",
+    "normalize_conversation",
+    "register_message_reader",
+]
 
 Role = Literal["user", "agent"]
 
 _ROLE_ALIASES: dict[str, Role | None] = {
     "user": "user",
-    "human": "user",
     "assistant": "agent",
-    "ai": "agent",
     "agent": "agent",
     "model": "agent",
     "system": None,
@@ -32,6 +39,9 @@ _ROLE_ALIASES: dict[str, Role | None] = {
     "tool": None,
     "function": None,
 }
+# LangChain's role spellings, read by the core in earlier releases: the LangChain adapter now
+# converts its messages at its boundary (``register_message_reader``).
+_DEPRECATED_ROLES: dict[str, Role] = {"human": "user", "ai": "agent"}
 
 # Invisible characters used to split trigger words ("b\u200bomb") or reorder text on screen:
 # Unicode's Default_Ignorable_Code_Point set (DerivedCoreProperties.txt, 15.1), which renders as
@@ -155,9 +165,37 @@ def neutralize(text: str) -> str:
 _EXTRA_KEYS = ("reasoning_content", "tool_calls", "function_call", "refusal")
 
 
+# Framework message classes the adapters taught the core to read, by the dotted name of a base
+# class ("langchain_core.messages.base.BaseMessage") -> "module:function" returning the core's
+# dict form. Names, not classes: the core imports no framework, and a reader loads on first use.
+_READERS: dict[str, str] = {}
+
+
+def register_message_reader(base: str, reader: str) -> None:
+    """Let ``check()`` take a framework's message objects: instances of the class named ``base``
+    (or a subclass) are converted by ``reader`` (``"module:function"``) into
+    ``{"role": ..., "content": ...}``. Each adapter registers its own when it is imported.
+    """
+    _READERS[base] = reader
+
+
+def _read(message: Any) -> Mapping[str, Any] | None:
+    for klass in type(message).__mro__:
+        reader = _READERS.get(f"{klass.__module__}.{klass.__qualname__}")
+        if reader is not None:
+            module, _, function = reader.partition(":")
+            converted: Mapping[str, Any] = getattr(importlib.import_module(module), function)(
+                message
+            )
+            return converted
+    return None
+
+
 def _message_fields(message: Any, index: int) -> tuple[str, list[Any]]:
     """The message's role, and everything in it that is judged (content first)."""
     where = f"message {index}"
+    if not isinstance(message, Mapping | tuple) and (converted := _read(message)) is not None:
+        message = converted
     if isinstance(message, Mapping):
         if "role" not in message:
             raise ValueError(f"{where} has no 'role' key: pass {{'role': 'user', 'content': ...}}")
@@ -165,18 +203,18 @@ def _message_fields(message: Any, index: int) -> tuple[str, list[Any]]:
         return str(message["role"]), [message.get("content"), *extras]
     if isinstance(message, tuple) and len(message) == 2:
         return str(message[0]), [message[1]]
-    role = getattr(message, "role", None) or getattr(message, "type", None)
-    role = getattr(role, "value", role)  # LlamaIndex's MessageRole is an Enum
+    role = getattr(message, "role", None)
+    role = getattr(role, "value", role)  # a str enum (LlamaIndex's MessageRole) by its value
     blocks = getattr(message, "blocks", None)
     if role is not None and isinstance(blocks, list):
-        # A LlamaIndex ChatMessage: its ``content`` is the text blocks only; every block
-        # (images included) is what the model sees.
+        # A message of content blocks (LlamaIndex's ChatMessage): its ``content`` is the text
+        # blocks only; every block (images included) is what the model sees.
         kwargs = getattr(message, "additional_kwargs", None)
         kwargs = kwargs if isinstance(kwargs, Mapping) else {}
         return str(role), [blocks, *(kwargs[k] for k in _EXTRA_KEYS if kwargs.get(k))]
     if role is not None and hasattr(message, "content"):
-        # Message objects (LangChain's, LlamaIndex's) keep the same fields as attributes or in
-        # ``additional_kwargs``; duck-typed so the core imports no framework.
+        # Other message objects with ``role`` and ``content`` attributes (the same fields as
+        # attributes or in ``additional_kwargs``); the adapters register readers for theirs.
         kwargs = getattr(message, "additional_kwargs", None)
         kwargs = kwargs if isinstance(kwargs, Mapping) else {}
         extras = [getattr(message, k, None) or kwargs.get(k) for k in _EXTRA_KEYS]
@@ -215,6 +253,14 @@ def normalize_conversation(conversation: Any) -> Conversation:
     for index, message in enumerate(conversation):
         raw_role, parts = _message_fields(message, index)
         key = raw_role.lower()
+        if key in _DEPRECATED_ROLES:
+            warnings.warn(
+                f"role {raw_role!r} is LangChain's spelling: pass 'user'/'assistant' (or "
+                "LangChain message objects, which langchain_llamashield converts)",
+                DeprecationWarning,
+                stacklevel=4,
+            )
+            key = "user" if _DEPRECATED_ROLES[key] == "user" else "assistant"
         if key not in _ROLE_ALIASES:
             raise ValueError(
                 f"message {index} has role {raw_role!r}; use 'user', 'assistant' or 'system'"

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from llamashield._cache import VerdictCache, resolve_cache
 from llamashield._cache_key import cache_key, cache_scope
@@ -62,6 +62,7 @@ class LlamaGuard:
 
         guard = LlamaGuard(SimulatedBackend())            # offline; LlamaGuard() uses Together
         guard.check("How do I make a bomb?").safe         # False
+        with LlamaGuard(backend) as guard: ...            # closes the backend (async with too)
         guard.check([{"role": "user", "content": "hi"},
                      {"role": "assistant", "content": "Hello!"}]).role   # 'agent'
 
@@ -188,11 +189,41 @@ class LlamaGuard:
             f"on_error={self.policy.on_error!r}, timeout={self.timeout})"
         )
 
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the backend (its sync clients, worker threads). Later checks fail closed."""
+        close = getattr(self.backend, "close", None)
+        if callable(close):
+            close()
+
+    async def aclose(self) -> None:
+        """Close the backend, its async HTTP clients on this loop included."""
+        aclose = getattr(self.backend, "aclose", None)
+        if callable(aclose):
+            await aclose()
+        else:
+            self.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     # -- pure steps -----------------------------------------------------------------------
 
     def prepare(self, conversation: Any) -> GuardRequest:
         """Normalise a conversation into the request a backend judges (raises on bad input)."""
-        return GuardRequest(normalize_conversation(conversation), self.policy.taxonomy)
+        return GuardRequest(
+            normalize_conversation(conversation), self.policy.taxonomy, self.policy.threshold
+        )
 
     def _plan(self, conversation: Any) -> _Plan:
         request = self.prepare(conversation)
@@ -218,7 +249,7 @@ class LlamaGuard:
         parts = split_long_turn(request.conversation, self.chunk_chars, self.chunk_overlap)
         if len(parts) == 1 and parts[0] is request.conversation:
             return _Plan(request, [request], media_error=media_error)
-        requests = [GuardRequest(part, request.taxonomy) for part in parts]
+        requests = [GuardRequest(part, request.taxonomy, request.threshold) for part in parts]
         return _Plan(request, requests, media_error=media_error)
 
     def _media_blocked(self, media: list[MediaPart]) -> str:

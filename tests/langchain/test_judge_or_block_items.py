@@ -69,7 +69,7 @@ def test_a_chat_message_with_role_user_is_judged_everywhere(sim: LlamaGuard) -> 
         inner.invoke(question, config={"callbacks": [LlamaGuardCallbackHandler(sim)]})
     assert inner.seen == []
     agent_model = ToolCallingFakeChatModel(responses=[say("Sure.")])
-    agent = create_agent(agent_model, middleware=[LlamaGuardMiddleware(sim)])
+    agent = create_agent(agent_model, middleware=[LlamaGuardMiddleware(sim, on_unsafe="end")])
     result = agent.invoke({"messages": question})
     assert agent_model.calls == 0 and "flagged" in result["messages"][-1].text
 
@@ -100,7 +100,7 @@ def test_reasoning_and_function_calls_are_judged(sim: LlamaGuard, answer: AIMess
     ]
     assert "bomb" not in repr(refused)
     agent_model = ToolCallingFakeChatModel(responses=[answer])
-    agent = create_agent(agent_model, middleware=[LlamaGuardMiddleware(sim)])
+    agent = create_agent(agent_model, middleware=[LlamaGuardMiddleware(sim, on_unsafe="end")])
     messages = agent.invoke({"messages": [("user", "hi")]})["messages"]
     assert "bomb" not in repr(messages)
 
@@ -141,7 +141,9 @@ def test_an_artifact_is_judged_before_the_model_reads_it(sim: LlamaGuard) -> Non
 
     responses = [call_tool("lookup", {"term": "x"}), say("Done.")]
     model = ToolCallingFakeChatModel(responses=responses)
-    agent = create_agent(model, tools=[lookup], middleware=[LlamaGuardMiddleware(sim)])
+    agent = create_agent(
+        model, tools=[lookup], middleware=[LlamaGuardMiddleware(sim, on_unsafe="end")]
+    )
     messages = agent.invoke({"messages": [("user", "look it up")]})["messages"]
     assert model.calls == 1 and "bomb" not in repr(messages)
 
@@ -159,7 +161,7 @@ def test_a_model_with_its_own_callbacks_is_refused(sim: LlamaGuard) -> None:
             guard_runnable(runnable, sim)
     with pytest.raises(ConfigurationError, match="callbacks attached"):
         GuardedChatModel(attached, sim)
-    agent = create_agent(attached, middleware=[LlamaGuardMiddleware(sim)])
+    agent = create_agent(attached, middleware=[LlamaGuardMiddleware(sim, on_unsafe="end")])
     with pytest.raises(ConfigurationError, match="callbacks attached"):
         agent.invoke({"messages": [("user", "hi")]})
     # Nothing to moderate on the way out: the model's callbacks see only a judged input.
@@ -202,7 +204,7 @@ def _judged_answer(middleware: LlamaGuardMiddleware, args: dict[str, Any]) -> AI
 
 def test_an_edited_tool_call_that_keeps_its_id_is_judged_again() -> None:
     backend = SimulatedBackend()
-    middleware = LlamaGuardMiddleware(LlamaGuard(backend))
+    middleware = LlamaGuardMiddleware(LlamaGuard(backend), on_unsafe="end")
     marked = _judged_answer(middleware, {"query": "volcanoes"})
     ran: list[Any] = []
 
@@ -241,7 +243,9 @@ def test_the_middleware_never_lets_an_unjudged_answer_through(answer: AIMessage)
         return "ok"
 
     model = ToolCallingFakeChatModel(responses=[answer, say("Done.")])
-    agent = create_agent(model, tools=[search], middleware=[LlamaGuardMiddleware(trigger_guard())])
+    agent = create_agent(
+        model, tools=[search], middleware=[LlamaGuardMiddleware(trigger_guard(), on_unsafe="end")]
+    )
     messages = agent.invoke({"messages": [("user", "hi")]})["messages"]
     assert ran == [] and not leaks(messages)
 
@@ -255,7 +259,7 @@ def test_the_middleware_judges_user_input_and_tool_results(question: Any, result
         return result
 
     model = ToolCallingFakeChatModel(responses=[call_tool("search", {"q": "x"}), say("Done.")])
-    middleware = [LlamaGuardMiddleware(trigger_guard())]
+    middleware = [LlamaGuardMiddleware(trigger_guard(), on_unsafe="end")]
     agent = create_agent(model, tools=[search], middleware=middleware)
     agent.invoke({"messages": [HumanMessage(content=question)]})
     assert model.calls == 0  # the question never reached the model
@@ -268,7 +272,7 @@ def test_the_middleware_judges_user_input_and_tool_results(question: Any, result
 def test_a_command_returned_by_a_tool_is_judged_by_its_update(sim: LlamaGuard) -> None:
     from langgraph.types import Command
 
-    middleware = LlamaGuardMiddleware(sim)
+    middleware = LlamaGuardMiddleware(sim, on_unsafe="end")
     call = {"name": "search", "args": {"q": "x"}, "id": "c1", "type": "tool_call"}
     request = ToolCallRequest(tool_call=call, tool=None, state={"messages": []}, runtime=None)  # type: ignore[arg-type]
     unsafe = Command(update={"messages": [ToolMessage(f"Sure: {BOMB}.", tool_call_id="c1")]})

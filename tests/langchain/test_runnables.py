@@ -16,11 +16,13 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tracers.context import collect_runs
 from langchain_llamashield import LlamaGuardRunnable, guard_runnable
-from langchain_llamashield._on_unsafe import DEFAULT_REFUSAL
 from langchain_llamashield.runnables import GuardedRunnable
 
-from llamashield import LlamaGuard, UnsafeContentError, Verdict
+from llamashield import Blocked, LlamaGuard, UnsafeContentError, Verdict
+from llamashield._blocked import DEFAULT_REFUSAL
 from llamashield.testing import LoopbackServer
+
+REFUSAL = DEFAULT_REFUSAL.format(categories="Indiscriminate Weapons")
 
 UNSAFE_QUESTION = "How do I build a bomb?"
 prompt = ChatPromptTemplate.from_messages([("human", "{question}")])
@@ -85,15 +87,18 @@ def test_refuse_returns_a_refusal_shaped_like_the_value(guard: LlamaGuard) -> No
 
 
 def test_reroute_receives_the_input_and_the_verdict(guard: LlamaGuard) -> None:
-    seen: list[dict[str, Any]] = []
+    seen: list[Blocked] = []
 
-    def fallback(payload: dict[str, Any]) -> str:
+    def fallback(payload: Blocked) -> str:
         seen.append(payload)
         return "rerouted"
 
     assert LlamaGuardRunnable(guard, on_unsafe=fallback).invoke(UNSAFE_QUESTION) == "rerouted"
-    assert seen[0]["input"] == UNSAFE_QUESTION and seen[0]["stage"] == "input"
-    assert isinstance(seen[0]["verdict"], Verdict) and not seen[0]["verdict"].safe
+    assert seen[0].content == UNSAFE_QUESTION and seen[0].stage == "input"
+    assert isinstance(seen[0].verdict, Verdict) and not seen[0].verdict.safe
+    assert str(seen[0]) == REFUSAL
+    with pytest.warns(DeprecationWarning, match="blocked.content"):
+        assert seen[0]["input"] == UNSAFE_QUESTION  # the earlier dict payload still reads
 
 
 def test_bad_settings_are_refused(guard: LlamaGuard) -> None:
@@ -146,7 +151,7 @@ def test_agent_role_moderates_a_stream_inside_a_sequence(
     model = scripted("Here you go. Get some explosives and a timer. Good luck.")
     chain = model | StrOutputParser() | LlamaGuardRunnable(guard, role="agent", on_unsafe="refuse")
     chunks = list(chain.stream("hi"))
-    assert chunks[-1] == DEFAULT_REFUSAL
+    assert chunks[-1] == REFUSAL
     assert "explosives" not in "".join(chunks[:-1]) and "Good luck" not in "".join(chunks)
 
 
@@ -331,3 +336,18 @@ def test_a_guard_outage_blocks(scripted: Scripted, loopback_server: LoopbackServ
     with pytest.raises(UnsafeContentError) as caught:
         chain.invoke({"question": "hi"})
     assert caught.value.verdict.error and model.calls == 0
+
+
+def test_the_guard_reads_langchain_messages_through_the_adapter(guard: LlamaGuard) -> None:
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+    # The core knows no LangChain type: importing langchain_llamashield registers its reader.
+    verdict = guard.check(
+        [
+            HumanMessage("hi"),
+            AIMessage("Hello!"),
+            ToolMessage("ok", tool_call_id="1"),
+            HumanMessage(UNSAFE_QUESTION),
+        ]
+    )
+    assert not verdict.safe and verdict.role == "user"

@@ -243,12 +243,14 @@ async def test_an_agent_run_with_the_question_only_in_chat_history_is_judged() -
     script = ScriptedToolLLM("lookup", {"query": "x"})
     tool = FunctionTool.from_defaults(lambda query: "ok", name="lookup")
     agent = guard_agent(
-        FunctionAgent(tools=[tool], llm=script.llm()), LlamaGuard(SimulatedBackend())
+        FunctionAgent(tools=[tool], llm=script.llm()),
+        LlamaGuard(SimulatedBackend()),
+        on_unsafe="refuse",  # the default is "raise": this test reads the refusal's metadata
     )
     history = [ChatMessage(role="user", content="How do I build a bomb?")]
     output = await agent.run(chat_history=history)
     assert script.calls == 0
-    assert output.response.additional_kwargs["llamashield"]["input"].safe is False
+    assert output.response.additional_kwargs["llamashield"]["input"]["safe"] is False
 
 
 @settings(max_examples=10, deadline=None)
@@ -258,7 +260,9 @@ async def test_an_agent_never_reads_a_history_the_guard_did_not_see(
 ) -> None:
     script = ScriptedToolLLM("lookup", {"query": "x"}, answer="Done.")
     tool = FunctionTool.from_defaults(lambda query: "ok", name="lookup")
-    agent = guard_agent(FunctionAgent(tools=[tool], llm=script.llm()), trigger_guard())
+    agent = guard_agent(
+        FunctionAgent(tools=[tool], llm=script.llm()), trigger_guard(), on_unsafe="refuse"
+    )
     output = await agent.run(user_msg="thanks", chat_history=history)
     assert script.calls == 0 and not leaks(output.response)
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from langchain_llamashield._inputs import message_text
 from llamashield import Verdict
+from llamashield._blocked import DEFAULT_REFUSAL, METADATA_KEY, format_refusal, verdict_metadata
 from llamashield._content import UnjudgeableContent, judged_text
 
 __all__ = [
@@ -30,12 +31,8 @@ __all__ = [
     "verdict_metadata",
 ]
 
-METADATA_KEY = "llamashield"
-"""Key under which verdicts are recorded in ``Document.metadata`` and ``response_metadata``."""
 
-DEFAULT_VIOLATION_MESSAGE = (
-    "I'm sorry, but I can't comply with that request. It was flagged for {categories}."
-)
+DEFAULT_VIOLATION_MESSAGE = DEFAULT_REFUSAL  # one refusal text in both adapters
 
 ExitBehavior = Literal["end", "error", "replace"]
 Conversation = list[dict[str, Any]]
@@ -81,34 +78,10 @@ def tool_call_digest(name: str, args: Any) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def verdict_metadata(verdict: Verdict) -> dict[str, Any]:
-    """A JSON-friendly summary of a verdict for metadata (documents, messages, traces)."""
-    return {
-        "safe": verdict.safe,
-        "categories": list(verdict.codes),
-        "category_names": [c.name for c in verdict.categories],
-        "score": verdict.score,
-        "role": verdict.role,
-        "model": verdict.model,
-        "error": verdict.error,
-    }
-
-
-def format_violation(template: str | None, verdict: Verdict, content: str, stage: str) -> str:
-    """Fill a violation message template.
+def format_violation(template: str | None, verdict: Verdict, content: Any, stage: str) -> str:
+    """Fill a refusal template (the core's ``format_refusal``; ``DEFAULT_REFUSAL`` when None).
 
     Placeholders: ``{categories}`` (names), ``{codes}``, ``{stage}``, ``{original_content}``.
     A template with unknown placeholders is used as it is.
     """
-    names = ", ".join(c.name for c in verdict.categories)
-    if not names:
-        names = "a guard error" if verdict.error else "Llama Guard's safety policy"
-    try:
-        return (template or DEFAULT_VIOLATION_MESSAGE).format(
-            categories=names,
-            codes=", ".join(verdict.codes),
-            stage=stage,
-            original_content=content,
-        )
-    except (KeyError, IndexError, ValueError):
-        return template or DEFAULT_VIOLATION_MESSAGE
+    return format_refusal(template, verdict, stage=stage, content=content)

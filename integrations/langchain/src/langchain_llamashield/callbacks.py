@@ -9,9 +9,7 @@ can: they also moderate streams. A model's streamed tokens reach other callbacks
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import sys
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -116,12 +114,12 @@ class _GuardEvents:
             return []
         tool_name = name or (serialized or {}).get("name") or "tool"
         part = tool_call_part(str(tool_name), inputs if isinstance(inputs, dict) else input_str)
-        return [(agent_turn(None, [part]), "tool_input")]
+        return [(agent_turn(None, [part]), "tool_args")]
 
     def retriever_end(self, documents: Sequence[Document]) -> _Checks:
         if not self.check_retrieval:
             return []
-        return [(user_turn(doc.page_content), "retrieval") for doc in documents]
+        return [(user_turn(doc.page_content), "document") for doc in documents]
 
     def settle(self, checks: _Checks, verdicts: Sequence[Verdict]) -> None:
         """Abort (raise) on the first unsafe verdict, or log it when not raising."""
@@ -146,50 +144,23 @@ def _new_user_messages(messages: Sequence[BaseMessage]) -> Conversation:
     return new[::-1]
 
 
-class _SyncOrAsync:
-    """A handler method that is a coroutine when LangChain's async manager calls it, else sync.
-
-    LangChain drops the errors of async handler methods whenever it fires an event through its
-    sync callback manager: under ``invoke``, and under ``ainvoke`` too wherever a component
-    without an async implementation runs in a worker thread. A guard there could not abort
-    anything. So each event resolves, when looked up, to the sync check (which can raise) or
-    to the awaited one (which runs on the loop, no thread hop), by who asks.
-    """
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __get__(self, handler: object, owner: type | None = None) -> Any:
-        if handler is None:
-            return self
-        caller = sys._getframe(1).f_code.co_name
-        if caller == "_ahandle_event_for_handler":
-            use_async = True
-        elif caller == "handle_event":
-            use_async = False
-        else:  # an unknown caller: async only on an event loop's thread
-            try:
-                asyncio.get_running_loop()
-                use_async = True
-            except RuntimeError:
-                use_async = False
-        return getattr(handler, f"_{'a' if use_async else ''}{self.name}")
-
-
 class LlamaGuardCallbackHandler(BaseCallbackHandler):
     """Judge chat model inputs and outputs, tool inputs and retrieved documents; abort if unsafe.
 
-    One handler for sync and async code: events that LangChain fires through its async
-    callback manager are judged with ``await guard.acheck_many`` on the running loop; events
-    fired through the sync manager (``invoke``, or sync-only components under ``ainvoke``)
-    are judged with ``guard.check_many`` and can still abort the run. (A plain
-    ``AsyncCallbackHandler`` cannot: LangChain swallows its errors on the sync path.)
+    One handler for sync and async code, with plain (sync) event methods: LangChain's sync
+    manager calls them in the run, its async manager in its executor (``run_inline`` is
+    off), and both re-raise their errors with ``raise_error=True``, so the handler can abort
+    every run: ``invoke``, ``ainvoke``, sync-only components under ``ainvoke``, and sync
+    ``invoke`` called inside a running event loop. (An ``AsyncCallbackHandler`` could not:
+    LangChain swallows its errors on the sync path.) Under ``ainvoke`` a check therefore
+    runs on a worker thread with the guard's sync client; for checks awaited on the loop,
+    use ``guard_runnable``, ``GuardedChatModel`` or ``LlamaGuardMiddleware``.
 
     Example::
 
         handler = LlamaGuardCallbackHandler(guard)
         chain.invoke({"question": q}, config={"callbacks": [handler]})
-        # raises UnsafeContentError (stage "input", "output", "tool_input" or "retrieval")
+        # raises UnsafeContentError (stage "input", "output", "tool_args" or "document")
 
     Args:
         guard: the ``LlamaGuard`` that judges.
@@ -202,9 +173,7 @@ class LlamaGuardCallbackHandler(BaseCallbackHandler):
         check_retrieval: judge retrieved documents (any unsafe one aborts the run).
 
     Limits: callbacks cannot replace content, only abort; tokens a model streams reach other
-    callbacks and stream consumers before ``on_llm_end`` judges the answer. Calling sync
-    ``invoke`` from inside a running event loop makes LangChain run async handlers off the
-    run; this handler then runs its async checks there, where they cannot abort.
+    callbacks and stream consumers before ``on_llm_end`` judges the answer.
     """
 
     def __init__(
@@ -227,72 +196,32 @@ class LlamaGuardCallbackHandler(BaseCallbackHandler):
             check_retrieval=check_retrieval,
         )
 
-    on_chat_model_start = _SyncOrAsync("on_chat_model_start")
-    on_llm_start = _SyncOrAsync("on_llm_start")
-    on_llm_end = _SyncOrAsync("on_llm_end")
-    on_llm_error = _SyncOrAsync("on_llm_error")
-    on_tool_start = _SyncOrAsync("on_tool_start")
-    on_retriever_end = _SyncOrAsync("on_retriever_end")
-
-    # -- the only I/O: one sync and one async way to judge a batch of checks ---------------
+    # -- the only I/O: judge a batch of checks (sync; see the class doc for async runs) ---
 
     def _judge(self, checks: _Checks) -> None:
         if checks:
             self.events.settle(checks, self.events.guard.check_many([c for c, _ in checks]))
 
-    async def _ajudge(self, checks: _Checks) -> None:
-        if checks:
-            verdicts = await self.events.guard.acheck_many([c for c, _ in checks])
-            self.events.settle(checks, verdicts)
+    # -- events -----------------------------------------------------------------------------
 
-    # -- sync events ------------------------------------------------------------------------
-
-    def _on_chat_model_start(
+    def on_chat_model_start(
         self, serialized: Any, messages: list[list[BaseMessage]], *, run_id: UUID, **kw: Any
     ) -> None:
         self._judge(self.events.chat_model_start(run_id, messages))
 
-    def _on_llm_start(
-        self, serialized: Any, prompts: list[str], *, run_id: UUID, **kw: Any
-    ) -> None:
+    def on_llm_start(self, serialized: Any, prompts: list[str], *, run_id: UUID, **kw: Any) -> None:
         self._judge(self.events.llm_start(run_id, prompts))
 
-    def _on_llm_end(self, response: LLMResult, *, run_id: UUID, **kw: Any) -> None:
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kw: Any) -> None:
         self._judge(self.events.llm_end(run_id, response))
 
-    def _on_llm_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
         self.events.forget(run_id)
 
-    def _on_tool_start(
+    def on_tool_start(
         self, serialized: Any, input_str: str, *, inputs: Any = None, **kw: Any
     ) -> None:
         self._judge(self.events.tool_start(serialized, input_str, inputs, kw.get("name")))
 
-    def _on_retriever_end(self, documents: Sequence[Document], **kw: Any) -> None:
+    def on_retriever_end(self, documents: Sequence[Document], **kw: Any) -> None:
         self._judge(self.events.retriever_end(documents))
-
-    # -- async events -----------------------------------------------------------------------
-
-    async def _aon_chat_model_start(
-        self, serialized: Any, messages: list[list[BaseMessage]], *, run_id: UUID, **kw: Any
-    ) -> None:
-        await self._ajudge(self.events.chat_model_start(run_id, messages))
-
-    async def _aon_llm_start(
-        self, serialized: Any, prompts: list[str], *, run_id: UUID, **kw: Any
-    ) -> None:
-        await self._ajudge(self.events.llm_start(run_id, prompts))
-
-    async def _aon_llm_end(self, response: LLMResult, *, run_id: UUID, **kw: Any) -> None:
-        await self._ajudge(self.events.llm_end(run_id, response))
-
-    async def _aon_llm_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
-        self.events.forget(run_id)
-
-    async def _aon_tool_start(
-        self, serialized: Any, input_str: str, *, inputs: Any = None, **kw: Any
-    ) -> None:
-        await self._ajudge(self.events.tool_start(serialized, input_str, inputs, kw.get("name")))
-
-    async def _aon_retriever_end(self, documents: Sequence[Document], **kw: Any) -> None:
-        await self._ajudge(self.events.retriever_end(documents))

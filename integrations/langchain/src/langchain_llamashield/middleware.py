@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
 try:
     from langchain.agents.middleware.types import (
@@ -55,6 +55,7 @@ from langchain_llamashield._judging import (
     verdict_metadata,
 )
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
+from llamashield._blocked import parse_on_unsafe, renamed_option
 
 if TYPE_CHECKING:
     from langgraph.prebuilt.tool_node import ToolCallRequest
@@ -62,6 +63,25 @@ if TYPE_CHECKING:
     from langgraph.types import Command
 
 __all__ = ["LlamaGuardMiddleware"]
+
+MiddlewareOnUnsafe = Literal["raise", "refuse", "end", "replace", "error"]
+
+
+def exit_behavior_of(on_unsafe: str, exit_behavior: str | None) -> ExitBehavior:
+    """The middleware's mode from llamashield's ``on_unsafe`` or LangChain's ``exit_behavior``
+    spelling (``OpenAIModerationMiddleware``'s, kept as aliases: ``"error"`` is ``"raise"``)."""
+    if exit_behavior is not None:
+        if on_unsafe != "raise" and on_unsafe != exit_behavior:
+            raise ValueError("pass on_unsafe= or exit_behavior=, not both")
+        on_unsafe = exit_behavior
+    action = parse_on_unsafe(
+        on_unsafe,
+        modes=("raise", "end", "replace"),
+        aliases={"error": "raise", "refuse": "end"},
+        what=None,
+    )
+    return "error" if action.mode == "raise" else action.mode  # type: ignore[return-value]
+
 
 _R = TypeVar("_R")
 
@@ -157,10 +177,10 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         agent = create_agent(
             model,
             tools=[search],
-            middleware=[LlamaGuardMiddleware(guard, check_tool_results=True)],
+            middleware=[LlamaGuardMiddleware(guard, check_tool_results=True, on_unsafe="end")],
         )
         agent.invoke({"messages": [{"role": "user", "content": "How do I make a bomb?"}]})
-        # -> ends with "I'm sorry, but I can't comply with that request. It was flagged for
+        # -> ends with "I'm sorry, but I can't help with that: it was flagged for
         #    Indiscriminate Weapons." and the model is never called.
 
     What is judged, where:
@@ -181,14 +201,15 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
       part (content blocks, a ``content_and_artifact`` artifact) as a User turn,
       content entering the conversation, before the model (or the messages stream) sees it.
 
-    Exit behaviours on an unsafe verdict:
+    ``on_unsafe`` (``exit_behavior`` takes ``OpenAIModerationMiddleware``'s spellings:
+    ``"error"`` is ``"raise"``, ``"end"`` and ``"replace"`` as below):
 
-    - ``"end"`` (default): the run ends with an AI message saying why. An unsafe answer is
-      replaced by it (it never enters the state, and none of its tool calls runs); the model
-      is not called again.
-    - ``"error"``: raise ``UnsafeContentError`` (``.stage`` is ``input``, ``output``,
-      ``tool_input`` or ``tool_output``).
-    - ``"replace"``: replace the offending content with the violation message and carry on:
+    - ``"raise"`` (default, as everywhere in llamashield): raise ``UnsafeContentError``
+      (``.stage`` is ``input``, ``output``, ``tool_args`` or ``tool_result``).
+    - ``"end"`` (or ``"refuse"``): the run ends with an AI message saying why (the
+      ``refusal``). An unsafe answer is replaced by it (it never enters the state, and none of
+      its tool calls runs); the model is not called again.
+    - ``"replace"``: replace the offending content with the refusal and carry on:
       an unsafe answer's text is replaced and its unsafe tool calls dropped (safe ones run);
       an unsafe tool call reaching ``wrap_tool_call`` gets an error ``ToolMessage`` instead of
       running; an unsafe tool result is replaced.
@@ -215,9 +236,12 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
             reaches the model; ``OpenAIModerationMiddleware`` defaults to off).
         check_tool_calls: judge tool names and arguments before the tool runs. With either
             this or ``check_output``, the answer's tokens are held back until judged.
-        exit_behavior: ``"end"``, ``"error"`` or ``"replace"``.
-        violation_message: template of the violation message; placeholders ``{categories}``,
-            ``{codes}``, ``{stage}``, ``{original_content}``.
+        on_unsafe: ``"raise"`` (default), ``"end"`` (alias ``"refuse"``) or ``"replace"``.
+        refusal: template of the refusal; placeholders ``{categories}``, ``{codes}``,
+            ``{stage}``, ``{original_content}``. Default: llamashield's ``DEFAULT_REFUSAL``.
+        exit_behavior: ``OpenAIModerationMiddleware``'s spelling of ``on_unsafe``:
+            ``"error"``, ``"end"`` or ``"replace"``.
+        violation_message: deprecated name of ``refusal``.
     """
 
     def __init__(
@@ -228,33 +252,43 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         check_output: bool = True,
         check_tool_results: bool = True,
         check_tool_calls: bool = True,
-        exit_behavior: ExitBehavior = "end",
+        on_unsafe: MiddlewareOnUnsafe = "raise",
+        refusal: str | None = None,
+        exit_behavior: ExitBehavior | None = None,
         violation_message: str | None = None,
     ) -> None:
         super().__init__()
-        if exit_behavior not in ("end", "error", "replace"):
-            raise ValueError(
-                f"exit_behavior must be 'end', 'error' or 'replace', got {exit_behavior!r}"
-            )
+        mode = exit_behavior_of(on_unsafe, exit_behavior)
+        refusal = renamed_option(refusal, violation_message, "violation_message", "refusal")
         self.guard = guard
         self.check_input = check_input
         self.check_output = check_output
         self.check_tool_results = check_tool_results
         self.check_tool_calls = check_tool_calls
-        self.exit_behavior: ExitBehavior = exit_behavior
-        self.violation_message = violation_message
+        self.exit_behavior: ExitBehavior = mode
+        self.refusal = refusal
+
+    @property
+    def on_unsafe(self) -> str:
+        """The setting in llamashield's vocabulary (``"error"`` reads ``"raise"``)."""
+        return "raise" if self.exit_behavior == "error" else self.exit_behavior
+
+    @property
+    def violation_message(self) -> str | None:
+        """Deprecated name of ``refusal``."""
+        return self.refusal
 
     # -- pure: violations -----------------------------------------------------------------
 
     def _violation(self, verdict: Verdict, stage: str, content: str) -> tuple[str, dict[str, Any]]:
         if self.exit_behavior == "error":
             raise UnsafeContentError(verdict, stage)
-        text = format_violation(self.violation_message, verdict, content, stage.replace("_", " "))
-        marker = {**verdict_metadata(verdict), "stage": stage, "exit": self.exit_behavior}
+        text = format_violation(self.refusal, verdict, content, stage)
+        marker = {**verdict_metadata(verdict, stage=stage), "exit": self.exit_behavior}
         return text, marker
 
     def _stamped(self, message: Any, verdict: Verdict, stage: str) -> Any:
-        marker = {**verdict_metadata(verdict), "stage": stage}
+        marker = verdict_metadata(verdict, stage=stage)
         metadata = {**message.response_metadata, METADATA_KEY: marker}
         return message.model_copy(update={"response_metadata": metadata})
 
@@ -318,9 +352,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
             judged.append(("output", parts, None))
         if self.check_tool_calls:
             for call in answer.tool_calls:
-                judged.append(
-                    ("tool_input", tool_call_part(call["name"], call["args"]), call["id"])
-                )
+                judged.append(("tool_args", tool_call_part(call["name"], call["args"]), call["id"]))
         if not judged:
             return None
         digests = {
@@ -330,7 +362,10 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         def apply(verdicts: list[Verdict]) -> ModelResponse[Any]:
             result = list(response.result)
             calls = {
-                call_id: {**verdict_metadata(verdict), "digest": digests.get(call_id, "")}
+                call_id: {
+                    **verdict_metadata(verdict, stage="tool_args"),
+                    "digest": digests.get(call_id, ""),
+                }
                 for (_, _, call_id), verdict in zip(judged, verdicts, strict=True)
                 if call_id is not None
             }
@@ -341,7 +376,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
             blocked = next((o for o in outcomes if not o[2].safe), None)
             if blocked is None:
                 stage, _, _ = judged[0]
-                marker = {**verdict_metadata(verdicts[0]), "stage": stage, "tool_calls": calls}
+                marker = {**verdict_metadata(verdicts[0], stage=stage), "tool_calls": calls}
                 metadata = {**answer.response_metadata, METADATA_KEY: marker}
                 result[index] = answer.model_copy(update={"response_metadata": metadata})
                 return ModelResponse(result, response.structured_response)
@@ -390,7 +425,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
             (verdict,) = verdicts
             if verdict.safe:
                 return None
-            violation, marker = self._violation(verdict, "tool_input", text)
+            violation, marker = self._violation(verdict, "tool_args", text)
             return ToolMessage(
                 content=violation,
                 tool_call_id=call["id"],
@@ -413,8 +448,8 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         def apply(verdicts: list[Verdict]) -> ToolMessage | Command[Any]:
             (verdict,) = verdicts
             if verdict.safe:
-                return cast(ToolMessage, self._stamped(result, verdict, "tool_output"))
-            violation, marker = self._violation(verdict, "tool_output", text)
+                return cast(ToolMessage, self._stamped(result, verdict, "tool_result"))
+            violation, marker = self._violation(verdict, "tool_result", text)
             metadata = {**result.response_metadata, METADATA_KEY: marker}
             return result.model_copy(
                 update={"content": violation, "artifact": None, "response_metadata": metadata}
@@ -437,7 +472,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
             (verdict,) = verdicts
             if verdict.safe:
                 return command
-            violation, marker = self._violation(verdict, "tool_output", text)
+            violation, marker = self._violation(verdict, "tool_result", text)
             return ToolMessage(
                 content=violation,
                 tool_call_id=call.get("id") or "",

@@ -21,12 +21,14 @@ from langchain_llamashield._judging import (
 )
 from langchain_llamashield._on_unsafe import UnsafePolicy
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
+from llamashield._blocked import DEFAULT_REFUSAL, renamed_option
+from llamashield._plan import Call, Judge, Plan, arun_plan, run_plan
 
 __all__ = ["GuardedTool", "guard_tool"]
 
 ToolOnUnsafe = Literal["raise", "refuse"] | Runnable[Any, Any] | Callable[[Any], Any]
 
-DEFAULT_TOOL_REFUSAL = "The {stage} of this tool call was blocked by Llama Guard ({categories})."
+DEFAULT_TOOL_REFUSAL = DEFAULT_REFUSAL  # one refusal text everywhere (kept for imports)
 
 
 class GuardedTool(BaseTool):
@@ -48,7 +50,16 @@ class GuardedTool(BaseTool):
     check_output: bool = True
     on_unsafe: Literal["raise", "refuse", "reroute"] = "raise"
     fallback: Runnable[Any, Any] | None = None
-    refusal_message: str = DEFAULT_TOOL_REFUSAL
+    refusal: str = DEFAULT_REFUSAL
+
+    @property
+    def refusal_message(self) -> str:
+        """Deprecated name of ``refusal``."""
+        return self.refusal
+
+    @property
+    def _policy(self) -> UnsafePolicy:
+        return UnsafePolicy(self.on_unsafe, self.refusal, self.fallback)
 
     # -- the wrapped tool's identity ------------------------------------------------------
 
@@ -103,7 +114,7 @@ class GuardedTool(BaseTool):
     def _blocked(self, verdict: Verdict, stage: str, content: str, call_id: str | None) -> Any:
         if self.on_unsafe == "raise":
             raise UnsafeContentError(verdict, stage)
-        refusal = format_violation(self.refusal_message, verdict, content, stage.replace("_", " "))
+        refusal = format_violation(self.refusal, verdict, content, stage)
         if call_id is None:
             return refusal
         return ToolMessage(content=refusal, tool_call_id=call_id, name=self.name, status="error")
@@ -119,53 +130,43 @@ class GuardedTool(BaseTool):
     def _call_id(result: Any, call_id: str | None) -> str | None:
         return result.tool_call_id if isinstance(result, ToolMessage) else call_id
 
-    # -- I/O: run/arun and the fallback call are the only twins -----------------------------
+    # -- one plan (no I/O), driven by run and arun ------------------------------------------
 
-    def _unsafe(
-        self, verdict: Verdict, stage: str, original: Any, call_id: str | None, config: Any
-    ) -> Any:
-        if self.fallback is None:
-            return self._blocked(verdict, stage, readable_text(original), call_id)
-        payload = {"input": original, "verdict": verdict, "stage": stage}
-        return self._rerouted(self.fallback.invoke(payload, config), call_id)
-
-    async def _aunsafe(
-        self, verdict: Verdict, stage: str, original: Any, call_id: str | None, config: Any
-    ) -> Any:
-        if self.fallback is None:
-            return self._blocked(verdict, stage, readable_text(original), call_id)
-        payload = {"input": original, "verdict": verdict, "stage": stage}
-        return self._rerouted(await self.fallback.ainvoke(payload, config), call_id)
-
-    def run(self, tool_input: str | dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+    def _plan(self, run: Call, tool_input: Any, kwargs: dict[str, Any]) -> Plan[Any]:
         """Judge the arguments, run the wrapped tool, judge its result."""
         call_id, config = kwargs.get("tool_call_id"), kwargs.get("config")
         if self.check_input:
-            verdict = self.guard.check(self._arguments_conversation(tool_input))
+            (verdict,) = yield Judge([self._arguments_conversation(tool_input)])
             if not verdict.safe:
-                return self._unsafe(verdict, "tool_input", tool_input, call_id, config)
-        result = self.tool.run(tool_input, *args, **kwargs)
+                return (yield from self._unsafe(verdict, "tool_args", tool_input, call_id, config))
+        result = yield run
         conversation = self._result_conversation(result) if self.check_output else None
-        result_verdict = self.guard.check(conversation) if conversation else None
-        if result_verdict is None or result_verdict.safe:
+        if conversation is None:
+            return result
+        (verdict,) = yield Judge([conversation])
+        if verdict.safe:
             return result
         call_id = self._call_id(result, call_id)
-        return self._unsafe(result_verdict, "tool_output", result, call_id, config)
+        return (yield from self._unsafe(verdict, "tool_result", result, call_id, config))
+
+    def _unsafe(
+        self, verdict: Verdict, stage: str, original: Any, call_id: str | None, config: Any
+    ) -> Plan[Any]:
+        if self.fallback is None:
+            return self._blocked(verdict, stage, readable_text(original), call_id)
+        payload = self._policy.payload(original, verdict, stage)
+        output = yield Call(self.fallback.invoke, self.fallback.ainvoke, (payload, config))
+        return self._rerouted(output, call_id)
+
+    def run(self, tool_input: str | dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        """Judge the arguments, run the wrapped tool, judge its result."""
+        call = Call(self.tool.run, None, (tool_input, *args), kwargs)
+        return run_plan(self._plan(call, tool_input, kwargs), self.guard)
 
     async def arun(self, tool_input: str | dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         """Async ``run``: the guard's checks are awaited on the running loop."""
-        call_id, config = kwargs.get("tool_call_id"), kwargs.get("config")
-        if self.check_input:
-            verdict = await self.guard.acheck(self._arguments_conversation(tool_input))
-            if not verdict.safe:
-                return await self._aunsafe(verdict, "tool_input", tool_input, call_id, config)
-        result = await self.tool.arun(tool_input, *args, **kwargs)
-        conversation = self._result_conversation(result) if self.check_output else None
-        result_verdict = await self.guard.acheck(conversation) if conversation else None
-        if result_verdict is None or result_verdict.safe:
-            return result
-        call_id = self._call_id(result, call_id)
-        return await self._aunsafe(result_verdict, "tool_output", result, call_id, config)
+        call = Call(self.tool.run, self.tool.arun, (tool_input, *args), kwargs)
+        return await arun_plan(self._plan(call, tool_input, kwargs), self.guard)
 
     def _run(self, *args: Any, **kwargs: Any) -> Any:
         # `run` is overridden and delegates to the wrapped tool; nothing reaches here.
@@ -179,6 +180,7 @@ def guard_tool(
     check_input: bool = True,
     check_output: bool = True,
     on_unsafe: ToolOnUnsafe = "raise",
+    refusal: str | None = None,
     refusal_message: str | None = None,
 ) -> GuardedTool:
     """Wrap ``tool`` so Llama Guard judges its arguments before it runs and its result after.
@@ -203,20 +205,21 @@ def guard_tool(
         guard: the ``LlamaGuard`` that judges.
         check_input: judge the arguments (as the Agent's turn: the model wrote them).
         check_output: judge the result (as a User turn: content entering the conversation).
-        on_unsafe: ``"raise"`` (``UnsafeContentError`` with stage ``tool_input`` or
-            ``tool_output``), a Runnable or function to reroute to (it gets
-            ``{"input": arguments or result, "verdict": ..., "stage": ...}`` and its output is
-            the tool's), or ``"refuse"`` (return a refusal: a ``ToolMessage`` with
-            ``status="error"`` when called with a tool call, else a string), so an agent
-            can carry on.
-        refusal_message: the refusal template; ``{categories}``, ``{codes}``, ``{stage}``.
+        on_unsafe: ``"raise"`` (``UnsafeContentError`` with stage ``tool_args`` or
+            ``tool_result``), a Runnable or function to reroute to (it gets a ``Blocked``:
+            verdict, stage, the arguments or result, the refusal; its output is the tool's),
+            or ``"refuse"`` (return a refusal: a ``ToolMessage`` with ``status="error"`` when
+            called with a tool call, else a string), so an agent can carry on.
+        refusal: the refusal template; ``{categories}``, ``{codes}``, ``{stage}``.
+        refusal_message: deprecated name of ``refusal``.
     """
     if not isinstance(tool, BaseTool):
         raise TypeError(
             f"guard_tool() takes a BaseTool, got {type(tool).__name__}; "
             "wrap plain functions with langchain_core.tools.tool first"
         )
-    policy = UnsafePolicy.parse(on_unsafe)
+    refusal = renamed_option(refusal, refusal_message, "refusal_message", "refusal")
+    policy = UnsafePolicy.parse(on_unsafe, refusal)
     return GuardedTool(
         name=tool.name,
         description=tool.description,
@@ -229,5 +232,5 @@ def guard_tool(
         check_output=check_output,
         on_unsafe=policy.mode,
         fallback=policy.fallback,
-        refusal_message=refusal_message or DEFAULT_TOOL_REFUSAL,
+        refusal=policy.refusal,
     )
