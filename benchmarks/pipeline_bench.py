@@ -14,7 +14,8 @@ httpx POST of the very request the guard sends. A guard can't beat it; the targe
 5. LlamaIndex ``GuardedQueryEngine`` (50 ms LLM, 50 ms guard) vs its reference.
 6. Memory: RSS after 10,000 guarded chain calls vs after 1,000.
 
-Run: ``.venv/bin/python -m benchmarks.pipeline_bench [--quick] [--nemo-python .venv-nemo/bin/python]``
+Run: ``.venv/bin/python -m benchmarks.pipeline_bench [--quick]``, with NeMo as an anchor:
+``--nemo-python .venv-nemo/bin/python``
 (``python3 dev.py bench-pipeline`` builds the NeMo venv and passes it).
 """
 
@@ -64,7 +65,10 @@ class Pipeline:
         self.url = url
         prompt = ChatPromptTemplate.from_messages([("human", "{question}")])
         model = ChatOpenAI(
-            base_url=f"{url}/v1", api_key="bench", model=CHAT_MODEL, max_retries=0  # type: ignore[arg-type]
+            base_url=f"{url}/v1",
+            api_key="bench",
+            model=CHAT_MODEL,
+            max_retries=0,  # type: ignore[arg-type]
         )
         self.chain = prompt | model
         backend = OpenAICompatibleBackend(f"{url}/v1", MODEL)
@@ -271,7 +275,7 @@ def together_backend(url: str, quick: bool) -> list[Row]:
 def llamaindex(quick: bool) -> list[Row]:
     from llama_index.core import Document, VectorStoreIndex
     from llama_index.core.embeddings import MockEmbedding
-    from llama_index.core.llms import CustomLLM, CompletionResponse, LLMMetadata
+    from llama_index.core.llms import CompletionResponse, CustomLLM, LLMMetadata
     from llama_index.llamashield import GuardedQueryEngine
 
     from llamashield import LlamaGuard
