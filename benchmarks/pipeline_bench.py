@@ -28,6 +28,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -151,11 +152,21 @@ def sequential(url: str, nemo_python: str | None, quick: bool) -> list[Row]:
 
 
 def _nemo(python: str, url: str, calls: int) -> float:
+    from llamashield import LlamaGuard
+    from llamashield.backends import SimulatedBackend
+
+    guard = LlamaGuard(SimulatedBackend())
+    user = [{"role": "user", "content": "{{ user_input }}"}]
+    both = [*user, {"role": "assistant", "content": "{{ bot_response }}"}]
+    prompts = {"input": guard.prepare(user).prompt, "output": guard.prepare(both).prompt}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(prompts, f)
     script = Path(__file__).with_name("_nemo_runner.py")
     out = subprocess.run(
-        [python, str(script), url, MODEL, CHAT_MODEL, QUESTION, str(calls)],
+        [python, str(script), url, MODEL, CHAT_MODEL, QUESTION, str(calls), f.name],
         capture_output=True, text=True, check=True, timeout=600,
     )  # fmt: skip
+    os.unlink(f.name)
     return float(json.loads(out.stdout.strip().splitlines()[-1])["ms_per_call"])
 
 
