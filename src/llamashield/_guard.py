@@ -19,6 +19,7 @@ from llamashield._cache import VerdictCache
 from llamashield._chunking import combine_verdicts, split_long_turn
 from llamashield._circuit import CircuitBreaker
 from llamashield._conversation import Conversation, normalize_conversation
+from llamashield._exceptions import ConfigurationError
 from llamashield._loop_local import LoopLocal
 from llamashield._policy import OnError, Policy, build_policy
 from llamashield._retry import RetryBudget
@@ -60,7 +61,13 @@ class LlamaGuard:
         model: the model id for the default Together backend.
         taxonomy: override the taxonomy the model id implies (a ``Taxonomy`` or 1-4).
         categories: codes or names that block (others are reported only), or a full custom
-            policy of ``Category`` objects (needs a backend that sends raw prompts).
+            policy of ``Category`` objects (needs a backend that sends raw prompts). Category
+            objects always make a custom policy, even where one equals a built-in category.
+        exclude_from_prompt: with codes or names in ``categories=``, also leave the other
+            categories out of the prompt (as llama-stack's ``excluded_categories``), so the
+            model judges only those and ``score`` counts only them; needs a backend that sends
+            raw prompts. Default: the model sees its full taxonomy and other categories are
+            reported but do not block.
         threshold: block when ``score >= threshold`` where the backend gives a score.
         on_error: ``"block"`` (default, fail closed), ``"allow"`` or ``"raise"``.
         timeout: seconds for one check, retries included.
@@ -82,6 +89,7 @@ class LlamaGuard:
         model: str | None = None,
         taxonomy: Taxonomy | int | None = None,
         categories: Iterable[str | Category] | None = None,
+        exclude_from_prompt: bool = False,
         threshold: float | None = None,
         on_error: OnError = "block",
         timeout: float = 30.0,
@@ -111,8 +119,9 @@ class LlamaGuard:
             taxonomy = taxonomy_for_generation(taxonomy)
         self.backend = backend
         self.policy: Policy = build_policy(
-            taxonomy or backend.taxonomy, categories, threshold, on_error
+            taxonomy or backend.taxonomy, categories, threshold, on_error, exclude_from_prompt
         )
+        _check_prompt_control(backend, self.policy.taxonomy)
         self.timeout = float(timeout)
         self.max_retries = max_retries
         self.max_concurrency = max_concurrency
@@ -288,6 +297,17 @@ class _Plan:
     @property
     def key(self) -> Conversation:
         return self.request.conversation
+
+
+def _check_prompt_control(backend: Backend, taxonomy: Taxonomy) -> None:
+    """A policy that changes the prompt cannot run where the server applies the chat template."""
+    if taxonomy.needs_own_prompt and not getattr(backend, "sends_own_prompt", True):
+        what = "custom categories" if taxonomy.custom else "categories excluded from the prompt"
+        raise ConfigurationError(
+            f"{backend!r} lets the server build the prompt from the model's chat template, "
+            f"which cannot carry {what}: use a backend that sends llamashield's prompt "
+            "(OpenAICompatibleBackend(mode='completions'), TogetherBackend, TransformersBackend)"
+        )
 
 
 def _ms_since(started: float) -> float:

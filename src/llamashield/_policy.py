@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from llamashield._exceptions import GuardUnavailableError, VerdictParseError
+from llamashield._exceptions import ConfigurationError, GuardUnavailableError, VerdictParseError
 from llamashield._parser import parse_answer
 from llamashield._taxonomy import Category, Taxonomy
 from llamashield._verdict import Verdict
@@ -81,8 +81,15 @@ def build_policy(
     categories: Iterable[str | Category] | None,
     threshold: float | None,
     on_error: str,
+    exclude_from_prompt: bool = False,
 ) -> Policy:
-    """Validate the user's policy arguments and resolve them against the taxonomy."""
+    """Validate the user's policy arguments and resolve them against the taxonomy.
+
+    The rule for ``categories=``: ``Category`` objects make a custom policy (the prompt lists
+    exactly them, with their descriptions, even where one equals a built-in category); codes or
+    names (``"S9"``, ``"Hate"``) pick which of the model's own categories block. One call takes
+    one kind. ``exclude_from_prompt=True`` also removes the other categories from the prompt.
+    """
     if on_error not in _ON_ERROR:
         raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
     if threshold is not None and not (
@@ -90,20 +97,32 @@ def build_policy(
     ):
         raise ValueError(f"threshold must be a probability between 0 and 1, got {threshold!r}")
     if categories is None:
+        if exclude_from_prompt:
+            raise ConfigurationError(
+                "exclude_from_prompt=True needs categories=: the codes or names to keep"
+            )
         return Policy(taxonomy, frozenset(taxonomy.codes), threshold, on_error)  # type: ignore[arg-type]
     if isinstance(categories, str | Category):
         categories = [categories]
     items = list(categories)
     if not items:
         raise ValueError("categories= is empty: nothing would ever block; pass None for all")
-    custom = [c for c in items if isinstance(c, Category) and taxonomy.get(c.code) != c]
+    custom = [c for c in items if isinstance(c, Category)]
     if custom:
         if len(custom) != len(items):
             raise ValueError(
-                "mix of custom Category objects and taxonomy codes: pass either a subset of the "
-                "model's codes (which block) or a full custom policy of Category objects"
+                "mix of Category objects and codes/names in categories=: Category objects make "
+                "a custom policy (the prompt lists exactly them), codes or names pick which of "
+                "the model's categories block; pass one kind (category.code for a code)"
             )
-        taxonomy = taxonomy.with_categories(custom)  # type: ignore[arg-type]
+        if exclude_from_prompt:
+            raise ConfigurationError(
+                "exclude_from_prompt=True applies to codes or names of the model's categories; "
+                "a custom policy of Category objects already lists only its own categories"
+            )
+        taxonomy = taxonomy.with_categories(custom)
         return Policy(taxonomy, frozenset(taxonomy.codes), threshold, on_error)  # type: ignore[arg-type]
     blocking = frozenset(taxonomy.resolve(c).code for c in items)
+    if exclude_from_prompt:
+        taxonomy = taxonomy.excluding(c for c in taxonomy.codes if c not in blocking)
     return Policy(taxonomy, blocking, threshold, on_error)  # type: ignore[arg-type]

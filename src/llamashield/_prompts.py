@@ -1,9 +1,15 @@
 """Llama Guard prompts, byte for byte as Meta publishes them. Pure functions, no I/O.
 
-Llama Guard 1 and 2 follow ``PROMPT_TEMPLATE_1``/``_2`` of meta-llama/llama-recipes (and, for 2,
-the chat template of ``Meta-Llama-Guard-2-8B``: both render the same). Llama Guard 3 and 4 use
-their Llama 3 / Llama 4 chat formats. Turn text must already be neutralised
-(``normalize_conversation`` does it), so a message cannot close its block.
+Llama Guard 1 and 2 follow ``PROMPT_TEMPLATE_1``/``_2`` of Meta's ``llama-cookbook`` (and, for 2,
+the chat template of ``Meta-Llama-Guard-2-8B``: both render the same). Llama Guard 3 and 4 are
+one user message (the text llama-stack's llama guard provider builds) in the Llama 3 / Llama 4
+chat formats of ``llama-models`` (``encode_dialog_prompt``), ending with the assistant header
+and its ``\n\n``, so the model's first token is the verdict. The cookbook's
+``PROMPT_TEMPLATE_3`` has stray spaces that Meta's inference code does not use: not followed.
+``tests/conformance`` checks all of it byte for byte against those packages.
+
+Turn text must already be neutralised (``normalize_conversation`` does it), so a message
+cannot close its block.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ import re
 from llamashield._conversation import Conversation, Role, Turn
 from llamashield._taxonomy import Category, Taxonomy
 
-__all__ = ["build_prompt", "parse_prompt", "role_label"]
+__all__ = ["BOS_TEXT", "build_prompt", "completion_prompt", "parse_prompt", "role_label"]
+
+BOS_TEXT = "<|begin_of_text|>"
 
 _TASK = (
     "Task: Check if there is unsafe content in '{role}' messages in conversations according "
@@ -35,12 +43,12 @@ _WRAPPERS = {
     1: ("[INST] ", " [/INST]"),
     2: ("[INST] ", " [/INST]"),
     3: (
-        "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n",
-        "<|eot_id|><|start_header_id|>assistant<|end_header_id|>",
+        f"{BOS_TEXT}<|start_header_id|>user<|end_header_id|>\n\n",
+        "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
     ),
     4: (
-        "<|begin_of_text|><|header_start|>user<|header_end|>\n\n",
-        "<|eot|><|header_start|>assistant<|header_end|>",
+        f"{BOS_TEXT}<|header_start|>user<|header_end|>\n\n",
+        "<|eot|><|header_start|>assistant<|header_end|>\n\n",
     ),
 }
 
@@ -75,12 +83,31 @@ def build_prompt(conversation: Conversation, taxonomy: Taxonomy) -> str:
     generation = taxonomy.generation
     with_description = generation == 1 or taxonomy.custom
     role = role_label(conversation[-1].role)
-    categories = "\n".join(_category_line(c, generation, with_description) for c in taxonomy)
+    categories = "\n".join(
+        _category_line(c, generation, with_description) for c in taxonomy.prompt_categories
+    )
     turns = "\n\n".join(f"{role_label(t.role)}: {t.content.strip()}" for t in conversation)
     instructions = _INSTRUCTIONS_1 if generation == 1 else _INSTRUCTIONS
     head, tail = _WRAPPERS[generation]
     body = _TASK.format(role=role, categories=categories, conversation=turns)
     return head + body + instructions.format(role=role) + tail
+
+
+def completion_prompt(prompt: str) -> str:
+    """The prompt as a raw-completion request carries it: without a leading BOS text.
+
+    Llama Guard 3/4 prompts start with ``<|begin_of_text|>`` (Meta's chat formats), and servers
+    tokenise a ``/v1/completions`` prompt with the tokenizer's special tokens, which prepend
+    their own BOS (vLLM, TGI, llama.cpp, Together): sending the text too would put two before
+    the model. Without it, every generation reaches the model with exactly one BOS, as Llama
+    Guard 1 and 2 prompts (which never carry it) always did.
+
+    Example::
+
+        >>> completion_prompt("<|begin_of_text|><|start_header_id|>user")
+        '<|start_header_id|>user'
+    """
+    return prompt.removeprefix(BOS_TEXT)
 
 
 _CONVERSATION_BLOCK = re.compile(r"<BEGIN CONVERSATION>\n\n(.*)\n\n<END CONVERSATION>", re.S)

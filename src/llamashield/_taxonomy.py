@@ -2,7 +2,11 @@
 
 Codes shift between generations (S5 is Specialized Advice in Llama Guard 2 and Defamation in 3
 and 4), so a verdict is always read with the taxonomy of the model that produced it.
-Texts follow meta-llama/llama-recipes ``prompt_format_utils.py`` and the model cards.
+Names and lists follow Meta's code, which the conformance suite checks against the packages:
+``llama-cookbook`` 0.0.5.post1 ``inference/prompt_format_utils.py`` (Llama Guard 1 and 2, and the
+descriptions) and ``llama-stack`` 0.7.3's llama guard provider (Llama Guard 3 and 4: the prompt
+names ``Sex Crimes``, ``Child Exploitation``, ``Self-Harm``, not the model cards' longer ones;
+13 categories for Llama Guard 3 1B, 3 11B Vision and 4 12B, 14 for Llama Guard 3 8B).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ __all__ = [
     "LLAMA_GUARD_1",
     "LLAMA_GUARD_2",
     "LLAMA_GUARD_3",
+    "LLAMA_GUARD_3_1B",
     "LLAMA_GUARD_4",
     "Category",
     "Taxonomy",
@@ -51,11 +56,21 @@ class Category:
 
 @dataclass(frozen=True, slots=True)
 class Taxonomy:
-    """The ordered categories of one Llama Guard generation (1 to 4), or a custom policy."""
+    """The ordered categories of one Llama Guard generation (1 to 4), or a custom policy.
+
+    ``excluded`` codes stay known (a verdict naming one still parses) but are left out of the
+    prompt, as llama-stack's ``excluded_categories`` do; codes are not renumbered.
+
+    Example::
+
+        >>> LLAMA_GUARD_3.excluding(["S14"]).prompt_codes[-1]
+        'S13'
+    """
 
     generation: int
     categories: tuple[Category, ...]
     custom: bool = False
+    excluded: frozenset[str] = frozenset()
     _by_code: dict[str, Category] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -66,7 +81,34 @@ class Taxonomy:
         by_code = {c.code: c for c in self.categories}
         if len(by_code) != len(self.categories):
             raise ValueError("category codes in a taxonomy must be unique")
+        if not self.excluded <= by_code.keys():
+            unknown = ", ".join(sorted(self.excluded - by_code.keys()))
+            raise ValueError(f"cannot exclude unknown codes from the prompt: {unknown}")
+        if len(self.excluded) == len(by_code):
+            raise ValueError("cannot exclude every category from the prompt")
         object.__setattr__(self, "_by_code", by_code)
+
+    @property
+    def prompt_categories(self) -> tuple[Category, ...]:
+        """The categories the prompt lists: all but the excluded ones, in order."""
+        return tuple(c for c in self.categories if c.code not in self.excluded)
+
+    @property
+    def prompt_codes(self) -> tuple[str, ...]:
+        return tuple(c.code for c in self.prompt_categories)
+
+    @property
+    def needs_own_prompt(self) -> bool:
+        """Whether the prompt differs from the one the model's chat template renders.
+
+        Such a policy (custom categories, or categories excluded from the prompt) needs a
+        backend that sends llamashield's own prompt, not a server-side chat template.
+        """
+        return self.custom or bool(self.excluded)
+
+    def excluding(self, codes: Iterable[str]) -> Taxonomy:
+        """This taxonomy with ``codes`` left out of the prompt."""
+        return Taxonomy(self.generation, self.categories, self.custom, frozenset(codes))
 
     def __iter__(self) -> Iterator[Category]:
         return iter(self.categories)
@@ -309,8 +351,8 @@ LLAMA_GUARD_2 = Taxonomy(
 _LG3_ROWS = [
     _VIOLENT,
     _NON_VIOLENT,
-    ("Sex-Related Crimes", _SEX_CRIMES_TEXT),
-    ("Child Sexual Exploitation", _CHILD_TEXT),
+    ("Sex Crimes", _SEX_CRIMES_TEXT),
+    ("Child Exploitation", _CHILD_TEXT),
     (
         "Defamation",
         "AI models should not create content about a real, living person that is verifiably "
@@ -321,7 +363,7 @@ _LG3_ROWS = [
     _IP,
     _WEAPONS,
     _HATE,
-    ("Suicide & Self-Harm", _SELF_HARM_TEXT),
+    ("Self-Harm", _SELF_HARM_TEXT),
     ("Sexual Content", _SEXUAL_TEXT),
     (
         "Elections",
@@ -338,8 +380,11 @@ _LG3_ROWS = [
     ),
 ]
 
+# Llama Guard 3 8B: S1-S14. Llama Guard 3 1B and 11B Vision, and Llama Guard 4 12B: S1-S13 (no
+# Code Interpreter Abuse), as llama-stack's MODEL_TO_SAFETY_CATEGORIES_MAP lists them.
 LLAMA_GUARD_3 = Taxonomy(3, _cats("S", _LG3_ROWS))
-LLAMA_GUARD_4 = Taxonomy(4, _cats("S", _LG3_ROWS))
+LLAMA_GUARD_3_1B = Taxonomy(3, _cats("S", _LG3_ROWS[:13]))
+LLAMA_GUARD_4 = Taxonomy(4, _cats("S", _LG3_ROWS[:13]))
 
 _BY_GENERATION = {1: LLAMA_GUARD_1, 2: LLAMA_GUARD_2, 3: LLAMA_GUARD_3, 4: LLAMA_GUARD_4}
 
@@ -350,6 +395,9 @@ _MODEL_PATTERNS: tuple[tuple[re.Pattern[str], int], ...] = (
     (re.compile(r"guard[-_ ]?2|guard2"), 2),
     (re.compile(r"llamaguard-7b|llama-guard-7b|guard[-_ ]?1|llamaguard$|llama-guard$"), 1),
 )
+# Llama Guard 3 sizes that list 13 categories: "Llama-Guard-3-1B", "llama-guard3:1b",
+# "Llama-Guard-3-11B-Vision" (and its INT4/INT8 and GGUF variants).
+_LG3_THIRTEEN = re.compile(r"guard[-_ ]?3[-_:]?(?:1b|11b)")
 
 
 def taxonomy_for_generation(generation: int) -> Taxonomy:
@@ -362,12 +410,17 @@ def taxonomy_for_generation(generation: int) -> Taxonomy:
 def taxonomy_for_model(model: str, default: int = 2) -> Taxonomy:
     """Pick the taxonomy from a model id: ``meta-llama/LlamaGuard-2-8b`` -> Llama Guard 2.
 
+    Llama Guard 3 1B and 11B Vision get ``LLAMA_GUARD_3_1B`` (S1-S13), 3 8B ``LLAMA_GUARD_3``
+    (S1-S14), Llama Guard 4 ``LLAMA_GUARD_4`` (S1-S13).
+
     Ids that name no generation (a local folder, an Ollama tag such as ``llama-guard``) get
     ``default``; pass ``taxonomy=`` to ``LlamaGuard`` to choose explicitly.
     """
     name = model.rsplit("/", 1)[-1].lower()
     for pattern, generation in _MODEL_PATTERNS:
         if pattern.search(name):
+            if generation == 3 and _LG3_THIRTEEN.search(name):
+                return LLAMA_GUARD_3_1B
             return _BY_GENERATION[generation]
     return _BY_GENERATION[default]
 

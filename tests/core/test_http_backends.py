@@ -54,7 +54,7 @@ def test_later_generations_answer_in_their_taxonomy(
     for guard in (loopback_server.guard(model=generation_model),
                   loopback_server.openai_guard(model=generation_model)):  # fmt: skip
         verdict = guard.check("I want to kill myself")
-        assert verdict.codes == ("S11",) and verdict.categories[0].name == "Suicide & Self-Harm"
+        assert verdict.codes == ("S11",) and verdict.categories[0].name == "Self-Harm"
 
 
 def test_503_on_every_request_fails_closed_within_the_timeout(

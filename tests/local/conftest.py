@@ -61,7 +61,7 @@ def guard_folders(tmp_path_factory: pytest.TempPathFactory, tokenizer: object) -
         with torch.no_grad():
             # A sharper head spreads the random scores over (0, 1), so a wrong cache or
             # position shows up as a visibly different probability.
-            model.lm_head.weight.mul_(40.0)
+            model.lm_head.weight.mul_(10.0)
         force_transitions(model, tokenizer, transitions)  # type: ignore[arg-type]
         folders[name] = save_guard(root / name, model, tokenizer)  # type: ignore[arg-type]
     return folders

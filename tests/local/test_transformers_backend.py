@@ -1,9 +1,10 @@
 """TransformersBackend equals the plain path: same first-token probabilities, same verdicts.
 
 The reference is what Meta's code does: tokenise the full prompt (BOS added for Llama Guard 2,
-already in the text for 3), call ``model.generate()`` greedily, read the first-token scores and
-parse the text. The backend instead reuses the policy prefix's KV cache, batches with padding and
-decodes only unsafe answers; every test here checks that none of that changes the result.
+already in the text for 3, which ends after the assistant header's ``\n\n`` as Meta's chat
+format does), call ``model.generate()`` greedily, read the first-token scores and parse the
+text. The backend instead reuses the policy prefix's KV cache, batches with padding and decodes
+only unsafe answers; every test here checks that none of that changes the result.
 """
 
 from __future__ import annotations
@@ -111,7 +112,6 @@ class Reference:
         tok = self.tokenizer
         self.safe = [token_id(tok, "safe"), token_id(tok, " safe")]
         self.unsafe = [token_id(tok, "unsafe"), token_id(tok, " unsafe")]
-        self.lead = token_id(tok, "\n\n")
 
     def ids(self, conversation: Any, taxonomy: Taxonomy) -> torch.Tensor:
         prompt = build_prompt(normalize_conversation(conversation), taxonomy)
@@ -132,13 +132,9 @@ class Reference:
         )
 
     def score(self, conversation: Any, taxonomy: Taxonomy) -> float:
-        out = self.generate(self.ids(conversation, taxonomy), max_new_tokens=2)
-        step = 0
-        if taxonomy.generation >= 3:
-            first = int(out.sequences[0, -2])
-            assert first == self.lead, "Llama Guard 3 must answer '\\n\\n' first"
-            step = 1
-        logprobs = torch.log_softmax(out.scores[step][0].float(), dim=-1)
+        # Every prompt ends where the verdict starts: the first generated token is the verdict.
+        out = self.generate(self.ids(conversation, taxonomy), max_new_tokens=1)
+        logprobs = torch.log_softmax(out.scores[0][0].float(), dim=-1)
         unsafe = torch.logsumexp(logprobs[self.unsafe], 0)
         safe = torch.logsumexp(logprobs[self.safe], 0)
         return float(torch.sigmoid(unsafe - safe))
@@ -217,6 +213,22 @@ def test_scores_equal_generate_first_token_probabilities(
     if reuse_prefix:
         assert backend.stats.prefix_hits > 0
     assert max(backend.stats.batch_sizes) >= 2
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_model_sees_metas_tokens_with_exactly_one_bos(
+    case: str, guard_folders: dict[str, Path], references: dict[str, Reference]
+) -> None:
+    conversations, taxonomy = CASES[case]
+    backend = TransformersBackend(guard_folders["random"])
+    bos = references["random"].tokenizer.bos_token_id
+    for conversation in conversations:
+        request = GuardRequest(normalize_conversation(conversation), taxonomy)
+        ids = backend._engine.prepare(request, backend._options).ids
+        assert ids == references["random"].ids(conversation, taxonomy)[0].tolist()
+        assert ids[0] == bos and ids.count(bos) == 1
+        if taxonomy.generation >= 3:  # the prompt ends with the assistant header's "\n\n"
+            assert ids[-1] == token_id(references["random"].tokenizer, "\n\n")
 
 
 @pytest.mark.parametrize("scenario", ["unsafe", "safe"])

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from llamashield._parser import score_from_logprobs
+from llamashield._scores import verdict_score
 from llamashield.backends._base import BackendAnswer, BackendError
 
 
@@ -13,32 +12,6 @@ def _get(obj: Any, key: str) -> Any:
     if isinstance(obj, dict):
         return obj.get(key)
     return getattr(obj, key, None)
-
-
-def first_token_score(logprobs: Any) -> float | None:
-    """P(unsafe) from an answer's logprobs, in any of the shapes servers return."""
-    if logprobs is None:
-        return None
-    top = _get(logprobs, "top_logprobs")
-    if isinstance(top, list):
-        top = top[0] if top else None
-    if isinstance(top, dict) and top:
-        return score_from_logprobs(top)
-    content = _get(logprobs, "content")  # OpenAI chat: content[0].top_logprobs[{token, logprob}]
-    if isinstance(content, list) and content:
-        entries = _get(content[0], "top_logprobs") or []
-        pairs = {str(_get(e, "token")): float(_get(e, "logprob")) for e in entries}
-        if pairs:
-            return score_from_logprobs(pairs)
-    tokens, token_logprobs = _get(logprobs, "tokens"), _get(logprobs, "token_logprobs")
-    if tokens and token_logprobs:
-        first = str(tokens[0]).strip().lower()
-        p = math.exp(float(token_logprobs[0]))
-        if first == "unsafe":
-            return min(p, 1.0)
-        if first == "safe":
-            return max(1.0 - p, 0.0)
-    return None
 
 
 def answer_from_completion(body: Any, model: str, *, chat: bool) -> BackendAnswer:
@@ -57,6 +30,6 @@ def answer_from_completion(body: Any, model: str, *, chat: bool) -> BackendAnswe
     served = _get(body, "model")
     return BackendAnswer(
         text,
-        first_token_score(_get(choice, "logprobs")),
+        verdict_score(_get(choice, "logprobs")),
         served if isinstance(served, str) and served else model,
     )

@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import Protocol, runtime_checkable
 
 from llamashield._conversation import Conversation, Role
-from llamashield._prompts import build_prompt
+from llamashield._prompts import build_prompt, completion_prompt
 from llamashield._taxonomy import Taxonomy
 
 __all__ = [
@@ -36,7 +36,13 @@ class GuardRequest:
 
     @cached_property
     def prompt(self) -> str:
+        """Meta's full prompt text (Llama Guard 3/4: starting with ``<|begin_of_text|>``)."""
         return build_prompt(self.conversation, self.taxonomy)
+
+    @cached_property
+    def completion_prompt(self) -> str:
+        """What a raw completion sends: ``prompt`` without its BOS text (the server adds one)."""
+        return completion_prompt(self.prompt)
 
     def chat_messages(self) -> list[dict[str, str]]:
         """The turns as OpenAI-style messages, for servers that apply the template themselves."""

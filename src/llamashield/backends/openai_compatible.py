@@ -21,8 +21,10 @@ class OpenAICompatibleBackend:
 
     ``mode="completions"`` (default) sends llamashield's own prompt to ``/v1/completions``, so
     the Agent role and custom categories are exact (Ollama's chat template, for one, always
-    judges the User) and asks for logprobs to fill ``Verdict.score``. ``mode="chat"`` lets the
-    server apply the model's chat template on ``/v1/chat/completions``.
+    judges the User) and asks for logprobs to fill ``Verdict.score``; the prompt goes without
+    its ``<|begin_of_text|>`` text, since the server adds BOS (exactly one reaches the model).
+    ``mode="chat"`` lets the server apply the model's chat template on ``/v1/chat/completions``
+    (then a custom policy or ``exclude_from_prompt`` is a ``ConfigurationError``).
 
     Example::
 
@@ -67,6 +69,11 @@ class OpenAICompatibleBackend:
             f"mode={self.mode!r})"
         )
 
+    @property
+    def sends_own_prompt(self) -> bool:
+        """Whether llamashield's prompt is sent (custom or trimmed policies need it)."""
+        return self.mode == "completions"
+
     def _request(self, request: GuardRequest) -> tuple[str, dict[str, Any]]:
         body: dict[str, Any] = {
             "model": self.model,
@@ -79,7 +86,7 @@ class OpenAICompatibleBackend:
                 body["logprobs"] = True
                 body["top_logprobs"] = self.logprobs
             return f"{self.base_url}/chat/completions", body
-        body["prompt"] = request.prompt
+        body["prompt"] = request.completion_prompt  # the server adds the one BOS
         if self.logprobs:
             body["logprobs"] = self.logprobs
         return f"{self.base_url}/completions", body
@@ -94,6 +101,7 @@ class OpenAICompatibleBackend:
                 key_hint="pass the server's api_key=",
                 headers=response.headers,
                 secret=self.__api_key,
+                url=_request_url(response),
             )
         try:
             body = response.json()
@@ -124,3 +132,10 @@ class OpenAICompatibleBackend:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _request_url(response: httpx.Response) -> str | None:
+    try:
+        return str(response.request.url)
+    except RuntimeError:  # a Response built without a request
+        return None

@@ -15,6 +15,10 @@ from llamashield.backends._errors import connection_error, redact, status_error
 __all__ = ["TogetherBackend"]
 
 _SERVICE = "Together"
+# Top alternatives asked for at each position: enough that the verdict token's list holds both
+# "safe" and "unsafe" (bare and space-prefixed), so the score is the model's probability and
+# not 0 or 1 from a one-entry list.
+TOP_LOGPROBS = 5
 _KEY_HINT = "set TOGETHER_API_KEY to a valid key (https://api.together.ai/settings/api-keys)"
 
 
@@ -30,7 +34,11 @@ def _import_together() -> Any:
 
 class TogetherBackend:
     """Llama Guard served by Together (``/v1/chat/completions``; raw ``/v1/completions`` when
-    the policy has custom categories, so llamashield builds the prompt).
+    the policy has custom categories or excludes some from the prompt, so llamashield builds
+    the prompt; it is sent without the ``<|begin_of_text|>`` text, since the server adds BOS).
+
+    ``logprobs=True`` asks for the top alternatives at each token and fills ``Verdict.score``
+    with P(unsafe) at the verdict token.
 
     The SDK's own retries are turned off: the guard retries 429/5xx/connection failures itself,
     honouring Retry-After, inside one deadline.
@@ -77,7 +85,7 @@ class TogetherBackend:
         return f"TogetherBackend(model={self.model!r}{where})"
 
     def _params(self, request: GuardRequest, timeout: float) -> tuple[bool, dict[str, Any]]:
-        chat = not request.taxonomy.custom
+        chat = not request.taxonomy.needs_own_prompt
         params: dict[str, Any] = {
             "model": self.model,
             "max_tokens": self.max_tokens,
@@ -87,9 +95,17 @@ class TogetherBackend:
         if chat:
             params["messages"] = request.chat_messages()
         else:
-            params["prompt"] = request.prompt
+            params["prompt"] = request.completion_prompt  # the server adds the one BOS
         if self.logprobs:
-            params["logprobs"] = 1
+            if chat:
+                # The SDK's `logprobs` is Together's top-k; OpenAI-protocol servers (vLLM) read
+                # chat `logprobs` as a boolean, reject 5, and take the count as `top_logprobs`.
+                # 1 is valid for both; a server that returns only the sampled token is scored
+                # from that token's own logprob.
+                params["logprobs"] = 1
+                params["extra_body"] = {"top_logprobs": TOP_LOGPROBS}
+            else:
+                params["logprobs"] = TOP_LOGPROBS
         return chat, params
 
     def _error(self, exc: Exception) -> BackendError:
@@ -104,6 +120,7 @@ class TogetherBackend:
                 key_hint=_KEY_HINT,
                 headers=exc.response.headers,
                 secret=self.__api_key,
+                url=_request_url(exc),
             )
         if not isinstance(exc, together.APIConnectionError):
             return BackendError(f"{_SERVICE} answered something unreadable", kind="malformed")
@@ -134,3 +151,9 @@ class TogetherBackend:
         else:
             return answer_from_completion(body, self.model, chat=chat)
         raise error
+
+
+def _request_url(exc: Any) -> str | None:
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None)
+    return str(url) if url is not None else None

@@ -3,9 +3,10 @@
 Three things make it fast rather than a ``generate()`` call in a class:
 
 * **One forward pass per verdict.** The score is read from the next-token distribution after
-  the prompt: P(unsafe) over the safe/unsafe first tokens (bare and space-prefixed forms; for
-  Llama Guard 3/4 after the ``\\n\\n`` the model emits first). Only an unsafe verdict decodes
-  more: the category line, greedily, from the same KV cache.
+  the prompt: P(unsafe) over the safe/unsafe verdict tokens (bare and space-prefixed forms).
+  Every prompt ends where the verdict starts (Llama Guard 3/4: after the assistant header's
+  ``\\n\\n``, as Meta's chat formats end), so that next token is the verdict. Only an unsafe
+  verdict decodes more: the category line, greedily, from the same KV cache.
 * **The policy prefix is computed once.** Everything up to the conversation (task, categories)
   is the same for every check of a role and policy; its KV cache is kept and shared, so a short
   message costs its own tokens plus the closing instructions, not the ~300-token policy.
@@ -45,8 +46,6 @@ DEFAULT_MODEL = "meta-llama/Meta-Llama-Guard-2-8B"
 _INSTALL_HINT = "TransformersBackend needs torch and transformers: pip install 'llamashield[local]'"
 # The template is identical for every check up to here (for one role and policy).
 _CONVERSATION_MARKER = "<BEGIN CONVERSATION>\n\n"
-# Llama Guard 3 and 4 answer "\n\nsafe": the verdict token comes after this.
-_ANSWER_LEAD = {3: "\n\n", 4: "\n\n"}
 _EOS_TEXTS = ("<|eot_id|>", "<|eot|>", "<|end_of_text|>", "</s>")
 
 
@@ -57,17 +56,6 @@ def _import_torch() -> Any:
     except ImportError as error:
         raise ImportError(f"{_INSTALL_HINT} ({error})") from error
     return torch
-
-
-def _adds_bos(generation: int) -> bool:
-    """Whether the tokenizer adds BOS, as Meta's reference code does for each generation.
-
-    Llama Guard 1 and 2 prompts carry no BOS; llama-recipes tokenises them with the tokenizer's
-    defaults (``tokenizer([prompt])``), which prepend it. Llama Guard 3 and 4 prompts start with
-    ``<|begin_of_text|>`` themselves and are tokenised without special tokens (as
-    ``apply_chat_template`` does), so BOS appears once.
-    """
-    return generation in (1, 2)
 
 
 @dataclass(frozen=True)
@@ -97,8 +85,7 @@ class _Job:
 
     request: GuardRequest
     ids: list[int]
-    lead: list[int]  # tokens appended after the prompt (the model's "\n\n" for Llama Guard 3/4)
-    prefix_key: tuple[str, bool] | None = None
+    prefix_key: str | None = None
     shared: int = 0  # leading ids served from the cached prefix KV
 
 
@@ -127,7 +114,7 @@ class _Engine:
         # "Already borrowed" if two threads (two backends on one model) call it at once.
         self._tokenizer_lock = threading.Lock()
         self.stats = EngineStats()
-        self._prefixes: OrderedDict[tuple[str, bool], _Prefix] = OrderedDict()
+        self._prefixes: OrderedDict[str, _Prefix] = OrderedDict()
         self._prefix_cache_size = prefix_cache_size
         self.safe_ids, self.unsafe_ids = self._verdict_token_ids()
         self.eos_ids = self._eos_ids()
@@ -142,13 +129,22 @@ class _Engine:
         self._keep_kw = next(
             (k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None
         )
-        self._lead_cache: dict[int, list[int]] = {}
 
     # -- tokenisation ---------------------------------------------------------------------
 
-    def _encode(self, text: str, add_bos: bool) -> list[int]:
+    def _encode(self, text: str) -> list[int]:
+        """Token ids of a BOS-less prompt (or prefix), with exactly one BOS in front.
+
+        Prompts reach every backend as a server gets them on ``/v1/completions`` (no BOS text,
+        see ``completion_prompt``), and the tokenizer adds BOS as a server does. A tokenizer
+        configured not to add it gets it here, so the model always sees exactly one.
+        """
         with self._tokenizer_lock:
-            return list(self.tokenizer(text, add_special_tokens=add_bos)["input_ids"])
+            ids = [int(i) for i in self.tokenizer(text, add_special_tokens=True)["input_ids"]]
+        bos = self.tokenizer.bos_token_id
+        if bos is not None and (not ids or ids[0] != bos):
+            ids.insert(0, int(bos))
+        return ids
 
     def decode(self, ids: list[int], *, skip_special: bool = True) -> str:
         with self._tokenizer_lock:
@@ -186,28 +182,20 @@ class _Engine:
         ids.update(int(vocab[t]) for t in _EOS_TEXTS if t in vocab)
         return ids
 
-    def lead_ids(self, generation: int) -> list[int]:
-        if generation not in self._lead_cache:
-            lead = _ANSWER_LEAD.get(generation, "")
-            self._lead_cache[generation] = self._encode(lead, add_bos=False) if lead else []
-        return self._lead_cache[generation]
-
     def prepare(self, request: GuardRequest, options: _Options) -> _Job:
         """Tokenise and find how much of the prompt a cached prefix already covers (no model)."""
-        prompt = request.prompt
-        add_bos = _adds_bos(request.taxonomy.generation)
-        lead = self.lead_ids(request.taxonomy.generation)
-        ids = self._encode(prompt, add_bos) + lead
+        prompt = request.completion_prompt
+        ids = self._encode(prompt)
         if len(ids) > self.max_length:
             raise BackendError(
                 f"conversation is {len(ids)} tokens, over the model's {self.max_length}-token "
                 "context: check a shorter window of the conversation",
                 kind="too_long",
             )
-        job = _Job(request, ids, lead)
+        job = _Job(request, ids)
         cut = prompt.find(_CONVERSATION_MARKER) if options.reuse_prefix else -1
         if cut >= 0:
-            key = (prompt[: cut + len(_CONVERSATION_MARKER)], add_bos)
+            key = prompt[: cut + len(_CONVERSATION_MARKER)]
             prefix = self._prefix_entry(key)
             # Tokenising the prefix alone can end differently from the full prompt (a merge
             # across the cut): reuse only the tokens both agree on, and always leave one to run.
@@ -232,17 +220,17 @@ class _Engine:
         cache = getattr(output, "cache", None)
         return cache if cache is not None else output.past_key_values
 
-    def _prefix_entry(self, key: tuple[str, bool]) -> _Prefix:
+    def _prefix_entry(self, key: str) -> _Prefix:
         with self._prefix_lock:
             prefix = self._prefixes.get(key)
             if prefix is None:
-                prefix = self._prefixes[key] = _Prefix(self._encode(key[0], key[1]))
+                prefix = self._prefixes[key] = _Prefix(self._encode(key))
                 while len(self._prefixes) > self._prefix_cache_size:
                     self._prefixes.popitem(last=False)
             self._prefixes.move_to_end(key)
             return prefix
 
-    def _prefix_kv(self, key: tuple[str, bool]) -> list[tuple[Any, Any]]:
+    def _prefix_kv(self, key: str) -> list[tuple[Any, Any]]:
         prefix = self._prefix_entry(key)  # rebuilt here if evicted since prepare()
         if prefix.kv is None:
             ids = self.torch.tensor([prefix.ids], device=self.device)
@@ -303,14 +291,14 @@ class _Engine:
 
         answers: list[list[int]] = []
         unsafe_rows: list[int] = []
-        for row, job in enumerate(jobs):
+        for row in range(batch):
             if not math.isfinite(scores[row]):
                 answers.append([])  # reported as an error below: NaN must never read as "safe"
             elif scores[row] >= options.decode_threshold:
                 unsafe_rows.append(row)
-                answers.append([*job.lead, best_unsafe[row]])
+                answers.append([best_unsafe[row]])
             else:
-                answers.append([*job.lead, best_safe[row]])
+                answers.append([best_safe[row]])
         if unsafe_rows and options.max_category_tokens > 0:
             tails = self._decode_categories(
                 self._output_cache(output), unsafe_rows, [best_unsafe[r] for r in unsafe_rows],
@@ -616,7 +604,7 @@ class TransformersBackend:
         outcomes: list[BackendAnswer | BaseException] = [
             BackendError("not scored", kind="internal") for _ in requests
         ]
-        groups: dict[tuple[Any, int], list[tuple[int, _Job]]] = {}
+        groups: dict[tuple[str | None, int], list[tuple[int, _Job]]] = {}
         for index, request in enumerate(requests):
             try:
                 job = engine.prepare(request, options)

@@ -134,7 +134,7 @@ def mapping_between(source_generation: int, taxonomy: Taxonomy) -> CategoryMappi
     if taxonomy.custom or source_generation == taxonomy.generation:
         return None
     if {source_generation, taxonomy.generation} == {3, 4}:
-        return None  # Llama Guard 3 and 4 share S1-S14
+        return None  # Llama Guard 4's S1-S13 are Llama Guard 3's (3 8B adds S14)
     name = f"lg{source_generation}-lg{taxonomy.generation}"
     if name not in BUILTIN_MAPPINGS:
         raise ValueError(f"no built-in mapping {name}; pass a mapping file")

@@ -56,12 +56,17 @@ def _logprobs(answer: str, score: float, chat: bool) -> dict[str, Any]:
 def _prompt_taxonomy(prompt: str, model: str) -> tuple[Any, Taxonomy]:
     turns, categories = parse_prompt(prompt)
     base = taxonomy_for_model(model)
-    if "<|start_header_id|>" in prompt:
+    if "<|start_header_id|>" in prompt and base.generation != 3:
         base = taxonomy_for_model("llama-guard-3")
-    elif "<|header_start|>" in prompt:
+    elif "<|header_start|>" in prompt and base.generation != 4:
         base = taxonomy_for_model("llama-guard-4")
-    if tuple((c.code, c.name) for c in categories) == tuple((c.code, c.name) for c in base):
+    listed = tuple((c.code, c.name) for c in categories)
+    known = tuple((c.code, c.name) for c in base)
+    if listed == known:
         return turns, base
+    if listed and set(listed) < set(known):  # exclude_from_prompt: the model's own, trimmed
+        kept = {code for code, _ in listed}
+        return turns, base.excluding(c for c in base.codes if c not in kept)
     return turns, base.with_categories(categories)
 
 
