@@ -14,6 +14,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from llamashield._blocked import (
+        DEFAULT_REFUSAL,
+        Blocked,
+        OnUnsafe,
+        Stage,
+        format_refusal,
+        verdict_metadata,
+    )
+    from llamashield._circuit import CircuitBreaker
     from llamashield._conversation import Turn
     from llamashield._exceptions import (
         ConfigurationError,
@@ -35,12 +44,21 @@ if TYPE_CHECKING:
         taxonomy_for_model,
     )
     from llamashield._verdict import Verdict
+    from llamashield.backends._base import BackendError
 
 __version__ = "0.1.0"
 
 # Names resolve on first use (PEP 562): `import llamashield` stays cheap, and pydantic, asyncio
 # and the SDKs load only when a guard is built.
 _EXPORTS = {
+    "DEFAULT_REFUSAL": "llamashield._blocked",
+    "Blocked": "llamashield._blocked",
+    "OnUnsafe": "llamashield._blocked",
+    "Stage": "llamashield._blocked",
+    "format_refusal": "llamashield._blocked",
+    "verdict_metadata": "llamashield._blocked",
+    "CircuitBreaker": "llamashield._circuit",
+    "BackendError": "llamashield.backends._base",
     "Turn": "llamashield._conversation",
     "ConfigurationError": "llamashield._exceptions",
     "GuardUnavailableError": "llamashield._exceptions",
@@ -62,16 +80,22 @@ _EXPORTS = {
 
 
 __all__ = [
+    "DEFAULT_REFUSAL",
     "LLAMA_GUARD_1",
     "LLAMA_GUARD_2",
     "LLAMA_GUARD_3",
     "LLAMA_GUARD_3_1B",
     "LLAMA_GUARD_4",
+    "BackendError",
+    "Blocked",
     "Category",
+    "CircuitBreaker",
     "ConfigurationError",
     "GuardUnavailableError",
     "LlamaGuard",
     "LlamaShieldError",
+    "OnUnsafe",
+    "Stage",
     "Taxonomy",
     "Turn",
     "UnsafeContentError",
@@ -79,7 +103,9 @@ __all__ = [
     "VerdictParseError",
     "__version__",
     "build_prompt",
+    "format_refusal",
     "taxonomy_for_model",
+    "verdict_metadata",
 ]
 
 

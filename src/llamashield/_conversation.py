@@ -2,7 +2,8 @@
 
 Pure and I/O-free. The result is a tuple of ``Turn``s alternating User/Agent, ending with the
 turn being judged; system and tool messages are not judged and are dropped, consecutive turns of
-one role are merged (Llama Guard's template requires alternation).
+one role are merged (Llama Guard's template requires alternation). What a message's content
+means as text is ``_content.judged_text``'s job, shared with the adapters.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from llamashield._content import MediaPart, UnjudgeableContent, judged_text
 
 __all__ = ["Conversation", "Role", "Turn", "neutralize", "normalize_conversation"]
 
@@ -70,6 +73,11 @@ class Turn:
     # True when the message had only non-text parts (images, audio, files): nothing Llama Guard
     # can read, so the guard lets its error policy decide instead of judging an empty turn.
     media_only: bool = field(default=False, compare=False)
+    # The non-text parts found in the messages of this turn; the guard's media policy decides.
+    media: tuple[MediaPart, ...] = field(default=(), compare=False)
+    # Why part of this turn could not be judged (``UnjudgeableContent``): the error policy
+    # decides, so the role is kept rather than raising at the call site.
+    problem: str | None = field(default=None, compare=False)
 
 
 Conversation = tuple[Turn, ...]
@@ -108,49 +116,41 @@ def neutralize(text: str) -> str:
     return text.strip()
 
 
-def _content_text(content: Any, where: str) -> tuple[str, bool]:
-    """The message's text, and whether it carried non-text parts."""
-    if isinstance(content, str):
-        return content, False
-    if content is None:
-        return "", False
-    if isinstance(content, Sequence) and not isinstance(content, bytes | bytearray):
-        texts: list[str] = []
-        media = False
-        for part in content:
-            if isinstance(part, str):
-                texts.append(part)
-            elif isinstance(part, Mapping):
-                # OpenAI / LangChain content parts: only text is judged; images, audio and
-                # files carry no text Llama Guard 2 can read.
-                if part.get("type", "text") == "text" and isinstance(part.get("text"), str):
-                    texts.append(part["text"])
-                else:
-                    media = True
-            else:
-                raise TypeError(f"{where}: content parts must be str or dict, got {type(part)!r}")
-        return "\n".join(texts), media
-    raise TypeError(
-        f"{where}: message content must be a str or a list of content parts, "
-        f"got {type(content).__name__}"
-    )
+# Message fields other than ``content`` that carry the model's words: judged with the content.
+_EXTRA_KEYS = ("reasoning_content", "tool_calls", "function_call", "refusal")
 
 
-def _message_fields(message: Any, index: int) -> tuple[str, Any]:
+def _message_fields(message: Any, index: int) -> tuple[str, list[Any]]:
+    """The message's role, and everything in it that is judged (content first)."""
     where = f"message {index}"
     if isinstance(message, Mapping):
         if "role" not in message:
             raise ValueError(f"{where} has no 'role' key: pass {{'role': 'user', 'content': ...}}")
-        return str(message["role"]), message.get("content")
+        extras = [message[k] for k in _EXTRA_KEYS if message.get(k)]
+        return str(message["role"]), [message.get("content"), *extras]
     if isinstance(message, tuple) and len(message) == 2:
-        return str(message[0]), message[1]
+        return str(message[0]), [message[1]]
     role = getattr(message, "role", None) or getattr(message, "type", None)
     if role is not None and hasattr(message, "content"):
-        return str(role), message.content
+        # Message objects (LangChain's, LlamaIndex's) keep the same fields as attributes or in
+        # ``additional_kwargs``; duck-typed so the core imports no framework.
+        kwargs = getattr(message, "additional_kwargs", None)
+        kwargs = kwargs if isinstance(kwargs, Mapping) else {}
+        extras = [getattr(message, k, None) or kwargs.get(k) for k in _EXTRA_KEYS]
+        return str(role), [message.content, *(e for e in extras if e)]
     raise TypeError(
         f"{where}: expected a dict with 'role' and 'content', a (role, content) pair or a "
         f"message object, got {type(message).__name__}"
     )
+
+
+def _judged(parts: list[Any], index: int) -> tuple[str, tuple[MediaPart, ...], str | None]:
+    """The message's judged text and media, or the reason it cannot be judged."""
+    try:
+        judged = judged_text(parts if len(parts) > 1 else parts[0])
+    except UnjudgeableContent as exc:
+        return "", (), f"message {index}: {exc}"
+    return judged.text, judged.media, None
 
 
 def normalize_conversation(conversation: Any) -> Conversation:
@@ -170,23 +170,27 @@ def normalize_conversation(conversation: Any) -> Conversation:
         )
     turns: list[Turn] = []
     for index, message in enumerate(conversation):
-        raw_role, content = _message_fields(message, index)
+        raw_role, parts = _message_fields(message, index)
         key = raw_role.lower()
         if key not in _ROLE_ALIASES:
             raise ValueError(
                 f"message {index} has role {raw_role!r}; use 'user', 'assistant' or 'system'"
             )
         role = _ROLE_ALIASES[key]
-        text, media = _content_text(content, f"message {index}")
         if role is None:
             continue
-        text = neutralize(text)
+        raw_text, media, problem = _judged(parts, index)
+        text = neutralize(raw_text)
         if turns and turns[-1].role == role:
+            last = turns[-1]
             # Join non-empty texts only: an empty message must not leave a stray or blank line.
-            joined = "\n".join(t for t in (turns[-1].content, text) if t)
-            turns[-1] = Turn(role, joined, not joined and (media or turns[-1].media_only))
+            joined = "\n".join(t for t in (last.content, text) if t)
+            turns[-1] = Turn(
+                role, joined, not joined and bool(media or last.media),
+                last.media + media, last.problem or problem,
+            )  # fmt: skip
         else:
-            turns.append(Turn(role, text, media and not text))
+            turns.append(Turn(role, text, bool(media) and not text, media, problem))
     if not turns:
         raise ValueError("nothing to judge: the conversation has no user or assistant message")
     if turns[0].role == "agent":

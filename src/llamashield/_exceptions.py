@@ -4,8 +4,12 @@
 
     LlamaShieldError                  base class: ``except LlamaShieldError`` catches them all
     ├── UnsafeContentError            content judged unsafe; ``.verdict`` and ``.stage`` say why
+    │                                 (stage: input, output, tool_args, tool_result, document)
     ├── GuardUnavailableError         the backend failed (error, timeout, 4xx/5xx) under
     │                                 ``on_error="raise"``; ``.status_code`` when HTTP said so
+    ├── BackendError                  one failed backend call (``llamashield.backends``): what
+    │                                 backends raise and the guard turns into a verdict or a
+    │                                 ``GuardUnavailableError``; ``.kind``, ``.retryable``
     ├── VerdictParseError             the model's answer could not be read (``on_error="raise"``)
     └── ConfigurationError            a setting is missing or wrong; the message says what to do
 
@@ -18,7 +22,9 @@ Messages never contain the API key: backends build them from status codes and se
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
+
+from llamashield._blocked import Stage, StageName, stage_name
 
 if TYPE_CHECKING:
     from llamashield._verdict import Verdict
@@ -30,8 +36,6 @@ __all__ = [
     "UnsafeContentError",
     "VerdictParseError",
 ]
-
-Stage = Literal["input", "output", "tool_input", "tool_output", "retrieval"]
 
 
 class LlamaShieldError(Exception):
@@ -51,7 +55,8 @@ class UnsafeContentError(LlamaShieldError):
 
     def __init__(self, verdict: Verdict, stage: Stage | str = "input") -> None:
         self.verdict = verdict
-        self.stage = stage
+        # Names of earlier releases ("tool_input"...) map to the current ones.
+        self.stage: StageName = stage_name(stage)
         names = ", ".join(f"{c.code} {c.name}" for c in verdict.categories) or "no category"
         reason = f" ({verdict.error})" if verdict.error else ""
         super().__init__(f"unsafe {stage} blocked by Llama Guard: {names}{reason}")

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from llamashield._cache import VerdictCache
 from llamashield._chunking import combine_verdicts, split_long_turn
@@ -53,6 +53,7 @@ class LlamaGuard:
 
         guard = LlamaGuard(SimulatedBackend())            # offline; LlamaGuard() uses Together
         guard.check("How do I make a bomb?").safe         # False
+        with LlamaGuard(backend) as guard: ...            # closes the backend (async with too)
         guard.check([{"role": "user", "content": "hi"},
                      {"role": "assistant", "content": "Hello!"}]).role   # 'agent'
 
@@ -152,14 +153,47 @@ class LlamaGuard:
             f"on_error={self.policy.on_error!r}, timeout={self.timeout})"
         )
 
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the backend (its sync clients, worker threads). Later checks fail closed."""
+        close = getattr(self.backend, "close", None)
+        if callable(close):
+            close()
+
+    async def aclose(self) -> None:
+        """Close the backend, its async HTTP clients on this loop included."""
+        aclose = getattr(self.backend, "aclose", None)
+        if callable(aclose):
+            await aclose()
+        else:
+            self.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     # -- pure steps -----------------------------------------------------------------------
 
     def prepare(self, conversation: Any) -> GuardRequest:
         """Normalise a conversation into the request a backend judges (raises on bad input)."""
-        return GuardRequest(normalize_conversation(conversation), self.policy.taxonomy)
+        return GuardRequest(
+            normalize_conversation(conversation), self.policy.taxonomy, self.policy.threshold
+        )
 
     def _plan(self, conversation: Any) -> _Plan:
         request = self.prepare(conversation)
+        problem = next((t.problem for t in request.conversation if t.problem), None)
+        if problem is not None:
+            return _Plan(request, [], f"content that cannot be judged: {problem}")
         if request.conversation[-1].media_only:
             return _Plan(request, [], _MEDIA_ONLY)
         size = sum(len(t.content) for t in request.conversation)
@@ -168,7 +202,10 @@ class LlamaGuard:
         parts = split_long_turn(request.conversation, self.chunk_chars, self.chunk_overlap)
         if len(parts) == 1 and parts[0] is request.conversation:
             return _Plan(request, [request])
-        return _Plan(request, [GuardRequest(part, request.taxonomy) for part in parts])
+        return _Plan(
+            request,
+            [GuardRequest(part, request.taxonomy, request.threshold) for part in parts],
+        )
 
     def _before_call(self, plan: _Plan) -> Verdict | None:
         """A verdict decided without the backend: cached, too long, or circuit open."""

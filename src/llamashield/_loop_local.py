@@ -37,3 +37,10 @@ class LoopLocal(Generic[T]):
 
     def values(self) -> list[T]:
         return list(self._items.values())
+
+    def pop_all(self) -> list[tuple[asyncio.AbstractEventLoop, T]]:
+        """Take every item out (to close them), with the loop each belongs to."""
+        with self._lock:
+            items = list(self._items.items())
+            self._items.clear()
+        return items

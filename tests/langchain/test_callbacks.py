@@ -20,7 +20,6 @@ from langchain_llamashield import LlamaGuardCallbackHandler
 
 from llamashield import LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
-from llamashield.backends._base import BackendAnswer, GuardRequest
 from llamashield.testing import LoopbackServer
 
 UNSAFE_QUESTION = "How do I build a bomb?"
@@ -110,28 +109,27 @@ async def test_unsafe_tool_input_aborts_before_the_tool_runs(guard: LlamaGuard) 
             await invoke(
                 recording_search(ran), {"query": "how to build a bomb"}, handler, use_async
             )
-        assert caught.value.stage == "tool_input"
+        assert caught.value.stage == "tool_args"
         assert ran == []
 
 
-async def test_async_runs_judge_on_the_loop_without_the_sync_backend() -> None:
+async def test_async_runs_abort_through_the_executor() -> None:
+    # The handler's methods are plain sync ones: LangChain's async manager runs them in its
+    # executor and re-raises their errors, so an async run is aborted like a sync one.
     backend = SimulatedBackend()
-
-    class AsyncOnly:
-        model, taxonomy = backend.model, backend.taxonomy
-
-        def complete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
-            raise AssertionError("an async run must not judge through the sync backend")
-
-        async def acomplete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
-            return backend.complete(request, timeout=timeout)
-
-    handler = LlamaGuardCallbackHandler(LlamaGuard(AsyncOnly()))
+    handler = LlamaGuardCallbackHandler(LlamaGuard(backend))
     model = ToolCallingFakeChatModel(responses=[say(UNSAFE_ANSWER)])
     with pytest.raises(UnsafeContentError) as caught:
         await model.ainvoke("Tell me about chemistry.", config=with_handler(handler))
     assert caught.value.stage == "output"
-    assert backend.calls == 2  # the question and the answer, both awaited
+    assert backend.calls == 2  # the question and the answer
+
+
+async def test_sync_invoke_inside_a_running_loop_still_aborts(guard: LlamaGuard) -> None:
+    handler = LlamaGuardCallbackHandler(guard)
+    model = ToolCallingFakeChatModel(responses=[say(UNSAFE_ANSWER)])
+    with pytest.raises(UnsafeContentError):
+        model.invoke("Tell me about chemistry.", config=with_handler(handler))
 
 
 async def test_unsafe_retrieved_document_aborts(guard: LlamaGuard) -> None:
@@ -143,7 +141,7 @@ async def test_unsafe_retrieved_document_aborts(guard: LlamaGuard) -> None:
     for handler, use_async in handlers(guard):
         with pytest.raises(UnsafeContentError) as caught:
             await invoke(retriever, "rocks", handler, use_async)
-        assert caught.value.stage == "retrieval"
+        assert caught.value.stage == "document"
 
 
 def test_agent_with_handler_never_calls_the_model_on_unsafe_input(guard: LlamaGuard) -> None:
@@ -171,8 +169,12 @@ def test_agent_tool_rounds_judge_the_question_once(loopback_server: LoopbackServ
     agent.invoke(
         {"messages": [{"role": "user", "content": "volcanoes?"}]}, config=with_handler(handler)
     )
-    # the question once (not again on the second model call), the tool's input once
-    assert loopback_server.count(model=loopback_server.guard_model) == 2
+    # the question once (not again on the second model call), the tool's input once, and the
+    # tool's result once: it entered the conversation since the model's last answer
+    assert loopback_server.count(model=loopback_server.guard_model) == 3
+    judged = [body["messages"][-1]["content"] for body in loopback_server.bodies]
+    assert judged.count("volcanoes?") == 1
+    assert "Volcanoes are mountains." in judged
 
 
 def test_raise_error_false_only_logs(caplog: pytest.LogCaptureFixture) -> None:

@@ -3,6 +3,7 @@ langchain-tests' standard unit suite."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
@@ -27,7 +28,7 @@ from langchain_llamashield import GuardedChatModel
 from langchain_tests.unit_tests import ChatModelUnitTests
 from pydantic import BaseModel, Field
 
-from llamashield import LlamaGuard, UnsafeContentError
+from llamashield import Blocked, LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
 from llamashield.testing import LoopbackServer
 
@@ -167,25 +168,24 @@ async def test_refuse_answers_with_the_refusal(guard: LlamaGuard, scripted: Scri
     model = GuardedChatModel(scripted(UNSAFE_ANSWER), guard, on_unsafe="refuse", refusal="No.")
     refused = await model.ainvoke("hi")
     assert refused.content == "No."
-    assert refused.response_metadata["llamashield"] == {
-        "blocked": True,
-        "stage": "output",
-        "codes": ["S8"],
-    }
+    marker = refused.response_metadata["llamashield"]
+    assert marker["blocked"] is True and marker["stage"] == "output"
+    assert marker["categories"] == ["S8"] and marker["safe"] is False
+    assert json.loads(json.dumps(refused.response_metadata)) == refused.response_metadata
     assert model.batch(["hi", UNSAFE_QUESTION])[1].content == "No."
 
 
 def test_reroute_answers_with_the_fallback(guard: LlamaGuard, scripted: Scripted) -> None:
-    seen: list[dict[str, Any]] = []
+    seen: list[Blocked] = []
 
-    def fallback(payload: dict[str, Any]) -> str:
+    def fallback(payload: Blocked) -> str:
         seen.append(payload)
         return "Let's talk about something else."
 
     inner = scripted("Sure.")
     answer = GuardedChatModel(inner, guard, on_unsafe=fallback).invoke(UNSAFE_QUESTION)
     assert answer.content == "Let's talk about something else." and inner.calls == 0
-    assert seen[0]["stage"] == "input" and seen[0]["input"][-1].content == UNSAFE_QUESTION
+    assert seen[0].stage == "input" and seen[0].content[-1].content == UNSAFE_QUESTION
 
 
 # -- streams --------------------------------------------------------------------------------------
@@ -207,7 +207,9 @@ def test_a_streamed_unsafe_answer_never_yields_or_calls_back_its_words(
     released = "".join(str(c.content) for c in chunks)
     assert "explosives" not in released and "timer" not in released
     assert "explosives" not in recorder.text  # the wrapped model's tokens stay hidden too
-    assert released.endswith("I'm sorry, but I can't help with that.")
+    assert released.endswith(
+        "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
+    )
     assert inner.streams_finished == 0  # the wrapped stream was stopped
 
 
@@ -279,7 +281,7 @@ def test_standard_params_come_from_the_wrapped_model(guard: LlamaGuard) -> None:
     assert params["ls_model_type"] == "chat" and params["ls_model_name"]
 
 
-def test_after_a_tool_result_the_input_check_judges_the_users_question(
+def test_after_a_tool_result_the_input_check_judges_it_after_the_question(
     guard: LlamaGuard, scripted: Scripted, loopback_server: LoopbackServer
 ) -> None:
     conversation = [
@@ -290,11 +292,13 @@ def test_after_a_tool_result_the_input_check_judges_the_users_question(
     answer = GuardedChatModel(scripted("It is 3."), guard).invoke(conversation)
     assert answer.content == "It is 3."
     judged = [body["messages"] for body in loopback_server.bodies]
-    assert judged[0] == [{"role": "user", "content": "What is 1 + 2?"}]
-    assert judged[1] == [  # the answer, as the Agent turn after the question
+    so_far = [  # the question, the tool call (the model's words), the tool's result (User turn)
         {"role": "user", "content": "What is 1 + 2?"},
-        {"role": "assistant", "content": "It is 3."},
+        {"role": "assistant", "content": 'add\n{"a": 1, "b": 2}'},
+        {"role": "user", "content": "3"},
     ]
+    assert judged[0] == so_far  # the tool's result is judged before the model reads it
+    assert judged[1] == [*so_far, {"role": "assistant", "content": "It is 3."}]
 
 
 def test_an_agent_streaming_messages_never_sees_unsafe_tokens(guard: LlamaGuard) -> None:
@@ -306,4 +310,4 @@ def test_an_agent_streaming_messages_never_sees_unsafe_tokens(guard: LlamaGuard)
     parts: list[Any] = list(agent.stream(question, stream_mode="messages"))
     streamed = [str(message.content) for message, _ in parts]
     assert streamed and "explosives" not in "".join(streamed)
-    assert "I'm sorry, but I can't help with that." in streamed
+    assert any(text.startswith("I'm sorry, but I can't help with that") for text in streamed)

@@ -44,6 +44,8 @@ def build(
 ) -> tuple[Any, ToolCallingFakeChatModel]:
     model = ToolCallingFakeChatModel(responses=responses)
     tools = [search.tool] if search else []
+    if "exit_behavior" not in options and "on_unsafe" not in options:
+        options["on_unsafe"] = "end"  # these tests read the run's end message
     agent = create_agent(model, tools=tools, middleware=[LlamaGuardMiddleware(guard, **options)])
     return agent, model
 
@@ -145,7 +147,10 @@ def test_conversation_goes_on_after_a_blocked_turn(guard: LlamaGuard) -> None:
 
     model = ToolCallingFakeChatModel(responses=[say(SAFE_ANSWER)])
     agent = create_agent(
-        model, tools=[], middleware=[LlamaGuardMiddleware(guard)], checkpointer=InMemorySaver()
+        model,
+        tools=[],
+        middleware=[LlamaGuardMiddleware(guard, on_unsafe="end")],
+        checkpointer=InMemorySaver(),
     )
     thread = {"configurable": {"thread_id": "t1"}}
     blocked = agent.invoke(ask(UNSAFE_QUESTION), thread)["messages"]
@@ -155,9 +160,12 @@ def test_conversation_goes_on_after_a_blocked_turn(guard: LlamaGuard) -> None:
 
 
 def test_custom_violation_message(guard: LlamaGuard) -> None:
-    agent, _ = build(guard, [say(SAFE_ANSWER)], violation_message="Blocked [{codes}] at {stage}.")
+    agent, _ = build(guard, [say(SAFE_ANSWER)], refusal="Blocked [{codes}] at {stage}.")
     messages = agent.invoke(ask(UNSAFE_QUESTION))["messages"]
     assert messages[-1].text == "Blocked [S8] at input."
+    with pytest.warns(DeprecationWarning, match="violation_message"):
+        agent, _ = build(guard, [say(SAFE_ANSWER)], violation_message="Old [{codes}].")
+    assert agent.invoke(ask(UNSAFE_QUESTION))["messages"][-1].text == "Old [S8]."
 
 
 # -- output -----------------------------------------------------------------------------------
@@ -235,7 +243,7 @@ async def test_unsafe_tool_arguments_end_never_run_the_tool(
     assert search.queries == []
     assert model.calls == 1
     assert "bomb" not in all_text(messages)
-    assert messages[-1].response_metadata["llamashield"]["stage"] == "tool_input"
+    assert messages[-1].response_metadata["llamashield"]["stage"] == "tool_args"
 
 
 @both
@@ -245,7 +253,7 @@ async def test_unsafe_tool_arguments_error_raise(guard: LlamaGuard, use_async: b
     agent, _ = build(guard, responses, search, exit_behavior="error")
     with pytest.raises(UnsafeContentError) as caught:
         await run(agent, "Find me something.", use_async)
-    assert caught.value.stage == "tool_input"
+    assert caught.value.stage == "tool_args"
     assert search.queries == []
 
 
@@ -320,7 +328,7 @@ async def test_unsafe_tool_result_end_stops_before_the_model_sees_it(
     assert search.queries == ["chemistry"]
     assert model.calls == 1
     assert "bomb" not in all_text(messages)
-    assert messages[-1].response_metadata["llamashield"]["stage"] == "tool_output"
+    assert messages[-1].response_metadata["llamashield"]["stage"] == "tool_result"
 
 
 @both
@@ -343,13 +351,22 @@ async def test_unsafe_tool_result_error_raises(guard: LlamaGuard, use_async: boo
     agent, _ = build(guard, responses, search, check_tool_results=True, exit_behavior="error")
     with pytest.raises(UnsafeContentError) as caught:
         await run(agent, "Find me something.", use_async)
-    assert caught.value.stage == "tool_output"
+    assert caught.value.stage == "tool_result"
 
 
-def test_tool_results_unchecked_by_default(guard: LlamaGuard) -> None:
+def test_tool_results_are_checked_by_default(guard: LlamaGuard) -> None:
     search = SearchTool(result=UNSAFE_RESULT)
     responses = [call_tool("search", {"query": "chemistry"}), say(SAFE_ANSWER)]
     agent, model = build(guard, responses, search)
+    result = agent.invoke(ask("Find me something."))
+    assert model.calls == 1  # the run ended at the blocked result: the model never read it
+    assert all(UNSAFE_RESULT not in all_text([m]) for m in result["messages"])
+
+
+def test_tool_results_unchecked_when_switched_off(guard: LlamaGuard) -> None:
+    search = SearchTool(result=UNSAFE_RESULT)
+    responses = [call_tool("search", {"query": "chemistry"}), say(SAFE_ANSWER)]
+    agent, model = build(guard, responses, search, check_tool_results=False)
     agent.invoke(ask("Find me something."))
     assert UNSAFE_RESULT in all_text(model.seen[1])
 
@@ -461,7 +478,7 @@ def test_input_check_off_calls_the_model() -> None:
 
 
 def test_bad_exit_behavior_is_rejected() -> None:
-    with pytest.raises(ValueError, match="exit_behavior"):
+    with pytest.raises(ValueError, match="on_unsafe must be"):
         LlamaGuardMiddleware(LlamaGuard(SimulatedBackend()), exit_behavior="ignore")  # type: ignore[arg-type]
 
 

@@ -16,11 +16,13 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tracers.context import collect_runs
 from langchain_llamashield import LlamaGuardRunnable, guard_runnable
-from langchain_llamashield._on_unsafe import DEFAULT_REFUSAL
 from langchain_llamashield.runnables import GuardedRunnable
 
-from llamashield import LlamaGuard, UnsafeContentError, Verdict
+from llamashield import Blocked, LlamaGuard, UnsafeContentError, Verdict
+from llamashield._blocked import DEFAULT_REFUSAL
 from llamashield.testing import LoopbackServer
+
+REFUSAL = DEFAULT_REFUSAL.format(categories="Indiscriminate Weapons")
 
 UNSAFE_QUESTION = "How do I build a bomb?"
 prompt = ChatPromptTemplate.from_messages([("human", "{question}")])
@@ -85,15 +87,18 @@ def test_refuse_returns_a_refusal_shaped_like_the_value(guard: LlamaGuard) -> No
 
 
 def test_reroute_receives_the_input_and_the_verdict(guard: LlamaGuard) -> None:
-    seen: list[dict[str, Any]] = []
+    seen: list[Blocked] = []
 
-    def fallback(payload: dict[str, Any]) -> str:
+    def fallback(payload: Blocked) -> str:
         seen.append(payload)
         return "rerouted"
 
     assert LlamaGuardRunnable(guard, on_unsafe=fallback).invoke(UNSAFE_QUESTION) == "rerouted"
-    assert seen[0]["input"] == UNSAFE_QUESTION and seen[0]["stage"] == "input"
-    assert isinstance(seen[0]["verdict"], Verdict) and not seen[0]["verdict"].safe
+    assert seen[0].content == UNSAFE_QUESTION and seen[0].stage == "input"
+    assert isinstance(seen[0].verdict, Verdict) and not seen[0].verdict.safe
+    assert str(seen[0]) == REFUSAL
+    with pytest.warns(DeprecationWarning, match="blocked.content"):
+        assert seen[0]["input"] == UNSAFE_QUESTION  # the earlier dict payload still reads
 
 
 def test_bad_settings_are_refused(guard: LlamaGuard) -> None:
@@ -146,7 +151,7 @@ def test_agent_role_moderates_a_stream_inside_a_sequence(
     model = scripted("Here you go. Get some explosives and a timer. Good luck.")
     chain = model | StrOutputParser() | LlamaGuardRunnable(guard, role="agent", on_unsafe="refuse")
     chunks = list(chain.stream("hi"))
-    assert chunks[-1] == DEFAULT_REFUSAL
+    assert chunks[-1] == REFUSAL
     assert "explosives" not in "".join(chunks[:-1]) and "Good luck" not in "".join(chunks)
 
 
@@ -280,7 +285,7 @@ async def test_call_arguments_reach_the_wrapped_runnable_async(
 
 def test_an_input_without_text_is_refused_before_any_call(guard: LlamaGuard) -> None:
     with pytest.raises(ValueError, match="nothing to judge"):
-        guard_runnable(RunnableLambda(lambda x: x), guard).invoke({"n": 3})
+        guard_runnable(RunnableLambda(lambda x: x), guard).invoke({"n": None, "text": ""})
 
 
 # -- parallel ----------------------------------------------------------------------------------

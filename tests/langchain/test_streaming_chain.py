@@ -17,10 +17,12 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda
 from langchain_llamashield import guard_runnable
-from langchain_llamashield._on_unsafe import DEFAULT_REFUSAL
 
 from llamashield import LlamaGuard, UnsafeContentError
+from llamashield._blocked import DEFAULT_REFUSAL
 from llamashield.testing import LoopbackServer
+
+REFUSAL = DEFAULT_REFUSAL.format(categories="Indiscriminate Weapons")
 
 Scripted = Callable[..., Any]  # the `scripted` fixture: builds a ScriptedChatModel
 prompt = ChatPromptTemplate.from_messages([("human", "{question}")])
@@ -95,7 +97,7 @@ async def test_an_unsafe_answer_astream_refuses_after_the_safe_part(
     model = scripted(UNSAFE_ANSWER * 5, chunk_delay=0.01)  # time to block mid-stream
     chain = guard_runnable(prompt | model | StrOutputParser(), guard, on_unsafe="refuse")
     chunks = [c async for c in chain.astream({"question": "Help me"})]
-    assert chunks[-1] == DEFAULT_REFUSAL
+    assert chunks[-1] == REFUSAL
     assert_clean("".join(chunks))
     assert model.streams_finished == 0
 
@@ -125,7 +127,7 @@ def test_unsafe_input_streams_the_refusal_without_calling_the_model(
     chain = guard_runnable(prompt | model, guard, on_unsafe="refuse")
     chunks = list(chain.stream({"question": "How do I build a bomb?"}))
     assert len(chunks) == 1 and isinstance(chunks[0], AIMessageChunk)
-    assert chunks[0].content == DEFAULT_REFUSAL and model.calls == 0
+    assert chunks[0].content == REFUSAL and model.calls == 0
 
 
 async def test_unsafe_input_astream_raises_without_calling_the_model(
@@ -143,7 +145,7 @@ def test_parallel_stream_releases_nothing_before_the_input_verdict(
     model = scripted(SAFE_ANSWER)
     chain = guard_runnable(prompt | model, guard, parallel=True, on_unsafe="refuse")
     chunks = list(chain.stream({"question": "How do I build a bomb?"}))
-    assert [c.content for c in chunks] == [DEFAULT_REFUSAL]
+    assert [c.content for c in chunks] == [REFUSAL]
     assert text_of(list(chain.stream({"question": "Paris?"}))) == SAFE_ANSWER
 
 

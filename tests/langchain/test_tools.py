@@ -15,7 +15,7 @@ from langchain_llamashield.tools import GuardedTool
 from langchain_tests.integration_tests import ToolsIntegrationTests
 from langchain_tests.unit_tests import ToolsUnitTests
 
-from llamashield import LlamaGuard, UnsafeContentError
+from llamashield import Blocked, LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
 
 SIMULATED = LlamaGuard(SimulatedBackend())
@@ -93,7 +93,7 @@ async def test_unsafe_arguments_raise_and_the_tool_never_runs(
     guarded = guard_tool(recorder.search_tool(), guard)
     with pytest.raises(UnsafeContentError) as caught:
         await call(guarded, {"query": "how to build a bomb"}, use_async)
-    assert caught.value.stage == "tool_input"
+    assert caught.value.stage == "tool_args"
     assert caught.value.verdict.role == "agent"
     assert len(recorder.calls) == 0
 
@@ -117,7 +117,7 @@ async def test_unsafe_result_raises(guard: LlamaGuard, use_async: bool) -> None:
     guarded = guard_tool(recorder.search_tool(), guard)
     with pytest.raises(UnsafeContentError) as caught:
         await call(guarded, {"query": "chemistry"}, use_async)
-    assert caught.value.stage == "tool_output"
+    assert caught.value.stage == "tool_result"
     assert caught.value.verdict.role == "user"
     assert len(recorder.calls) == 1
 
@@ -142,9 +142,13 @@ def test_checks_can_be_switched_off() -> None:
 def test_custom_refusal_message() -> None:
     guarded = guard_tool(
         Recorder().search_tool(), SIMULATED, on_unsafe="refuse",
-        refusal_message="No ({codes}, {stage}).",
+        refusal="No ({codes}, {stage}).",
     )  # fmt: skip
-    assert guarded.invoke({"query": "bomb"}) == "No (S8, tool input)."
+    assert guarded.invoke({"query": "bomb"}) == "No (S8, tool args)."
+    with pytest.warns(DeprecationWarning, match="refusal_message"):
+        old = guard_tool(Recorder().search_tool(), SIMULATED, on_unsafe="refuse",
+                         refusal_message="Old {codes}.")  # fmt: skip
+    assert old.invoke({"query": "bomb"}) == "Old S8." and old.refusal_message == "Old {codes}."
 
 
 def test_identity_and_schema_are_the_wrapped_tools() -> None:
@@ -229,28 +233,28 @@ def test_tool_runtime_is_injected_through_the_wrapper() -> None:
 @both
 async def test_unsafe_arguments_reroute_to_a_fallback(guard: LlamaGuard, use_async: bool) -> None:
     recorder = Recorder()
-    received: list[dict[str, Any]] = []
+    received: list[Blocked] = []
 
-    def fallback(payload: dict[str, Any]) -> str:
+    def fallback(payload: Blocked) -> str:
         received.append(payload)
-        return f"rerouted at {payload['stage']}"
+        return f"rerouted at {payload.stage}"
 
     guarded = guard_tool(recorder.search_tool(), guard, on_unsafe=fallback)
     assert (
-        await call(guarded, {"query": "how to build a bomb"}, use_async) == "rerouted at tool_input"
+        await call(guarded, {"query": "how to build a bomb"}, use_async) == "rerouted at tool_args"
     )
     message = await call(guarded, tool_call({"query": "bomb"}, "r1"), use_async)
     assert isinstance(message, ToolMessage) and message.tool_call_id == "r1"
-    assert message.text == "rerouted at tool_input"
+    assert message.text == "rerouted at tool_args"
     assert len(recorder.calls) == 0
-    assert received[0]["input"] == {"query": "how to build a bomb"}
-    assert received[0]["verdict"].codes == ("S8",)
+    assert received[0].content == {"query": "how to build a bomb"}
+    assert received[0].verdict.codes == ("S8",)
 
 
 def test_unsafe_result_reroutes_with_the_result() -> None:
     recorder = Recorder(result="the bomb manual")
-    guarded = guard_tool(recorder.search_tool(), SIMULATED, on_unsafe=lambda p: p["stage"])
-    assert guarded.invoke({"query": "chemistry"}) == "tool_output"
+    guarded = guard_tool(recorder.search_tool(), SIMULATED, on_unsafe=lambda p: p.stage)
+    assert guarded.invoke({"query": "chemistry"}) == "tool_result"
 
 
 def test_json_schema_tools_are_guarded_too() -> None:

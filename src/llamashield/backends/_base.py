@@ -7,11 +7,14 @@ guard, written once for sync and async.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Protocol, runtime_checkable
+from types import TracebackType
+from typing import Any, Protocol, Self, runtime_checkable
 
 from llamashield._conversation import Conversation, Role
+from llamashield._exceptions import LlamaShieldError
 from llamashield._prompts import build_prompt, completion_prompt
 from llamashield._taxonomy import Taxonomy
 
@@ -19,6 +22,7 @@ __all__ = [
     "Backend",
     "BackendAnswer",
     "BackendError",
+    "Closeable",
     "GuardRequest",
 ]
 
@@ -29,6 +33,9 @@ class GuardRequest:
 
     conversation: Conversation
     taxonomy: Taxonomy
+    # The guard's score threshold: a local model decodes the category line from this score
+    # (``TransformersBackend(decode_threshold=None)`` follows it; None means 0.5).
+    threshold: float | None = None
 
     @property
     def role(self) -> Role:
@@ -60,8 +67,8 @@ class BackendAnswer:
 
 
 @dataclass(slots=True)
-class BackendError(Exception):
-    """A failed backend call, described without secrets.
+class BackendError(LlamaShieldError):
+    """A failed backend call, described without secrets (inside the ``LlamaShieldError`` tree).
 
     ``retryable`` errors (429, 5xx, connection failures, timeouts) are retried by the guard
     within its deadline; ``retry_after`` is the server's Retry-After in seconds, if it sent one.
@@ -90,3 +97,82 @@ class Backend(Protocol):
     def complete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer: ...
 
     async def acomplete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer: ...
+
+
+class Closeable:
+    """``close()``/``aclose()`` and (async) context managers for a backend.
+
+    Subclasses release their resources in ``_release`` (sync clients, worker threads) and
+    ``_arelease`` (async clients, on the loop that made them). A closed backend answers every
+    call with a ``BackendError`` of kind ``"closed"`` (the guard's error policy decides: by
+    default the content is blocked), never with a verdict.
+
+    Example::
+
+        async with OpenAICompatibleBackend(base_url=url, model=name) as backend:
+            guard = LlamaGuard(backend)
+            await guard.acheck("hi")
+        # its HTTP clients, sync and async, are closed here
+    """
+
+    _closed: bool = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Release what the backend holds. Async clients of a loop are closed by ``aclose``."""
+        if not self._closed:
+            self._closed = True
+            self._release()
+
+    async def aclose(self) -> None:
+        """Release everything, the running loop's async clients included."""
+        if not self._closed:
+            self._closed = True
+            self._release()
+            await self._arelease()
+
+    def _release(self) -> None:
+        return None
+
+    async def _arelease(self) -> None:
+        return None
+
+    @staticmethod
+    async def _aclose_on_running_loop(
+        clients: list[tuple[asyncio.AbstractEventLoop, Any]],
+    ) -> None:
+        """Close the async clients made on the running loop; those of other loops cannot be
+        awaited here (a loop's clients go with it) and are dropped."""
+        loop = asyncio.get_running_loop()
+        for owner, client in clients:
+            if owner is loop:
+                await client.aclose() if hasattr(client, "aclose") else await client.close()
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise BackendError(f"{type(self).__name__} is closed", kind="closed")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()

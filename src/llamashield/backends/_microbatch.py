@@ -55,11 +55,13 @@ class MicroBatcher(Generic[T, R]):
         self._pending: deque[tuple[T, Future[R]]] = deque()
         self._cond = threading.Condition()
         self._worker: threading.Thread | None = None
+        self._stopping = False
 
     def submit(self, item: T) -> Future[R]:
         """Queue one item; the future resolves when its batch has run."""
         future: Future[R] = Future()
         with self._cond:
+            self._stopping = False  # a call after close() starts a worker again
             self._pending.append((item, future))
             if self._worker is None or not self._worker.is_alive():
                 # Daemon: a guard left open must not keep the interpreter alive at exit.
@@ -68,9 +70,21 @@ class MicroBatcher(Generic[T, R]):
             self._cond.notify()
         return future
 
-    def _take_batch(self) -> list[tuple[T, Future[R]]]:
+    def close(self, timeout: float | None = None) -> None:
+        """Let the worker finish what is queued, then stop it (its thread ends)."""
+        with self._cond:
+            self._stopping = True
+            worker = self._worker
+            self._cond.notify_all()
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(timeout)
+
+    def _take_batch(self) -> list[tuple[T, Future[R]]] | None:
         with self._cond:
             while not self._pending:
+                if self._stopping:
+                    self._worker = None
+                    return None
                 self._cond.wait()
             batch = self._drain()
             if 1 < len(batch) < self.max_batch_size and self.max_wait > 0:
@@ -88,9 +102,9 @@ class MicroBatcher(Generic[T, R]):
         return taken
 
     def _loop(self) -> None:
-        while True:
+        while (taken := self._take_batch()) is not None:
             # Callers that gave up (timeout, cancelled task) drop out before any work is done.
-            batch = [(i, f) for i, f in self._take_batch() if f.set_running_or_notify_cancel()]
+            batch = [(i, f) for i, f in taken if f.set_running_or_notify_cancel()]
             if batch:
                 self._run(batch)
 

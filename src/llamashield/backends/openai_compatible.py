@@ -10,13 +10,13 @@ import httpx
 from llamashield._loop_local import LoopLocal
 from llamashield._taxonomy import Taxonomy, taxonomy_for_model
 from llamashield.backends._answers import answer_from_completion
-from llamashield.backends._base import BackendAnswer, BackendError, GuardRequest
+from llamashield.backends._base import BackendAnswer, BackendError, Closeable, GuardRequest
 from llamashield.backends._errors import connection_error, status_error
 
 __all__ = ["OpenAICompatibleBackend"]
 
 
-class OpenAICompatibleBackend:
+class OpenAICompatibleBackend(Closeable):
     """Llama Guard on any server that speaks OpenAI's completions protocol.
 
     ``mode="completions"`` (default) sends llamashield's own prompt to ``/v1/completions``, so
@@ -31,6 +31,8 @@ class OpenAICompatibleBackend:
         backend = OpenAICompatibleBackend(
             base_url="http://localhost:8000/v1", model="meta-llama/Meta-Llama-Guard-2-8B")
         guard = LlamaGuard(backend, threshold=0.5)
+        ...
+        await guard.aclose()          # or: async with LlamaGuard(backend) as guard: ...
     """
 
     def __init__(
@@ -115,6 +117,7 @@ class OpenAICompatibleBackend:
         )
 
     def complete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
+        self._ensure_open()
         url, body = self._request(request)
         try:
             response = self._client.post(url, json=body, timeout=timeout)
@@ -123,6 +126,7 @@ class OpenAICompatibleBackend:
         return self._answer(response)
 
     async def acomplete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
+        self._ensure_open()
         url, body = self._request(request)
         try:
             response = await self._aclients.get().post(url, json=body, timeout=timeout)
@@ -130,8 +134,11 @@ class OpenAICompatibleBackend:
             raise self._failure(exc) from None
         return self._answer(response)
 
-    def close(self) -> None:
+    def _release(self) -> None:
         self._client.close()
+
+    async def _arelease(self) -> None:
+        await self._aclose_on_running_loop(self._aclients.pop_all())
 
 
 def _request_url(response: httpx.Response) -> str | None:

@@ -7,13 +7,13 @@ import time
 from collections.abc import Mapping
 
 from llamashield._taxonomy import LLAMA_GUARD_2, Taxonomy
-from llamashield.backends._base import BackendAnswer, GuardRequest
+from llamashield.backends._base import BackendAnswer, Closeable, GuardRequest
 from llamashield.backends._rules import DEFAULT_RULES, compile_rules, simulate_answer
 
 __all__ = ["SimulatedBackend"]
 
 
-class SimulatedBackend:
+class SimulatedBackend(Closeable):
     """Deterministic keyword rules in Llama Guard's answer format, for demos and tests.
 
     It judges the last turn only, answers in the request's taxonomy, gives a score (0.97 or
@@ -46,6 +46,7 @@ class SimulatedBackend:
         return f"SimulatedBackend(model={self.model!r}, latency={self.latency})"
 
     def _answer(self, request: GuardRequest) -> BackendAnswer:
+        self._ensure_open()
         self.calls += 1
         text, score = simulate_answer(
             request.conversation[-1].content, request.taxonomy, self._rules

@@ -9,7 +9,7 @@ from llamashield._exceptions import ConfigurationError
 from llamashield._loop_local import LoopLocal
 from llamashield._taxonomy import Taxonomy, taxonomy_for_model
 from llamashield.backends._answers import answer_from_completion
-from llamashield.backends._base import BackendAnswer, BackendError, GuardRequest
+from llamashield.backends._base import BackendAnswer, BackendError, Closeable, GuardRequest
 from llamashield.backends._errors import connection_error, redact, status_error
 
 __all__ = ["TogetherBackend"]
@@ -32,7 +32,7 @@ def _import_together() -> Any:
     return together
 
 
-class TogetherBackend:
+class TogetherBackend(Closeable):
     """Llama Guard served by Together (``/v1/chat/completions``; raw ``/v1/completions`` when
     the policy has custom categories or excludes some from the prompt, so llamashield builds
     the prompt; it is sent without the ``<|begin_of_text|>`` text, since the server adds BOS).
@@ -108,6 +108,12 @@ class TogetherBackend:
                 params["logprobs"] = TOP_LOGPROBS
         return chat, params
 
+    def _release(self) -> None:
+        self._client.close()
+
+    async def _arelease(self) -> None:
+        await self._aclose_on_running_loop(self._aclients.pop_all())
+
     def _error(self, exc: Exception) -> BackendError:
         together = _import_together()
         if isinstance(exc, together.APIStatusError):
@@ -130,6 +136,7 @@ class TogetherBackend:
         return error
 
     def complete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
+        self._ensure_open()
         chat, params = self._params(request, timeout)
         try:
             api = self._client.chat.completions if chat else self._client.completions
@@ -141,6 +148,7 @@ class TogetherBackend:
         raise error  # outside `except`: the SDK error, which may quote the key, is not chained
 
     async def acomplete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
+        self._ensure_open()
         chat, params = self._params(request, timeout)
         client = self._aclients.get()
         try:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llamashield._taxonomy import Taxonomy, taxonomy_for_generation, taxonomy_for_model
-from llamashield.backends._base import BackendAnswer, BackendError, GuardRequest
+from llamashield.backends._base import BackendAnswer, BackendError, Closeable, GuardRequest
 from llamashield.backends._microbatch import MicroBatcher
 
 if TYPE_CHECKING:
@@ -63,8 +63,14 @@ class _Options:
     """Per-backend scoring options, carried with each request into a shared engine."""
 
     reuse_prefix: bool = True
-    decode_threshold: float = 0.5
+    decode_threshold: float | None = None  # None: each request's (the guard's) threshold
     max_category_tokens: int = 32
+
+    def cut(self, request: GuardRequest) -> float:
+        """The score from which this request's answer is "unsafe"."""
+        if self.decode_threshold is not None:
+            return self.decode_threshold
+        return 0.5 if request.threshold is None else request.threshold
 
 
 @dataclass
@@ -291,10 +297,10 @@ class _Engine:
 
         answers: list[list[int]] = []
         unsafe_rows: list[int] = []
-        for row in range(batch):
+        for row, job in enumerate(jobs):
             if not math.isfinite(scores[row]):
                 answers.append([])  # reported as an error below: NaN must never read as "safe"
-            elif scores[row] >= options.decode_threshold:
+            elif scores[row] >= options.cut(job.request):
                 unsafe_rows.append(row)
                 answers.append([best_unsafe[row]])
             else:
@@ -486,7 +492,7 @@ def _transformers_at_least(major: int, minor: int) -> bool:
 # -- the backend ----------------------------------------------------------------------------
 
 
-class TransformersBackend:
+class TransformersBackend(Closeable):
     """Llama Guard in this process, on CUDA when present (bf16) or CPU (float32).
 
     Example::
@@ -509,7 +515,7 @@ class TransformersBackend:
         batch_wait: seconds the batcher waits to fill a batch once several calls are queued.
         reuse_prefix: keep the KV cache of the policy prefix (turn off only to measure it).
         decode_threshold: score from which the answer is "unsafe" and the category line is
-            decoded; match it to the guard's ``threshold`` if you set one.
+            decoded; default: the guard's ``threshold`` (0.5 without one), per request.
         max_category_tokens: most tokens decoded for the category line.
     """
 
@@ -524,10 +530,10 @@ class TransformersBackend:
         max_batch_size: int = 16,
         batch_wait: float = 0.002,
         reuse_prefix: bool = True,
-        decode_threshold: float = 0.5,
+        decode_threshold: float | None = None,
         max_category_tokens: int = 32,
     ) -> None:
-        if not 0.0 <= decode_threshold <= 1.0:
+        if decode_threshold is not None and not 0.0 <= decode_threshold <= 1.0:
             raise ValueError(f"decode_threshold must be within [0, 1], got {decode_threshold!r}")
         if isinstance(model, str | os.PathLike):
             self._engine = _load_engine(os.fspath(model), device, dtype)
@@ -560,7 +566,13 @@ class TransformersBackend:
 
     # -- the Backend protocol ---------------------------------------------------------------
 
+    def _release(self) -> None:
+        # The model stays loaded (it is shared per process: see clear_model_cache); the
+        # batcher's worker thread stops.
+        self._batcher.close()
+
     def complete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
+        self._ensure_open()
         future = self._batcher.submit(request)
         try:
             return future.result(timeout=timeout)
@@ -569,6 +581,7 @@ class TransformersBackend:
             raise _timeout_error(timeout) from None
 
     async def acomplete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
+        self._ensure_open()
         future = self._batcher.submit(request)
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout)

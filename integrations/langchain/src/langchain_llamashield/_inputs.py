@@ -1,75 +1,226 @@
-"""Turn what flows through LangChain (inputs, outputs, stream chunks) into conversations to judge.
+"""Turn what flows through LangChain (inputs, outputs, stream chunks) into what the core judges.
 
-Pure: no guard calls. Shared by every adapter in this package, so it stays small and stable:
+Pure: no guard calls. This module only converts LangChain types (messages, documents, prompt
+values, tool calls, artifacts) into plain data; ``llamashield._content.judged_text`` alone decides
+which text of that data Llama Guard reads, and the guard's media policy decides the images.
 
-- ``input_conversation(value, role=, key=)``: the conversation an input stands for (messages as
-  ``LlamaGuard.check`` takes them), ending with the turn to judge.
-- ``output_text(value, key=)``: the text of an output or a stream chunk (an answer to judge).
-- ``answer_conversation(context, answer)``: the context, then the answer as the Agent turn.
-- ``message_text(message)``: a message's text, tool calls included.
+- ``plain(value)``: LangChain objects as plain str/dict/list content (nothing dropped).
+- ``message_dict(message)``: a message as the core's ``{"role", "content"}`` dict; its content
+  carries every part a model reads: content blocks, reasoning, function and tool calls, a tool's
+  artifact.
+- ``input_conversation(value, role=, key=)``: the conversation an input stands for, ending with
+  the turn to judge (every value of a dict input, nested ones included).
+- ``output_message(value, key=)`` / ``output_text(value, key=)``: an output (or a stream chunk)
+  as the Agent's message / as its judged text.
 
 Example::
 
-    input_conversation({"question": "hi", "n": 3})          # [{'role': 'user', 'content': 'hi'}]
-    output_text(AIMessage("Hello", tool_calls=[...]))       # 'Hello\\nsearch({"q": "x"})'
+    input_conversation({"messages": [("user", "hi")], "lang": "English"})
+    # [{'role': 'user', 'content': ['hi']}, {'role': 'user', 'content': ['English']}]
+    output_text(AIMessage("Hello", tool_calls=[...]))       # 'Hello\\nsearch\\n{"q": "x"}'
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from langchain_core.documents import Document
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, ChatMessage, convert_to_messages
 from langchain_core.prompt_values import PromptValue
-from pydantic import BaseModel
+
+from llamashield._content import JudgedContent, UnjudgeableContent, judged_text
 
 __all__ = [
     "answer_conversation",
+    "has_content",
     "input_conversation",
     "is_message_list",
+    "judged",
+    "message_dict",
+    "message_parts",
     "message_text",
+    "output_message",
     "output_text",
+    "plain",
+    "readable_text",
+    "speaker",
 ]
 
 Role = Literal["user", "agent"]
 
+# Message types as the core reads roles. Tool and function results enter the conversation like
+# retrieved documents: the User's turn. System messages are the developer's: the core drops them.
+_SPEAKERS = {
+    "human": "user",
+    "user": "user",
+    "tool": "user",
+    "function": "user",
+    "ai": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+    "developer": "system",
+}
+# additional_kwargs a model reads back, or a consumer shows, besides the content.
+_EXTRA_KEYS = ("reasoning_content", "reasoning", "thinking", "function_call", "refusal")
 
-def message_text(message: BaseMessage) -> str:
-    """A message's text parts, then its tool calls as ``name(args)`` (their arguments can be
-    unsafe too: a search for how to build a weapon is judged like saying it)."""
-    parts: list[str] = [str(message.text)]
-    for call in getattr(message, "tool_calls", None) or ():
-        parts.append(f"{call.get('name', '')}({json.dumps(call.get('args', {}), default=str)})")
-    if not getattr(message, "tool_calls", None):
-        # Stream chunks carry the arguments as text fragments before they parse.
-        for chunk in getattr(message, "tool_call_chunks", None) or ():
-            parts.append(f"{chunk.get('name') or ''}{chunk.get('args') or ''}")
-    return "\n".join(p for p in parts if p)
+
+def speaker(message: BaseMessage) -> str:
+    """``"user"``, ``"assistant"`` or ``"system"``: how the core must read ``message``'s role.
+
+    ``ChatMessage(role="user")`` is a user message like ``HumanMessage``; tool results are the
+    User's turn; an unknown role is read as the user's, so it is judged rather than dropped.
+    """
+    kind = message.role if isinstance(message, ChatMessage) else message.type
+    kind = kind.lower().removesuffix("messagechunk").removesuffix("chunk")
+    return _SPEAKERS.get(kind, "user")
+
+
+def _tool_call(name: Any, args: Any) -> dict[str, Any]:
+    return {"type": "tool_call", "name": name or "", "args": args if args is not None else ""}
+
+
+def message_parts(message: BaseMessage, *, tool_calls: bool = True) -> list[Any]:
+    """Everything of ``message`` a model or a consumer reads, as content parts.
+
+    ``tool_calls=False`` leaves out its parsed tool calls (for a caller that judges each call
+    on its own); invalid ones, which no tool runs, are kept with the text.
+    """
+    parts: list[Any] = [plain(message.content)]
+    extra = message.additional_kwargs
+    for key in _EXTRA_KEYS:
+        value = extra.get(key)
+        if key == "function_call" and isinstance(value, Mapping):
+            parts.append(_tool_call(value.get("name"), value.get("arguments")))
+        elif value not in (None, "", [], {}):
+            parts.append(plain(value))
+    parsed = list(getattr(message, "tool_calls", None) or ())
+    calls = parsed if tool_calls else []
+    calls += list(getattr(message, "invalid_tool_calls", None) or ())
+    if not parsed:
+        # Stream chunks carry arguments as text fragments before they parse; a provider's raw
+        # tool calls may sit in additional_kwargs only.
+        calls = list(getattr(message, "tool_call_chunks", None) or ())
+        calls += list(extra.get("tool_calls") or ())
+    for call in calls:
+        if isinstance(call, Mapping) and "function" in call:
+            function = call.get("function") or {}
+            parts.append(_tool_call(function.get("name"), function.get("arguments")))
+        elif isinstance(call, Mapping):
+            parts.append(_tool_call(call.get("name"), call.get("args")))
+        else:
+            parts.append(plain(call))
+    artifact = getattr(message, "artifact", None)
+    if artifact is not None:
+        # content_and_artifact tools: the artifact travels with the message (to the model in
+        # some integrations, to the consumer always).
+        parts.append(plain(artifact))
+    return parts
+
+
+def plain(value: Any) -> Any:
+    """``value`` with LangChain objects turned into plain content; anything else as it is.
+
+    Messages become their parts, documents their text and metadata, prompt values their
+    messages; dicts and lists are converted item by item. The core judges the rest (pydantic
+    models, dataclasses, unknown dicts as JSON).
+    """
+    if isinstance(value, str) or value is None:
+        return value
+    if isinstance(value, BaseMessage):
+        return message_parts(value)
+    if isinstance(value, Document):
+        return [value.page_content, value.metadata] if value.metadata else value.page_content
+    if isinstance(value, PromptValue):
+        return [message_parts(m) for m in value.to_messages()]
+    if isinstance(value, Mapping):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    return value
+
+
+def message_dict(message: BaseMessage, role: str | None = None) -> dict[str, Any]:
+    """``message`` as the core reads it: its role (``role`` overrides it) and every part."""
+    return {"role": role or speaker(message), "content": message_parts(message)}
+
+
+def message_text(message: Any) -> str:
+    """The text Llama Guard reads in ``message`` (or in any value), tool calls included."""
+    return judged(message).text
+
+
+def judged(value: Any) -> JudgedContent:
+    """The core's reading of ``value`` (``judged_text`` after converting LangChain objects)."""
+    return judged_text(plain(value))
+
+
+def readable_text(value: Any) -> str:
+    """The judged text of ``value`` for messages and payloads; never raises (a value the core
+    cannot read is named by its type)."""
+    try:
+        return judged(value).text
+    except UnjudgeableContent:
+        return f"<unreadable {type(value).__name__}>"
+
+
+def has_content(value: Any) -> bool:
+    """Whether ``value`` has anything to judge: text, media, or a shape only the guard's error
+    policy can decide (unjudgeable content is never taken for empty)."""
+    try:
+        reading = judged(value)
+    except UnjudgeableContent:
+        return True
+    return bool(reading.text.strip() or reading.media)
+
+
+_MESSAGE_TYPES = frozenset(_SPEAKERS) | {"chat", "ai", "human", "AIMessageChunk"}
+
+
+def _looks_like_message(item: Any) -> bool:
+    if isinstance(item, BaseMessage):
+        return True
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+        return item[0].lower() in _SPEAKERS or item[0].lower() == "placeholder"
+    if isinstance(item, Mapping):
+        role = item.get("role", item.get("type"))
+        return isinstance(role, str) and role.lower() in _MESSAGE_TYPES and "content" in item
+    return False
 
 
 def is_message_list(value: Any) -> bool:
-    """True for a non-empty list of ``BaseMessage`` objects."""
+    """True for a non-empty list of messages in any form LangChain accepts (message objects,
+    ``(role, content)`` tuples, ``{"role": ..., "content": ...}`` dicts)."""
     return (
         isinstance(value, Sequence)
         and not isinstance(value, str | bytes)
         and bool(value)
-        and all(isinstance(m, BaseMessage) for m in value)
+        and all(_looks_like_message(m) for m in value)
     )
 
 
-def _speaker(role: Role) -> str:
+def _speaker_of(role: Role) -> str:
     return "assistant" if role == "agent" else "user"
+
+
+def _messages(value: Sequence[Any]) -> list[dict[str, Any]]:
+    try:
+        messages = convert_to_messages(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError, NotImplementedError):
+        # A shape LangChain itself would refuse: judge all of it as the user's words.
+        return [{"role": "user", "content": plain(list(value))}]
+    return [message_dict(m) for m in messages]
 
 
 def input_conversation(value: Any, *, role: Role = "user", key: str | None = None) -> list[Any]:
     """The conversation ``value`` stands for, ending with the turn to judge.
 
-    A str (or a single message, a Document) is one turn of ``role``; a message list or a
-    ``PromptValue`` is the conversation as it is (system and tool messages are not judged); a
-    dict gives ``value[key]`` when ``key`` is set, else its message lists (the history) followed
-    by its string values joined as one turn. Raises ``ValueError`` when there is nothing to judge.
+    A message list (in any form) or a ``PromptValue`` is the conversation as it is (system
+    messages are the developer's and are not judged; tool results are the User's turn). A dict
+    gives ``value[key]`` when ``key`` is set, else its message lists (the history) followed by
+    one turn of ``role`` holding EVERY other value (strings, lists, nested dicts, documents,
+    numbers): what fills a prompt template is judged whatever its shape. Anything else is one
+    turn of ``role``. Raises ``ValueError`` when there is nothing to judge.
     """
     if isinstance(value, Mapping):
         if key is not None:
@@ -77,71 +228,64 @@ def input_conversation(value: Any, *, role: Role = "user", key: str | None = Non
                 raise ValueError(f"input has no key {key!r} to judge (keys: {sorted(value)})")
             return input_conversation(value[key], role=role)
         history: list[Any] = []
-        texts: list[str] = []
+        contents: list[Any] = []
         for item in value.values():
-            if isinstance(item, str):
-                if item.strip():
-                    texts.append(item)
-            elif is_message_list(item) or isinstance(item, PromptValue | BaseMessage):
+            if isinstance(item, PromptValue) or is_message_list(item):
                 history.extend(input_conversation(item, role=role))
-        conversation = history + (
-            [{"role": _speaker(role), "content": "\n".join(texts)}] if texts else []
-        )
+            elif isinstance(item, BaseMessage):
+                history.append(message_dict(item))
+            elif item is not None:
+                contents.append(plain(item))
+        turn = {"role": _speaker_of(role), "content": contents}
+        conversation = history + ([turn] if has_content(contents) else [])
         if not conversation:
             raise ValueError(
-                "nothing to judge in this dict input: it has no string or message values; "
+                "nothing to judge in this dict input: all its values are empty; "
                 "pass input_key= to name the text, or turn the input check off"
             )
         return conversation
     if isinstance(value, PromptValue):
-        return list(value.to_messages())
+        return [message_dict(m) for m in value.to_messages()]
     if isinstance(value, BaseMessage):
-        return [{"role": _speaker(role), "content": message_text(value)}]
+        return [message_dict(value, _speaker_of(role))]
     if is_message_list(value):
-        return list(value)
-    if isinstance(value, Sequence) and not isinstance(value, str | bytes) and value:
-        first = value[0]
-        if isinstance(first, tuple | Mapping | BaseMessage):
-            return list(value)  # (role, content) pairs or message dicts: check() reads them
-    text = output_text(value)
-    if not text.strip():
+        return _messages(value)
+    if not has_content(value):
         raise ValueError(
             f"nothing to judge in a {type(value).__name__} input; pass text, messages, a "
             "PromptValue or a dict with string values (input_key= picks one)"
         )
-    return [{"role": _speaker(role), "content": text}]
+    return [{"role": _speaker_of(role), "content": plain(value)}]
 
 
-def output_text(value: Any, *, key: str | None = None) -> str:
-    """The text of an output or stream chunk; structured values are judged as JSON.
-
-    ``key`` picks one entry of a dict output (e.g. ``"answer"`` of a retrieval chain).
-    """
+def _picked(value: Any, key: str | None) -> Any:
     if key is not None and isinstance(value, Mapping):
         if key not in value:
             raise ValueError(f"output has no key {key!r} to judge (keys: {sorted(value)})")
-        return output_text(value[key])
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, BaseMessage):
-        return message_text(value)
-    if isinstance(value, Document):
-        return value.page_content
-    if isinstance(value, PromptValue):
-        return value.to_string()
-    if isinstance(value, Mapping):
-        return "\n".join(t for t in (output_text(v) for v in value.values()) if t)
-    if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
-        return "\n".join(t for t in (output_text(v) for v in value) if t)
-    if isinstance(value, BaseModel):
-        return value.model_dump_json()
-    if isinstance(value, int | float | bool):
-        return ""  # numbers carry nothing Llama Guard judges
-    return json.dumps(value, default=str)
+        return value[key]
+    return value
 
 
-def answer_conversation(context: Sequence[Any], answer: str) -> list[Any]:
-    """``context`` followed by ``answer`` as the Agent turn."""
+def output_message(value: Any, *, key: str | None = None) -> dict[str, Any] | None:
+    """An output as the Agent's message (every part of it), or None when it has nothing to
+    judge. ``key`` picks one entry of a dict output (e.g. ``"answer"`` of a retrieval chain)."""
+    picked = _picked(value, key)
+    if not has_content(picked):
+        return None
+    return {"role": "assistant", "content": plain(picked)}
+
+
+def output_text(value: Any, *, key: str | None = None) -> str:
+    """The judged text of an output or a stream chunk (``key`` as in ``output_message``).
+
+    Raises ``UnjudgeableContent`` for a chunk with no text or JSON form: a stream cannot
+    release what it cannot judge.
+    """
+    return judged(_picked(value, key)).text
+
+
+def answer_conversation(context: Sequence[Any], answer: Any) -> list[Any]:
+    """``context`` followed by ``answer`` (a text or an ``output_message``) as the Agent turn."""
+    if isinstance(answer, Mapping):
+        return [*context, answer]
     return [*context, {"role": "assistant", "content": answer}]

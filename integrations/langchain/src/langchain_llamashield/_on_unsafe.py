@@ -1,12 +1,13 @@
 """What a guarded LangChain component does with an unsafe verdict: raise, refuse, or reroute.
 
-Shared by every adapter in this package, small and stable:
+The vocabulary is the core's (``llamashield._blocked``); this module only converts it to
+LangChain types:
 
 - ``UnsafePolicy.parse(on_unsafe, refusal)``: validates ``"raise" | "refuse" | Runnable |
   callable`` (a callable becomes a ``RunnableLambda``).
 - ``handle_unsafe`` / ``ahandle_unsafe``: raise ``UnsafeContentError(verdict, stage)``, return a
-  refusal shaped like the output (``refusal_like``), or run the fallback with
-  ``{"input": original_input, "verdict": verdict, "stage": stage}``.
+  refusal shaped like the output (``refusal_like``), or run the fallback with a ``Blocked``
+  (verdict, stage, the original content, the refusal text).
 - ``output_example(runnable)``: an empty value of a runnable's output type (an ``AIMessage`` for
   chat models, ``""`` otherwise), so a refusal has the right type before any output exists.
 
@@ -27,6 +28,15 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from llamashield import UnsafeContentError, Verdict
+from llamashield._blocked import (
+    DEFAULT_REFUSAL,
+    METADATA_KEY,
+    Blocked,
+    format_refusal,
+    parse_on_unsafe,
+    stage_name,
+    verdict_metadata,
+)
 
 __all__ = [
     "DEFAULT_REFUSAL",
@@ -38,14 +48,12 @@ __all__ = [
     "refusal_like",
 ]
 
-DEFAULT_REFUSAL = "I'm sorry, but I can't help with that."
-
 OnUnsafe = Literal["raise", "refuse"] | Runnable[Any, Any] | Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
 class UnsafePolicy:
-    """A validated ``on_unsafe`` setting."""
+    """A validated ``on_unsafe`` setting; ``refusal`` is a template (``{categories}``...)."""
 
     mode: Literal["raise", "refuse", "reroute"]
     refusal: str = DEFAULT_REFUSAL
@@ -53,28 +61,26 @@ class UnsafePolicy:
 
     @classmethod
     def parse(cls, on_unsafe: OnUnsafe, refusal: str | None = None) -> UnsafePolicy:
-        text = DEFAULT_REFUSAL if refusal is None else refusal
-        if not isinstance(text, str):
-            raise TypeError(f"refusal must be a str, got {type(text).__name__}")
-        if on_unsafe == "raise" or on_unsafe == "refuse":
-            return cls(on_unsafe, text)
-        if isinstance(on_unsafe, Runnable):
-            return cls("reroute", text, on_unsafe)
-        if callable(on_unsafe):
-            return cls("reroute", text, RunnableLambda(on_unsafe))
-        raise ValueError(
-            f"on_unsafe must be 'raise', 'refuse' or a Runnable to reroute to, got {on_unsafe!r}"
-        )
+        action = parse_on_unsafe(on_unsafe, refusal=refusal, targets=(Runnable,),
+                                 what="a Runnable or callable")  # fmt: skip
+        if action.mode == "reroute":
+            target = action.target
+            fallback = target if isinstance(target, Runnable) else RunnableLambda(target)
+            return cls("reroute", action.refusal, fallback)
+        return cls(action.mode, action.refusal)  # type: ignore[arg-type]
 
-    def payload(self, original: Any, verdict: Verdict, stage: str) -> dict[str, Any]:
-        """What the fallback receives."""
-        return {"input": original, "verdict": verdict, "stage": stage}
+    def refusal_text(self, verdict: Verdict, stage: str, original: Any = "") -> str:
+        return format_refusal(self.refusal, verdict, stage=stage, content=original)
+
+    def payload(self, original: Any, verdict: Verdict, stage: str) -> Blocked:
+        """What the fallback receives: the core's ``Blocked``."""
+        return Blocked(verdict, stage_name(stage), original, self.refusal_text(verdict, stage))
 
     def outcome(self, verdict: Verdict, stage: str, example: Any) -> Any:
         """Raise, or return the refusal (not for ``reroute``, which runs the fallback)."""
         if self.mode == "raise":
             raise UnsafeContentError(verdict, stage=stage)
-        return refusal_like(example, self.refusal, verdict, stage)
+        return refusal_like(example, self.refusal_text(verdict, stage), verdict, stage)
 
 
 def handle_unsafe(
@@ -107,11 +113,16 @@ async def ahandle_unsafe(
     return policy.outcome(verdict, stage, example)
 
 
+def refusal_metadata(verdict: Verdict, stage: str) -> dict[str, Any]:
+    """``response_metadata`` of a refusal message: the verdict's record, marked blocked."""
+    return {METADATA_KEY: {**verdict_metadata(verdict, stage=stage), "blocked": True}}
+
+
 def refusal_like(example: Any, refusal: str, verdict: Verdict, stage: str) -> Any:
     """``refusal`` in the shape of ``example``: a message (chunk) for messages, a str for text,
     and for a dict the same dict with its text values replaced."""
     if isinstance(example, BaseMessage):
-        metadata = {"llamashield": {"blocked": True, "stage": stage, "codes": list(verdict.codes)}}
+        metadata = refusal_metadata(verdict, stage)
         message_type = AIMessageChunk if isinstance(example, AIMessageChunk) else AIMessage
         return message_type(content=refusal, response_metadata=metadata)
     if isinstance(example, Mapping):

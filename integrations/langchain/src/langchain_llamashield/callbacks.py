@@ -9,9 +9,7 @@ can: they also moderate streams. A model's streamed tokens reach other callbacks
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import sys
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -19,11 +17,11 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
+from langchain_llamashield._inputs import has_content, message_dict, message_parts, speaker
 from langchain_llamashield._judging import (
     Conversation,
     agent_turn,
-    message_text,
-    tool_args_text,
+    tool_call_part,
     user_turn,
 )
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
@@ -63,27 +61,27 @@ class _GuardEvents:
         self.check_output = check_output
         self.check_tool_inputs = check_tool_inputs
         self.check_retrieval = check_retrieval
-        self._questions: dict[UUID, str | None] = {}
+        self._questions: dict[UUID, Any] = {}
         self._lock = threading.Lock()  # sync handlers may run on executor threads
 
-    def _remember(self, run_id: UUID, question: str | None) -> None:
+    def _remember(self, run_id: UUID, question: Any) -> None:
         if self.check_output:
             with self._lock:
                 self._questions[run_id] = question
 
-    def forget(self, run_id: UUID) -> str | None:
+    def forget(self, run_id: UUID) -> Any:
         with self._lock:
             return self._questions.pop(run_id, None)
 
     def chat_model_start(self, run_id: UUID, prompts: list[list[BaseMessage]]) -> _Checks:
         checks: _Checks = []
-        question: str | None = None
+        question: Any = None
         for messages in prompts:
-            new_text = _new_user_text(messages)
-            if self.check_input and new_text and new_text.strip():
-                checks.append((user_turn(new_text), "input"))
-            humans = [m for m in messages if m.type == "human"]
-            question = message_text(humans[-1]) if humans else None
+            new = _new_user_messages(messages)
+            if self.check_input and new:
+                checks.append((new, "input"))
+            users = [m for m in messages if speaker(m) == "user"]
+            question = message_parts(users[-1]) if users else None
         self._remember(run_id, question)  # the answer is judged as a reply to it
         return checks
 
@@ -97,12 +95,16 @@ class _GuardEvents:
         question = self.forget(run_id)
         if not self.check_output:
             return []
-        texts = [
-            message_text(getattr(gen, "message", None)) or gen.text
+        answers = [
+            getattr(gen, "message", None) or gen.text
             for generations in response.generations
             for gen in generations
         ]
-        return [(agent_turn(question, text), "output") for text in texts if text.strip()]
+        return [
+            (agent_turn(question, message_parts(a) if not isinstance(a, str) else a), "output")
+            for a in answers
+            if has_content(a)
+        ]
 
     def tool_start(
         self, serialized: dict[str, Any] | None, input_str: str, inputs: Any, name: str | None
@@ -110,13 +112,13 @@ class _GuardEvents:
         if not self.check_tool_inputs:
             return []
         tool_name = name or (serialized or {}).get("name") or "tool"
-        text = tool_args_text(str(tool_name), inputs if isinstance(inputs, dict) else input_str)
-        return [(agent_turn(None, text), "tool_input")]
+        part = tool_call_part(str(tool_name), inputs if isinstance(inputs, dict) else input_str)
+        return [(agent_turn(None, [part]), "tool_args")]
 
     def retriever_end(self, documents: Sequence[Document]) -> _Checks:
         if not self.check_retrieval:
             return []
-        return [(user_turn(doc.page_content), "retrieval") for doc in documents]
+        return [(user_turn(doc.page_content), "document") for doc in documents]
 
     def settle(self, checks: _Checks, verdicts: Sequence[Verdict]) -> None:
         """Abort (raise) on the first unsafe verdict, or log it when not raising."""
@@ -129,61 +131,35 @@ class _GuardEvents:
             logger.warning("llamashield (callbacks, not aborting): %s", error)
 
 
-def _new_user_text(messages: Sequence[BaseMessage]) -> str | None:
-    """The user's messages since the model's last answer (none on an agent's tool rounds)."""
-    texts: list[str] = []
+def _new_user_messages(messages: Sequence[BaseMessage]) -> Conversation:
+    """What entered the conversation since the model's last answer, as User turns: the user's
+    messages (``HumanMessage``, ``ChatMessage(role="user")``) and tool results."""
+    new: Conversation = []
     for message in reversed(messages):
-        if message.type == "ai":
+        if speaker(message) == "assistant":
             break
-        if message.type == "human":
-            texts.append(message_text(message))
-    return "\n".join(reversed(texts)) if texts else None
-
-
-class _SyncOrAsync:
-    """A handler method that is a coroutine when LangChain's async manager calls it, else sync.
-
-    LangChain drops the errors of async handler methods whenever it fires an event through its
-    sync callback manager: under ``invoke``, and under ``ainvoke`` too wherever a component
-    without an async implementation runs in a worker thread. A guard there could not abort
-    anything. So each event resolves, when looked up, to the sync check (which can raise) or
-    to the awaited one (which runs on the loop, no thread hop), by who asks.
-    """
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __get__(self, handler: object, owner: type | None = None) -> Any:
-        if handler is None:
-            return self
-        caller = sys._getframe(1).f_code.co_name
-        if caller == "_ahandle_event_for_handler":
-            use_async = True
-        elif caller == "handle_event":
-            use_async = False
-        else:  # an unknown caller: async only on an event loop's thread
-            try:
-                asyncio.get_running_loop()
-                use_async = True
-            except RuntimeError:
-                use_async = False
-        return getattr(handler, f"_{'a' if use_async else ''}{self.name}")
+        if speaker(message) == "user" and has_content(message):
+            new.append(message_dict(message, "user"))
+    return new[::-1]
 
 
 class LlamaGuardCallbackHandler(BaseCallbackHandler):
     """Judge chat model inputs and outputs, tool inputs and retrieved documents; abort if unsafe.
 
-    One handler for sync and async code: events that LangChain fires through its async
-    callback manager are judged with ``await guard.acheck_many`` on the running loop; events
-    fired through the sync manager (``invoke``, or sync-only components under ``ainvoke``)
-    are judged with ``guard.check_many`` and can still abort the run. (A plain
-    ``AsyncCallbackHandler`` cannot: LangChain swallows its errors on the sync path.)
+    One handler for sync and async code, with plain (sync) event methods: LangChain's sync
+    manager calls them in the run, its async manager in its executor (``run_inline`` is
+    off), and both re-raise their errors with ``raise_error=True``, so the handler can abort
+    every run: ``invoke``, ``ainvoke``, sync-only components under ``ainvoke``, and sync
+    ``invoke`` called inside a running event loop. (An ``AsyncCallbackHandler`` could not:
+    LangChain swallows its errors on the sync path.) Under ``ainvoke`` a check therefore
+    runs on a worker thread with the guard's sync client; for checks awaited on the loop,
+    use ``guard_runnable``, ``GuardedChatModel`` or ``LlamaGuardMiddleware``.
 
     Example::
 
         handler = LlamaGuardCallbackHandler(guard)
         chain.invoke({"question": q}, config={"callbacks": [handler]})
-        # raises UnsafeContentError (stage "input", "output", "tool_input" or "retrieval")
+        # raises UnsafeContentError (stage "input", "output", "tool_args" or "document")
 
     Args:
         guard: the ``LlamaGuard`` that judges.
@@ -196,9 +172,7 @@ class LlamaGuardCallbackHandler(BaseCallbackHandler):
         check_retrieval: judge retrieved documents (any unsafe one aborts the run).
 
     Limits: callbacks cannot replace content, only abort; tokens a model streams reach other
-    callbacks and stream consumers before ``on_llm_end`` judges the answer. Calling sync
-    ``invoke`` from inside a running event loop makes LangChain run async handlers off the
-    run; this handler then runs its async checks there, where they cannot abort.
+    callbacks and stream consumers before ``on_llm_end`` judges the answer.
     """
 
     def __init__(
@@ -221,72 +195,32 @@ class LlamaGuardCallbackHandler(BaseCallbackHandler):
             check_retrieval=check_retrieval,
         )
 
-    on_chat_model_start = _SyncOrAsync("on_chat_model_start")
-    on_llm_start = _SyncOrAsync("on_llm_start")
-    on_llm_end = _SyncOrAsync("on_llm_end")
-    on_llm_error = _SyncOrAsync("on_llm_error")
-    on_tool_start = _SyncOrAsync("on_tool_start")
-    on_retriever_end = _SyncOrAsync("on_retriever_end")
-
-    # -- the only I/O: one sync and one async way to judge a batch of checks ---------------
+    # -- the only I/O: judge a batch of checks (sync; see the class doc for async runs) ---
 
     def _judge(self, checks: _Checks) -> None:
         if checks:
             self.events.settle(checks, self.events.guard.check_many([c for c, _ in checks]))
 
-    async def _ajudge(self, checks: _Checks) -> None:
-        if checks:
-            verdicts = await self.events.guard.acheck_many([c for c, _ in checks])
-            self.events.settle(checks, verdicts)
+    # -- events -----------------------------------------------------------------------------
 
-    # -- sync events ------------------------------------------------------------------------
-
-    def _on_chat_model_start(
+    def on_chat_model_start(
         self, serialized: Any, messages: list[list[BaseMessage]], *, run_id: UUID, **kw: Any
     ) -> None:
         self._judge(self.events.chat_model_start(run_id, messages))
 
-    def _on_llm_start(
-        self, serialized: Any, prompts: list[str], *, run_id: UUID, **kw: Any
-    ) -> None:
+    def on_llm_start(self, serialized: Any, prompts: list[str], *, run_id: UUID, **kw: Any) -> None:
         self._judge(self.events.llm_start(run_id, prompts))
 
-    def _on_llm_end(self, response: LLMResult, *, run_id: UUID, **kw: Any) -> None:
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kw: Any) -> None:
         self._judge(self.events.llm_end(run_id, response))
 
-    def _on_llm_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
         self.events.forget(run_id)
 
-    def _on_tool_start(
+    def on_tool_start(
         self, serialized: Any, input_str: str, *, inputs: Any = None, **kw: Any
     ) -> None:
         self._judge(self.events.tool_start(serialized, input_str, inputs, kw.get("name")))
 
-    def _on_retriever_end(self, documents: Sequence[Document], **kw: Any) -> None:
+    def on_retriever_end(self, documents: Sequence[Document], **kw: Any) -> None:
         self._judge(self.events.retriever_end(documents))
-
-    # -- async events -----------------------------------------------------------------------
-
-    async def _aon_chat_model_start(
-        self, serialized: Any, messages: list[list[BaseMessage]], *, run_id: UUID, **kw: Any
-    ) -> None:
-        await self._ajudge(self.events.chat_model_start(run_id, messages))
-
-    async def _aon_llm_start(
-        self, serialized: Any, prompts: list[str], *, run_id: UUID, **kw: Any
-    ) -> None:
-        await self._ajudge(self.events.llm_start(run_id, prompts))
-
-    async def _aon_llm_end(self, response: LLMResult, *, run_id: UUID, **kw: Any) -> None:
-        await self._ajudge(self.events.llm_end(run_id, response))
-
-    async def _aon_llm_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
-        self.events.forget(run_id)
-
-    async def _aon_tool_start(
-        self, serialized: Any, input_str: str, *, inputs: Any = None, **kw: Any
-    ) -> None:
-        await self._ajudge(self.events.tool_start(serialized, input_str, inputs, kw.get("name")))
-
-    async def _aon_retriever_end(self, documents: Sequence[Document], **kw: Any) -> None:
-        await self._ajudge(self.events.retriever_end(documents))

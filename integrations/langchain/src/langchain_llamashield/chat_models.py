@@ -32,9 +32,15 @@ from langchain_llamashield._callbacks import (
     call_in,
     child_of,
     iterate_in,
+    refuse_attached_callbacks,
     without_live_tokens,
 )
-from langchain_llamashield._inputs import answer_conversation, message_text, output_text
+from langchain_llamashield._inputs import (
+    answer_conversation,
+    message_dict,
+    output_message,
+    output_text,
+)
 from langchain_llamashield._on_unsafe import UnsafePolicy
 from langchain_llamashield._stream import amoderated, judge, moderated
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
@@ -48,12 +54,15 @@ class GuardedChatModel(BaseChatModel):
 
     - Unsafe input: the wrapped model is never called. The input check judges the conversation
       up to the user's last message (after a tool result, the same question again).
-    - Answers are judged as the Agent turn of the conversation (tool calls included, as
-      ``name(args)``). Streams are moderated: chunks are held back until their window
-      (``window="sentence"`` or a number of characters) is judged with everything before it,
-      the checks running while the model generates; a blocked stream stops the wrapped model's.
-      Only judged chunks reach this model's callbacks (``on_llm_new_token``, ``astream_events``);
-      the wrapped model's run keeps its tracers but not its live token handlers.
+    - Every part of every message is judged (content blocks of any type, reasoning, function
+      and tool calls; tool results as the User's turn). Answers are judged as the Agent turn
+      of the conversation, every part included. Streams are moderated: chunks are held back
+      until their window (``window="sentence"`` or a number of characters) is judged with
+      everything before it, the checks running while the model generates; a blocked stream
+      stops the wrapped model's. Only judged output reaches this model's callbacks
+      (``on_llm_new_token``, ``on_llm_end``, ``astream_events``); the wrapped model's run
+      keeps its tracers and nothing else. A wrapped model with its own callbacks
+      (``callbacks=[...]`` on the model) is refused with ``ConfigurationError``.
     - ``on_unsafe``: ``"raise"`` (``UnsafeContentError``, ``.stage`` ``"input"``/``"output"``),
       ``"refuse"`` (an ``AIMessage`` with ``refusal`` and
       ``response_metadata["llamashield"]``), or a Runnable/callable that receives
@@ -96,6 +105,8 @@ class GuardedChatModel(BaseChatModel):
         self._policy = UnsafePolicy.parse(self.on_unsafe, self.refusal)
         if not (self.check_input or self.check_output):
             raise ValueError("GuardedChatModel with check_input=False and check_output=False")
+        if self.check_output:
+            refuse_attached_callbacks(self.model, "GuardedChatModel")
         return self
 
     # -- identity ---------------------------------------------------------------------------
@@ -160,6 +171,7 @@ class GuardedChatModel(BaseChatModel):
             check_output=self.check_output,
             on_unsafe=self.on_unsafe,
             refusal=self.refusal,
+            window=self.window,  # the same streaming options as the model itself
         )
 
     def _inner(self, kwargs: dict[str, Any]) -> tuple[Runnable[Any, Any], dict[str, Any]]:
@@ -179,22 +191,31 @@ class GuardedChatModel(BaseChatModel):
     # -- pure helpers -----------------------------------------------------------------------
 
     @staticmethod
-    def _question(messages: list[BaseMessage]) -> list[BaseMessage] | None:
-        """The conversation up to the user's last message: what the input check judges.
+    def _context(messages: list[BaseMessage]) -> list[dict[str, Any]]:
+        """The conversation as the core reads it (every part of every message)."""
+        return [message_dict(m) for m in messages]
 
-        In an agent loop the model is called again after each tool result; the user has said
-        nothing new (tool messages are not judged), so the same question is judged again
-        (a guard built with ``cache=True`` answers it from its cache) instead of an empty turn.
+    @staticmethod
+    def _question(messages: list[BaseMessage]) -> list[dict[str, Any]] | None:
+        """The whole input as the core reads it: what the input check judges.
+
+        Every message the model will read is shown to the guard, ending with the latest one:
+        the user's message (``HumanMessage`` or ``ChatMessage(role="user")``), or in an agent
+        loop the last tool result (the User's turn: content entering the conversation), or an
+        assistant message a caller put last (judged as the Agent's). None when nothing in it
+        is judged (only system messages, which are the developer's).
         """
-        for index in range(len(messages) - 1, -1, -1):
-            if messages[index].type == "human":
-                return messages[: index + 1]
-        return None  # no user message at all: nothing to judge on the way in
+        context = GuardedChatModel._context(messages)
+        return context if any(m["role"] != "system" for m in context) else None
 
     @staticmethod
     def _answer(messages: list[BaseMessage], message: BaseMessage) -> list[Any] | None:
-        text = message_text(message)
-        return answer_conversation(messages, text) if text.strip() else None
+        answer = output_message(message)
+        return (
+            None
+            if answer is None
+            else answer_conversation(GuardedChatModel._context(messages), answer)
+        )
 
     def _outcome(self, verdict: Verdict, stage: str) -> AIMessage:
         if self._policy.mode == "raise":
@@ -264,7 +285,8 @@ class GuardedChatModel(BaseChatModel):
             inner_config, model.invoke, messages, inner_config, stop=stop, **call_kwargs
         )
         if self.check_output and (answer := self._answer(messages, message)) is not None:
-            verdict = check.invoke(answer, checks)
+            # The check's run shows the answer as its input: only tracers may see it yet.
+            verdict = check.invoke(answer, inner_config)
             if not verdict.safe:
                 return self._result(self._unsafe(verdict, "output", messages, checks))
         return self._result(self._as_message(message))
@@ -304,7 +326,9 @@ class GuardedChatModel(BaseChatModel):
             for chunk in upstream:
                 yield self._chunk(chunk)
             return
-        stream = moderated(upstream, self.guard, messages, key=None, window=self.window)
+        stream = moderated(
+            upstream, self.guard, self._context(messages), key=None, window=self.window
+        )
         for chunk in stream:
             yield self._chunk(chunk)
         if stream.blocked is not None:
@@ -337,7 +361,8 @@ class GuardedChatModel(BaseChatModel):
             inner_config, model.ainvoke(messages, inner_config, stop=stop, **call_kwargs)
         )
         if self.check_output and (answer := self._answer(messages, message)) is not None:
-            verdict = await check.ainvoke(answer, checks)
+            # The check's run shows the answer as its input: only tracers may see it yet.
+            verdict = await check.ainvoke(answer, inner_config)
             if not verdict.safe:
                 return self._result(await self._aunsafe(verdict, "output", messages, checks))
         return self._result(self._as_message(message))
@@ -375,7 +400,9 @@ class GuardedChatModel(BaseChatModel):
         upstream = aiterate_in(
             inner_config, lambda: model.astream(messages, inner_config, stop=stop, **call_kwargs)
         )
-        stream = amoderated(upstream, self.guard, messages, key=None, window=self.window)
+        stream = amoderated(
+            upstream, self.guard, self._context(messages), key=None, window=self.window
+        )
         async for chunk in stream:
             yield self._chunk(chunk)
         if stream.blocked is not None:

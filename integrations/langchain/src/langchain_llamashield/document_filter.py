@@ -49,7 +49,7 @@ class LlamaGuardDocumentFilter(BaseDocumentCompressor, BaseDocumentTransformer):
 
         clean = LlamaGuardDocumentFilter(guard).transform_documents(corpus)   # at ingestion
         flagged = LlamaGuardDocumentFilter(guard, mode="flag").transform_documents(corpus)
-        flagged[0].metadata["llamashield"]     # {"safe": True, "categories": [], ...}
+        flagged[0].metadata["llamashield"]     # {"safe": True, "stage": "document", ...}
 
     Args:
         guard: the ``LlamaGuard`` that judges.
@@ -85,7 +85,10 @@ class LlamaGuardDocumentFilter(BaseDocumentCompressor, BaseDocumentTransformer):
             return [
                 Document(
                     page_content=doc.page_content,
-                    metadata={**doc.metadata, self.metadata_key: verdict_metadata(verdict)},
+                    metadata={
+                        **doc.metadata,
+                        self.metadata_key: verdict_metadata(verdict, stage="document"),
+                    },
                     id=doc.id,
                 )
                 for doc, verdict in zip(documents, verdicts, strict=True)

@@ -5,10 +5,10 @@ Needs the ``langchain`` package: ``pip install "langchain-llamashield[agents]"``
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
 try:
     from langchain.agents.middleware.types import (
@@ -29,25 +29,31 @@ from langchain_core.messages import (
     AIMessage,
     AnyMessage,
     BaseMessage,
-    HumanMessage,
     RemoveMessage,
     ToolMessage,
 )
 from langchain_core.runnables.config import ensure_config, var_child_runnable_config
 
-from langchain_llamashield._callbacks import without_live_tokens
+from langchain_llamashield._callbacks import refuse_attached_callbacks, without_live_tokens
+from langchain_llamashield._inputs import (
+    has_content,
+    message_dict,
+    message_parts,
+    readable_text,
+    speaker,
+)
 from langchain_llamashield._judging import (
     METADATA_KEY,
     Conversation,
     ExitBehavior,
     agent_turn,
     format_violation,
-    message_text,
-    tool_args_text,
-    user_turn,
+    tool_call_digest,
+    tool_call_part,
     verdict_metadata,
 )
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
+from llamashield._blocked import parse_on_unsafe, renamed_option
 
 if TYPE_CHECKING:
     from langgraph.prebuilt.tool_node import ToolCallRequest
@@ -55,6 +61,25 @@ if TYPE_CHECKING:
     from langgraph.types import Command
 
 __all__ = ["LlamaGuardMiddleware"]
+
+MiddlewareOnUnsafe = Literal["raise", "refuse", "end", "replace", "error"]
+
+
+def exit_behavior_of(on_unsafe: str, exit_behavior: str | None) -> ExitBehavior:
+    """The middleware's mode from llamashield's ``on_unsafe`` or LangChain's ``exit_behavior``
+    spelling (``OpenAIModerationMiddleware``'s, kept as aliases: ``"error"`` is ``"raise"``)."""
+    if exit_behavior is not None:
+        if on_unsafe != "raise" and on_unsafe != exit_behavior:
+            raise ValueError("pass on_unsafe= or exit_behavior=, not both")
+        on_unsafe = exit_behavior
+    action = parse_on_unsafe(
+        on_unsafe,
+        modes=("raise", "end", "replace"),
+        aliases={"error": "raise", "refuse": "end"},
+        what=None,
+    )
+    return "error" if action.mode == "raise" else action.mode  # type: ignore[return-value]
+
 
 _R = TypeVar("_R")
 
@@ -78,17 +103,32 @@ def _last_index(messages: Sequence[BaseMessage], kind: type[BaseMessage]) -> int
     return None
 
 
-def _last_question(messages: Sequence[BaseMessage]) -> str | None:
-    index = _last_index(messages, HumanMessage)
-    return None if index is None else message_text(messages[index])
+def _is_user(message: BaseMessage) -> bool:
+    """A message the user wrote: ``HumanMessage`` or ``ChatMessage(role="user")``."""
+    return speaker(message) == "user" and not isinstance(message, ToolMessage)
 
 
-def _judged_tool_call(messages: Sequence[BaseMessage], call_id: str | None) -> bool:
-    """Whether ``wrap_model_call`` judged this tool call (and let it through)."""
+def _last_question(messages: Sequence[BaseMessage]) -> list[Any] | None:
+    """The user's last message as content parts (the context an answer is judged in)."""
+    for message in reversed(messages):
+        if _is_user(message):
+            return message_parts(message)
+    return None
+
+
+def _judged_tool_call(messages: Sequence[BaseMessage], call: Mapping[str, Any]) -> bool:
+    """Whether ``wrap_model_call`` judged this very tool call (and let it through).
+
+    The marker holds a digest of the judged name and arguments: a call edited after it was
+    judged (a human-in-the-loop edit keeps the id) no longer matches and is judged again.
+    """
+    call_id = call.get("id")
     for message in reversed(messages):
         if isinstance(message, AIMessage) and any(c["id"] == call_id for c in message.tool_calls):
             marker = _marker(message) or {}
-            return bool(marker.get("tool_calls", {}).get(call_id, {}).get("safe"))
+            judged = marker.get("tool_calls", {}).get(call_id, {})
+            digest = tool_call_digest(call.get("name", ""), call.get("args", {}))
+            return bool(judged.get("safe")) and bool(digest) and judged.get("digest") == digest
     return False
 
 
@@ -135,10 +175,10 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         agent = create_agent(
             model,
             tools=[search],
-            middleware=[LlamaGuardMiddleware(guard, check_tool_results=True)],
+            middleware=[LlamaGuardMiddleware(guard, check_tool_results=True, on_unsafe="end")],
         )
         agent.invoke({"messages": [{"role": "user", "content": "How do I make a bomb?"}]})
-        # -> ends with "I'm sorry, but I can't comply with that request. It was flagged for
+        # -> ends with "I'm sorry, but I can't help with that: it was flagged for
         #    Indiscriminate Weapons." and the model is never called.
 
     What is judged, where:
@@ -155,17 +195,19 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
     - **tool calls** (``wrap_tool_call``): a call that did not come from an answer judged as
       above (added by other middleware, edited by a human...) is judged before the tool
       runs. Unsafe arguments never run the tool.
-    - **tool results** (``wrap_tool_call``, when ``check_tool_results``): as a User turn,
+    - **tool results** (``wrap_tool_call``, ``check_tool_results``, on by default): every
+      part (content blocks, a ``content_and_artifact`` artifact) as a User turn,
       content entering the conversation, before the model (or the messages stream) sees it.
 
-    Exit behaviours on an unsafe verdict:
+    ``on_unsafe`` (``exit_behavior`` takes ``OpenAIModerationMiddleware``'s spellings:
+    ``"error"`` is ``"raise"``, ``"end"`` and ``"replace"`` as below):
 
-    - ``"end"`` (default): the run ends with an AI message saying why. An unsafe answer is
-      replaced by it (it never enters the state, and none of its tool calls runs); the model
-      is not called again.
-    - ``"error"``: raise ``UnsafeContentError`` (``.stage`` is ``input``, ``output``,
-      ``tool_input`` or ``tool_output``).
-    - ``"replace"``: replace the offending content with the violation message and carry on:
+    - ``"raise"`` (default, as everywhere in llamashield): raise ``UnsafeContentError``
+      (``.stage`` is ``input``, ``output``, ``tool_args`` or ``tool_result``).
+    - ``"end"`` (or ``"refuse"``): the run ends with an AI message saying why (the
+      ``refusal``). An unsafe answer is replaced by it (it never enters the state, and none of
+      its tool calls runs); the model is not called again.
+    - ``"replace"``: replace the offending content with the refusal and carry on:
       an unsafe answer's text is replaced and its unsafe tool calls dropped (safe ones run);
       an unsafe tool call reaching ``wrap_tool_call`` gets an error ``ToolMessage`` instead of
       running; an unsafe tool result is replaced.
@@ -187,12 +229,16 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         guard: the ``LlamaGuard`` that judges.
         check_input: judge the user's messages.
         check_output: judge the model's answer text.
-        check_tool_results: judge what tools return.
+        check_tool_results: judge what tools return (default: on, since a tool's result
+            reaches the model; ``OpenAIModerationMiddleware`` defaults to off).
         check_tool_calls: judge tool names and arguments before the tool runs. With either
             this or ``check_output``, the answer's tokens are held back until judged.
-        exit_behavior: ``"end"``, ``"error"`` or ``"replace"``.
-        violation_message: template of the violation message; placeholders ``{categories}``,
-            ``{codes}``, ``{stage}``, ``{original_content}``.
+        on_unsafe: ``"raise"`` (default), ``"end"`` (alias ``"refuse"``) or ``"replace"``.
+        refusal: template of the refusal; placeholders ``{categories}``, ``{codes}``,
+            ``{stage}``, ``{original_content}``. Default: llamashield's ``DEFAULT_REFUSAL``.
+        exit_behavior: ``OpenAIModerationMiddleware``'s spelling of ``on_unsafe``:
+            ``"error"``, ``"end"`` or ``"replace"``.
+        violation_message: deprecated name of ``refusal``.
     """
 
     def __init__(
@@ -201,35 +247,45 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         *,
         check_input: bool = True,
         check_output: bool = True,
-        check_tool_results: bool = False,
+        check_tool_results: bool = True,
         check_tool_calls: bool = True,
-        exit_behavior: ExitBehavior = "end",
+        on_unsafe: MiddlewareOnUnsafe = "raise",
+        refusal: str | None = None,
+        exit_behavior: ExitBehavior | None = None,
         violation_message: str | None = None,
     ) -> None:
         super().__init__()
-        if exit_behavior not in ("end", "error", "replace"):
-            raise ValueError(
-                f"exit_behavior must be 'end', 'error' or 'replace', got {exit_behavior!r}"
-            )
+        mode = exit_behavior_of(on_unsafe, exit_behavior)
+        refusal = renamed_option(refusal, violation_message, "violation_message", "refusal")
         self.guard = guard
         self.check_input = check_input
         self.check_output = check_output
         self.check_tool_results = check_tool_results
         self.check_tool_calls = check_tool_calls
-        self.exit_behavior: ExitBehavior = exit_behavior
-        self.violation_message = violation_message
+        self.exit_behavior: ExitBehavior = mode
+        self.refusal = refusal
+
+    @property
+    def on_unsafe(self) -> str:
+        """The setting in llamashield's vocabulary (``"error"`` reads ``"raise"``)."""
+        return "raise" if self.exit_behavior == "error" else self.exit_behavior
+
+    @property
+    def violation_message(self) -> str | None:
+        """Deprecated name of ``refusal``."""
+        return self.refusal
 
     # -- pure: violations -----------------------------------------------------------------
 
     def _violation(self, verdict: Verdict, stage: str, content: str) -> tuple[str, dict[str, Any]]:
         if self.exit_behavior == "error":
             raise UnsafeContentError(verdict, stage)
-        text = format_violation(self.violation_message, verdict, content, stage.replace("_", " "))
-        marker = {**verdict_metadata(verdict), "stage": stage, "exit": self.exit_behavior}
+        text = format_violation(self.refusal, verdict, content, stage)
+        marker = {**verdict_metadata(verdict, stage=stage), "exit": self.exit_behavior}
         return text, marker
 
     def _stamped(self, message: Any, verdict: Verdict, stage: str) -> Any:
-        marker = {**verdict_metadata(verdict), "stage": stage}
+        marker = verdict_metadata(verdict, stage=stage)
         metadata = {**message.response_metadata, METADATA_KEY: marker}
         return message.model_copy(update={"response_metadata": metadata})
 
@@ -242,7 +298,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
             marker = _marker(message) if isinstance(message, ToolMessage) else None
             if marker and marker.get("exit") == "end":
                 reply = AIMessage(
-                    content=message_text(message), response_metadata={METADATA_KEY: marker}
+                    content=readable_text(message), response_metadata={METADATA_KEY: marker}
                 )
                 return {"jump_to": "end", "messages": [reply]}
         return None
@@ -251,10 +307,10 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         """Judge the user's new messages (those after the model's last answer), once."""
         last_answer = _last_index(messages, AIMessage)
         start = 0 if last_answer is None else last_answer + 1
-        new = [m for m in messages[start:] if isinstance(m, HumanMessage)]
-        text = "\n".join(message_text(m) for m in new)
-        if not text.strip():
+        new = [m for m in messages[start:] if _is_user(m)]
+        if not new:
             return None  # no new user turn: it was judged before the model's answer
+        text = "\n".join(readable_text(m) for m in new)
 
         def apply(verdicts: list[Verdict]) -> dict[str, Any] | None:
             (verdict,) = verdicts
@@ -274,7 +330,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
             removed = [RemoveMessage(id=m.id) for m in others if m.id]
             return {"messages": [replaced, *removed]}
 
-        return _Check([user_turn(text)], apply)
+        return _Check([[message_dict(m, "user") for m in new]], apply)
 
     def _plan_output(
         self, messages: Sequence[AnyMessage], response: ModelResponse[Any]
@@ -285,32 +341,39 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
             return None
         answer = cast(AIMessage, response.result[index])
         question = _last_question(messages)
-        text = message_text(answer)
-        judged: list[tuple[str, str, str | None]] = []  # (stage, content, tool call id)
-        if self.check_output and text.strip():
-            judged.append(("output", text, None))
+        # The answer's every part but its (valid) tool calls, which are judged one by one.
+        parts = message_parts(answer, tool_calls=False)
+        # (stage, what is judged, tool call id)
+        judged: list[tuple[str, Any, str | None]] = []
+        if self.check_output and has_content(parts):
+            judged.append(("output", parts, None))
         if self.check_tool_calls:
             for call in answer.tool_calls:
-                judged.append(
-                    ("tool_input", tool_args_text(call["name"], call["args"]), call["id"])
-                )
+                judged.append(("tool_args", tool_call_part(call["name"], call["args"]), call["id"]))
         if not judged:
             return None
+        digests = {
+            call["id"]: tool_call_digest(call["name"], call["args"]) for call in answer.tool_calls
+        }
 
         def apply(verdicts: list[Verdict]) -> ModelResponse[Any]:
             result = list(response.result)
             calls = {
-                call_id: verdict_metadata(verdict)
+                call_id: {
+                    **verdict_metadata(verdict, stage="tool_args"),
+                    "digest": digests.get(call_id, ""),
+                }
                 for (_, _, call_id), verdict in zip(judged, verdicts, strict=True)
                 if call_id is not None
             }
             outcomes = [
-                (stage, content, v) for (stage, content, _), v in zip(judged, verdicts, strict=True)
+                (stage, readable_text(content), v)
+                for (stage, content, _), v in zip(judged, verdicts, strict=True)
             ]
             blocked = next((o for o in outcomes if not o[2].safe), None)
             if blocked is None:
                 stage, _, _ = judged[0]
-                marker = {**verdict_metadata(verdicts[0]), "stage": stage, "tool_calls": calls}
+                marker = {**verdict_metadata(verdicts[0], stage=stage), "tool_calls": calls}
                 metadata = {**answer.response_metadata, METADATA_KEY: marker}
                 result[index] = answer.model_copy(update={"response_metadata": metadata})
                 return ModelResponse(result, response.structured_response)
@@ -350,15 +413,16 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
     def _plan_tool_call(self, request: ToolCallRequest) -> _Check[ToolMessage | None] | None:
         call = request.tool_call
         messages = request.state.get("messages", [])
-        if _judged_tool_call(messages, call.get("id")):
+        if _judged_tool_call(messages, call):
             return None  # judged with the answer that made it, in wrap_model_call
-        text = tool_args_text(call["name"], call.get("args", {}))
+        part = tool_call_part(call["name"], call.get("args", {}))
+        text = readable_text(part)
 
         def apply(verdicts: list[Verdict]) -> ToolMessage | None:
             (verdict,) = verdicts
             if verdict.safe:
                 return None
-            violation, marker = self._violation(verdict, "tool_input", text)
+            violation, marker = self._violation(verdict, "tool_args", text)
             return ToolMessage(
                 content=violation,
                 tool_call_id=call["id"],
@@ -367,28 +431,28 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
                 response_metadata={METADATA_KEY: marker},
             )
 
-        return _Check([agent_turn(_last_question(messages), text)], apply)
+        return _Check([agent_turn(_last_question(messages), [part])], apply)
 
     def _plan_tool_result(
         self, result: ToolMessage | Command[Any]
     ) -> _Check[ToolMessage | Command[Any]] | None:
         if not isinstance(result, ToolMessage):
             return None  # a Command updates state; it has no text of its own to judge
-        text = message_text(result)
-        if not text.strip():
+        if not has_content(result):
             return None
+        text = readable_text(result)
 
         def apply(verdicts: list[Verdict]) -> ToolMessage | Command[Any]:
             (verdict,) = verdicts
             if verdict.safe:
-                return cast(ToolMessage, self._stamped(result, verdict, "tool_output"))
-            violation, marker = self._violation(verdict, "tool_output", text)
+                return cast(ToolMessage, self._stamped(result, verdict, "tool_result"))
+            violation, marker = self._violation(verdict, "tool_result", text)
             metadata = {**result.response_metadata, METADATA_KEY: marker}
             return result.model_copy(
                 update={"content": violation, "artifact": None, "response_metadata": metadata}
             )
 
-        return _Check([user_turn(text)], apply)
+        return _Check([[message_dict(result, "user")]], apply)
 
     # -- I/O helpers: the only code written twice -----------------------------------------
 
@@ -444,6 +508,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         """Judge the model's answer before it leaves the model node (tokens held back)."""
         if not (self.check_output or self.check_tool_calls):
             return handler(request)
+        refuse_attached_callbacks(request.model, "LlamaGuardMiddleware")
         with _tokens_held_back():
             response = handler(request)
         return self._run(self._plan_output(request.messages, response), response)
@@ -456,6 +521,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         """Async ``wrap_model_call``."""
         if not (self.check_output or self.check_tool_calls):
             return await handler(request)
+        refuse_attached_callbacks(request.model, "LlamaGuardMiddleware")
         with _tokens_held_back():
             response = await handler(request)
         return await self._arun(self._plan_output(request.messages, response), response)

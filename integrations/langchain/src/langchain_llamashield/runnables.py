@@ -30,9 +30,10 @@ from langchain_llamashield._callbacks import (
     aiterate_in,
     call_in,
     iterate_in,
+    refuse_attached_callbacks,
     without_live_tokens,
 )
-from langchain_llamashield._inputs import answer_conversation, input_conversation, output_text
+from langchain_llamashield._inputs import answer_conversation, input_conversation, output_message
 from langchain_llamashield._on_unsafe import (
     OnUnsafe,
     UnsafePolicy,
@@ -292,6 +293,8 @@ class GuardedRunnable(_GuardRunnableBase):
             raise ValueError(
                 "guard_runnable() with check_input=False and check_output=False guards nothing"
             )
+        if self.check_output:
+            refuse_attached_callbacks(self.runnable, "guard_runnable()")
 
     def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
         return super().get_name(
@@ -325,8 +328,8 @@ class GuardedRunnable(_GuardRunnableBase):
             return []
 
     def _answer(self, context: list[Any], output: Any) -> list[Any] | None:
-        text = output_text(output, key=self.output_key)
-        return answer_conversation(context, text) if text.strip() else None
+        answer = output_message(output, key=self.output_key)
+        return None if answer is None else answer_conversation(context, answer)
 
     def _configs(
         self,
@@ -364,7 +367,8 @@ class GuardedRunnable(_GuardRunnableBase):
                 return self._refuse(verdict, "input", value, child)
             output = call_in(inner, self.runnable.invoke, value, inner, **kwargs)
         if self.check_output and (answer := self._answer(context, output)) is not None:
-            verdict = check.invoke(answer, child)
+            # The check's run shows the answer as its input: only tracers may see it yet.
+            verdict = check.invoke(answer, inner)
             if not verdict.safe:
                 return self._refuse(verdict, "output", value, child, output)
         return output
@@ -397,7 +401,8 @@ class GuardedRunnable(_GuardRunnableBase):
                 return await self._arefuse(verdict, "input", value, child)
             output = await acall_in(inner, self.runnable.ainvoke(value, inner, **kwargs))
         if self.check_output and (answer := self._answer(context, output)) is not None:
-            verdict = await check.ainvoke(answer, child)
+            # The check's run shows the answer as its input: only tracers may see it yet.
+            verdict = await check.ainvoke(answer, inner)
             if not verdict.safe:
                 return await self._arefuse(verdict, "output", value, child, output)
         return output
@@ -577,8 +582,14 @@ def guard_runnable(
       back until their window (``window="sentence"`` or a number of characters) is judged with
       everything before it; the checks run while the model generates, so a safe stream ends
       about one guard latency after the model; a blocked stream stops the model's stream.
-      While moderating, the wrapped runnable's own token events are kept from live handlers
-      and event streams (tracers still record them): consumers only see judged text.
+      While moderating, the wrapped runnable's own run (tokens, answer, inner steps) reaches
+      tracers only, not handlers or event streams: consumers only see judged output. A
+      runnable with callbacks of its own (``ChatOpenAI(callbacks=[...])``,
+      ``with_config(callbacks=...)``) is refused with ``ConfigurationError``: pass them in the
+      config of the guarded runnable instead.
+    - Every value of a dict input is judged (message lists in any form LangChain accepts,
+      strings, lists, nested dicts); outputs with every part (content blocks, reasoning,
+      tool and function calls, structured objects as JSON).
     - ``on_unsafe``: ``"raise"`` (``UnsafeContentError`` with ``.verdict`` and ``.stage``
       ``"input"``/``"output"``), ``"refuse"`` (``refusal`` as the output's type: an
       ``AIMessage`` for chat models, a str for string chains; in a stream, one more chunk after

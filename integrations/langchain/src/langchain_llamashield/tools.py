@@ -11,22 +11,23 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.pydantic import TypeBaseModel
 from pydantic import ConfigDict
 
+from langchain_llamashield._inputs import has_content, plain, readable_text
 from langchain_llamashield._judging import (
     Conversation,
     agent_turn,
     format_violation,
-    message_text,
-    tool_args_text,
+    tool_call_part,
     user_turn,
 )
 from langchain_llamashield._on_unsafe import UnsafePolicy
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
+from llamashield._blocked import DEFAULT_REFUSAL, renamed_option
 
 __all__ = ["GuardedTool", "guard_tool"]
 
 ToolOnUnsafe = Literal["raise", "refuse"] | Runnable[Any, Any] | Callable[[Any], Any]
 
-DEFAULT_TOOL_REFUSAL = "The {stage} of this tool call was blocked by Llama Guard ({categories})."
+DEFAULT_TOOL_REFUSAL = DEFAULT_REFUSAL  # one refusal text everywhere (kept for imports)
 
 
 class GuardedTool(BaseTool):
@@ -48,7 +49,16 @@ class GuardedTool(BaseTool):
     check_output: bool = True
     on_unsafe: Literal["raise", "refuse", "reroute"] = "raise"
     fallback: Runnable[Any, Any] | None = None
-    refusal_message: str = DEFAULT_TOOL_REFUSAL
+    refusal: str = DEFAULT_REFUSAL
+
+    @property
+    def refusal_message(self) -> str:
+        """Deprecated name of ``refusal``."""
+        return self.refusal
+
+    @property
+    def _policy(self) -> UnsafePolicy:
+        return UnsafePolicy(self.on_unsafe, self.refusal, self.fallback)
 
     # -- the wrapped tool's identity ------------------------------------------------------
 
@@ -88,21 +98,22 @@ class GuardedTool(BaseTool):
         else:
             fields = getattr(schema, "model_fields", None) or getattr(schema, "__fields__", {})
             visible = list(fields)
-        return agent_turn(None, tool_args_text(self.name, tool_input, visible))
+        return agent_turn(None, [tool_call_part(self.name, tool_input, visible)])
 
-    def _result_conversation(self, result: Any) -> Conversation | None:
-        text = message_text(result) if isinstance(result, ToolMessage | str) else None
-        if text is None:
-            # Commands and other state updates carry no text of the tool's own to judge.
-            if not isinstance(result, int | float | bool | list | dict | tuple):
-                return None
-            text = str(result)
-        return user_turn(text) if text.strip() else None
+    @staticmethod
+    def _result_conversation(result: Any) -> Conversation | None:
+        """Whatever the tool returned, as a User turn: a ``ToolMessage`` (content blocks and
+        ``content_and_artifact`` artifact), text, JSON-like data, a ``Document``, a pydantic
+        object, a ``Command`` (its state update, messages included). A result the core cannot
+        read reaches the guard as it is, so its error policy blocks it."""
+        if not has_content(result):
+            return None
+        return user_turn(plain(result))
 
     def _blocked(self, verdict: Verdict, stage: str, content: str, call_id: str | None) -> Any:
         if self.on_unsafe == "raise":
             raise UnsafeContentError(verdict, stage)
-        refusal = format_violation(self.refusal_message, verdict, content, stage.replace("_", " "))
+        refusal = format_violation(self.refusal, verdict, content, stage)
         if call_id is None:
             return refusal
         return ToolMessage(content=refusal, tool_call_id=call_id, name=self.name, status="error")
@@ -124,16 +135,16 @@ class GuardedTool(BaseTool):
         self, verdict: Verdict, stage: str, original: Any, call_id: str | None, config: Any
     ) -> Any:
         if self.fallback is None:
-            return self._blocked(verdict, stage, message_text(original), call_id)
-        payload = {"input": original, "verdict": verdict, "stage": stage}
+            return self._blocked(verdict, stage, readable_text(original), call_id)
+        payload = self._policy.payload(original, verdict, stage)
         return self._rerouted(self.fallback.invoke(payload, config), call_id)
 
     async def _aunsafe(
         self, verdict: Verdict, stage: str, original: Any, call_id: str | None, config: Any
     ) -> Any:
         if self.fallback is None:
-            return self._blocked(verdict, stage, message_text(original), call_id)
-        payload = {"input": original, "verdict": verdict, "stage": stage}
+            return self._blocked(verdict, stage, readable_text(original), call_id)
+        payload = self._policy.payload(original, verdict, stage)
         return self._rerouted(await self.fallback.ainvoke(payload, config), call_id)
 
     def run(self, tool_input: str | dict[str, Any], *args: Any, **kwargs: Any) -> Any:
@@ -142,14 +153,14 @@ class GuardedTool(BaseTool):
         if self.check_input:
             verdict = self.guard.check(self._arguments_conversation(tool_input))
             if not verdict.safe:
-                return self._unsafe(verdict, "tool_input", tool_input, call_id, config)
+                return self._unsafe(verdict, "tool_args", tool_input, call_id, config)
         result = self.tool.run(tool_input, *args, **kwargs)
         conversation = self._result_conversation(result) if self.check_output else None
         result_verdict = self.guard.check(conversation) if conversation else None
         if result_verdict is None or result_verdict.safe:
             return result
         call_id = self._call_id(result, call_id)
-        return self._unsafe(result_verdict, "tool_output", result, call_id, config)
+        return self._unsafe(result_verdict, "tool_result", result, call_id, config)
 
     async def arun(self, tool_input: str | dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         """Async ``run``: the guard's checks are awaited on the running loop."""
@@ -157,14 +168,14 @@ class GuardedTool(BaseTool):
         if self.check_input:
             verdict = await self.guard.acheck(self._arguments_conversation(tool_input))
             if not verdict.safe:
-                return await self._aunsafe(verdict, "tool_input", tool_input, call_id, config)
+                return await self._aunsafe(verdict, "tool_args", tool_input, call_id, config)
         result = await self.tool.arun(tool_input, *args, **kwargs)
         conversation = self._result_conversation(result) if self.check_output else None
         result_verdict = await self.guard.acheck(conversation) if conversation else None
         if result_verdict is None or result_verdict.safe:
             return result
         call_id = self._call_id(result, call_id)
-        return await self._aunsafe(result_verdict, "tool_output", result, call_id, config)
+        return await self._aunsafe(result_verdict, "tool_result", result, call_id, config)
 
     def _run(self, *args: Any, **kwargs: Any) -> Any:
         # `run` is overridden and delegates to the wrapped tool; nothing reaches here.
@@ -178,6 +189,7 @@ def guard_tool(
     check_input: bool = True,
     check_output: bool = True,
     on_unsafe: ToolOnUnsafe = "raise",
+    refusal: str | None = None,
     refusal_message: str | None = None,
 ) -> GuardedTool:
     """Wrap ``tool`` so Llama Guard judges its arguments before it runs and its result after.
@@ -202,20 +214,21 @@ def guard_tool(
         guard: the ``LlamaGuard`` that judges.
         check_input: judge the arguments (as the Agent's turn: the model wrote them).
         check_output: judge the result (as a User turn: content entering the conversation).
-        on_unsafe: ``"raise"`` (``UnsafeContentError`` with stage ``tool_input`` or
-            ``tool_output``), a Runnable or function to reroute to (it gets
-            ``{"input": arguments or result, "verdict": ..., "stage": ...}`` and its output is
-            the tool's), or ``"refuse"`` (return a refusal: a ``ToolMessage`` with
-            ``status="error"`` when called with a tool call, else a string), so an agent
-            can carry on.
-        refusal_message: the refusal template; ``{categories}``, ``{codes}``, ``{stage}``.
+        on_unsafe: ``"raise"`` (``UnsafeContentError`` with stage ``tool_args`` or
+            ``tool_result``), a Runnable or function to reroute to (it gets a ``Blocked``:
+            verdict, stage, the arguments or result, the refusal; its output is the tool's),
+            or ``"refuse"`` (return a refusal: a ``ToolMessage`` with ``status="error"`` when
+            called with a tool call, else a string), so an agent can carry on.
+        refusal: the refusal template; ``{categories}``, ``{codes}``, ``{stage}``.
+        refusal_message: deprecated name of ``refusal``.
     """
     if not isinstance(tool, BaseTool):
         raise TypeError(
             f"guard_tool() takes a BaseTool, got {type(tool).__name__}; "
             "wrap plain functions with langchain_core.tools.tool first"
         )
-    policy = UnsafePolicy.parse(on_unsafe)
+    refusal = renamed_option(refusal, refusal_message, "refusal_message", "refusal")
+    policy = UnsafePolicy.parse(on_unsafe, refusal)
     return GuardedTool(
         name=tool.name,
         description=tool.description,
@@ -228,5 +241,5 @@ def guard_tool(
         check_output=check_output,
         on_unsafe=policy.mode,
         fallback=policy.fallback,
-        refusal_message=refusal_message or DEFAULT_TOOL_REFUSAL,
+        refusal=policy.refusal,
     )

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore
+from llama_index.llamashield._convert import messages_conversation, plain
 
 from llamashield import LlamaGuard, Verdict
 
@@ -19,6 +20,7 @@ __all__ = [
     "flag_metadata",
     "flag_node",
     "history_turns",
+    "node_conversation",
     "node_text",
     "split_by_verdict",
 ]
@@ -28,8 +30,6 @@ DEFAULT_REFUSAL = "I can't help with that request."
 METADATA_KEY = "llamashield"
 
 NodeMode = Literal["drop", "flag"]
-
-_ASSISTANT_ALIASES = {"chatbot": "assistant", "model": "assistant"}
 
 
 def check_guard(guard: Any) -> LlamaGuard:
@@ -48,31 +48,31 @@ def check_node_mode(mode: str) -> NodeMode:
     return mode  # type: ignore[return-value]
 
 
-def history_turns(messages: Sequence[Any]) -> list[dict[str, str]]:
-    """LlamaIndex chat messages as the core reads them: user and assistant turns only.
-
-    ``MessageRole`` is a str enum whose ``str()`` is ``"MessageRole.USER"``, so roles are read by
-    value; "chatbot" and "model" are LlamaIndex's other names for the assistant.
-    """
-    turns = []
-    for message in messages:
-        raw = getattr(message, "role", None)
-        role = str(getattr(raw, "value", raw))
-        role = _ASSISTANT_ALIASES.get(role, role)
-        if role in ("user", "assistant"):
-            turns.append({"role": role, "content": getattr(message, "content", None) or ""})
-    return turns
+def history_turns(messages: Sequence[Any]) -> list[dict[str, Any]]:
+    """LlamaIndex chat messages as the core reads them: every block of every message (tool
+    results as the User's turn; system prompts are not judged)."""
+    return messages_conversation(messages)
 
 
-def agent_turn(question: str, answer: str) -> list[dict[str, str]]:
-    """The conversation in which Llama Guard judges ``answer`` as the Agent's reply."""
-    return [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+def agent_turn(question: Any, answer: Any) -> list[dict[str, Any]]:
+    """The conversation in which Llama Guard judges ``answer`` as the Agent's reply
+    (``question`` and ``answer`` as text or LlamaIndex objects: messages, blocks, nodes)."""
+    return [
+        {"role": "user", "content": plain(question)},
+        {"role": "assistant", "content": plain(answer)},
+    ]
 
 
 def node_text(node: BaseNode | NodeWithScore) -> str:
     """The text a node would put into a prompt (metadata included, as the LLM sees it)."""
     base = node.node if isinstance(node, NodeWithScore) else node
     return base.get_content(metadata_mode=MetadataMode.LLM)
+
+
+def node_conversation(node: BaseNode | NodeWithScore) -> list[dict[str, Any]]:
+    """A node as the User turn the guard judges: its prompt text (metadata included) and, for
+    an image node, its image (the guard's media policy decides)."""
+    return [{"role": "user", "content": plain(node)}]
 
 
 def flag_metadata(verdict: Verdict) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from llama_index.llamashield._common import (
     check_guard,
     check_node_mode,
     flag_node,
-    node_text,
+    node_conversation,
     split_by_verdict,
 )
 
@@ -64,7 +64,7 @@ class LlamaGuardNodePostprocessor(BaseNodePostprocessor):
     ) -> list[NodeWithScore]:
         if not nodes:
             return []
-        verdicts = self._guard.check_many([node_text(n) for n in nodes])
+        verdicts = self._guard.check_many([node_conversation(n) for n in nodes])
         return self._apply(nodes, verdicts)
 
     async def _apostprocess_nodes(
@@ -72,7 +72,7 @@ class LlamaGuardNodePostprocessor(BaseNodePostprocessor):
     ) -> list[NodeWithScore]:
         if not nodes:
             return []
-        verdicts = await self._guard.acheck_many([node_text(n) for n in nodes])
+        verdicts = await self._guard.acheck_many([node_conversation(n) for n in nodes])
         return self._apply(nodes, verdicts)
 
     def _apply(self, nodes: list[NodeWithScore], verdicts: list[Verdict]) -> list[NodeWithScore]:

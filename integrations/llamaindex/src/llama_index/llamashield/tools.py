@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, Literal
 
 from llama_index.core.tools import AsyncBaseTool, BaseTool, FunctionTool, ToolMetadata, ToolOutput
 from llama_index.llamashield._common import DEFAULT_REFUSAL, check_guard
+from llama_index.llamashield._convert import (
+    has_content,
+    plain,
+    readable_text,
+    tool_output_content,
+)
 
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
 
@@ -79,23 +86,25 @@ class _ToolShield:
         self.refusal = refusal
 
     @staticmethod
-    def arguments_text(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    def arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The arguments as content for the core: a lone string as it is, else every argument
+        (nested values, documents, pydantic objects included) in one dict."""
         if not kwargs and len(args) == 1 and isinstance(args[0], str):
             return args[0]
         if not args and len(kwargs) == 1 and isinstance(next(iter(kwargs.values())), str):
             return str(next(iter(kwargs.values())))
-        payload: Any = {**({"args": list(args)} if args else {}), **kwargs}
-        return json.dumps(payload, ensure_ascii=False, default=str)
+        return plain({**({"args": list(args)} if args else {}), **kwargs})
 
     @staticmethod
-    def output_turn(arguments: str, output: ToolOutput) -> list[dict[str, str]]:
+    def output_turn(arguments: Any, output: ToolOutput) -> list[dict[str, Any]]:
+        """The output (every block, and a raw output beyond them) as the reply to the call."""
         return [
             {"role": "user", "content": arguments},
-            {"role": "assistant", "content": output.content},
+            {"role": "assistant", "content": tool_output_content(output)},
         ]
 
     def blocked(
-        self, name: str, arguments: str, verdict: Verdict, stage: str, raw_input: dict[str, Any]
+        self, name: str, arguments: Any, verdict: Verdict, stage: str, raw_input: dict[str, Any]
     ) -> ToolOutput:
         error = UnsafeContentError(verdict, stage)
         if self.on_unsafe == "raise":
@@ -103,7 +112,7 @@ class _ToolShield:
         if self.on_unsafe == "refuse":
             replacement: Any = self.refusal
         else:
-            replacement = self.on_unsafe(arguments, error)
+            replacement = self.on_unsafe(readable_text(arguments), error)
         if isinstance(replacement, ToolOutput):
             return replacement
         text = str(replacement)
@@ -154,9 +163,26 @@ class GuardedFunctionTool(FunctionTool):
         self.ctx_param_name = tool.ctx_param_name
         self._tool = tool
         self._shield = shield
+        # FunctionTool exposes the function it runs as ``fn``/``async_fn``/``real_fn``, and
+        # other code (``to_langchain_tool``, custom agents) calls them directly: here they run
+        # the guarded call, so no path around the guard is left (issue 10, item 11).
+        real = tool.real_fn
+
+        @functools.wraps(real)
+        def guarded_fn(*args: Any, **kwargs: Any) -> Any:
+            return self.call(*args, **kwargs).raw_output
+
+        @functools.wraps(real)
+        async def guarded_async_fn(*args: Any, **kwargs: Any) -> Any:
+            return (await self.acall(*args, **kwargs)).raw_output
+
+        self._fn = guarded_fn
+        self._async_fn = guarded_async_fn
+        self._real_fn = guarded_async_fn if inspect.iscoroutinefunction(real) else guarded_fn
 
     @property
     def tool(self) -> FunctionTool:
+        """The wrapped tool itself: calling it (or its ``fn``) is NOT guarded."""
         return self._tool
 
     def call(self, *args: Any, **kwargs: Any) -> ToolOutput:
@@ -200,14 +226,14 @@ def _guarded_call(
     skip: str | None = None,
 ) -> ToolOutput:
     judged = _judged_kwargs(kwargs, skip)
-    arguments = shield.arguments_text(args, judged)
+    arguments = shield.arguments(args, judged)
     raw_input = {"args": args, "kwargs": judged}
     if shield.check_input:
         verdict = shield.guard.check(arguments)
         if not verdict.safe:
             return shield.blocked(name, arguments, verdict, "tool_input", raw_input)
     output = run(*args, **kwargs)
-    if shield.check_output and output.content:
+    if shield.check_output and has_content(output):
         verdict = shield.guard.check(shield.output_turn(arguments, output))
         if not verdict.safe:
             return shield.blocked(name, arguments, verdict, "tool_output", raw_input)
@@ -223,14 +249,14 @@ async def _aguarded_call(
     skip: str | None = None,
 ) -> ToolOutput:
     judged = _judged_kwargs(kwargs, skip)
-    arguments = shield.arguments_text(args, judged)
+    arguments = shield.arguments(args, judged)
     raw_input = {"args": args, "kwargs": judged}
     if shield.check_input:
         verdict = await shield.guard.acheck(arguments)
         if not verdict.safe:
             return shield.blocked(name, arguments, verdict, "tool_input", raw_input)
     output: ToolOutput = await run(*args, **kwargs)
-    if shield.check_output and output.content:
+    if shield.check_output and has_content(output):
         verdict = await shield.guard.acheck(shield.output_turn(arguments, output))
         if not verdict.safe:
             return shield.blocked(name, arguments, verdict, "tool_output", raw_input)

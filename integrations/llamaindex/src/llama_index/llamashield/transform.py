@@ -13,7 +13,7 @@ from llama_index.llamashield._common import (
     check_guard,
     check_node_mode,
     flag_node,
-    node_text,
+    node_conversation,
     split_by_verdict,
 )
 
@@ -67,13 +67,13 @@ class LlamaGuardTransform(TransformComponent):
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[BaseNode]:
         verdicts: list[Verdict] = []
         for batch in self._batches(nodes):
-            verdicts.extend(self._guard.check_many([node_text(n) for n in batch]))
+            verdicts.extend(self._guard.check_many([node_conversation(n) for n in batch]))
         return self._apply(nodes, verdicts)
 
     async def acall(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[BaseNode]:
         verdicts: list[Verdict] = []
         for batch in self._batches(nodes):
-            verdicts.extend(await self._guard.acheck_many([node_text(n) for n in batch]))
+            verdicts.extend(await self._guard.acheck_many([node_conversation(n) for n in batch]))
         return self._apply(nodes, verdicts)
 
     def _batches(self, nodes: Sequence[BaseNode]) -> list[Sequence[BaseNode]]:

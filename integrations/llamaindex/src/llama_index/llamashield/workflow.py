@@ -13,7 +13,7 @@ from llama_index.core.agent.workflow import (
     ToolCallResult,
 )
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
-from llama_index.core.bridge.pydantic import BaseModel, ConfigDict
+from llama_index.core.bridge.pydantic import BaseModel, ConfigDict, Field
 from llama_index.core.memory import BaseMemory
 from llama_index.core.tools import BaseTool, FunctionTool
 from llama_index.core.workflow import (
@@ -30,6 +30,7 @@ from llama_index.llamashield._common import (
     check_guard,
     history_turns,
 )
+from llama_index.llamashield._convert import has_content, message_dict, plain, readable_text
 from llama_index.llamashield.tools import guard_tool
 
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
@@ -228,7 +229,17 @@ class GuardedAgent:
 class _RunAgent(Event):
     user_msg: Any
     text: str
+    context: list[Any] = Field(default_factory=list)
     input_verdict: Verdict | None = None
+
+
+def _up_to_last_user_turn(conversation: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation up to its last user-side message with content (empty if none)."""
+    for index in range(len(conversation) - 1, -1, -1):
+        turn = conversation[index]
+        if turn["role"] == "user" and has_content(turn["content"]):
+            return conversation[: index + 1]
+    return []
 
 
 class _AgentRun(Workflow):
@@ -254,15 +265,20 @@ class _AgentRun(Workflow):
     @step
     async def check_input(self, ev: StartEvent) -> _RunAgent | StopEvent:
         user_msg = ev.get("user_msg")
-        text = user_msg if isinstance(user_msg, str) else getattr(user_msg, "content", "") or ""
-        if self.shield.check_input and text:
-            history = self.agent_kwargs.get("chat_history") or []
-            conversation = [*history_turns(history), {"role": "user", "content": text}]
-            verdict = await self.shield.guard.acheck(conversation)
+        text = readable_text(user_msg)
+        # The question may be only in chat_history (agent.run(chat_history=[...]) with no
+        # user_msg): the whole history is the input, judged up to its last user-side message.
+        history = self.agent_kwargs.get("chat_history") or []
+        conversation = history_turns(history)
+        if has_content(user_msg):
+            conversation.append(message_dict(user_msg, "user"))
+        asked = _up_to_last_user_turn(conversation)
+        if self.shield.check_input and asked:
+            verdict = await self.shield.guard.acheck(asked)
             if not verdict.safe:
                 return self._blocked({"input": verdict}, "input")
-            return _RunAgent(user_msg=user_msg, text=text, input_verdict=verdict)
-        return _RunAgent(user_msg=user_msg, text=text)
+            return _RunAgent(user_msg=user_msg, text=text, context=asked, input_verdict=verdict)
+        return _RunAgent(user_msg=user_msg, text=text, context=asked)
 
     @step
     async def run_agent(self, ctx: Context, ev: _RunAgent) -> StopEvent:
@@ -275,9 +291,11 @@ class _AgentRun(Workflow):
                 ctx.write_event_to_stream(event)
         output: AgentOutput = await handler
         verdicts = {"input": ev.input_verdict} if ev.input_verdict is not None else {}
-        answer = output.response.content or ""
-        if self.shield.check_output and answer:
-            verdicts["output"] = await self.shield.guard.acheck(agent_turn(ev.text, answer))
+        # Every block of the answer (thinking, tool calls) and a structured response.
+        answer = [message_dict(output.response)["content"], plain(output.structured_response)]
+        if self.shield.check_output and has_content(answer):
+            judged = [*ev.context, {"role": "assistant", "content": answer}]
+            verdicts["output"] = await self.shield.guard.acheck(judged)
             if not verdicts["output"].safe:
                 if before is not None and isinstance(memory, BaseMemory):
                     # The blocked exchange leaves no trace in a memory the caller passed in.
