@@ -22,7 +22,7 @@ from langchain_core.callbacks import (
     CallbackManagerForChainRun,
 )
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
-from langchain_core.runnables.config import get_executor_for_config, patch_config
+from langchain_core.runnables.config import ensure_config, get_executor_for_config, patch_config
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from langchain_llamashield._callbacks import (
@@ -50,6 +50,7 @@ from langchain_llamashield._stream import (
     moderated,
     unsafe_stream,
 )
+from langchain_llamashield._watch import aunwatched_run, unwatched, unwatched_run
 from llamashield import LlamaGuard, Verdict
 from llamashield.streaming import WindowSpec
 
@@ -63,9 +64,15 @@ class _GuardRunnableBase(RunnableSerializable[Any, Any]):
     """
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        config = ensure_config(config)
+        if unwatched(config):  # nobody would see the run: skip making it
+            return self._invoke(input, unwatched_run(), config, **kwargs)
         return self._call_with_config(self._invoke, input, config, **kwargs)
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        config = ensure_config(config)
+        if unwatched(config):  # nor its task: LangChain runs each traced call in a new one
+            return await self._ainvoke(input, aunwatched_run(), config, **kwargs)
         return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
 
     def _invoke(
