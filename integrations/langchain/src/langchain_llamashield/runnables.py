@@ -22,7 +22,7 @@ from langchain_core.callbacks import (
     CallbackManagerForChainRun,
 )
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
-from langchain_core.runnables.config import ensure_config, get_executor_for_config, patch_config
+from langchain_core.runnables.config import ensure_config, patch_config
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from langchain_llamashield._callbacks import (
@@ -41,6 +41,7 @@ from langchain_llamashield._on_unsafe import (
     handle_unsafe,
     output_example,
 )
+from langchain_llamashield._parallel import finish, start
 from langchain_llamashield._stream import (
     amerge_input,
     amoderated,
@@ -363,10 +364,13 @@ class GuardedRunnable(_GuardRunnableBase):
         context = self._context(value)
         check = judge(self.guard)
         if self.check_input and self.parallel:
-            with get_executor_for_config(config) as executor:
-                pending = executor.submit(check.invoke, context, child)
+            pending = start(check.invoke, context, child)
+            try:
                 output = call_in(inner, self.runnable.invoke, value, inner, **kwargs)
-                verdict: Verdict = pending.result()
+            except BaseException:
+                pending.cancel()  # nothing will read it
+                raise
+            verdict: Verdict = finish(pending, check.invoke, context, child)
             if not verdict.safe:
                 return self._refuse(verdict, "input", value, child)
         else:
@@ -453,34 +457,35 @@ class GuardedRunnable(_GuardRunnableBase):
                 )
                 return
         input_blocked: Verdict | None = None
-        with get_executor_for_config(config) as executor:
-            pending = (
-                executor.submit(check.invoke, context, child)
-                if self.check_input and self.parallel
-                else None
-            )
-            upstream = iterate_in(inner, lambda: self.runnable.stream(value, inner, **kwargs))
-            released = (
-                moderated(upstream, self.guard, context, key=self.output_key, window=self.window)
-                if self.check_output
-                else upstream
-            )
-            chunks_out = iter(released)
-            try:
-                for chunk in chunks_out:
-                    if pending is not None:  # parallel: nothing leaves before the input verdict
-                        verdict, pending = pending.result(), None
-                        if not verdict.safe:
-                            input_blocked = verdict
-                            break
-                    example = chunk
-                    yield chunk
-                if pending is not None and not (verdict := pending.result()).safe:
+        pending = (
+            start(check.invoke, context, child) if self.check_input and self.parallel else None
+        )
+        upstream = iterate_in(inner, lambda: self.runnable.stream(value, inner, **kwargs))
+        released = (
+            moderated(upstream, self.guard, context, key=self.output_key, window=self.window)
+            if self.check_output
+            else upstream
+        )
+        chunks_out = iter(released)
+        try:
+            for chunk in chunks_out:
+                if pending is not None:  # parallel: nothing leaves before the input verdict
+                    verdict, pending = finish(pending, check.invoke, context, child), None
+                    if not verdict.safe:
+                        input_blocked = verdict
+                        break
+                example = chunk
+                yield chunk
+            if pending is not None:
+                verdict, pending = finish(pending, check.invoke, context, child), None
+                if not verdict.safe:
                     input_blocked = verdict
-            finally:
-                close = getattr(chunks_out, "close", None)
-                if close is not None:
-                    close()  # stops the wrapped runnable's stream
+        finally:
+            if pending is not None:
+                pending.cancel()  # the stream failed or was closed before the verdict was read
+            close = getattr(chunks_out, "close", None)
+            if close is not None:
+                close()  # stops the wrapped runnable's stream
         yield from self._blocked_stream(input_blocked, released, value, example, child)
 
     async def _atransform(
