@@ -21,6 +21,10 @@ PY = BIN / "python"
 PACKAGES = ["-e", ".[together,cli]", "-e", "integrations/langchain[agents]",
             "-e", "integrations/llamaindex"]  # fmt: skip
 LOCAL = ["transformers>=4.45", "tokenizers>=0.20"]
+# bench-pipeline's anchor: NeMo Guardrails' Llama Guard rails, in a venv of its own (its vLLM
+# engine runs through LangChain: benchmarks/_nemo_runner.py).
+NEMO = ROOT / ".venv-nemo"
+NEMO_PACKAGES = ["nemoguardrails==0.24.1", "langchain", "langchain-community"]
 
 
 def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
@@ -73,14 +77,30 @@ def test(extra: list[str]) -> None:
     run(PY, "-m", "pytest", *(extra or ["-q"]))
 
 
+def bench_pipeline(extra: list[str]) -> None:
+    ensure_env("test")
+    nemo = NEMO / BIN.name / PY.name
+    stamp = NEMO / ".installed"
+    if not stamp.exists():
+        run(sys.executable, "-m", "venv", NEMO)
+        run(nemo, "-m", "pip", "install", "-q", *NEMO_PACKAGES)
+        stamp.write_text(" ".join(NEMO_PACKAGES))
+    run(PY, "-m", "benchmarks.pipeline_bench", "--nemo-python", nemo, *extra)
+
+
 def main() -> None:
     command, extra = (sys.argv[1] if len(sys.argv) > 1 else ""), sys.argv[2:]
     if command == "demo":
         demo()
     elif command == "test":
         test(extra)
+    elif command == "bench-pipeline":
+        bench_pipeline(extra)
     else:
-        sys.exit("usage: python3 dev.py demo | python3 dev.py test [pytest args]")
+        sys.exit(
+            "usage: python3 dev.py demo | python3 dev.py test [pytest args] | "
+            "python3 dev.py bench-pipeline [--quick] [--only seq,conc,...]"
+        )
 
 
 if __name__ == "__main__":
