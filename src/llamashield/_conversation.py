@@ -64,6 +64,7 @@ _INST = re.compile(r"\[\s*(/?)\s*INST\s*\]", re.IGNORECASE)
 _SPECIAL_TOKEN = re.compile(r"<\|([^|<>]{0,64})\|>")
 _LLAMA2_TOKEN = re.compile(r"</?s>", re.IGNORECASE)
 _ROLE_LINE = re.compile(r"^([ \t]*)(User|Agent)([ \t]*):", re.IGNORECASE | re.MULTILINE)
+_BLANK_LINES = re.compile(r"\n[ \t]*\n+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,21 +99,29 @@ def neutralize(text: str) -> str:
     ``User:``/``Agent:`` at a line start are broken up so the text stays readable to the model
     but can no longer close the conversation block or fake a turn.
     """
-    text = unicodedata.normalize("NFKC", text)
-    text = _INVISIBLE.sub("", text)
-    text = _STRAY_MARKS.sub("", text)
-    if _GREEK_OR_CYRILLIC.search(text):
-        text = _WORD.sub(_fold_lookalikes, text)
+    # Each rule below runs only where the characters it needs are present (the result is the
+    # same: a rule cannot match without them), so plain ASCII prose skips most of them.
+    if not text.isascii():  # ASCII is NFKC-stable and has no invisible, mark or Greek letter
+        text = unicodedata.normalize("NFKC", text)
+        text = _INVISIBLE.sub("", text)
+        text = _STRAY_MARKS.sub("", text)
+        if _GREEK_OR_CYRILLIC.search(text):
+            text = _WORD.sub(_fold_lookalikes, text)
     text = _CONTROL.sub(" ", text)
     # Every line break becomes "\n", so the role-line and blank-line rules below see them all.
     text = _LINE_BREAK.sub("\n", text)
-    text = _MARKERS.sub(lambda m: f"({m.group(2).upper()}{m.group(3).upper()})", text)
-    text = _INST.sub(lambda m: f"({m.group(1)}INST)", text)
-    text = _SPECIAL_TOKEN.sub(lambda m: f"(|{m.group(1)}|)", text)
-    text = _LLAMA2_TOKEN.sub(lambda m: m.group(0).replace("<", "(").replace(">", ")"), text)
-    text = _ROLE_LINE.sub(lambda m: f"{m.group(1)}{m.group(2)} (quoted):", text)
-    # A blank line separates turns in the template; inside a message it could open a fake turn.
-    text = re.sub(r"\n[ \t]*\n+", "\n", text)
+    if "<" in text:
+        text = _MARKERS.sub(lambda m: f"({m.group(2).upper()}{m.group(3).upper()})", text)
+    if "[" in text:
+        text = _INST.sub(lambda m: f"({m.group(1)}INST)", text)
+    if "<" in text:
+        text = _SPECIAL_TOKEN.sub(lambda m: f"(|{m.group(1)}|)", text)
+        text = _LLAMA2_TOKEN.sub(lambda m: m.group(0).replace("<", "(").replace(">", ")"), text)
+    if ":" in text:
+        text = _ROLE_LINE.sub(lambda m: f"{m.group(1)}{m.group(2)} (quoted):", text)
+    if "\n" in text:
+        # A blank line separates turns in the template; in a message it could open a fake turn.
+        text = _BLANK_LINES.sub("\n", text)
     return text.strip()
 
 

@@ -228,11 +228,12 @@ class LlamaGuard:
         verdict = combine_verdicts(verdicts)
         if self._cache is not None:
             self._cache.put(plan.key, verdict)
-        logger.debug(
-            "llamashield verdict model=%s role=%s safe=%s codes=%s error=%s latency_ms=%.1f",
-            verdict.model, verdict.role, verdict.safe, ",".join(verdict.codes), verdict.error,
-            verdict.latency_ms,
-        )  # fmt: skip
+        if logger.isEnabledFor(logging.DEBUG):  # its arguments cost more than the check's parse
+            logger.debug(
+                "llamashield verdict model=%s role=%s safe=%s codes=%s error=%s latency_ms=%.1f",
+                verdict.model, verdict.role, verdict.safe, ",".join(verdict.codes),
+                verdict.error, verdict.latency_ms,
+            )  # fmt: skip
         return verdict
 
     def _failed(self, request: GuardRequest, error: BackendError, started: float) -> Verdict:
