@@ -30,7 +30,7 @@ from langchain_core.callbacks import (
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import get_callback_manager_for_config
 
-__all__ = ["aunwatched_run", "observed", "unwatched", "unwatched_run"]
+__all__ = ["aunwatched_run", "is_unwatched", "observed", "unwatched", "unwatched_run"]
 
 
 class _Unwatched(CallbackManager):
@@ -74,6 +74,11 @@ def unwatched_run() -> CallbackManagerForChainRun:
 def aunwatched_run() -> AsyncCallbackManagerForChainRun:
     """Async ``unwatched_run``."""
     return _AsyncUnwatchedRun.get_noop_manager()
+
+
+def is_unwatched(run_manager: Any) -> bool:
+    """Whether ``run_manager`` came from ``unwatched_run``/``aunwatched_run``."""
+    return isinstance(run_manager, _UnwatchedRun | _AsyncUnwatchedRun)
 
 
 def observed(config: RunnableConfig | None) -> bool:

@@ -51,7 +51,7 @@ from langchain_llamashield._stream import (
     moderated,
     unsafe_stream,
 )
-from langchain_llamashield._watch import aunwatched_run, unwatched, unwatched_run
+from langchain_llamashield._watch import aunwatched_run, is_unwatched, unwatched, unwatched_run
 from llamashield import LlamaGuard, Verdict
 from llamashield.streaming import WindowSpec
 
@@ -347,7 +347,7 @@ class GuardedRunnable(_GuardRunnableBase):
         """Config for checks and fallbacks, and for the wrapped runnable (whose unjudged tokens
         must not reach live token handlers when the output is moderated)."""
         child = patch_config(config, callbacks=run_manager.get_child())
-        if not self.check_output:
+        if not self.check_output or is_unwatched(run_manager):  # no handler to filter out
             return child, child
         return child, patch_config(config, callbacks=without_live_tokens(run_manager.get_child()))
 
