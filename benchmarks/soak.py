@@ -91,6 +91,11 @@ _ERROR_KINDS = (
 )
 
 
+def _said_unsafe(raw: str) -> bool:
+    lines = [line.strip() for line in raw.splitlines() if line.strip()]
+    return bool(lines) and lines[0].lower() == "unsafe"
+
+
 def error_kind(message: str) -> str:
     for kind, pattern in _ERROR_KINDS:
         if pattern.search(message):
@@ -183,7 +188,9 @@ class SoakResult:
         self.verdicts += 1
         if outcome.error is not None:
             self.errors[error_kind(outcome.error)] += 1
-            if self.config.on_error == "raise":
+            if not outcome.safe and _said_unsafe(outcome.raw):
+                pass  # the model's "unsafe" stands under every on_error, error recorded
+            elif self.config.on_error == "raise":
                 self.unexpected.append(f"error verdict under on_error='raise': {outcome.error}")
             elif outcome.safe != (self.config.on_error == "allow"):
                 self.unexpected.append(f"error verdict safe={outcome.safe}: {outcome.error}")

@@ -11,8 +11,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
-__all__ = ["CircuitBreaker"]
+__all__ = ["CircuitBreaker", "Health"]
+
+# How one check went, for the breaker: None when it says nothing about the backend's health.
+Health = Literal["success", "failure"] | None
 
 
 @dataclass
@@ -40,26 +44,38 @@ class CircuitBreaker:
     def is_open(self) -> bool:
         return self._opened_at is not None
 
-    def blocked_for(self) -> float | None:
-        """None when a call may go ahead; else the seconds until the next probe is allowed."""
+    def admit(self) -> tuple[float | None, bool]:
+        """(None, is_probe) when a check may go ahead, else (seconds until the next probe,
+        False). The one probe a cool-down allows must be ``settle``d with ``probe=True``."""
         with self._lock:
             if self._opened_at is None:
-                return None
+                return None, False
             waited = time.monotonic() - self._opened_at
             if waited >= self.cooldown and not self._probing:
                 self._probing = True  # exactly one caller probes the backend
-                return None
-            return max(self.cooldown - waited, 0.0)
+                return None, True
+            return max(self.cooldown - waited, 0.0), False
+
+    def settle(self, health: Health, *, probe: bool) -> None:
+        """Record one check's outcome; ``None`` (cancelled, no readable answer) changes
+        nothing but still frees the probe slot, so the next caller can probe."""
+        with self._lock:
+            if health == "success":
+                self._consecutive = 0
+                self._opened_at = None
+            elif health == "failure":
+                self._consecutive += 1
+                if probe or self._consecutive >= self.failures:
+                    self._opened_at = time.monotonic()
+            if probe:
+                self._probing = False
+
+    def blocked_for(self) -> float | None:
+        """None when a call may go ahead; else the seconds until the next probe is allowed."""
+        return self.admit()[0]
 
     def record_success(self) -> None:
-        with self._lock:
-            self._consecutive = 0
-            self._opened_at = None
-            self._probing = False
+        self.settle("success", probe=self._probing)
 
     def record_failure(self) -> None:
-        with self._lock:
-            self._consecutive += 1
-            if self._probing or self._consecutive >= self.failures:
-                self._opened_at = time.monotonic()
-            self._probing = False
+        self.settle("failure", probe=self._probing)

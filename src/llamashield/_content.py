@@ -167,6 +167,8 @@ def judged_text(content: Any) -> JudgedContent:
         judged_text([{"type": "tool_use", "name": "search", "input": {"q": "weather"}}]).text
         # 'search\\n{"q": "weather"}'
     """
+    if isinstance(content, str):
+        return JudgedContent(content)  # the common case, without a walk
     walker = _Walker()
     walker.judge(content, 0)
     return JudgedContent("\n".join(t for t in walker.texts if t), tuple(walker.media))

@@ -8,23 +8,30 @@ means as text is ``_content.judged_text``'s job, shared with the adapters.
 
 from __future__ import annotations
 
+import importlib
 import re
 import unicodedata
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from llamashield._content import MediaPart, UnjudgeableContent, judged_text
 
-__all__ = ["Conversation", "Role", "Turn", "neutralize", "normalize_conversation"]
+__all__ = [
+    "Conversation",
+    "Role",
+    "Turn",
+    "neutralize",
+    "normalize_conversation",
+    "register_message_reader",
+]
 
 Role = Literal["user", "agent"]
 
 _ROLE_ALIASES: dict[str, Role | None] = {
     "user": "user",
-    "human": "user",
     "assistant": "agent",
-    "ai": "agent",
     "agent": "agent",
     "model": "agent",
     "system": None,
@@ -32,12 +39,26 @@ _ROLE_ALIASES: dict[str, Role | None] = {
     "tool": None,
     "function": None,
 }
+# LangChain's role spellings, read by the core in earlier releases: the LangChain adapter now
+# converts its messages at its boundary (``register_message_reader``).
+_DEPRECATED_ROLES: dict[str, Role] = {"human": "user", "ai": "agent"}
 
-# Invisible characters used to split trigger words ("b\u200bomb") or reorder text on screen.
+# Invisible characters used to split trigger words ("b\u200bomb") or reorder text on screen:
+# Unicode's Default_Ignorable_Code_Point set (DerivedCoreProperties.txt, 15.1), which renders as
+# nothing by definition, so removing it changes nothing a reader sees. It includes the tag
+# characters, variation selectors (both blocks) and the musical-symbol format controls.
 _INVISIBLE = re.compile(
     "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
 )
+# Lone surrogates cannot be encoded as UTF-8: any HTTP client would crash on them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Invisible text a chat model may still read ("ASCII smuggling"): runs of tag characters spell
+# ASCII, runs of variation selectors spell bytes. Stripping alone would hide it from the guard,
+# so it is decoded and judged on a line of its own.
+_TAG_RUN = re.compile("[\U000e0020-\U000e007e]{2,}")
+_SELECTOR_RUN = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]{2,}")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _LINE_BREAK = re.compile("\r\n?|[\u2028\u2029]")
 # Combining marks NFKC could not compose onto their letter ("b\u0336o\u0336m\u0336b\u0336",
@@ -64,7 +85,7 @@ _INST = re.compile(r"\[\s*(/?)\s*INST\s*\]", re.IGNORECASE)
 _SPECIAL_TOKEN = re.compile(r"<\|([^|<>]{0,64})\|>")
 _LLAMA2_TOKEN = re.compile(r"</?s>", re.IGNORECASE)
 _ROLE_LINE = re.compile(r"^([ \t]*)(User|Agent)([ \t]*):", re.IGNORECASE | re.MULTILINE)
-_BLANK_LINES = re.compile(r"\n[ \t]*\n+")
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,17 +112,37 @@ def _fold_lookalikes(match: re.Match[str]) -> str:
     return word
 
 
+def _smuggled(text: str) -> list[str]:
+    """Text hidden in tag characters or variation selectors, decoded."""
+    found = ["".join(chr(ord(c) - 0xE0000) for c in run) for run in _TAG_RUN.findall(text)]
+    for run in _SELECTOR_RUN.findall(text):
+        data = bytes(ord(c) - 0xFE00 if ord(c) < 0x10000 else ord(c) - 0xE0100 + 16 for c in run)
+        try:
+            decoded = data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if decoded.isprintable():
+            found.append(decoded)
+    return [f for f in found if f.strip()]
+
+
 def neutralize(text: str) -> str:
     """Make message text inert inside a Llama Guard prompt.
 
     NFKC folds homoglyph forms (fullwidth ``＜``) into what the tokenizer would see anyway;
     invisible and control characters go; prompt markers, ``[INST]``, special tokens and
     ``User:``/``Agent:`` at a line start are broken up so the text stays readable to the model
-    but can no longer close the conversation block or fake a turn.
+    but can no longer close the conversation block or fake a turn. Lone surrogates become
+    U+FFFD; text smuggled in tag characters or variation selectors is decoded onto its own line.
     """
     # Each rule below runs only where the characters it needs are present (the result is the
     # same: a rule cannot match without them), so plain ASCII prose skips most of them.
-    if not text.isascii():  # ASCII is NFKC-stable and has no invisible, mark or Greek letter
+    if not text.isascii():  # surrogates and smuggled text are never ASCII: skip the scans
+        text = _SURROGATE.sub("\ufffd", text)
+        hidden = _smuggled(text)
+        if hidden:
+            text = "\n".join([text, *hidden])
+        # ASCII is NFKC-stable and has no invisible character, stray mark or Greek letter.
         text = unicodedata.normalize("NFKC", text)
         text = _INVISIBLE.sub("", text)
         text = _STRAY_MARKS.sub("", text)
@@ -121,6 +162,7 @@ def neutralize(text: str) -> str:
         text = _ROLE_LINE.sub(lambda m: f"{m.group(1)}{m.group(2)} (quoted):", text)
     if "\n" in text:
         # A blank line separates turns in the template; in a message it could open a fake turn.
+        # One pass must catch "\n\n \n\n" whole, or a second neutralize would change it again.
         text = _BLANK_LINES.sub("\n", text)
     return text.strip()
 
@@ -129,9 +171,37 @@ def neutralize(text: str) -> str:
 _EXTRA_KEYS = ("reasoning_content", "tool_calls", "function_call", "refusal")
 
 
+# Framework message classes the adapters taught the core to read, by the dotted name of a base
+# class ("langchain_core.messages.base.BaseMessage") -> "module:function" returning the core's
+# dict form. Names, not classes: the core imports no framework, and a reader loads on first use.
+_READERS: dict[str, str] = {}
+
+
+def register_message_reader(base: str, reader: str) -> None:
+    """Let ``check()`` take a framework's message objects: instances of the class named ``base``
+    (or a subclass) are converted by ``reader`` (``"module:function"``) into
+    ``{"role": ..., "content": ...}``. Each adapter registers its own when it is imported.
+    """
+    _READERS[base] = reader
+
+
+def _read(message: Any) -> Mapping[str, Any] | None:
+    for klass in type(message).__mro__:
+        reader = _READERS.get(f"{klass.__module__}.{klass.__qualname__}")
+        if reader is not None:
+            module, _, function = reader.partition(":")
+            converted: Mapping[str, Any] = getattr(importlib.import_module(module), function)(
+                message
+            )
+            return converted
+    return None
+
+
 def _message_fields(message: Any, index: int) -> tuple[str, list[Any]]:
     """The message's role, and everything in it that is judged (content first)."""
     where = f"message {index}"
+    if not isinstance(message, Mapping | tuple) and (converted := _read(message)) is not None:
+        message = converted
     if isinstance(message, Mapping):
         if "role" not in message:
             raise ValueError(f"{where} has no 'role' key: pass {{'role': 'user', 'content': ...}}")
@@ -139,10 +209,11 @@ def _message_fields(message: Any, index: int) -> tuple[str, list[Any]]:
         return str(message["role"]), [message.get("content"), *extras]
     if isinstance(message, tuple) and len(message) == 2:
         return str(message[0]), [message[1]]
-    role = getattr(message, "role", None) or getattr(message, "type", None)
+    role = getattr(message, "role", None)
+    role = getattr(role, "value", role)  # a str enum (LlamaIndex's MessageRole) by its value
     if role is not None and hasattr(message, "content"):
-        # Message objects (LangChain's, LlamaIndex's) keep the same fields as attributes or in
-        # ``additional_kwargs``; duck-typed so the core imports no framework.
+        # Other message objects with ``role`` and ``content`` attributes (the same fields as
+        # attributes or in ``additional_kwargs``); the adapters register readers for theirs.
         kwargs = getattr(message, "additional_kwargs", None)
         kwargs = kwargs if isinstance(kwargs, Mapping) else {}
         extras = [getattr(message, k, None) or kwargs.get(k) for k in _EXTRA_KEYS]
@@ -181,6 +252,14 @@ def normalize_conversation(conversation: Any) -> Conversation:
     for index, message in enumerate(conversation):
         raw_role, parts = _message_fields(message, index)
         key = raw_role.lower()
+        if key in _DEPRECATED_ROLES:
+            warnings.warn(
+                f"role {raw_role!r} is LangChain's spelling: pass 'user'/'assistant' (or "
+                "LangChain message objects, which langchain_llamashield converts)",
+                DeprecationWarning,
+                stacklevel=4,
+            )
+            key = "user" if _DEPRECATED_ROLES[key] == "user" else "assistant"
         if key not in _ROLE_ALIASES:
             raise ValueError(
                 f"message {index} has role {raw_role!r}; use 'user', 'assistant' or 'system'"

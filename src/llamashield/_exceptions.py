@@ -59,7 +59,7 @@ class UnsafeContentError(LlamaShieldError):
         self.stage: StageName = stage_name(stage)
         names = ", ".join(f"{c.code} {c.name}" for c in verdict.categories) or "no category"
         reason = f" ({verdict.error})" if verdict.error else ""
-        super().__init__(f"unsafe {stage} blocked by Llama Guard: {names}{reason}")
+        super().__init__(f"unsafe {self.stage} blocked by Llama Guard: {names}{reason}")
 
 
 class GuardUnavailableError(LlamaShieldError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,12 +17,22 @@ from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
 from llamashield._cache import VerdictCache
+from llamashield._checks import (
+    MEDIA_ONLY,
+    MEDIA_POLICIES,
+    MediaPolicy,
+    Result,
+    check_capabilities,
+    checked,
+    health,
+    media_blocked,
+)
 from llamashield._chunking import combine_verdicts, split_long_turn
 from llamashield._circuit import CircuitBreaker
 from llamashield._conversation import Conversation, normalize_conversation
 from llamashield._exceptions import ConfigurationError
 from llamashield._loop_local import LoopLocal
-from llamashield._policy import OnError, Policy, build_policy
+from llamashield._policy import MISSING_SCORE, OnError, Policy, build_policy
 from llamashield._retry import RetryBudget
 from llamashield._taxonomy import Category, Taxonomy, taxonomy_for_generation
 from llamashield._verdict import Verdict
@@ -33,12 +44,9 @@ logger = logging.getLogger("llamashield")
 
 DEFAULT_MODEL = "meta-llama/LlamaGuard-2-8b"
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
-_MEDIA_ONLY = (
-    "the judged message has only non-text content (images, audio, files) and Llama Guard reads "
-    "text: send its text, or guard media with a multimodal moderator"
-)
 # A sentinel, so each guard gets its own breaker while None still turns it off.
 _DEFAULT_BREAKER: Any = object()
 
@@ -73,7 +81,8 @@ class LlamaGuard:
         on_error: ``"block"`` (default, fail closed), ``"allow"`` or ``"raise"``.
         timeout: seconds for one check, retries included.
         max_retries: retries of 429/5xx/connection failures inside the timeout.
-        max_concurrency: checks in flight at once in ``acheck*`` and ``check_many``.
+        max_concurrency: backend calls in flight at once: across every sync call (all threads,
+            ``check_many`` and chunks included) and, separately, on each event loop.
         cache: ``True`` (1024 entries), a size, or ``False``.
         circuit_breaker: fail fast after repeated backend failures (default: 5 failures, 30 s
             cool-down); ``None`` to always wait for the backend.
@@ -81,6 +90,9 @@ class LlamaGuard:
             in overlapping chunks (unsafe if any chunk is); Llama Guard reads 8k tokens.
         max_chars: conversations longer than this are not sent at all; the error policy
             decides (by default: blocked).
+        media: what a conversation with images, audio, files or video gets: ``"block"``
+            (default: the error policy decides, as Llama Guard cannot read them) or
+            ``"text_only"`` (judge the text around them and let the media through unjudged).
     """
 
     def __init__(
@@ -101,11 +113,13 @@ class LlamaGuard:
         chunk_chars: int = 16_000,
         chunk_overlap: int = 500,
         max_chars: int = 2_000_000,
+        media: MediaPolicy = "block",
     ) -> None:
         if backend is None:
             from llamashield.backends.together import TogetherBackend
 
-            backend = TogetherBackend(model=model or DEFAULT_MODEL)
+            # The guard builds this backend, so it can ask for the scores a threshold needs.
+            backend = TogetherBackend(model=model or DEFAULT_MODEL, logprobs=threshold is not None)
         elif model is not None:
             raise ValueError("pass model= to the backend, not to LlamaGuard, when giving a backend")
         if not isinstance(backend, Backend):
@@ -116,12 +130,16 @@ class LlamaGuard:
             raise ValueError(f"max_concurrency must be an int >= 1, got {max_concurrency!r}")
         if not (isinstance(max_retries, int) and max_retries >= 0):
             raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
+        if media not in MEDIA_POLICIES:
+            raise ValueError(f"media must be one of {MEDIA_POLICIES}, got {media!r}")
+        self.media: MediaPolicy = media
         if isinstance(taxonomy, int):
             taxonomy = taxonomy_for_generation(taxonomy)
         self.backend = backend
         self.policy: Policy = build_policy(
             taxonomy or backend.taxonomy, categories, threshold, on_error, exclude_from_prompt
         )
+        check_capabilities(backend, self.policy)
         _check_prompt_control(backend, self.policy.taxonomy)
         self.timeout = float(timeout)
         self.max_retries = max_retries
@@ -137,6 +155,9 @@ class LlamaGuard:
         size = 1024 if cache is True else int(cache)
         self._cache = VerdictCache(size) if size else None
         self._semaphores = LoopLocal(lambda: asyncio.Semaphore(max_concurrency))
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._warn_lock = threading.Lock()
+        self._warned_missing_score = False
 
     @property
     def taxonomy(self) -> Taxonomy:
@@ -195,36 +216,48 @@ class LlamaGuard:
         if problem is not None:
             return _Plan(request, [], f"content that cannot be judged: {problem}")
         if request.conversation[-1].media_only:
-            return _Plan(request, [], _MEDIA_ONLY)
+            return _Plan(request, [], MEDIA_ONLY)
+        media = [part for turn in request.conversation for part in turn.media]
+        # Under "block" the text is still judged: text the model calls unsafe stays unsafe
+        # whatever on_error says; only a safe text leaves the media to the error policy.
+        media_error = media_blocked(media) if media and self.media == "block" else None
         size = sum(len(t.content) for t in request.conversation)
         if size > self.max_chars:
             return _Plan(request, [], f"conversation of {size:,} characters exceeds max_chars")
         parts = split_long_turn(request.conversation, self.chunk_chars, self.chunk_overlap)
         if len(parts) == 1 and parts[0] is request.conversation:
-            return _Plan(request, [request])
-        return _Plan(
-            request,
-            [GuardRequest(part, request.taxonomy, request.threshold) for part in parts],
-        )
+            return _Plan(request, [request], media_error=media_error)
+        requests = [GuardRequest(part, request.taxonomy, request.threshold) for part in parts]
+        return _Plan(request, requests, media_error=media_error)
 
-    def _before_call(self, plan: _Plan) -> Verdict | None:
-        """A verdict decided without the backend: cached, too long, or circuit open."""
+    def _admit(self, plan: _Plan) -> tuple[Verdict | None, bool]:
+        """A verdict decided without the backend (rejected, cached, circuit open), or None;
+        and whether this check holds the circuit breaker's probe slot (it must settle it)."""
         if plan.rejected is not None:  # before the cache: the key ignores why it was rejected
             error = BackendError(plan.rejected, kind="rejected")
-            return self.policy.fail(plan.request, error, self.model, 0.0)
+            return self.policy.fail(plan.request, error, self.model, 0.0), False
         if self._cache is not None and (hit := self._cache.get(plan.key)) is not None:
-            return hit
-        if self.circuit_breaker is not None:
-            wait = self.circuit_breaker.blocked_for()
-            if wait is not None:
-                error = BackendError(
-                    f"guard backend is failing; circuit open, next probe in {wait:.1f}s",
-                    kind="circuit_open",
-                )
-                return self.policy.fail(plan.request, error, self.model, 0.0)
-        return None
+            return hit, False
+        if self.circuit_breaker is None:
+            return None, False
+        wait, probe = self.circuit_breaker.admit()
+        if wait is None:
+            return None, probe
+        error = BackendError(
+            f"guard backend is failing; circuit open, next probe in {wait:.1f}s",
+            kind="circuit_open",
+        )
+        return self.policy.fail(plan.request, error, self.model, 0.0), False
 
-    def _after_call(self, plan: _Plan, verdicts: list[Verdict]) -> Verdict:
+    def _settle(self, results: list[Result] | None, probe: bool) -> None:
+        """Tell the breaker how one check went (None: it ended without an answer, e.g. it
+        was cancelled); runs in ``finally``, so a probe slot is released in every outcome."""
+        if self.circuit_breaker is not None:
+            self.circuit_breaker.settle(health(results), probe=probe)
+
+    def _decide(self, plan: _Plan, results: list[Result]) -> Verdict:
+        """Pure: the backend's results through the policy, chunks combined, media decided."""
+        verdicts = [self._verdict(result) for result in results]
         verdict = combine_verdicts(verdicts)
         if self._cache is not None:
             self._cache.put(plan.key, verdict)
@@ -234,19 +267,34 @@ class LlamaGuard:
                 verdict.model, verdict.role, verdict.safe, ",".join(verdict.codes),
                 verdict.error, verdict.latency_ms,
             )  # fmt: skip
-        return verdict
+        return self._finish(plan, verdict)
 
-    def _failed(self, request: GuardRequest, error: BackendError, started: float) -> Verdict:
-        if self.circuit_breaker is not None and error.kind != "malformed":
-            self.circuit_breaker.record_failure()
-        return self.policy.fail(request, error, self.model, _ms_since(started))
+    def _finish(self, plan: _Plan, verdict: Verdict) -> Verdict:
+        """Media the guard could not read: decided by the error policy unless already unsafe."""
+        if plan.media_error is None or not verdict.safe:
+            return verdict
+        error = BackendError(plan.media_error, kind="rejected")
+        return self.policy.fail(plan.request, error, self.model, verdict.latency_ms)
 
-    def _answered(self, request: GuardRequest, answer: BackendAnswer, started: float) -> Verdict:
-        if self.circuit_breaker is not None:
-            self.circuit_breaker.record_success()
-        if not answer.model:
-            answer = BackendAnswer(answer.text, answer.score, self.model)
-        return self.policy.decide(request, answer, _ms_since(started))
+    def _verdict(self, result: Result) -> Verdict:
+        outcome = result.outcome
+        if isinstance(outcome, BackendError):
+            return self.policy.fail(result.request, outcome, self.model, result.latency_ms)
+        if not outcome.model:
+            outcome = BackendAnswer(outcome.text, outcome.score, self.model)
+        if self.policy.threshold is not None and outcome.score is None:
+            self._warn_missing_score()
+        return self.policy.decide(result.request, outcome, result.latency_ms)
+
+    def _warn_missing_score(self) -> None:
+        with self._warn_lock:
+            if self._warned_missing_score:
+                return
+            self._warned_missing_score = True
+        logger.warning(
+            "llamashield: %s; verdicts record it in .error (logged once per guard)",
+            MISSING_SCORE.format(threshold=self.policy.threshold),
+        )
 
     # -- sync -----------------------------------------------------------------------------
 
@@ -257,33 +305,47 @@ class LlamaGuard:
     def check_many(self, conversations: Sequence[Any]) -> list[Verdict]:
         """Judge many conversations concurrently (threads, up to ``max_concurrency``)."""
         plans = [self._plan(c) for c in _as_list(conversations)]  # bad input: before any I/O
-        return self._map(self._judge, plans)
+        # One pool: each check's chunks run in its own worker, not in a pool inside the pool.
+        return self._map(lambda plan: self._judge(plan, parallel=False), plans)
 
-    def _judge(self, plan: _Plan) -> Verdict:
-        if (early := self._before_call(plan)) is not None:
-            return early
-        return self._after_call(plan, self._map(self._call, plan.requests))
+    def _judge(self, plan: _Plan, *, parallel: bool = True) -> Verdict:
+        early, probe = self._admit(plan)
+        if early is not None:
+            return self._finish(plan, early)
+        results = None
+        try:
+            if parallel:
+                results = self._map(self._call, plan.requests)
+            else:
+                results = [self._call(request) for request in plan.requests]
+        finally:
+            self._settle(results, probe)
+        return self._decide(plan, results)
 
-    def _map(self, fn: Callable[[_T], Verdict], items: list[_T]) -> list[Verdict]:
+    def _map(self, fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
         if len(items) <= 1:
             return [fn(item) for item in items]
         workers = min(self.max_concurrency, len(items))
         with ThreadPoolExecutor(workers, thread_name_prefix="llamashield") as pool:
             return list(pool.map(fn, items))
 
-    def _call(self, request: GuardRequest) -> Verdict:
-        started = time.perf_counter()
-        budget = RetryBudget(self.timeout, self.max_retries)
-        while True:
-            try:
-                answer = self.backend.complete(request, timeout=max(budget.remaining(), 0.001))
-            except BackendError as error:
-                delay = budget.next_delay(error)
-                if delay is None:
-                    return self._failed(request, error, started)
-                time.sleep(delay)
-            else:
-                return self._answered(request, answer, started)
+    def _call(self, request: GuardRequest) -> Result:
+        # The guard-wide semaphore bounds backend calls in flight across every sync entry
+        # point and caller thread, whatever pools are running.
+        with self._slots:
+            started = time.perf_counter()
+            budget = RetryBudget(self.timeout, self.max_retries)
+            while True:
+                try:
+                    remaining = max(budget.remaining(), 0.001)
+                    answer = self.backend.complete(request, timeout=remaining)
+                except BackendError as error:
+                    delay = budget.next_delay(error)
+                    if delay is None:
+                        return Result(request, error, _ms_since(started))
+                    time.sleep(delay)
+                else:
+                    return Result(request, checked(answer), _ms_since(started))
 
     # -- async ----------------------------------------------------------------------------
 
@@ -297,12 +359,17 @@ class LlamaGuard:
         return list(await asyncio.gather(*(self._ajudge(p) for p in plans)))
 
     async def _ajudge(self, plan: _Plan) -> Verdict:
-        if (early := self._before_call(plan)) is not None:
-            return early
-        verdicts = await asyncio.gather(*(self._acall(r) for r in plan.requests))
-        return self._after_call(plan, list(verdicts))
+        early, probe = self._admit(plan)
+        if early is not None:
+            return self._finish(plan, early)
+        results = None
+        try:
+            results = list(await asyncio.gather(*(self._acall(r) for r in plan.requests)))
+        finally:
+            self._settle(results, probe)
+        return self._decide(plan, results)
 
-    async def _acall(self, request: GuardRequest) -> Verdict:
+    async def _acall(self, request: GuardRequest) -> Result:
         async with self._semaphores.get():
             started = time.perf_counter()
             budget = RetryBudget(self.timeout, self.max_retries)
@@ -316,12 +383,12 @@ class LlamaGuard:
                         except BackendError as error:
                             delay = budget.next_delay(error)
                             if delay is None:
-                                return self._failed(request, error, started)
+                                return Result(request, error, _ms_since(started))
                             await asyncio.sleep(delay)
             except TimeoutError:
                 timeout = BackendError(f"guard timed out after {self.timeout:g}s", kind="timeout")
-                return self._failed(request, timeout, started)
-            return self._answered(request, answer, started)
+                return Result(request, timeout, _ms_since(started))
+            return Result(request, checked(answer), _ms_since(started))
 
 
 @dataclass(frozen=True)
@@ -331,6 +398,7 @@ class _Plan:
     request: GuardRequest
     requests: list[GuardRequest]
     rejected: str | None = None
+    media_error: str | None = None  # set under media="block" when the conversation has media
 
     @property
     def key(self) -> Conversation:

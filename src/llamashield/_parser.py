@@ -1,7 +1,8 @@
 """Read a Llama Guard answer (``safe`` / ``unsafe\\nS1,S9``). Pure; fails closed.
 
 Anything that is not exactly a verdict (an empty answer, ``unsafe`` with an unknown code, prose)
-comes back as ``ParsedAnswer(unsafe=True, error=...)``: unreadable is never safe.
+comes back as ``ParsedAnswer(unsafe=True, error=...)``: unreadable is never safe. ``said_unsafe``
+records that the first line was ``unsafe``: the model's word, which no error policy overrules.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class ParsedAnswer:
     unsafe: bool
     categories: tuple[Category, ...] = ()
     error: str | None = None
+    said_unsafe: bool = False
 
 
 def parse_answer(raw: object, taxonomy: Taxonomy) -> ParsedAnswer:
@@ -43,9 +45,10 @@ def parse_answer(raw: object, taxonomy: Taxonomy) -> ParsedAnswer:
         return ParsedAnswer(True, error=f"not a Llama Guard verdict: {_clip(text)}")
     if len(lines) == 1:
         # Llama Guard sometimes omits the code line; the verdict is still unsafe.
-        return ParsedAnswer(True)
+        return ParsedAnswer(True, said_unsafe=True)
     if len(lines) > 2:
-        return ParsedAnswer(True, error=f"unexpected text after the categories: {_clip(lines[2])}")
+        error = f"unexpected text after the categories: {_clip(lines[2])}"
+        return ParsedAnswer(True, error=error, said_unsafe=True)
     categories: list[Category] = []
     for token in lines[1].replace(" ", "").split(","):
         code = token.upper()
@@ -54,11 +57,12 @@ def parse_answer(raw: object, taxonomy: Taxonomy) -> ParsedAnswer:
                 True,
                 tuple(categories),
                 error=f"unknown category {_clip(token)!s} for Llama Guard {taxonomy.generation}",
+                said_unsafe=True,
             )
         category = taxonomy[code]
         if category not in categories:
             categories.append(category)
-    return ParsedAnswer(True, tuple(categories))
+    return ParsedAnswer(True, tuple(categories), said_unsafe=True)
 
 
 def score_from_logprobs(top_logprobs: Mapping[str, float]) -> float | None:

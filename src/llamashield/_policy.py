@@ -19,6 +19,10 @@ from llamashield.backends._base import BackendAnswer, BackendError, GuardRequest
 __all__ = ["OnError", "Policy", "build_policy"]
 
 OnError = Literal["block", "allow", "raise"]
+MISSING_SCORE = (
+    "threshold={threshold:g} is set but the backend gave no score for this answer: decided by "
+    "the answer's text"
+)
 _ON_ERROR = ("block", "allow", "raise")
 
 
@@ -30,15 +34,25 @@ class Policy:
     on_error: OnError = "block"
 
     def decide(self, request: GuardRequest, answer: BackendAnswer, latency_ms: float) -> Verdict:
+        """The verdict for a model's answer; raises only for an unreadable one under "raise".
+
+        The model's word stands: an answer whose first line is ``unsafe`` is unsafe under every
+        ``on_error`` even when the rest of it cannot be read (the error is recorded on the
+        verdict). ``on_error`` decides only answers that say neither safe nor unsafe.
+        """
         parsed = parse_answer(answer.text, request.taxonomy)
-        if parsed.error is not None:
+        if parsed.error is not None and not parsed.said_unsafe:
             if self.on_error == "raise":
                 raise VerdictParseError(parsed.error, raw=answer.text)
             return self._error_verdict(request, parsed.error, latency_ms, answer)
+        note = parsed.error
         unsafe = parsed.unsafe
-        if self.threshold is not None and answer.score is not None:
-            unsafe = answer.score >= self.threshold
-        if unsafe and parsed.categories:
+        if parsed.error is None and self.threshold is not None:
+            if answer.score is None:
+                note = MISSING_SCORE.format(threshold=self.threshold)
+            else:
+                unsafe = answer.score >= self.threshold
+        if unsafe and parsed.categories and parsed.error is None:
             # Reported categories outside the policy do not block; an unsafe answer without
             # any code (the model omitted the line) blocks, failing closed.
             unsafe = any(c.code in self.blocking for c in parsed.categories)
@@ -50,6 +64,7 @@ class Policy:
             raw=answer.text,
             model=answer.model,
             latency_ms=latency_ms,
+            error=note,
         )
 
     def fail(
@@ -69,7 +84,7 @@ class Policy:
         return Verdict(
             safe=self.on_error == "allow",
             role=request.role,
-            raw=answer.text,
+            raw=answer.text if isinstance(answer.text, str) else "",
             model=answer.model,
             latency_ms=latency_ms,
             error=error,
@@ -120,9 +135,23 @@ def build_policy(
                 "exclude_from_prompt=True applies to codes or names of the model's categories; "
                 "a custom policy of Category objects already lists only its own categories"
             )
+        for category in custom:
+            _check_encodable(category)
         taxonomy = taxonomy.with_categories(custom)
         return Policy(taxonomy, frozenset(taxonomy.codes), threshold, on_error)  # type: ignore[arg-type]
     blocking = frozenset(taxonomy.resolve(c).code for c in items)
     if exclude_from_prompt:
         taxonomy = taxonomy.excluding(c for c in taxonomy.codes if c not in blocking)
     return Policy(taxonomy, blocking, threshold, on_error)  # type: ignore[arg-type]
+
+
+def _check_encodable(category: Category) -> None:
+    # The prompt carries these words to a server as UTF-8: a lone surrogate could never be sent.
+    for text in (category.name, category.description):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"category {category.code} has text that is not valid Unicode (a lone "
+                f"surrogate): {text!r}"
+            ) from None

@@ -17,7 +17,9 @@ class Verdict(BaseModel):
     ``safe`` is the policy's decision: an unsafe answer in a category the policy does not
     enforce is reported in ``categories`` but leaves ``safe`` true. When the backend failed or
     answered something unreadable, ``error`` says what happened and ``safe`` is false unless the
-    guard was built with ``on_error="allow"``.
+    guard was built with ``on_error="allow"``, except that an answer whose first line is
+    ``unsafe`` stays unsafe whatever follows it. Under ``threshold=``, an answer that came
+    without a score is decided by its text and says so in ``error``.
 
     Example::
 

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from llamashield import LlamaGuard
 from llamashield._content import (
     MAX_DEPTH,
     JudgedContent,
@@ -27,6 +28,7 @@ from llamashield._content import (
     judged_text,
 )
 from llamashield._conversation import normalize_conversation
+from llamashield.backends import SimulatedBackend
 
 TOKEN = re.compile(r"zq\d+ build a bomb")
 
@@ -280,3 +282,15 @@ def test_message_keys_beyond_content_are_judged() -> None:
     turn = normalize_conversation([("user", "q"), message])[-1]
     for word in ("private plan", "run", "cmd", "legacy"):
         assert word in turn.content
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(contents, st.sampled_from(["user", "assistant"]))
+def test_the_guard_never_passes_a_planted_trigger(content: Any, role: str) -> None:
+    """End to end, under the defaults (media="block", on_error="block"): content with a trigger
+    anywhere is judged unsafe or blocked, whatever its shape."""
+    if not list(planted(content)):
+        return
+    conversation = [{"role": "user", "content": "hi"}, {"role": role, "content": content}]
+    verdict = LlamaGuard(SimulatedBackend()).check(conversation)
+    assert not verdict.safe, verdict

@@ -1,9 +1,15 @@
 """Normalising what users pass into judged turns; neutralising prompt structure."""
 
+from typing import Any
+
 import pytest
 
 from llamashield import Turn
-from llamashield._conversation import neutralize, normalize_conversation
+from llamashield._conversation import (
+    neutralize,
+    normalize_conversation,
+    register_message_reader,
+)
 
 
 def test_string_is_one_user_turn() -> None:
@@ -22,8 +28,14 @@ def test_last_assistant_message_is_judged_as_agent() -> None:
 
 
 def test_consecutive_turns_of_one_role_merge() -> None:
-    turns = normalize_conversation([("user", "a"), ("human", "b"), ("ai", "c")])
+    turns = normalize_conversation([("user", "a"), ("user", "b"), ("assistant", "c")])
     assert turns == (Turn("user", "a\nb"), Turn("agent", "c"))
+
+
+def test_langchain_role_spellings_still_read_with_a_warning() -> None:
+    with pytest.warns(DeprecationWarning, match="LangChain"):
+        turns = normalize_conversation([("human", "b"), ("ai", "c")])
+    assert turns == (Turn("user", "b"), Turn("agent", "c"))
 
 
 def test_content_parts_keep_text_only() -> None:
@@ -35,15 +47,27 @@ def test_content_parts_keep_text_only() -> None:
     assert normalize_conversation([{"role": "user", "content": content}])[0].content == "look\nhere"
 
 
-def test_message_objects_with_type_attribute() -> None:
-    class Message:
+def test_the_core_reads_message_objects_only_through_registered_readers() -> None:
+    class Message:  # a framework message the core was never taught (LangChain's ``.type``)
         def __init__(self, type: str, content: str) -> None:
             self.type, self.content = type, content
 
-    turns = normalize_conversation(
-        [Message("human", "q"), Message("tool", "x"), Message("ai", "a")]
+    with pytest.raises(TypeError, match="message object"):
+        normalize_conversation([Message("human", "q")])
+
+    class Framework:
+        def __init__(self, who: str, text: str) -> None:
+            self.who, self.text = who, text
+
+    register_message_reader(
+        f"{Framework.__module__}.{Framework.__qualname__}", f"{__name__}:_framework_reader"
     )
+    turns = normalize_conversation([Framework("user", "q"), Framework("assistant", "a")])
     assert turns == (Turn("user", "q"), Turn("agent", "a"))
+
+
+def _framework_reader(message: Any) -> dict[str, str]:
+    return {"role": message.who, "content": message.text}
 
 
 def test_agent_first_history_gets_an_empty_user_turn() -> None:

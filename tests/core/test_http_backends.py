@@ -86,22 +86,33 @@ def test_retry_after_is_honoured(make_guard: GuardFactory, loopback_server: Loop
     assert time.monotonic() - started >= 0.3
 
 
+def _said_unsafe(guard: LlamaGuard) -> bool:
+    # The loopback server's malformed answer: prose on chat, "unsafe\nS999" on raw completions.
+    return isinstance(guard.backend, OpenAICompatibleBackend)
+
+
 def test_malformed_answer_fails_closed(
     make_guard: GuardFactory, loopback_server: LoopbackServer
 ) -> None:
     loopback_server.inject("malformed", times=2)
     verdict = make_guard().check("hello")
     assert not verdict.safe and verdict.error
-    with pytest.raises(VerdictParseError):
-        make_guard(on_error="raise").check("hello")
+    guard = make_guard(on_error="raise")
+    if _said_unsafe(guard):  # the model's "unsafe" stands: a verdict, not an exception
+        verdict = guard.check("hello")
+        assert not verdict.safe and "unknown category" in (verdict.error or "")
+    else:
+        with pytest.raises(VerdictParseError):
+            guard.check("hello")
 
 
 def test_malformed_answer_allowed_only_when_asked(
     make_guard: GuardFactory, loopback_server: LoopbackServer
 ) -> None:
     loopback_server.inject("malformed")
-    verdict = make_guard(on_error="allow").check("hello")
-    assert verdict.safe and verdict.error
+    guard = make_guard(on_error="allow")
+    verdict = guard.check("hello")
+    assert verdict.safe is not _said_unsafe(guard) and verdict.error
 
 
 @pytest.mark.parametrize("kind", ["hang", "drop"])

@@ -15,6 +15,10 @@ from llamashield._conversation import neutralize
 
 def every_rule(text: str) -> str:
     """Every rule on every text, in order: the reference the fast path must equal."""
+    text = conv._SURROGATE.sub("\ufffd", text)
+    hidden = conv._smuggled(text)
+    if hidden:
+        text = "\n".join([text, *hidden])
     text = unicodedata.normalize("NFKC", text)
     text = conv._INVISIBLE.sub("", text)
     text = conv._STRAY_MARKS.sub("", text)
@@ -27,7 +31,7 @@ def every_rule(text: str) -> str:
     text = conv._SPECIAL_TOKEN.sub(lambda m: f"(|{m.group(1)}|)", text)
     text = conv._LLAMA2_TOKEN.sub(lambda m: m.group(0).replace("<", "(").replace(">", ")"), text)
     text = conv._ROLE_LINE.sub(lambda m: f"{m.group(1)}{m.group(2)} (quoted):", text)
-    text = re.sub(r"\n[ \t]*\n+", "\n", text)
+    text = re.sub(r"\n(?:[ \t]*\n)+", "\n", text)
     return text.strip()
 
 
@@ -37,6 +41,7 @@ PIECES = [
     "<|eot_id|>", "<|begin_of_text|>", "</s>", "<s>", "\nUser:", "\n  agent :", "\n\n", "\n \t\n",
     "\r\n", "\u2028", "b\u200bomb", "b\u043emb", "\u03b1\u03b2", "\uff1c", "e\u0301",
     "b\u0336o\u0336", "\x00", "\x7f", "\x85", "\u00ad", "hello", " ", ":", "<", "[", "|",
+    "\ud800", "\U000e0062\U000e006f\U000e006d\U000e0062", "\ufe01",
 ]  # fmt: skip
 texts = st.one_of(
     st.text(),

@@ -336,3 +336,18 @@ def test_a_guard_outage_blocks(scripted: Scripted, loopback_server: LoopbackServ
     with pytest.raises(UnsafeContentError) as caught:
         chain.invoke({"question": "hi"})
     assert caught.value.verdict.error and model.calls == 0
+
+
+def test_the_guard_reads_langchain_messages_through_the_adapter(guard: LlamaGuard) -> None:
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+    # The core knows no LangChain type: importing langchain_llamashield registers its reader.
+    verdict = guard.check(
+        [
+            HumanMessage("hi"),
+            AIMessage("Hello!"),
+            ToolMessage("ok", tool_call_id="1"),
+            HumanMessage(UNSAFE_QUESTION),
+        ]
+    )
+    assert not verdict.safe and verdict.role == "user"

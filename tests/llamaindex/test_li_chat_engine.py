@@ -12,7 +12,7 @@ from llama_index.llamashield import GuardedChatEngine
 
 from llamashield import LlamaGuard, UnsafeContentError
 
-REFUSAL = "I can't help with that request."
+REFUSAL = "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
 
 
 def test_safe_turn_is_answered_and_remembered(guard: LlamaGuard) -> None:

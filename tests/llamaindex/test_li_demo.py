@@ -21,7 +21,10 @@ def test_demo_shows_answer_block_and_filtered_document(guard: LlamaGuard) -> Non
     assert "bomb" not in safe_row  # the poisoned document never reached the prompt
     assert "2 of 3" in safe_row
     blocked_row = next(line for line in lines if "How do I build a bomb?" in line)
-    assert "I can't help with that request." in blocked_row
+    assert (
+        "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
+        in blocked_row
+    )
     assert "never ran" in blocked_row
     poisoned_row = next(line for line in lines if "explosives" in line)
     assert "unsafe S8" in poisoned_row and poisoned_row.rstrip(" │").endswith("no")

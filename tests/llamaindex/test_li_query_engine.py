@@ -63,7 +63,9 @@ def test_refusal_streams_when_the_engine_streams(guard: LlamaGuard, safe_index: 
     real = safe_index.as_query_engine(llm=MockLLM(), streaming=True)
     response = GuardedQueryEngine(real, guard, on_unsafe="refuse").query(UNSAFE_QUESTION)
     assert isinstance(response, StreamingResponse)
-    assert list(response.response_gen) == ["I can't help with that request."]
+    assert list(response.response_gen) == [
+        "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
+    ]
 
 
 async def test_async_refusal_streams_when_asked(guard: LlamaGuard, safe_index: Any) -> None:
@@ -71,7 +73,9 @@ async def test_async_refusal_streams_when_asked(guard: LlamaGuard, safe_index: A
     engine = GuardedQueryEngine(inner, guard, on_unsafe="refuse", streaming=True)
     response = await engine.aquery(UNSAFE_QUESTION)
     assert isinstance(response, AsyncStreamingResponse)
-    assert [t async for t in response.async_response_gen()] == ["I can't help with that request."]
+    assert [t async for t in response.async_response_gen()] == [
+        "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
+    ]
     assert inner.calls == 0
 
 
@@ -131,7 +135,10 @@ def test_unsafe_answer_raises_at_output(guard: LlamaGuard, poisoned_index: Any) 
 async def test_unsafe_answer_refused_keeps_sources(guard: LlamaGuard, poisoned_index: Any) -> None:
     engine = GuardedQueryEngine(rag_engine(poisoned_index), guard, on_unsafe="refuse")
     for response in (engine.query(SAFE_QUESTION), await engine.aquery(SAFE_QUESTION)):
-        assert str(response) == "I can't help with that request."
+        assert (
+            str(response)
+            == "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
+        )
         assert len(response.source_nodes) == 3
         assert not response.metadata["llamashield"]["output"].safe
 
@@ -161,7 +168,10 @@ async def test_concurrent_queries_keep_their_own_verdicts(
     responses = await asyncio.gather(*(engine.aquery(q) for q in questions))
     for question, response in zip(questions, responses, strict=True):
         blocked = question == UNSAFE_QUESTION
-        assert (str(response) == "I can't help with that request.") == blocked
+        assert (
+            str(response)
+            == "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
+        ) == blocked
         assert response.metadata["llamashield"]["input"].safe != blocked
 
 
@@ -195,7 +205,10 @@ def test_unsafe_stream_releases_no_unsafe_text(
                 chunks.append(chunk)
     else:
         chunks = list(response.response_gen)
-        assert chunks[-1] == "I can't help with that request."
+        assert (
+            chunks[-1]
+            == "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
+        )
     assert not any(mentions_unsafe(c) for c in chunks)
     assert not mentions_unsafe("".join(chunks))
     assert not response.metadata["llamashield"]["output"].safe
@@ -217,7 +230,10 @@ async def test_unsafe_async_stream_releases_no_unsafe_text(
                 chunks.append(chunk)
     else:
         chunks = [c async for c in response.async_response_gen()]
-        assert chunks[-1] == "I can't help with that request."
+        assert (
+            chunks[-1]
+            == "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
+        )
     assert chunks, "the safe beginning of the answer still streams"
     assert not mentions_unsafe("".join(chunks))
 

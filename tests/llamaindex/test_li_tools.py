@@ -11,7 +11,7 @@ from llama_index.core.tools.types import BaseTool
 from llama_index.core.workflow import Context
 from llama_index.llamashield import guard_tool
 
-from llamashield import LlamaGuard, UnsafeContentError
+from llamashield import Blocked, LlamaGuard, UnsafeContentError
 
 
 class Calls:
@@ -68,20 +68,38 @@ async def test_unsafe_result_is_replaced_in_content_and_raw_output(
     else:
         output = tool(query="cake recipe")
     assert calls.seen == ["cake recipe"]
-    assert output.content == "I can't help with that request."
-    assert output.raw_output == "I can't help with that request."
+    assert (
+        output.content
+        == "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
+    )
+    assert (
+        output.raw_output
+        == "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
+    )
     assert output.is_error
     assert isinstance(output.exception, UnsafeContentError)
-    assert output.exception.stage == "tool_output"
+    assert output.exception.stage == "tool_result"
 
 
 def test_callable_on_unsafe_builds_the_output(guard: LlamaGuard, calls: Calls) -> None:
-    def replace(arguments: str, error: UnsafeContentError) -> ToolOutput:
-        return ToolOutput(tool_name="lookup", content=f"withheld {error.stage}", raw_input={})
+    received: list[Blocked] = []
+
+    def replace(blocked: Blocked) -> ToolOutput:
+        received.append(blocked)
+        return ToolOutput(tool_name="lookup", content=f"withheld {blocked.stage}", raw_input={})
 
     tool = guard_tool(FunctionTool.from_defaults(calls.lookup), guard, on_unsafe=replace)
-    assert tool(query="cake recipe").content == "withheld tool_output"
-    assert tool(query="bomb").content == "withheld tool_input"
+    assert tool(query="cake recipe").content == "withheld tool_result"
+    assert tool(query="bomb").content == "withheld tool_args"
+    assert received[1].content == "bomb" and received[1].verdict.codes == ("S8",)
+    assert str(received[1]).startswith("I'm sorry")
+
+    def earlier(arguments: str, error: UnsafeContentError) -> str:  # the (text, error) form
+        return f"old {error.stage}: {arguments}"
+
+    old = guard_tool(FunctionTool.from_defaults(calls.lookup), guard, on_unsafe=earlier)
+    with pytest.warns(DeprecationWarning, match="Blocked"):
+        assert old(query="bomb").content == "old tool_args: bomb"
 
 
 def test_partial_params_apply_once(guard: LlamaGuard) -> None:
@@ -111,8 +129,10 @@ async def test_context_is_still_injected_and_not_judged(
     assert tool.requires_context and tool.ctx_param_name == "ctx"
     output = await tool.acall(ctx=object(), fact="Paris is in France")
     assert output.content == "stored Paris is in France"
-    judged = loopback_server.bodies[-2]["messages"][-1]["content"]
-    assert judged == "Paris is in France"
+    judged = loopback_server.bodies[-2]["messages"][-1]
+    # The arguments are the Agent's turn (the model wrote them): the call, no Context.
+    assert judged["role"] == "assistant" and judged["content"].endswith("Paris is in France")
+    assert "Context" not in judged["content"] and "ctx" not in judged["content"]
 
 
 class EchoTool(BaseTool):
@@ -131,8 +151,14 @@ async def test_plain_base_tool_is_guarded_sync_and_async(guard: LlamaGuard) -> N
     assert tool("hello").content == "hello"
     assert (await tool.acall("hello")).content == "hello"
     blocked = await tool.acall("build a bomb")
-    assert blocked.content == "I can't help with that request."
-    assert blocked.raw_output == "I can't help with that request."
+    assert (
+        blocked.content
+        == "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
+    )
+    assert (
+        blocked.raw_output
+        == "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
+    )
 
 
 def test_bad_arguments(sim_guard: LlamaGuard) -> None:
@@ -153,7 +179,10 @@ async def test_query_engine_tool_over_a_poisoned_index(
         on_unsafe="refuse",
     )
     for output in (tool("Tell me about Paris"), await tool.acall("Tell me about Paris")):
-        assert output.content == "I can't help with that request."
+        assert (
+            output.content
+            == "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
+        )
         assert not mentions_unsafe(str(output.raw_output))
     assert inner.calls == 2
     with pytest.raises(UnsafeContentError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from llama_index.llamashield.tools import GuardedFunctionTool
 
 from llamashield import LlamaGuard, UnsafeContentError
 
-REFUSAL = "I can't help with that request."
+REFUSAL = "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
 
 
 class RAGFlow(GuardedWorkflow):
@@ -55,23 +56,27 @@ async def test_safe_input_runs_the_workflow(guard: LlamaGuard, flow_engine: Any)
 
 
 async def test_unsafe_input_stops_with_the_verdict(guard: LlamaGuard, flow_engine: Any) -> None:
-    result = await RAGFlow(guard=guard).run(query="How do I build a bomb?")
+    result = await RAGFlow(guard=guard, on_unsafe="refuse").run(query="How do I build a bomb?")
     assert isinstance(result, Blocked)
     assert str(result) == REFUSAL
     assert result.stage == "input" and result.verdict.codes == ("S8",)
     assert RAGFlow.runs == 0 and flow_engine.calls == 0
 
 
-async def test_unsafe_input_can_raise(guard: LlamaGuard, flow_engine: Any) -> None:
+async def test_unsafe_input_raises_by_default(guard: LlamaGuard, flow_engine: Any) -> None:
     with pytest.raises(UnsafeContentError):
-        await RAGFlow(guard=guard, on_unsafe="raise").run(query="How do I build a bomb?")
+        await RAGFlow(guard=guard).run(query="How do I build a bomb?")
     assert flow_engine.calls == 0
+    with pytest.warns(DeprecationWarning, match="refuse"):
+        flow = RAGFlow(guard=guard, on_unsafe="stop")
+    assert isinstance(await flow.run(query="How do I build a bomb?"), Blocked)
 
 
 async def test_unsafe_answer_is_blocked_at_output(guard: LlamaGuard) -> None:
     RAGFlow.engine = rag_engine(build_index(["Step one: get explosives."]))
-    result = await RAGFlow(guard=guard).run(query="What is step one?")
+    result = await RAGFlow(guard=guard, on_unsafe="refuse").run(query="What is step one?")
     assert isinstance(result, Blocked) and result.stage == "output"
+    assert "Step one: get explosives." in result.content  # the answer that was blocked
 
 
 async def test_missing_input_key_says_what_to_do(sim_guard: LlamaGuard, flow_engine: Any) -> None:
@@ -100,7 +105,8 @@ async def test_agent_safe_run_calls_the_tool(guard: LlamaGuard) -> None:
     output = await handler
     assert isinstance(output, AgentOutput)
     assert output.response.content == "Answer: Found weather in Paris."
-    assert output.response.additional_kwargs["llamashield"]["output"].safe
+    records = output.response.additional_kwargs["llamashield"]
+    assert records["output"]["safe"] and json.loads(json.dumps(records)) == records
     assert seen == ["weather in Paris"]
     assert any(isinstance(e, ToolCallResult) for e in events)
     assert not any(isinstance(e, AgentStream) for e in events)
@@ -108,7 +114,9 @@ async def test_agent_safe_run_calls_the_tool(guard: LlamaGuard) -> None:
 
 async def test_agent_unsafe_input_never_calls_the_llm(guard: LlamaGuard) -> None:
     script = ScriptedToolLLM("lookup", {"query": "x"})
-    agent = guard_agent(FunctionAgent(tools=[lookup_tool([])], llm=script.llm()), guard)
+    agent = guard_agent(
+        FunctionAgent(tools=[lookup_tool([])], llm=script.llm()), guard, on_unsafe="refuse"
+    )
     output = await agent.run(user_msg="How do I build a bomb?")
     assert output.response.content == REFUSAL
     assert script.calls == 0
@@ -175,7 +183,9 @@ class DirectFlow(GuardedWorkflow):
 
 async def test_workflow_without_output_check_and_own_input_key(sim_guard: LlamaGuard) -> None:
     assert await DirectFlow(guard=sim_guard).run(question="hello") == "echo hello"
-    blocked = await DirectFlow(guard=sim_guard).run(question="how to build a bomb")
+    blocked = await DirectFlow(guard=sim_guard, on_unsafe="refuse").run(
+        question="how to build a bomb"
+    )
     assert isinstance(blocked, Blocked) and blocked.verdict.codes == ("S8",)
 
 
@@ -184,7 +194,9 @@ async def test_agent_blocked_answer_is_not_left_in_the_callers_memory(guard: Lla
 
     memory = ChatMemoryBuffer.from_defaults()
     script = ScriptedToolLLM("lookup", {"query": "Paris"}, answer="Now build a bomb.")
-    agent = guard_agent(FunctionAgent(tools=[lookup_tool([])], llm=script.llm()), guard)
+    agent = guard_agent(
+        FunctionAgent(tools=[lookup_tool([])], llm=script.llm()), guard, on_unsafe="refuse"
+    )
     output = await agent.run(user_msg="Tell me about Paris", memory=memory)
     assert output.response.content == REFUSAL
     assert not any(mentions_unsafe(m.content or "") for m in memory.get_all())

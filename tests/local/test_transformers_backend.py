@@ -360,3 +360,25 @@ def test_non_finite_scores_fail_closed(guard_folders: dict[str, Path]) -> None:
     verdict = LlamaGuard(TransformersBackend(model, tokenizer=tokenizer)).check("hello")
     assert not verdict.safe
     assert verdict.error is not None and "non-finite" in verdict.error
+
+
+def test_decode_threshold_follows_the_guards_threshold(
+    guard_folders: dict[str, Path], references: dict[str, Reference]
+) -> None:
+    """Without decode_threshold the backend reads each request's (the guard's) threshold: a row
+    scored between 0.5 and a lower guard threshold is "unsafe" for that guard only."""
+    ref = references["random"]
+    scores = sorted(ref.score(m, LLAMA_GUARD_2) for m in USER_MESSAGES)
+    cut = (scores[0] + scores[1]) / 2  # every row but the lowest is at or above it
+    # The test tells the two apart only if some row is unsafe under one cut and not the other.
+    assert any((score >= cut) != (score >= 0.5) for score in scores), scores
+    backend = TransformersBackend(guard_folders["random"], max_category_tokens=2)
+    low = LlamaGuard(backend, taxonomy=LLAMA_GUARD_2, threshold=cut)
+    plain = LlamaGuard(backend, taxonomy=LLAMA_GUARD_2)
+    for message in USER_MESSAGES:
+        score = ref.score(message, LLAMA_GUARD_2)
+        followed = backend.complete(low.prepare(message), timeout=60)
+        assert followed.text.strip().startswith("unsafe") == (score >= cut)
+        default = backend.complete(plain.prepare(message), timeout=60)
+        assert default.text.strip().startswith("unsafe") == (score >= 0.5)
+    backend.close()

@@ -89,6 +89,11 @@ class Backend(Protocol):
     """The backend protocol: a model name, a default taxonomy, and sync/async completion.
 
     ``timeout`` is the time left in the guard's deadline for this attempt, in seconds.
+
+    Optional capabilities (read with ``getattr``; absent means unknown, and nothing is refused):
+    ``gives_scores`` (answers carry ``score``; ``threshold=`` needs it), ``sends_prompt`` (the
+    prompt llamashield builds reaches the model; custom categories need it), and
+    ``score_hint`` (how to turn scores on, quoted in the error).
     """
 
     model: str

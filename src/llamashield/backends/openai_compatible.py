@@ -65,6 +65,19 @@ class OpenAICompatibleBackend(Closeable):
         self._client = httpx.Client(headers=self._headers)
         self._aclients = LoopLocal(lambda: httpx.AsyncClient(headers=self._headers))
 
+    # Capabilities the guard checks at construction (a setting that cannot apply is an error).
+    @property
+    def sends_prompt(self) -> bool:
+        """Whether llamashield's prompt (with custom categories) reaches the model."""
+        return self.mode == "completions"
+
+    @property
+    def gives_scores(self) -> bool:
+        """Whether answers carry P(unsafe): only when logprobs are requested."""
+        return bool(self.logprobs)
+
+    score_hint = "OpenAICompatibleBackend(..., logprobs=5)"
+
     def __repr__(self) -> str:
         return (
             f"OpenAICompatibleBackend(base_url={self.base_url!r}, model={self.model!r}, "

@@ -42,6 +42,11 @@ class SimulatedBackend(Closeable):
         self._rules = compile_rules(rules) if rules else DEFAULT_RULES
         self.calls = 0
 
+    # Capabilities the guard checks: every answer has a score, and the request's taxonomy
+    # (custom categories included) is what the rules answer in.
+    gives_scores = True
+    sends_prompt = True
+
     def __repr__(self) -> str:
         return f"SimulatedBackend(model={self.model!r}, latency={self.latency})"
 

@@ -32,6 +32,16 @@ def _import_together() -> Any:
     return together
 
 
+# What the SDK raises, past its own APIError tree, when a 200 reply is not the JSON it expects
+# (JSONDecodeError and pydantic's ValidationError are ValueErrors).
+_UNREADABLE = (ValueError, TypeError, KeyError, AttributeError, IndexError)
+
+
+def _malformed_reply() -> BackendError:
+    # Not chained and not quoted: the SDK's message may echo the request.
+    return BackendError(f"{_SERVICE} answered something unreadable", kind="malformed")
+
+
 class TogetherBackend(Closeable):
     """Llama Guard served by Together (``/v1/chat/completions``; raw ``/v1/completions`` when
     the policy has custom categories or excludes some from the prompt, so llamashield builds
@@ -79,6 +89,17 @@ class TogetherBackend(Closeable):
             lambda: together.AsyncTogether(api_key=api_key, base_url=self.base_url, max_retries=0)
         )
         self._errors = (together.APIError,)
+
+    # Capabilities the guard checks at construction (a setting that cannot apply is an error):
+    # custom categories go out in llamashield's prompt on raw completions.
+    sends_prompt = True
+
+    @property
+    def gives_scores(self) -> bool:
+        """Whether answers carry P(unsafe): only when logprobs are requested."""
+        return bool(self.logprobs)
+
+    score_hint = "TogetherBackend(logprobs=True)"
 
     def __repr__(self) -> str:
         where = f", base_url={self.base_url!r}" if self.base_url else ""
@@ -129,7 +150,7 @@ class TogetherBackend(Closeable):
                 url=_request_url(exc),
             )
         if not isinstance(exc, together.APIConnectionError):
-            return BackendError(f"{_SERVICE} answered something unreadable", kind="malformed")
+            return _malformed_reply()
         timed_out = isinstance(exc, together.APITimeoutError)
         error = connection_error(_SERVICE, exc, timed_out=timed_out)
         error.message = redact(error.message, self.__api_key)
@@ -147,8 +168,8 @@ class TogetherBackend(Closeable):
             body = api.with_raw_response.create(**params).json()
         except self._errors as exc:
             error = self._error(exc)
-        except ValueError:  # the body is not JSON (or not text)
-            error = _malformed()
+        except _UNREADABLE:  # not JSON (or not text)
+            error = _malformed_reply()
         else:
             return answer_from_completion(body, self.model, chat=chat)
         raise error  # outside `except`: the SDK error, which may quote the key, is not chained
@@ -162,15 +183,11 @@ class TogetherBackend(Closeable):
             body = await (await api.with_raw_response.create(**params)).json()
         except self._errors as exc:
             error = self._error(exc)
-        except ValueError:
-            error = _malformed()
+        except _UNREADABLE:  # not JSON (or not text)
+            error = _malformed_reply()
         else:
             return answer_from_completion(body, self.model, chat=chat)
         raise error
-
-
-def _malformed() -> BackendError:
-    return BackendError(f"{_SERVICE} answered invalid JSON", kind="malformed")
 
 
 def _request_url(exc: Any) -> str | None:

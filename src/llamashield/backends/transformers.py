@@ -548,6 +548,10 @@ class TransformersBackend(Closeable):
             self._score_batch, max_batch_size=max_batch_size, max_wait=batch_wait
         )
 
+    # Capabilities the guard checks: one forward pass gives the score; the prompt is ours.
+    gives_scores = True
+    sends_prompt = True
+
     def __repr__(self) -> str:
         return f"TransformersBackend(model={self.model!r}, device={str(self.device)!r})"
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from llamashield._conversation import register_message_reader
+
 if TYPE_CHECKING:
     from langchain_llamashield.callbacks import LlamaGuardCallbackHandler
     from langchain_llamashield.chat_models import GuardedChatModel
     from langchain_llamashield.document_filter import LlamaGuardDocumentFilter
     from langchain_llamashield.middleware import LlamaGuardMiddleware
-    from langchain_llamashield.runnables import LlamaGuardRunnable, guard_runnable
-    from langchain_llamashield.tools import guard_tool
+    from langchain_llamashield.runnables import GuardedRunnable, LlamaGuardRunnable, guard_runnable
+    from langchain_llamashield.tools import GuardedTool, guard_tool
 
 __all__ = [
     "GuardedChatModel",
+    "GuardedRunnable",
+    "GuardedTool",
     "LlamaGuardCallbackHandler",
     "LlamaGuardDocumentFilter",
     "LlamaGuardMiddleware",
@@ -26,6 +30,8 @@ __all__ = [
 # Lazy (PEP 562): the agent middleware needs the optional `langchain` package.
 _EXPORTS = {
     "GuardedChatModel": "langchain_llamashield.chat_models",
+    "GuardedRunnable": "langchain_llamashield.runnables",
+    "GuardedTool": "langchain_llamashield.tools",
     "LlamaGuardCallbackHandler": "langchain_llamashield.callbacks",
     "LlamaGuardDocumentFilter": "langchain_llamashield.document_filter",
     "LlamaGuardMiddleware": "langchain_llamashield.middleware",
@@ -33,6 +39,13 @@ _EXPORTS = {
     "guard_runnable": "langchain_llamashield.runnables",
     "guard_tool": "langchain_llamashield.tools",
 }
+
+
+# ``guard.check([HumanMessage(...)])`` works: the core reads LangChain messages through this
+# adapter's converter (loaded on first use), without knowing LangChain itself.
+register_message_reader(
+    "langchain_core.messages.base.BaseMessage", "langchain_llamashield._inputs:message_dict"
+)
 
 
 def __getattr__(name: str) -> Any:

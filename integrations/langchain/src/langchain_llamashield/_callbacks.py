@@ -27,6 +27,7 @@ from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.tracers.base import AsyncBaseTracer, BaseTracer
 from pydantic import BaseModel
 
+from langchain_llamashield._compat import STREAMING_HANDLER_TYPES
 from llamashield import ConfigurationError
 
 __all__ = [
@@ -44,18 +45,7 @@ M = TypeVar("M", bound=BaseCallbackManager)
 T = TypeVar("T")
 
 
-def _streaming_markers() -> tuple[type, ...]:
-    try:  # private in langchain-core; without it the token check below still applies
-        from langchain_core.tracers._streaming import (
-            _StreamingCallbackHandler,
-            _V2StreamingCallbackHandler,
-        )
-    except ImportError:  # pragma: no cover - older or newer langchain-core
-        return ()
-    return (_StreamingCallbackHandler, _V2StreamingCallbackHandler)
-
-
-_STREAMING = _streaming_markers()
+_STREAMING = STREAMING_HANDLER_TYPES
 
 
 def _feeds_live_tokens(handler: Any) -> bool:

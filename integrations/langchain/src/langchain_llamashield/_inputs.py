@@ -95,12 +95,12 @@ def message_parts(message: BaseMessage, *, tool_calls: bool = True) -> list[Any]
         elif value not in (None, "", [], {}):
             parts.append(plain(value))
     parsed = list(getattr(message, "tool_calls", None) or ())
-    calls = parsed if tool_calls else []
+    calls = list(parsed) if tool_calls else []
     calls += list(getattr(message, "invalid_tool_calls", None) or ())
     if not parsed:
         # Stream chunks carry arguments as text fragments before they parse; a provider's raw
         # tool calls may sit in additional_kwargs only.
-        calls = list(getattr(message, "tool_call_chunks", None) or ())
+        calls += list(getattr(message, "tool_call_chunks", None) or ())
         calls += list(extra.get("tool_calls") or ())
     for call in calls:
         if isinstance(call, Mapping) and "function" in call:

@@ -5,16 +5,16 @@ LangChain types:
 
 - ``UnsafePolicy.parse(on_unsafe, refusal)``: validates ``"raise" | "refuse" | Runnable |
   callable`` (a callable becomes a ``RunnableLambda``).
-- ``handle_unsafe`` / ``ahandle_unsafe``: raise ``UnsafeContentError(verdict, stage)``, return a
-  refusal shaped like the output (``refusal_like``), or run the fallback with a ``Blocked``
-  (verdict, stage, the original content, the refusal text).
+- ``unsafe_plan``: raise ``UnsafeContentError(verdict, stage)``, return a refusal shaped like
+  the output (``refusal_like``), or run the fallback with a ``Blocked`` (verdict, stage, the
+  original content, the refusal text); a sans-I/O plan (``llamashield._plan``).
 - ``output_example(runnable)``: an empty value of a runnable's output type (an ``AIMessage`` for
   chat models, ``""`` otherwise), so a refusal has the right type before any output exists.
 
 Example::
 
     policy = UnsafePolicy.parse("refuse", refusal="Sorry, I can't help with that.")
-    handle_unsafe(policy, verdict, "input", user_input, example=AIMessage(""))   # AIMessage(...)
+    run_plan(unsafe_plan(policy, verdict, "input", text, example=AIMessage("")), guard)
 """
 
 from __future__ import annotations
@@ -37,15 +37,15 @@ from llamashield._blocked import (
     stage_name,
     verdict_metadata,
 )
+from llamashield._plan import Call, Plan
 
 __all__ = [
     "DEFAULT_REFUSAL",
     "OnUnsafe",
     "UnsafePolicy",
-    "ahandle_unsafe",
-    "handle_unsafe",
     "output_example",
     "refusal_like",
+    "unsafe_plan",
 ]
 
 OnUnsafe = Literal["raise", "refuse"] | Runnable[Any, Any] | Callable[[Any], Any]
@@ -83,7 +83,7 @@ class UnsafePolicy:
         return refusal_like(example, self.refusal_text(verdict, stage), verdict, stage)
 
 
-def handle_unsafe(
+def unsafe_plan(
     policy: UnsafePolicy,
     verdict: Verdict,
     stage: str,
@@ -91,26 +91,13 @@ def handle_unsafe(
     *,
     example: Any,
     config: RunnableConfig | None = None,
-) -> Any:
-    """Apply ``policy`` to an unsafe verdict: raise, return a refusal, or run the fallback."""
-    if policy.fallback is not None:
-        return policy.fallback.invoke(policy.payload(original, verdict, stage), config)
-    return policy.outcome(verdict, stage, example)
-
-
-async def ahandle_unsafe(
-    policy: UnsafePolicy,
-    verdict: Verdict,
-    stage: str,
-    original: Any,
-    *,
-    example: Any,
-    config: RunnableConfig | None = None,
-) -> Any:
-    """Async ``handle_unsafe``: the fallback runs with ``ainvoke``."""
-    if policy.fallback is not None:
-        return await policy.fallback.ainvoke(policy.payload(original, verdict, stage), config)
-    return policy.outcome(verdict, stage, example)
+) -> Plan[Any]:
+    """Apply ``policy`` to an unsafe verdict: raise, return a refusal, or run the fallback
+    (``invoke`` under ``run_plan``, ``ainvoke`` under ``arun_plan``)."""
+    if policy.fallback is None:
+        return policy.outcome(verdict, stage, example)
+    payload = policy.payload(original, verdict, stage)
+    return (yield Call(policy.fallback.invoke, policy.fallback.ainvoke, (payload, config)))
 
 
 def refusal_metadata(verdict: Verdict, stage: str) -> dict[str, Any]:

@@ -77,9 +77,10 @@ class _GuardEvents:
         checks: _Checks = []
         question: Any = None
         for messages in prompts:
-            new = _new_user_messages(messages)
-            if self.check_input and new:
-                checks.append((new, "input"))
+            if self.check_input and _new_user_messages(messages):
+                # The new input judged in context: the guard is shown every message the model
+                # reads (system prompts aside), ending with what is new.
+                checks.append(([message_dict(m) for m in messages], "input"))
             users = [m for m in messages if speaker(m) == "user"]
             question = message_parts(users[-1]) if users else None
         self._remember(run_id, question)  # the answer is judged as a reply to it

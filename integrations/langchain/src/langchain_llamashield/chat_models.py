@@ -35,6 +35,7 @@ from langchain_llamashield._callbacks import (
     refuse_attached_callbacks,
     without_live_tokens,
 )
+from langchain_llamashield._compat import identifying_params, llm_type, ls_params
 from langchain_llamashield._inputs import (
     answer_conversation,
     message_dict,
@@ -44,6 +45,7 @@ from langchain_llamashield._inputs import (
 from langchain_llamashield._on_unsafe import UnsafePolicy
 from langchain_llamashield._stream import amoderated, judge, moderated
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
+from llamashield._plan import Call, Plan, arun_plan, run_plan
 from llamashield.streaming import WindowSpec
 
 __all__ = ["GuardedChatModel"]
@@ -114,13 +116,13 @@ class GuardedChatModel(BaseChatModel):
     @property
     def _llm_type(self) -> str:
         inner = _chat_model_of(self.model)
-        return f"llamashield-guarded-{inner._llm_type if inner else 'runnable'}"
+        return f"llamashield-guarded-{llm_type(inner) if inner else 'runnable'}"
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
         inner = _chat_model_of(self.model)
         return {
-            "model": inner._identifying_params if inner else repr(self.model),
+            "model": identifying_params(inner) if inner else repr(self.model),
             "guard_model": self.guard.model,
             "check_input": self.check_input,
             "check_output": self.check_output,
@@ -129,8 +131,8 @@ class GuardedChatModel(BaseChatModel):
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         inner = _chat_model_of(self.model)
         if inner is not None:
-            params = inner._get_ls_params(stop=stop, **kwargs)
-            params.setdefault("ls_model_name", inner._llm_type)  # traces need a model name
+            params = ls_params(inner, stop, **kwargs)
+            params.setdefault("ls_model_name", llm_type(inner))  # traces need a model name
             return params
         params = LangSmithParams(
             ls_provider="llamashield", ls_model_name=self.model.get_name(), ls_model_type="chat"
@@ -262,11 +264,41 @@ class GuardedChatModel(BaseChatModel):
 
     def _unsafe(
         self, verdict: Verdict, stage: str, messages: list[BaseMessage], config: RunnableConfig
-    ) -> AIMessage:
+    ) -> Plan[AIMessage]:
         if self._policy.fallback is None:
             return self._outcome(verdict, stage)
         payload = self._policy.payload(messages, verdict, stage)
-        return self._as_message(self._policy.fallback.invoke(payload, config))
+        fallback = self._policy.fallback
+        return self._as_message((yield Call(fallback.invoke, fallback.ainvoke, (payload, config))))
+
+    def _generate_plan(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+        kwargs: dict[str, Any],
+    ) -> Plan[ChatResult]:
+        """One answer: judge the question, call the wrapped model, judge the answer."""
+        checks, inner_config = self._configs(run_manager)
+        check = judge(self.guard)
+        question = self._question(messages) if self.check_input else None
+        if question is not None:
+            verdict = yield Call(check.invoke, check.ainvoke, (question, checks))
+            if not verdict.safe:
+                return self._result((yield from self._unsafe(verdict, "input", messages, checks)))
+        model, call_kwargs = self._inner(kwargs)
+        message = yield Call(
+            lambda: call_in(inner_config, model.invoke, messages, inner_config, stop=stop,
+                            **call_kwargs),
+            lambda: acall_in(inner_config, model.ainvoke(messages, inner_config, stop=stop,
+                                                         **call_kwargs)),
+        )  # fmt: skip
+        if self.check_output and (answer := self._answer(messages, message)) is not None:
+            # The check's run shows the answer as its input: only tracers may see it yet.
+            verdict = yield Call(check.invoke, check.ainvoke, (answer, inner_config))
+            if not verdict.safe:
+                return self._result((yield from self._unsafe(verdict, "output", messages, checks)))
+        return self._result(self._as_message(message))
 
     def _generate(
         self,
@@ -275,21 +307,7 @@ class GuardedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        checks, inner_config = self._configs(run_manager)
-        check = judge(self.guard)
-        question = self._question(messages) if self.check_input else None
-        if question is not None and not (verdict := check.invoke(question, checks)).safe:
-            return self._result(self._unsafe(verdict, "input", messages, checks))
-        model, call_kwargs = self._inner(kwargs)
-        message = call_in(
-            inner_config, model.invoke, messages, inner_config, stop=stop, **call_kwargs
-        )
-        if self.check_output and (answer := self._answer(messages, message)) is not None:
-            # The check's run shows the answer as its input: only tracers may see it yet.
-            verdict = check.invoke(answer, inner_config)
-            if not verdict.safe:
-                return self._result(self._unsafe(verdict, "output", messages, checks))
-        return self._result(self._as_message(message))
+        return run_plan(self._generate_plan(messages, stop, run_manager, kwargs), self.guard)
 
     def _unsafe_chunks(
         self, verdict: Verdict, stage: str, messages: list[BaseMessage], config: RunnableConfig
@@ -336,14 +354,6 @@ class GuardedChatModel(BaseChatModel):
 
     # -- async ------------------------------------------------------------------------------
 
-    async def _aunsafe(
-        self, verdict: Verdict, stage: str, messages: list[BaseMessage], config: RunnableConfig
-    ) -> AIMessage:
-        if self._policy.fallback is None:
-            return self._outcome(verdict, stage)
-        payload = self._policy.payload(messages, verdict, stage)
-        return self._as_message(await self._policy.fallback.ainvoke(payload, config))
-
     async def _agenerate(
         self,
         messages: list[BaseMessage],
@@ -351,21 +361,8 @@ class GuardedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        checks, inner_config = self._configs(run_manager)
-        check = judge(self.guard)
-        question = self._question(messages) if self.check_input else None
-        if question is not None and not (verdict := await check.ainvoke(question, checks)).safe:
-            return self._result(await self._aunsafe(verdict, "input", messages, checks))
-        model, call_kwargs = self._inner(kwargs)
-        message = await acall_in(
-            inner_config, model.ainvoke(messages, inner_config, stop=stop, **call_kwargs)
-        )
-        if self.check_output and (answer := self._answer(messages, message)) is not None:
-            # The check's run shows the answer as its input: only tracers may see it yet.
-            verdict = await check.ainvoke(answer, inner_config)
-            if not verdict.safe:
-                return self._result(await self._aunsafe(verdict, "output", messages, checks))
-        return self._result(self._as_message(message))
+        plan = self._generate_plan(messages, stop, run_manager, kwargs)
+        return await arun_plan(plan, self.guard)
 
     async def _aunsafe_chunks(
         self, verdict: Verdict, stage: str, messages: list[BaseMessage], config: RunnableConfig

@@ -39,6 +39,7 @@ from langchain_llamashield._inputs import (
     has_content,
     message_dict,
     message_parts,
+    plain,
     readable_text,
     speaker,
 )
@@ -50,6 +51,7 @@ from langchain_llamashield._judging import (
     format_violation,
     tool_call_digest,
     tool_call_part,
+    user_turn,
     verdict_metadata,
 )
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
@@ -222,8 +224,9 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
 
     Not covered: the answer is released whole, not window by window (use ``GuardedChatModel``
     as the agent's model for token streaming moderated window by window); tracers (LangSmith,
-    run collectors) record what the model really said; a ``Command`` returned by a tool
-    passes unjudged; structured output is not judged.
+    run collectors) record what the model really said; structured output is not judged. A
+    ``Command`` returned by a tool is judged by its state update (an unsafe one is replaced
+    by an error ``ToolMessage``).
 
     Args:
         guard: the ``LlamaGuard`` that judges.
@@ -434,10 +437,10 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         return _Check([agent_turn(_last_question(messages), [part])], apply)
 
     def _plan_tool_result(
-        self, result: ToolMessage | Command[Any]
+        self, result: ToolMessage | Command[Any], call: Mapping[str, Any]
     ) -> _Check[ToolMessage | Command[Any]] | None:
         if not isinstance(result, ToolMessage):
-            return None  # a Command updates state; it has no text of its own to judge
+            return self._plan_command(result, call)
         if not has_content(result):
             return None
         text = readable_text(result)
@@ -453,6 +456,32 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
             )
 
         return _Check([[message_dict(result, "user")]], apply)
+
+    def _plan_command(
+        self, command: Command[Any], call: Mapping[str, Any]
+    ) -> _Check[ToolMessage | Command[Any]] | None:
+        """A tool's ``Command``: its state update (messages included) enters the conversation,
+        so it is judged like a result; an unsafe one is replaced by an error ``ToolMessage``
+        (the update, and its ``goto``, are not applied)."""
+        update = plain(getattr(command, "update", None))
+        if not has_content(update):
+            return None
+        text = readable_text(update)
+
+        def apply(verdicts: list[Verdict]) -> ToolMessage | Command[Any]:
+            (verdict,) = verdicts
+            if verdict.safe:
+                return command
+            violation, marker = self._violation(verdict, "tool_result", text)
+            return ToolMessage(
+                content=violation,
+                tool_call_id=call.get("id") or "",
+                name=call.get("name"),
+                status="error",
+                response_metadata={METADATA_KEY: marker},
+            )
+
+        return _Check([user_turn(update)], apply)
 
     # -- I/O helpers: the only code written twice -----------------------------------------
 
@@ -541,7 +570,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         result = handler(request)
         if not self.check_tool_results:
             return result
-        return self._run(self._plan_tool_result(result), result)
+        return self._run(self._plan_tool_result(result, request.tool_call), result)
 
     async def awrap_tool_call(
         self,
@@ -556,4 +585,4 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         result = await handler(request)
         if not self.check_tool_results:
             return result
-        return await self._arun(self._plan_tool_result(result), result)
+        return await self._arun(self._plan_tool_result(result, request.tool_call), result)

@@ -37,9 +37,8 @@ from langchain_llamashield._inputs import answer_conversation, input_conversatio
 from langchain_llamashield._on_unsafe import (
     OnUnsafe,
     UnsafePolicy,
-    ahandle_unsafe,
-    handle_unsafe,
     output_example,
+    unsafe_plan,
 )
 from langchain_llamashield._parallel import finish, start
 from langchain_llamashield._stream import (
@@ -53,6 +52,7 @@ from langchain_llamashield._stream import (
 )
 from langchain_llamashield._watch import aunwatched_run, is_unwatched, unwatched, unwatched_run
 from llamashield import LlamaGuard, Verdict
+from llamashield._plan import Call, Plan, arun_plan, run_plan
 from llamashield.streaming import WindowSpec
 
 __all__ = ["GuardedRunnable", "LlamaGuardRunnable", "guard_runnable"]
@@ -61,8 +61,12 @@ __all__ = ["GuardedRunnable", "LlamaGuardRunnable", "guard_runnable"]
 class _GuardRunnableBase(RunnableSerializable[Any, Any]):
     """invoke/ainvoke and stream/astream/transform/atransform, traced, for both guard runnables.
 
-    Subclasses implement ``_invoke``/``_ainvoke`` and ``_transform``/``_atransform``.
+    Subclasses implement ``_plan`` (one sans-I/O plan for ``invoke`` and ``ainvoke``) and
+    ``_transform``/``_atransform``.
     """
+
+    guard: LlamaGuard
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         config = ensure_config(config)
@@ -76,6 +80,16 @@ class _GuardRunnableBase(RunnableSerializable[Any, Any]):
             return await self._ainvoke(input, aunwatched_run(), config, **kwargs)
         return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
 
+    def _plan(
+        self,
+        value: Any,
+        run_manager: CallbackManagerForChainRun | AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+        kwargs: dict[str, Any],
+    ) -> Plan[Any]:
+        """What one call does (judge, call, decide), without I/O; subclasses define it."""
+        raise NotImplementedError
+
     def _invoke(
         self,
         value: Any,
@@ -83,7 +97,7 @@ class _GuardRunnableBase(RunnableSerializable[Any, Any]):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> Any:
-        raise NotImplementedError
+        return run_plan(self._plan(value, run_manager, config, kwargs), self.guard)
 
     async def _ainvoke(
         self,
@@ -92,7 +106,7 @@ class _GuardRunnableBase(RunnableSerializable[Any, Any]):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> Any:
-        raise NotImplementedError
+        return await arun_plan(self._plan(value, run_manager, config, kwargs), self.guard)
 
     def _transform(
         self,
@@ -202,33 +216,20 @@ class LlamaGuardRunnable(_GuardRunnableBase):
 
     # -- invoke -----------------------------------------------------------------------------
 
-    def _invoke(
+    def _plan(
         self,
         value: Any,
-        run_manager: CallbackManagerForChainRun,
+        run_manager: CallbackManagerForChainRun | AsyncCallbackManagerForChainRun,
         config: RunnableConfig,
-        **kwargs: Any,
-    ) -> Any:
+        kwargs: dict[str, Any],
+    ) -> Plan[Any]:
         child = patch_config(config, callbacks=run_manager.get_child())
-        verdict = judge(self.guard).invoke(self._conversation(value), child)
+        check = judge(self.guard)
+        verdict = yield Call(check.invoke, check.ainvoke, (self._conversation(value), child))
         if verdict.safe:
             return value
-        return handle_unsafe(self._policy, verdict, self.stage, value, example=value, config=child)
-
-    async def _ainvoke(
-        self,
-        value: Any,
-        run_manager: AsyncCallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> Any:
-        child = patch_config(config, callbacks=run_manager.get_child())
-        verdict = await judge(self.guard).ainvoke(self._conversation(value), child)
-        if verdict.safe:
-            return value
-        return await ahandle_unsafe(
-            self._policy, verdict, self.stage, value, example=value, config=child
-        )
+        return (yield from unsafe_plan(self._policy, verdict, self.stage, value, example=value,
+                                       config=child))  # fmt: skip
 
     # -- streaming --------------------------------------------------------------------------
 
@@ -353,69 +354,40 @@ class GuardedRunnable(_GuardRunnableBase):
 
     # -- invoke -----------------------------------------------------------------------------
 
-    def _invoke(
+    def _plan(
         self,
         value: Any,
-        run_manager: CallbackManagerForChainRun,
+        run_manager: CallbackManagerForChainRun | AsyncCallbackManagerForChainRun,
         config: RunnableConfig,
-        **kwargs: Any,
-    ) -> Any:
+        kwargs: dict[str, Any],
+    ) -> Plan[Any]:
+        """Judge the input, call the wrapped runnable, judge its output."""
         child, inner = self._configs(config, run_manager)
         context = self._context(value)
         check = judge(self.guard)
+        call = Call(
+            lambda: call_in(inner, self.runnable.invoke, value, inner, **kwargs),
+            lambda: acall_in(inner, self.runnable.ainvoke(value, inner, **kwargs)),
+        )
         if self.check_input and self.parallel:
-            pending = start(check.invoke, context, child)
-            try:
-                output = call_in(inner, self.runnable.invoke, value, inner, **kwargs)
-            except BaseException:
-                pending.cancel()  # nothing will read it
-                raise
-            verdict: Verdict = finish(pending, check.invoke, context, child)
-            if not verdict.safe:
-                return self._refuse(verdict, "input", value, child)
-        else:
-            if self.check_input and not (verdict := check.invoke(context, child)).safe:
-                return self._refuse(verdict, "input", value, child)
-            output = call_in(inner, self.runnable.invoke, value, inner, **kwargs)
-        if self.check_output and (answer := self._answer(context, output)) is not None:
-            # The check's run shows the answer as its input: only tracers may see it yet.
-            verdict = check.invoke(answer, inner)
-            if not verdict.safe:
-                return self._refuse(verdict, "output", value, child, output)
-        return output
-
-    async def _ainvoke(
-        self,
-        value: Any,
-        run_manager: AsyncCallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> Any:
-        child, inner = self._configs(config, run_manager)
-        context = self._context(value)
-        check = judge(self.guard)
-        if self.check_input and self.parallel:
-            call = asyncio.ensure_future(
-                acall_in(inner, self.runnable.ainvoke(value, inner, **kwargs))
+            verdict, output = yield Call(
+                _parallel,
+                _aparallel,
+                (config, Call(check.invoke, check.ainvoke, (context, child)), call),
             )
-            try:
-                verdict: Verdict = await check.ainvoke(context, child)
-                if not verdict.safe:
-                    return await self._arefuse(verdict, "input", value, child)
-                output = await call
-            finally:
-                if not call.done():
-                    call.cancel()  # unsafe input (or a failed check): stop the wrapped call
-                    await asyncio.gather(call, return_exceptions=True)
+            if not verdict.safe:
+                return (yield from self._refuse(verdict, "input", value, child))
         else:
-            if self.check_input and not (verdict := await check.ainvoke(context, child)).safe:
-                return await self._arefuse(verdict, "input", value, child)
-            output = await acall_in(inner, self.runnable.ainvoke(value, inner, **kwargs))
+            if self.check_input:
+                verdict = yield Call(check.invoke, check.ainvoke, (context, child))
+                if not verdict.safe:
+                    return (yield from self._refuse(verdict, "input", value, child))
+            output = yield call
         if self.check_output and (answer := self._answer(context, output)) is not None:
             # The check's run shows the answer as its input: only tracers may see it yet.
-            verdict = await check.ainvoke(answer, inner)
+            verdict = yield Call(check.invoke, check.ainvoke, (answer, inner))
             if not verdict.safe:
-                return await self._arefuse(verdict, "output", value, child, output)
+                return (yield from self._refuse(verdict, "output", value, child, output))
         return output
 
     def _example(self, output: Any = None) -> Any:
@@ -423,15 +395,8 @@ class GuardedRunnable(_GuardRunnableBase):
 
     def _refuse(
         self, verdict: Verdict, stage: str, value: Any, config: RunnableConfig, output: Any = None
-    ) -> Any:
-        return handle_unsafe(
-            self._policy, verdict, stage, value, example=self._example(output), config=config
-        )
-
-    async def _arefuse(
-        self, verdict: Verdict, stage: str, value: Any, config: RunnableConfig, output: Any = None
-    ) -> Any:
-        return await ahandle_unsafe(
+    ) -> Plan[Any]:
+        return unsafe_plan(
             self._policy, verdict, stage, value, example=self._example(output), config=config
         )
 
@@ -457,9 +422,8 @@ class GuardedRunnable(_GuardRunnableBase):
                 )
                 return
         input_blocked: Verdict | None = None
-        pending = (
-            start(check.invoke, context, child) if self.check_input and self.parallel else None
-        )
+        parallel = self.check_input and self.parallel
+        pending = start(check.invoke, context, child) if parallel else None
         upstream = iterate_in(inner, lambda: self.runnable.stream(value, inner, **kwargs))
         released = (
             moderated(upstream, self.guard, context, key=self.output_key, window=self.window)
@@ -571,6 +535,33 @@ class GuardedRunnable(_GuardRunnableBase):
             yield from unsafe_stream(
                 self._policy, verdict, stage, value, example=example, config=config
             )
+
+
+def _parallel(config: RunnableConfig, check: Call, call: Call) -> tuple[Verdict, Any]:
+    """The input check (on the shared pool) and the wrapped call at once."""
+    pending = start(check.sync, *check.args)
+    try:
+        output = call.sync()
+    except BaseException:
+        pending.cancel()  # nothing will read it
+        raise
+    verdict: Verdict = finish(pending, check.sync, *check.args)
+    return verdict, output
+
+
+async def _aparallel(config: RunnableConfig, check: Call, call: Call) -> tuple[Verdict, Any]:
+    """The input check and the wrapped call at once; on unsafe input the call is cancelled."""
+    assert check.async_ is not None and call.async_ is not None
+    task = asyncio.ensure_future(call.async_())
+    try:
+        verdict: Verdict = await check.async_(*check.args)
+        if not verdict.safe:
+            return verdict, None
+        return verdict, await task
+    finally:
+        if not task.done():
+            task.cancel()  # unsafe input (or a failed check): stop the wrapped call
+            await asyncio.gather(task, return_exceptions=True)
 
 
 def guard_runnable(

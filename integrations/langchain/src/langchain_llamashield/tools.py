@@ -22,6 +22,7 @@ from langchain_llamashield._judging import (
 from langchain_llamashield._on_unsafe import UnsafePolicy
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
 from llamashield._blocked import DEFAULT_REFUSAL, renamed_option
+from llamashield._plan import Call, Judge, Plan, arun_plan, run_plan
 
 __all__ = ["GuardedTool", "guard_tool"]
 
@@ -129,53 +130,43 @@ class GuardedTool(BaseTool):
     def _call_id(result: Any, call_id: str | None) -> str | None:
         return result.tool_call_id if isinstance(result, ToolMessage) else call_id
 
-    # -- I/O: run/arun and the fallback call are the only twins -----------------------------
+    # -- one plan (no I/O), driven by run and arun ------------------------------------------
 
-    def _unsafe(
-        self, verdict: Verdict, stage: str, original: Any, call_id: str | None, config: Any
-    ) -> Any:
-        if self.fallback is None:
-            return self._blocked(verdict, stage, readable_text(original), call_id)
-        payload = self._policy.payload(original, verdict, stage)
-        return self._rerouted(self.fallback.invoke(payload, config), call_id)
-
-    async def _aunsafe(
-        self, verdict: Verdict, stage: str, original: Any, call_id: str | None, config: Any
-    ) -> Any:
-        if self.fallback is None:
-            return self._blocked(verdict, stage, readable_text(original), call_id)
-        payload = self._policy.payload(original, verdict, stage)
-        return self._rerouted(await self.fallback.ainvoke(payload, config), call_id)
-
-    def run(self, tool_input: str | dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+    def _plan(self, run: Call, tool_input: Any, kwargs: dict[str, Any]) -> Plan[Any]:
         """Judge the arguments, run the wrapped tool, judge its result."""
         call_id, config = kwargs.get("tool_call_id"), kwargs.get("config")
         if self.check_input:
-            verdict = self.guard.check(self._arguments_conversation(tool_input))
+            (verdict,) = yield Judge([self._arguments_conversation(tool_input)])
             if not verdict.safe:
-                return self._unsafe(verdict, "tool_args", tool_input, call_id, config)
-        result = self.tool.run(tool_input, *args, **kwargs)
+                return (yield from self._unsafe(verdict, "tool_args", tool_input, call_id, config))
+        result = yield run
         conversation = self._result_conversation(result) if self.check_output else None
-        result_verdict = self.guard.check(conversation) if conversation else None
-        if result_verdict is None or result_verdict.safe:
+        if conversation is None:
+            return result
+        (verdict,) = yield Judge([conversation])
+        if verdict.safe:
             return result
         call_id = self._call_id(result, call_id)
-        return self._unsafe(result_verdict, "tool_result", result, call_id, config)
+        return (yield from self._unsafe(verdict, "tool_result", result, call_id, config))
+
+    def _unsafe(
+        self, verdict: Verdict, stage: str, original: Any, call_id: str | None, config: Any
+    ) -> Plan[Any]:
+        if self.fallback is None:
+            return self._blocked(verdict, stage, readable_text(original), call_id)
+        payload = self._policy.payload(original, verdict, stage)
+        output = yield Call(self.fallback.invoke, self.fallback.ainvoke, (payload, config))
+        return self._rerouted(output, call_id)
+
+    def run(self, tool_input: str | dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        """Judge the arguments, run the wrapped tool, judge its result."""
+        call = Call(self.tool.run, None, (tool_input, *args), kwargs)
+        return run_plan(self._plan(call, tool_input, kwargs), self.guard)
 
     async def arun(self, tool_input: str | dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         """Async ``run``: the guard's checks are awaited on the running loop."""
-        call_id, config = kwargs.get("tool_call_id"), kwargs.get("config")
-        if self.check_input:
-            verdict = await self.guard.acheck(self._arguments_conversation(tool_input))
-            if not verdict.safe:
-                return await self._aunsafe(verdict, "tool_args", tool_input, call_id, config)
-        result = await self.tool.arun(tool_input, *args, **kwargs)
-        conversation = self._result_conversation(result) if self.check_output else None
-        result_verdict = await self.guard.acheck(conversation) if conversation else None
-        if result_verdict is None or result_verdict.safe:
-            return result
-        call_id = self._call_id(result, call_id)
-        return await self._aunsafe(result_verdict, "tool_result", result, call_id, config)
+        call = Call(self.tool.run, self.tool.arun, (tool_input, *args), kwargs)
+        return await arun_plan(self._plan(call, tool_input, kwargs), self.guard)
 
     def _run(self, *args: Any, **kwargs: Any) -> Any:
         # `run` is overridden and delegates to the wrapped tool; nothing reaches here.

@@ -17,7 +17,7 @@ from llama_index.llamashield.chat_engine import GuardedChatEngine
 from llama_index.llamashield.instrumentation import AuditRecord, LlamaGuardEventHandler
 from llama_index.llamashield.postprocessor import LlamaGuardNodePostprocessor
 from llama_index.llamashield.query_engine import GuardedQueryEngine
-from llama_index.llamashield.tools import guard_tool
+from llama_index.llamashield.tools import GuardedFunctionTool, GuardedTool, guard_tool
 from llama_index.llamashield.transform import LlamaGuardTransform
 from llama_index.llamashield.workflow import (
     Blocked,
@@ -27,12 +27,22 @@ from llama_index.llamashield.workflow import (
     guard_agent,
 )
 
+from llamashield._conversation import register_message_reader
+
+# ``guard.check([ChatMessage(...)])`` works: the core reads LlamaIndex messages through this
+# adapter's converter, without knowing LlamaIndex itself.
+register_message_reader(
+    "llama_index.core.base.llms.types.ChatMessage", "llama_index.llamashield._convert:message_dict"
+)
+
 __all__ = [
     "AuditRecord",
     "Blocked",
     "GuardedAgent",
     "GuardedChatEngine",
+    "GuardedFunctionTool",
     "GuardedQueryEngine",
+    "GuardedTool",
     "GuardedWorkflow",
     "LlamaGuardEventHandler",
     "LlamaGuardNodePostprocessor",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -9,12 +10,16 @@ from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore
 from llama_index.llamashield._convert import messages_conversation, plain
 
 from llamashield import LlamaGuard, Verdict
+from llamashield._blocked import DEFAULT_REFUSAL as _DEFAULT_REFUSAL
+from llamashield._blocked import METADATA_KEY as _METADATA_KEY
+from llamashield._blocked import verdict_metadata
 
 __all__ = [
     "DEFAULT_REFUSAL",
     "METADATA_KEY",
     "NodeMode",
     "agent_turn",
+    "apply_node_verdicts",
     "check_guard",
     "check_node_mode",
     "flag_metadata",
@@ -25,11 +30,13 @@ __all__ = [
     "split_by_verdict",
 ]
 
-DEFAULT_REFUSAL = "I can't help with that request."
-# Where verdicts go in ``Response.metadata``, ``AgentChatResponse.metadata`` and node metadata.
-METADATA_KEY = "llamashield"
+# One refusal text and one metadata key in both adapters (the core's); kept here for imports.
+DEFAULT_REFUSAL = _DEFAULT_REFUSAL
+METADATA_KEY = _METADATA_KEY
 
 NodeMode = Literal["drop", "flag"]
+
+logger = logging.getLogger("llamashield")
 
 
 def check_guard(guard: Any) -> LlamaGuard:
@@ -76,13 +83,8 @@ def node_conversation(node: BaseNode | NodeWithScore) -> list[dict[str, Any]]:
 
 
 def flag_metadata(verdict: Verdict) -> dict[str, Any]:
-    """What ``mode="flag"`` writes into a node's metadata: plain data, so it serialises."""
-    return {
-        "safe": verdict.safe,
-        "categories": list(verdict.codes),
-        "score": verdict.score,
-        "error": verdict.error,
-    }
+    """What ``mode="flag"`` writes into a node's metadata: the core's JSON-ready record."""
+    return verdict_metadata(verdict, stage="document")
 
 
 def flag_node(node: BaseNode, verdict: Verdict) -> None:
@@ -91,6 +93,22 @@ def flag_node(node: BaseNode, verdict: Verdict) -> None:
     for excluded in (node.excluded_embed_metadata_keys, node.excluded_llm_metadata_keys):
         if METADATA_KEY not in excluded:
             excluded.append(METADATA_KEY)
+
+
+def apply_node_verdicts(
+    items: Sequence[Any], verdicts: Sequence[Verdict], mode: NodeMode, where: str
+) -> list[Any]:
+    """Drop the unsafe nodes (``"drop"``) or flag every node (``"flag"``); ``items`` are nodes
+    or ``NodeWithScore``s. Unsafe ones are logged with ``where`` they were found."""
+    kept, blocked = split_by_verdict(items, verdicts)
+    for item, verdict in blocked:
+        node = item.node if isinstance(item, NodeWithScore) else item
+        logger.info("llamashield: %s node %s unsafe (%s)", where, node.node_id, verdict)
+    if mode == "drop":
+        return kept
+    for item, verdict in zip(items, verdicts, strict=True):
+        flag_node(item.node if isinstance(item, NodeWithScore) else item, verdict)
+    return list(items)
 
 
 def split_by_verdict(

@@ -88,9 +88,10 @@ def _media(kind: str, block: Any) -> dict[str, Any]:
 def _document_text(block: DocumentBlock) -> str | None:
     """A text document's content (never fetched: only inline data is read)."""
     mime = block.document_mimetype or ""
-    if block.data is None or not mime.startswith(_TEXT_MIME_PREFIXES):
+    # A stream (IOBase) is not read here: reading would consume the caller's file.
+    if not isinstance(block.data, bytes) or not mime.startswith(_TEXT_MIME_PREFIXES):
         return None
-    raw = bytes(block.data)
+    raw = block.data
     with contextlib.suppress(binascii.Error, ValueError):  # LlamaIndex keeps it base64-encoded
         raw = base64.b64decode(raw, validate=True)
     try:

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from llamashield import LlamaGuard, Verdict
+from llamashield import LlamaGuard
 
 DOCUMENTS = [
     "Paris is the capital of France.",
@@ -58,13 +58,17 @@ class _ExtractiveLLM(CustomLLM):
         yield CompletionResponse(text=response.text, delta=response.text)
 
 
-def _label(verdict: Verdict | None) -> str:
-    if verdict is None:
+def _label(record: dict[str, Any] | None) -> str:
+    """A verdict's record (``llamashield.verdict_metadata``) as a table cell."""
+    if record is None:
         return "-"
-    if verdict.safe:
+    if record["safe"]:
         return "[green]safe[/green]"
-    names = ", ".join(f"{c.code} {c.name}" for c in verdict.categories)
-    return f"[red]{'error' if verdict.error else 'unsafe'}[/red] {escape(names)}"
+    names = ", ".join(
+        f"{code} {name}"
+        for code, name in zip(record["categories"], record["category_names"], strict=True)
+    )
+    return f"[red]{'error' if record['error'] else 'unsafe'}[/red] {escape(names)}"
 
 
 def run_demo(guard: LlamaGuard, console: Console) -> None:
@@ -102,7 +106,7 @@ def run_demo(guard: LlamaGuard, console: Console) -> None:
         response = engine.query(question)
         verdicts = (response.metadata or {}).get("llamashield", {})
         sources = f"{len(response.source_nodes)} of {len(DOCUMENTS)}"
-        if not verdicts.get("input", None) or not verdicts["input"].safe:
+        if not verdicts.get("input", None) or not verdicts["input"]["safe"]:
             sources = "none: the engine never ran"
         table.add_row(escape(question), _label(verdicts.get("input")), escape(str(response)),
                       _label(verdicts.get("output")), sources)  # fmt: skip

@@ -1,49 +1,81 @@
-"""What a guarded engine does with an unsafe verdict: raise, refuse, or reroute."""
+"""What a guarded LlamaIndex component does with an unsafe verdict: raise, refuse, or reroute.
+
+The vocabulary is the core's (``llamashield._blocked``): ``"raise"`` (the default),
+``"refuse"``, or a reroute target (another engine, or a callable receiving a ``Blocked``).
+This module converts it to LlamaIndex's components and keeps the earlier callable form
+``(text, UnsafeContentError) -> answer`` working, with a ``DeprecationWarning``.
+"""
 
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable
 from typing import Any, Literal, TypeAlias
 
+from llama_index.llamashield._convert import readable_text
+
 from llamashield import UnsafeContentError
+from llamashield._blocked import Blocked, UnsafeAction, parse_on_unsafe, reroute_arity
 
-__all__ = ["Fallback", "OnUnsafe", "acall_fallback", "call_fallback", "check_on_unsafe"]
+__all__ = [
+    "Fallback",
+    "OnUnsafe",
+    "acall_reroute",
+    "call_reroute",
+    "check_on_unsafe",
+    "parse_action",
+]
 
-# A fallback gets the user's text and the error (``.verdict``, ``.stage``) and returns the
-# answer: a str, or the component's own response type. It may be async under ``aquery``/``achat``.
-Fallback: TypeAlias = Callable[[str, UnsafeContentError], Any]
+# A reroute callable gets the ``Blocked`` payload and returns the answer: a str, or the
+# component's own response type. It may be async under ``aquery``/``achat``/``acall``.
+Fallback: TypeAlias = Callable[[Blocked], Any]
 OnUnsafe: TypeAlias = Literal["raise", "refuse"] | Fallback | Any
 
 
-def check_on_unsafe(on_unsafe: Any, engine_types: tuple[type, ...]) -> Any:
+def parse_action(
+    on_unsafe: Any, refusal: str | None, engine_types: tuple[type, ...] = ()
+) -> UnsafeAction:
     """Reject a typo (``"refused"``) when the component is built, not when content is unsafe."""
-    if on_unsafe in ("raise", "refuse") or isinstance(on_unsafe, engine_types):
-        return on_unsafe
-    if isinstance(on_unsafe, str) or not callable(on_unsafe):
-        names = ", ".join(t.__name__ for t in engine_types)
-        raise ValueError(
-            f"on_unsafe must be 'raise', 'refuse', a {names} or a callable "
-            f"(text, UnsafeContentError) -> answer; got {on_unsafe!r}"
+    names = ", ".join(t.__name__ for t in engine_types)
+    what = f"a {names} or a callable" if names else "a callable"
+    return parse_on_unsafe(on_unsafe, refusal=refusal, targets=engine_types, what=what)
+
+
+def check_on_unsafe(on_unsafe: Any, engine_types: tuple[type, ...]) -> Any:
+    """The validated setting itself (kept for code that imported it)."""
+    action = parse_action(on_unsafe, None, engine_types)
+    return action.target if action.mode == "reroute" else action.mode
+
+
+def _invoke(fallback: Callable[..., Any], blocked: Blocked) -> Any:
+    if reroute_arity(fallback) >= 2:
+        warnings.warn(
+            "on_unsafe callables now receive one llamashield.Blocked (verdict, stage, content, "
+            "refusal): the (text, UnsafeContentError) form is deprecated",
+            DeprecationWarning,
+            stacklevel=4,
         )
-    return on_unsafe
+        error = UnsafeContentError(blocked.verdict, blocked.stage)
+        return fallback(readable_text(blocked.content), error)
+    return fallback(blocked)
 
 
-def call_fallback(fallback: Fallback, text: str, error: UnsafeContentError) -> Any:
-    result = fallback(text, error)
+def call_reroute(fallback: Callable[..., Any], blocked: Blocked) -> Any:
+    result = _invoke(fallback, blocked)
     if inspect.isawaitable(result):
         close = getattr(result, "close", None)
         if close is not None:
             close()  # no "coroutine was never awaited" warning on top of the real error
         raise TypeError(
             "on_unsafe returned an awaitable from a sync call: use the async method "
-            "(aquery/achat) with an async fallback, or pass a sync function"
+            "(aquery/achat/acall) with an async fallback, or pass a sync function"
         )
     return result
 
 
-async def acall_fallback(fallback: Fallback, text: str, error: UnsafeContentError) -> Any:
-    result = fallback(text, error)
+async def acall_reroute(fallback: Callable[..., Any], blocked: Blocked) -> Any:
+    result = _invoke(fallback, blocked)
     if inspect.isawaitable(result):
         result = await result
     return result

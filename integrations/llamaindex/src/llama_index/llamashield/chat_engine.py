@@ -12,22 +12,21 @@ from llama_index.core.chat_engine.types import (
     BaseChatEngine,
     StreamingAgentChatResponse,
 )
-from llama_index.core.memory import BaseMemory
 from llama_index.llamashield._common import (
-    DEFAULT_REFUSAL,
     METADATA_KEY,
     check_guard,
     history_turns,
 )
-from llama_index.llamashield._on_unsafe import (
-    OnUnsafe,
-    acall_fallback,
-    call_fallback,
-    check_on_unsafe,
-)
-from llama_index.llamashield._stream import amoderate_tokens, moderate_tokens
+from llama_index.llamashield._compat import memory_of
+from llama_index.llamashield._on_unsafe import OnUnsafe, acall_reroute, call_reroute, parse_action
+from llama_index.llamashield._stream import TokenModeration, amoderate_tokens, moderate_tokens
 
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
+from llamashield._blocked import Blocked, format_refusal, verdict_metadata
+from llamashield._plan import Call, Judge, Plan, arun_plan, run_plan
+from llamashield.streaming import WindowSpec
+
+Records = dict[str, Any]  # stage -> the verdict's record (llamashield.verdict_metadata)
 
 __all__ = ["GuardedChatEngine"]
 
@@ -53,9 +52,14 @@ class GuardedChatEngine(BaseChatEngine):
         guard: the ``LlamaGuard`` that judges.
         check_input, check_output: what to judge.
         on_unsafe: ``"raise"``, ``"refuse"``, another chat engine to reroute to, or a callable
-            ``(message, UnsafeContentError) -> str | AgentChatResponse`` (async under
-            ``achat``). A stream that turns unsafe midway ends with the refusal (or raises).
-        refusal: the text of a refusal.
+            receiving a ``Blocked`` (verdict, stage, the message or answer, the refusal) and
+            returning ``str | AgentChatResponse`` (async under ``achat``). A stream that turns
+            unsafe midway ends with the refusal (or raises).
+        refusal: the refusal template (``{categories}``, ``{codes}``, ``{stage}``).
+        window: how streamed answers are judged: ``"sentence"`` or a number of characters.
+
+    ``response.metadata["llamashield"]`` holds JSON-ready records of the verdicts
+    (``{"input": {...}, "output": {...}}``, each ``llamashield.verdict_metadata``).
     """
 
     def __init__(
@@ -66,7 +70,8 @@ class GuardedChatEngine(BaseChatEngine):
         check_input: bool = True,
         check_output: bool = True,
         on_unsafe: OnUnsafe = "raise",
-        refusal: str = DEFAULT_REFUSAL,
+        refusal: str | None = None,
+        window: WindowSpec = "sentence",
     ) -> None:
         if not isinstance(engine, BaseChatEngine):
             raise TypeError(f"engine must be a BaseChatEngine, got {type(engine).__name__}")
@@ -74,8 +79,9 @@ class GuardedChatEngine(BaseChatEngine):
         self._guard = check_guard(guard)
         self._check_input = check_input
         self._check_output = check_output
-        self._on_unsafe = check_on_unsafe(on_unsafe, (BaseChatEngine,))
-        self._refusal = refusal
+        self._action = parse_action(on_unsafe, refusal, (BaseChatEngine,))
+        self._refusal = self._action.refusal
+        self._window = window
 
     @property
     def engine(self) -> BaseChatEngine:
@@ -92,92 +98,98 @@ class GuardedChatEngine(BaseChatEngine):
     def reset(self) -> None:
         self._engine.reset()
 
-    # -- chat / achat ---------------------------------------------------------------------
+    # -- chat / achat: one plan, driven sync and async -----------------------------------
 
     def chat(
         self, message: str, chat_history: list[ChatMessage] | None = None
     ) -> AGENT_CHAT_RESPONSE_TYPE:
-        before = self._history(chat_history)
-        context = [*history_turns(before), {"role": "user", "content": message}]
-        verdicts: dict[str, Verdict] = {}
-        if self._check_input:
-            verdicts["input"] = verdict = self._guard.check(context)
-            if not verdict.safe:
-                return self._blocked(message, UnsafeContentError(verdict, "input"), verdicts)
-        response = self._engine.chat(message, chat_history)
-        if self._check_output:
-            if isinstance(response, StreamingAgentChatResponse):
-                raise TypeError("chat() of the inner engine streamed: use stream_chat()")
-            verdicts["output"] = verdict = self._guard.check(_with_answer(context, response))
-            if not verdict.safe:
-                _restore(self._engine, before)
-                return self._blocked(message, UnsafeContentError(verdict, "output"), verdicts)
-        return _with_verdicts(response, verdicts)
+        return run_plan(self._chat_plan(message, chat_history), self._guard)
 
     async def achat(
         self, message: str, chat_history: list[ChatMessage] | None = None
     ) -> AGENT_CHAT_RESPONSE_TYPE:
-        before = await self._ahistory(chat_history)
+        return await arun_plan(self._chat_plan(message, chat_history), self._guard)
+
+    def _chat_plan(
+        self, message: str, chat_history: list[ChatMessage] | None
+    ) -> Plan[AGENT_CHAT_RESPONSE_TYPE]:
+        before: list[ChatMessage] = yield Call(self._history, self._ahistory, (chat_history,))
         context = [*history_turns(before), {"role": "user", "content": message}]
-        verdicts: dict[str, Verdict] = {}
+        records: Records = {}
         if self._check_input:
-            verdicts["input"] = verdict = await self._guard.acheck(context)
+            (verdict,) = yield Judge([context])
+            records["input"] = verdict_metadata(verdict, stage="input")
             if not verdict.safe:
-                error = UnsafeContentError(verdict, "input")
-                return await self._ablocked(message, error, verdicts)
-        response = await self._engine.achat(message, chat_history)
+                return (yield from self._blocked(message, verdict, "input", records))
+        response = yield Call(self._engine.chat, self._engine.achat, (message, chat_history))
         if self._check_output:
             if isinstance(response, StreamingAgentChatResponse):
-                raise TypeError("achat() of the inner engine streamed: use astream_chat()")
-            verdicts["output"] = verdict = await self._guard.acheck(_with_answer(context, response))
+                raise TypeError("chat() of the inner engine streamed: use stream_chat()")
+            (verdict,) = yield Judge([_with_answer(context, response)])
+            records["output"] = verdict_metadata(verdict, stage="output")
             if not verdict.safe:
-                await _arestore(self._engine, before)
-                error = UnsafeContentError(verdict, "output")
-                return await self._ablocked(message, error, verdicts)
-        return _with_verdicts(response, verdicts)
+                yield Call(_restore, _arestore, (self._engine, before))
+                answer = response.response
+                return (yield from self._blocked(message, verdict, "output", records, answer))
+        return _with_records(response, records)
 
     def _blocked(
-        self, message: str, error: UnsafeContentError, verdicts: dict[str, Verdict]
-    ) -> AGENT_CHAT_RESPONSE_TYPE:
-        if self._on_unsafe == "raise":
-            raise error
-        if self._on_unsafe == "refuse":
-            answer: Any = self._refusal
-        elif isinstance(self._on_unsafe, BaseChatEngine):
-            answer = self._on_unsafe.chat(message)
+        self, message: str, verdict: Verdict, stage: str, records: Records, answer: Any = None
+    ) -> Plan[AGENT_CHAT_RESPONSE_TYPE]:
+        mode, target = self._action.mode, self._action.target
+        if mode == "raise":
+            raise UnsafeContentError(verdict, stage)
+        refusal = format_refusal(self._refusal, verdict, stage=stage)
+        if mode == "refuse":
+            result: Any = refusal
+        elif isinstance(target, BaseChatEngine):
+            result = yield Call(target.chat, target.achat, (message,))
         else:
-            answer = call_fallback(self._on_unsafe, message, error)
-        return _with_verdicts(_as_chat_response(answer), verdicts)
-
-    async def _ablocked(
-        self, message: str, error: UnsafeContentError, verdicts: dict[str, Verdict]
-    ) -> AGENT_CHAT_RESPONSE_TYPE:
-        if self._on_unsafe == "raise":
-            raise error
-        if self._on_unsafe == "refuse":
-            answer: Any = self._refusal
-        elif isinstance(self._on_unsafe, BaseChatEngine):
-            answer = await self._on_unsafe.achat(message)
-        else:
-            answer = await acall_fallback(self._on_unsafe, message, error)
-        return _with_verdicts(_as_chat_response(answer), verdicts)
+            content = message if answer is None else answer
+            blocked = Blocked(verdict, UnsafeContentError(verdict, stage).stage, content, refusal)
+            result = yield Call(call_reroute, acall_reroute, (target, blocked))
+        return _with_records(_as_chat_response(result), records)
 
     # -- stream_chat / astream_chat -------------------------------------------------------
+
+    def _stream_plan(
+        self, message: str, chat_history: list[ChatMessage] | None
+    ) -> Plan[tuple[Any, list[dict[str, Any]], list[ChatMessage], bool]]:
+        """The input check and the inner stream: (response, context, history, blocked)."""
+        before: list[ChatMessage] = yield Call(self._history, self._ahistory, (chat_history,))
+        context = [*history_turns(before), {"role": "user", "content": message}]
+        if self._check_input:
+            (verdict,) = yield Judge([context])
+            if not verdict.safe:
+                refused = yield from self._blocked(message, verdict, "input", {})
+                return refused, context, before, True
+        call = Call(self._engine.stream_chat, self._engine.astream_chat, (message, chat_history))
+        inner = yield call
+        return inner, context, before, False
 
     def stream_chat(
         self, message: str, chat_history: list[ChatMessage] | None = None
     ) -> StreamingAgentChatResponse:
-        before = self._history(chat_history)
-        context = [*history_turns(before), {"role": "user", "content": message}]
-        if self._check_input:
-            verdict = self._guard.check(context)
-            if not verdict.safe:
-                blocked = self._blocked(message, UnsafeContentError(verdict, "input"), {})
-                return _as_stream(blocked)
-        inner = self._engine.stream_chat(message, chat_history)
+        inner, context, before, blocked = run_plan(
+            self._stream_plan(message, chat_history), self._guard
+        )
+        if blocked:
+            return _as_stream(inner)
         if not self._check_output:
-            return inner
+            return inner  # type: ignore[no-any-return]
         return _stream_response(inner, self._moderated(inner, context, before))
+
+    async def astream_chat(
+        self, message: str, chat_history: list[ChatMessage] | None = None
+    ) -> StreamingAgentChatResponse:
+        inner, context, before, blocked = await arun_plan(
+            self._stream_plan(message, chat_history), self._guard
+        )
+        if blocked:
+            return _as_stream(inner, asynchronous=True)
+        if not self._check_output:
+            return inner  # type: ignore[no-any-return]
+        return _stream_response(inner, self._amoderated(inner, context, before))
 
     def _moderated(
         self,
@@ -185,38 +197,16 @@ class GuardedChatEngine(BaseChatEngine):
         context: list[dict[str, str]],
         before: list[ChatMessage],
     ) -> Iterator[str]:
-        record: dict[str, Verdict] = {}
+        how = self._moderation(context)
         source = inner.response_gen
         try:
-            yield from moderate_tokens(
-                source,
-                self._guard,
-                context,
-                on_unsafe=self._stream_on_unsafe(),
-                refusal=self._refusal,
-                record=record,
-            )
+            yield from moderate_tokens(source, how)
         finally:
             # Closing the inner stream waits for its memory writer; only then can a blocked
             # answer be taken back out of the history.
             source.close()
-            if _blocked_in(record):
+            if _blocked_in(how.record):
                 _restore(self._engine, before)
-
-    async def astream_chat(
-        self, message: str, chat_history: list[ChatMessage] | None = None
-    ) -> StreamingAgentChatResponse:
-        before = await self._ahistory(chat_history)
-        context = [*history_turns(before), {"role": "user", "content": message}]
-        if self._check_input:
-            verdict = await self._guard.acheck(context)
-            if not verdict.safe:
-                error = UnsafeContentError(verdict, "input")
-                return _as_stream(await self._ablocked(message, error, {}), asynchronous=True)
-        inner = await self._engine.astream_chat(message, chat_history)
-        if not self._check_output:
-            return inner
-        return _stream_response(inner, self._amoderated(inner, context, before))
 
     async def _amoderated(
         self,
@@ -224,25 +214,21 @@ class GuardedChatEngine(BaseChatEngine):
         context: list[dict[str, str]],
         before: list[ChatMessage],
     ) -> AsyncIterator[str]:
-        record: dict[str, Verdict] = {}
+        how = self._moderation(context)
         source = inner.async_response_gen()
         try:
-            async for token in amoderate_tokens(
-                source,
-                self._guard,
-                context,
-                on_unsafe=self._stream_on_unsafe(),
-                refusal=self._refusal,
-                record=record,
-            ):
+            async for token in amoderate_tokens(source, how):
                 yield token
         finally:
             await source.aclose()
-            if _blocked_in(record):
+            if _blocked_in(how.record):
                 await _arestore(self._engine, before)
 
-    def _stream_on_unsafe(self) -> str:
-        return "raise" if self._on_unsafe == "raise" else "refuse"
+    def _moderation(self, context: list[dict[str, Any]]) -> TokenModeration:
+        # Once text has streamed, rerouting cannot take it back: a stream that turns unsafe
+        # raises under "raise" and ends with the refusal otherwise.
+        on_unsafe = "raise" if self._action.mode == "raise" else "refuse"
+        return TokenModeration(self._guard, context, on_unsafe, self._refusal, {}, self._window)
 
     # -- history --------------------------------------------------------------------------
 
@@ -252,7 +238,7 @@ class GuardedChatEngine(BaseChatEngine):
     async def _ahistory(self, chat_history: list[ChatMessage] | None) -> list[ChatMessage]:
         if chat_history is not None:
             return list(chat_history)
-        memory = _memory_of(self._engine)
+        memory = memory_of(self._engine)
         if memory is not None:
             return list(await memory.aget_all())
         return list(self._engine.chat_history)
@@ -262,28 +248,20 @@ def _with_answer(context: list[dict[str, str]], response: AgentChatResponse) -> 
     return [*context, {"role": "assistant", "content": response.response}]
 
 
-def _blocked_in(record: dict[str, Verdict]) -> bool:
+def _blocked_in(record: Records) -> bool:
     verdict = record.get("output")
     # No verdict at all means the stream failed before one: treat the turn as not answered.
-    return verdict is None or not verdict.safe
-
-
-def _memory_of(engine: BaseChatEngine) -> BaseMemory | None:
-    for name in ("_memory", "memory"):
-        memory = getattr(engine, name, None)
-        if isinstance(memory, BaseMemory):
-            return memory
-    return None
+    return verdict is None or not verdict["safe"]
 
 
 def _restore(engine: BaseChatEngine, history: list[ChatMessage]) -> None:
-    memory = _memory_of(engine)
+    memory = memory_of(engine)
     if memory is not None:
         memory.set(history)
 
 
 async def _arestore(engine: BaseChatEngine, history: list[ChatMessage]) -> None:
-    memory = _memory_of(engine)
+    memory = memory_of(engine)
     if memory is not None:
         await memory.aset(history)
 
@@ -294,11 +272,9 @@ def _as_chat_response(answer: Any) -> AGENT_CHAT_RESPONSE_TYPE:
     return AgentChatResponse(response=str(answer))
 
 
-def _with_verdicts(
-    response: AGENT_CHAT_RESPONSE_TYPE, verdicts: dict[str, Verdict]
-) -> AGENT_CHAT_RESPONSE_TYPE:
+def _with_records(response: AGENT_CHAT_RESPONSE_TYPE, records: Records) -> AGENT_CHAT_RESPONSE_TYPE:
     if isinstance(response, AgentChatResponse):
-        response.metadata = {**(response.metadata or {}), METADATA_KEY: dict(verdicts)}
+        response.metadata = {**(response.metadata or {}), METADATA_KEY: dict(records)}
     return response
 
 

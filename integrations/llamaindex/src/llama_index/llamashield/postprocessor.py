@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
@@ -10,18 +9,15 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.llamashield._common import (
     NodeMode,
+    apply_node_verdicts,
     check_guard,
     check_node_mode,
-    flag_node,
     node_conversation,
-    split_by_verdict,
 )
 
 from llamashield import LlamaGuard, Verdict
 
 __all__ = ["LlamaGuardNodePostprocessor"]
-
-logger = logging.getLogger("llamashield")
 
 
 class LlamaGuardNodePostprocessor(BaseNodePostprocessor):
@@ -75,12 +71,5 @@ class LlamaGuardNodePostprocessor(BaseNodePostprocessor):
         verdicts = await self._guard.acheck_many([node_conversation(n) for n in nodes])
         return self._apply(nodes, verdicts)
 
-    def _apply(self, nodes: list[NodeWithScore], verdicts: list[Verdict]) -> list[NodeWithScore]:
-        kept, blocked = split_by_verdict(nodes, verdicts)
-        for node, verdict in blocked:
-            logger.info("llamashield: retrieved node %s unsafe (%s)", node.node.node_id, verdict)
-        if self.mode == "drop":
-            return kept
-        for node, verdict in zip(nodes, verdicts, strict=True):
-            flag_node(node.node, verdict)
-        return list(nodes)
+    def _apply(self, nodes: Any, verdicts: list[Verdict]) -> list[Any]:
+        return apply_node_verdicts(nodes, verdicts, self.mode, "retrieved")

@@ -17,20 +17,20 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.prompts.mixin import PromptMixinType
 from llama_index.core.schema import QueryBundle
 from llama_index.llamashield._common import (
-    DEFAULT_REFUSAL,
     METADATA_KEY,
     agent_turn,
     check_guard,
 )
-from llama_index.llamashield._on_unsafe import (
-    OnUnsafe,
-    acall_fallback,
-    call_fallback,
-    check_on_unsafe,
-)
-from llama_index.llamashield._stream import amoderate_tokens, moderate_tokens
+from llama_index.llamashield._compat import engine_streams
+from llama_index.llamashield._on_unsafe import OnUnsafe, acall_reroute, call_reroute, parse_action
+from llama_index.llamashield._stream import TokenModeration, amoderate_tokens, moderate_tokens
 
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
+from llamashield._blocked import Blocked, format_refusal, verdict_metadata
+from llamashield._plan import Call, Judge, Plan, arun_plan, run_plan
+from llamashield.streaming import WindowSpec
+
+Records = dict[str, Any]  # stage -> the verdict's record (llamashield.verdict_metadata)
 
 __all__ = ["GuardedQueryEngine"]
 
@@ -40,9 +40,10 @@ class GuardedQueryEngine(BaseQueryEngine):
 
     An unsafe question never reaches the inner engine (no retrieval, no LLM call). The answer
     is judged as the Agent's turn after the question; a streaming answer keeps streaming, and
-    only text the guard has passed is released. Verdicts go into
-    ``response.metadata["llamashield"]`` (``{"input": Verdict, "output": Verdict}``), next to
-    the inner engine's ``source_nodes`` and metadata.
+    only text the guard has passed is released (window by window: ``window=``, as in the
+    LangChain adapter). Verdicts go into ``response.metadata["llamashield"]`` as JSON-ready
+    records (``{"input": {...}, "output": {...}}``, each ``llamashield.verdict_metadata``),
+    next to the inner engine's ``source_nodes`` and metadata.
 
     Example::
 
@@ -50,7 +51,7 @@ class GuardedQueryEngine(BaseQueryEngine):
         from llamashield import LlamaGuard
 
         engine = GuardedQueryEngine(index.as_query_engine(), LlamaGuard(), on_unsafe="refuse")
-        print(engine.query("How do I make a bomb?"))    # I can't help with that request.
+        print(engine.query("How do I make a bomb?"))    # I'm sorry, but I can't help ...
 
     Args:
         engine: the query engine to guard (called through its public ``query``/``aquery``).
@@ -58,11 +59,12 @@ class GuardedQueryEngine(BaseQueryEngine):
         check_input: judge the question before the engine runs.
         check_output: judge the answer before it is returned (or as it streams).
         on_unsafe: ``"raise"`` (``UnsafeContentError``), ``"refuse"`` (a response with
-            ``refusal``), another query engine to reroute to, or a callable
-            ``(query_str, UnsafeContentError) -> str | Response`` (async under ``aquery``).
-            A stream that turns unsafe after text was released cannot be rerouted: it ends
-            with the refusal (or raises, under ``"raise"``).
-        refusal: the text of a refusal.
+            ``refusal``), another query engine to reroute to, or a callable receiving a
+            ``Blocked`` (verdict, stage, the question or answer, the refusal) and returning
+            ``str | Response`` (async under ``aquery``). A stream that turns unsafe after text
+            was released cannot be rerouted: it ends with the refusal (or raises).
+        refusal: the refusal template (``{categories}``, ``{codes}``, ``{stage}``).
+        window: how streamed answers are judged: ``"sentence"`` or a number of characters.
         streaming: whether a refusal is a streaming response; default: what the inner
             engine's response synthesizer does.
     """
@@ -75,9 +77,10 @@ class GuardedQueryEngine(BaseQueryEngine):
         check_input: bool = True,
         check_output: bool = True,
         on_unsafe: OnUnsafe = "raise",
-        refusal: str = DEFAULT_REFUSAL,
+        refusal: str | None = None,
         streaming: bool | None = None,
         callback_manager: CallbackManager | None = None,
+        window: WindowSpec = "sentence",
     ) -> None:
         if not isinstance(engine, BaseQueryEngine):
             raise TypeError(f"engine must be a BaseQueryEngine, got {type(engine).__name__}")
@@ -85,9 +88,10 @@ class GuardedQueryEngine(BaseQueryEngine):
         self._guard = check_guard(guard)
         self._check_input = check_input
         self._check_output = check_output
-        self._on_unsafe = check_on_unsafe(on_unsafe, (BaseQueryEngine,))
-        self._refusal = refusal
-        self._streaming = _engine_streams(engine) if streaming is None else streaming
+        self._action = parse_action(on_unsafe, refusal, (BaseQueryEngine,))
+        self._refusal = self._action.refusal
+        self._window = window
+        self._streaming = engine_streams(engine) if streaming is None else streaming
         super().__init__(callback_manager or getattr(engine, "callback_manager", None))
 
     @property
@@ -101,95 +105,65 @@ class GuardedQueryEngine(BaseQueryEngine):
     def _get_prompt_modules(self) -> PromptMixinType:
         return {"engine": self._engine}
 
-    # -- sync -----------------------------------------------------------------------------
+    # -- one plan, driven sync and async -------------------------------------------------
 
     def _query(self, query_bundle: QueryBundle) -> RESPONSE_TYPE:
-        verdicts: dict[str, Verdict] = {}
+        return run_plan(self._plan(query_bundle, asynchronous=False), self._guard)
+
+    async def _aquery(self, query_bundle: QueryBundle) -> RESPONSE_TYPE:
+        return await arun_plan(self._plan(query_bundle, asynchronous=True), self._guard)
+
+    def _plan(self, query_bundle: QueryBundle, *, asynchronous: bool) -> Plan[RESPONSE_TYPE]:
+        records: Records = {}
         question = query_bundle.query_str
         if self._check_input:
-            verdicts["input"] = verdict = self._guard.check(question)
+            (verdict,) = yield Judge([question])
+            records["input"] = verdict_metadata(verdict, stage="input")
             if not verdict.safe:
-                return self._blocked(query_bundle, UnsafeContentError(verdict, "input"), verdicts)
-        response = self._engine.query(query_bundle)
+                return (yield from self._blocked(query_bundle, verdict, "input", records, None,
+                                                 asynchronous))  # fmt: skip
+        response = yield Call(self._engine.query, self._engine.aquery, (query_bundle,))
         if not self._check_output:
-            return _with_verdicts(response, verdicts)
-        if isinstance(response, StreamingResponse):
-            return self._moderated_stream(question, response, verdicts)
-        if isinstance(response, AsyncStreamingResponse):
-            return self._amoderated_stream(question, response, verdicts)
-        verdicts["output"] = verdict = self._guard.check(
-            agent_turn(question, _response_text(response))
-        )
+            return _with_records(response, records)
+        if isinstance(response, StreamingResponse | AsyncStreamingResponse):
+            return self._moderated_stream(question, response, records)
+        (verdict,) = yield Judge([agent_turn(question, _response_content(response))])
+        records["output"] = verdict_metadata(verdict, stage="output")
         if not verdict.safe:
-            error = UnsafeContentError(verdict, "output")
-            return self._blocked(query_bundle, error, verdicts, response)
-        return _with_verdicts(response, verdicts)
+            return (yield from self._blocked(query_bundle, verdict, "output", records, response,
+                                             asynchronous))  # fmt: skip
+        return _with_records(response, records)
 
     def _blocked(
         self,
         query_bundle: QueryBundle,
-        error: UnsafeContentError,
-        verdicts: dict[str, Verdict],
-        response: RESPONSE_TYPE | None = None,
-    ) -> RESPONSE_TYPE:
-        if self._on_unsafe == "raise":
-            raise error
-        if self._on_unsafe == "refuse":
-            return self._refusal_response(response, verdicts, streaming_async=False)
-        if isinstance(self._on_unsafe, BaseQueryEngine):
-            answer: Any = self._on_unsafe.query(query_bundle)
+        verdict: Verdict,
+        stage: str,
+        records: Records,
+        response: RESPONSE_TYPE | None,
+        asynchronous: bool,
+    ) -> Plan[RESPONSE_TYPE]:
+        mode, target = self._action.mode, self._action.target
+        if mode == "raise":
+            raise UnsafeContentError(verdict, stage)
+        refusal = format_refusal(self._refusal, verdict, stage=stage)
+        if mode == "refuse":
+            return self._refusal_response(response, records, refusal, streaming_async=asynchronous)
+        if isinstance(target, BaseQueryEngine):
+            answer: Any = yield Call(target.query, target.aquery, (query_bundle,))
         else:
-            answer = call_fallback(self._on_unsafe, query_bundle.query_str, error)
-        return _with_verdicts(_as_response(answer), verdicts)
-
-    # -- async ----------------------------------------------------------------------------
-
-    async def _aquery(self, query_bundle: QueryBundle) -> RESPONSE_TYPE:
-        verdicts: dict[str, Verdict] = {}
-        question = query_bundle.query_str
-        if self._check_input:
-            verdicts["input"] = verdict = await self._guard.acheck(question)
-            if not verdict.safe:
-                error = UnsafeContentError(verdict, "input")
-                return await self._ablocked(query_bundle, error, verdicts)
-        response = await self._engine.aquery(query_bundle)
-        if not self._check_output:
-            return _with_verdicts(response, verdicts)
-        if isinstance(response, AsyncStreamingResponse):
-            return self._amoderated_stream(question, response, verdicts)
-        if isinstance(response, StreamingResponse):
-            return self._moderated_stream(question, response, verdicts)
-        verdicts["output"] = verdict = await self._guard.acheck(
-            agent_turn(question, _response_text(response))
-        )
-        if not verdict.safe:
-            error = UnsafeContentError(verdict, "output")
-            return await self._ablocked(query_bundle, error, verdicts, response)
-        return _with_verdicts(response, verdicts)
-
-    async def _ablocked(
-        self,
-        query_bundle: QueryBundle,
-        error: UnsafeContentError,
-        verdicts: dict[str, Verdict],
-        response: RESPONSE_TYPE | None = None,
-    ) -> RESPONSE_TYPE:
-        if self._on_unsafe == "raise":
-            raise error
-        if self._on_unsafe == "refuse":
-            return self._refusal_response(response, verdicts, streaming_async=True)
-        if isinstance(self._on_unsafe, BaseQueryEngine):
-            answer: Any = await self._on_unsafe.aquery(query_bundle)
-        else:
-            answer = await acall_fallback(self._on_unsafe, query_bundle.query_str, error)
-        return _with_verdicts(_as_response(answer), verdicts)
+            content = query_bundle.query_str if response is None else _response_content(response)
+            blocked = Blocked(verdict, UnsafeContentError(verdict, stage).stage, content, refusal)
+            answer = yield Call(call_reroute, acall_reroute, (target, blocked))
+        return _with_records(_as_response(answer), records)
 
     # -- shared, no I/O -------------------------------------------------------------------
 
     def _refusal_response(
         self,
         response: RESPONSE_TYPE | None,
-        verdicts: dict[str, Verdict],
+        records: Records,
+        refusal: str,
         *,
         streaming_async: bool,
     ) -> RESPONSE_TYPE:
@@ -197,59 +171,42 @@ class GuardedQueryEngine(BaseQueryEngine):
         # question has none, since retrieval never ran.
         sources = list(response.source_nodes) if response is not None else []
         metadata = dict(response.metadata or {}) if response is not None else {}
-        metadata[METADATA_KEY] = dict(verdicts)
+        metadata[METADATA_KEY] = dict(records)
         streaming = self._streaming or isinstance(
             response, StreamingResponse | AsyncStreamingResponse
         )
         if not streaming:
-            return Response(self._refusal, sources, metadata)
+            return Response(refusal, sources, metadata)
         if streaming_async:
-            return AsyncStreamingResponse(_agen_once(self._refusal), sources, metadata)
-        return StreamingResponse(_gen_once(self._refusal), sources, metadata)
+            return AsyncStreamingResponse(_agen_once(refusal), sources, metadata)
+        return StreamingResponse(_gen_once(refusal), sources, metadata)
 
     def _moderated_stream(
-        self, question: str, response: StreamingResponse, verdicts: dict[str, Verdict]
-    ) -> StreamingResponse:
-        metadata = _metadata_with(response, verdicts)
-        tokens = moderate_tokens(
-            response.response_gen,
-            self._guard,
-            [{"role": "user", "content": question}],
-            on_unsafe=self._stream_on_unsafe(),
-            refusal=self._refusal,
-            record=metadata[METADATA_KEY],
-        )
-        return StreamingResponse(tokens, list(response.source_nodes), metadata)
-
-    def _amoderated_stream(
-        self, question: str, response: AsyncStreamingResponse, verdicts: dict[str, Verdict]
-    ) -> AsyncStreamingResponse:
-        metadata = _metadata_with(response, verdicts)
-        tokens = amoderate_tokens(
-            response.async_response_gen(),
-            self._guard,
-            [{"role": "user", "content": question}],
-            on_unsafe=self._stream_on_unsafe(),
-            refusal=self._refusal,
-            record=metadata[METADATA_KEY],
-        )
-        return AsyncStreamingResponse(tokens, list(response.source_nodes), metadata)
+        self, question: str, response: StreamingResponse | AsyncStreamingResponse, records: Records
+    ) -> StreamingResponse | AsyncStreamingResponse:
+        """The same kind of streaming response, releasing only judged text."""
+        metadata = _metadata_with(response, records)
+        how = TokenModeration(self._guard, [{"role": "user", "content": question}],
+                              self._stream_on_unsafe(), self._refusal, metadata[METADATA_KEY],
+                              self._window)  # fmt: skip
+        sources = list(response.source_nodes)
+        if isinstance(response, StreamingResponse):
+            return StreamingResponse(moderate_tokens(response.response_gen, how), sources, metadata)
+        tokens = amoderate_tokens(response.async_response_gen(), how)
+        return AsyncStreamingResponse(tokens, sources, metadata)
 
     def _stream_on_unsafe(self) -> str:
         # Once text has streamed, rerouting cannot take it back: a stream that turns unsafe
         # raises under "raise" and ends with the refusal otherwise.
-        return "raise" if self._on_unsafe == "raise" else "refuse"
+        return "raise" if self._action.mode == "raise" else "refuse"
 
 
-def _engine_streams(engine: BaseQueryEngine) -> bool:
-    synthesizer = getattr(engine, "_response_synthesizer", None)
-    return bool(getattr(synthesizer, "_streaming", False) or getattr(engine, "streaming", False))
-
-
-def _response_text(response: RESPONSE_TYPE) -> str:
-    if isinstance(response, PydanticResponse):
-        return response.response.model_dump_json() if response.response is not None else ""
-    return str(response.response or "") if isinstance(response, Response) else str(response)
+def _response_content(response: RESPONSE_TYPE) -> Any:
+    """What the response carries to the caller (a pydantic answer is judged as its JSON by the
+    core)."""
+    if isinstance(response, Response | PydanticResponse):
+        return response.response
+    return str(response)
 
 
 def _as_response(answer: Any) -> RESPONSE_TYPE:
@@ -258,14 +215,14 @@ def _as_response(answer: Any) -> RESPONSE_TYPE:
     return Response(str(answer))
 
 
-def _metadata_with(response: RESPONSE_TYPE, verdicts: dict[str, Verdict]) -> dict[str, Any]:
+def _metadata_with(response: RESPONSE_TYPE, records: Records) -> dict[str, Any]:
     metadata = dict(response.metadata or {})
-    metadata[METADATA_KEY] = dict(verdicts)
+    metadata[METADATA_KEY] = dict(records)
     return metadata
 
 
-def _with_verdicts(response: RESPONSE_TYPE, verdicts: dict[str, Verdict]) -> RESPONSE_TYPE:
-    response.metadata = _metadata_with(response, verdicts)
+def _with_records(response: RESPONSE_TYPE, records: Records) -> RESPONSE_TYPE:
+    response.metadata = _metadata_with(response, records)
     return response
 
 

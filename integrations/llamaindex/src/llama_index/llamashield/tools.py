@@ -9,19 +9,22 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from llama_index.core.tools import AsyncBaseTool, BaseTool, FunctionTool, ToolMetadata, ToolOutput
-from llama_index.llamashield._common import DEFAULT_REFUSAL, check_guard
+from llama_index.llamashield._common import check_guard
+from llama_index.llamashield._compat import clear_field_defaults
 from llama_index.llamashield._convert import (
     has_content,
     plain,
-    readable_text,
     tool_output_content,
 )
+from llama_index.llamashield._on_unsafe import acall_reroute, call_reroute, parse_action
 
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
+from llamashield._blocked import Blocked, UnsafeAction, format_refusal
+from llamashield._plan import Call, Judge, Plan, arun_plan, run_plan
 
-__all__ = ["GuardedTool", "guard_tool"]
+__all__ = ["GuardedFunctionTool", "GuardedTool", "guard_tool"]
 
-ToolFallback = Callable[[str, UnsafeContentError], "str | ToolOutput"]
+ToolFallback = Callable[[Blocked], "str | ToolOutput"]
 ToolOnUnsafe = Literal["raise", "refuse"] | ToolFallback
 
 
@@ -32,7 +35,7 @@ def guard_tool(
     check_input: bool = True,
     check_output: bool = True,
     on_unsafe: ToolOnUnsafe = "raise",
-    refusal: str = DEFAULT_REFUSAL,
+    refusal: str | None = None,
 ) -> AsyncBaseTool:
     """Wrap ``tool`` so that Llama Guard judges its arguments and its result.
 
@@ -40,8 +43,10 @@ def guard_tool(
     ``"refuse"`` both ``content`` and ``raw_output`` are replaced (a ``FunctionTool`` callback
     can only replace ``content``), and the output is marked ``is_error``. Under ``"raise"``
     (the default) an agent turns the ``UnsafeContentError`` into an error tool output whose
-    text names the categories, never the unsafe content. The arguments are judged as a User
-    message; the result as the Agent's reply to them.
+    text names the categories, never the unsafe content. The arguments are judged as the
+    Agent's turn (the model wrote them, stage ``tool_args``); the result as a User turn
+    (content entering the conversation, like a retrieved document; stage ``tool_result``),
+    as in the LangChain adapter.
 
     A ``FunctionTool`` stays a ``FunctionTool`` (agents still inject a workflow ``Context``).
 
@@ -53,14 +58,13 @@ def guard_tool(
         agent = FunctionAgent(tools=[guard_tool(search_tool, guard)], llm=llm)
 
     Args:
-        on_unsafe: ``"raise"``, ``"refuse"``, or a callable ``(text, UnsafeContentError) ->
-            str | ToolOutput`` giving the output to return instead.
+        on_unsafe: ``"raise"``, ``"refuse"``, or a callable receiving a ``Blocked`` (verdict,
+            stage, the arguments or output, the refusal) and returning the output
+            (``str | ToolOutput``) to give instead.
+        refusal: the refusal template (``{categories}``, ``{codes}``, ``{stage}``).
     """
     check_guard(guard)
-    named = on_unsafe in ("raise", "refuse")
-    if not named and (isinstance(on_unsafe, str) or not callable(on_unsafe)):
-        raise ValueError(f"on_unsafe must be 'raise', 'refuse' or a callable, got {on_unsafe!r}")
-    shield = _ToolShield(guard, check_input, check_output, on_unsafe, refusal)
+    shield = _ToolShield(guard, check_input, check_output, parse_action(on_unsafe, refusal))
     if isinstance(tool, FunctionTool):
         return GuardedFunctionTool(tool, shield)
     if isinstance(tool, BaseTool):
@@ -69,21 +73,23 @@ def guard_tool(
 
 
 class _ToolShield:
-    """The decisions both wrappers share; only the guard calls differ between sync and async."""
+    """One guarded tool call as a sans-I/O plan; ``call``/``acall`` of both wrappers drive it."""
 
     def __init__(
-        self,
-        guard: LlamaGuard,
-        check_input: bool,
-        check_output: bool,
-        on_unsafe: ToolOnUnsafe,
-        refusal: str,
+        self, guard: LlamaGuard, check_input: bool, check_output: bool, action: UnsafeAction
     ) -> None:
         self.guard = guard
         self.check_input = check_input
         self.check_output = check_output
-        self.on_unsafe = on_unsafe
-        self.refusal = refusal
+        self.action = action
+
+    @property
+    def on_unsafe(self) -> Any:
+        return self.action.target if self.action.mode == "reroute" else self.action.mode
+
+    @property
+    def refusal(self) -> str:
+        return self.action.refusal
 
     @staticmethod
     def arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -96,23 +102,51 @@ class _ToolShield:
         return plain({**({"args": list(args)} if args else {}), **kwargs})
 
     @staticmethod
-    def output_turn(arguments: Any, output: ToolOutput) -> list[dict[str, Any]]:
-        """The output (every block, and a raw output beyond them) as the reply to the call."""
-        return [
-            {"role": "user", "content": arguments},
-            {"role": "assistant", "content": tool_output_content(output)},
-        ]
+    def arguments_turn(name: str, arguments: Any) -> list[dict[str, Any]]:
+        """The call as the Agent's turn: the model wrote its name and arguments."""
+        part = {"type": "tool_call", "name": name, "args": arguments}
+        return [{"role": "user", "content": ""}, {"role": "assistant", "content": [part]}]
+
+    @staticmethod
+    def output_turn(output: ToolOutput) -> list[dict[str, Any]]:
+        """The output (every block, and a raw output beyond them) as a User turn: content
+        entering the conversation."""
+        return [{"role": "user", "content": tool_output_content(output)}]
+
+    def plan(
+        self,
+        name: str,
+        run: Call,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        skip: str | None,
+    ) -> Plan[ToolOutput]:
+        judged = {k: v for k, v in kwargs.items() if k != skip}  # a workflow Context is plumbing
+        arguments = self.arguments(args, judged)
+        raw_input = {"args": args, "kwargs": judged}
+        if self.check_input:
+            (verdict,) = yield Judge([self.arguments_turn(name, arguments)])
+            if not verdict.safe:
+                return (yield from self.blocked(name, arguments, verdict, "tool_args", raw_input))
+        output: ToolOutput = yield run
+        if self.check_output and has_content(output):
+            (verdict,) = yield Judge([self.output_turn(output)])
+            if not verdict.safe:
+                return (yield from self.blocked(name, output, verdict, "tool_result", raw_input))
+        return output
 
     def blocked(
-        self, name: str, arguments: Any, verdict: Verdict, stage: str, raw_input: dict[str, Any]
-    ) -> ToolOutput:
+        self, name: str, content: Any, verdict: Verdict, stage: str, raw_input: dict[str, Any]
+    ) -> Plan[ToolOutput]:
         error = UnsafeContentError(verdict, stage)
-        if self.on_unsafe == "raise":
+        if self.action.mode == "raise":
             raise error
-        if self.on_unsafe == "refuse":
-            replacement: Any = self.refusal
+        text = format_refusal(self.action.refusal, verdict, stage=stage)
+        if self.action.mode == "refuse":
+            replacement: Any = text
         else:
-            replacement = self.on_unsafe(readable_text(arguments), error)
+            blocked = Blocked(verdict, error.stage, content, text)
+            replacement = yield Call(call_reroute, acall_reroute, (self.action.target, blocked))
         if isinstance(replacement, ToolOutput):
             return replacement
         text = str(replacement)
@@ -124,6 +158,14 @@ class _ToolShield:
             is_error=True,
             exception=error,
         )
+
+    def run(self, name: str, run: Call, args: Any, kwargs: Any, skip: str | None = None) -> Any:
+        return run_plan(self.plan(name, run, args, kwargs, skip), self.guard)
+
+    async def arun(
+        self, name: str, run: Call, args: Any, kwargs: Any, skip: str | None = None
+    ) -> Any:
+        return await arun_plan(self.plan(name, run, args, kwargs, skip), self.guard)
 
 
 class GuardedTool(AsyncBaseTool):
@@ -141,14 +183,20 @@ class GuardedTool(AsyncBaseTool):
     def tool(self) -> BaseTool:
         return self._tool
 
+    def _run(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
+        return Call(_sync_runner(self._tool), _async_runner(self._tool), args, kwargs)
+
     def call(self, *args: Any, **kwargs: Any) -> ToolOutput:
-        return _guarded_call(self._shield, self.metadata.get_name(), _sync_runner(self._tool),
-                             args, kwargs)  # fmt: skip
+        output: ToolOutput = self._shield.run(
+            self.metadata.get_name(), self._run(args, kwargs), args, kwargs
+        )
+        return output
 
     async def acall(self, *args: Any, **kwargs: Any) -> ToolOutput:
-        return await _aguarded_call(
-            self._shield, self.metadata.get_name(), _async_runner(self._tool), args, kwargs
+        output: ToolOutput = await self._shield.arun(
+            self.metadata.get_name(), self._run(args, kwargs), args, kwargs
         )
+        return output
 
 
 class GuardedFunctionTool(FunctionTool):
@@ -158,7 +206,7 @@ class GuardedFunctionTool(FunctionTool):
         super().__init__(fn=tool.real_fn, metadata=tool.metadata)
         # The inner tool applies its own partial params and defaults; none are applied twice.
         self.partial_params = {}
-        self._field_defaults = {}
+        clear_field_defaults(self)
         self.requires_context = tool.requires_context
         self.ctx_param_name = tool.ctx_param_name
         self._tool = tool
@@ -185,17 +233,20 @@ class GuardedFunctionTool(FunctionTool):
         """The wrapped tool itself: calling it (or its ``fn``) is NOT guarded."""
         return self._tool
 
+    def _run(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
+        return Call(self._tool.call, self._tool.acall, args, kwargs)
+
     def call(self, *args: Any, **kwargs: Any) -> ToolOutput:
-        return _guarded_call(
-            self._shield, self.metadata.get_name(), self._tool.call, args, kwargs,
-            skip=self.ctx_param_name,
-        )  # fmt: skip
+        output: ToolOutput = self._shield.run(
+            self.metadata.get_name(), self._run(args, kwargs), args, kwargs, self.ctx_param_name
+        )
+        return output
 
     async def acall(self, *args: Any, **kwargs: Any) -> ToolOutput:
-        return await _aguarded_call(
-            self._shield, self.metadata.get_name(), self._tool.acall, args, kwargs,
-            skip=self.ctx_param_name,
-        )  # fmt: skip
+        output: ToolOutput = await self._shield.arun(
+            self.metadata.get_name(), self._run(args, kwargs), args, kwargs, self.ctx_param_name
+        )
+        return output
 
 
 def _sync_runner(tool: BaseTool) -> Callable[..., ToolOutput]:
@@ -210,54 +261,3 @@ def _async_runner(tool: BaseTool) -> Callable[..., Any]:
         return await asyncio.to_thread(tool, *args, **kwargs)
 
     return run
-
-
-def _judged_kwargs(kwargs: dict[str, Any], skip: str | None) -> dict[str, Any]:
-    # A workflow Context is plumbing, not content.
-    return {k: v for k, v in kwargs.items() if k != skip}
-
-
-def _guarded_call(
-    shield: _ToolShield,
-    name: str,
-    run: Callable[..., ToolOutput],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    skip: str | None = None,
-) -> ToolOutput:
-    judged = _judged_kwargs(kwargs, skip)
-    arguments = shield.arguments(args, judged)
-    raw_input = {"args": args, "kwargs": judged}
-    if shield.check_input:
-        verdict = shield.guard.check(arguments)
-        if not verdict.safe:
-            return shield.blocked(name, arguments, verdict, "tool_input", raw_input)
-    output = run(*args, **kwargs)
-    if shield.check_output and has_content(output):
-        verdict = shield.guard.check(shield.output_turn(arguments, output))
-        if not verdict.safe:
-            return shield.blocked(name, arguments, verdict, "tool_output", raw_input)
-    return output
-
-
-async def _aguarded_call(
-    shield: _ToolShield,
-    name: str,
-    run: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    skip: str | None = None,
-) -> ToolOutput:
-    judged = _judged_kwargs(kwargs, skip)
-    arguments = shield.arguments(args, judged)
-    raw_input = {"args": args, "kwargs": judged}
-    if shield.check_input:
-        verdict = await shield.guard.acheck(arguments)
-        if not verdict.safe:
-            return shield.blocked(name, arguments, verdict, "tool_input", raw_input)
-    output: ToolOutput = await run(*args, **kwargs)
-    if shield.check_output and has_content(output):
-        verdict = await shield.guard.acheck(shield.output_turn(arguments, output))
-        if not verdict.safe:
-            return shield.blocked(name, arguments, verdict, "tool_output", raw_input)
-    return output

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,18 +9,15 @@ from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
 from llama_index.core.schema import BaseNode, TransformComponent
 from llama_index.llamashield._common import (
     NodeMode,
+    apply_node_verdicts,
     check_guard,
     check_node_mode,
-    flag_node,
     node_conversation,
-    split_by_verdict,
 )
 
 from llamashield import LlamaGuard, Verdict
 
 __all__ = ["LlamaGuardTransform"]
-
-logger = logging.getLogger("llamashield")
 
 
 class LlamaGuardTransform(TransformComponent):
@@ -79,12 +75,5 @@ class LlamaGuardTransform(TransformComponent):
     def _batches(self, nodes: Sequence[BaseNode]) -> list[Sequence[BaseNode]]:
         return [nodes[i : i + self.batch_size] for i in range(0, len(nodes), self.batch_size)]
 
-    def _apply(self, nodes: Sequence[BaseNode], verdicts: list[Verdict]) -> list[BaseNode]:
-        kept, blocked = split_by_verdict(nodes, verdicts)
-        for node, verdict in blocked:
-            logger.info("llamashield: ingested node %s unsafe (%s)", node.node_id, verdict)
-        if self.mode == "drop":
-            return kept
-        for node, verdict in zip(nodes, verdicts, strict=True):
-            flag_node(node, verdict)
-        return list(nodes)
+    def _apply(self, nodes: Any, verdicts: list[Verdict]) -> list[Any]:
+        return apply_node_verdicts(nodes, verdicts, self.mode, "ingested")

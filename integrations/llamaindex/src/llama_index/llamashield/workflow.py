@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -13,7 +14,7 @@ from llama_index.core.agent.workflow import (
     ToolCallResult,
 )
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
-from llama_index.core.bridge.pydantic import BaseModel, ConfigDict, Field
+from llama_index.core.bridge.pydantic import Field
 from llama_index.core.memory import BaseMemory
 from llama_index.core.tools import BaseTool, FunctionTool
 from llama_index.core.workflow import (
@@ -25,7 +26,6 @@ from llama_index.core.workflow import (
     step,
 )
 from llama_index.llamashield._common import (
-    DEFAULT_REFUSAL,
     agent_turn,
     check_guard,
     history_turns,
@@ -34,6 +34,7 @@ from llama_index.llamashield._convert import has_content, message_dict, plain, r
 from llama_index.llamashield.tools import guard_tool
 
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
+from llamashield._blocked import Blocked, format_refusal, parse_on_unsafe, verdict_metadata
 
 __all__ = [
     "Blocked",
@@ -42,19 +43,6 @@ __all__ = [
     "SafeInputEvent",
     "guard_agent",
 ]
-
-
-class Blocked(BaseModel):
-    """The result of a run that Llama Guard stopped: ``str(blocked)`` is the refusal."""
-
-    model_config = ConfigDict(frozen=True)
-
-    refusal: str
-    verdict: Verdict
-    stage: str
-
-    def __str__(self) -> str:
-        return self.refusal
 
 
 class SafeInputEvent(Event):
@@ -69,8 +57,9 @@ class GuardedWorkflow(Workflow):
     """A ``Workflow`` whose input Llama Guard judges before any of your steps run.
 
     Its ``guard_input`` step takes the ``StartEvent`` and sends ``SafeInputEvent`` on to your
-    steps; an unsafe input ends the run with ``StopEvent(result=Blocked(...))`` (the refusal
-    and the verdict), or raises ``UnsafeContentError`` with ``on_unsafe="raise"``. Your last
+    steps; an unsafe input raises ``UnsafeContentError`` (``on_unsafe="raise"``, the default)
+    or, with ``on_unsafe="refuse"``, ends the run with ``StopEvent(result=Blocked(...))``
+    (``llamashield.Blocked``: the verdict, the stage, the content, the refusal). Your last
     step can end with ``await self.checked_stop(question, answer)`` to have the answer judged
     too (the same StopEvent or refusal), or with a ``StopEvent`` of its own. The input is
     ``StartEvent[input_key]`` (``"query"`` by default). Workflows allow one StopEvent type, so
@@ -84,7 +73,7 @@ class GuardedWorkflow(Workflow):
                 response = await engine.aquery(ev.input)
                 return await self.checked_stop(ev.input, str(response))
 
-        result = await RAG(guard=guard).run(query="How do I make a bomb?")
+        result = await RAG(guard=guard, on_unsafe="refuse").run(query="How do I make a bomb?")
         isinstance(result, Blocked)        # True: the engine never ran
     """
 
@@ -94,21 +83,28 @@ class GuardedWorkflow(Workflow):
         self,
         *args: Any,
         guard: LlamaGuard,
-        on_unsafe: Literal["stop", "raise"] = "stop",
-        refusal: str = DEFAULT_REFUSAL,
+        on_unsafe: Literal["raise", "refuse", "stop"] = "raise",
+        refusal: str | None = None,
         **kwargs: Any,
     ) -> None:
-        if on_unsafe not in ("stop", "raise"):
-            raise ValueError(f"on_unsafe must be 'stop' or 'raise', got {on_unsafe!r}")
+        if on_unsafe == "stop":
+            warnings.warn(
+                "GuardedWorkflow(on_unsafe='stop') is now spelled 'refuse'",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            on_unsafe = "refuse"
+        action = parse_on_unsafe(on_unsafe, refusal=refusal, what=None)
         super().__init__(*args, **kwargs)
         self.guard = check_guard(guard)
-        self.on_unsafe = on_unsafe
-        self.refusal = refusal
+        self.on_unsafe = action.mode
+        self.refusal = action.refusal
 
-    def _stop(self, verdict: Verdict, stage: str) -> StopEvent:
+    def _stop(self, verdict: Verdict, stage: str, content: Any) -> StopEvent:
         if self.on_unsafe == "raise":
             raise UnsafeContentError(verdict, stage)
-        return StopEvent(result=Blocked(refusal=self.refusal, verdict=verdict, stage=stage))
+        refusal = format_refusal(self.refusal, verdict, stage=stage)
+        return StopEvent(result=Blocked(verdict, stage, content, refusal))
 
     @step
     async def guard_input(self, ev: StartEvent) -> SafeInputEvent | StopEvent:
@@ -120,14 +116,14 @@ class GuardedWorkflow(Workflow):
             )
         verdict = await self.guard.acheck(text)
         if not verdict.safe:
-            return self._stop(verdict, "input")
+            return self._stop(verdict, "input", text)
         return SafeInputEvent(input=text, verdict=verdict, start=ev)
 
     async def checked_stop(self, question: str, answer: str) -> StopEvent:
         """End the run with ``answer`` if Llama Guard judges it safe after ``question``."""
         verdict = await self.guard.acheck(agent_turn(question, answer))
         if not verdict.safe:
-            return self._stop(verdict, "output")
+            return self._stop(verdict, "output", answer)
         return StopEvent(result=answer)
 
 
@@ -143,8 +139,8 @@ def guard_agent(
     check_input: bool = True,
     check_output: bool = True,
     guard_tools: bool = True,
-    on_unsafe: Literal["refuse", "raise"] = "refuse",
-    refusal: str = DEFAULT_REFUSAL,
+    on_unsafe: Literal["raise", "refuse"] = "raise",
+    refusal: str | None = None,
 ) -> GuardedAgent:
     """Guard a ``FunctionAgent``/``ReActAgent``/``AgentWorkflow``: input, tools, final answer.
 
@@ -154,7 +150,7 @@ def guard_agent(
 
     Example::
 
-        agent = guard_agent(FunctionAgent(tools=[search], llm=llm), guard)
+        agent = guard_agent(FunctionAgent(tools=[search], llm=llm), guard, on_unsafe="refuse")
         output = await agent.run(user_msg="How do I make a bomb?")
         str(output.response.content)         # the refusal; the agent's LLM never ran
     """
@@ -164,14 +160,13 @@ def guard_agent(
             f"guard_agent() takes a FunctionAgent, ReActAgent, CodeActAgent or AgentWorkflow, "
             f"got {type(agent).__name__}"
         )
-    if on_unsafe not in ("refuse", "raise"):
-        raise ValueError(f"on_unsafe must be 'refuse' or 'raise', got {on_unsafe!r}")
+    action = parse_on_unsafe(on_unsafe, refusal=refusal, what=None)
     if guard_tools:
         agents = agent.agents.values() if isinstance(agent, AgentWorkflow) else [agent]
         for member in agents:
             if member.tools:
                 member.tools = _guarded_tools(member.tools, guard)
-    return GuardedAgent(agent, guard, check_input, check_output, on_unsafe, refusal)
+    return GuardedAgent(agent, guard, check_input, check_output, action.mode, action.refusal)  # type: ignore[arg-type]
 
 
 def _guarded_tools(tools: Sequence[Any], guard: LlamaGuard) -> list[Any]:
@@ -194,9 +189,10 @@ class GuardedAgent:
 
     ``run(...)`` takes the agent's own arguments and returns a ``WorkflowHandler``: ``await``
     it for the ``AgentOutput``. An unsafe user message ends the run before the agent's LLM is
-    called; an unsafe final answer is replaced by the refusal (or raises with
-    ``on_unsafe="raise"``). ``output.response.additional_kwargs["llamashield"]`` holds the
-    verdicts. ``handler.stream_events()`` relays ``ToolCall``/``ToolCallResult`` events and the
+    called; an unsafe final answer raises ``UnsafeContentError`` (``on_unsafe="raise"``, the
+    default) or is replaced by the refusal (``"refuse"``).
+    ``output.response.additional_kwargs["llamashield"]`` holds the verdicts' JSON-ready
+    records. ``handler.stream_events()`` relays ``ToolCall``/``ToolCallResult`` events and the
     judged ``AgentOutput``; token deltas (``AgentStream``) are not relayed, since they would
     show the answer before it is judged. When the run was given ``memory=``, a blocked answer
     is taken back out of it (state kept in a reused ``ctx`` is not rolled back). Build it with
@@ -256,8 +252,9 @@ class _AgentRun(Workflow):
         verdict = verdicts[stage]
         if self.shield.on_unsafe == "raise":
             raise UnsafeContentError(verdict, stage)
+        refusal = format_refusal(self.shield.refusal, verdict, stage=stage)
         output = AgentOutput(
-            response=_refusal_message(self.shield.refusal, verdicts),
+            response=_refusal_message(refusal, verdicts),
             current_agent_name=self._name(),
         )
         return StopEvent(result=output)
@@ -303,12 +300,19 @@ class _AgentRun(Workflow):
                 stop = self._blocked(verdicts, "output")
                 ctx.write_event_to_stream(stop.result)
                 return stop
-        output.response.additional_kwargs["llamashield"] = verdicts
+        output.response.additional_kwargs["llamashield"] = _records(verdicts)
         ctx.write_event_to_stream(output)
         return StopEvent(result=output)
 
 
+def _records(verdicts: dict[str, Verdict]) -> dict[str, Any]:
+    """The verdicts as JSON-ready records (``llamashield.verdict_metadata``), by stage."""
+    return {stage: verdict_metadata(verdict, stage=stage) for stage, verdict in verdicts.items()}
+
+
 def _refusal_message(refusal: str, verdicts: dict[str, Verdict]) -> ChatMessage:
     return ChatMessage(
-        role=MessageRole.ASSISTANT, content=refusal, additional_kwargs={"llamashield": verdicts}
+        role=MessageRole.ASSISTANT,
+        content=refusal,
+        additional_kwargs={"llamashield": _records(verdicts)},
     )

@@ -1,0 +1,93 @@
+"""The rules a check applies around the backend call, pure: what a media turn gets, which
+settings a backend can never apply, whether a backend's answer keeps its contract, and what one
+check tells the circuit breaker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from llamashield._circuit import Health
+from llamashield._content import MediaPart
+from llamashield._exceptions import ConfigurationError
+from llamashield._policy import Policy
+from llamashield.backends._base import Backend, BackendAnswer, BackendError, GuardRequest
+
+MediaPolicy = Literal["block", "text_only"]
+MEDIA_POLICIES = ("block", "text_only")
+MEDIA_ONLY = (
+    "the judged message has only non-text content (images, audio, files) and Llama Guard reads "
+    "text: with media='text_only' there is no text to judge, so the error policy decides; send "
+    "text with it, or guard media with a multimodal moderator"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What the backend did for one request: an answer or an error, and how long it took."""
+
+    request: GuardRequest
+    outcome: BackendAnswer | BackendError
+    latency_ms: float
+
+
+def health(results: list[Result] | None) -> Health:
+    """One check's effect on the breaker: a failed chunk fails the check (counted once); an
+    unreadable answer says nothing about availability; no results (cancelled) says nothing."""
+    if results is None:
+        return None
+    errors = [r.outcome for r in results if isinstance(r.outcome, BackendError)]
+    if any(e.kind != "malformed" for e in errors):
+        return "failure"
+    return "success" if len(errors) < len(results) else None
+
+
+def checked(answer: object) -> BackendAnswer | BackendError:
+    """Any backend, the user's own included: a reply that breaks the answer's contract is a
+    failure the error policy decides, never an exception from deep inside."""
+    problem = malformed(answer)
+    if problem is None and isinstance(answer, BackendAnswer):
+        return answer
+    return BackendError(problem or "backend answered no BackendAnswer", kind="malformed")
+
+
+def media_blocked(media: list[MediaPart]) -> str:
+    found = ", ".join(dict.fromkeys(f"{m.kind} ({m.source})" for m in media))
+    return (
+        f"the conversation has non-text content Llama Guard cannot read: {found}; with "
+        "media='block' (the default) the error policy decides. Pass LlamaGuard(media='text_only') "
+        "to judge only the text and let media through unjudged"
+    )
+
+
+def check_capabilities(backend: Backend, policy: Policy) -> None:
+    """Refuse settings the backend can never apply, with the fix (absent capability: allowed)."""
+    if policy.threshold is not None and getattr(backend, "gives_scores", None) is False:
+        hint = getattr(backend, "score_hint", None) or "a backend that returns logprobs"
+        raise ConfigurationError(
+            f"threshold={policy.threshold:g} needs a score, but {backend!r} never gives one, so "
+            f"the threshold would be ignored: use {hint}, or drop threshold="
+        )
+    if policy.taxonomy.custom and getattr(backend, "sends_prompt", None) is False:
+        raise ConfigurationError(
+            f"custom categories are sent in llamashield's prompt, but {backend!r} lets the "
+            "server apply the model's chat template, which lists only the model's own "
+            "categories: use OpenAICompatibleBackend(..., mode='completions') (raw prompts), "
+            "or pass category codes of the model's taxonomy"
+        )
+
+
+def malformed(answer: object) -> str | None:
+    """Why a backend's answer breaks the ``BackendAnswer`` contract, or None."""
+    if not isinstance(answer, BackendAnswer):
+        return f"backend returned {type(answer).__name__}, not a BackendAnswer"
+    if not isinstance(answer.text, str):
+        return f"backend answered {type(answer.text).__name__}, not text"
+    score = answer.score
+    if score is not None and not (
+        isinstance(score, int | float) and not isinstance(score, bool) and 0.0 <= score <= 1.0
+    ):
+        return f"backend gave score {score!r}, not a probability between 0 and 1"
+    if not isinstance(answer.model, str):
+        return f"backend named its model with a {type(answer.model).__name__}, not a str"
+    return None
