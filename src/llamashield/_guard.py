@@ -364,7 +364,10 @@ class LlamaGuard:
             return self._finish(plan, early)
         results = None
         try:
-            results = list(await asyncio.gather(*(self._acall(r) for r in plan.requests)))
+            if len(plan.requests) == 1:  # the usual case: no task to make, run in the caller's
+                results = [await self._acall(plan.requests[0])]
+            else:
+                results = list(await asyncio.gather(*(self._acall(r) for r in plan.requests)))
         finally:
             self._settle(results, probe)
         return self._decide(plan, results)

@@ -1,11 +1,14 @@
-"""``TogetherBackend`` reads the SDK's raw response (issue 13): same verdicts, and a body that is
-not JSON is an unreadable answer (never safe), sync and async."""
+"""Issue 13 in the core: ``TogetherBackend`` reads the SDK's raw response (same verdicts; a body
+that is not JSON is an unreadable answer, never safe), and a one-request ``acheck`` makes no
+task."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -80,3 +83,22 @@ def test_raw_answers_judge_as_the_simulator_does(
         expected.error,
     )
     assert (verdict.score is not None) == logprobs
+
+
+async def test_a_one_request_acheck_runs_in_the_callers_task() -> None:
+    # No task per check (issue 13): the backend is awaited from the task that called acheck.
+    seen: list[object] = []
+
+    class Recording(SimulatedBackend):
+        async def acomplete(self, request: Any, *, timeout: float) -> Any:
+            seen.append(asyncio.current_task())
+            return await super().acomplete(request, timeout=timeout)
+
+    guard = LlamaGuard(Recording())
+    assert (await guard.acheck("hello")).safe
+    assert seen == [asyncio.current_task()]
+    long_text = "word " * 5_000  # chunked: its requests still run concurrently, one task each
+    chunked = LlamaGuard(Recording(), chunk_chars=4_000, chunk_overlap=100)
+    seen.clear()
+    assert (await chunked.acheck(long_text)).safe
+    assert len(seen) > 1 and asyncio.current_task() not in seen
