@@ -22,6 +22,10 @@ PY = BIN / "python"
 PACKAGES = ["-e", ".[together,cli,redis]", "-e", "integrations/langchain[agents]",
             "-e", "integrations/llamaindex"]  # fmt: skip
 LOCAL = ["transformers>=4.45", "tokenizers>=0.20"]
+# bench-pipeline's anchor: NeMo Guardrails' Llama Guard rails, in a venv of its own (its vLLM
+# engine runs through LangChain: benchmarks/_nemo_runner.py).
+NEMO = ROOT / ".venv-nemo"
+NEMO_PACKAGES = ["nemoguardrails==0.24.1", "langchain", "langchain-community"]
 
 # The engine lane (tests/engines/, marker "vllm") runs a real vLLM server, in a venv of its own so
 # the fast suite's venv never carries vLLM's 3.4 GB.
@@ -107,6 +111,17 @@ def test_engines(extra: list[str]) -> None:
     run(py, "-m", "pytest", "tests/engines", *(extra or ["-q"]), env=env)
 
 
+def bench_pipeline(extra: list[str]) -> None:
+    ensure_env("test")
+    nemo = NEMO / BIN.name / PY.name
+    stamp = NEMO / ".installed"
+    if not stamp.exists():
+        run(sys.executable, "-m", "venv", NEMO)
+        run(nemo, "-m", "pip", "install", "-q", *NEMO_PACKAGES)
+        stamp.write_text(" ".join(NEMO_PACKAGES))
+    run(PY, "-m", "benchmarks.pipeline_bench", "--nemo-python", nemo, *extra)
+
+
 def main() -> None:
     command, extra = (sys.argv[1] if len(sys.argv) > 1 else ""), sys.argv[2:]
     if command == "demo":
@@ -115,8 +130,13 @@ def main() -> None:
         test(extra)
     elif command == "test-engines":
         test_engines(extra)
+    elif command == "bench-pipeline":
+        bench_pipeline(extra)
     else:
-        sys.exit("usage: python3 dev.py demo | test [pytest args] | test-engines [pytest args]")
+        sys.exit(
+            "usage: python3 dev.py demo | test [pytest args] | test-engines [pytest args] | "
+            "bench-pipeline [--quick] [--only seq,conc,...]"
+        )
 
 
 if __name__ == "__main__":

@@ -85,6 +85,7 @@ _INST = re.compile(r"\[\s*(/?)\s*INST\s*\]", re.IGNORECASE)
 _SPECIAL_TOKEN = re.compile(r"<\|([^|<>]{0,64})\|>")
 _LLAMA2_TOKEN = re.compile(r"</?s>", re.IGNORECASE)
 _ROLE_LINE = re.compile(r"^([ \t]*)(User|Agent)([ \t]*):", re.IGNORECASE | re.MULTILINE)
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,27 +138,35 @@ def neutralize(text: str) -> str:
     but can no longer close the conversation block or fake a turn. Lone surrogates become
     U+FFFD; text smuggled in tag characters or variation selectors is decoded onto its own line.
     """
+    # Each rule below runs only where the characters it needs are present (the result is the
+    # same: a rule cannot match without them), so plain ASCII prose skips most of them.
     if not text.isascii():  # surrogates and smuggled text are never ASCII: skip the scans
         text = _SURROGATE.sub("\ufffd", text)
         hidden = _smuggled(text)
         if hidden:
             text = "\n".join([text, *hidden])
-    text = unicodedata.normalize("NFKC", text)
-    text = _INVISIBLE.sub("", text)
-    text = _STRAY_MARKS.sub("", text)
-    if _GREEK_OR_CYRILLIC.search(text):
-        text = _WORD.sub(_fold_lookalikes, text)
+        # ASCII is NFKC-stable and has no invisible character, stray mark or Greek letter.
+        text = unicodedata.normalize("NFKC", text)
+        text = _INVISIBLE.sub("", text)
+        text = _STRAY_MARKS.sub("", text)
+        if _GREEK_OR_CYRILLIC.search(text):
+            text = _WORD.sub(_fold_lookalikes, text)
     text = _CONTROL.sub(" ", text)
     # Every line break becomes "\n", so the role-line and blank-line rules below see them all.
     text = _LINE_BREAK.sub("\n", text)
-    text = _MARKERS.sub(lambda m: f"({m.group(2).upper()}{m.group(3).upper()})", text)
-    text = _INST.sub(lambda m: f"({m.group(1)}INST)", text)
-    text = _SPECIAL_TOKEN.sub(lambda m: f"(|{m.group(1)}|)", text)
-    text = _LLAMA2_TOKEN.sub(lambda m: m.group(0).replace("<", "(").replace(">", ")"), text)
-    text = _ROLE_LINE.sub(lambda m: f"{m.group(1)}{m.group(2)} (quoted):", text)
-    # A blank line separates turns in the template; inside a message it could open a fake turn.
-    # One pass must catch "\n\n \n\n" whole, or a second neutralize would change it again.
-    text = re.sub(r"\n(?:[ \t]*\n)+", "\n", text)
+    if "<" in text:
+        text = _MARKERS.sub(lambda m: f"({m.group(2).upper()}{m.group(3).upper()})", text)
+    if "[" in text:
+        text = _INST.sub(lambda m: f"({m.group(1)}INST)", text)
+    if "<" in text:
+        text = _SPECIAL_TOKEN.sub(lambda m: f"(|{m.group(1)}|)", text)
+        text = _LLAMA2_TOKEN.sub(lambda m: m.group(0).replace("<", "(").replace(">", ")"), text)
+    if ":" in text:
+        text = _ROLE_LINE.sub(lambda m: f"{m.group(1)}{m.group(2)} (quoted):", text)
+    if "\n" in text:
+        # A blank line separates turns in the template; in a message it could open a fake turn.
+        # One pass must catch "\n\n \n\n" whole, or a second neutralize would change it again.
+        text = _BLANK_LINES.sub("\n", text)
     return text.strip()
 
 

@@ -306,11 +306,12 @@ class LlamaGuard:
         """Pure: the backend's results through the policy, chunks combined."""
         verdicts = [self._verdict(result) for result in results]
         verdict = combine_verdicts(verdicts)
-        logger.debug(
-            "llamashield verdict model=%s role=%s safe=%s codes=%s error=%s latency_ms=%.1f",
-            verdict.model, verdict.role, verdict.safe, ",".join(verdict.codes), verdict.error,
-            verdict.latency_ms,
-        )  # fmt: skip
+        if logger.isEnabledFor(logging.DEBUG):  # its arguments cost more than the check's parse
+            logger.debug(
+                "llamashield verdict model=%s role=%s safe=%s codes=%s error=%s latency_ms=%.1f",
+                verdict.model, verdict.role, verdict.safe, ",".join(verdict.codes),
+                verdict.error, verdict.latency_ms,
+            )  # fmt: skip
         return verdict
 
     def _finish(self, plan: _Plan, verdict: Verdict) -> Verdict:
@@ -415,7 +416,10 @@ class LlamaGuard:
             return self._finish(plan, early)
         results = None
         try:
-            results = list(await asyncio.gather(*(self._acall(r) for r in plan.requests)))
+            if len(plan.requests) == 1:  # the usual case: no task to make, run in the caller's
+                results = [await self._acall(plan.requests[0])]
+            else:
+                results = list(await asyncio.gather(*(self._acall(r) for r in plan.requests)))
         finally:
             self._settle(results, probe)
         verdict = self._decide(results)

@@ -66,6 +66,26 @@ def _category_line(category: Category, generation: int, with_description: bool) 
     return line
 
 
+# The category block is the same for every prompt of a taxonomy: built once per taxonomy object
+# (kept alive by its entry, so its id cannot be reused while cached).
+_BLOCKS: dict[tuple[int, bool], tuple[Taxonomy, str]] = {}
+_MAX_BLOCKS = 64
+
+
+def _category_block(taxonomy: Taxonomy, with_description: bool) -> str:
+    key = (id(taxonomy), with_description)
+    cached = _BLOCKS.get(key)
+    if cached is not None and cached[0] is taxonomy:
+        return cached[1]
+    block = "\n".join(
+        _category_line(c, taxonomy.generation, with_description) for c in taxonomy.prompt_categories
+    )
+    if len(_BLOCKS) >= _MAX_BLOCKS:
+        _BLOCKS.clear()
+    _BLOCKS[key] = (taxonomy, block)
+    return block
+
+
 def build_prompt(conversation: Conversation, taxonomy: Taxonomy) -> str:
     """The full prompt judging the conversation's last turn under ``taxonomy``.
 
@@ -86,9 +106,7 @@ def build_prompt(conversation: Conversation, taxonomy: Taxonomy) -> str:
     generation = taxonomy.generation
     with_description = generation == 1 or taxonomy.custom
     role = role_label(conversation[-1].role)
-    categories = "\n".join(
-        _category_line(c, generation, with_description) for c in taxonomy.prompt_categories
-    )
+    categories = _category_block(taxonomy, with_description)
     turns = "\n\n".join(f"{role_label(t.role)}: {t.content.strip()}" for t in conversation)
     instructions = _INSTRUCTIONS_1 if generation == 1 else _INSTRUCTIONS
     head, tail = _WRAPPERS[generation]

@@ -73,3 +73,20 @@ def test_counts_requests_by_path_and_model(loopback_server: LoopbackServer) -> N
     loopback_server.openai_guard().check("hi")
     assert loopback_server.count("/v1/chat/completions", "LlamaGuard") == 1
     assert loopback_server.count("/v1/completions") == 1
+
+
+def test_completions_take_a_batch_of_prompts(loopback_server: LoopbackServer) -> None:
+    # LangChain's completion LLMs (NeMo Guardrails' vLLM engine among them) send a list.
+    from llamashield import LlamaGuard
+    from llamashield.backends import SimulatedBackend
+
+    guard = LlamaGuard(SimulatedBackend())
+    prompts = [guard.prepare(text).prompt for text in ("hello there", "how do I build a bomb")]
+    body = {"model": "meta-llama/LlamaGuard-2-8b", "prompt": prompts}
+    reply = httpx.post(f"{loopback_server.base_url}/v1/completions", json=body).json()
+    texts = [choice["text"] for choice in sorted(reply["choices"], key=lambda c: c["index"])]
+    assert texts[0] == "safe"
+    assert texts[1].startswith("unsafe")
+    assert len(texts) == 2
+    bad = httpx.post(f"{loopback_server.base_url}/v1/completions", json={**body, "prompt": [1]})
+    assert bad.status_code == 400

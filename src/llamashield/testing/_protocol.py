@@ -95,13 +95,19 @@ class Responder:
             return self._chat_response(model, text, score, body)
         if path.endswith("/completions"):
             prompt = body.get("prompt")
-            if not isinstance(prompt, str):
-                return _error(400, "prompt must be a string")
-            text, score = self._prompt_text(model, prompt, malformed)
-            choice: dict[str, Any] = {"index": 0, "text": text, "finish_reason": "stop"}
-            if body.get("logprobs") and score is not None:
-                choice["logprobs"] = _logprobs(text, score, chat=False)
-            return Response(body=_envelope("text_completion", model, [choice]))
+            # OpenAI's protocol takes one prompt or a batch (LangChain's completion LLMs send a
+            # list of one): each prompt gets its own choice, in order.
+            prompts = [prompt] if isinstance(prompt, str) else prompt
+            if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
+                return _error(400, "prompt must be a string or a list of strings")
+            choices: list[dict[str, Any]] = []
+            for index, one in enumerate(prompts):
+                text, score = self._prompt_text(model, one, malformed)
+                choice: dict[str, Any] = {"index": index, "text": text, "finish_reason": "stop"}
+                if body.get("logprobs") and score is not None:
+                    choice["logprobs"] = _logprobs(text, score, chat=False)
+                choices.append(choice)
+            return Response(body=_envelope("text_completion", model, choices))
         return _error(404, f"no route {path}")
 
     def _chat_text(

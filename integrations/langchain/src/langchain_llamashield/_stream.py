@@ -11,6 +11,7 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from langchain_llamashield._inputs import output_text
 from langchain_llamashield._on_unsafe import UnsafePolicy
+from langchain_llamashield._watch import observed
 from llamashield.streaming import (
     AsyncModeratedStream,
     ModeratedStream,
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from llamashield import LlamaGuard, Verdict
 
 __all__ = [
+    "Judge",
     "amerge_input",
     "amoderated",
     "aunsafe_stream",
@@ -34,10 +36,37 @@ __all__ = [
 ]
 
 
-def judge(guard: LlamaGuard) -> Runnable[Any, Verdict]:
-    """The guard's check as a runnable: each verdict shows up in traces as a "LlamaGuard" run
-    with the judged conversation as input and the ``Verdict`` as output."""
-    return RunnableLambda(guard.check, afunc=guard.acheck, name="LlamaGuard")
+class Judge:
+    """The guard's check, traced: each verdict shows up in traces as a "LlamaGuard" run with the
+    judged conversation as input and the ``Verdict`` as output.
+
+    A run costs about four times an instant check (callback manager, run ids, signature
+    inspection on every call), so it is made only when a handler would see it (``observed``);
+    otherwise the guard is called directly. The verdict and errors are the same either way.
+    """
+
+    __slots__ = ("_guard",)
+
+    def __init__(self, guard: LlamaGuard) -> None:
+        self._guard = guard
+
+    def _traced(self) -> Runnable[Any, Verdict]:
+        return RunnableLambda(self._guard.check, afunc=self._guard.acheck, name="LlamaGuard")
+
+    def invoke(self, conversation: Any, config: RunnableConfig | None = None) -> Verdict:
+        if observed(config):
+            return self._traced().invoke(conversation, config)
+        return self._guard.check(conversation)
+
+    async def ainvoke(self, conversation: Any, config: RunnableConfig | None = None) -> Verdict:
+        if observed(config):
+            return await self._traced().ainvoke(conversation, config)
+        return await self._guard.acheck(conversation)
+
+
+def judge(guard: LlamaGuard) -> Judge:
+    """The guard's check, as a "LlamaGuard" run where anyone is watching (see ``Judge``)."""
+    return Judge(guard)
 
 
 def _chunk_text(key: str | None) -> Any:

@@ -22,7 +22,7 @@ from langchain_core.callbacks import (
     CallbackManagerForChainRun,
 )
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
-from langchain_core.runnables.config import get_executor_for_config, patch_config
+from langchain_core.runnables.config import ensure_config, patch_config
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from langchain_llamashield._callbacks import (
@@ -40,6 +40,7 @@ from langchain_llamashield._on_unsafe import (
     output_example,
     unsafe_plan,
 )
+from langchain_llamashield._parallel import finish, start
 from langchain_llamashield._stream import (
     amerge_input,
     amoderated,
@@ -49,6 +50,7 @@ from langchain_llamashield._stream import (
     moderated,
     unsafe_stream,
 )
+from langchain_llamashield._watch import aunwatched_run, is_unwatched, unwatched, unwatched_run
 from llamashield import LlamaGuard, Verdict
 from llamashield._plan import Call, Plan, arun_plan, run_plan
 from llamashield.streaming import WindowSpec
@@ -67,9 +69,15 @@ class _GuardRunnableBase(RunnableSerializable[Any, Any]):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        config = ensure_config(config)
+        if unwatched(config):  # nobody would see the run: skip making it
+            return self._invoke(input, unwatched_run(), config, **kwargs)
         return self._call_with_config(self._invoke, input, config, **kwargs)
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        config = ensure_config(config)
+        if unwatched(config):  # nor its task: LangChain runs each traced call in a new one
+            return await self._ainvoke(input, aunwatched_run(), config, **kwargs)
         return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
 
     def _plan(
@@ -340,7 +348,7 @@ class GuardedRunnable(_GuardRunnableBase):
         """Config for checks and fallbacks, and for the wrapped runnable (whose unjudged tokens
         must not reach live token handlers when the output is moderated)."""
         child = patch_config(config, callbacks=run_manager.get_child())
-        if not self.check_output:
+        if not self.check_output or is_unwatched(run_manager):  # no handler to filter out
             return child, child
         return child, patch_config(config, callbacks=without_live_tokens(run_manager.get_child()))
 
@@ -414,34 +422,34 @@ class GuardedRunnable(_GuardRunnableBase):
                 )
                 return
         input_blocked: Verdict | None = None
-        with get_executor_for_config(config) as executor:
-            pending = (
-                executor.submit(check.invoke, context, child)
-                if self.check_input and self.parallel
-                else None
-            )
-            upstream = iterate_in(inner, lambda: self.runnable.stream(value, inner, **kwargs))
-            released = (
-                moderated(upstream, self.guard, context, key=self.output_key, window=self.window)
-                if self.check_output
-                else upstream
-            )
-            chunks_out = iter(released)
-            try:
-                for chunk in chunks_out:
-                    if pending is not None:  # parallel: nothing leaves before the input verdict
-                        verdict, pending = pending.result(), None
-                        if not verdict.safe:
-                            input_blocked = verdict
-                            break
-                    example = chunk
-                    yield chunk
-                if pending is not None and not (verdict := pending.result()).safe:
+        parallel = self.check_input and self.parallel
+        pending = start(check.invoke, context, child) if parallel else None
+        upstream = iterate_in(inner, lambda: self.runnable.stream(value, inner, **kwargs))
+        released = (
+            moderated(upstream, self.guard, context, key=self.output_key, window=self.window)
+            if self.check_output
+            else upstream
+        )
+        chunks_out = iter(released)
+        try:
+            for chunk in chunks_out:
+                if pending is not None:  # parallel: nothing leaves before the input verdict
+                    verdict, pending = finish(pending, check.invoke, context, child), None
+                    if not verdict.safe:
+                        input_blocked = verdict
+                        break
+                example = chunk
+                yield chunk
+            if pending is not None:
+                verdict, pending = finish(pending, check.invoke, context, child), None
+                if not verdict.safe:
                     input_blocked = verdict
-            finally:
-                close = getattr(chunks_out, "close", None)
-                if close is not None:
-                    close()  # stops the wrapped runnable's stream
+        finally:
+            if pending is not None:
+                pending.cancel()  # the stream failed or was closed before the verdict was read
+            close = getattr(chunks_out, "close", None)
+            if close is not None:
+                close()  # stops the wrapped runnable's stream
         yield from self._blocked_stream(input_blocked, released, value, example, child)
 
     async def _atransform(
@@ -530,11 +538,14 @@ class GuardedRunnable(_GuardRunnableBase):
 
 
 def _parallel(config: RunnableConfig, check: Call, call: Call) -> tuple[Verdict, Any]:
-    """The input check and the wrapped call at once (threads); both run to the end."""
-    with get_executor_for_config(config) as executor:
-        pending = executor.submit(check.sync, *check.args)
+    """The input check (on the shared pool) and the wrapped call at once."""
+    pending = start(check.sync, *check.args)
+    try:
         output = call.sync()
-        verdict: Verdict = pending.result()
+    except BaseException:
+        pending.cancel()  # nothing will read it
+        raise
+    verdict: Verdict = finish(pending, check.sync, *check.args)
     return verdict, output
 
 

@@ -1,0 +1,55 @@
+"""``neutralize`` skips rules whose characters are absent (issue 13): the same text out as
+running every rule, for any input."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llamashield import _conversation as conv
+from llamashield._conversation import neutralize
+
+
+def every_rule(text: str) -> str:
+    """Every rule on every text, in order: the reference the fast path must equal."""
+    text = conv._SURROGATE.sub("\ufffd", text)
+    hidden = conv._smuggled(text)
+    if hidden:
+        text = "\n".join([text, *hidden])
+    text = unicodedata.normalize("NFKC", text)
+    text = conv._INVISIBLE.sub("", text)
+    text = conv._STRAY_MARKS.sub("", text)
+    if conv._GREEK_OR_CYRILLIC.search(text):
+        text = conv._WORD.sub(conv._fold_lookalikes, text)
+    text = conv._CONTROL.sub(" ", text)
+    text = conv._LINE_BREAK.sub("\n", text)
+    text = conv._MARKERS.sub(lambda m: f"({m.group(2).upper()}{m.group(3).upper()})", text)
+    text = conv._INST.sub(lambda m: f"({m.group(1)}INST)", text)
+    text = conv._SPECIAL_TOKEN.sub(lambda m: f"(|{m.group(1)}|)", text)
+    text = conv._LLAMA2_TOKEN.sub(lambda m: m.group(0).replace("<", "(").replace(">", ")"), text)
+    text = conv._ROLE_LINE.sub(lambda m: f"{m.group(1)}{m.group(2)} (quoted):", text)
+    text = re.sub(r"\n(?:[ \t]*\n)+", "\n", text)
+    return text.strip()
+
+
+# Pieces that trigger each rule, mixed with ordinary and odd characters.
+PIECES = [
+    "<BEGIN CONVERSATION>", "< /end unsafe content categories >", "[INST]", "[ /inst ]",
+    "<|eot_id|>", "<|begin_of_text|>", "</s>", "<s>", "\nUser:", "\n  agent :", "\n\n", "\n \t\n",
+    "\r\n", "\u2028", "b\u200bomb", "b\u043emb", "\u03b1\u03b2", "\uff1c", "e\u0301",
+    "b\u0336o\u0336", "\x00", "\x7f", "\x85", "\u00ad", "hello", " ", ":", "<", "[", "|",
+    "\ud800", "\U000e0062\U000e006f\U000e006d\U000e0062", "\ufe01",
+]  # fmt: skip
+texts = st.one_of(
+    st.text(),
+    st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=3)), max_size=12).map("".join),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(text=texts)
+def test_neutralize_equals_running_every_rule(text: str) -> None:
+    assert neutralize(text) == every_rule(text)
