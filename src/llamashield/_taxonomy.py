@@ -328,26 +328,6 @@ _SEXUAL_TEXT = (
     "descriptions or explicit depictions of sex acts."
 )
 
-LLAMA_GUARD_2 = Taxonomy(
-    2,
-    _cats(
-        "S",
-        [
-            _VIOLENT,
-            _NON_VIOLENT,
-            ("Sex Crimes", _SEX_CRIMES_TEXT),
-            ("Child Exploitation", _CHILD_TEXT),
-            _ADVICE,
-            _PRIVACY,
-            _IP,
-            _WEAPONS,
-            _HATE,
-            ("Self-Harm", _SELF_HARM_TEXT),
-            ("Sexual Content", _SEXUAL_TEXT),
-        ],
-    ),
-)
-
 _LG3_ROWS = [
     _VIOLENT,
     _NON_VIOLENT,
@@ -379,6 +359,11 @@ _LG3_ROWS = [
         " - Container escapes or privilege escalation.",
     ),
 ]
+
+# Llama Guard 2's eleven categories are Llama Guard 3's, same names, order and wording, less the
+# three that 3 added (S5 Defamation, S13 Elections, S14 Code Interpreter Abuse).
+_LG3_ADDED = frozenset({"Defamation", "Elections", "Code Interpreter Abuse"})
+LLAMA_GUARD_2 = Taxonomy(2, _cats("S", [row for row in _LG3_ROWS if row[0] not in _LG3_ADDED]))
 
 # Llama Guard 3 8B: S1-S14. Llama Guard 3 1B and 11B Vision, and Llama Guard 4 12B: S1-S13 (no
 # Code Interpreter Abuse), as llama-stack's MODEL_TO_SAFETY_CATEGORIES_MAP lists them.

@@ -88,7 +88,9 @@ class TogetherBackend(Closeable):
         self._aclients = LoopLocal(
             lambda: together.AsyncTogether(api_key=api_key, base_url=self.base_url, max_retries=0)
         )
-        self._errors = (together.APIError,)
+        # What a call can fail with: the SDK's errors, or an answer that is not JSON (or not
+        # text); ``_error`` maps each to its BackendError (an unreadable answer: "malformed").
+        self._errors = (together.APIError, *_UNREADABLE)
 
     @property
     def supports_images(self) -> bool:
@@ -173,8 +175,6 @@ class TogetherBackend(Closeable):
             body = api.with_raw_response.create(**params).json()
         except self._errors as exc:
             error = self._error(exc)
-        except _UNREADABLE:  # not JSON (or not text)
-            error = _malformed_reply()
         else:
             return answer_from_completion(body, self.model, chat=chat)
         raise error  # outside `except`: the SDK error, which may quote the key, is not chained
@@ -188,8 +188,6 @@ class TogetherBackend(Closeable):
             body = await (await api.with_raw_response.create(**params)).json()
         except self._errors as exc:
             error = self._error(exc)
-        except _UNREADABLE:  # not JSON (or not text)
-            error = _malformed_reply()
         else:
             return answer_from_completion(body, self.model, chat=chat)
         raise error

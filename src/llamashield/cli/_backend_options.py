@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 from enum import StrEnum
+from typing import Annotated
+
+import typer
 
 from llamashield._guard import LlamaGuard
 from llamashield.backends._base import Backend
@@ -15,6 +18,13 @@ class BackendName(StrEnum):
     together = "together"
     openai = "openai"
     transformers = "transformers"
+
+
+# The options every command that builds a guard takes (``check``, ``eval``): declared once so
+# their names, help and defaults stay the same across commands.
+BackendOption = Annotated[BackendName, typer.Option(help="Where Llama Guard runs.")]
+ModelOption = Annotated[str | None, typer.Option(help="Model id, or a folder for transformers.")]
+BaseUrlOption = Annotated[str | None, typer.Option(help="Server URL (together, openai).")]
 
 
 def make_backend(name: BackendName, model: str | None, base_url: str | None) -> Backend:

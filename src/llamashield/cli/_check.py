@@ -8,7 +8,13 @@ import typer
 from rich.console import Console
 
 from llamashield._exceptions import LlamaShieldError
-from llamashield.cli._backend_options import BackendName, make_guard
+from llamashield.cli._backend_options import (
+    BackendName,
+    BackendOption,
+    BaseUrlOption,
+    ModelOption,
+    make_guard,
+)
 
 
 def check(
@@ -16,13 +22,9 @@ def check(
     response: Annotated[
         str | None, typer.Option(help="An assistant answer to judge as the Agent turn.")
     ] = None,
-    backend: Annotated[BackendName, typer.Option(help="Where Llama Guard runs.")] = (
-        BackendName.auto
-    ),
-    model: Annotated[
-        str | None, typer.Option(help="Model id, or a folder for transformers.")
-    ] = None,
-    base_url: Annotated[str | None, typer.Option(help="Server URL (together, openai).")] = None,
+    backend: BackendOption = BackendName.auto,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
 ) -> None:
     """Judge TEXT (and optionally a RESPONSE to it) with Llama Guard."""

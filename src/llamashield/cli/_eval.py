@@ -27,7 +27,13 @@ from rich.progress import (
 from rich.text import Text
 
 from llamashield._exceptions import LlamaShieldError
-from llamashield.cli._backend_options import BackendName, make_guard
+from llamashield.cli._backend_options import (
+    BackendName,
+    BackendOption,
+    BaseUrlOption,
+    ModelOption,
+    make_guard,
+)
 from llamashield.evaluation import (
     PRESETS,
     ColumnMap,
@@ -237,13 +243,9 @@ def eval_command(
             show_default=False,
         ),
     ] = None,
-    backend: Annotated[BackendName, typer.Option(help="Where Llama Guard runs.")] = (
-        BackendName.auto
-    ),
-    model: Annotated[
-        str | None, typer.Option(help="Model id, or a folder for transformers.")
-    ] = None,
-    base_url: Annotated[str | None, typer.Option(help="Server URL (together, openai).")] = None,
+    backend: BackendOption = BackendName.auto,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Checks in flight at once.")] = 8,
     timeout: Annotated[float, typer.Option(min=0.001, help="Seconds per check.")] = 30.0,
     output: Annotated[

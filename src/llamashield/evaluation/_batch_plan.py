@@ -20,6 +20,7 @@ from llamashield.backends._answers import answer_from_completion
 from llamashield.backends._base import BackendError, GuardRequest
 from llamashield.evaluation._dataset import EvalRow
 from llamashield.evaluation._runner import RowResult
+from llamashield.evaluation._sources import json_objects
 
 if TYPE_CHECKING:
     from llamashield._guard import LlamaGuard
@@ -120,18 +121,13 @@ def parse_jsonl(data: bytes | str | Iterable[str]) -> list[dict[str, Any]]:
     if isinstance(data, bytes):
         data = data.decode("utf-8")
     lines = data.splitlines() if isinstance(data, str) else data
-    records: list[dict[str, Any]] = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"batch file line {number} is not JSON: {exc}") from None
-        if not isinstance(record, dict):
-            raise ValueError(f"batch file line {number} is not a JSON object")
-        records.append(record)
-    return records
+    return [record for _, record in json_objects(lines, _batch_line_error)]
+
+
+def _batch_line_error(number: int, exc: json.JSONDecodeError | None) -> ValueError:
+    if exc is None:
+        return ValueError(f"batch file line {number} is not a JSON object")
+    return ValueError(f"batch file line {number} is not JSON: {exc}")
 
 
 def _failed(row: EvalRow, error: str) -> RowResult:

@@ -37,7 +37,7 @@ from llamashield.evaluation._report_model import (
     SweepPoint,
 )
 from llamashield.evaluation._runner import RowResult
-from llamashield.evaluation._tables import print_report
+from llamashield.evaluation._tables import fmt, print_report
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -145,14 +145,6 @@ def build_report(
     return EvalReport(data)
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
 class EvalReport:
     """Metrics of one evaluation run: ``report.model`` is the typed ``ReportData``.
 
@@ -171,9 +163,9 @@ class EvalReport:
     def __repr__(self) -> str:
         o = self.model.overall
         return (
-            f"EvalReport(rows={self.model.rows_total}, f1={_fmt(o.f1)}, "
-            f"precision={_fmt(o.precision)}, recall={_fmt(o.recall)}, "
-            f"fpr={_fmt(o.fpr)}, errors={self.model.errors.count})"
+            f"EvalReport(rows={self.model.rows_total}, f1={fmt(o.f1)}, "
+            f"precision={fmt(o.precision)}, recall={fmt(o.recall)}, "
+            f"fpr={fmt(o.fpr)}, errors={self.model.errors.count})"
         )
 
     @property

@@ -16,7 +16,7 @@ import io
 import json
 import lzma
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -74,16 +74,32 @@ def _decode(data: bytes, name: str) -> str:
         raise SourceError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
-def jsonl_records(text: str, name: str) -> Records:
-    for number, line in enumerate(text.splitlines(), start=1):
+def json_objects(
+    lines: Iterable[str], error: Callable[[int, json.JSONDecodeError | None], Exception]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The JSON object on each non-blank line, with its line number (from 1): the one JSONL
+    reading that datasets and batch output files share. A line that is not JSON raises
+    ``error(number, the decode error)``, one that is JSON but not an object ``error(number,
+    None)``: each caller words its own message."""
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise SourceError(f"{name}:{number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(record, Mapping):
-            raise SourceError(f"{name}:{number}: each line must be a JSON object")
+            raise error(number, exc) from None
+        if not isinstance(record, dict):
+            raise error(number, None)
+        yield number, record
+
+
+def jsonl_records(text: str, name: str) -> Records:
+    def error(number: int, exc: json.JSONDecodeError | None) -> SourceError:
+        if exc is None:
+            return SourceError(f"{name}:{number}: each line must be a JSON object")
+        return SourceError(f"{name}:{number}: not valid JSON ({exc.msg})")
+
+    for number, record in json_objects(text.splitlines(), error):
         yield f"{name}:{number}", record
 
 

@@ -15,7 +15,8 @@ __all__ = ["print_report"]
 _RATIOS = ("accuracy", "precision", "recall", "f1", "fpr")
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
+def fmt(value: Any, digits: int = 3) -> str:
+    """A figure as the report prints it (also ``EvalReport``'s repr): floats to ``digits``."""
     if value is None:
         return "n/a"
     if isinstance(value, float):
@@ -46,7 +47,7 @@ def _summary(data: ReportData, table_type: Any) -> Any:
     for label, m in slices:
         summary.add_row(
             label, str(m.total), str(m.tp), str(m.fp), str(m.tn), str(m.fn),
-            *(_fmt(getattr(m, k)) for k in _RATIOS),
+            *(fmt(getattr(m, k)) for k in _RATIOS),
         )  # fmt: skip
     return summary
 
@@ -55,7 +56,7 @@ def _headline(data: ReportData) -> str:
     h = data.headline
     figures = {"F1": h.f1, "AUPRC": h.auprc, "FPR": h.fpr}
     key = "FPR" if h.measure == "fpr" else "F1"
-    parts = [f"[bold]{name} {_fmt(value)}[/bold]" if name == key else f"{name} {_fmt(value)}"
+    parts = [f"[bold]{name} {fmt(value)}[/bold]" if name == key else f"{name} {fmt(value)}"
              for name, value in figures.items()]  # fmt: skip
     line = "Model-card figures (default decision; AUPRC on the score): " + "   ".join(parts)
     if h.measure == "fpr":
@@ -73,8 +74,8 @@ def print_report(data: ReportData, console: Console | None = None) -> None:
 
     latency = data.latency_ms
     console.print(
-        f"latency ms p50 {_fmt(latency.p50, 1)} p95 {_fmt(latency.p95, 1)} "
-        f"p99 {_fmt(latency.p99, 1)}   errors {data.errors.count}/{data.rows_total}"
+        f"latency ms p50 {fmt(latency.p50, 1)} p95 {fmt(latency.p95, 1)} "
+        f"p99 {fmt(latency.p99, 1)}   errors {data.errors.count}/{data.rows_total}"
     )
     for message, count in data.errors.messages.items():
         console.print(f"  [red]{count} x[/red] {message}")
@@ -87,8 +88,8 @@ def print_report(data: ReportData, console: Console | None = None) -> None:
             table.add_column(name, justify="right")
         for c in data.per_category:
             table.add_row(
-                c.code, c.name, str(c.support), str(c.detected), _fmt(c.recall),
-                _fmt(c.category_recall), str(c.false_positives),
+                c.code, c.name, str(c.support), str(c.detected), fmt(c.recall),
+                fmt(c.category_recall), str(c.false_positives),
             )  # fmt: skip
         console.print(table)
 
@@ -110,8 +111,8 @@ def print_report(data: ReportData, console: Console | None = None) -> None:
             table.add_column(name, justify="right")
         for point in data.threshold_sweep:
             table.add_row(
-                _fmt(point.threshold, 2), _fmt(point.precision), _fmt(point.recall),
-                _fmt(point.f1), _fmt(point.fpr), str(point.tp + point.fp),
+                fmt(point.threshold, 2), fmt(point.precision), fmt(point.recall),
+                fmt(point.f1), fmt(point.fpr), str(point.tp + point.fp),
             )  # fmt: skip
         console.print(table)
     for note in data.notes:
