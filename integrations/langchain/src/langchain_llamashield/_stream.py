@@ -4,6 +4,7 @@ chunk streams, and what a stream yields once blocked."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessageChunk, BaseMessage
@@ -25,14 +26,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Judge",
+    "UnsafeStream",
     "amerge_input",
     "amoderated",
-    "aunsafe_stream",
     "chunk_example",
     "judge",
     "merge_input",
     "moderated",
-    "unsafe_stream",
 ]
 
 
@@ -113,39 +113,43 @@ def chunk_example(example: Any) -> Any:
     return example
 
 
-def unsafe_stream(
-    policy: UnsafePolicy,
-    verdict: Verdict,
-    stage: str,
-    original: Any,
-    *,
-    example: Any,
-    config: RunnableConfig | None,
-) -> Iterator[Any]:
-    """What a blocked stream yields: the fallback's stream, one refusal chunk, or it raises."""
-    if policy.fallback is not None:
-        yield from policy.fallback.stream(policy.payload(original, verdict, stage), config)
-    else:
-        yield policy.outcome(verdict, stage, chunk_example(example))
+@dataclass(frozen=True, slots=True)
+class UnsafeStream:
+    """What a blocked stream yields: the fallback's stream, one refusal chunk, or it raises.
 
+    Iterate it (``yield from``) in a sync stream, ``async for`` it in an async one: the choice
+    between fallback and refusal is made once, in ``_step``; only the fallback's call differs.
+    """
 
-async def aunsafe_stream(
-    policy: UnsafePolicy,
-    verdict: Verdict,
-    stage: str,
-    original: Any,
-    *,
-    example: Any,
-    config: RunnableConfig | None,
-) -> AsyncIterator[Any]:
-    """Async ``unsafe_stream``."""
-    if policy.fallback is not None:
-        async for chunk in policy.fallback.astream(
-            policy.payload(original, verdict, stage), config
-        ):
-            yield chunk
-    else:
-        yield policy.outcome(verdict, stage, chunk_example(example))
+    policy: UnsafePolicy
+    verdict: Verdict
+    stage: str
+    original: Any
+    _: KW_ONLY
+    example: Any
+    config: RunnableConfig | None
+
+    def _step(self) -> tuple[Runnable[Any, Any] | None, Any]:
+        """The fallback and its payload, or ``None`` and the refusal chunk (or it raises)."""
+        policy, verdict, stage = self.policy, self.verdict, self.stage
+        if policy.fallback is not None:
+            return policy.fallback, policy.payload(self.original, verdict, stage)
+        return None, policy.outcome(verdict, stage, chunk_example(self.example))
+
+    def __iter__(self) -> Iterator[Any]:
+        fallback, value = self._step()
+        if fallback is None:
+            yield value
+        else:
+            yield from fallback.stream(value, self.config)
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        fallback, value = self._step()
+        if fallback is None:
+            yield value
+        else:
+            async for chunk in fallback.astream(value, self.config):
+                yield chunk
 
 
 _NOTHING: Any = object()

@@ -42,13 +42,12 @@ from langchain_llamashield._on_unsafe import (
 )
 from langchain_llamashield._parallel import finish, start
 from langchain_llamashield._stream import (
+    UnsafeStream,
     amerge_input,
     amoderated,
-    aunsafe_stream,
     judge,
     merge_input,
     moderated,
-    unsafe_stream,
 )
 from langchain_llamashield._watch import aunwatched_run, is_unwatched, unwatched, unwatched_run
 from llamashield import LlamaGuard, Verdict
@@ -251,7 +250,7 @@ class LlamaGuardRunnable(_GuardRunnableBase):
             example = chunk
             yield chunk
         if stream.blocked is not None:
-            yield from unsafe_stream(
+            yield from UnsafeStream(
                 self._policy, stream.blocked, "output", stream.text, example=example, config=child
             )
 
@@ -272,7 +271,7 @@ class LlamaGuardRunnable(_GuardRunnableBase):
             example = chunk
             yield chunk
         if stream.blocked is not None:
-            async for chunk in aunsafe_stream(
+            async for chunk in UnsafeStream(
                 self._policy, stream.blocked, "output", stream.text, example=example, config=child
             ):
                 yield chunk
@@ -417,7 +416,7 @@ class GuardedRunnable(_GuardRunnableBase):
         if self.check_input and not self.parallel:
             verdict = check.invoke(context, child)
             if not verdict.safe:
-                yield from unsafe_stream(
+                yield from UnsafeStream(
                     self._policy, verdict, "input", value, example=example, config=child
                 )
                 return
@@ -467,7 +466,7 @@ class GuardedRunnable(_GuardRunnableBase):
         if self.check_input and not self.parallel:
             verdict = await check.ainvoke(context, child)
             if not verdict.safe:
-                async for chunk in aunsafe_stream(
+                async for chunk in UnsafeStream(
                     self._policy, verdict, "input", value, example=example, config=child
                 ):
                     yield chunk
@@ -510,7 +509,7 @@ class GuardedRunnable(_GuardRunnableBase):
             if aclose is not None:
                 await aclose()  # stops the wrapped runnable's stream
         for stage, verdict_or_none in self._blocked(input_blocked, released):
-            async for chunk in aunsafe_stream(
+            async for chunk in UnsafeStream(
                 self._policy, verdict_or_none, stage, value, example=example, config=child
             ):
                 yield chunk
@@ -532,7 +531,7 @@ class GuardedRunnable(_GuardRunnableBase):
         config: RunnableConfig,
     ) -> Iterator[Any]:
         for stage, verdict in self._blocked(input_blocked, released):
-            yield from unsafe_stream(
+            yield from UnsafeStream(
                 self._policy, verdict, stage, value, example=example, config=config
             )
 
