@@ -3,9 +3,9 @@ chunk streams, and what a stream yields once blocked."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
@@ -13,26 +13,20 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langchain_llamashield._inputs import output_text
 from langchain_llamashield._on_unsafe import UnsafePolicy
 from langchain_llamashield._watch import observed
-from llamashield.streaming import (
-    AsyncModeratedStream,
-    ModeratedStream,
-    WindowSpec,
-    amoderate_stream,
-    moderate_stream,
-)
+from llamashield.streaming import WindowSpec
 
 if TYPE_CHECKING:
     from llamashield import LlamaGuard, Verdict
 
 __all__ = [
     "Judge",
+    "StreamOptions",
     "UnsafeStream",
     "amerge_input",
-    "amoderated",
     "chunk_example",
     "judge",
     "merge_input",
-    "moderated",
+    "moderation",
 ]
 
 
@@ -69,7 +63,7 @@ def judge(guard: LlamaGuard) -> Judge:
     return Judge(guard)
 
 
-def _chunk_text(key: str | None) -> Any:
+def _chunk_text(key: str | None) -> Callable[[Any], str]:
     def text(chunk: Any) -> str:
         if key is not None and isinstance(chunk, Mapping):
             return output_text(chunk.get(key))  # a dict stream sends its keys in separate chunks
@@ -78,31 +72,24 @@ def _chunk_text(key: str | None) -> Any:
     return text
 
 
-def moderated(
-    chunks: Iterator[Any],
-    guard: LlamaGuard,
-    context: Sequence[Any],
-    *,
-    key: str | None,
-    window: WindowSpec,
-) -> ModeratedStream[Any]:
-    """``chunks`` released window by window once judged as the Agent turn after ``context``."""
-    return moderate_stream(
-        chunks, guard, context=context, text=_chunk_text(key), window=window, raise_on_unsafe=False
-    )
+class StreamOptions(TypedDict):
+    """How a chunk stream is moderated: the keywords of ``moderate_stream``/``amoderate_stream``."""
+
+    context: Sequence[Any]
+    text: Callable[[Any], str]
+    window: WindowSpec
+    raise_on_unsafe: bool
 
 
-def amoderated(
-    chunks: AsyncIterator[Any],
-    guard: LlamaGuard,
-    context: Sequence[Any],
-    *,
-    key: str | None,
-    window: WindowSpec,
-) -> AsyncModeratedStream[Any]:
-    """Async ``moderated``."""
-    return amoderate_stream(
-        chunks, guard, context=context, text=_chunk_text(key), window=window, raise_on_unsafe=False
+def moderation(context: Sequence[Any], *, key: str | None, window: WindowSpec) -> StreamOptions:
+    """Chunks released window by window once judged as the Agent turn after ``context``
+    (``key`` picks a dict stream's text); blocked, the stream stops and reports it (no raise).
+
+    ``moderate_stream(chunks, guard, **moderation(...))``, or ``amoderate_stream``: one set of
+    options for the sync and async streams.
+    """
+    return StreamOptions(
+        context=context, text=_chunk_text(key), window=window, raise_on_unsafe=False
     )
 
 

@@ -44,15 +44,14 @@ from langchain_llamashield._parallel import finish, start
 from langchain_llamashield._stream import (
     UnsafeStream,
     amerge_input,
-    amoderated,
     judge,
     merge_input,
-    moderated,
+    moderation,
 )
 from langchain_llamashield._watch import aunwatched_run, is_unwatched, unwatched, unwatched_run
 from llamashield import LlamaGuard, Verdict
 from llamashield._plan import Call, Plan, arun_plan, run_plan
-from llamashield.streaming import WindowSpec
+from llamashield.streaming import WindowSpec, amoderate_stream, moderate_stream
 
 __all__ = ["GuardedRunnable", "LlamaGuardRunnable", "guard_runnable"]
 
@@ -244,7 +243,9 @@ class LlamaGuardRunnable(_GuardRunnableBase):
             yield self._invoke(merge_input(chunks), run_manager, config)
             return
         # An answer streaming through: release it window by window as it is judged.
-        stream = moderated(chunks, self.guard, [], key=self.input_key, window=self.window)
+        stream = moderate_stream(
+            chunks, self.guard, **moderation([], key=self.input_key, window=self.window)
+        )
         example: Any = ""
         for chunk in stream:
             example = chunk
@@ -265,7 +266,9 @@ class LlamaGuardRunnable(_GuardRunnableBase):
         if self.role == "user":
             yield await self._ainvoke(await amerge_input(chunks), run_manager, config)
             return
-        stream = amoderated(chunks, self.guard, [], key=self.input_key, window=self.window)
+        stream = amoderate_stream(
+            chunks, self.guard, **moderation([], key=self.input_key, window=self.window)
+        )
         example: Any = ""
         async for chunk in stream:
             example = chunk
@@ -425,7 +428,9 @@ class GuardedRunnable(_GuardRunnableBase):
         pending = start(check.invoke, context, child) if parallel else None
         upstream = iterate_in(inner, lambda: self.runnable.stream(value, inner, **kwargs))
         released = (
-            moderated(upstream, self.guard, context, key=self.output_key, window=self.window)
+            moderate_stream(
+                upstream, self.guard, **moderation(context, key=self.output_key, window=self.window)
+            )
             if self.check_output
             else upstream
         )
@@ -478,12 +483,10 @@ class GuardedRunnable(_GuardRunnableBase):
         )
         # The moderated stream reads in its own task, where the ambient config can be set.
         released = (
-            amoderated(
+            amoderate_stream(
                 aiterate_in(inner, lambda: self.runnable.astream(value, inner, **kwargs)),
                 self.guard,
-                context,
-                key=self.output_key,
-                window=self.window,
+                **moderation(context, key=self.output_key, window=self.window),
             )
             if self.check_output
             else self.runnable.astream(value, inner, **kwargs)
