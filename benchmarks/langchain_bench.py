@@ -15,80 +15,19 @@ import argparse
 import asyncio
 import statistics
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable
 from langchain_llamashield import guard_runnable
+from langchain_llamashield.testing import ScriptedChatModel
 
 from llamashield import LlamaGuard
 from llamashield.backends import SimulatedBackend
 
 SENTENCE = "The quick brown fox jumps over the lazy dog near the quiet river bank. "
 ANSWER = (SENTENCE * (2000 // len(SENTENCE) + 1))[:2000]
-
-
-class SleepyChatModel(BaseChatModel):
-    """Answers ``answer`` after ``delay`` s, or streams it word by word ``chunk_delay`` s apart."""
-
-    answer: str = "Fine."
-    delay: float = 0.0
-    chunk_delay: float = 0.0
-
-    @property
-    def _llm_type(self) -> str:
-        return "sleepy-fake"
-
-    def _words(self) -> list[str]:
-        words = self.answer.split(" ")
-        return [w + " " for w in words[:-1]] + [words[-1]]
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        time.sleep(self.delay)
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.answer))])
-
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        await asyncio.sleep(self.delay)
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.answer))])
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        for word in self._words():
-            time.sleep(self.chunk_delay)
-            yield ChatGenerationChunk(message=AIMessageChunk(content=word))
-
-    async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        for word in self._words():
-            await asyncio.sleep(self.chunk_delay)
-            yield ChatGenerationChunk(message=AIMessageChunk(content=word))
 
 
 def median_time(run: Callable[[], Any], repeats: int) -> float:
@@ -150,7 +89,7 @@ def main() -> None:
         rows.append((name, baseline, measure(), target))
 
     # 1. The input check hidden behind the call (the guard as slow as the model).
-    plain = prompt | SleepyChatModel(answer="Foxes are quick.", delay=latency)
+    plain = prompt | ScriptedChatModel(answer="Foxes are quick.", delay=latency)
     sequential = guard_runnable(plain, guard, check_output=False)
     parallel = guard_runnable(plain, guard, check_output=False, parallel=True)
     base = median_time(lambda: plain.invoke(question), repeats)
@@ -163,7 +102,7 @@ def main() -> None:
     # 2. A moderated stream of a safe 2,000-character answer (about 1 s of streaming); the
     # baseline is the unguarded stream plus one guard latency.
     words = len(ANSWER.split(" "))
-    streamer = prompt | SleepyChatModel(answer=ANSWER, chunk_delay=1.0 / words)
+    streamer = prompt | ScriptedChatModel(answer=ANSWER, chunk_delay=1.0 / words)
     moderated = guard_runnable(streamer, guard, check_input=False)
     both = guard_runnable(streamer, guard, parallel=True)
     wide = guard_runnable(streamer, guard, check_input=False, window=400)

@@ -3,8 +3,9 @@ chunk streams, and what a stream yields once blocked."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
@@ -12,27 +13,20 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langchain_llamashield._inputs import output_text
 from langchain_llamashield._on_unsafe import UnsafePolicy
 from langchain_llamashield._watch import observed
-from llamashield.streaming import (
-    AsyncModeratedStream,
-    ModeratedStream,
-    WindowSpec,
-    amoderate_stream,
-    moderate_stream,
-)
+from llamashield.streaming import WindowSpec
 
 if TYPE_CHECKING:
     from llamashield import LlamaGuard, Verdict
 
 __all__ = [
     "Judge",
+    "StreamOptions",
+    "UnsafeStream",
     "amerge_input",
-    "amoderated",
-    "aunsafe_stream",
     "chunk_example",
     "judge",
     "merge_input",
-    "moderated",
-    "unsafe_stream",
+    "moderation",
 ]
 
 
@@ -69,7 +63,7 @@ def judge(guard: LlamaGuard) -> Judge:
     return Judge(guard)
 
 
-def _chunk_text(key: str | None) -> Any:
+def _chunk_text(key: str | None) -> Callable[[Any], str]:
     def text(chunk: Any) -> str:
         if key is not None and isinstance(chunk, Mapping):
             return output_text(chunk.get(key))  # a dict stream sends its keys in separate chunks
@@ -78,31 +72,24 @@ def _chunk_text(key: str | None) -> Any:
     return text
 
 
-def moderated(
-    chunks: Iterator[Any],
-    guard: LlamaGuard,
-    context: Sequence[Any],
-    *,
-    key: str | None,
-    window: WindowSpec,
-) -> ModeratedStream[Any]:
-    """``chunks`` released window by window once judged as the Agent turn after ``context``."""
-    return moderate_stream(
-        chunks, guard, context=context, text=_chunk_text(key), window=window, raise_on_unsafe=False
-    )
+class StreamOptions(TypedDict):
+    """How a chunk stream is moderated: the keywords of ``moderate_stream``/``amoderate_stream``."""
+
+    context: Sequence[Any]
+    text: Callable[[Any], str]
+    window: WindowSpec
+    raise_on_unsafe: bool
 
 
-def amoderated(
-    chunks: AsyncIterator[Any],
-    guard: LlamaGuard,
-    context: Sequence[Any],
-    *,
-    key: str | None,
-    window: WindowSpec,
-) -> AsyncModeratedStream[Any]:
-    """Async ``moderated``."""
-    return amoderate_stream(
-        chunks, guard, context=context, text=_chunk_text(key), window=window, raise_on_unsafe=False
+def moderation(context: Sequence[Any], *, key: str | None, window: WindowSpec) -> StreamOptions:
+    """Chunks released window by window once judged as the Agent turn after ``context``
+    (``key`` picks a dict stream's text); blocked, the stream stops and reports it (no raise).
+
+    ``moderate_stream(chunks, guard, **moderation(...))``, or ``amoderate_stream``: one set of
+    options for the sync and async streams.
+    """
+    return StreamOptions(
+        context=context, text=_chunk_text(key), window=window, raise_on_unsafe=False
     )
 
 
@@ -113,39 +100,43 @@ def chunk_example(example: Any) -> Any:
     return example
 
 
-def unsafe_stream(
-    policy: UnsafePolicy,
-    verdict: Verdict,
-    stage: str,
-    original: Any,
-    *,
-    example: Any,
-    config: RunnableConfig | None,
-) -> Iterator[Any]:
-    """What a blocked stream yields: the fallback's stream, one refusal chunk, or it raises."""
-    if policy.fallback is not None:
-        yield from policy.fallback.stream(policy.payload(original, verdict, stage), config)
-    else:
-        yield policy.outcome(verdict, stage, chunk_example(example))
+@dataclass(frozen=True, slots=True)
+class UnsafeStream:
+    """What a blocked stream yields: the fallback's stream, one refusal chunk, or it raises.
 
+    Iterate it (``yield from``) in a sync stream, ``async for`` it in an async one: the choice
+    between fallback and refusal is made once, in ``_step``; only the fallback's call differs.
+    """
 
-async def aunsafe_stream(
-    policy: UnsafePolicy,
-    verdict: Verdict,
-    stage: str,
-    original: Any,
-    *,
-    example: Any,
-    config: RunnableConfig | None,
-) -> AsyncIterator[Any]:
-    """Async ``unsafe_stream``."""
-    if policy.fallback is not None:
-        async for chunk in policy.fallback.astream(
-            policy.payload(original, verdict, stage), config
-        ):
-            yield chunk
-    else:
-        yield policy.outcome(verdict, stage, chunk_example(example))
+    policy: UnsafePolicy
+    verdict: Verdict
+    stage: str
+    original: Any
+    _: KW_ONLY
+    example: Any
+    config: RunnableConfig | None
+
+    def _step(self) -> tuple[Runnable[Any, Any] | None, Any]:
+        """The fallback and its payload, or ``None`` and the refusal chunk (or it raises)."""
+        policy, verdict, stage = self.policy, self.verdict, self.stage
+        if policy.fallback is not None:
+            return policy.fallback, policy.payload(self.original, verdict, stage)
+        return None, policy.outcome(verdict, stage, chunk_example(self.example))
+
+    def __iter__(self) -> Iterator[Any]:
+        fallback, value = self._step()
+        if fallback is None:
+            yield value
+        else:
+            yield from fallback.stream(value, self.config)
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        fallback, value = self._step()
+        if fallback is None:
+            yield value
+        else:
+            async for chunk in fallback.astream(value, self.config):
+                yield chunk
 
 
 _NOTHING: Any = object()

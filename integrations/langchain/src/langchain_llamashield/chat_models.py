@@ -43,10 +43,10 @@ from langchain_llamashield._inputs import (
     output_text,
 )
 from langchain_llamashield._on_unsafe import UnsafePolicy
-from langchain_llamashield._stream import amoderated, judge, moderated
+from langchain_llamashield._stream import judge, moderation
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
 from llamashield._plan import Call, Plan, arun_plan, run_plan
-from llamashield.streaming import WindowSpec
+from llamashield.streaming import WindowSpec, amoderate_stream, moderate_stream
 
 __all__ = ["GuardedChatModel"]
 
@@ -344,9 +344,8 @@ class GuardedChatModel(BaseChatModel):
             for chunk in upstream:
                 yield self._chunk(chunk)
             return
-        stream = moderated(
-            upstream, self.guard, self._context(messages), key=None, window=self.window
-        )
+        options = moderation(self._context(messages), key=None, window=self.window)
+        stream = moderate_stream(upstream, self.guard, **options)
         for chunk in stream:
             yield self._chunk(chunk)
         if stream.blocked is not None:
@@ -397,9 +396,8 @@ class GuardedChatModel(BaseChatModel):
         upstream = aiterate_in(
             inner_config, lambda: model.astream(messages, inner_config, stop=stop, **call_kwargs)
         )
-        stream = amoderated(
-            upstream, self.guard, self._context(messages), key=None, window=self.window
-        )
+        options = moderation(self._context(messages), key=None, window=self.window)
+        stream = amoderate_stream(upstream, self.guard, **options)
         async for chunk in stream:
             yield self._chunk(chunk)
         if stream.blocked is not None:

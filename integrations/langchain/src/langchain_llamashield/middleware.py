@@ -287,6 +287,19 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         marker = {**verdict_metadata(verdict, stage=stage), "exit": self.exit_behavior}
         return text, marker
 
+    def _error_message(
+        self, verdict: Verdict, stage: str, text: str, call_id: str | None, name: str | None
+    ) -> ToolMessage:
+        """The error ``ToolMessage`` that stands for a blocked tool call or ``Command``."""
+        violation, marker = self._violation(verdict, stage, text)
+        return ToolMessage(
+            content=violation,
+            tool_call_id=call_id,
+            name=name,
+            status="error",
+            response_metadata={METADATA_KEY: marker},
+        )
+
     def _stamped(self, message: Any, verdict: Verdict, stage: str) -> Any:
         marker = verdict_metadata(verdict, stage=stage)
         metadata = {**message.response_metadata, METADATA_KEY: marker}
@@ -425,14 +438,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
             (verdict,) = verdicts
             if verdict.safe:
                 return None
-            violation, marker = self._violation(verdict, "tool_args", text)
-            return ToolMessage(
-                content=violation,
-                tool_call_id=call["id"],
-                name=call["name"],
-                status="error",
-                response_metadata={METADATA_KEY: marker},
-            )
+            return self._error_message(verdict, "tool_args", text, call["id"], call["name"])
 
         return _Check([agent_turn(_last_question(messages), [part])], apply)
 
@@ -472,14 +478,8 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
             (verdict,) = verdicts
             if verdict.safe:
                 return command
-            violation, marker = self._violation(verdict, "tool_result", text)
-            return ToolMessage(
-                content=violation,
-                tool_call_id=call.get("id") or "",
-                name=call.get("name"),
-                status="error",
-                response_metadata={METADATA_KEY: marker},
-            )
+            call_id = call.get("id") or ""
+            return self._error_message(verdict, "tool_result", text, call_id, call.get("name"))
 
         return _Check([user_turn(update)], apply)
 

@@ -42,18 +42,16 @@ from langchain_llamashield._on_unsafe import (
 )
 from langchain_llamashield._parallel import finish, start
 from langchain_llamashield._stream import (
+    UnsafeStream,
     amerge_input,
-    amoderated,
-    aunsafe_stream,
     judge,
     merge_input,
-    moderated,
-    unsafe_stream,
+    moderation,
 )
 from langchain_llamashield._watch import aunwatched_run, is_unwatched, unwatched, unwatched_run
 from llamashield import LlamaGuard, Verdict
 from llamashield._plan import Call, Plan, arun_plan, run_plan
-from llamashield.streaming import WindowSpec
+from llamashield.streaming import WindowSpec, amoderate_stream, moderate_stream
 
 __all__ = ["GuardedRunnable", "LlamaGuardRunnable", "guard_runnable"]
 
@@ -245,13 +243,15 @@ class LlamaGuardRunnable(_GuardRunnableBase):
             yield self._invoke(merge_input(chunks), run_manager, config)
             return
         # An answer streaming through: release it window by window as it is judged.
-        stream = moderated(chunks, self.guard, [], key=self.input_key, window=self.window)
+        stream = moderate_stream(
+            chunks, self.guard, **moderation([], key=self.input_key, window=self.window)
+        )
         example: Any = ""
         for chunk in stream:
             example = chunk
             yield chunk
         if stream.blocked is not None:
-            yield from unsafe_stream(
+            yield from UnsafeStream(
                 self._policy, stream.blocked, "output", stream.text, example=example, config=child
             )
 
@@ -266,13 +266,15 @@ class LlamaGuardRunnable(_GuardRunnableBase):
         if self.role == "user":
             yield await self._ainvoke(await amerge_input(chunks), run_manager, config)
             return
-        stream = amoderated(chunks, self.guard, [], key=self.input_key, window=self.window)
+        stream = amoderate_stream(
+            chunks, self.guard, **moderation([], key=self.input_key, window=self.window)
+        )
         example: Any = ""
         async for chunk in stream:
             example = chunk
             yield chunk
         if stream.blocked is not None:
-            async for chunk in aunsafe_stream(
+            async for chunk in UnsafeStream(
                 self._policy, stream.blocked, "output", stream.text, example=example, config=child
             ):
                 yield chunk
@@ -417,7 +419,7 @@ class GuardedRunnable(_GuardRunnableBase):
         if self.check_input and not self.parallel:
             verdict = check.invoke(context, child)
             if not verdict.safe:
-                yield from unsafe_stream(
+                yield from UnsafeStream(
                     self._policy, verdict, "input", value, example=example, config=child
                 )
                 return
@@ -426,7 +428,9 @@ class GuardedRunnable(_GuardRunnableBase):
         pending = start(check.invoke, context, child) if parallel else None
         upstream = iterate_in(inner, lambda: self.runnable.stream(value, inner, **kwargs))
         released = (
-            moderated(upstream, self.guard, context, key=self.output_key, window=self.window)
+            moderate_stream(
+                upstream, self.guard, **moderation(context, key=self.output_key, window=self.window)
+            )
             if self.check_output
             else upstream
         )
@@ -467,7 +471,7 @@ class GuardedRunnable(_GuardRunnableBase):
         if self.check_input and not self.parallel:
             verdict = await check.ainvoke(context, child)
             if not verdict.safe:
-                async for chunk in aunsafe_stream(
+                async for chunk in UnsafeStream(
                     self._policy, verdict, "input", value, example=example, config=child
                 ):
                     yield chunk
@@ -479,12 +483,10 @@ class GuardedRunnable(_GuardRunnableBase):
         )
         # The moderated stream reads in its own task, where the ambient config can be set.
         released = (
-            amoderated(
+            amoderate_stream(
                 aiterate_in(inner, lambda: self.runnable.astream(value, inner, **kwargs)),
                 self.guard,
-                context,
-                key=self.output_key,
-                window=self.window,
+                **moderation(context, key=self.output_key, window=self.window),
             )
             if self.check_output
             else self.runnable.astream(value, inner, **kwargs)
@@ -510,7 +512,7 @@ class GuardedRunnable(_GuardRunnableBase):
             if aclose is not None:
                 await aclose()  # stops the wrapped runnable's stream
         for stage, verdict_or_none in self._blocked(input_blocked, released):
-            async for chunk in aunsafe_stream(
+            async for chunk in UnsafeStream(
                 self._policy, verdict_or_none, stage, value, example=example, config=child
             ):
                 yield chunk
@@ -532,7 +534,7 @@ class GuardedRunnable(_GuardRunnableBase):
         config: RunnableConfig,
     ) -> Iterator[Any]:
         for stage, verdict in self._blocked(input_blocked, released):
-            yield from unsafe_stream(
+            yield from UnsafeStream(
                 self._policy, verdict, stage, value, example=example, config=config
             )
 
