@@ -49,6 +49,37 @@ def interleaved(
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def paired(
+    cases: dict[str, Callable[[], object]], base: str, rounds: int, per_round: int
+) -> dict[str, tuple[float, float]]:
+    """Per case: median seconds per call, and the median of its per-round ratio to ``base``.
+
+    Each round times every case back to back, in an order rotated from round to round, so a
+    ratio compares runs made seconds apart: drift in the machine's speed (these machines are
+    shared) cancels out of it, where it would not out of a ratio of two separate medians.
+    """
+    names = list(cases)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for fn in cases.values():  # warm-up: connections, lazy imports
+        for _ in range(5):
+            fn()
+    for round_ in range(rounds):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            fn = cases[name]
+            started = time.perf_counter()
+            for _ in range(per_round):
+                fn()
+            samples[name].append((time.perf_counter() - started) / per_round)
+    return {
+        name: (
+            statistics.median(values),
+            statistics.median(v / b for v, b in zip(values, samples[base], strict=True)),
+        )
+        for name, values in samples.items()
+    }
+
+
 def print_table(title: str, rows: list[tuple[str, str, str, str]]) -> None:
     table = Table(title=title)
     for column in ("measure", "value", "ratio", "target"):

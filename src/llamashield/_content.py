@@ -170,6 +170,9 @@ def judged_text(content: Any) -> JudgedContent:
     """
     if isinstance(content, str):
         return JudgedContent(content)  # the common case, without a walk
+    if type(content) is list and len(content) < MAX_NODES and all(type(x) is str for x in content):
+        # Plain strings (a message's parts, a prompt's variables): the walk's result, directly.
+        return JudgedContent("\n".join(t for t in content if t))
     walker = _Walker()
     walker.judge(content, 0)
     return JudgedContent("\n".join(t for t in walker.texts if t), tuple(walker.media))

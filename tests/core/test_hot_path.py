@@ -102,3 +102,13 @@ async def test_a_one_request_acheck_runs_in_the_callers_task() -> None:
     seen.clear()
     assert (await chunked.acheck(long_text)).safe
     assert len(seen) > 1 and asyncio.current_task() not in seen
+
+
+@given(st.lists(st.text(max_size=12), max_size=8))
+def test_a_list_of_strings_reads_as_the_walk_reads_it(parts: list[str]) -> None:
+    from llamashield._content import _Walker, judged_text
+
+    walker = _Walker()
+    walker.judge(parts, 0)
+    assert judged_text(parts).text == "\n".join(t for t in walker.texts if t)
+    assert judged_text(parts).media == ()

@@ -16,7 +16,7 @@ which text of that data Llama Guard reads, and the guard's media policy decides 
 Example::
 
     input_conversation({"messages": [("user", "hi")], "lang": "English"})
-    # [{'role': 'user', 'content': ['hi']}, {'role': 'user', 'content': ['English']}]
+    # [{'role': 'user', 'content': ['hi']}, {'role': 'user', 'content': 'English'}]
     output_text(AIMessage("Hello", tool_calls=[...]))       # 'Hello\\nsearch\\n{"q": "x"}'
 """
 
@@ -45,6 +45,7 @@ __all__ = [
     "plain",
     "readable_text",
     "speaker",
+    "to_judge",
 ]
 
 Role = Literal["user", "agent"]
@@ -164,6 +165,28 @@ def readable_text(value: Any) -> str:
         return f"<unreadable {type(value).__name__}>"
 
 
+def to_judge(content: Any) -> Any:
+    """Plain ``content`` as the core should receive it, or None when it has nothing to judge.
+
+    It is read once, here: content without media goes on as its judged text, the very text the
+    core would read in it, so the core does not walk it again. Content with media goes on as it
+    is (the guard's media policy decides it), and so does content the core cannot read (its
+    error policy decides it: unjudgeable content is never taken for empty).
+
+    Example::
+
+        to_judge(["hi", {"n": 1}])   # 'hi\n{"n": 1}'
+        to_judge(["", " "])          # None
+    """
+    try:
+        reading = judged_text(content)
+    except UnjudgeableContent:
+        return content
+    if reading.media:
+        return content
+    return reading.text if reading.text.strip() else None
+
+
 def has_content(value: Any) -> bool:
     """Whether ``value`` has anything to judge: text, media, or a shape only the guard's error
     policy can decide (unjudgeable content is never taken for empty)."""
@@ -236,8 +259,9 @@ def input_conversation(value: Any, *, role: Role = "user", key: str | None = Non
                 history.append(message_dict(item))
             elif item is not None:
                 contents.append(plain(item))
-        turn = {"role": _speaker_of(role), "content": contents}
-        conversation = history + ([turn] if has_content(contents) else [])
+        content = to_judge(contents)
+        turn = {"role": _speaker_of(role), "content": content}
+        conversation = history + ([turn] if content is not None else [])
         if not conversation:
             raise ValueError(
                 "nothing to judge in this dict input: all its values are empty; "
@@ -250,12 +274,13 @@ def input_conversation(value: Any, *, role: Role = "user", key: str | None = Non
         return [message_dict(value, _speaker_of(role))]
     if is_message_list(value):
         return _messages(value)
-    if not has_content(value):
+    content = to_judge(plain(value))
+    if content is None:
         raise ValueError(
             f"nothing to judge in a {type(value).__name__} input; pass text, messages, a "
             "PromptValue or a dict with string values (input_key= picks one)"
         )
-    return [{"role": _speaker_of(role), "content": plain(value)}]
+    return [{"role": _speaker_of(role), "content": content}]
 
 
 def _picked(value: Any, key: str | None) -> Any:
@@ -269,10 +294,8 @@ def _picked(value: Any, key: str | None) -> Any:
 def output_message(value: Any, *, key: str | None = None) -> dict[str, Any] | None:
     """An output as the Agent's message (every part of it), or None when it has nothing to
     judge. ``key`` picks one entry of a dict output (e.g. ``"answer"`` of a retrieval chain)."""
-    picked = _picked(value, key)
-    if not has_content(picked):
-        return None
-    return {"role": "assistant", "content": plain(picked)}
+    content = to_judge(plain(_picked(value, key)))
+    return None if content is None else {"role": "assistant", "content": content}
 
 
 def output_text(value: Any, *, key: str | None = None) -> str:

@@ -18,7 +18,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.callbacks import (
     AsyncCallbackManager,
@@ -28,9 +28,16 @@ from langchain_core.callbacks import (
     CallbackManagerForChainRun,
 )
 from langchain_core.runnables import RunnableConfig
-from langchain_core.runnables.config import get_callback_manager_for_config
+from langchain_core.runnables.config import get_callback_manager_for_config, patch_config
 
-__all__ = ["aunwatched_run", "is_unwatched", "observed", "unwatched", "unwatched_run"]
+__all__ = [
+    "aunwatched_run",
+    "child_config",
+    "is_unwatched",
+    "observed",
+    "unwatched",
+    "unwatched_run",
+]
 
 
 class _Unwatched(CallbackManager):
@@ -41,14 +48,23 @@ class _AsyncUnwatched(AsyncCallbackManager):
     """Async ``_Unwatched``."""
 
 
+# The run that was not made has no id for children to point at: a child that a handler of its
+# own does see (a runnable with callbacks attached) starts a trace of its own, as under any
+# untraced parent. With no handlers, no id and nothing to record, one manager serves every run.
+
+
 class _UnwatchedRun(CallbackManagerForChainRun):
     def get_child(self, tag: str | None = None) -> CallbackManager:
-        return _Unwatched(handlers=[], parent_run_id=self.run_id)
+        return _Unwatched(handlers=[])
 
 
 class _AsyncUnwatchedRun(AsyncCallbackManagerForChainRun):
     def get_child(self, tag: str | None = None) -> AsyncCallbackManager:
-        return _AsyncUnwatched(handlers=[], parent_run_id=self.run_id)
+        return _AsyncUnwatched(handlers=[])
+
+
+_UNWATCHED_RUN = _UnwatchedRun.get_noop_manager()
+_AUNWATCHED_RUN = _AsyncUnwatchedRun.get_noop_manager()
 
 
 def unwatched(config: RunnableConfig) -> bool:
@@ -68,17 +84,36 @@ def unwatched_run() -> CallbackManagerForChainRun:
     Its children's callbacks are marked, so checks under it skip their runs without asking
     LangChain again (the environment and context it was asked about have not changed).
     """
-    return _UnwatchedRun.get_noop_manager()
+    return _UNWATCHED_RUN
 
 
 def aunwatched_run() -> AsyncCallbackManagerForChainRun:
     """Async ``unwatched_run``."""
-    return _AsyncUnwatchedRun.get_noop_manager()
+    return _AUNWATCHED_RUN
 
 
 def is_unwatched(run_manager: Any) -> bool:
     """Whether ``run_manager`` came from ``unwatched_run``/``aunwatched_run``."""
     return isinstance(run_manager, _UnwatchedRun | _AsyncUnwatchedRun)
+
+
+def child_config(
+    config: RunnableConfig,
+    run_manager: CallbackManagerForChainRun | AsyncCallbackManagerForChainRun,
+) -> RunnableConfig:
+    """The config for a child of ``run_manager``'s run: ``patch_config(config,
+    callbacks=run_manager.get_child())``.
+
+    Under an unwatched run, ``config`` was ensured when the run started (nobody changed it
+    since), so it is not copied and merged with the ambient config once more: the child gets
+    its keys and the marked empty callbacks. Like ``patch_config``, it drops ``run_name`` and
+    ``run_id``, which name the parent's run.
+    """
+    if not is_unwatched(run_manager):
+        return patch_config(config, callbacks=run_manager.get_child())
+    child: dict[str, Any] = {k: v for k, v in config.items() if k not in ("run_name", "run_id")}
+    child["callbacks"] = run_manager.get_child()
+    return cast(RunnableConfig, child)
 
 
 def observed(config: RunnableConfig | None) -> bool:

@@ -48,7 +48,13 @@ from langchain_llamashield._stream import (
     merge_input,
     moderation,
 )
-from langchain_llamashield._watch import aunwatched_run, is_unwatched, unwatched, unwatched_run
+from langchain_llamashield._watch import (
+    aunwatched_run,
+    child_config,
+    is_unwatched,
+    unwatched,
+    unwatched_run,
+)
 from llamashield import LlamaGuard, Verdict
 from llamashield._plan import Call, Plan, arun_plan, run_plan
 from llamashield.streaming import WindowSpec, amoderate_stream, moderate_stream
@@ -221,7 +227,7 @@ class LlamaGuardRunnable(_GuardRunnableBase):
         config: RunnableConfig,
         kwargs: dict[str, Any],
     ) -> Plan[Any]:
-        child = patch_config(config, callbacks=run_manager.get_child())
+        child = child_config(config, run_manager)
         check = judge(self.guard)
         verdict = yield Call(check.invoke, check.ainvoke, (self._conversation(value), child))
         if verdict.safe:
@@ -238,7 +244,7 @@ class LlamaGuardRunnable(_GuardRunnableBase):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> Iterator[Any]:
-        child = patch_config(config, callbacks=run_manager.get_child())
+        child = child_config(config, run_manager)
         if self.role == "user":
             yield self._invoke(merge_input(chunks), run_manager, config)
             return
@@ -262,7 +268,7 @@ class LlamaGuardRunnable(_GuardRunnableBase):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
-        child = patch_config(config, callbacks=run_manager.get_child())
+        child = child_config(config, run_manager)
         if self.role == "user":
             yield await self._ainvoke(await amerge_input(chunks), run_manager, config)
             return
@@ -349,7 +355,7 @@ class GuardedRunnable(_GuardRunnableBase):
     ) -> tuple[RunnableConfig, RunnableConfig]:
         """Config for checks and fallbacks, and for the wrapped runnable (whose unjudged tokens
         must not reach live token handlers when the output is moderated)."""
-        child = patch_config(config, callbacks=run_manager.get_child())
+        child = child_config(config, run_manager)
         if not self.check_output or is_unwatched(run_manager):  # no handler to filter out
             return child, child
         return child, patch_config(config, callbacks=without_live_tokens(run_manager.get_child()))
