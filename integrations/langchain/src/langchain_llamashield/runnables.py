@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal, cast
 
@@ -40,6 +41,7 @@ from langchain_llamashield._on_unsafe import (
     output_example,
     unsafe_plan,
 )
+from langchain_llamashield._overlap import OverlapChooser
 from langchain_llamashield._parallel import finish, start
 from langchain_llamashield._stream import (
     UnsafeStream,
@@ -302,6 +304,10 @@ class GuardedRunnable(_GuardRunnableBase):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
     _policy: UnsafePolicy = PrivateAttr()
+    # One for invoke, one for ainvoke: a thread and a task cost differently.
+    _overlaps: dict[bool, OverlapChooser] = PrivateAttr(
+        default_factory=lambda: {False: OverlapChooser(), True: OverlapChooser()}
+    )
 
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
@@ -377,7 +383,11 @@ class GuardedRunnable(_GuardRunnableBase):
             lambda: call_in(inner, self.runnable.invoke, value, inner, **kwargs),
             lambda: acall_in(inner, self.runnable.ainvoke(value, inner, **kwargs)),
         )
-        if self.check_input and self.parallel:
+        measured = self.check_input and self.parallel
+        chooser = self._overlaps[isinstance(run_manager, AsyncCallbackManagerForChainRun)]
+        overlap = measured and chooser.choose()  # only where overlapping is faster
+        started = time.perf_counter()
+        if overlap:
             verdict, output = yield Call(
                 _parallel,
                 _aparallel,
@@ -391,6 +401,8 @@ class GuardedRunnable(_GuardRunnableBase):
                 if not verdict.safe:
                     return (yield from self._refuse(verdict, "input", value, child))
             output = yield call
+        if measured:
+            chooser.record(overlap, time.perf_counter() - started)
         if self.check_output and (answer := self._answer(context, output)) is not None:
             # The check's run shows the answer as its input: only tracers may see it yet.
             verdict = yield Call(check.invoke, check.ainvoke, (answer, inner))
@@ -608,7 +620,12 @@ def guard_runnable(
       ``{"input": original_input, "verdict": verdict, "stage": stage}`` whose output is returned.
     - ``parallel=True`` runs the input check concurrently with the wrapped call, hiding the
       guard's latency; on unsafe input the result is discarded (and an async call cancelled).
-      Only for side-effect-free runnables: the call has already started when the verdict lands.
+      Only for side-effect-free runnables: the call may have started when the verdict lands.
+      ``invoke``/``ainvoke`` overlap only while that is measured to be faster than checking
+      first (a guard that answers in a millisecond costs more to hand to a thread than it
+      hides): the wall time of each way is kept per guarded runnable, and the slower way is
+      re-tried now and then (every 8 to 256 calls). Streams always overlap (the check hides
+      behind the first token).
     - ``input_key``/``output_key`` pick the text of dict inputs/outputs (default: every string
       value, e.g. the answer and the question of a retrieval chain).
 
