@@ -223,7 +223,7 @@ def sweep(quick: bool) -> list[Row]:
     for latency in (0.0, 0.001, 0.01, 0.05, 0.1, 0.2):
         with server_process(latency=latency) as url:
             pipe = Pipeline(url)
-            rounds, per_round = (3, 3) if quick else (7, 5 if latency >= 0.05 else 20)
+            rounds, per_round = (3, 3) if quick else (7, 5) if latency >= 0.05 else (25, 10)
             t = paired(
                 {"seq": lambda p=pipe: p.guarded.invoke(p.inputs),
                  "par": lambda p=pipe: p.parallel.invoke(p.inputs)},
