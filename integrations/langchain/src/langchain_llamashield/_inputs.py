@@ -81,6 +81,22 @@ def _tool_call(name: Any, args: Any) -> dict[str, Any]:
     return {"type": "tool_call", "name": name or "", "args": args if args is not None else ""}
 
 
+def _field(message: BaseMessage, name: str) -> Any:
+    """``getattr(message, name, None)`` without pydantic's slow miss: most message classes lack
+    most of these fields (``artifact`` is a ToolMessage's), and a miss raises inside pydantic.
+    Fields, extra fields (messages allow them) and class-level properties are all read."""
+    found = message.__dict__.get(name, _MISSING)
+    if found is not _MISSING:
+        return found
+    extra = message.__pydantic_extra__
+    if extra and name in extra:
+        return extra[name]
+    return getattr(message, name, None) if hasattr(type(message), name) else None
+
+
+_MISSING = object()
+
+
 def message_parts(message: BaseMessage, *, tool_calls: bool = True) -> list[Any]:
     """Everything of ``message`` a model or a consumer reads, as content parts.
 
@@ -95,13 +111,13 @@ def message_parts(message: BaseMessage, *, tool_calls: bool = True) -> list[Any]
             parts.append(_tool_call(value.get("name"), value.get("arguments")))
         elif value not in (None, "", [], {}):
             parts.append(plain(value))
-    parsed = list(getattr(message, "tool_calls", None) or ())
+    parsed = list(_field(message, "tool_calls") or ())
     calls = list(parsed) if tool_calls else []
-    calls += list(getattr(message, "invalid_tool_calls", None) or ())
+    calls += list(_field(message, "invalid_tool_calls") or ())
     if not parsed:
         # Stream chunks carry arguments as text fragments before they parse; a provider's raw
         # tool calls may sit in additional_kwargs only.
-        calls += list(getattr(message, "tool_call_chunks", None) or ())
+        calls += list(_field(message, "tool_call_chunks") or ())
         calls += list(extra.get("tool_calls") or ())
     for call in calls:
         if isinstance(call, Mapping) and "function" in call:
@@ -111,7 +127,7 @@ def message_parts(message: BaseMessage, *, tool_calls: bool = True) -> list[Any]
             parts.append(_tool_call(call.get("name"), call.get("args")))
         else:
             parts.append(plain(call))
-    artifact = getattr(message, "artifact", None)
+    artifact = _field(message, "artifact")
     if artifact is not None:
         # content_and_artifact tools: the artifact travels with the message (to the model in
         # some integrations, to the consumer always).
