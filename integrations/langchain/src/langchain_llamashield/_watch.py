@@ -37,6 +37,7 @@ __all__ = [
     "observed",
     "unwatched",
     "unwatched_run",
+    "without_callbacks",
 ]
 
 
@@ -114,6 +115,18 @@ def child_config(
     child: dict[str, Any] = {k: v for k, v in config.items() if k not in ("run_name", "run_id")}
     child["callbacks"] = run_manager.get_child()
     return cast(RunnableConfig, child)
+
+
+def without_callbacks(config: RunnableConfig) -> RunnableConfig:
+    """``config`` with no callbacks, for a runnable called under an unwatched run.
+
+    Not even the marked empty ones: LangChain copies a callback manager at every step of a
+    runnable, and there is nothing in this one. (A llamashield guard nested inside then asks
+    LangChain whether anyone watches, and is told no.)
+    """
+    bare = dict(config)
+    bare["callbacks"] = None
+    return cast(RunnableConfig, bare)
 
 
 def observed(config: RunnableConfig | None) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from typing import Any, Literal, cast
 
 from langchain_core.callbacks import (
@@ -56,6 +57,7 @@ from langchain_llamashield._watch import (
     is_unwatched,
     unwatched,
     unwatched_run,
+    without_callbacks,
 )
 from llamashield import LlamaGuard, Verdict
 from llamashield._plan import Call, Plan, arun_plan, run_plan
@@ -379,10 +381,17 @@ class GuardedRunnable(_GuardRunnableBase):
         child, inner = self._configs(config, run_manager)
         context = self._context(value)
         check = judge(self.guard)
-        call = Call(
-            lambda: call_in(inner, self.runnable.invoke, value, inner, **kwargs),
-            lambda: acall_in(inner, self.runnable.ainvoke(value, inner, **kwargs)),
-        )
+        if is_unwatched(run_manager):  # a plain call: no handler to keep away from its run
+            bare = without_callbacks(inner)
+            call = Call(
+                partial(self.runnable.invoke, value, bare, **kwargs),
+                partial(self.runnable.ainvoke, value, bare, **kwargs),
+            )
+        else:
+            call = Call(
+                lambda: call_in(inner, self.runnable.invoke, value, inner, **kwargs),
+                lambda: acall_in(inner, self.runnable.ainvoke(value, inner, **kwargs)),
+            )
         measured = self.check_input and self.parallel
         chooser = self._overlaps[isinstance(run_manager, AsyncCallbackManagerForChainRun)]
         overlap = measured and chooser.choose()  # only where overlapping is faster
