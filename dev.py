@@ -25,7 +25,7 @@ LOCAL = ["transformers>=4.45", "tokenizers>=0.20"]
 # bench-pipeline's anchor: NeMo Guardrails' Llama Guard rails, in a venv of its own (its vLLM
 # engine runs through LangChain: benchmarks/_nemo_runner.py).
 NEMO = ROOT / ".venv-nemo"
-NEMO_PACKAGES = ["nemoguardrails==0.24.1", "langchain", "langchain-community"]
+NEMO_PACKAGES = ["nemoguardrails==0.24.1", "langchain", "langchain-community", "langchain-openai"]
 
 # The engine lane (tests/engines/, marker "vllm") runs a real vLLM server, in a venv of its own so
 # the fast suite's venv never carries vLLM's 3.4 GB.
@@ -115,7 +115,7 @@ def bench_pipeline(extra: list[str]) -> None:
     ensure_env("test")
     nemo = NEMO / BIN.name / PY.name
     stamp = NEMO / ".installed"
-    if not stamp.exists():
+    if not stamp.exists() or stamp.read_text() != " ".join(NEMO_PACKAGES):
         run(sys.executable, "-m", "venv", NEMO)
         run(nemo, "-m", "pip", "install", "-q", *NEMO_PACKAGES)
         stamp.write_text(" ".join(NEMO_PACKAGES))

@@ -203,7 +203,7 @@ def concurrent(url: str, quick: bool) -> list[Row]:
         for fn in cases.values():  # warm-up
             await _timed_batch(fn, limit, limit)
         seconds: dict[str, list[float]] = {k: [] for k in cases}
-        for _ in range(2 if quick else 5):
+        for _ in range(2 if quick else 9):
             for name, fn in cases.items():
                 seconds[name].append(await _timed_batch(fn, n, limit))
         await pipe.aclient.aclose()
