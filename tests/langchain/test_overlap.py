@@ -7,7 +7,7 @@ import itertools
 import threading
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from langchain_core.language_models import FakeListChatModel
 from langchain_core.prompts import ChatPromptTemplate
@@ -34,6 +34,7 @@ def test_the_first_call_overlaps_and_the_second_checks_first() -> None:
 def test_the_faster_way_is_used_and_the_other_retried_ever_more_rarely(
     overlapped: float, inline: float, explore_min: int
 ) -> None:
+    assume(max(overlapped, inline) > 1.25 * min(overlapped, inline))  # a clear winner
     chooser = OverlapChooser(explore_min=explore_min, explore_max=8 * explore_min)
     chooser.choose()
     chooser.record(True, overlapped)
@@ -165,3 +166,15 @@ async def test_invoke_and_ainvoke_are_measured_apart() -> None:
     assert guarded._overlaps[True].averages() == {True: None, False: None}
     await guarded.ainvoke({"question": "bread?"})
     assert guarded._overlaps[True].averages()[True] is not None
+
+
+@given(base=seconds, gap=st.floats(0.001, 0.09))
+def test_near_ties_are_remeasured_every_explore_min_calls(base: float, gap: float) -> None:
+    chooser = OverlapChooser(explore_min=4, explore_max=64)
+    chooser.choose(), chooser.record(True, base * (1 + gap))
+    chooser.choose(), chooser.record(False, base)
+    choices = [chooser.choose() for _ in range(40)]
+    retries = [n for n, choice in enumerate(choices) if choice]  # overlapping is the slower way
+    assert retries[0] == 4
+    assert [b - a for a, b in itertools.pairwise(retries)] == [4] * (len(retries) - 1)
+    assert len(retries) == 9

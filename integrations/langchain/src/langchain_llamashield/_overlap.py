@@ -9,8 +9,9 @@ wrapped call" is kept for each way of running them (the median of its last 9 cal
 odd call does not decide), the faster way is used,
 and the other is tried again now and then so that a change (the guard slowing down, the model
 speeding up) is noticed: after 8 calls, then after twice as many each time the re-try confirms
-the choice, up to every 256 calls, and after 8 again once the faster way changes (when the
-other way is more than 5% faster: timings on a shared machine are noisy). A re-try costs
+the choice by a clear margin (10%), up to every 256 calls; every 8 calls while the two ways are
+within 10% of each other; and after 8 again once the faster way changes (when the other way is
+more than 5% faster: timings on a shared machine are noisy). A re-try costs
 one call run the slower way, so they thin out while nothing changes. The first call overlaps, as
 asked; the second runs one after the other, so both ways are measured from the start.
 
@@ -84,7 +85,11 @@ class OverlapChooser:
                 self._next = self._calls + self._interval
             if self._calls < self._next:
                 return faster
-            self._interval = min(2 * self._interval, self.explore_max)
+            # Near-ties are re-measured often (the wrong way costs little, but being stuck in
+            # it costs every call); a clear winner is re-checked ever more rarely.
+            close = abs(overlapped - inline) < 2 * self.margin * min(overlapped, inline)
+            doubled = min(2 * self._interval, self.explore_max)
+            self._interval = self.explore_min if close else doubled
             self._next = self._calls + self._interval
             return not faster
 
