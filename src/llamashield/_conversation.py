@@ -203,9 +203,11 @@ def _read(message: Any) -> Mapping[str, Any] | None:
 def _message_fields(message: Any, index: int) -> tuple[str, list[Any]]:
     """The message's role, and everything in it that is judged (content first)."""
     where = f"message {index}"
-    if not isinstance(message, Mapping | tuple) and (converted := _read(message)) is not None:
-        message = converted
-    if isinstance(message, Mapping):
+    plain = type(message) is dict  # the common case: no ABC checks, no reader lookup
+    if not plain and not isinstance(message, Mapping | tuple):
+        converted = _read(message)
+        message = message if converted is None else converted
+    if plain or isinstance(message, Mapping):
         if "role" not in message:
             raise ValueError(f"{where} has no 'role' key: pass {{'role': 'user', 'content': ...}}")
         extras = [message[k] for k in _EXTRA_KEYS if message.get(k)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -159,7 +160,11 @@ class LlamaGuard:
         self._cache = resolve_cache(cache)
         self._scope: tuple[object, str] | None = None  # (what it depends on, the digest)
         self._semaphores = LoopLocal(lambda: asyncio.Semaphore(max_concurrency))
-        self._slots = threading.BoundedSemaphore(max_concurrency)
+        # A semaphore as a queue of tokens: SimpleQueue is C, threading's semaphores are Python
+        # (a lock and a condition), and every sync backend call passes through here.
+        self._slots: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(max_concurrency):
+            self._slots.put(None)
         self._warn_lock = threading.Lock()
         self._warned_missing_score = False
         self.media: MediaMode = resolve_media(media, backend, self.policy.taxonomy)
@@ -382,7 +387,8 @@ class LlamaGuard:
     def _call(self, request: GuardRequest) -> Result:
         # The guard-wide semaphore bounds backend calls in flight across every sync entry
         # point and caller thread, whatever pools are running.
-        with self._slots:
+        self._slots.get()
+        try:
             started = time.perf_counter()
             budget = RetryBudget(self.timeout, self.max_retries)
             while True:
@@ -396,6 +402,8 @@ class LlamaGuard:
                     time.sleep(delay)
                 else:
                     return Result(request, checked(answer), _ms_since(started))
+        finally:
+            self._slots.put(None)
 
     # -- async ----------------------------------------------------------------------------
 
