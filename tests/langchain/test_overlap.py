@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 from langchain_core.language_models import FakeListChatModel
 from langchain_core.prompts import ChatPromptTemplate
@@ -43,17 +43,24 @@ def _retries(ways: list[bool], faster: bool) -> list[int]:
     return [n for n, way in enumerate(ways) if way != faster and (n == 0 or ways[n - 1] == faster)]
 
 
-@given(overlapped=seconds, inline=seconds, explore_min=st.integers(2, 16))
+@given(
+    base=seconds,
+    ratio=st.floats(1.12, 1.19),
+    overlap_faster=st.booleans(),
+    explore_min=st.integers(2, 16),
+)
 def test_the_slower_way_is_retried_three_calls_at_a_time_ever_more_rarely(
-    overlapped: float, inline: float, explore_min: int
+    base: float, ratio: float, overlap_faster: bool, explore_min: int
 ) -> None:
-    assume(max(overlapped, inline) > 1.25 * min(overlapped, inline))  # a clear winner
+    # A clear winner (overlapping must be 10% faster to be taken), a gap under 20%.
+    overlapped, inline = (base, base * ratio) if overlap_faster else (base * ratio, base)
     chooser = OverlapChooser(explore_min=explore_min, explore_max=8 * explore_min)
     _drive(chooser, lambda way: overlapped if way else inline, 6)  # the start
     faster = overlapped < inline
     ways = _drive(chooser, lambda way: overlapped if way else inline, 60 * explore_min)
     starts = _retries(ways, faster)
-    # Each re-try is 3 calls long; the waits between them double up to explore_max.
+    # Each re-try is 3 calls long; the waits between them double up to explore_max (for a gap
+    # between 5% and 20%).
     assert all(ways[n : n + 3] == [not faster] * 3 for n in starts if n + 3 <= len(ways))
     before_last = ways[: starts[-1]]  # the last re-try may be cut short by the end
     assert sum(1 for way in before_last if way != faster) == 3 * (len(starts) - 1)
@@ -81,11 +88,13 @@ def test_a_noisy_moment_cannot_lock_the_slower_way_in() -> None:
     # A hiccup that hits the calls checked first only: overlapping now looks 10x faster.
     noisy = _drive(chooser, lambda way: 0.005 if way else 0.050, 30)
     assert noisy[-10:].count(True) >= 7  # it took overlapping...
-    after = _drive(chooser, normal, 40)
-    # ...but the fresh re-try of checking first (its hiccup timings dropped) wins it back at
-    # once, and keeps it (but for the re-tries of overlapping, ever rarer).
-    assert False in after[:8]
-    assert after[-20:].count(False) >= 17
+    after = _drive(chooser, normal, 120)
+    # ...but the next re-try of checking first (its hiccup timings dropped) wins it back, and
+    # keeps it (but for the re-tries of overlapping, ever rarer).
+    first = after.index(False)
+    assert first <= 64 + 3  # the hiccup's 10x gap had stretched the wait between re-tries
+    assert after[first : first + 3] == [False] * 3
+    assert after[-40:].count(False) >= 37
 
 
 def test_a_guard_that_slows_down_is_overlapped_again() -> None:
@@ -192,3 +201,15 @@ async def test_invoke_and_ainvoke_are_measured_apart() -> None:
     assert guarded._overlaps[True].averages() == {True: None, False: None}
     await guarded.ainvoke({"question": "bread?"})
     assert guarded._overlaps[True].averages()[True] is not None
+
+
+@given(base=seconds, ratio=st.floats(1.25, 10.0), overlap_faster=st.booleans())
+def test_a_wide_gap_thins_the_retries_out_twice_as_fast(
+    base: float, ratio: float, overlap_faster: bool
+) -> None:
+    overlapped, inline = (base, base * ratio) if overlap_faster else (base * ratio, base)
+    chooser = OverlapChooser(explore_min=4, explore_max=256)
+    _drive(chooser, lambda way: overlapped if way else inline, 6)
+    ways = _drive(chooser, lambda way: overlapped if way else inline, 400)
+    starts = _retries(ways, faster=overlapped < inline * 0.9)
+    assert [b - a - 3 for a, b in itertools.pairwise(starts)][:3] == [16, 64, 256]

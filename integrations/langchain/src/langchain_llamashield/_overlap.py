@@ -14,7 +14,8 @@ added it made them 16% faster), so it is measured, not guessed.
   speeding up) is noticed: 3 calls in a row, its old timings dropped, so the comparison is
   between two fresh medians and not against a stale one from a noisy moment. The first re-try
   comes 8 calls after the choice was made; each re-try that confirms the choice by a clear
-  margin (5%) doubles the wait, up to 256 calls; near-ties are re-tried every 8 calls.
+  margin (5%) doubles the wait (a gap over 20% quadruples it), up to 256 calls; near-ties are
+  re-tried every 8 calls.
 - It starts with 3 overlapped calls (as asked), then 3 checked first.
 
 Verdicts, outputs and errors are the same either way: only the scheduling differs.
@@ -95,9 +96,14 @@ class OverlapChooser:
                 return faster
             # Near-ties are re-measured often (the wrong way costs little, but being stuck in
             # it costs every call); a clear winner is re-checked ever more rarely.
-            close = abs(overlapped - inline) < self.margin / 2 * min(overlapped, inline)
-            doubled = min(2 * self._interval, self.explore_max)
-            self._interval = self.explore_min if close else doubled
+            # A wide gap makes re-tries dear (each runs the slow way) and unlikely to change
+            # anything: they thin out twice as fast.
+            gap = abs(overlapped - inline) / min(overlapped, inline)
+            growth = 1 if gap < self.margin / 2 else 2 if gap < 2 * self.margin else 4
+            if growth == 1:
+                self._interval = self.explore_min
+            else:
+                self._interval = min(growth * self._interval, self.explore_max)
             self._next = self._calls + self.burst + self._interval
             return self._retry(not faster)
 
