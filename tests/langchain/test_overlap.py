@@ -3,15 +3,18 @@ the choice is made from measured wall times, re-tried now and then; outcomes nev
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from langchain_core.language_models import FakeListChatModel
 from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnableLambda
 from langchain_llamashield import guard_runnable
 from langchain_llamashield._overlap import OverlapChooser
 
@@ -36,6 +39,12 @@ def test_it_starts_with_three_overlapped_calls_then_three_checked_first() -> Non
     chooser = OverlapChooser()
     assert _drive(chooser, lambda way: 0.005 if way else 0.002, 6) == [True] * 3 + [False] * 3
     assert chooser.averages() == {True: 0.005, False: 0.002}
+
+
+def test_concurrent_calls_whose_timings_are_not_in_yet_overlap_as_asked() -> None:
+    chooser = OverlapChooser()
+    ways = [chooser.choose() for _ in range(40)]  # 40 calls at once: nothing recorded yet
+    assert ways == [True] * 3 + [False] * 3 + [True] * 34
 
 
 def _retries(ways: list[bool], faster: bool) -> list[int]:
@@ -173,7 +182,7 @@ def test_both_ways_give_the_same_outcome_and_only_finished_calls_are_timed(
             prompt | FakeListChatModel(responses=[answer]), guard, parallel=True
         )
         forced = _Forced(overlap)
-        guarded._overlaps[False] = forced
+        guarded._overlap = forced
         try:
             outcomes.append(("returned", guarded.invoke({"question": question}).content))
         except UnsafeContentError as exc:
@@ -188,28 +197,33 @@ def test_sequential_mode_measures_nothing() -> None:
         prompt | FakeListChatModel(responses=["Bake it."]), LlamaGuard(SimulatedBackend())
     )
     forced = _Forced(True)
-    guarded._overlaps[False] = forced
+    guarded._overlap = forced
     guarded.invoke({"question": "bread?"})
     assert forced.recorded == []
 
 
-async def test_invoke_and_ainvoke_are_measured_apart() -> None:
+async def test_invoke_is_measured_and_ainvoke_always_overlaps() -> None:
     model = FakeListChatModel(responses=["Bake it."])
     guarded = guard_runnable(prompt | model, LlamaGuard(SimulatedBackend()), parallel=True)
-    guarded.invoke({"question": "bread?"})
-    assert guarded._overlaps[False].averages()[True] is not None
-    assert guarded._overlaps[True].averages() == {True: None, False: None}
+    forced = _Forced(False)
+    guarded._overlap = forced
     await guarded.ainvoke({"question": "bread?"})
-    assert guarded._overlaps[True].averages()[True] is not None
+    assert forced.recorded == []  # not asked, not timed
+    guarded.invoke({"question": "bread?"})
+    assert forced.recorded == [False]
 
 
-@given(base=seconds, ratio=st.floats(1.25, 10.0), overlap_faster=st.booleans())
-def test_a_wide_gap_thins_the_retries_out_twice_as_fast(
-    base: float, ratio: float, overlap_faster: bool
-) -> None:
-    overlapped, inline = (base, base * ratio) if overlap_faster else (base * ratio, base)
-    chooser = OverlapChooser(explore_min=4, explore_max=256)
-    _drive(chooser, lambda way: overlapped if way else inline, 6)
-    ways = _drive(chooser, lambda way: overlapped if way else inline, 400)
-    starts = _retries(ways, faster=overlapped < inline * 0.9)
-    assert [b - a - 3 for a, b in itertools.pairwise(starts)][:3] == [16, 64, 256]
+async def test_ainvoke_overlaps_the_check_with_the_call() -> None:
+    started = asyncio.Event()
+
+    class Waiting(SimulatedBackend):
+        async def acomplete(self, request: Any, *, timeout: float) -> Any:
+            await started.wait()  # answers only once the wrapped call has begun
+            return await super().acomplete(request, timeout=timeout)
+
+    async def call(value: Any) -> str:
+        started.set()
+        return "Bake it."
+
+    guarded = guard_runnable(RunnableLambda(call), LlamaGuard(Waiting()), parallel=True)
+    assert await asyncio.wait_for(guarded.ainvoke("bread?"), 10) == "Bake it."

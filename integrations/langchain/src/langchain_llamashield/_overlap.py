@@ -71,6 +71,7 @@ class OverlapChooser:
         # The way being (re-)measured and how many of its calls are still to hand out: it
         # starts with the overlapped way, as asked.
         self._trying, self._tries_left = True, burst
+        self._started = False
         self._lock = threading.Lock()
 
     def averages(self) -> dict[bool, float | None]:
@@ -86,8 +87,11 @@ class OverlapChooser:
                 self._tries_left -= 1
                 return self._trying
             overlapped, inline = self._seconds[True], self._seconds[False]
-            if overlapped is None or inline is None:  # the start: measure the other way too
-                return self._retry(overlapped is None)
+            if overlapped is None or inline is None:
+                if not self._started:  # the start: 3 calls checked first, after 3 overlapped
+                    self._started = True
+                    return self._retry(False)
+                return True  # their timings are not all in yet (concurrent calls): as asked
             faster = self._faster(overlapped, inline)
             if faster != self._best:  # the faster way changed (or is first known): watch closely
                 self._best, self._interval = faster, self.explore_min

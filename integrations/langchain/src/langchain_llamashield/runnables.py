@@ -306,10 +306,10 @@ class GuardedRunnable(_GuardRunnableBase):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
     _policy: UnsafePolicy = PrivateAttr()
-    # One for invoke, one for ainvoke: a thread and a task cost differently.
-    _overlaps: dict[bool, OverlapChooser] = PrivateAttr(
-        default_factory=lambda: {False: OverlapChooser(), True: OverlapChooser()}
-    )
+    # invoke's: handing a check to a thread can cost more than it hides. ainvoke always
+    # overlaps: a task costs microseconds, and under concurrency per-call timings measure the
+    # load more than the way of running.
+    _overlap: OverlapChooser = PrivateAttr(default_factory=OverlapChooser)
 
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
@@ -392,9 +392,9 @@ class GuardedRunnable(_GuardRunnableBase):
                 lambda: call_in(inner, self.runnable.invoke, value, inner, **kwargs),
                 lambda: acall_in(inner, self.runnable.ainvoke(value, inner, **kwargs)),
             )
-        measured = self.check_input and self.parallel
-        chooser = self._overlaps[isinstance(run_manager, AsyncCallbackManagerForChainRun)]
-        overlap = measured and chooser.choose()  # only where overlapping is faster
+        overlap = self.check_input and self.parallel
+        measured = overlap and not isinstance(run_manager, AsyncCallbackManagerForChainRun)
+        overlap = overlap and (not measured or self._overlap.choose())  # where that is faster
         started = time.perf_counter()
         if overlap:
             verdict, output = yield Call(
@@ -411,7 +411,7 @@ class GuardedRunnable(_GuardRunnableBase):
                     return (yield from self._refuse(verdict, "input", value, child))
             output = yield call
         if measured:
-            chooser.record(overlap, time.perf_counter() - started)
+            self._overlap.record(overlap, time.perf_counter() - started)
         if self.check_output and (answer := self._answer(context, output)) is not None:
             # The check's run shows the answer as its input: only tracers may see it yet.
             verdict = yield Call(check.invoke, check.ainvoke, (answer, inner))
@@ -630,11 +630,11 @@ def guard_runnable(
     - ``parallel=True`` runs the input check concurrently with the wrapped call, hiding the
       guard's latency; on unsafe input the result is discarded (and an async call cancelled).
       Only for side-effect-free runnables: the call may have started when the verdict lands.
-      ``invoke``/``ainvoke`` overlap only while that is measured to be faster than checking
-      first (a guard that answers in a millisecond costs more to hand to a thread than it
-      hides): the wall time of each way is kept per guarded runnable, and the slower way is
-      re-tried now and then (every 8 to 256 calls). Streams always overlap (the check hides
-      behind the first token).
+      ``invoke`` overlaps only while that is measured to be clearly faster than checking first
+      (a guard that answers in a millisecond costs more to hand to a thread than it hides):
+      the wall time of each way is kept per guarded runnable, and the other way is re-tried
+      now and then (every 8 to 256 calls). ``ainvoke`` (a task costs microseconds) and
+      streams (the check hides behind the first token) always overlap.
     - ``input_key``/``output_key`` pick the text of dict inputs/outputs (default: every string
       value, e.g. the answer and the question of a retrieval chain).
 
