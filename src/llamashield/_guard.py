@@ -8,15 +8,18 @@ apply the policy: pure).
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import copy
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Self, TypeVar
 
+from llamashield import _telemetry
 from llamashield._cache import VerdictCache, resolve_cache
 from llamashield._cache_key import cache_key, cache_scope
 from llamashield._checks import MEDIA_ONLY, Result, check_capabilities, checked, health
@@ -34,11 +37,12 @@ from llamashield._media import (
     why_no_images,
     with_images,
 )
+from llamashield._observed import Observed
 from llamashield._policy import MISSING_SCORE, OnError, Policy, build_policy
 from llamashield._retry import RetryBudget
 from llamashield._taxonomy import Category, Taxonomy, taxonomy_for_generation
 from llamashield._verdict import Verdict
-from llamashield.backends._base import Backend, BackendAnswer, BackendError, GuardRequest
+from llamashield.backends._base import Backend, BackendError, GuardRequest
 
 __all__ = ["LlamaGuard"]
 
@@ -100,6 +104,13 @@ class LlamaGuard:
             text around them and let the media through unjudged).
         max_images, max_image_bytes: limits under ``media="judge"`` (default 5 images, 4 MiB
             each); a conversation past them is not sent and the error policy decides.
+        shadow: judge and record, never block: every check runs and is recorded (verdict
+            metadata, logs, OpenTelemetry, callbacks), but verdicts come back with ``safe=True``
+            and ``would_block`` set, and a failing guard never raises. Every component built
+            on this guard then shadows unless given its own ``shadow=``. See ``with_shadow``.
+        trace_content: put the judged conversation and the model's answer on OpenTelemetry
+            spans (credentials redacted). Default: off, unless ``LLAMASHIELD_TRACE_CONTENT=1``
+            or ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``.
     """
 
     def __init__(
@@ -123,6 +134,8 @@ class LlamaGuard:
         media: MediaMode | None = None,
         max_images: int | None = None,
         max_image_bytes: int | None = None,
+        shadow: bool = False,
+        trace_content: bool | None = None,
     ) -> None:
         if backend is None:
             from llamashield.backends.together import TogetherBackend
@@ -178,6 +191,12 @@ class LlamaGuard:
             max_images if max_images is not None else defaults.max_images,
             max_image_bytes if max_image_bytes is not None else defaults.max_image_bytes,
         )
+        if not isinstance(shadow, bool):
+            raise TypeError(f"shadow must be True or False, got {shadow!r}")
+        self.shadow = shadow
+        self.trace_content = (
+            _telemetry.trace_content_default() if trace_content is None else bool(trace_content)
+        )
 
     @property
     def taxonomy(self) -> Taxonomy:
@@ -191,8 +210,24 @@ class LlamaGuard:
         return (
             f"LlamaGuard(backend={self.backend!r}, taxonomy=Llama Guard "
             f"{self.taxonomy.generation}{' custom' if self.taxonomy.custom else ''}, "
-            f"on_error={self.policy.on_error!r}, timeout={self.timeout})"
+            f"on_error={self.policy.on_error!r}, timeout={self.timeout}"
+            f"{', shadow=True' if self.shadow else ''})"
         )
+
+    def with_shadow(self, shadow: bool | None) -> LlamaGuard:
+        """This guard in shadow mode (``True``) or enforcing (``False``); ``None``: unchanged.
+
+        The view shares everything else (backend, cache, circuit breaker, concurrency limits,
+        policy), so components built on it cost no second client. Components call this with
+        their own ``shadow=`` setting, which overrides the guard's.
+        """
+        if shadow is None or shadow == self.shadow:
+            return self
+        if not isinstance(shadow, bool):
+            raise TypeError(f"shadow must be True, False or None, got {shadow!r}")
+        view = copy.copy(self)
+        view.shadow = shadow
+        return view
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -287,6 +322,7 @@ class LlamaGuard:
         and whether this check holds the circuit breaker's probe slot (it must settle it)."""
         if plan.rejected is not None:
             error = BackendError(plan.rejected, kind="rejected")
+            _telemetry.note_error("rejected")
             return self.policy.fail(plan.request, error, self.model, 0.0), False
         if hit is not None:
             return hit, False
@@ -299,6 +335,7 @@ class LlamaGuard:
             f"guard backend is failing; circuit open, next probe in {wait:.1f}s",
             kind="circuit_open",
         )
+        _telemetry.note_error("circuit_open")
         return self.policy.fail(plan.request, error, self.model, 0.0), False
 
     def _settle(self, results: list[Result] | None, probe: bool) -> None:
@@ -309,6 +346,7 @@ class LlamaGuard:
 
     def _decide(self, results: list[Result]) -> Verdict:
         """Pure: the backend's results through the policy, chunks combined."""
+        _telemetry.note_results(results)
         verdicts = [self._verdict(result) for result in results]
         verdict = combine_verdicts(verdicts)
         if logger.isEnabledFor(logging.DEBUG):  # its arguments cost more than the check's parse
@@ -331,7 +369,7 @@ class LlamaGuard:
         if isinstance(outcome, BackendError):
             return self.policy.fail(result.request, outcome, self.model, result.latency_ms)
         if not outcome.model:
-            outcome = BackendAnswer(outcome.text, outcome.score, self.model)
+            outcome = replace(outcome, model=self.model)
         if self.policy.threshold is not None and outcome.score is None:
             self._warn_missing_score()
         return self.policy.decide(result.request, outcome, result.latency_ms)
@@ -350,13 +388,31 @@ class LlamaGuard:
 
     def check(self, conversation: Any) -> Verdict:
         """Judge the last turn of ``conversation`` (a str is one user message)."""
-        return self._judge(self._plan(conversation))
+        telemetry = _telemetry.get()
+        if telemetry is None and not self.shadow:  # the plain path: nothing to record
+            return self._judge(self._plan(conversation))
+        with Observed(self, telemetry, conversation) as seen:
+            seen.verdict = self._judge(self._plan(conversation))
+        return seen.result()
 
     def check_many(self, conversations: Sequence[Any]) -> list[Verdict]:
         """Judge many conversations concurrently (threads, up to ``max_concurrency``)."""
-        plans = [self._plan(c) for c in _as_list(conversations)]  # bad input: before any I/O
+        items = _as_list(conversations)
+        telemetry = _telemetry.get()
+        if self.shadow:  # each check on its own: one that cannot be read fails no other
+            return self._map(lambda c: self._observed(telemetry, c, None), items)
+        plans = [self._plan(c) for c in items]  # bad input: before any I/O
         # One pool: each check's chunks run in its own worker, not in a pool inside the pool.
-        return self._map(lambda plan: self._judge(plan, parallel=False), plans)
+        if telemetry is None:
+            return self._map(lambda plan: self._judge(plan, parallel=False), plans)
+        pairs = list(zip(items, plans, strict=True))
+        return self._map(lambda pair: self._observed(telemetry, *pair), pairs)
+
+    def _observed(self, telemetry: Any, conversation: Any, plan: _Plan | None) -> Verdict:
+        """One check of ``check_many``, observed (its own span, under the caller's)."""
+        with Observed(self, telemetry, conversation) as seen:
+            seen.verdict = self._judge(plan or self._plan(conversation), parallel=False)
+        return seen.result()
 
     def _judge(self, plan: _Plan, *, parallel: bool = True) -> Verdict:
         key = self._cache_key(plan)
@@ -382,7 +438,10 @@ class LlamaGuard:
             return [fn(item) for item in items]
         workers = min(self.max_concurrency, len(items))
         with ThreadPoolExecutor(workers, thread_name_prefix="llamashield") as pool:
-            return list(pool.map(fn, items))
+            # Each item runs in a copy of the caller's context: the caller's OpenTelemetry
+            # span (and any contextvar it set) is current in the worker too.
+            futures = [pool.submit(contextvars.copy_context().run, fn, item) for item in items]
+            return [future.result() for future in futures]
 
     def _call(self, request: GuardRequest) -> Result:
         # The guard-wide semaphore bounds backend calls in flight across every sync entry
@@ -409,12 +468,28 @@ class LlamaGuard:
 
     async def acheck(self, conversation: Any) -> Verdict:
         """Async ``check``; concurrent calls share the ``max_concurrency`` limit."""
-        return await self._ajudge(self._plan(conversation))
+        telemetry = _telemetry.get()
+        if telemetry is None and not self.shadow:
+            return await self._ajudge(self._plan(conversation))
+        with Observed(self, telemetry, conversation) as seen:
+            seen.verdict = await self._ajudge(self._plan(conversation))
+        return seen.result()
 
     async def acheck_many(self, conversations: Sequence[Any]) -> list[Verdict]:
         """Judge many conversations concurrently on the running loop."""
-        plans = [self._plan(c) for c in _as_list(conversations)]  # bad input: before any I/O
-        return list(await asyncio.gather(*(self._ajudge(p) for p in plans)))
+        items = _as_list(conversations)
+        if self.shadow:  # each check on its own: one that cannot be read fails no other
+            return list(await asyncio.gather(*(self.acheck(c) for c in items)))
+        plans = [self._plan(c) for c in items]  # bad input: before any I/O
+        if _telemetry.get() is None:
+            return list(await asyncio.gather(*(self._ajudge(p) for p in plans)))
+        pairs = zip(items, plans, strict=True)
+        return list(await asyncio.gather(*(self._aobserved(c, p) for c, p in pairs)))
+
+    async def _aobserved(self, conversation: Any, plan: _Plan) -> Verdict:
+        with Observed(self, _telemetry.get(), conversation) as seen:
+            seen.verdict = await self._ajudge(plan)
+        return seen.result()
 
     async def _ajudge(self, plan: _Plan) -> Verdict:
         key = self._cache_key(plan)

@@ -92,6 +92,9 @@ class BackendAnswer:
     text: str
     score: float | None = None
     model: str = ""
+    # Token usage where the server reports it (OpenAI-shaped ``usage``); traced as gen_ai.usage.*.
+    input_tokens: int | None = None
+    output_tokens: int | None = None
 
 
 @dataclass(slots=True)

@@ -171,6 +171,8 @@ class LlamaGuardCallbackHandler(BaseCallbackHandler):
         check_output: judge each answer (as the Agent's reply) when the model ends.
         check_tool_inputs: judge a tool's arguments before it runs.
         check_retrieval: judge retrieved documents (any unsafe one aborts the run).
+        shadow: judge and record, never abort (unlike ``raise_error=False``, verdicts carry
+            ``would_block`` and checks are traced as shadow); default: the guard's ``shadow``.
 
     Limits: callbacks cannot replace content, only abort; tokens a model streams reach other
     callbacks and stream consumers before ``on_llm_end`` judges the answer.
@@ -185,10 +187,11 @@ class LlamaGuardCallbackHandler(BaseCallbackHandler):
         check_output: bool = True,
         check_tool_inputs: bool = True,
         check_retrieval: bool = True,
+        shadow: bool | None = None,
     ) -> None:
         self.raise_error = raise_error
         self.events = _GuardEvents(
-            guard,
+            guard.with_shadow(shadow),
             raise_error=raise_error,
             check_input=check_input,
             check_output=check_output,

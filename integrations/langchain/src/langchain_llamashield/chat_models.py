@@ -86,6 +86,8 @@ class GuardedChatModel(BaseChatModel):
     on_unsafe: Any = "raise"
     refusal: str | None = None
     window: WindowSpec = "sentence"
+    shadow: bool | None = None
+    """Judge and record, never block (``LlamaGuard(shadow=)``); None: the guard's setting."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
     _policy: UnsafePolicy = PrivateAttr()
@@ -105,6 +107,7 @@ class GuardedChatModel(BaseChatModel):
     @model_validator(mode="after")
     def _check_settings(self) -> GuardedChatModel:
         self._policy = UnsafePolicy.parse(self.on_unsafe, self.refusal)
+        self.guard = self.guard.with_shadow(self.shadow)
         if not (self.check_input or self.check_output):
             raise ValueError("GuardedChatModel with check_input=False and check_output=False")
         if self.check_output:

@@ -59,6 +59,7 @@ class LlamaGuardDocumentFilter(BaseDocumentCompressor, BaseDocumentTransformer):
             ``"agent"`` judges it as an answer to the query (compressor only; at ingestion
             there is no query and the User turn is empty).
         metadata_key: where ``"flag"`` mode writes the verdict.
+        shadow: judge and record, drop nothing; default: the guard's own ``shadow``.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -67,9 +68,11 @@ class LlamaGuardDocumentFilter(BaseDocumentCompressor, BaseDocumentTransformer):
     mode: Literal["drop", "flag"] = "drop"
     role: Literal["user", "agent"] = "user"
     metadata_key: str = METADATA_KEY
+    shadow: bool | None = None
 
     def __init__(self, guard: LlamaGuard, **kwargs: Any) -> None:
         super().__init__(guard=guard, **kwargs)
+        self.guard = self.guard.with_shadow(self.shadow)
 
     # -- pure -----------------------------------------------------------------------------
 

@@ -242,6 +242,8 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         exit_behavior: ``OpenAIModerationMiddleware``'s spelling of ``on_unsafe``:
             ``"error"``, ``"end"`` or ``"replace"``.
         violation_message: deprecated name of ``refusal``.
+        shadow: judge and record, never block (no run ends, nothing is replaced or raised);
+            default: the guard's own ``shadow``.
     """
 
     def __init__(
@@ -256,11 +258,12 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         refusal: str | None = None,
         exit_behavior: ExitBehavior | None = None,
         violation_message: str | None = None,
+        shadow: bool | None = None,
     ) -> None:
         super().__init__()
         mode = exit_behavior_of(on_unsafe, exit_behavior)
         refusal = renamed_option(refusal, violation_message, "violation_message", "refusal")
-        self.guard = guard
+        self.guard = guard.with_shadow(shadow)
         self.check_input = check_input
         self.check_output = check_output
         self.check_tool_results = check_tool_results

@@ -74,7 +74,13 @@ class _GuardRunnableBase(RunnableSerializable[Any, Any]):
     """
 
     guard: LlamaGuard
+    shadow: bool | None = None
+    """Judge and record, never block (``LlamaGuard(shadow=)``); None: the guard's setting."""
     model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        self.guard = self.guard.with_shadow(self.shadow)
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         config = ensure_config(config)
@@ -605,6 +611,7 @@ def guard_runnable(
     window: WindowSpec = "sentence",
     input_key: str | None = None,
     output_key: str | None = None,
+    shadow: bool | None = None,
 ) -> GuardedRunnable:
     """Wrap any chain or chat model so Llama Guard judges its input and its output.
 
@@ -637,6 +644,9 @@ def guard_runnable(
       streams (the check hides behind the first token) always overlap.
     - ``input_key``/``output_key`` pick the text of dict inputs/outputs (default: every string
       value, e.g. the answer and the question of a retrieval chain).
+    - ``shadow=True`` judges and records everything (metadata, callbacks, logs, OpenTelemetry)
+      but blocks nothing: the chain behaves as unguarded, streams included. Default: the
+      guard's own ``shadow``.
 
     Example::
 
@@ -658,4 +668,5 @@ def guard_runnable(
         window=window,
         input_key=input_key,
         output_key=output_key,
+        shadow=shadow,
     )

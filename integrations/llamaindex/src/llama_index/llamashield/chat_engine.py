@@ -72,11 +72,12 @@ class GuardedChatEngine(BaseChatEngine):
         on_unsafe: OnUnsafe = "raise",
         refusal: str | None = None,
         window: WindowSpec = "sentence",
+        shadow: bool | None = None,
     ) -> None:
         if not isinstance(engine, BaseChatEngine):
             raise TypeError(f"engine must be a BaseChatEngine, got {type(engine).__name__}")
         self._engine = engine
-        self._guard = check_guard(guard)
+        self._guard = check_guard(guard, shadow)
         self._check_input = check_input
         self._check_output = check_output
         self._action = parse_action(on_unsafe, refusal, (BaseChatEngine,))

@@ -43,9 +43,16 @@ class LlamaGuardNodePostprocessor(BaseNodePostprocessor):
     mode: NodeMode = Field(default="drop", description="'drop' or 'flag' unsafe nodes")
     _guard: LlamaGuard = PrivateAttr()
 
-    def __init__(self, guard: LlamaGuard, mode: NodeMode = "drop", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        guard: LlamaGuard,
+        mode: NodeMode = "drop",
+        *,
+        shadow: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(mode=check_node_mode(mode), **kwargs)
-        self._guard = check_guard(guard)
+        self._guard = check_guard(guard, shadow)  # shadow: every node kept, verdicts recorded
 
     @classmethod
     def class_name(cls) -> str:

@@ -36,6 +36,7 @@ def guard_tool(
     check_output: bool = True,
     on_unsafe: ToolOnUnsafe = "raise",
     refusal: str | None = None,
+    shadow: bool | None = None,
 ) -> AsyncBaseTool:
     """Wrap ``tool`` so that Llama Guard judges its arguments and its result.
 
@@ -62,8 +63,11 @@ def guard_tool(
             stage, the arguments or output, the refusal) and returning the output
             (``str | ToolOutput``) to give instead.
         refusal: the refusal template (``{categories}``, ``{codes}``, ``{stage}``).
+        shadow: judge and record, never block (every verdict is recorded with ``would_block``,
+            nothing is refused, rerouted or raised, a failing guard fails nothing); default:
+            the guard's own ``shadow``.
     """
-    check_guard(guard)
+    guard = check_guard(guard, shadow)
     shield = _ToolShield(guard, check_input, check_output, parse_action(on_unsafe, refusal))
     if isinstance(tool, FunctionTool):
         return GuardedFunctionTool(tool, shield)

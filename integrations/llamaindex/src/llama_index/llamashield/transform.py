@@ -47,10 +47,16 @@ class LlamaGuardTransform(TransformComponent):
     _guard: LlamaGuard = PrivateAttr()
 
     def __init__(
-        self, guard: LlamaGuard, mode: NodeMode = "drop", batch_size: int = 64, **kwargs: Any
+        self,
+        guard: LlamaGuard,
+        mode: NodeMode = "drop",
+        batch_size: int = 64,
+        *,
+        shadow: bool | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(mode=check_node_mode(mode), batch_size=batch_size, **kwargs)
-        self._guard = check_guard(guard)
+        self._guard = check_guard(guard, shadow)  # shadow: every node kept, verdicts recorded
 
     @classmethod
     def class_name(cls) -> str:

@@ -85,6 +85,7 @@ class GuardedWorkflow(Workflow):
         guard: LlamaGuard,
         on_unsafe: Literal["raise", "refuse", "stop"] = "raise",
         refusal: str | None = None,
+        shadow: bool | None = None,
         **kwargs: Any,
     ) -> None:
         if on_unsafe == "stop":
@@ -96,7 +97,7 @@ class GuardedWorkflow(Workflow):
             on_unsafe = "refuse"
         action = parse_on_unsafe(on_unsafe, refusal=refusal, what=None)
         super().__init__(*args, **kwargs)
-        self.guard = check_guard(guard)
+        self.guard = check_guard(guard, shadow)  # shadow: never stops the run
         self.on_unsafe = action.mode
         self.refusal = action.refusal
 
@@ -141,6 +142,7 @@ def guard_agent(
     guard_tools: bool = True,
     on_unsafe: Literal["raise", "refuse"] = "raise",
     refusal: str | None = None,
+    shadow: bool | None = None,
 ) -> GuardedAgent:
     """Guard a ``FunctionAgent``/``ReActAgent``/``AgentWorkflow``: input, tools, final answer.
 
@@ -154,7 +156,7 @@ def guard_agent(
         output = await agent.run(user_msg="How do I make a bomb?")
         str(output.response.content)         # the refusal; the agent's LLM never ran
     """
-    check_guard(guard)
+    guard = check_guard(guard, shadow)  # shadow: the agent and its tools run as unguarded
     if not isinstance(agent, BaseWorkflowAgent | AgentWorkflow):
         raise TypeError(
             f"guard_agent() takes a FunctionAgent, ReActAgent, CodeActAgent or AgentWorkflow, "
