@@ -138,6 +138,7 @@ class Observed:
                     span.set_attribute("error.type", error_type)
                     span.set_status(telemetry.Status(telemetry.status_error, redact(str(error))))
                 return
+            _telemetry.tally(not verdict.safe)
             flagged = verdict.flagged
             failed = verdict.error is not None and flagged and not verdict.categories
             outcome = "error" if failed else "unsafe" if flagged else "safe"
@@ -197,8 +198,9 @@ def _provider(guard: LlamaGuard) -> str:
     provider = getattr(guard.backend, "provider", None)
     if isinstance(provider, str):
         return provider
-    name = type(guard.backend).__name__
-    return _PROVIDERS.get(name, name.removesuffix("Backend").lower() or "unknown")
+    kinds = type(guard.backend).__mro__  # a subclass of a known backend is that provider
+    known = next((_PROVIDERS[k.__name__] for k in kinds if k.__name__ in _PROVIDERS), None)
+    return known or type(guard.backend).__name__.removesuffix("Backend").lower() or "unknown"
 
 
 _PROVIDERS = {

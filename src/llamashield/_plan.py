@@ -77,13 +77,6 @@ class _Stepper:
         self.result: Any = None
         self.error: BaseException | None = None
         self.value: Any = None
-        self.checks = 0
-        self.blocked = False
-
-    def judged(self, verdicts: list[Any]) -> None:
-        """Count a Judge step's verdicts (for the component's span)."""
-        self.checks += len(verdicts)
-        self.blocked = self.blocked or any(not v.safe for v in verdicts)
 
     def next(self) -> Step | None:
         """The next step, or None once the plan returned (its value is in ``value``)."""
@@ -99,26 +92,22 @@ class _Stepper:
         return step
 
 
-def _perform(step: Step, guard: LlamaGuard, stepper: _Stepper) -> Any:
+def _perform(step: Step, guard: LlamaGuard) -> Any:
     if isinstance(step, Judge):
         if not step.conversations:
             return []
         with _telemetry.stage_scope(step.stage):
-            verdicts = guard.check_many(list(step.conversations))
-        stepper.judged(verdicts)
-        return verdicts
+            return guard.check_many(list(step.conversations))
     return step.sync(*step.args, **step.kwargs)
 
 
-async def _aperform(step: Step, guard: LlamaGuard, stepper: _Stepper) -> Any:
+async def _aperform(step: Step, guard: LlamaGuard) -> Any:
     if isinstance(step, Judge):
         conversations = list(step.conversations)
         if not conversations:
             return []
         with _telemetry.stage_scope(step.stage):
-            verdicts = await guard.acheck_many(conversations)
-        stepper.judged(verdicts)
-        return verdicts
+            return await guard.acheck_many(conversations)
     result = (step.async_ or step.sync)(*step.args, **step.kwargs)
     return await result if inspect.isawaitable(result) else result
 
@@ -126,10 +115,10 @@ async def _aperform(step: Step, guard: LlamaGuard, stepper: _Stepper) -> Any:
 def run_plan(plan: Plan[R], guard: LlamaGuard) -> R:
     """Drive ``plan`` with sync I/O."""
     stepper = _Stepper(plan)
-    with _ComponentSpan(plan, guard, stepper):
+    with _ComponentSpan(plan, guard):
         while (step := stepper.next()) is not None:
             try:
-                stepper.result = _perform(step, guard, stepper)
+                stepper.result = _perform(step, guard)
             except BaseException as exc:  # thrown into the plan: its finally blocks run
                 stepper.error = exc
     return stepper.value  # type: ignore[no-any-return]
@@ -138,10 +127,10 @@ def run_plan(plan: Plan[R], guard: LlamaGuard) -> R:
 async def arun_plan(plan: Plan[R], guard: LlamaGuard) -> R:
     """Drive ``plan`` with async I/O (the guard's ``acheck_many``, the async calls)."""
     stepper = _Stepper(plan)
-    with _ComponentSpan(plan, guard, stepper):
+    with _ComponentSpan(plan, guard):
         while (step := stepper.next()) is not None:
             try:
-                stepper.result = await _aperform(step, guard, stepper)
+                stepper.result = await _aperform(step, guard)
             except BaseException as exc:
                 stepper.error = exc
     return stepper.value  # type: ignore[no-any-return]
@@ -150,28 +139,22 @@ async def arun_plan(plan: Plan[R], guard: LlamaGuard) -> R:
 class _ComponentSpan:
     """The component's span around a driven plan; nothing at all without OpenTelemetry."""
 
-    __slots__ = ("_scope", "_span", "guard", "plan", "stepper")
+    __slots__ = ("_scope", "guard", "plan")
 
-    def __init__(self, plan: Plan[Any], guard: LlamaGuard, stepper: _Stepper) -> None:
-        self.plan, self.guard, self.stepper = plan, guard, stepper
+    def __init__(self, plan: Plan[Any], guard: LlamaGuard) -> None:
+        self.plan, self.guard = plan, guard
         self._scope: Any = None
-        self._span: Any = None
 
     def __enter__(self) -> None:
         if _telemetry.get() is None:
             return
         shadow = bool(getattr(self.guard, "shadow", False))
         self._scope = _telemetry.component_span(_component(self.plan), shadow=shadow)
-        self._span = self._scope.__enter__()
+        self._scope.__enter__()
 
     def __exit__(self, *exc_info: Any) -> None:
-        if self._scope is None:
-            return
-        span = self._span
-        if span is not None and span.is_recording():
-            span.set_attribute("llamashield.checks", self.stepper.checks)
-            span.set_attribute("llamashield.blocked", self.stepper.blocked)
-        self._scope.__exit__(*exc_info)
+        if self._scope is not None:
+            self._scope.__exit__(*exc_info)
 
 
 def _component(plan: Plan[Any]) -> str:

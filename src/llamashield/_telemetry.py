@@ -74,6 +74,10 @@ _DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 # one takes the stage its role implies (user: input, agent: output).
 _STAGE: ContextVar[str | None] = ContextVar("llamashield_stage", default=None)
 
+# The checks made under the current component span: each appends whether it blocked (a list,
+# so checks on worker threads, which run in copies of the context, append to the same one).
+_TALLY: ContextVar[list[bool] | None] = ContextVar("llamashield_tally", default=None)
+
 _UNSET: Any = object()
 _loaded: Any = _UNSET
 _load_lock = threading.Lock()
@@ -309,8 +313,25 @@ def component_span(name: str, *, shadow: bool) -> Iterator[Span | None]:
         return
     attributes: dict[str, Any] = {"llamashield.component": name, "llamashield.shadow": shadow}
     tracer = telemetry.tracer
-    with tracer.start_as_current_span(f"llamashield {name}", attributes=attributes) as span:
-        yield span
+    tally: list[bool] = []
+    token = _TALLY.set(tally)
+    try:
+        with tracer.start_as_current_span(f"llamashield {name}", attributes=attributes) as span:
+            try:
+                yield span
+            finally:
+                if span.is_recording():
+                    span.set_attribute("llamashield.checks", len(tally))
+                    span.set_attribute("llamashield.blocked", any(tally))
+    finally:
+        _TALLY.reset(token)
+
+
+def tally(blocked: bool) -> None:
+    """Count one check on the component span it runs under, if any."""
+    found = _TALLY.get()
+    if found is not None:
+        found.append(blocked)
 
 
 def content_attributes(conversation: Sequence[Any], raw: str | None) -> dict[str, str]:
