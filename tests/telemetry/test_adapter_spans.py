@@ -30,7 +30,9 @@ def _children(otel: Otel, parent: ReadableSpan | int) -> list[ReadableSpan]:
 
 
 def _assert_nested(otel: Otel, app_span_id: int, component: str, stages: set[str]) -> None:
-    (component_span,) = [s for s in _children(otel, app_span_id) if s.name.startswith("llamashield")]
+    (component_span,) = [
+        s for s in _children(otel, app_span_id) if s.name.startswith("llamashield")
+    ]
     assert component_span.name == f"llamashield {component}"
     checks = [s for s in _children(otel, component_span) if s.name.startswith("apply_guardrail")]
     assert {dict(s.attributes or {})["llamashield.stage"] for s in checks} == stages
