@@ -128,6 +128,7 @@ class Observed:
                 "llamashield.stage": stage, "llamashield.shadow": self.guard.shadow,
                 "gen_ai.request.model": self.guard.model,
             }  # fmt: skip
+            # (Few attributes: each costs the SDK a validation, on every check.)
             if verdict is None:
                 error_type = type(error).__name__ if error is not None else "unknown"
                 telemetry.checks.add(1, {**common, "llamashield.outcome": "error",
@@ -142,10 +143,10 @@ class Observed:
             flagged = verdict.flagged
             failed = verdict.error is not None and flagged and not verdict.categories
             outcome = "error" if failed else "unsafe" if flagged else "safe"
-            attributes: dict[str, Any] = {**common, "llamashield.outcome": outcome,
-                          "llamashield.role": verdict.role}  # fmt: skip
-            telemetry.checks.add(1, attributes)
+            attributes: dict[str, Any] = {**common, "llamashield.outcome": outcome}
             telemetry.duration.record(seconds, attributes)
+            attributes["llamashield.role"] = verdict.role
+            telemetry.checks.add(1, attributes)
             blocking, shadow = self.guard.policy.blocking, self.guard.shadow
             for code in verdict.codes:
                 telemetry.categories.add(1, {
@@ -156,7 +157,7 @@ class Observed:
                 result = "hit" if verdict.cached else "miss"
                 telemetry.cache.add(1, {"llamashield.cache.result": result})
             if span.is_recording():
-                span.set_attributes(self._verdict_attributes(verdict, stage, outcome))
+                span.set_attributes(self._verdict_attributes(verdict, stage))
                 if self.guard.trace_content:
                     self._add_content(span, verdict)
         finally:
@@ -164,18 +165,17 @@ class Observed:
                 telemetry.context.detach(self._token)
             span.end()
 
-    def _verdict_attributes(self, verdict: Verdict, stage: str, outcome: str) -> dict[str, Any]:
+    def _verdict_attributes(self, verdict: Verdict, stage: str) -> dict[str, Any]:
         attributes: dict[str, Any] = {
             "llamashield.verdict": "unsafe" if verdict.flagged else "safe",
-            "llamashield.outcome": outcome,
-            "llamashield.categories": list(verdict.codes),
             "llamashield.stage": stage,
             "llamashield.role": verdict.role,
             "llamashield.cached": verdict.cached,
             "llamashield.blocked": not verdict.safe,
-            "llamashield.latency_ms": verdict.latency_ms,
         }
-        if verdict.model:
+        if verdict.categories:
+            attributes["llamashield.categories"] = list(verdict.codes)
+        if verdict.model and verdict.model != self.guard.model:
             attributes["gen_ai.response.model"] = verdict.model
         if verdict.score is not None:
             attributes["llamashield.score"] = verdict.score
@@ -198,9 +198,16 @@ def _provider(guard: LlamaGuard) -> str:
     provider = getattr(guard.backend, "provider", None)
     if isinstance(provider, str):
         return provider
-    kinds = type(guard.backend).__mro__  # a subclass of a known backend is that provider
-    known = next((_PROVIDERS[k.__name__] for k in kinds if k.__name__ in _PROVIDERS), None)
-    return known or type(guard.backend).__name__.removesuffix("Backend").lower() or "unknown"
+    kind = type(guard.backend)
+    found = _BY_TYPE.get(kind)
+    if found is None:  # a subclass of a known backend is that provider
+        known = (_PROVIDERS[k.__name__] for k in kind.__mro__ if k.__name__ in _PROVIDERS)
+        found = next(known, None) or kind.__name__.removesuffix("Backend").lower() or "unknown"
+        _BY_TYPE[kind] = found
+    return found
+
+
+_BY_TYPE: dict[type, str] = {}
 
 
 _PROVIDERS = {

@@ -84,10 +84,14 @@ _load_lock = threading.Lock()
 
 
 def get() -> Telemetry | None:
-    """The process's ``Telemetry``, or ``None`` when ``opentelemetry-api`` is not installed (or
-    ``LLAMASHIELD_OTEL=off``). Resolved once; the first call imports the API."""
+    """The process's ``Telemetry``, or ``None`` when there is nothing to record to: no
+    ``opentelemetry-api`` (or ``LLAMASHIELD_OTEL=off``), or the API with no SDK set up (its
+    providers are no-ops then, and a check skips them altogether). The first call imports
+    the API; later ones look at the global providers, so an SDK set up later is picked up."""
     loaded = _loaded
-    return _load() if loaded is _UNSET else loaded  # type: ignore[no-any-return]
+    if loaded is _UNSET:
+        loaded = _load()
+    return loaded if loaded is not None and loaded.live() else None
 
 
 def _load() -> Telemetry | None:
@@ -176,18 +180,29 @@ class Telemetry:
     """The tracer and the instruments, made once from the global providers (proxies until the
     application sets real ones, so the order of set-up does not matter)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
+        # Explicit providers are for benchmarks and tests that compare set-ups in one process;
+        # the guard's own instance reads the global ones.
         from opentelemetry import context, metrics, trace
+        from opentelemetry.metrics import NoOpMeterProvider
+        from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider
 
         from llamashield import __version__
 
+        self.metrics = metrics
+        self._explicit = tracer_provider is not None or meter_provider is not None
+        # What the API answers before an SDK is set (proxies) or when one is switched off.
+        self._noop_tracers = (ProxyTracerProvider, NoOpTracerProvider)
+        self._noop_meters: tuple[type, ...] = (NoOpMeterProvider, *_proxy_meter_types(metrics))
         self.trace = trace
         self.context = context
         self.span_kind_client = trace.SpanKind.CLIENT
         self.status_error = trace.StatusCode.ERROR
         self.Status = trace.Status
-        self.tracer: Tracer = trace.get_tracer("llamashield", __version__)
-        meter = metrics.get_meter("llamashield", __version__)
+        self.tracer: Tracer = trace.get_tracer(
+            "llamashield", __version__, tracer_provider=tracer_provider
+        )
+        meter = metrics.get_meter("llamashield", __version__, meter_provider=meter_provider)
         self.checks: Counter = meter.create_counter(
             "llamashield.checks", unit="{check}",
             description="Checks by outcome (safe, unsafe, error), stage, role and shadow mode",
@@ -230,8 +245,26 @@ class Telemetry:
             description="Characters never released because the stream was blocked",
         )  # fmt: skip
 
+    def live(self) -> bool:
+        """Whether anything would record: a real tracer or meter provider is set."""
+        if self._explicit:
+            return True
+        return not (
+            isinstance(self.trace.get_tracer_provider(), self._noop_tracers)
+            and isinstance(self.metrics.get_meter_provider(), self._noop_meters)
+        )
+
     def current_span(self) -> Span:
         return self.trace.get_current_span()
+
+
+def _proxy_meter_types(metrics: Any) -> tuple[type, ...]:
+    """The API's proxy meter provider class (internal to the API, so looked up defensively)."""
+    try:
+        from opentelemetry.metrics._internal import _ProxyMeterProvider
+    except ImportError:  # pragma: no cover - a future API that moved it
+        return ()
+    return (_ProxyMeterProvider,)
 
 
 # -- notes from inside a check (the span current there is the check's) -------------------------

@@ -4,7 +4,7 @@ guard's spans are children of the application's span: the component's span, and 
 from __future__ import annotations
 
 import pytest
-from conftest import Otel
+from _otel import Otel
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_llamashield import GuardedChatModel, guard_runnable

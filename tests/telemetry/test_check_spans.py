@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import Otel
+from _otel import Otel
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -136,7 +136,8 @@ def test_error_kind_and_status_are_recorded(otel: Otel) -> None:
     (span,) = otel.checks()
     attributes = dict(span.attributes or {})
     assert attributes["error.type"] == "status"
-    assert attributes["llamashield.outcome"] == "error"
+    assert attributes["llamashield.verdict"] == "unsafe"  # failed closed
+    assert "503" in str(attributes["llamashield.error"])
     strict = LlamaGuard(Failing(), max_retries=0, on_error="raise", circuit_breaker=None)
     otel.exporter.clear()
     with pytest.raises(Exception, match="503"):
@@ -200,7 +201,7 @@ def test_a_loopback_check_records_the_together_provider(
     (span,) = otel.checks()
     attributes: dict[str, Any] = dict(span.attributes or {})
     assert attributes["gen_ai.provider.name"] == "together_ai"
-    assert attributes["gen_ai.response.model"] == loopback_server.guard_model
+    assert "gen_ai.response.model" not in attributes  # the model asked for answered
     assert attributes["gen_ai.usage.input_tokens"] == 0  # what the server reports
 
 

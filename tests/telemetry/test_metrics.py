@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conftest import Otel
+from _otel import Otel
 
 from llamashield import CircuitBreaker, LlamaGuard, UnsafeContentError
 from llamashield._plan import Judge, run_plan
