@@ -68,14 +68,17 @@ class Observed:
         self._started = time.perf_counter()
         if telemetry is not None:
             guard = self.guard
+            # Few attributes, and only those that say something: the SDK validates each one
+            # on every span. An absent shadow or breaker state means false and closed.
             attributes: dict[str, Any] = {
                 "gen_ai.operation.name": OPERATION,
                 "gen_ai.request.model": guard.model,
                 "gen_ai.provider.name": _provider(guard),
-                "llamashield.shadow": guard.shadow,
             }
+            if guard.shadow:
+                attributes["llamashield.shadow"] = True
             breaker = guard.circuit_breaker
-            if breaker is not None:
+            if breaker is not None and breaker.is_open:
                 attributes["llamashield.breaker.state"] = breaker.state
             self._span = span = telemetry.tracer.start_span(
                 f"{OPERATION} {guard.model}", kind=telemetry.span_kind_client, attributes=attributes
@@ -121,49 +124,65 @@ class Observed:
             return
         seconds = time.perf_counter() - self._started
         span = self._span
+        role = verdict.role if verdict is not None else None
+        stage = current_stage(role)
         try:
-            role = verdict.role if verdict is not None else None
-            stage = current_stage(role)
-            common: dict[str, Any] = {
-                "llamashield.stage": stage, "llamashield.shadow": self.guard.shadow,
-                "gen_ai.request.model": self.guard.model,
-            }  # fmt: skip
-            # (Few attributes: each costs the SDK a validation, on every check.)
             if verdict is None:
-                error_type = type(error).__name__ if error is not None else "unknown"
-                telemetry.checks.add(1, {**common, "llamashield.outcome": "error",
-                                         "error.type": error_type})  # fmt: skip
-                telemetry.duration.record(seconds, {**common, "llamashield.outcome": "error"})
                 if span.is_recording():
                     span.set_attribute("llamashield.stage", stage)
-                    span.set_attribute("error.type", error_type)
+                    span.set_attribute("error.type", type(error).__name__)
                     span.set_status(telemetry.Status(telemetry.status_error, redact(str(error))))
-                return
-            _telemetry.tally(not verdict.safe)
+            else:
+                _telemetry.tally(not verdict.safe)
+                if span.is_recording():
+                    span.set_attributes(self._verdict_attributes(verdict, stage))
+                    if self.guard.trace_content:
+                        self._add_content(span, verdict)
+        finally:
+            span.end()
+            if self._token is not None:
+                telemetry.context.detach(self._token)
+        # Metrics after the span is no longer current: a measurement inside a sampled span
+        # makes the SDK sample an exemplar, which costs more than the measurement itself.
+        self._measure(telemetry, verdict, error, stage, seconds)
+
+    def _measure(
+        self,
+        telemetry: Telemetry,
+        verdict: Verdict | None,
+        error: BaseException | None,
+        stage: str,
+        seconds: float,
+    ) -> None:
+        guard = self.guard
+        # (Few attributes: the SDK hashes each set on every measurement.)
+        attributes: dict[str, Any] = {
+            "llamashield.stage": stage, "llamashield.shadow": guard.shadow,
+            "gen_ai.request.model": guard.model,
+        }  # fmt: skip
+        # One measurement per check: the duration histogram's count is the checks by outcome,
+        # stage and role (as http.server.request.duration counts HTTP requests).
+        if verdict is None:
+            attributes["llamashield.outcome"] = "error"
+            attributes["error.type"] = type(error).__name__
+        else:
             flagged = verdict.flagged
             failed = verdict.error is not None and flagged and not verdict.categories
             outcome = "error" if failed else "unsafe" if flagged else "safe"
-            attributes: dict[str, Any] = {**common, "llamashield.outcome": outcome}
-            telemetry.duration.record(seconds, attributes)
+            attributes["llamashield.outcome"] = outcome
             attributes["llamashield.role"] = verdict.role
-            telemetry.checks.add(1, attributes)
-            blocking, shadow = self.guard.policy.blocking, self.guard.shadow
-            for code in verdict.codes:
-                telemetry.categories.add(1, {
-                    "llamashield.category": code, "llamashield.stage": stage,
-                    "llamashield.blocking": code in blocking, "llamashield.shadow": shadow,
-                })  # fmt: skip
-            if self.guard._cache is not None and not (verdict.error and verdict.latency_ms == 0):
-                result = "hit" if verdict.cached else "miss"
-                telemetry.cache.add(1, {"llamashield.cache.result": result})
-            if span.is_recording():
-                span.set_attributes(self._verdict_attributes(verdict, stage))
-                if self.guard.trace_content:
-                    self._add_content(span, verdict)
-        finally:
-            if self._token is not None:
-                telemetry.context.detach(self._token)
-            span.end()
+        telemetry.duration.record(seconds, attributes)
+        if verdict is None:
+            return
+        blocking = guard.policy.blocking
+        for code in verdict.codes:
+            telemetry.categories.add(1, {
+                "llamashield.category": code, "llamashield.stage": stage,
+                "llamashield.blocking": code in blocking, "llamashield.shadow": guard.shadow,
+            })  # fmt: skip
+        if guard._cache is not None and not (verdict.error and verdict.latency_ms == 0):
+            result = "hit" if verdict.cached else "miss"
+            telemetry.cache.add(1, {"llamashield.cache.result": result})
 
     def _verdict_attributes(self, verdict: Verdict, stage: str) -> dict[str, Any]:
         attributes: dict[str, Any] = {
@@ -171,7 +190,6 @@ class Observed:
             "llamashield.stage": stage,
             "llamashield.role": verdict.role,
             "llamashield.cached": verdict.cached,
-            "llamashield.blocked": not verdict.safe,
         }
         if verdict.categories:
             attributes["llamashield.categories"] = list(verdict.codes)

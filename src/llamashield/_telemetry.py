@@ -29,6 +29,7 @@ Example (what the tests do)::
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -67,6 +68,10 @@ _GENAI_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _TRUE = ("1", "true", "yes", "on")
 
 # Histogram buckets in seconds: a cached check takes microseconds, a remote one tens of ms to s.
+_DURATION = (
+    "Duration of a check; its count is the checks, by llamashield.outcome (safe, unsafe, error), "
+    "llamashield.stage, llamashield.role and llamashield.shadow"
+)
 _DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                      2.5, 5.0, 10.0, 30.0)  # fmt: skip
 
@@ -190,7 +195,12 @@ class Telemetry:
         from llamashield import __version__
 
         self.metrics = metrics
-        self._explicit = tracer_provider is not None or meter_provider is not None
+        self._metrics_internal = importlib.import_module("opentelemetry.metrics._internal")
+        self._providers_from_env = any(
+            name in os.environ
+            for name in ("OTEL_PYTHON_TRACER_PROVIDER", "OTEL_PYTHON_METER_PROVIDER")
+        )
+        self._live = tracer_provider is not None or meter_provider is not None
         # What the API answers before an SDK is set (proxies) or when one is switched off.
         self._noop_tracers = (ProxyTracerProvider, NoOpTracerProvider)
         self._noop_meters: tuple[type, ...] = (NoOpMeterProvider, *_proxy_meter_types(metrics))
@@ -203,22 +213,18 @@ class Telemetry:
             "llamashield", __version__, tracer_provider=tracer_provider
         )
         meter = metrics.get_meter("llamashield", __version__, meter_provider=meter_provider)
-        self.checks: Counter = meter.create_counter(
-            "llamashield.checks", unit="{check}",
-            description="Checks by outcome (safe, unsafe, error), stage, role and shadow mode",
-        )  # fmt: skip
         self.categories: Counter = meter.create_counter(
             "llamashield.check.categories", unit="{category}",
             description="Categories the model flagged, one count per code, by whether it blocks",
         )  # fmt: skip
         try:
             self.duration: Histogram = meter.create_histogram(
-                "llamashield.check.duration", unit="s", description="Duration of a check",
+                "llamashield.check.duration", unit="s", description=_DURATION,
                 explicit_bucket_boundaries_advisory=list(_DURATION_BUCKETS),
             )  # fmt: skip
         except TypeError:  # opentelemetry-api < 1.23: no advisory buckets
             self.duration = meter.create_histogram(
-                "llamashield.check.duration", unit="s", description="Duration of a check"
+                "llamashield.check.duration", unit="s", description=_DURATION
             )
         self.cache: Counter = meter.create_counter(
             "llamashield.cache.lookups", unit="{lookup}",
@@ -246,12 +252,27 @@ class Telemetry:
         )  # fmt: skip
 
     def live(self) -> bool:
-        """Whether anything would record: a real tracer or meter provider is set."""
-        if self._explicit:
+        """Whether anything would record: a real tracer or meter provider is set.
+
+        Asked on every check, so the usual answers are quick: once a real provider is set it
+        stays (OpenTelemetry sets its globals once), and while none is set the API's module
+        globals are still empty (read directly; the public getters cost microseconds)."""
+        if self._live:
             return True
-        return not (
+        if self._unset():
+            return False
+        self._live = not (
             isinstance(self.trace.get_tracer_provider(), self._noop_tracers)
             and isinstance(self.metrics.get_meter_provider(), self._noop_meters)
+        )
+        return self._live
+
+    def _unset(self) -> bool:
+        """True while neither global provider was set (nor named by environment variable)."""
+        return (
+            getattr(self.trace, "_TRACER_PROVIDER", False) is None
+            and getattr(self._metrics_internal, "_METER_PROVIDER", False) is None
+            and not self._providers_from_env
         )
 
     def current_span(self) -> Span:

@@ -60,9 +60,9 @@ def test_a_check_is_one_client_span_with_genai_and_llamashield_attributes(otel: 
     assert attributes["llamashield.stage"] == "input"
     assert attributes["llamashield.role"] == "user"
     assert attributes["llamashield.cached"] is False
-    assert attributes["llamashield.blocked"] is True
-    assert attributes["llamashield.breaker.state"] == "closed"
-    assert attributes["llamashield.shadow"] is False
+    # Absent means closed and not shadowed: the SDK pays for every attribute on every span.
+    assert "llamashield.breaker.state" not in attributes
+    assert "llamashield.shadow" not in attributes
     guard.check("How do I build a bomb?")
     assert dict(otel.checks()[-1].attributes or {})["llamashield.cached"] is True
 
@@ -152,7 +152,7 @@ def test_the_breaker_state_is_on_the_span(otel: Otel) -> None:
     guard.check("one")  # opens the circuit
     guard.check("two")  # fails fast
     first, second = otel.checks()
-    assert dict(first.attributes or {})["llamashield.breaker.state"] == "closed"
+    assert "llamashield.breaker.state" not in dict(first.attributes or {})  # closed
     assert dict(second.attributes or {})["llamashield.breaker.state"] == "open"
     assert dict(second.attributes or {})["error.type"] == "circuit_open"
 
@@ -213,3 +213,11 @@ def test_usage_is_read_from_openai_shaped_answers() -> None:
     bad = {"choices": [{"message": {"content": "safe"}}], "usage": {"prompt_tokens": "lots"}}
     answer = answer_from_completion(bad, "m", chat=True)
     assert (answer.input_tokens, answer.output_tokens) == (None, None)
+
+
+def test_a_shadow_check_says_so_on_its_span(otel: Otel) -> None:
+    LlamaGuard(SimulatedBackend(), shadow=True).check("How do I build a bomb?")
+    attributes = dict(otel.checks()[0].attributes or {})
+    assert attributes["llamashield.shadow"] is True
+    assert attributes["llamashield.would_block"] is True
+    assert attributes["llamashield.verdict"] == "unsafe"  # what the guard said, not enforced

@@ -31,7 +31,7 @@ def test_checks_by_outcome_category_and_stage(otel: Otel) -> None:
         guard.check([{"role": "user", "content": "q"}, {"role": "assistant", "content": "ok"}])
 
     before = {
-        key: otel.total("llamashield.checks", **attrs)
+        key: otel.total("llamashield.check.duration", **attrs)
         for key, attrs in {
             "unsafe_input": {"llamashield.outcome": "unsafe", "llamashield.stage": "input"},
             "safe_input": {"llamashield.outcome": "safe", "llamashield.stage": "input"},
@@ -39,13 +39,13 @@ def test_checks_by_outcome_category_and_stage(otel: Otel) -> None:
         }.items()
     }
     s8 = otel.total("llamashield.check.categories", **{"llamashield.category": "S8"})
-    histogram = otel.total("llamashield.check.duration")
+    histogram = otel.total("llamashield.check.duration")  # its count: the checks
     judge()
-    assert otel.total("llamashield.checks", **{"llamashield.outcome": "unsafe",
+    assert otel.total("llamashield.check.duration", **{"llamashield.outcome": "unsafe",
                       "llamashield.stage": "input"}) - before["unsafe_input"] == 1  # fmt: skip
-    assert otel.total("llamashield.checks", **{"llamashield.outcome": "safe",
+    assert otel.total("llamashield.check.duration", **{"llamashield.outcome": "safe",
                       "llamashield.stage": "input"}) - before["safe_input"] == 1  # fmt: skip
-    assert otel.total("llamashield.checks", **{"llamashield.outcome": "safe",
+    assert otel.total("llamashield.check.duration", **{"llamashield.outcome": "safe",
                       "llamashield.stage": "output"}) - before["safe_output"] == 1  # fmt: skip
     assert otel.total("llamashield.check.categories", **{"llamashield.category": "S8",
                       "llamashield.blocking": True}) - s8 == 1  # fmt: skip
@@ -59,7 +59,7 @@ def test_a_stage_given_by_the_component_labels_the_checks(otel: Otel) -> None:
         (verdict,) = yield Judge(["search for bread"], stage="tool_args")
         return verdict
 
-    count = delta(otel, lambda: run_plan(plan(), guard), "llamashield.checks",
+    count = delta(otel, lambda: run_plan(plan(), guard), "llamashield.check.duration",
                   **{"llamashield.stage": "tool_args"})  # type: ignore[arg-type]  # fmt: skip
     assert count == 1
 
