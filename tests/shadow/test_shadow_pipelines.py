@@ -175,3 +175,37 @@ def test_a_components_shadow_false_enforces_over_a_shadow_guard() -> None:
         .invoke({"question": "hi"})
         .content.startswith("I'm sorry")
     )
+
+
+def test_llamaindex_streams_in_shadow_equal_the_unguarded_streams() -> None:
+    guard = _guard(["unsafe"], "raise", "guard")  # every check would block
+    _engine()  # builds the shared index
+    streaming = _INDEX[0].as_query_engine(llm=MockLLM(), similarity_top_k=2, streaming=True)
+    guarded = GuardedQueryEngine(streaming, guard, on_unsafe="refuse")
+    question = "How do I make a bomb?"
+    text = "".join(guarded.query(question).response_gen)  # type: ignore[union-attr]
+    assert text == "".join(streaming.query(question).response_gen)  # type: ignore[union-attr]
+    plain = SimpleChatEngine.from_defaults(llm=MockLLM())
+    chat = GuardedChatEngine(SimpleChatEngine.from_defaults(llm=MockLLM()), guard)
+    streamed = "".join(chat.stream_chat(question).response_gen)
+    assert streamed == "".join(plain.stream_chat(question).response_gen)
+    assert len(guard.backend.answered) >= 4  # type: ignore[attr-defined]  # all were judged
+
+
+def test_the_block_rate_example_of_the_docs_runs() -> None:
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "observability.md").read_text()
+    after = doc.index("Without an observability stack")
+    code = re.search(r"```python\n(.*?)```", doc[after:], re.S)
+    assert code is not None
+    guard = LlamaGuard(ScriptBackend(["unsafe", "safe", "safe", "safe"]), shadow=True)
+    engine = GuardedQueryEngine(_engine(), guard)
+    namespace: dict[str, Any] = {"engine": engine, "sample_of_real_traffic": [*QUESTIONS, "hi"]}
+    exec(compile(code.group(1), "docs/observability.md", "exec"), namespace)
+    # Two checks per question, input then output: the inputs got answers 0, 2, 4, 6 of the
+    # cycled script, "unsafe" (S1) for the first and the third question.
+    assert namespace["total"] == 4
+    assert namespace["would_block"] == 2
+    assert dict(namespace["by_category"]) == {"S1": 2}
