@@ -34,7 +34,7 @@ from langchain_core.runnables import RunnableLambda
 
 from langchain_llamashield._inputs import message_dict, readable_text
 from langchain_llamashield._judging import format_violation, verdict_metadata
-from llamashield import LlamaGuard, UnsafeContentError, Verdict
+from llamashield import ConfigurationError, LlamaGuard, UnsafeContentError, Verdict
 from llamashield._blocked import METADATA_KEY
 
 __all__ = ["LlamaGuardNode", "route_unsafe"]
@@ -53,7 +53,9 @@ class LlamaGuardNode(RunnableLambda[Mapping[str, Any], Any]):
             - ``"refuse"`` (default): the unsafe message and any after it leave the state and the
               node adds an AI message with the refusal, marked as blocked; route on it with
               ``route_unsafe`` (``"unsafe"``) to end or go elsewhere.
-            - ``"end"``: the same message, and the graph ends (a ``Command(goto=END)``).
+            - ``"end"``: the same message, and the graph ends: the node routes itself with
+              ``Command`` (to ``goto`` when safe, to ``END`` when not), so give it ``goto=``
+              and ``add_node(..., destinations=(goto, END))`` instead of an edge out of it.
             - ``"interrupt"``: LangGraph's human review, ``interrupt(...)`` with the verdict's
               record, the stage and the judged text; resume with ``Command(resume="allow")``
               to let the turn through (remembered by this node for that message, its id and
@@ -63,6 +65,7 @@ class LlamaGuardNode(RunnableLambda[Mapping[str, Any], Any]):
         refusal: the refusal template (``{categories}``, ``{codes}``, ``{stage}``).
         stage: the name recorded in verdicts (``"input"`` before the model, ``"output"``
             after it); the judging is the same.
+        goto: under ``on_unsafe="end"``, the node that runs next when the turn is safe.
     """
 
     def __init__(
@@ -73,13 +76,20 @@ class LlamaGuardNode(RunnableLambda[Mapping[str, Any], Any]):
         messages_key: str = "messages",
         refusal: str | None = None,
         stage: str = "input",
+        goto: str | None = None,
         name: str = "llama_guard",
     ) -> None:
         if on_unsafe not in ("refuse", "end", "interrupt", "raise"):
             raise ValueError(
                 f"on_unsafe must be 'refuse', 'end', 'interrupt' or 'raise', got {on_unsafe!r}"
             )
+        if (on_unsafe == "end") != (goto is not None):
+            raise ConfigurationError(
+                "on_unsafe='end' routes with Command: pass goto= (the node to run when the "
+                "turn is safe) and add no edge out of this node; goto= applies to 'end' only"
+            )
         self.guard = guard
+        self.goto = goto
         self.on_unsafe = on_unsafe
         self.messages_key = messages_key
         self.refusal = refusal
@@ -109,7 +119,7 @@ class LlamaGuardNode(RunnableLambda[Mapping[str, Any], Any]):
         unsafe = [(i, v) for i, v in turns if not v.safe]
         unsafe = [(i, v) for i, v in unsafe if _approval(messages[i]) not in self._approved]
         if not unsafe:
-            return {}
+            return self._next({})
         index, verdict = unsafe[0]
         if self.on_unsafe == "raise":
             raise UnsafeContentError(verdict, self.stage)
@@ -123,7 +133,7 @@ class LlamaGuardNode(RunnableLambda[Mapping[str, Any], Any]):
                 # A reviewer's approval holds for this very message (id and content) in later
                 # runs of this node; an edited message is judged, and reviewed, again.
                 self._approved.update(_approval(messages[i]) for i, _ in unsafe)
-                return {}
+                return self._next({})
         text = format_violation(self.refusal, verdict, content, self.stage)
         marker = {**record, "blocked": True}
         reply = AIMessage(content=text, response_metadata={METADATA_KEY: marker})
@@ -137,6 +147,14 @@ class LlamaGuardNode(RunnableLambda[Mapping[str, Any], Any]):
 
             return Command(goto=END, update=update)
         return update
+
+    def _next(self, update: dict[str, Any]) -> Any:
+        """A safe turn's update: as it is, or under ``"end"`` a ``Command`` to ``goto``."""
+        if self.goto is None:
+            return update
+        from langgraph.types import Command
+
+        return Command(goto=self.goto, update=update)
 
 
 def _approval(message: BaseMessage) -> tuple[str | None, str]:
