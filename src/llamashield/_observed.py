@@ -28,10 +28,13 @@ from llamashield._telemetry import OPERATION, content_attributes, current_stage,
 from llamashield._verdict import Verdict
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from llamashield._conversation import Turn
     from llamashield._guard import LlamaGuard
     from llamashield._telemetry import Telemetry
 
-__all__ = ["Observed", "shadow_verdict"]
+__all__ = ["Observed", "failed_verdict", "shadow_verdict"]
 
 logger = logging.getLogger("llamashield")
 
@@ -42,7 +45,7 @@ def shadow_verdict(verdict: Verdict) -> Verdict:
     return verdict.model_copy(update=update)
 
 
-def _failed_verdict(guard: LlamaGuard, error: BaseException) -> Verdict:
+def failed_verdict(guard: LlamaGuard, error: BaseException) -> Verdict:
     """The shadow verdict of a check that raised: it passes, and would have blocked (or failed
     the pipeline) when enforced."""
     message = redact(f"{type(error).__name__}: {error}")
@@ -52,12 +55,24 @@ def _failed_verdict(guard: LlamaGuard, error: BaseException) -> Verdict:
 class Observed:
     """One check's span, metrics and shadow decision (see the module doc)."""
 
-    __slots__ = ("_span", "_started", "_telemetry", "_token", "conversation", "guard", "verdict")
+    __slots__ = (
+        "_span", "_started", "_telemetry", "_token", "conversation", "guard", "turns", "verdict",
+    )  # fmt: skip
 
-    def __init__(self, guard: LlamaGuard, telemetry: Telemetry | None, conversation: Any) -> None:
+    def __init__(
+        self,
+        guard: LlamaGuard,
+        telemetry: Telemetry | None,
+        conversation: Any,
+        *,
+        turns: Sequence[Turn] | None = None,
+    ) -> None:
+        """``conversation`` as the caller passed it, or ``turns`` already read (only read
+        again to trace content, when opted in)."""
         self.guard = guard
         self._telemetry = telemetry
         self.conversation = conversation
+        self.turns = turns
         self.verdict: Verdict | None = None
         self._span: Any = None
         self._token: Any = None
@@ -103,7 +118,7 @@ class Observed:
             if not self.guard.shadow or not isinstance(error, Exception):
                 self._end(None, error)
                 return False  # enforcing (or a cancellation): the caller sees the error
-            self.verdict = _failed_verdict(self.guard, error)
+            self.verdict = failed_verdict(self.guard, error)
             suppress = True
         verdict = self.verdict
         if verdict is not None and self.guard.shadow:
@@ -204,10 +219,12 @@ class Observed:
         return attributes
 
     def _add_content(self, span: Any, verdict: Verdict) -> None:
-        try:
-            turns = self.guard.prepare(self.conversation).conversation
-        except Exception:  # content the guard could not read: nothing to show
-            return
+        turns = self.turns
+        if turns is None:
+            try:
+                turns = self.guard.prepare(self.conversation).conversation
+            except Exception:  # content the guard could not read: nothing to show
+                return
         span.set_attributes(content_attributes(turns, verdict.raw or None))
 
 

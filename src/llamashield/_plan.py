@@ -27,7 +27,7 @@ Example::
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
@@ -36,7 +36,7 @@ from llamashield import _telemetry
 if TYPE_CHECKING:
     from llamashield._guard import LlamaGuard
 
-__all__ = ["Call", "Judge", "Plan", "arun_plan", "run_plan"]
+__all__ = ["Call", "Judge", "JudgeConversation", "Plan", "arun_plan", "run_plan"]
 
 R = TypeVar("R")
 
@@ -54,6 +54,16 @@ class Judge:
 
 
 @dataclass(frozen=True)
+class JudgeConversation:
+    """Judge every message of ``conversation`` that came from outside, each as the last turn
+    of its own prefix (``LlamaGuard.check_conversation``); the plan receives one ``Verdict``.
+    ``trusted`` holds the indexes of messages the guarded model produced in this run."""
+
+    conversation: Any
+    trusted: Collection[int] = ()
+
+
+@dataclass(frozen=True)
 class Call:
     """Call the wrapped component: ``sync(*args, **kwargs)`` under ``run_plan``, ``async_``
     (awaited when it returns an awaitable) under ``arun_plan``; the plan receives the result.
@@ -65,7 +75,7 @@ class Call:
     kwargs: Mapping[str, Any] = field(default_factory=dict)
 
 
-Step: TypeAlias = Judge | Call
+Step: TypeAlias = Judge | JudgeConversation | Call
 Plan: TypeAlias = Generator[Step, Any, R]
 
 
@@ -98,6 +108,8 @@ def _perform(step: Step, guard: LlamaGuard) -> Any:
             return []
         with _telemetry.stage_scope(step.stage):
             return guard.check_many(list(step.conversations))
+    if isinstance(step, JudgeConversation):
+        return guard.check_conversation(step.conversation, trusted=step.trusted)
     return step.sync(*step.args, **step.kwargs)
 
 
@@ -108,6 +120,8 @@ async def _aperform(step: Step, guard: LlamaGuard) -> Any:
             return []
         with _telemetry.stage_scope(step.stage):
             return await guard.acheck_many(conversations)
+    if isinstance(step, JudgeConversation):
+        return await guard.acheck_conversation(step.conversation, trusted=step.trusted)
     result = (step.async_ or step.sync)(*step.args, **step.kwargs)
     return await result if inspect.isawaitable(result) else result
 
