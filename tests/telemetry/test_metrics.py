@@ -141,3 +141,28 @@ def test_stream_windows_and_text_held_back(otel: Otel) -> None:
     assert "".join(shadowed) == "".join(chunks)
     assert otel.total("llamashield.stream.held_back") - shadow_held == 0  # nothing waited
     assert otel.total("llamashield.stream.windows", **{"llamashield.shadow": True}) >= 2
+
+
+def test_tools_and_documents_label_their_stage(otel: Otel) -> None:
+    from langchain_core.documents import Document
+    from langchain_core.tools import tool
+    from langchain_llamashield import LlamaGuardDocumentFilter, guard_tool
+
+    @tool
+    def search(query: str) -> str:
+        """Search the web."""
+        return f"results for {query}"
+
+    guard = LlamaGuard(SimulatedBackend())
+    stages = ("tool_args", "tool_result", "document")
+    before = {s: otel.total("llamashield.check.duration", **{"llamashield.stage": s})
+              for s in stages}  # fmt: skip
+    guard_tool(search, guard).invoke({"query": "bread"})
+    LlamaGuardDocumentFilter(guard).transform_documents(
+        [Document(page_content="a"), Document(page_content="b")]
+    )
+    after = {s: otel.total("llamashield.check.duration", **{"llamashield.stage": s})
+             for s in stages}  # fmt: skip
+    assert {s: after[s] - before[s] for s in stages} == {
+        "tool_args": 1, "tool_result": 1, "document": 2,
+    }  # fmt: skip

@@ -18,6 +18,7 @@ from langchain_llamashield._judging import (
     verdict_metadata,
 )
 from llamashield import LlamaGuard, Verdict
+from llamashield._telemetry import stage_scope
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import Callbacks
@@ -107,13 +108,15 @@ class LlamaGuardDocumentFilter(BaseDocumentCompressor, BaseDocumentTransformer):
     def _filter(self, documents: Sequence[Document], query: str | None) -> list[Document]:
         if not documents:
             return []
-        verdicts = self.guard.check_many(self._conversations(documents, query))
+        with stage_scope("document"):
+            verdicts = self.guard.check_many(self._conversations(documents, query))
         return self._apply(documents, verdicts)
 
     async def _afilter(self, documents: Sequence[Document], query: str | None) -> list[Document]:
         if not documents:
             return []
-        verdicts = await self.guard.acheck_many(self._conversations(documents, query))
+        with stage_scope("document"):
+            verdicts = await self.guard.acheck_many(self._conversations(documents, query))
         return self._apply(documents, verdicts)
 
     # -- BaseDocumentCompressor -----------------------------------------------------------

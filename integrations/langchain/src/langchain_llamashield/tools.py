@@ -136,14 +136,14 @@ class GuardedTool(BaseTool):
         """Judge the arguments, run the wrapped tool, judge its result."""
         call_id, config = kwargs.get("tool_call_id"), kwargs.get("config")
         if self.check_input:
-            (verdict,) = yield Judge([self._arguments_conversation(tool_input)])
+            (verdict,) = yield Judge([self._arguments_conversation(tool_input)], "tool_args")
             if not verdict.safe:
                 return (yield from self._unsafe(verdict, "tool_args", tool_input, call_id, config))
         result = yield run
         conversation = self._result_conversation(result) if self.check_output else None
         if conversation is None:
             return result
-        (verdict,) = yield Judge([conversation])
+        (verdict,) = yield Judge([conversation], "tool_result")
         if verdict.safe:
             return result
         call_id = self._call_id(result, call_id)

@@ -16,6 +16,7 @@ from llama_index.llamashield._common import (
 )
 
 from llamashield import LlamaGuard, Verdict
+from llamashield._telemetry import stage_scope
 
 __all__ = ["LlamaGuardNodePostprocessor"]
 
@@ -67,7 +68,8 @@ class LlamaGuardNodePostprocessor(BaseNodePostprocessor):
     ) -> list[NodeWithScore]:
         if not nodes:
             return []
-        verdicts = self._guard.check_many([node_conversation(n) for n in nodes])
+        with stage_scope("document"):
+            verdicts = self._guard.check_many([node_conversation(n) for n in nodes])
         return self._apply(nodes, verdicts)
 
     async def _apostprocess_nodes(
@@ -75,7 +77,8 @@ class LlamaGuardNodePostprocessor(BaseNodePostprocessor):
     ) -> list[NodeWithScore]:
         if not nodes:
             return []
-        verdicts = await self._guard.acheck_many([node_conversation(n) for n in nodes])
+        with stage_scope("document"):
+            verdicts = await self._guard.acheck_many([node_conversation(n) for n in nodes])
         return self._apply(nodes, verdicts)
 
     def _apply(self, nodes: Any, verdicts: list[Verdict]) -> list[Any]:

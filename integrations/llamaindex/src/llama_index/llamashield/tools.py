@@ -129,12 +129,12 @@ class _ToolShield:
         arguments = self.arguments(args, judged)
         raw_input = {"args": args, "kwargs": judged}
         if self.check_input:
-            (verdict,) = yield Judge([self.arguments_turn(name, arguments)])
+            (verdict,) = yield Judge([self.arguments_turn(name, arguments)], "tool_args")
             if not verdict.safe:
                 return (yield from self.blocked(name, arguments, verdict, "tool_args", raw_input))
         output: ToolOutput = yield run
         if self.check_output and has_content(output):
-            (verdict,) = yield Judge([self.output_turn(output)])
+            (verdict,) = yield Judge([self.output_turn(output)], "tool_result")
             if not verdict.safe:
                 return (yield from self.blocked(name, output, verdict, "tool_result", raw_input))
         return output
