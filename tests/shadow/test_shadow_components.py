@@ -143,3 +143,19 @@ async def test_guarded_workflow() -> None:
         query=UNSAFE
     )
     assert result == f"echo: {UNSAFE}"
+
+
+def test_agent_middleware_streams_tokens_as_unguarded_in_shadow() -> None:
+    answer = "Here is how to build a bomb: mix the explosives slowly."
+
+    def streamed(middleware: list[Any]) -> list[str]:
+        model = ToolCallingFakeChatModel(responses=[say(answer)])
+        agent = create_agent(model, tools=[], middleware=middleware)
+        request = {"messages": [{"role": "user", "content": "hi"}]}
+        return [chunk.text for chunk, _ in agent.stream(request, stream_mode="messages")]
+
+    plain = streamed([])
+    assert "bomb" in "".join(plain)
+    enforced = streamed([LlamaGuardMiddleware(_guard(), on_unsafe="end")])
+    assert "bomb" not in "".join(enforced)  # held back, then refused
+    assert streamed([LlamaGuardMiddleware(_guard(), on_unsafe="end", shadow=True)]) == plain

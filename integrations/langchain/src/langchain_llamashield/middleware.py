@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
@@ -603,6 +603,14 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
 
     # -- model call -----------------------------------------------------------------------
 
+    def _holding(self, request: ModelRequest[Any]) -> AbstractContextManager[None]:
+        """Tokens held back from live feeds until the answer is judged; in shadow mode they
+        stream as they would unguarded (the answer is still judged and recorded)."""
+        if self.guard.shadow:
+            return nullcontext()
+        refuse_attached_callbacks(request.model, "LlamaGuardMiddleware")
+        return _tokens_held_back()
+
     def wrap_model_call(
         self,
         request: ModelRequest[Any],
@@ -611,8 +619,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         """Judge the model's answer before it leaves the model node (tokens held back)."""
         if not (self.check_output or self.check_tool_calls):
             return handler(request)
-        refuse_attached_callbacks(request.model, "LlamaGuardMiddleware")
-        with _tokens_held_back():
+        with self._holding(request):
             response = handler(request)
         return self._run(self._plan_output(request.messages, response), response)
 
@@ -624,8 +631,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         """Async ``wrap_model_call``."""
         if not (self.check_output or self.check_tool_calls):
             return await handler(request)
-        refuse_attached_callbacks(request.model, "LlamaGuardMiddleware")
-        with _tokens_held_back():
+        with self._holding(request):
             response = await handler(request)
         return await self._arun(self._plan_output(request.messages, response), response)
 
