@@ -159,3 +159,27 @@ def test_agent_middleware_streams_tokens_as_unguarded_in_shadow() -> None:
     enforced = streamed([LlamaGuardMiddleware(_guard(), on_unsafe="end")])
     assert "bomb" not in "".join(enforced)  # held back, then refused
     assert streamed([LlamaGuardMiddleware(_guard(), on_unsafe="end", shadow=True)]) == plain
+
+
+async def test_guard_runnable_events_in_shadow_show_the_inner_tokens_as_unguarded() -> None:
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_llamashield import guard_runnable
+    from langchain_llamashield.testing import ScriptedChatModel
+
+    chain = ChatPromptTemplate.from_messages([("human", "{q}")]) | ScriptedChatModel(
+        answer="Step one: get explosives for the bomb."
+    )
+
+    async def tokens(runnable: Any) -> list[str]:
+        return [
+            str(event["data"]["chunk"].content)
+            async for event in runnable.astream_events({"q": "hi"}, version="v2")
+            if event["event"] == "on_chat_model_stream"
+        ]
+
+    plain = await tokens(chain)
+    assert "".join(plain).count("bomb") == 1
+    enforced = guard_runnable(chain, _guard(), on_unsafe="refuse")
+    assert "bomb" not in "".join(await tokens(enforced))  # the inner run is kept from events
+    shadowed = guard_runnable(chain, _guard(), on_unsafe="refuse", shadow=True)
+    assert await tokens(shadowed) == plain

@@ -110,7 +110,7 @@ class GuardedChatModel(BaseChatModel):
         self.guard = self.guard.with_shadow(self.shadow)
         if not (self.check_input or self.check_output):
             raise ValueError("GuardedChatModel with check_input=False and check_output=False")
-        if self.check_output:
+        if self.check_output and not self.guard.shadow:  # shadow: nothing is held from them
             refuse_attached_callbacks(self.model, "GuardedChatModel")
         return self
 

@@ -332,7 +332,7 @@ class GuardedRunnable(_GuardRunnableBase):
             raise ValueError(
                 "guard_runnable() with check_input=False and check_output=False guards nothing"
             )
-        if self.check_output:
+        if self.check_output and not self.guard.shadow:  # shadow: its tokens go out as unguarded
             refuse_attached_callbacks(self.runnable, "guard_runnable()")
 
     def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
@@ -378,7 +378,8 @@ class GuardedRunnable(_GuardRunnableBase):
         """Config for checks and fallbacks, and for the wrapped runnable (whose unjudged tokens
         must not reach live token handlers when the output is moderated)."""
         child = child_config(config, run_manager)
-        if not self.check_output or is_unwatched(run_manager):  # no handler to filter out
+        # No handler to filter out, or shadow mode (tokens reach handlers as unguarded).
+        if not self.check_output or self.guard.shadow or is_unwatched(run_manager):
             return child, child
         return child, patch_config(config, callbacks=without_live_tokens(run_manager.get_child()))
 
