@@ -7,6 +7,7 @@ then write the outputs. Each step is a function of its own.
 
 from __future__ import annotations
 
+import csv
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,7 +91,8 @@ def parse_thresholds(values: list[str]) -> list[float]:
 
 
 def _fail(console: Console, message: object) -> NoReturn:
-    console.print(f"[red]error:[/red] {message}")
+    """One line, literally: file names and data (``bad.csv:100:``, ``[bold]``) are not markup."""
+    console.print(Text.assemble(("error: ", "red"), str(message)), soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -100,7 +102,7 @@ def _usage_errors(console: Console) -> Iterator[None]:
     try:
         yield
     # DatasetError is a ValueError; ConfigurationError (no API key...) a LlamaShieldError
-    except (ValueError, KeyError, ImportError, OSError, LlamaShieldError) as exc:
+    except (ValueError, KeyError, ImportError, OSError, csv.Error, LlamaShieldError) as exc:
         _fail(console, exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
 
 
@@ -111,7 +113,7 @@ def _notes(console: Console) -> Iterator[None]:
         warnings.simplefilter("always")
         yield
     for warning in caught:
-        console.print(f"[yellow]note:[/yellow] {warning.message}")
+        console.print(Text.assemble(("note: ", "yellow"), str(warning.message)), soft_wrap=True)
 
 
 def check_arguments(
@@ -138,8 +140,9 @@ def load_rows_for(
     if data is None:
         return load_sample(taxonomy, limit=limit)
     category_mapping = load_mapping(mapping) if mapping else None
+    plain = preset is None and columns != _DEFAULT_COLUMNS  # named columns: read as plain rows
     return load_rows(
-        str(data), taxonomy=taxonomy, columns=None if preset else columns,
+        str(data), taxonomy=taxonomy, columns=columns if plain else None,
         mapping=category_mapping, limit=limit, split=split, subset=subset, preset=preset,
     )  # fmt: skip
 
@@ -154,10 +157,11 @@ def ask_for_scores(guard: LlamaGuard) -> None:
 def announce(
     console: Console, guard: LlamaGuard, rows: list[EvalRow], source: str, concurrency: int
 ) -> None:
-    console.print(
-        f"Evaluating [bold]{guard.model}[/bold] ({type(guard.backend).__name__}) on "
-        f"{len(rows)} rows of {source}, {concurrency} at a time"
-    )
+    console.print(Text.assemble(
+        "Evaluating ", (guard.model, "bold"),
+        f" ({type(guard.backend).__name__}) on {len(rows)} rows of {source}, "
+        f"{concurrency} at a time",
+    ))  # fmt: skip
     if type(guard.backend).__name__ == "SimulatedBackend":
         console.print(
             "[yellow]note:[/yellow] the simulated backend is keyword rules for offline demos; "
@@ -214,11 +218,13 @@ def judge_rows_in_batch(
 def write_outputs(console: Console, report: EvalReport, output: Path, plots: Path | None) -> None:
     """Print the tables, write report.json and, when asked, the PNG plots."""
     report.print(console)
-    console.print(f"report: {report.write_json(output)}")
+    with _usage_errors(console):
+        written = report.write_json(output)
+    console.print(Text(f"report: {written}"))
     if plots is not None:
         with _usage_errors(console):
             paths = report.plot(plots)
-        console.print("plots: " + ", ".join(str(p) for p in paths))
+        console.print(Text("plots: " + ", ".join(str(p) for p in paths)))
 
 
 def eval_command(
@@ -300,7 +306,7 @@ def eval_command(
     ] = 30.0,
 ) -> None:
     """Evaluate a guard on labelled DATA (or --sample): metrics, report.json, plots."""
-    console = Console()
+    console = Console(emoji=False)  # ":100:" in a file name or message stays as written
     columns = ColumnMap(
         prompt=prompt_column, response=response_column or None, label=label_column,
         categories=categories_column or None, id=id_column or None,
