@@ -112,8 +112,9 @@ def print_report(data: ReportData, console: Console | None = None) -> None:
     console = console or rich.console.Console()
     console.print(_summary(data, Table, Text))
     console.print(_headline(data))
-    for line in _published(data, Text) + _dataset(data, Text):
-        console.print(line)
+    lines = _published(data, Text) + _dataset(data, Text)
+    if lines:  # one print: a notebook shows one block, not a block per line
+        console.print(Text("\n").join(lines))
 
     latency = data.latency_ms
     console.print(
