@@ -190,3 +190,17 @@ def test_published_figures_are_the_presets_own(preset: str) -> None:
             f.source.startswith(CARDS) and f.source.endswith("MODEL_CARD.md") for f in figures
         )
     assert published_figures(None, "meta-llama/Meta-Llama-Guard-2-8B") == []
+
+
+def test_no_published_figures_without_a_preset(runner: CliRunner, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "report.json"
+    args = ["eval", "--sample", "-o", str(out), "--plots", str(tmp_path / "plots")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["published"] == [] and report["preset"] is None
+    assert report["dataset"]["records_read"] == report["rows_total"] == report["dataset"]["rows"]
+    assert "published (Meta's" not in result.stdout
+    assert not (tmp_path / "plots" / "model_card.png").exists()
+    assert (tmp_path / "plots" / "categories.png").exists()  # the other plots are drawn
