@@ -204,3 +204,17 @@ def test_no_published_figures_without_a_preset(runner: CliRunner, tmp_path: Path
     assert "published (Meta's" not in result.stdout
     assert not (tmp_path / "plots" / "model_card.png").exists()
     assert (tmp_path / "plots" / "categories.png").exists()  # the other plots are drawn
+
+
+def test_named_columns_read_a_published_shape_as_plain_rows(
+    runner: CliRunner, published_file: Find, tmp_path: Path
+) -> None:
+    data = str(published_file("xstest_prompts.csv"))
+    out = tmp_path / "report.json"
+    # the option's default value, given explicitly: the user chose plain rows
+    result = runner.invoke(app, ["eval", data, "--label-column", "label", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["preset"] is None and report["by_group"] == {} and report["rows_total"] == 450
+    refused = runner.invoke(app, ["eval", data, "--preset", "xstest", "--prompt-column", "prompt"])
+    assert refused.exit_code == 2 and "names its own columns" in _text(refused.output)

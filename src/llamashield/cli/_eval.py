@@ -54,7 +54,10 @@ if TYPE_CHECKING:
 
 __all__ = ["eval_command", "judge_rows", "parse_thresholds"]
 
-_DEFAULT_COLUMNS = ColumnMap()
+# The options that name columns: given on the command line (even with their default values),
+# DATA is read as plain rows in those columns, and --preset refuses them.
+_COLUMN_OPTIONS = ("prompt_column", "response_column", "label_column", "categories_column",
+                   "id_column", "unsafe_label")  # fmt: skip
 
 
 class _RateColumn(ProgressColumn):
@@ -116,9 +119,15 @@ def _notes(console: Console) -> Iterator[None]:
         console.print(Text.assemble(("note: ", "yellow"), str(warning.message)), soft_wrap=True)
 
 
+def _on_command_line(ctx: typer.Context, name: str) -> bool:
+    """Whether the user typed option ``name`` (typer may vendor click: compare by name)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
 def check_arguments(
     console: Console, data: Path | None, *, sample: bool, mapping: str | None,
-    preset: str | None, columns: ColumnMap,
+    preset: str | None, columns: ColumnMap | None,
 ) -> None:  # fmt: skip
     """Usage errors that need no file read: exit 2 before anything runs."""
     if (data is None) == (not sample):
@@ -128,21 +137,23 @@ def check_arguments(
     if preset is not None:
         if preset.strip().casefold() not in PRESETS:
             _fail(console, f"no preset {preset!r}; presets: {', '.join(PRESETS)}")
-        if columns != _DEFAULT_COLUMNS:
+        if columns is not None:
             _fail(console, "--preset names its own columns; drop the --*-column/--unsafe-label")
 
 
 def load_rows_for(
     data: Path | None, taxonomy: Taxonomy, *, preset: str | None, mapping: str | None,
-    columns: ColumnMap, limit: int | None, split: str | None, subset: str | None,
+    columns: ColumnMap | None, limit: int | None, split: str | None, subset: str | None,
 ) -> list[EvalRow]:  # fmt: skip
-    """The rows to judge: the shipped sample, or DATA read plainly or through a preset."""
+    """The rows to judge: the shipped sample, or DATA read plainly or through a preset.
+
+    ``columns`` is None unless a column option was given: then a file in a published set's
+    shape is refused with the preset's name, while named columns read it as plain rows."""
     if data is None:
         return load_sample(taxonomy, limit=limit)
     category_mapping = load_mapping(mapping) if mapping else None
-    plain = preset is None and columns != _DEFAULT_COLUMNS  # named columns: read as plain rows
     return load_rows(
-        str(data), taxonomy=taxonomy, columns=columns if plain else None,
+        str(data), taxonomy=taxonomy, columns=columns,
         mapping=category_mapping, limit=limit, split=split, subset=subset, preset=preset,
     )  # fmt: skip
 
@@ -228,6 +239,7 @@ def write_outputs(console: Console, report: EvalReport, output: Path, plots: Pat
 
 
 def eval_command(
+    ctx: typer.Context,
     data: Annotated[
         Path | None,
         typer.Argument(
@@ -307,11 +319,12 @@ def eval_command(
 ) -> None:
     """Evaluate a guard on labelled DATA (or --sample): metrics, report.json, plots."""
     console = Console(emoji=False)  # ":100:" in a file name or message stays as written
+    named = any(_on_command_line(ctx, name) for name in _COLUMN_OPTIONS)
     columns = ColumnMap(
         prompt=prompt_column, response=response_column or None, label=label_column,
         categories=categories_column or None, id=id_column or None,
         unsafe_values=frozenset(unsafe_label) if unsafe_label else None,
-    )  # fmt: skip
+    ) if named else None  # fmt: skip
     check_arguments(console, data, sample=sample, mapping=mapping, preset=preset, columns=columns)
     thresholds = parse_thresholds(threshold or [])
     with _usage_errors(console), _notes(console):
