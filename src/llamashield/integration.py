@@ -6,8 +6,11 @@ rely on the same names. ``INTERFACE_VERSION`` changes when a name here changes m
 
 - **Plans** (sans-I/O): a guarded behaviour is a generator yielding steps, driven by
   ``run_plan`` (sync) or ``arun_plan`` (async), so it is written once:
-  ``Judge`` (conversations, last turn each: ``list[Verdict]``), ``JudgeConversation`` (every
-  turn that came from outside: one ``Verdict``), ``Call`` (the wrapped component).
+  ``Judge`` (conversations, last turn each: ``list[Verdict]``; ``stage=`` labels their
+  spans and metrics), ``JudgeConversation`` (every turn that came from outside: one
+  ``Verdict``), ``Call`` (the wrapped component).
+- **Observability**: ``stage_scope(stage)`` labels the checks made inside it (for components
+  that call the guard directly); each driven plan is a span of its component.
 - **Content**: ``judged_text`` (the one mapping from any content to the text Llama Guard
   reads), ``JudgedContent``, ``UnjudgeableContent``; ``register_message_reader`` teaches
   ``LlamaGuard.check`` a framework's message class.
@@ -44,6 +47,7 @@ from llamashield._blocked import (
 from llamashield._content import JudgedContent, UnjudgeableContent, judged_text
 from llamashield._conversation import register_message_reader
 from llamashield._plan import Call, Judge, JudgeConversation, Plan, Step, arun_plan, run_plan
+from llamashield._telemetry import stage_scope
 
 __all__ = [
     "DEFAULT_REFUSAL",
@@ -65,6 +69,7 @@ __all__ = [
     "register_message_reader",
     "run_plan",
     "stage_name",
+    "stage_scope",
     "verdict_metadata",
 ]
 

@@ -18,7 +18,7 @@ from langchain_llamashield._judging import (
     verdict_metadata,
 )
 from llamashield import LlamaGuard, Verdict
-from llamashield._telemetry import stage_scope
+from llamashield.integration import stage_scope
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import Callbacks

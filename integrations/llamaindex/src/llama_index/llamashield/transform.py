@@ -16,7 +16,7 @@ from llama_index.llamashield._common import (
 )
 
 from llamashield import LlamaGuard, Verdict
-from llamashield._telemetry import stage_scope
+from llamashield.integration import stage_scope
 
 __all__ = ["LlamaGuardTransform"]
 
