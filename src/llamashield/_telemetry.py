@@ -67,11 +67,11 @@ CONTENT_ENV = "LLAMASHIELD_TRACE_CONTENT"
 _GENAI_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _TRUE = ("1", "true", "yes", "on")
 
-# Histogram buckets in seconds: a cached check takes microseconds, a remote one tens of ms to s.
 _DURATION = (
     "Duration of a check; its count is the checks, by llamashield.outcome (safe, unsafe, error), "
     "llamashield.stage, llamashield.role and llamashield.shadow"
 )
+# Histogram buckets in seconds: a cached check takes microseconds, a remote one tens of ms to s.
 _DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                      2.5, 5.0, 10.0, 30.0)  # fmt: skip
 
