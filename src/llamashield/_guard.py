@@ -222,6 +222,27 @@ class LlamaGuard:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    # -- warm-up --------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Do a first check's one-time work now: the backend's lazy SDK imports and client
+        set-up (about 0.3-0.6 s for the ``together`` SDK), the prompt and parser code paths.
+
+        Sends nothing to the model. Servers and command-line tools call it once at start, so
+        the first user-facing check costs what every later one does.
+        """
+        self._plan("warm-up")  # normaliser, invisible-text scrubbing, chunking
+        warm = getattr(self.backend, "warm_up", None)
+        if callable(warm):
+            warm()
+
+    async def awarm_up(self) -> None:
+        """``warm_up``, plus the running loop's async client (each loop gets its own)."""
+        self.warm_up()
+        awarm = getattr(self.backend, "awarm_up", None)
+        if callable(awarm):
+            await awarm()
+
     # -- pure steps -----------------------------------------------------------------------
 
     def prepare(self, conversation: Any) -> GuardRequest:

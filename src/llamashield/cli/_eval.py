@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -90,7 +91,7 @@ def parse_thresholds(values: list[str]) -> list[float]:
 
 
 def _fail(console: Console, message: object) -> NoReturn:
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {escape(str(message))}", soft_wrap=True)  # one line
     raise typer.Exit(2)
 
 
