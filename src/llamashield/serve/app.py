@@ -51,6 +51,7 @@ def create_app(
             "api_key_hashes (or --no-auth to serve without authentication)"
         )
     service = _Service(config, guard or build_guard(config), keys)
+    _quiet_sdk_request_logs()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -73,6 +74,19 @@ def create_app(
     app.state.service = service
     app.state.metrics = service.metrics
     return app
+
+
+# SDK loggers that write whole request bodies (the judged text) at DEBUG.
+_CONTENT_LOGGERS = ("together", "openai")
+
+
+def _quiet_sdk_request_logs() -> None:
+    """Keep the backend SDKs' request dumps out of the service's logs: their DEBUG records
+    hold the text being judged. A logger set to DEBUG explicitly after this stays so."""
+    for name in _CONTENT_LOGGERS:
+        sdk = logging.getLogger(name)
+        if sdk.getEffectiveLevel() < logging.INFO:
+            sdk.setLevel(logging.INFO)
 
 
 class _Service:
