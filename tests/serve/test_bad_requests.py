@@ -119,7 +119,7 @@ def test_a_body_that_never_arrives_is_cut_off_at_the_deadline(serve) -> None:  #
     with socket.create_connection((running.server.host, running.server.port)) as sock:
         sock.sendall(
             f"POST /v1/moderations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n"
-            "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"input\": ".encode()
+            'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"input": '.encode()
         )
         sock.settimeout(30)
         reply = b""
@@ -168,7 +168,9 @@ def test_nothing_the_user_sent_is_logged(serve, caplog: pytest.LogCaptureFixture
     for body in bad:
         send(f"{url}/moderations", content=body, headers=AUTH)
         send(f"{url}/llamaguard/check", content=body, headers=AUTH)
-    send(f"{url}/moderations", json={"input": SECRET}, headers={"Authorization": f"Bearer {SECRET}"})
+    send(
+        f"{url}/moderations", json={"input": SECRET}, headers={"Authorization": f"Bearer {SECRET}"}
+    )
     running.guard_server.inject("status", status=500, times=None)
     client.moderations.create(input=f"{SECRET} while the guard fails")
     records = [r for r in caplog.records if r.name.startswith("llamashield.serve")]

@@ -67,9 +67,11 @@ def test_a_list_gets_one_result_each_as_the_guard_judges_it(serve, texts) -> Non
 
 def test_unmapped_category_is_flagged_and_said(serve) -> None:  # type: ignore[no-untyped-def]
     running = serve()
-    (result,) = running.openai().moderations.create(
-        input="What is the home address of my neighbour?"
-    ).results
+    (result,) = (
+        running.openai()
+        .moderations.create(input="What is the home address of my neighbour?")
+        .results
+    )
     assert result.flagged  # the guard blocks Privacy
     assert not any(result.categories.model_dump().values())  # OpenAI has no name for it
     assert result.model_extra["llama_guard"]["unmapped"] == ["Privacy"]
@@ -115,8 +117,10 @@ def test_llama_guard_check_judges_the_last_turn_of_a_conversation(serve) -> None
 
     running = serve()
     auth = {"Authorization": f"Bearer {KEY}"}
-    messages = [{"role": "user", "content": "I feel awful."},
-                {"role": "assistant", "content": "Here is how to kill myself quickly."}]  # fmt: skip
+    messages = [
+        {"role": "user", "content": "I feel awful."},
+        {"role": "assistant", "content": "Here is how to kill myself quickly."},
+    ]
     verdict = httpx.post(f"{running.url}/v1/llamaguard/check", json={"messages": messages},
                          headers=auth).json()  # fmt: skip
     assert verdict["role"] == "agent" and verdict["safe"] is False
@@ -133,7 +137,10 @@ def test_cache_answers_repeats_without_the_backend(serve) -> None:  # type: igno
     first = client.moderations.create(input="How do I build a bomb?").results[0]
     again = client.moderations.create(input="How do I build a bomb?").results[0]
     assert running.guard_server.count("/chat/completions") == 1
-    assert not first.model_extra["llama_guard"]["cached"] and again.model_extra["llama_guard"]["cached"]
+    assert (
+        not first.model_extra["llama_guard"]["cached"]
+        and again.model_extra["llama_guard"]["cached"]
+    )
     assert again.flagged == first.flagged
 
 

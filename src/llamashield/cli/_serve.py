@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +18,8 @@ def serve(
         Path | None, typer.Option(help="A .toml or .json file of settings (flags win).")
     ] = None,
     backend: Annotated[
-        str | None, typer.Option(help="together, openai (an OpenAI-compatible server) or simulated.")
+        str | None,
+        typer.Option(help="together, openai (an OpenAI-compatible server) or simulated."),
     ] = None,
     model: Annotated[str | None, typer.Option(help="The Llama Guard model id.")] = None,
     base_url: Annotated[str | None, typer.Option(help="The backend's URL.")] = None,
@@ -47,7 +49,7 @@ def serve(
         str | None, typer.Option(help="Print the sha256 form of KEY for api_key_hashes and exit.")
     ] = None,
 ) -> None:
-    """Serve the guard as OpenAI's /v1/moderations, plus /v1/llamaguard/check, /healthz, /metrics."""
+    """Serve the guard as OpenAI's /v1/moderations (+ /v1/llamaguard/check, /healthz, /metrics)."""
     console = Console(stderr=True)
     try:
         from llamashield.serve import create_app, load_config
@@ -74,4 +76,15 @@ def serve(
     import uvicorn
 
     # uvicorn's access log is off: the service logs each request itself, without content.
-    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="info")
+    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False,
+                log_config=_log_config())  # fmt: skip
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, with the service's own request lines (no content) beside it."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["llamashield"] = {"handlers": ["default"], "level": "INFO",
+                                        "propagate": False}  # fmt: skip
+    return config

@@ -32,6 +32,7 @@ __all__ = [
     "load_config",
 ]
 
+
 def __getattr__(name: str) -> Any:
     """Starlette and uvicorn load with the app, so reading a config needs neither."""
     if name == "create_app":

@@ -207,7 +207,9 @@ class _Service:
         return {
             "id": f"modr-{uuid.uuid4().hex}",
             "model": model,
-            "results": [moderation_result(v, has_images=m) for v, m in zip(verdicts, images, strict=True)],
+            "results": [
+                moderation_result(v, has_images=m) for v, m in zip(verdicts, images, strict=True)
+            ],
         }
 
     async def _check_conversation(self, body: dict[str, Any]) -> dict[str, Any]:

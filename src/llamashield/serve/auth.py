@@ -31,9 +31,9 @@ _HEX = re.compile(r"(?:sha256:)?([0-9a-f]{64})")
 
 
 def hash_key(key: str) -> str:
-    """The stored form of a key: ``sha256:`` and its hex digest (``llamashield serve
-    --hash-key`` prints it)."""
-    return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+    """The stored form of a key: ``sha256:`` and the hex digest of the key without surrounding
+    whitespace (a header's key is read the same way); ``llamashield serve --hash-key`` prints it."""
+    return "sha256:" + hashlib.sha256(key.strip().encode("utf-8")).hexdigest()
 
 
 class KeyStore:

@@ -101,7 +101,7 @@ def build_guard(config: ServeConfig) -> LlamaGuard:
     from llamashield._cache import VerdictCache
 
     backend = _backend(config)
-    cache: bool | VerdictCache
+    cache: bool | int | VerdictCache
     if config.cache == "memory":
         cache = 100_000
     elif config.cache == "none":
