@@ -1,9 +1,10 @@
 """``llamashield serve`` under load: the endpoint vs ``guard.acheck`` in-process, and replicas
 sharing a Redis verdict cache.
 
-Run: ``PYTHONPATH=src .venv/bin/python -m benchmarks.serve_bench`` (needs ``llamashield[serve]``;
-locust on the PATH or in ``.venv-locust``, else the bounded httpx generator below; and
-``redis-server`` for the replica part). Every figure comes from this one run:
+Run: ``.venv/bin/python -m benchmarks.serve_bench`` (needs ``llamashield[serve]``; locust on
+the PATH or in a venv of its own, ``python3 -m venv .venv-locust && .venv-locust/bin/pip install
+locust``, else the bounded httpx generator below; and ``redis-server`` for the replica part).
+Every figure comes from this one run:
 
 1. The loopback guard server (``python -m llamashield.testing``, its own process, ``--latency``
    seconds per answer, standing in for the model) judges for both sides.

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from conftest import KEY
 from prometheus_client.parser import text_string_to_metric_families
+from serve_support import KEY
 
 SECRET = "zebra-quartz-7781"  # what the "user" sends; must never reach a log record
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -41,8 +41,7 @@ def _error(response: httpx.Response, status: int) -> dict[str, Any]:
     ],
 )
 def test_wrong_types_are_400(serve, body: bytes, param: str | None, words: str) -> None:  # type: ignore[no-untyped-def]
-    running = getattr(serve, "running", None) or serve()
-    serve.running = running
+    running = serve()
     error = _error(httpx.post(f"{running.url}/v1/moderations", content=body, headers=AUTH), 400)
     assert error["param"] == param and words in error["message"]
     assert error["type"] == "invalid_request_error"

@@ -10,9 +10,9 @@ import zlib
 
 import openai
 import pytest
-from conftest import KEY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from serve_support import KEY
 
 from llamashield.serve.openai_categories import OPENAI_CATEGORIES
 from llamashield.testing import IMAGE_MARKER
