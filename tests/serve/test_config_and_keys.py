@@ -53,6 +53,10 @@ def test_no_backend_is_the_one_line_error(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(ConfigurationError) as caught:
         build_guard(ServeConfig())
     assert str(caught.value) == NO_BACKEND and "\n" not in NO_BACKEND
+    with pytest.raises(ConfigurationError, match="needs model"):
+        build_guard(ServeConfig(backend="transformers"))
+    with pytest.raises(ConfigurationError, match="needs base_url and model"):
+        build_guard(ServeConfig(backend="openai", model="llama-guard"))
     guard = build_guard(ServeConfig(backend="simulated", model="simulated/llama-guard-3"))
     assert guard.taxonomy.generation == 3 and guard.policy.on_error == "block"
 

@@ -19,7 +19,7 @@ def serve(
     ] = None,
     backend: Annotated[
         str | None,
-        typer.Option(help="together, openai (an OpenAI-compatible server) or simulated."),
+        typer.Option(help="together, openai (a compatible server), transformers or simulated."),
     ] = None,
     model: Annotated[str | None, typer.Option(help="The Llama Guard model id.")] = None,
     base_url: Annotated[str | None, typer.Option(help="The backend's URL.")] = None,

@@ -23,7 +23,7 @@ from llamashield._taxonomy import taxonomy_for_model
 
 __all__ = ["OPENAI_MODEL_NAMES", "ServeConfig", "build_guard", "load_config"]
 
-BackendKind = Literal["together", "openai", "simulated"]
+BackendKind = Literal["together", "openai", "transformers", "simulated"]
 
 
 # OpenAI's moderation model names: accepted as aliases of the served model by default, so a
@@ -146,6 +146,12 @@ def _backend(config: ServeConfig) -> Any:
             base_url=config.base_url,
             logprobs=config.threshold is not None,
         )
+    if kind == "transformers":
+        from llamashield.backends.transformers import TransformersBackend
+
+        if not config.model:
+            raise ConfigurationError("backend 'transformers' needs model (a folder or model id)")
+        return TransformersBackend(model=config.model)
     from llamashield.backends.openai_compatible import OpenAICompatibleBackend
 
     if not config.base_url or not config.model:
