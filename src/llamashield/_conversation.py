@@ -1,9 +1,12 @@
 """Turn what users pass (a string, chat messages, content parts) into a judged conversation.
 
 Pure and I/O-free. The result is a tuple of ``Turn``s alternating User/Agent, ending with the
-turn being judged; system and tool messages are not judged and are dropped, consecutive turns of
-one role are merged (Llama Guard's template requires alternation). What a message's content
-means as text is ``_content.judged_text``'s job, shared with the adapters.
+turn being judged. Every message is judged: assistant messages as the Agent's turn; user,
+system, developer, tool and function messages as the User's (whatever reaches the model from
+outside the model is the User side of the conversation, as llama-stack reads a leading system
+message). Consecutive turns of one role are merged (Llama Guard's template requires
+alternation). What a message's content means as text is ``_content.judged_text``'s job, shared
+with the adapters.
 """
 
 from __future__ import annotations
@@ -22,22 +25,26 @@ __all__ = [
     "Conversation",
     "Role",
     "Turn",
+    "merge_turns",
     "neutralize",
     "normalize_conversation",
+    "read_messages",
     "register_message_reader",
 ]
 
 Role = Literal["user", "agent"]
 
-_ROLE_ALIASES: dict[str, Role | None] = {
+_ROLE_ALIASES: dict[str, Role] = {
     "user": "user",
     "assistant": "agent",
     "agent": "agent",
     "model": "agent",
-    "system": None,
-    "developer": None,
-    "tool": None,
-    "function": None,
+    # The developer's instructions, tool and function results: text the model reads that it
+    # did not write. A client that sends the whole conversation can forge any of them.
+    "system": "user",
+    "developer": "user",
+    "tool": "user",
+    "function": "user",
 }
 # LangChain's role spellings, read by the core in earlier releases: the LangChain adapter now
 # converts its messages at its boundary (``register_message_reader``).
@@ -245,12 +252,9 @@ def _judged(parts: list[Any], index: int) -> tuple[str, tuple[MediaPart, ...], s
     return judged.text, judged.media, None
 
 
-def normalize_conversation(conversation: Any) -> Conversation:
-    """Normalise a str or a message list to alternating turns; raise on bad input.
-
-    ``"hi"`` is one User turn. A list keeps user and assistant messages, drops system/tool ones,
-    merges neighbours of one role, and must end with a non-empty turn to judge.
-    """
+def read_messages(conversation: Any) -> list[Turn]:
+    """One ``Turn`` per message of ``conversation`` (a str, one message, or a list), in order,
+    unmerged: the unit conversation judging works on. Raises on malformed input."""
     if isinstance(conversation, str):
         conversation = [{"role": "user", "content": conversation}]
     elif isinstance(conversation, Mapping):
@@ -269,31 +273,47 @@ def normalize_conversation(conversation: Any) -> Conversation:
                 f"role {raw_role!r} is LangChain's spelling: pass 'user'/'assistant' (or "
                 "LangChain message objects, which langchain_llamashield converts)",
                 DeprecationWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
             key = "user" if _DEPRECATED_ROLES[key] == "user" else "assistant"
         if key not in _ROLE_ALIASES:
             raise ValueError(
-                f"message {index} has role {raw_role!r}; use 'user', 'assistant' or 'system'"
+                f"message {index} has role {raw_role!r}; use 'user', 'assistant', 'system' "
+                "or 'tool'"
             )
-        role = _ROLE_ALIASES[key]
-        if role is None:
-            continue
         raw_text, media, problem = _judged(parts, index)
         text = neutralize(raw_text)
-        if turns and turns[-1].role == role:
+        turns.append(Turn(_ROLE_ALIASES[key], text, bool(media) and not text, media, problem))
+    return turns
+
+
+def merge_turns(messages: Sequence[Turn]) -> Conversation:
+    """``read_messages``'s turns as Llama Guard reads them: neighbours of one role merged, a
+    User turn first. Raises ``ValueError`` when there is nothing to judge."""
+    turns: list[Turn] = []
+    for turn in messages:
+        if turns and turns[-1].role == turn.role:
             last = turns[-1]
             # Join non-empty texts only: an empty message must not leave a stray or blank line.
-            joined = "\n".join(t for t in (last.content, text) if t)
+            joined = "\n".join(t for t in (last.content, turn.content) if t)
             turns[-1] = Turn(
-                role, joined, not joined and bool(media or last.media),
-                last.media + media, last.problem or problem,
+                turn.role, joined, not joined and bool(turn.media or last.media),
+                last.media + turn.media, last.problem or turn.problem,
             )  # fmt: skip
         else:
-            turns.append(Turn(role, text, bool(media) and not text, media, problem))
+            turns.append(turn)
     if not turns:
-        raise ValueError("nothing to judge: the conversation has no user or assistant message")
+        raise ValueError("nothing to judge: the conversation has no message")
     if turns[0].role == "agent":
         # The template starts with a User turn; an agent-first history gets an empty one.
         turns.insert(0, Turn("user", ""))
     return tuple(turns)
+
+
+def normalize_conversation(conversation: Any) -> Conversation:
+    """Normalise a str or a message list to alternating turns; raise on bad input.
+
+    ``"hi"`` is one User turn. A list keeps every message (system, developer and tool ones as
+    the User's), merges neighbours of one role, and ends with the turn to judge.
+    """
+    return merge_turns(read_messages(conversation))

@@ -22,14 +22,14 @@ Example::
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 if TYPE_CHECKING:
     from llamashield._guard import LlamaGuard
 
-__all__ = ["Call", "Judge", "Plan", "arun_plan", "run_plan"]
+__all__ = ["Call", "Judge", "JudgeConversation", "Plan", "arun_plan", "run_plan"]
 
 R = TypeVar("R")
 
@@ -39,6 +39,16 @@ class Judge:
     """Judge these conversations (concurrently); the plan receives ``list[Verdict]``."""
 
     conversations: Sequence[Any]
+
+
+@dataclass(frozen=True)
+class JudgeConversation:
+    """Judge every message of ``conversation`` that came from outside, each as the last turn
+    of its own prefix (``LlamaGuard.check_conversation``); the plan receives one ``Verdict``.
+    ``trusted`` holds the indexes of messages the guarded model produced in this run."""
+
+    conversation: Any
+    trusted: Collection[int] = ()
 
 
 @dataclass(frozen=True)
@@ -53,7 +63,7 @@ class Call:
     kwargs: Mapping[str, Any] = field(default_factory=dict)
 
 
-Step: TypeAlias = Judge | Call
+Step: TypeAlias = Judge | JudgeConversation | Call
 Plan: TypeAlias = Generator[Step, Any, R]
 
 
@@ -83,6 +93,8 @@ class _Stepper:
 def _perform(step: Step, guard: LlamaGuard) -> Any:
     if isinstance(step, Judge):
         return guard.check_many(list(step.conversations)) if step.conversations else []
+    if isinstance(step, JudgeConversation):
+        return guard.check_conversation(step.conversation, trusted=step.trusted)
     return step.sync(*step.args, **step.kwargs)
 
 
@@ -90,6 +102,8 @@ async def _aperform(step: Step, guard: LlamaGuard) -> Any:
     if isinstance(step, Judge):
         conversations = list(step.conversations)
         return await guard.acheck_many(conversations) if conversations else []
+    if isinstance(step, JudgeConversation):
+        return await guard.acheck_conversation(step.conversation, trusted=step.trusted)
     result = (step.async_ or step.sync)(*step.args, **step.kwargs)
     return await result if inspect.isawaitable(result) else result
 

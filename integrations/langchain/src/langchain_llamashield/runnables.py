@@ -35,7 +35,12 @@ from langchain_llamashield._callbacks import (
     refuse_attached_callbacks,
     without_live_tokens,
 )
-from langchain_llamashield._inputs import answer_conversation, input_conversation, output_message
+from langchain_llamashield._inputs import (
+    answer_conversation,
+    input_conversation,
+    output_message,
+    template_history,
+)
 from langchain_llamashield._on_unsafe import (
     OnUnsafe,
     UnsafePolicy,
@@ -310,10 +315,13 @@ class GuardedRunnable(_GuardRunnableBase):
     # overlaps: a task costs microseconds, and under concurrency per-call timings measure the
     # load more than the way of running.
     _overlap: OverlapChooser = PrivateAttr(default_factory=OverlapChooser)
+    # The input variables the wrapped prompt template places as messages (with their roles).
+    _history: frozenset[str] = PrivateAttr(default=frozenset())
 
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
         self._policy = UnsafePolicy.parse(self.on_unsafe, self.refusal)
+        self._history = template_history(self.runnable)
         if not (self.check_input or self.check_output):
             raise ValueError(
                 "guard_runnable() with check_input=False and check_output=False guards nothing"
@@ -346,7 +354,7 @@ class GuardedRunnable(_GuardRunnableBase):
         """The input as a conversation; for the output check only, an input with no text is
         fine (the answer is judged on its own)."""
         try:
-            return input_conversation(value, key=self.input_key)
+            return input_conversation(value, key=self.input_key, history=self._history)
         except ValueError:
             if self.check_input:
                 raise
@@ -414,7 +422,8 @@ class GuardedRunnable(_GuardRunnableBase):
             self._overlap.record(overlap, time.perf_counter() - started)
         if self.check_output and (answer := self._answer(context, output)) is not None:
             # The check's run shows the answer as its input: only tracers may see it yet.
-            verdict = yield Call(check.invoke, check.ainvoke, (answer, inner))
+            checked = judge(self.guard, answer=True)
+            verdict = yield Call(checked.invoke, checked.ainvoke, (answer, inner))
             if not verdict.safe:
                 return (yield from self._refuse(verdict, "output", value, child, output))
         return output
