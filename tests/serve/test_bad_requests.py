@@ -54,7 +54,8 @@ def test_llamaguard_check_needs_messages(serve) -> None:  # type: ignore[no-unty
         assert _error(response, 400)["param"] == "messages"
     bad_role = {"messages": [{"role": "wizard", "content": "hi"}]}
     response = httpx.post(f"{running.url}/v1/llamaguard/check", json=bad_role, headers=AUTH)
-    assert "role" in _error(response, 400)["message"]
+    error = _error(response, 400)
+    assert "role" in error["message"] and error["param"] == "messages"
 
 
 def test_too_many_inputs_in_one_request_is_400(serve) -> None:  # type: ignore[no-untyped-def]

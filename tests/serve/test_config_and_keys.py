@@ -28,8 +28,10 @@ def test_toml_and_json_files_and_flags_that_win(tmp_path: Path) -> None:
     flagged = config.with_overrides({"port": 9002, "max_batch": None, "deadline": 2.5})
     assert (flagged.port, flagged.max_batch, flagged.deadline) == (9002, 8, 2.5)
     as_json = tmp_path / "serve.json"
-    as_json.write_text(json.dumps({"backend": "simulated", "on_error": "raise"}))
-    assert load_config(as_json).on_error == "raise"
+    as_json.write_text(json.dumps({"on_error": "raise", "api_keys_file": "secrets/keys"}))
+    from_json = load_config(as_json)
+    assert from_json.on_error == "raise"
+    assert from_json.api_keys_file == tmp_path / "secrets" / "keys"  # beside the file
 
 
 @pytest.mark.parametrize(
@@ -133,3 +135,14 @@ def test_the_docs_print_the_table() -> None:
         assert f"| {name} | {', '.join(targets)} |" in text, name
     for name in UNMAPPED:
         assert f"| {name} | (unmapped) |" in text, name
+
+
+def test_a_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    import llamashield.serve as serve
+
+    monkeypatch.delitem(sys.modules, "llamashield.serve.app", raising=False)
+    monkeypatch.setitem(sys.modules, "starlette", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"pip install 'llamashield\[serve\]'"):
+        serve.create_app  # noqa: B018

@@ -35,12 +35,15 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     """Starlette and uvicorn load with the app, so reading a config needs neither."""
-    if name == "create_app":
-        from llamashield.serve.app import create_app
+    modules = {"create_app": "llamashield.serve.app", "ServerThread": "llamashield.serve.server"}
+    if name not in modules:
+        raise AttributeError(f"module 'llamashield.serve' has no attribute {name!r}")
+    import importlib
 
-        return create_app
-    if name == "ServerThread":
-        from llamashield.serve.server import ServerThread
-
-        return ServerThread
-    raise AttributeError(f"module 'llamashield.serve' has no attribute {name!r}")
+    try:
+        module = importlib.import_module(modules[name])
+    except ImportError as exc:
+        raise ImportError(
+            f"llamashield serve needs its extra: pip install 'llamashield[serve]' ({exc})"
+        ) from exc
+    return getattr(module, name)

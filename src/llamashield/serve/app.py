@@ -218,14 +218,14 @@ class _Service:
         if not isinstance(messages, list) or not messages:
             raise ApiError(400, "'messages' must be a non-empty list of {'role', 'content'} "
                            "messages", param="messages")  # fmt: skip
-        (verdict,) = await self._judge_many([messages])
+        (verdict,) = await self._judge_many([messages], param="messages")
         return verdict.model_dump(mode="json")
 
-    async def _judge_many(self, conversations: list[Any]) -> list[Verdict]:
+    async def _judge_many(self, conversations: list[Any], param: str = "input") -> list[Verdict]:
         try:
             verdicts = await self.guard.acheck_many(conversations)
         except (ValueError, TypeError) as exc:  # a conversation the guard cannot read
-            raise ApiError(400, f"cannot judge this input: {exc}", param="input") from None
+            raise ApiError(400, f"cannot judge this input: {exc}", param=param) from None
         for verdict in verdicts:
             outcome = "error" if verdict.error else "flagged" if not verdict.safe else "safe"
             self.metrics.inputs.labels(outcome).inc()

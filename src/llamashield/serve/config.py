@@ -83,7 +83,11 @@ def load_config(path: Path | None) -> ServeConfig:
         raise ConfigurationError(f"{path} is not valid {path.suffix[1:].upper()}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigurationError(f"{path} must hold a table of settings")
-    return _validated(data.get("serve", data))
+    settings = dict(data.get("serve", data))
+    keys_file = settings.get("api_keys_file")
+    if isinstance(keys_file, str) and not Path(keys_file).is_absolute():
+        settings["api_keys_file"] = path.parent / keys_file  # beside the config, not the cwd
+    return _validated(settings)
 
 
 def _validated(data: Mapping[str, Any]) -> ServeConfig:
