@@ -143,6 +143,7 @@ def test_a_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     import llamashield.serve as serve
 
     monkeypatch.delitem(sys.modules, "llamashield.serve.app", raising=False)
-    monkeypatch.setitem(sys.modules, "starlette", None)  # as if not installed
+    for name in [m for m in sys.modules if m.split(".")[0] == "starlette"] + ["starlette"]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
     with pytest.raises(ImportError, match=r"pip install 'llamashield\[serve\]'"):
         serve.create_app  # noqa: B018
