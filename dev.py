@@ -122,6 +122,12 @@ def bench_pipeline(extra: list[str]) -> None:
     run(PY, "-m", "benchmarks.pipeline_bench", "--nemo-python", nemo, *extra)
 
 
+def notebooks(extra: list[str]) -> None:
+    """Run notebooks/*.ipynb offline and write them back executed (tests/notebooks/executed.py)."""
+    ensure_env("test")
+    run(PY, "tests/notebooks/executed.py", *extra)
+
+
 def main() -> None:
     command, extra = (sys.argv[1] if len(sys.argv) > 1 else ""), sys.argv[2:]
     if command == "demo":
@@ -132,10 +138,12 @@ def main() -> None:
         test_engines(extra)
     elif command == "bench-pipeline":
         bench_pipeline(extra)
+    elif command == "notebooks":
+        notebooks(extra)
     else:
         sys.exit(
             "usage: python3 dev.py demo | test [pytest args] | test-engines [pytest args] | "
-            "bench-pipeline [--quick] [--only seq,conc,...]"
+            "bench-pipeline [--quick] [--only seq,conc,...] | notebooks [NAME...]"
         )
 
 

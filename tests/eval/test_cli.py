@@ -129,7 +129,7 @@ def test_on_the_loopback_server_over_http(runner: CliRunner, tmp_path: Path,
         (["eval", "--sample", "-t", "abc"], "start:stop:step"),
         (
             ["eval", "missing-file.jsonl", "--backend", "simulated"],
-            "not a .jsonl/.json/.csv/.tsv file",
+            "error: missing-file.jsonl: no such file",
         ),
         (["eval", "--sample", "--mapping", "lg3-lg2"], "the sample maps itself"),
         (["eval", "--sample", "--backend", "together"], "TOGETHER_API_KEY"),

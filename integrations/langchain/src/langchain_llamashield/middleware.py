@@ -519,10 +519,17 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
                 return cast(ToolMessage, self._stamped(result, verdict, "tool_result"))
             violation, marker = self._violation(verdict, "tool_result", text)
             metadata = {**result.response_metadata, METADATA_KEY: marker}
-            return self._sealing(
-                result.model_copy(
-                    update={"content": violation, "artifact": None, "response_metadata": metadata}
-                )
+            return cast(
+                ToolMessage,
+                self._sealing(
+                    result.model_copy(
+                        update={
+                            "content": violation,
+                            "artifact": None,
+                            "response_metadata": metadata,
+                        }
+                    )
+                ),
             )
 
         return _Check([[message_dict(result, "user")]], apply)
