@@ -42,8 +42,9 @@ def create_app(
     config: ServeConfig, *, guard: LlamaGuard | None = None, keys: KeyStore | None = None
 ) -> Starlette:
     """The ASGI app. ``guard`` defaults to the one the config describes; ``keys`` to the
-    config's and the environment's. Raises ``ConfigurationError`` when no key is configured,
-    unless ``no_auth`` says to serve without authentication."""
+    config's and the environment's. The app owns the guard: it warms it up before the first
+    request and closes it at shutdown. Raises ``ConfigurationError`` when no key is
+    configured, unless ``no_auth`` says to serve without authentication."""
     keys = keys if keys is not None else KeyStore.load(config.api_key_hashes, config.api_keys_file)
     if not len(keys) and not config.no_auth:
         raise ConfigurationError(
