@@ -325,9 +325,7 @@ def _from_file_url(url: str, declared: str | None, local: _Local, where: str) ->
     parts = urlsplit(url)
     if parts.netloc.lower() not in ("", "localhost"):  # a file on another host: never read
         logger.debug("llamashield: local image %r not read: a remote file URL", url)
-        raise ImageRejected(
-            _NOT_READ.format(where=where, limit=local.limits.max_image_bytes)
-        )
+        raise ImageRejected(_NOT_READ.format(where=where, limit=local.limits.max_image_bytes))
     return _from_path(url2pathname(parts.path), declared, local, where)
 
 
@@ -471,9 +469,12 @@ def with_images(
             )
         images = tuple(
             image_url_for(
-                part.data, limits, f"turn {index + 1}, image {number + 1}",
-                media_root=media_root, deadline=deadline,
-            )  # fmt: skip
+                part.data,
+                limits,
+                f"turn {index + 1}, image {number + 1}",
+                media_root=media_root,
+                deadline=deadline,
+            )
             for number, part in enumerate(turn.media)
         )
         turns.append(replace(turn, images=images, media_only=False) if images else turn)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 from typing import Any
-
 from unittest.mock import patch
 
 import pytest
@@ -70,8 +69,9 @@ def test_a_path_over_the_limit_is_refused_before_it_is_read(tmp_path: Path) -> N
     file = tmp_path / "big.png"
     file.write_bytes(png(b"x" * 5000))
     small = ImageLimits(max_image_bytes=1000)
-    with patch("os.open", side_effect=AssertionError("opened")), pytest.raises(
-        ImageRejected, match="max_image_bytes=1,000"
+    with (
+        patch("os.open", side_effect=AssertionError("opened")),
+        pytest.raises(ImageRejected, match="max_image_bytes=1,000"),
     ):
         image_url_for({"block_type": "image", "path": str(file)}, small, media_root=tmp_path)
 
