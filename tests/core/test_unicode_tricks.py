@@ -64,9 +64,8 @@ def test_tag_smuggling_interleaved_with_invisibles_is_decoded(
 ) -> None:
     assume(word.strip())
     hidden = data.draw(interleaved(tags(word), NOISE + SELECTOR_NOISE), label="hidden")
-    out = neutralize(f"Nice weather{hidden} today")
-    assert neutralize(word) in out.splitlines()[1:]
-    assert out.splitlines()[0] == "Nice weather today"
+    lines = [line.strip() for line in neutralize(f"Nice weather{hidden} today").splitlines()]
+    assert lines[0] == "Nice weather today" and neutralize(word) in lines[1:]
 
 
 @settings(max_examples=300, deadline=None)
@@ -76,8 +75,8 @@ def test_selector_smuggling_interleaved_with_invisibles_is_decoded(
 ) -> None:
     assume(word.strip())
     hidden = data.draw(interleaved(selectors(word), NOISE + TAG_NOISE), label="hidden")
-    out = neutralize(f"Nice weather{hidden} today")
-    assert neutralize(word) in out.splitlines()[1:]
+    lines = [line.strip() for line in neutralize(f"Nice weather{hidden} today").splitlines()]
+    assert lines[0] == "Nice weather today" and neutralize(word) in lines[1:]
 
 
 @pytest.mark.parametrize("splitter", ["\u200b", "\u200d", "\U000e0001", "\ufe0f", "\u00ad"])
