@@ -7,14 +7,16 @@ Latin letters they imitate. Plain ASCII text never comes here.
 
 Look-alikes come from Unicode's confusables data (UTS #39, ``confusables.txt``) and the script
 of each character from ``Scripts.txt``, both as shipped by the ``confusable-homoglyphs``
-package and loaded on first use (about 0.1 s, once per process, and only for text with letters
-outside the Latin blocks). A word is folded only when its letters come from more than one
-script ("b\u043emb", "b\u0585mb"): a word wholly in one script, Russian or Armenian text that
-happens to look Latin included, is that language and is left alone.
+package and loaded on first use (the scripts in a few milliseconds; the confusables, about
+0.1 s, once per process and only for a text that mixes scripts). A word is folded only when
+its letters come from more than one script ("b\u043emb", "b\u0585mb"): a word wholly in one
+script, Russian or Armenian text that happens to look Latin included, is that language and is
+left alone.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 import unicodedata
@@ -90,7 +92,6 @@ def smuggled(text: str) -> list[str]:
 def _folds() -> tuple[dict[int, str], re.Pattern[str]]:
     """Each non-Latin word character whose UTS #39 prototype is ASCII letters or digits, with
     that prototype; and a pattern finding any of them (built once, on first use)."""
-    from confusable_homoglyphs.categories import alias
     from confusable_homoglyphs.confusables import confusables_data
 
     data: Mapping[str, list[Mapping[str, str]]] = confusables_data
@@ -102,7 +103,7 @@ def _folds() -> tuple[dict[int, str], re.Pattern[str]]:
         target = entries[0]["c"]
         if not (target.isascii() and target.isalnum()):
             continue
-        if alias(char) in _NO_SCRIPT | {"LATIN"} or not char.isalnum():
+        if _script(char) in _NO_SCRIPT | {"LATIN"} or not char.isalnum():
             continue  # Latin letters are the reading, not the trick; symbols split words anyway
         table[ord(char)] = target
     table.update({ord(char): target for char, target in _BEYOND_UTS39.items()})
@@ -110,20 +111,47 @@ def _folds() -> tuple[dict[int, str], re.Pattern[str]]:
     return table, re.compile(f"[{re.escape(chars)}]")
 
 
-def _script(char: str) -> str:
-    from confusable_homoglyphs.categories import alias
+@functools.cache
+def _script_ranges() -> tuple[list[int], list[int], list[str]]:
+    """Scripts.txt as sorted range starts and ends with each range's script (CJK as one)."""
+    from confusable_homoglyphs.categories import categories_data
 
-    script: str = alias(char)
-    return "CJK" if script in _CJK else script
+    names: list[str] = categories_data["iso_15924_aliases"]
+    ranges = sorted(categories_data["code_points_ranges"])
+    scripts = ["CJK" if names[r[2]] in _CJK else names[r[2]] for r in ranges]
+    return [r[0] for r in ranges], [r[1] for r in ranges], scripts
+
+
+# Each character's script, as looked up once: texts repeat their characters, and a lookup is a
+# bisect. Bounded, so text made of every code point cannot grow it past a few MB.
+_SCRIPT_OF: dict[str, str] = {}
+_SCRIPT_CACHE_MAX = 20_000
+
+
+def _script(char: str) -> str:
+    script = _SCRIPT_OF.get(char)
+    if script is None:
+        starts, ends, scripts = _script_ranges()
+        index = bisect.bisect_right(starts, ord(char)) - 1
+        script = scripts[index] if index >= 0 and ord(char) <= ends[index] else "Unknown"
+        if len(_SCRIPT_OF) >= _SCRIPT_CACHE_MAX:
+            _SCRIPT_OF.clear()
+        _SCRIPT_OF[char] = script
+    return script
+
+
+def _mixed(chars: str | set[str]) -> bool:
+    """Whether ``chars`` hold letters of more than one script."""
+    known = _SCRIPT_OF
+    return len({known.get(c) or _script(c) for c in chars} - _NO_SCRIPT) > 1
 
 
 def _fold_word(match: re.Match[str]) -> str:
     word = match.group(0)
     table, foldable = _folds()
-    if foldable.search(word) is None:
+    if foldable.search(word) is None or not _mixed(word):
         return word
-    scripts = {_script(c) for c in word} - _NO_SCRIPT
-    return word.translate(table) if len(scripts) > 1 else word
+    return word.translate(table)
 
 
 def _fold_every_word(text: str) -> str:
@@ -134,7 +162,12 @@ def _fold_every_word(text: str) -> str:
 def fold_homoglyphs(text: str) -> str:
     """Look-alike letters in words that mix scripts folded to the Latin letters they imitate
     ("b\u043emb", "\u13cfomb" -> "bomb"); words in one script are left as they are."""
-    if _OUTSIDE_LATIN.search(text) is None or _folds()[1].search(text) is None:
+    # Shortcuts, each exact: no letter outside the Latin blocks, a text in one script (its
+    # distinct characters, looked up at C speed: most real text in any language), or no
+    # character that has a Latin look-alike means no word to fold.
+    if _OUTSIDE_LATIN.search(text) is None or not _mixed(set(text)):
+        return text
+    if _folds()[1].search(text) is None:
         return text
     return _fold_every_word(text)
 
@@ -155,7 +188,10 @@ def reveal(text: str) -> str:
     # Folded before NFKC too, which would turn a few look-alikes into letters that look like
     # no Latin one (Greek lunate sigma "\u03f2" reads as "c", its NFKC form "\u03c2" does not);
     # and after it, for the Latin letters NFKC makes of compatibility forms ("\U0001d41b").
-    text = fold_homoglyphs(text)
-    text = unicodedata.normalize("NFKC", text)
+    # Text NFKC leaves as it is needs the second fold only (the first would fold nothing the
+    # second does not: removing stray marks only joins words, and a mixed word stays mixed).
+    if not unicodedata.is_normalized("NFKC", text):
+        text = fold_homoglyphs(text)
+        text = unicodedata.normalize("NFKC", text)
     text = _STRAY_MARKS.sub("", text)
     return fold_homoglyphs(text)
