@@ -7,11 +7,11 @@ Latin letters they imitate. Plain ASCII text never comes here.
 
 Look-alikes come from Unicode's confusables data (UTS #39, ``confusables.txt``) and the script
 of each character from ``Scripts.txt``, both as shipped by the ``confusable-homoglyphs``
-package and loaded on first use (the scripts in a few milliseconds; the confusables, about
-0.1 s, once per process and only for a text that mixes scripts). A word is folded only when
-its letters come from more than one script ("b\u043emb", "b\u0585mb"): a word wholly in one
-script, Russian or Armenian text that happens to look Latin included, is that language and is
-left alone.
+package and loaded once per process on first use (tens of milliseconds, most of it the
+package's own imports; the confusables only for a text that mixes scripts). A word is folded
+only when its letters come from more than one script ("b\u043emb", "b\u0585mb"): a word wholly
+in one script, Russian or Armenian text that happens to look Latin included, is that language
+and is left alone.
 """
 
 from __future__ import annotations
