@@ -177,6 +177,10 @@ def test_a_llamaindex_image_block_path_is_read_under_the_root(
     assert sent_images(server) == [data_url(INSIDE_A)]
     refused = server.guard(model=LG4, media_root=tree / "rootx").check([message])
     assert not refused.safe and NOT_READ in (refused.error or "")
+    with opened_paths() as seen:  # no media_root: neither the guard nor LlamaIndex reads it
+        unread = server.guard(model=LG4).check([message])
+    assert not unread.safe and "no media_root" in (unread.error or "")
+    assert not [p for p in seen if p.endswith("a.png")]
 
 
 # -- escapes: refused with one text, the file never opened ----------------------------------------
