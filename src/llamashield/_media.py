@@ -84,8 +84,8 @@ _OPEN_FLAGS = (
 # the path learns nothing about the server's files from it. The real reason is logged at DEBUG.
 _NOT_READ = (
     "{where}: the local image file was not read: a local image is read only when it is a "
-    "regular JPEG, PNG or WebP file inside LlamaGuard(media_root=...), of at most "
-    "max_image_bytes={limit:,} bytes, read within the check's timeout"
+    "regular file inside LlamaGuard(media_root=...) holding an image of an accepted format, of "
+    "at most max_image_bytes={limit:,} bytes, read within the check's timeout"
 )
 _NO_ROOT = (
     "{where}: an image given as a local path or file:// URL is not read: this guard has no "
