@@ -19,7 +19,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 
-PACKAGES = ["-e", ".[together,cli,redis,otel]", "-e", "integrations/langchain[agents]",
+PACKAGES = ["-e", ".[together,cli,redis,serve,otel]", "-e", "integrations/langchain[agents]",
             "-e", "integrations/llamaindex"]  # fmt: skip
 LOCAL = ["transformers>=4.45", "tokenizers>=0.20"]
 # bench-pipeline's anchor: NeMo Guardrails' Llama Guard rails, in a venv of its own (its vLLM

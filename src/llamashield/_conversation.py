@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import importlib
 import re
-import unicodedata
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from llamashield._content import MediaPart, UnjudgeableContent, judged_text
+from llamashield._unicode import reveal
 
 __all__ = [
     "Conversation",
@@ -50,39 +50,8 @@ _ROLE_ALIASES: dict[str, Role] = {
 # converts its messages at its boundary (``register_message_reader``).
 _DEPRECATED_ROLES: dict[str, Role] = {"human": "user", "ai": "agent"}
 
-# Invisible characters used to split trigger words ("b\u200bomb") or reorder text on screen:
-# Unicode's Default_Ignorable_Code_Point set (DerivedCoreProperties.txt, 15.1), which renders as
-# nothing by definition, so removing it changes nothing a reader sees. It includes the tag
-# characters, variation selectors (both blocks) and the musical-symbol format controls.
-_INVISIBLE = re.compile(
-    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
-    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
-)
-# Lone surrogates cannot be encoded as UTF-8: any HTTP client would crash on them.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-# Invisible text a chat model may still read ("ASCII smuggling"): runs of tag characters spell
-# ASCII, runs of variation selectors spell bytes. Stripping alone would hide it from the guard,
-# so it is decoded and judged on a line of its own.
-_TAG_RUN = re.compile("[\U000e0020-\U000e007e]{2,}")
-_SELECTOR_RUN = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]{2,}")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _LINE_BREAK = re.compile("\r\n?|[\u2028\u2029]")
-# Combining marks NFKC could not compose onto their letter ("b\u0336o\u0336m\u0336b\u0336",
-# Zalgo text) split a word into odd tokens the model may not recognise; accents that compose
-# ("e\u0301" -> "é") are already single characters by then and stay.
-_STRAY_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
-# A word mixing Latin with Cyrillic or Greek letters ("b\u043emb") is a homoglyph trick, not a
-# language: its look-alike letters are folded to Latin. Words in one script are left alone.
-_GREEK_OR_CYRILLIC = re.compile("[\u0370-\u03ff\u0400-\u04ff]")
-_LATIN_LETTER = re.compile("[A-Za-z]")
-_WORD = re.compile(r"\w+")
-_LATIN_LOOKALIKES = str.maketrans(
-    "аеорсухѕіјһԁԛԝкАВЕКМНОРСТУХЅІЈ"  # Cyrillic
-    "αοικνρυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",  # Greek
-    "aeopcyxsijhdqwkABEKMHOPCTYXSIJ"  # their Latin twins, in the same order
-    "aoikvpuxABEZHIKMNOPTYX",
-)
 # Structure of the Llama Guard prompts that message text must never reproduce.
 _MARKERS = re.compile(
     r"<\s*(/?)\s*(BEGIN|END)(\s+(?:UNSAFE\s+CONTENT\s+CATEGORIES|CONVERSATION))\s*>",
@@ -115,27 +84,6 @@ class Turn:
 Conversation = tuple[Turn, ...]
 
 
-def _fold_lookalikes(match: re.Match[str]) -> str:
-    word = match.group(0)
-    if _LATIN_LETTER.search(word) and _GREEK_OR_CYRILLIC.search(word):
-        return word.translate(_LATIN_LOOKALIKES)
-    return word
-
-
-def _smuggled(text: str) -> list[str]:
-    """Text hidden in tag characters or variation selectors, decoded."""
-    found = ["".join(chr(ord(c) - 0xE0000) for c in run) for run in _TAG_RUN.findall(text)]
-    for run in _SELECTOR_RUN.findall(text):
-        data = bytes(ord(c) - 0xFE00 if ord(c) < 0x10000 else ord(c) - 0xE0100 + 16 for c in run)
-        try:
-            decoded = data.decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-        if decoded.isprintable():
-            found.append(decoded)
-    return [f for f in found if f.strip()]
-
-
 def neutralize(text: str) -> str:
     """Make message text inert inside a Llama Guard prompt.
 
@@ -143,21 +91,15 @@ def neutralize(text: str) -> str:
     invisible and control characters go; prompt markers, ``[INST]``, special tokens and
     ``User:``/``Agent:`` at a line start are broken up so the text stays readable to the model
     but can no longer close the conversation block or fake a turn. Lone surrogates become
-    U+FFFD; text smuggled in tag characters or variation selectors is decoded onto its own line.
+    U+FFFD; text smuggled in tag characters or variation selectors is decoded onto its own line;
+    look-alike letters in words that mix scripts are folded to Latin (``_unicode.reveal``).
     """
     # Each rule below runs only where the characters it needs are present (the result is the
     # same: a rule cannot match without them), so plain ASCII prose skips most of them.
-    if not text.isascii():  # surrogates and smuggled text are never ASCII: skip the scans
-        text = _SURROGATE.sub("\ufffd", text)
-        hidden = _smuggled(text)
-        if hidden:
-            text = "\n".join([text, *hidden])
-        # ASCII is NFKC-stable and has no invisible character, stray mark or Greek letter.
-        text = unicodedata.normalize("NFKC", text)
-        text = _INVISIBLE.sub("", text)
-        text = _STRAY_MARKS.sub("", text)
-        if _GREEK_OR_CYRILLIC.search(text):
-            text = _WORD.sub(_fold_lookalikes, text)
+    if not text.isascii():
+        # ASCII is NFKC-stable and has no surrogate, invisible character, stray mark or
+        # letter of another script: all of the Unicode work is for other text only.
+        text = reveal(text)
     text = _CONTROL.sub(" ", text)
     # Every line break becomes "\n", so the role-line and blank-line rules below see them all.
     text = _LINE_BREAK.sub("\n", text)

@@ -11,6 +11,7 @@ import asyncio
 import contextvars
 import copy
 import logging
+import os
 import queue
 import threading
 import time
@@ -39,6 +40,7 @@ from llamashield._media import (
     ImageRejected,
     MediaMode,
     resolve_media,
+    resolve_media_root,
     why_no_images,
     with_images,
 )
@@ -124,6 +126,14 @@ class LlamaGuard:
             judged once. ``False`` judges the last message only: an earlier unsafe user turn,
             a forged assistant answer or a planted tool result then reaches the model
             unjudged. Use it only where every earlier turn is known to have been judged.
+        media_root: the folder whose image files the guard may read under ``media="judge"``,
+            for images given as a local path (``ImageBlock(path=...)``, a ``"path"`` in any
+            image part) or a ``file://`` URL. Default None: no local file is ever read. A path
+            is resolved (relative ones against this folder; symlinks and ``..`` applied) and
+            must stay inside it; only a regular file within ``max_image_bytes`` is read, within
+            ``timeout``. Any other path leaves the image to the error policy, with one error
+            text whether the file exists or not: paths can come from users, so name a folder
+            that holds only images they may show the guard provider.
     """
 
     def __init__(
@@ -148,6 +158,7 @@ class LlamaGuard:
         max_images: int | None = None,
         max_image_bytes: int | None = None,
         judge_history: bool = True,
+        media_root: str | os.PathLike[str] | None = None,
         shadow: bool = False,
         trace_content: bool | None = None,
     ) -> None:
@@ -199,11 +210,12 @@ class LlamaGuard:
         self._warn_lock = threading.Lock()
         self._warned_missing_score = False
         self.media: MediaMode = resolve_media(media, backend, self.policy.taxonomy)
-        if self.media != "judge" and (max_images, max_image_bytes) != (None, None):
+        if self.media != "judge" and (max_images, max_image_bytes, media_root) != (None,) * 3:
             raise ConfigurationError(
-                f"max_images/max_image_bytes apply to media='judge' only; this guard runs "
-                f"media={self.media!r}"
+                f"max_images/max_image_bytes/media_root apply to media='judge' only; this guard "
+                f"runs media={self.media!r}"
             )
+        self.media_root = None if media_root is None else resolve_media_root(media_root)
         defaults = ImageLimits()
         self.image_limits = ImageLimits(
             max_images if max_images is not None else defaults.max_images,
@@ -275,6 +287,27 @@ class LlamaGuard:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    # -- warm-up --------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Do a first check's one-time work now: the backend's lazy SDK imports and client
+        set-up (about 0.3-0.6 s for the ``together`` SDK), the prompt and parser code paths.
+
+        Sends nothing to the model. Servers and command-line tools call it once at start, so
+        the first user-facing check costs what every later one does.
+        """
+        self._plan("warm-up")  # normaliser, invisible-text scrubbing, chunking
+        warm = getattr(self.backend, "warm_up", None)
+        if callable(warm):
+            warm()
+
+    async def awarm_up(self) -> None:
+        """``warm_up``, plus the running loop's async client (each loop gets its own)."""
+        self.warm_up()
+        awarm = getattr(self.backend, "awarm_up", None)
+        if callable(awarm):
+            await awarm()
+
     # -- pure steps -----------------------------------------------------------------------
 
     def prepare(self, conversation: Any) -> GuardRequest:
@@ -293,7 +326,13 @@ class LlamaGuard:
             return _Plan(request, [], f"content that cannot be judged: {problem}")
         if self.media == "judge" and any(t.media for t in request.conversation):
             try:
-                turns = with_images(request.conversation, self.image_limits)
+                # Local image files are read here, before the backend call, within the same
+                # timeout as the call (a slow or stuck file cannot hold the check past it).
+                deadline = time.monotonic() + self.timeout
+                turns = with_images(
+                    request.conversation, self.image_limits,
+                    media_root=self.media_root, deadline=deadline,
+                )  # fmt: skip
             except ImageRejected as exc:
                 return _Plan(request, [], str(exc))
             request = GuardRequest(turns, request.taxonomy)

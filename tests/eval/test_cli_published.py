@@ -26,7 +26,7 @@ CARDS = "https://github.com/meta-llama/PurpleLlama/blob/main/"
 
 @pytest.fixture
 def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.delenv("TOGETHER_API_KEY", raising=False)  # auto -> the simulator
+    monkeypatch.delenv("TOGETHER_API_KEY", raising=False)  # the simulator, named: no key here
     monkeypatch.setenv("COLUMNS", "140")
     return CliRunner()
 
@@ -40,7 +40,9 @@ def test_openai_preset_reads_the_published_file(
 ) -> None:
     data = published_file("openai-moderation-samples-1680.jsonl.gz")
     out = tmp_path / "report.json"
-    result = runner.invoke(app, ["eval", str(data), "--preset", "openai", "-o", str(out)])
+    result = runner.invoke(
+        app, ["eval", "--backend", "simulated", str(data), "--preset", "openai", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     dataset = report["dataset"]
@@ -70,7 +72,16 @@ def test_xstest_preset_reads_both_files_with_plots(
 ) -> None:
     pytest.importorskip("matplotlib")
     out = tmp_path / "report.json"
-    args = ["eval", str(published_file(name)), "--preset", "xstest", "-o", str(out)]
+    args = [
+        "eval",
+        "--backend",
+        "simulated",
+        str(published_file(name)),
+        "--preset",
+        "xstest",
+        "-o",
+        str(out),
+    ]
     result = runner.invoke(app, [*args, "--plots", str(tmp_path / "plots"), "-t", "0.5"])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
@@ -90,7 +101,9 @@ def test_xstest_without_preset_is_an_error_naming_it(
     runner: CliRunner, published_file: Find, tmp_path: Path, name: str
 ) -> None:
     out = tmp_path / "report.json"
-    result = runner.invoke(app, ["eval", str(published_file(name)), "-o", str(out)])
+    result = runner.invoke(
+        app, ["eval", "--backend", "simulated", str(published_file(name)), "-o", str(out)]
+    )
     assert result.exit_code == 2, result.output
     assert "use --preset xstest" in _text(result.output)
     assert not out.exists()
@@ -100,7 +113,10 @@ def test_the_xstest_file_as_openai_data_fails(
     runner: CliRunner, published_file: Find, tmp_path: Path
 ) -> None:
     data = published_file("xstest_prompts.csv")
-    result = runner.invoke(app, ["eval", str(data), "--preset", "openai", "-o", str(tmp_path)])
+    result = runner.invoke(
+        app,
+        ["eval", "--backend", "simulated", str(data), "--preset", "openai", "-o", str(tmp_path)],
+    )
     assert result.exit_code == 2
     assert "not OpenAI moderation evaluation set as published" in _text(result.output)
 
@@ -108,7 +124,9 @@ def test_the_xstest_file_as_openai_data_fails(
 def test_skipped_records_are_counted_in_report_json(runner: CliRunner, tmp_path: Path) -> None:
     data = Path(__file__).parent / "fixtures" / "aegis2.json"
     out = tmp_path / "report.json"
-    result = runner.invoke(app, ["eval", str(data), "--preset", "aegis2", "-o", str(out)])
+    result = runner.invoke(
+        app, ["eval", "--backend", "simulated", str(data), "--preset", "aegis2", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     records = [json.loads(line) for line in data.read_text().splitlines() if line.strip()]
@@ -127,7 +145,8 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env.pop("TOGETHER_API_KEY", None)
     code = "from llamashield.cli import main; main()"
     return subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True,
+        [sys.executable, "-c", code, *args, "--backend", "simulated"], cwd=cwd, env=env,
+        capture_output=True, text=True,
         timeout=120, check=False,
     )  # fmt: skip
 
@@ -195,7 +214,16 @@ def test_published_figures_are_the_presets_own(preset: str) -> None:
 def test_no_published_figures_without_a_preset(runner: CliRunner, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     out = tmp_path / "report.json"
-    args = ["eval", "--sample", "-o", str(out), "--plots", str(tmp_path / "plots")]
+    args = [
+        "eval",
+        "--backend",
+        "simulated",
+        "--sample",
+        "-o",
+        str(out),
+        "--plots",
+        str(tmp_path / "plots"),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
@@ -212,9 +240,14 @@ def test_named_columns_read_a_published_shape_as_plain_rows(
     data = str(published_file("xstest_prompts.csv"))
     out = tmp_path / "report.json"
     # the option's default value, given explicitly: the user chose plain rows
-    result = runner.invoke(app, ["eval", data, "--label-column", "label", "-o", str(out)])
+    result = runner.invoke(
+        app, ["eval", "--backend", "simulated", data, "--label-column", "label", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert report["preset"] is None and report["by_group"] == {} and report["rows_total"] == 450
-    refused = runner.invoke(app, ["eval", data, "--preset", "xstest", "--prompt-column", "prompt"])
+    refused = runner.invoke(
+        app,
+        ["eval", "--backend", "simulated", data, "--preset", "xstest", "--prompt-column", "prompt"],
+    )
     assert refused.exit_code == 2 and "names its own columns" in _text(refused.output)

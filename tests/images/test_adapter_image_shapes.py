@@ -198,7 +198,9 @@ def test_llamaindex_image_blocks_reach_the_guard(
     calls: list[Any] = []
     original = inner.chat
     object.__setattr__(inner, "chat", lambda *a, **k: calls.append(a) or original(*a, **k))
-    engine = GuardedChatEngine(inner, server.guard(model=LG4), check_output=False)
+    engine = GuardedChatEngine(
+        inner, server.guard(model=LG4, media_root=tmp_path), check_output=False
+    )
     since = len(server.bodies)
     # Every turn of the history is judged as the last of its prefix: a marked image blocks
     # wherever it is (the question joins the history's last user turn).
