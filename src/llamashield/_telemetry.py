@@ -7,7 +7,7 @@ the API's no-ops; with an SDK they are recorded, nested under the caller's curre
 
 Names follow the OpenTelemetry GenAI semantic conventions where they apply (``gen_ai.*``: the
 operation, the model, the provider, token usage) and llamashield's own ``llamashield.*``
-attributes elsewhere. Every name a user can query is listed in ``docs/observability.md``.
+attributes elsewhere. Every name a user can query is listed in ``docs/production.md``.
 
 Content (the judged conversation, the model's raw answer) is recorded only when the developer
 opts in (``LlamaGuard(trace_content=True)``, or ``LLAMASHIELD_TRACE_CONTENT=1``, or the GenAI

@@ -196,14 +196,14 @@ def test_the_block_rate_example_of_the_docs_runs() -> None:
     import re
     from pathlib import Path
 
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "observability.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "production.md").read_text()
     after = doc.index("Without an observability stack")
     code = re.search(r"```python\n(.*?)```", doc[after:], re.S)
     assert code is not None
     guard = LlamaGuard(ScriptBackend(["unsafe", "safe", "safe", "safe"]), shadow=True)
     engine = GuardedQueryEngine(_engine(), guard)
     namespace: dict[str, Any] = {"engine": engine, "sample_of_real_traffic": [*QUESTIONS, "hi"]}
-    exec(compile(code.group(1), "docs/observability.md", "exec"), namespace)
+    exec(compile(code.group(1), "docs/production.md", "exec"), namespace)
     # Two checks per question, input then output: the inputs got answers 0, 2, 4, 6 of the
     # cycled script, "unsafe" (S1) for the first and the third question.
     assert namespace["total"] == 4

@@ -228,7 +228,7 @@ class _Service:
         except (ValueError, TypeError) as exc:  # a conversation the guard cannot read
             raise ApiError(400, f"cannot judge this input: {exc}", param=param) from None
         for verdict in verdicts:
-            outcome = "error" if verdict.error else "flagged" if not verdict.safe else "safe"
+            outcome = "error" if verdict.error else "flagged" if verdict.flagged else "safe"
             self.metrics.inputs.labels(outcome).inc()
             if verdict.cached:
                 self.metrics.cache_hits.inc()

@@ -61,7 +61,7 @@ def moderation_result(verdict: Verdict, *, has_images: bool) -> dict[str, Any]:
     """One ``results[]`` entry. ``flagged`` is the guard's decision (policy, threshold and error
     policy applied); the OpenAI categories are those the flagged Llama Guard categories map to,
     scored with the verdict's P(unsafe) where the backend gives one, else 1.0."""
-    flagged = not verdict.safe
+    flagged = verdict.flagged  # a shadow guard reports what it would block
     mapped, unmapped = openai_names(c.name for c in verdict.categories) if flagged else (set(), [])
     hit = 1.0 if verdict.score is None else verdict.score
     inputs = ["text", "image"] if has_images else ["text"]
