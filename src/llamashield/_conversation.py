@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import re
 import unicodedata
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -39,9 +38,9 @@ _ROLE_ALIASES: dict[str, Role | None] = {
     "tool": None,
     "function": None,
 }
-# LangChain's role spellings, read by the core in earlier releases: the LangChain adapter now
-# converts its messages at its boundary (``register_message_reader``).
-_DEPRECATED_ROLES: dict[str, Role] = {"human": "user", "ai": "agent"}
+# LangChain's role spellings: its adapter converts its messages at its boundary
+# (``register_message_reader``), so the core names the roles it takes instead.
+_FRAMEWORK_ROLES = frozenset({"human", "ai"})
 
 # Invisible characters used to split trigger words ("b\u200bomb") or reorder text on screen:
 # Unicode's Default_Ignorable_Code_Point set (DerivedCoreProperties.txt, 15.1), which renders as
@@ -264,14 +263,11 @@ def normalize_conversation(conversation: Any) -> Conversation:
     for index, message in enumerate(conversation):
         raw_role, parts = _message_fields(message, index)
         key = raw_role.lower()
-        if key in _DEPRECATED_ROLES:
-            warnings.warn(
-                f"role {raw_role!r} is LangChain's spelling: pass 'user'/'assistant' (or "
-                "LangChain message objects, which langchain_llamashield converts)",
-                DeprecationWarning,
-                stacklevel=4,
+        if key in _FRAMEWORK_ROLES:
+            raise ValueError(
+                f"message {index} has role {raw_role!r}, LangChain's spelling: pass 'user' or "
+                "'assistant' (or LangChain message objects, which langchain_llamashield converts)"
             )
-            key = "user" if _DEPRECATED_ROLES[key] == "user" else "assistant"
         if key not in _ROLE_ALIASES:
             raise ValueError(
                 f"message {index} has role {raw_role!r}; use 'user', 'assistant' or 'system'"

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from llamashield._blocked import Stage, StageName, stage_name
+from llamashield._blocked import Stage
 
 if TYPE_CHECKING:
     from llamashield._verdict import Verdict
@@ -55,8 +55,7 @@ class UnsafeContentError(LlamaShieldError):
 
     def __init__(self, verdict: Verdict, stage: Stage | str = "input") -> None:
         self.verdict = verdict
-        # Names of earlier releases ("tool_input"...) map to the current ones.
-        self.stage: StageName = stage_name(stage)
+        self.stage: str = str(stage)
         names = ", ".join(f"{c.code} {c.name}" for c in verdict.categories) or "no category"
         reason = f" ({verdict.error})" if verdict.error else ""
         super().__init__(f"unsafe {self.stage} blocked by Llama Guard: {names}{reason}")
