@@ -167,7 +167,7 @@ class StreamWindows(Generic[T]):
     # -- inputs -----------------------------------------------------------------------------
 
     def feed(self, item: T, text: str) -> Step[T]:
-        """Add one chunk; return the windows to judge now (none or one)."""
+        """Add one chunk; return the windows to judge now (none or one; none once blocked)."""
         self._require_open()
         if text:
             self._answer.append(text)
@@ -176,7 +176,7 @@ class StreamWindows(Generic[T]):
             self._joined = None
         self._open.items.append(item)
         self._open.end = self._length
-        if not self._window_complete():
+        if self.blocked is not None or not self._window_complete():
             return Step()
         completed = self._close_open()
         if self._queued is not None:
@@ -188,6 +188,8 @@ class StreamWindows(Generic[T]):
         """The source ended: judge the tail (with anything queued) now, whatever the limit."""
         self._require_open()
         self.ended = True
+        if self.blocked is not None:  # nothing is judged or released after a block
+            return Step()
         tail = self._close_open()
         if self._queued is not None:
             tail = self._merge(self._queued, tail)
