@@ -101,14 +101,16 @@ class GuardedChatModel(BaseChatModel):
         if guard is not None:
             kwargs["guard"] = guard
         super().__init__(**kwargs)
+        # After validation: pydantic would wrap a ConfigurationError (a ValueError) raised in a
+        # validator into a ValidationError.
+        if self.check_output:
+            refuse_attached_callbacks(self.model, "GuardedChatModel")
 
     @model_validator(mode="after")
     def _check_settings(self) -> GuardedChatModel:
         self._policy = UnsafePolicy.parse(self.on_unsafe, self.refusal)
         if not (self.check_input or self.check_output):
             raise ValueError("GuardedChatModel with check_input=False and check_output=False")
-        if self.check_output:
-            refuse_attached_callbacks(self.model, "GuardedChatModel")
         return self
 
     # -- identity ---------------------------------------------------------------------------
