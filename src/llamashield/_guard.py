@@ -23,7 +23,14 @@ from typing import Any, Self, TypeVar, cast
 from llamashield import _telemetry
 from llamashield._cache import LRUVerdictCache, VerdictCache, resolve_cache
 from llamashield._cache_key import cache_key, cache_scope
-from llamashield._checks import MEDIA_ONLY, Result, check_capabilities, checked, health
+from llamashield._checks import (
+    MEDIA_ONLY,
+    Result,
+    check_capabilities,
+    check_settings,
+    checked,
+    health,
+)
 from llamashield._chunking import combine_verdicts, split_long_turn
 from llamashield._circuit import CircuitBreaker
 from llamashield._content import MediaPart
@@ -168,17 +175,25 @@ class LlamaGuard:
             # The guard builds this backend, so it can ask for the scores a threshold needs.
             backend = TogetherBackend(model=model or DEFAULT_MODEL, logprobs=threshold is not None)
         elif model is not None:
-            raise ValueError("pass model= to the backend, not to LlamaGuard, when giving a backend")
+            raise ConfigurationError(
+                "pass model= to the backend, not to LlamaGuard, when giving a backend"
+            )
         if not isinstance(backend, Backend):
-            raise TypeError(f"backend must implement complete/acomplete, got {backend!r}")
-        if not (isinstance(timeout, int | float) and timeout > 0):
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        if not (isinstance(max_concurrency, int) and max_concurrency >= 1):
-            raise ValueError(f"max_concurrency must be an int >= 1, got {max_concurrency!r}")
-        if not (isinstance(max_retries, int) and max_retries >= 0):
-            raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
-        if isinstance(taxonomy, int):
+            raise ConfigurationError(f"backend must implement complete/acomplete, got {backend!r}")
+        if circuit_breaker is _DEFAULT_BREAKER:
+            circuit_breaker = CircuitBreaker()
+        check_settings(
+            timeout=timeout, max_retries=max_retries, max_concurrency=max_concurrency,
+            chunk_chars=chunk_chars, chunk_overlap=chunk_overlap, max_chars=max_chars,
+            circuit_breaker=circuit_breaker,
+        )  # fmt: skip
+        if isinstance(taxonomy, int) and not isinstance(taxonomy, bool):
             taxonomy = taxonomy_for_generation(taxonomy)
+        elif taxonomy is not None and not isinstance(taxonomy, Taxonomy):
+            raise ConfigurationError(
+                "taxonomy takes a Taxonomy (LLAMA_GUARD_3...) or a generation 1-4, "
+                f"got {taxonomy!r}"
+            )
         self.backend = backend
         self.policy: Policy = build_policy(
             taxonomy or backend.taxonomy, categories, threshold, on_error, exclude_from_prompt
@@ -187,14 +202,8 @@ class LlamaGuard:
         self.timeout = float(timeout)
         self.max_retries = max_retries
         self.max_concurrency = max_concurrency
-        if not 0 <= chunk_overlap < chunk_chars // 2:
-            raise ValueError("chunk_overlap must be >= 0 and under half of chunk_chars")
-        if max_chars < 1:
-            raise ValueError(f"max_chars must be >= 1, got {max_chars}")
         self.chunk_chars, self.chunk_overlap, self.max_chars = chunk_chars, chunk_overlap, max_chars
         self.judge_history = bool(judge_history)
-        if circuit_breaker is _DEFAULT_BREAKER:
-            circuit_breaker = CircuitBreaker()
         self.circuit_breaker = circuit_breaker
         self._cache = resolve_cache(cache)
         # Without a cache, conversation judging still remembers the turns it judged (the last

@@ -106,11 +106,14 @@ def build_policy(
     one kind. ``exclude_from_prompt=True`` also removes the other categories from the prompt.
     """
     if on_error not in _ON_ERROR:
-        raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
-    if threshold is not None and not (
-        isinstance(threshold, int | float) and 0.0 <= threshold <= 1.0
+        raise ConfigurationError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
+    if threshold is not None and (
+        isinstance(threshold, bool)
+        or not (isinstance(threshold, int | float) and 0.0 <= threshold <= 1.0)
     ):
-        raise ValueError(f"threshold must be a probability between 0 and 1, got {threshold!r}")
+        raise ConfigurationError(
+            f"threshold must be a probability between 0 and 1, got {threshold!r}"
+        )
     if categories is None:
         if exclude_from_prompt:
             raise ConfigurationError(
@@ -119,13 +122,19 @@ def build_policy(
         return Policy(taxonomy, frozenset(taxonomy.codes), threshold, on_error)  # type: ignore[arg-type]
     if isinstance(categories, str | Category):
         categories = [categories]
+    if not isinstance(categories, Iterable):
+        raise ConfigurationError(
+            f"categories= takes codes, names or Category objects, got {categories!r}"
+        )
     items = list(categories)
     if not items:
-        raise ValueError("categories= is empty: nothing would ever block; pass None for all")
+        raise ConfigurationError(
+            "categories= is empty: nothing would ever block; pass None for all"
+        )
     custom = [c for c in items if isinstance(c, Category)]
     if custom:
         if len(custom) != len(items):
-            raise ValueError(
+            raise ConfigurationError(
                 "mix of Category objects and codes/names in categories=: Category objects make "
                 "a custom policy (the prompt lists exactly them), codes or names pick which of "
                 "the model's categories block; pass one kind (category.code for a code)"
@@ -137,9 +146,15 @@ def build_policy(
             )
         for category in custom:
             _check_encodable(category)
-        taxonomy = taxonomy.with_categories(custom)
+        try:
+            taxonomy = taxonomy.with_categories(custom)
+        except ValueError as exc:  # duplicate codes...: the setting is wrong, not the input
+            raise ConfigurationError(f"categories=: {exc}") from None
         return Policy(taxonomy, frozenset(taxonomy.codes), threshold, on_error)  # type: ignore[arg-type]
-    blocking = frozenset(taxonomy.resolve(c).code for c in items)
+    try:
+        blocking = frozenset(taxonomy.resolve(c).code for c in items)
+    except (KeyError, TypeError) as exc:  # an unknown code or name, or not a str/Category
+        raise ConfigurationError(f"categories=: {exc.args[0] if exc.args else exc}") from None
     if exclude_from_prompt:
         taxonomy = taxonomy.excluding(c for c in taxonomy.codes if c not in blocking)
     return Policy(taxonomy, blocking, threshold, on_error)  # type: ignore[arg-type]
@@ -151,7 +166,7 @@ def _check_encodable(category: Category) -> None:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            raise ValueError(
+            raise ConfigurationError(
                 f"category {category.code} has text that is not valid Unicode (a lone "
                 f"surrogate): {text!r}"
             ) from None

@@ -8,13 +8,13 @@ guard, written once for sync and async.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
 from llamashield._conversation import Conversation, Role, Turn
-from llamashield._exceptions import LlamaShieldError
+from llamashield._exceptions import BackendError
 from llamashield._prompts import build_prompt, completion_prompt
 from llamashield._taxonomy import Taxonomy
 
@@ -109,24 +109,6 @@ class BackendAnswer:
     # Token usage where the server reports it (OpenAI-shaped ``usage``); traced as gen_ai.usage.*.
     input_tokens: int | None = None
     output_tokens: int | None = None
-
-
-@dataclass(slots=True)
-class BackendError(LlamaShieldError):
-    """A failed backend call, described without secrets (inside the ``LlamaShieldError`` tree).
-
-    ``retryable`` errors (429, 5xx, connection failures, timeouts) are retried by the guard
-    within its deadline; ``retry_after`` is the server's Retry-After in seconds, if it sent one.
-    """
-
-    message: str
-    retryable: bool = False
-    status_code: int | None = None
-    retry_after: float | None = None
-    kind: str = field(default="error")
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @runtime_checkable

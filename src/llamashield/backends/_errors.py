@@ -77,7 +77,7 @@ def status_error(
         retryable=retryable,
         status_code=status,
         retry_after=parse_retry_after(headers),
-        kind=f"http_{status}",
+        kind="http",
     )
 
 
