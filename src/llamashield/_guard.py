@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Self, TypeVar, cast
 
 from llamashield._cache import LRUVerdictCache, VerdictCache, resolve_cache
@@ -46,7 +46,7 @@ from llamashield._policy import MISSING_SCORE, OnError, Policy, build_policy
 from llamashield._retry import RetryBudget
 from llamashield._taxonomy import Category, Taxonomy, taxonomy_for_generation
 from llamashield._verdict import Verdict
-from llamashield.backends._base import Backend, BackendAnswer, BackendError, GuardRequest
+from llamashield.backends._base import Backend, BackendError, GuardRequest
 
 __all__ = ["LlamaGuard"]
 
@@ -391,7 +391,7 @@ class LlamaGuard:
         if isinstance(outcome, BackendError):
             return self.policy.fail(result.request, outcome, self.model, result.latency_ms)
         if not outcome.model:
-            outcome = BackendAnswer(outcome.text, outcome.score, self.model)
+            outcome = replace(outcome, model=self.model)
         if self.policy.threshold is not None and outcome.score is None:
             self._warn_missing_score()
         return self.policy.decide(result.request, outcome, result.latency_ms)

@@ -103,9 +103,18 @@ async def warm_async_http() -> None:
 
 @dataclass(frozen=True, slots=True)
 class BackendAnswer:
+    """What the model said: its text, P(unsafe) where the backend reads one, the model's id.
+
+    ``problem`` says why part of an answer that has text could not be read (its logprobs or
+    score): the score is then dropped, and the text still decides where it says ``unsafe``
+    (anything else is left to the error policy). A malformed score never softens the model's
+    word.
+    """
+
     text: str
     score: float | None = None
     model: str = ""
+    problem: str | None = None
 
 
 @dataclass(slots=True)
