@@ -99,6 +99,9 @@ class LlamaGuard:
             cool-down); ``None`` to always wait for the backend.
         chunk_chars, chunk_overlap: a last turn longer than ``chunk_chars`` characters is judged
             in overlapping chunks (unsafe if any chunk is); Llama Guard reads 8k tokens.
+            Guarantee: any span of at most ``chunk_overlap`` characters (500 by default, about
+            100 words) is seen whole in at least one chunk, so a request that long is never
+            judged only in halves; raise it for longer requests (under ``chunk_chars // 2``).
         max_chars: conversations longer than this are not sent at all; the error policy
             decides (by default: blocked).
         media: what happens to images, audio, files and video in a conversation: ``"judge"``
