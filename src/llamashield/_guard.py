@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Self, TypeVar, cast
 
 from llamashield._cache import LRUVerdictCache, VerdictCache, resolve_cache
-from llamashield._cache_key import cache_key, cache_scope
+from llamashield._cache_key import backend_settings, cache_key, cache_scope
 from llamashield._checks import MEDIA_ONLY, Result, check_capabilities, checked, health
 from llamashield._chunking import combine_verdicts, split_long_turn
 from llamashield._circuit import CircuitBreaker
@@ -336,13 +336,17 @@ class LlamaGuard:
         cache: the key ignores why it was rejected)."""
         if plan.rejected is not None:
             return None
-        scores = getattr(self.backend, "logprobs", None)  # the eval CLI switches it on later
-        if self._scope is None or self._scope[0] != scores:
+        settings = backend_settings(self.backend)  # the eval CLI switches logprobs on later
+        if self._scope is None or self._scope[0] != settings:
+            limits = self.image_limits
+            media = (self.media, limits.max_images, limits.max_image_bytes, *sorted(limits.formats))
             scope = cache_scope(
-                model=self.model, backend=type(self.backend).__name__, scores=scores,
-                policy=self.policy, chunking=(self.chunk_chars, self.chunk_overlap),
+                model=self.model, backend=type(self.backend).__name__,
+                scores=getattr(self.backend, "logprobs", None), policy=self.policy,
+                chunking=(self.chunk_chars, self.chunk_overlap), settings=settings,
+                media=media,
             )  # fmt: skip
-            self._scope = (scores, scope)
+            self._scope = (settings, scope)
         return cache_key(self._scope[1], plan.request.conversation)
 
     def _admit(self, plan: _Plan, hit: Verdict | None) -> tuple[Verdict | None, bool]:

@@ -145,7 +145,9 @@ class Backend(Protocol):
     ``gives_scores`` (answers carry ``score``; ``threshold=`` needs it), ``sends_prompt`` (the
     prompt llamashield builds reaches the model; custom categories and ``exclude_from_prompt``
     need it), ``score_hint`` (how to turn scores on, quoted in the error) and
-    ``supports_images`` (Llama Guard 4 images go out with the text; ``media="judge"`` needs it).
+    ``supports_images`` (Llama Guard 4 images go out with the text; ``media="judge"`` needs it)
+    and ``cache_settings`` (a tuple of JSON values: the backend's settings that change what the
+    model is sent or how its answer reads, so that a verdict cache never mixes two of them).
     """
 
     model: str

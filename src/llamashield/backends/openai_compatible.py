@@ -89,6 +89,11 @@ class OpenAICompatibleBackend(Closeable):
 
     score_hint = "OpenAICompatibleBackend(..., logprobs=5)"
 
+    @property
+    def cache_settings(self) -> tuple[object, ...]:
+        """What shapes the answer besides the model and logprobs: a verdict cache keys on it."""
+        return ("mode", self.mode, "max_tokens", self.max_tokens)
+
     def __repr__(self) -> str:
         return (
             f"OpenAICompatibleBackend(base_url={self.base_url!r}, model={self.model!r}, "

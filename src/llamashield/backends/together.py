@@ -114,6 +114,11 @@ class TogetherBackend(Closeable):
 
     score_hint = "TogetherBackend(logprobs=True)"
 
+    @property
+    def cache_settings(self) -> tuple[object, ...]:
+        """What shapes the answer besides the model and logprobs: a verdict cache keys on it."""
+        return ("max_tokens", self.max_tokens)
+
     def __repr__(self) -> str:
         where = f", base_url={self.base_url!r}" if self.base_url else ""
         return f"TogetherBackend(model={self.model!r}{where})"

@@ -556,6 +556,12 @@ class TransformersBackend(Closeable):
         return f"TransformersBackend(model={self.model!r}, device={str(self.device)!r})"
 
     @property
+    def cache_settings(self) -> tuple[object, ...]:
+        """The decoding options that change an answer: a verdict cache keys on them."""
+        options = self._options
+        return ("decode_threshold", options.decode_threshold, "tokens", options.max_category_tokens)
+
+    @property
     def device(self) -> Any:
         return self._engine.device
 
