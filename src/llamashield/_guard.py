@@ -43,6 +43,7 @@ from llamashield._media import (
 )
 from llamashield._outside_turns import outside_prefixes
 from llamashield._policy import MISSING_SCORE, OnError, Policy, build_policy
+from llamashield._redact import redact
 from llamashield._retry import RetryBudget
 from llamashield._taxonomy import Category, Taxonomy, taxonomy_for_generation
 from llamashield._verdict import Verdict
@@ -222,7 +223,7 @@ class LlamaGuard:
 
     def __repr__(self) -> str:
         return (
-            f"LlamaGuard(backend={self.backend!r}, taxonomy=Llama Guard "
+            f"LlamaGuard(backend={redact(repr(self.backend))}, taxonomy=Llama Guard "
             f"{self.taxonomy.generation}{' custom' if self.taxonomy.custom else ''}, "
             f"on_error={self.policy.on_error!r}, timeout={self.timeout})"
         )

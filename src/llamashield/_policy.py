@@ -12,6 +12,7 @@ from typing import Literal
 
 from llamashield._exceptions import ConfigurationError, GuardUnavailableError, VerdictParseError
 from llamashield._parser import parse_answer
+from llamashield._redact import redact
 from llamashield._taxonomy import Category, Taxonomy
 from llamashield._verdict import Verdict
 from llamashield.backends._base import BackendAnswer, BackendError, GuardRequest
@@ -73,13 +74,14 @@ class Policy:
     def fail(
         self, request: GuardRequest, error: BackendError, model: str, latency_ms: float
     ) -> Verdict:
+        """The verdict for a failure (or the error under "raise"). Its text is redacted again
+        here: a custom backend's error may quote a URL with credentials in it."""
+        message = redact(error.message)
         if self.on_error == "raise":
             if error.kind == "malformed":
-                raise VerdictParseError(error.message) from None
-            raise GuardUnavailableError(error.message, status_code=error.status_code) from None
-        return self._error_verdict(
-            request, error.message, latency_ms, BackendAnswer("", model=model)
-        )
+                raise VerdictParseError(message) from None
+            raise GuardUnavailableError(message, status_code=error.status_code) from None
+        return self._error_verdict(request, message, latency_ms, BackendAnswer("", model=model))
 
     def _error_verdict(
         self, request: GuardRequest, error: str, latency_ms: float, answer: BackendAnswer
