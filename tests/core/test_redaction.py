@@ -25,9 +25,11 @@ from llamashield.backends._base import BackendAnswer, GuardRequest
 from llamashield.testing import LoopbackServer
 
 MODEL = "meta-llama/LlamaGuard-2-8b"
-# Secrets as they appear in URLs: unreserved characters, long enough to be told from the rest
-# of a message (each test also checks that the text around a secret does not contain it).
-secrets = st.text(string.ascii_letters + string.digits + "-_~", min_size=8, max_size=24)
+# Secrets as they appear in URLs: unreserved characters. The prefix keeps a secret from being a
+# word of the message itself (hypothesis also tries the words of this module: "Together"...).
+secrets = st.text(string.ascii_letters + string.digits + "-_~", min_size=6, max_size=22).map(
+    lambda s: "Zq" + s
+)
 no_secrets = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 
 
@@ -315,3 +317,33 @@ def test_a_local_models_failure_is_redacted() -> None:
     assert isinstance(outcome, BackendError) and "OSError" in outcome.message
     assert "huggingface.test" in outcome.message
     _assert_clean([outcome.message], ["hf_user", "hf_SECRETTOKEN123", "tok_ABCDEF987"])
+
+
+class _Crashing(SimulatedBackend):
+    """A user's backend that raises a plain exception quoting its URL."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+
+    async def acomplete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
+        raise RuntimeError(f"cannot POST {self.url}")
+
+
+@settings(max_examples=20)
+@given(user=secrets, password=secrets, key=secrets)
+async def test_an_evaluation_rows_error_is_redacted(user: str, password: str, key: str) -> None:
+    # Evaluation reports are saved and shared: a row's error text keeps no credential.
+    from llamashield.evaluation._dataset import EvalRow
+    from llamashield.evaluation._runner import arun_rows
+
+    assume(
+        all(
+            s.lower() not in "runtimeerror: cannot post guard.test/v1"
+            for s in (user, password, key)
+        )
+    )
+    guard = LlamaGuard(_Crashing(f"https://{user}:{password}@guard.test/v1?key={key}"))
+    [result] = await arun_rows(guard, [EvalRow("1", "hi", None, unsafe=False)])
+    assert result.error is not None and "guard.test" in result.error
+    _assert_clean([result.error], [user, password, key])
