@@ -45,9 +45,10 @@ def backend_settings(backend: object) -> tuple[object, ...]:
     Read on every check (it must stay cheap): the eval CLI switches logprobs on after a guard
     is built, which changes the scope.
     """
-    kind = type(backend)
+    # The class itself (its repr in the digest names module and qualified name): no string is
+    # built on the hot path.
     own = getattr(backend, "cache_settings", None)
-    return (f"{kind.__module__}.{kind.__qualname__}", own, getattr(backend, "logprobs", None))
+    return (type(backend), own, getattr(backend, "logprobs", None))
 
 
 def cache_scope(
