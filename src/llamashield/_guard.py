@@ -95,7 +95,10 @@ class LlamaGuard:
         max_concurrency: backend calls in flight at once: across every sync call (all threads,
             ``check_many`` and chunks included) and, separately, on each event loop.
         cache: ``True`` (an in-process LRU of 1024 entries), a size, ``False``, or a shared
-            cache such as ``RedisVerdictCache(url)`` that every replica reads and fills.
+            cache such as ``RedisVerdictCache(url)`` that every replica reads and fills. The key
+            covers everything the model reads and every setting that decides the verdict; error
+            verdicts and conversations with an image behind an ``http(s)`` URL (what it serves
+            can change) are never cached.
         circuit_breaker: fail fast after repeated backend failures (default: 5 failures, 30 s
             cool-down); ``None`` to always wait for the backend.
         chunk_chars, chunk_overlap: a last turn longer than ``chunk_chars`` characters is judged
