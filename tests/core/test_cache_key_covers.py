@@ -140,7 +140,11 @@ configs = st.fixed_dictionaries(
 CONVERSATION = [{"role": "user", "content": [{"type": "text", "text": "hello there"}]}]
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(
+    max_examples=250,
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
 @given(base=configs, data=st.data())
 def test_guards_that_differ_in_one_deciding_setting_never_share_a_key(
     base: dict[str, Any], data: st.DataObject
@@ -171,7 +175,11 @@ def _effective(guard: LlamaGuard, name: str, value: Any) -> Any:
     return resolved[name]() if name in resolved else value
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
 @given(
     base=configs,
     harmless=st.fixed_dictionaries(
@@ -277,7 +285,11 @@ def near_pairs(draw: st.DrawFn) -> tuple[list[Any], list[Any]]:
     return first, second
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
 @given(pair=near_pairs())
 def test_conversations_share_a_key_exactly_when_the_model_reads_the_same(
     pair: tuple[list[Any], list[Any]],
@@ -304,6 +316,7 @@ def _with_image(url: str) -> list[Any]:
     return [{"role": "user", "content": parts}]
 
 
+@settings(deadline=None)
 @given(
     url=st.sampled_from(["https://img.test/cat.png", "http://img.test/a?b=c", "HTTPS://x.test/y"])
 )

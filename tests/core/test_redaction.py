@@ -63,7 +63,7 @@ TEMPLATES = [
 ]
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(
     template=st.sampled_from(TEMPLATES),
     user=secrets,
@@ -85,6 +85,7 @@ def test_redact_removes_credentials_by_their_shape(
     assert "***" in clean
 
 
+@settings(deadline=None)
 @given(
     host=st.sampled_from(["guard.test", "127.0.0.1:8000", "[::1]:9"]),
     path=st.sampled_from(["", "/v1", "/a/b"]),
@@ -277,6 +278,7 @@ class _Leaky(SimulatedBackend):
         return f"Leaky({self.url})"
 
 
+@settings(deadline=None)
 @given(user=secrets, password=secrets, key=secrets)
 def test_a_custom_backends_error_and_repr_are_redacted(user: str, password: str, key: str) -> None:
     url = f"https://{user}:{password}@guard.test/v1?key={key}"
@@ -330,7 +332,7 @@ class _Crashing(SimulatedBackend):
         raise RuntimeError(f"cannot POST {self.url}")
 
 
-@settings(max_examples=20)
+@settings(max_examples=20, deadline=None)
 @given(user=secrets, password=secrets, key=secrets)
 async def test_an_evaluation_rows_error_is_redacted(user: str, password: str, key: str) -> None:
     # Evaluation reports are saved and shared: a row's error text keeps no credential.

@@ -79,7 +79,7 @@ def _both(guard: LlamaGuard, text: str = "hello") -> list[Verdict]:
     return [guard.check(text), asyncio.run(guard.acheck(text))]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     text=unsafe_answers,
     score=scores,
