@@ -4,7 +4,7 @@ contract, and what one check tells the circuit breaker."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from llamashield._circuit import CircuitBreaker, Health
 from llamashield._exceptions import ConfigurationError
@@ -40,11 +40,26 @@ def health(results: list[Result] | None) -> Health:
 
 def checked(answer: object) -> BackendAnswer | BackendError:
     """Any backend, the user's own included: a reply that breaks the answer's contract is a
-    failure the error policy decides, never an exception from deep inside."""
+    failure the error policy decides, never an exception from deep inside. A score that is no
+    probability (NaN, inf, 1.5) is dropped and named in ``problem``: the text still decides
+    where it says ``unsafe``, so a broken score never turns the model's ``unsafe`` into an
+    error that ``on_error="allow"`` would let through."""
     problem = malformed(answer)
     if problem is None and isinstance(answer, BackendAnswer):
         return answer
-    return BackendError(problem or "backend answered no BackendAnswer", kind="malformed")
+    if problem is None:
+        problem = "backend answered no BackendAnswer"
+    elif isinstance(answer, BackendAnswer) and _readable_apart_from_score(answer):
+        return replace(answer, score=None, problem=problem)
+    return BackendError(problem, kind="malformed")
+
+
+def _readable_apart_from_score(answer: BackendAnswer) -> bool:
+    return (
+        isinstance(answer.text, str)
+        and isinstance(answer.model, str)
+        and (answer.problem is None or isinstance(answer.problem, str))
+    )
 
 
 def _count(name: str, value: object, least: int) -> int:
@@ -110,11 +125,13 @@ def malformed(answer: object) -> str | None:
         return f"backend returned {type(answer).__name__}, not a BackendAnswer"
     if not isinstance(answer.text, str):
         return f"backend answered {type(answer.text).__name__}, not text"
+    if not isinstance(answer.model, str):
+        return f"backend named its model with a {type(answer.model).__name__}, not a str"
+    if answer.problem is not None and not isinstance(answer.problem, str):
+        return f"backend described a problem with a {type(answer.problem).__name__}, not a str"
     score = answer.score
     if score is not None and not (
         isinstance(score, int | float) and not isinstance(score, bool) and 0.0 <= score <= 1.0
     ):
         return f"backend gave score {score!r}, not a probability between 0 and 1"
-    if not isinstance(answer.model, str):
-        return f"backend named its model with a {type(answer.model).__name__}, not a str"
     return None

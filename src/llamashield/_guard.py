@@ -22,7 +22,7 @@ from typing import Any, Self, TypeVar, cast
 
 from llamashield import _telemetry
 from llamashield._cache import LRUVerdictCache, VerdictCache, resolve_cache
-from llamashield._cache_key import cache_key, cache_scope
+from llamashield._cache_key import backend_settings, cache_key, cache_scope
 from llamashield._checks import (
     MEDIA_ONLY,
     Result,
@@ -54,6 +54,7 @@ from llamashield._media import (
 from llamashield._observed import Observed, failed_verdict, shadow_verdict
 from llamashield._outside_turns import outside_prefixes
 from llamashield._policy import MISSING_SCORE, OnError, Policy, build_policy
+from llamashield._redact import redact
 from llamashield._retry import RetryBudget
 from llamashield._taxonomy import Category, Taxonomy, taxonomy_for_generation
 from llamashield._verdict import Verdict
@@ -105,11 +106,17 @@ class LlamaGuard:
         max_concurrency: backend calls in flight at once: across every sync call (all threads,
             ``check_many`` and chunks included) and, separately, on each event loop.
         cache: ``True`` (an in-process LRU of 1024 entries), a size, ``False``, or a shared
-            cache such as ``RedisVerdictCache(url)`` that every replica reads and fills.
+            cache such as ``RedisVerdictCache(url)`` that every replica reads and fills. The key
+            covers everything the model reads and every setting that decides the verdict; error
+            verdicts and conversations with an image behind an ``http(s)`` URL (what it serves
+            can change) are never cached.
         circuit_breaker: fail fast after repeated backend failures (default: 5 failures, 30 s
             cool-down); ``None`` to always wait for the backend.
         chunk_chars, chunk_overlap: a last turn longer than ``chunk_chars`` characters is judged
             in overlapping chunks (unsafe if any chunk is); Llama Guard reads 8k tokens.
+            Guarantee: any span of at most ``chunk_overlap`` characters (500 by default, about
+            100 words) is seen whole in at least one chunk, so a request that long is never
+            judged only in halves; raise it for longer requests (under ``chunk_chars // 2``).
         max_chars: conversations longer than this are not sent at all; the error policy
             decides (by default: blocked).
         media: what happens to images, audio, files and video in a conversation: ``"judge"``
@@ -247,7 +254,7 @@ class LlamaGuard:
 
     def __repr__(self) -> str:
         return (
-            f"LlamaGuard(backend={self.backend!r}, taxonomy=Llama Guard "
+            f"LlamaGuard(backend={redact(repr(self.backend))}, taxonomy=Llama Guard "
             f"{self.taxonomy.generation}{' custom' if self.taxonomy.custom else ''}, "
             f"on_error={self.policy.on_error!r}, timeout={self.timeout}"
             f"{', shadow=True' if self.shadow else ''})"
@@ -377,13 +384,17 @@ class LlamaGuard:
         cache: the key ignores why it was rejected)."""
         if plan.rejected is not None:
             return None
-        scores = getattr(self.backend, "logprobs", None)  # the eval CLI switches it on later
-        if self._scope is None or self._scope[0] != scores:
+        settings = backend_settings(self.backend)  # the eval CLI switches logprobs on later
+        if self._scope is None or self._scope[0] != settings:
+            limits = self.image_limits
+            media = (self.media, limits.max_images, limits.max_image_bytes, *sorted(limits.formats))
             scope = cache_scope(
-                model=self.model, backend=type(self.backend).__name__, scores=scores,
-                policy=self.policy, chunking=(self.chunk_chars, self.chunk_overlap),
+                model=self.model, backend=type(self.backend).__name__,
+                scores=getattr(self.backend, "logprobs", None), policy=self.policy,
+                chunking=(self.chunk_chars, self.chunk_overlap), settings=settings,
+                media=media,
             )  # fmt: skip
-            self._scope = (scores, scope)
+            self._scope = (settings, scope)
         return cache_key(self._scope[1], plan.request.conversation)
 
     def _admit(self, plan: _Plan, hit: Verdict | None) -> tuple[Verdict | None, bool]:

@@ -12,6 +12,7 @@ from typing import Literal
 
 from llamashield._exceptions import ConfigurationError, GuardUnavailableError, VerdictParseError
 from llamashield._parser import parse_answer
+from llamashield._redact import redact
 from llamashield._taxonomy import Category, Taxonomy
 from llamashield._verdict import Verdict
 from llamashield.backends._base import BackendAnswer, BackendError, GuardRequest
@@ -37,21 +38,24 @@ class Policy:
         """The verdict for a model's answer; raises only for an unreadable one under "raise".
 
         The model's word stands: an answer whose first line is ``unsafe`` is unsafe under every
-        ``on_error`` even when the rest of it cannot be read (the error is recorded on the
-        verdict). ``on_error`` decides only answers that say neither safe nor unsafe.
+        ``on_error`` even when the rest of it cannot be read, its score included (a score that
+        is no probability is dropped and the error recorded on the verdict). ``on_error``
+        decides only answers that say neither safe nor unsafe, and a ``safe`` whose score could
+        not be read (under a threshold that score could have said unsafe).
         """
         parsed = parse_answer(answer.text, request.taxonomy)
-        if parsed.error is not None and not parsed.said_unsafe:
+        problem = "; ".join(p for p in (parsed.error, answer.problem) if p) or None
+        if problem is not None and not parsed.said_unsafe:
             if self.on_error == "raise":
-                raise VerdictParseError(parsed.error, raw=answer.text)
-            return self._error_verdict(request, parsed.error, latency_ms, answer)
-        note = parsed.error
+                raise VerdictParseError(problem, raw=answer.text)
+            return self._error_verdict(request, problem, latency_ms, answer)
         unsafe = parsed.unsafe
-        if parsed.error is None and self.threshold is not None:
-            if answer.score is None:
-                note = MISSING_SCORE.format(threshold=self.threshold)
+        score = answer.score if answer.problem is None else None
+        if problem is None and self.threshold is not None:
+            if score is None:
+                problem = MISSING_SCORE.format(threshold=self.threshold)
             else:
-                unsafe = answer.score >= self.threshold
+                unsafe = score >= self.threshold
         if unsafe and parsed.categories and parsed.error is None:
             # Reported categories outside the policy do not block; an unsafe answer without
             # any code (the model omitted the line) blocks, failing closed.
@@ -59,24 +63,25 @@ class Policy:
         return Verdict(
             safe=not unsafe,
             categories=parsed.categories,
-            score=answer.score,
+            score=score,
             role=request.role,
             raw=answer.text,
             model=answer.model,
             latency_ms=latency_ms,
-            error=note,
+            error=problem,
         )
 
     def fail(
         self, request: GuardRequest, error: BackendError, model: str, latency_ms: float
     ) -> Verdict:
+        """The verdict for a failure (or the error under "raise"). Its text is redacted again
+        here: a custom backend's error may quote a URL with credentials in it."""
+        message = redact(error.message)
         if self.on_error == "raise":
             if error.kind == "malformed":
-                raise VerdictParseError(error.message) from None
-            raise GuardUnavailableError(error.message, status_code=error.status_code) from None
-        return self._error_verdict(
-            request, error.message, latency_ms, BackendAnswer("", model=model)
-        )
+                raise VerdictParseError(message) from None
+            raise GuardUnavailableError(message, status_code=error.status_code) from None
+        return self._error_verdict(request, message, latency_ms, BackendAnswer("", model=model))
 
     def _error_verdict(
         self, request: GuardRequest, error: str, latency_ms: float, answer: BackendAnswer

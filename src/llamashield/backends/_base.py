@@ -103,12 +103,22 @@ async def warm_async_http() -> None:
 
 @dataclass(frozen=True, slots=True)
 class BackendAnswer:
+    """What the model said: its text, P(unsafe) where the backend reads one, the model's id.
+
+    ``problem`` says why part of an answer that has text could not be read (its logprobs or
+    score): the score is then dropped, and the text still decides where it says ``unsafe``
+    (anything else is left to the error policy). A malformed score never softens the model's
+    word.
+    """
+
     text: str
     score: float | None = None
     model: str = ""
     # Token usage where the server reports it (OpenAI-shaped ``usage``); traced as gen_ai.usage.*.
     input_tokens: int | None = None
     output_tokens: int | None = None
+    # Why the score or logprobs could not be read (they are dropped; the text still decides).
+    problem: str | None = None
 
 
 @runtime_checkable
@@ -121,7 +131,9 @@ class Backend(Protocol):
     ``gives_scores`` (answers carry ``score``; ``threshold=`` needs it), ``sends_prompt`` (the
     prompt llamashield builds reaches the model; custom categories and ``exclude_from_prompt``
     need it), ``score_hint`` (how to turn scores on, quoted in the error) and
-    ``supports_images`` (Llama Guard 4 images go out with the text; ``media="judge"`` needs it).
+    ``supports_images`` (Llama Guard 4 images go out with the text; ``media="judge"`` needs it)
+    and ``cache_settings`` (a tuple of JSON values: the backend's settings that change what the
+    model is sent or how its answer reads, so that a verdict cache never mixes two of them).
     """
 
     model: str
