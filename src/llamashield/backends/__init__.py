@@ -1,4 +1,5 @@
-"""Where Llama Guard runs: Together, an OpenAI-compatible server, transformers, or simulated.
+"""Where Llama Guard runs: Together, Ollama, an OpenAI-compatible server, transformers, or
+simulated.
 
 Backends import their optional dependencies on first use, so ``import llamashield.backends``
 stays cheap and a missing extra fails only for the backend that needs it.
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from llamashield.backends._base import Backend, BackendAnswer, BackendError, GuardRequest
 
 if TYPE_CHECKING:
+    from llamashield.backends.ollama import OllamaBackend
     from llamashield.backends.openai_compatible import OpenAICompatibleBackend
     from llamashield.backends.simulated import SimulatedBackend
     from llamashield.backends.together import TogetherBackend
@@ -21,6 +23,7 @@ __all__ = [
     "BackendAnswer",
     "BackendError",
     "GuardRequest",
+    "OllamaBackend",
     "OpenAICompatibleBackend",
     "SimulatedBackend",
     "TogetherBackend",
@@ -28,6 +31,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "OllamaBackend": "llamashield.backends.ollama",
     "OpenAICompatibleBackend": "llamashield.backends.openai_compatible",
     "SimulatedBackend": "llamashield.backends.simulated",
     "TogetherBackend": "llamashield.backends.together",

@@ -58,6 +58,9 @@ def _checked_score(logprobs: Any) -> float | None:
     return score
 
 
+checked_score = _checked_score  # for backends whose answers are not OpenAI-shaped (Ollama)
+
+
 def answer_from_completion(body: Any, model: str, *, chat: bool) -> BackendAnswer:
     """``BackendAnswer`` from a chat or text completion (dict or SDK object).
 
