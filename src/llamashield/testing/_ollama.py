@@ -128,11 +128,12 @@ class OllamaResponder:
     rendered: list[Rendered] = field(default_factory=list)  # the last 1,000 prompts
 
     def serves(self, name: object) -> bool:
+        """Its own model (``:latest`` implied), and any other guard model as if pulled."""
         if not isinstance(name, str) or not name:
             return False
         full = name if ":" in name else f"{name}:latest"
         mine = self.model if ":" in self.model else f"{self.model}:latest"
-        return full == mine
+        return full == mine or "guard" in name.lower()
 
     def handle(self, method: str, path: str, raw: bytes) -> Response:
         if method in ("GET", "HEAD") and path in ("/", ""):
