@@ -94,8 +94,8 @@ def test_windows_combine_unsafe_if_any_with_every_code_in_taxonomy_order() -> No
 
 
 def test_a_reply_that_carries_on_the_judged_answer_is_recognised() -> None:
-    agent = _request([{"role": "user", "content": "q"},
-                      {"role": "assistant", "content": "Mix these chemicals: bleach and"}])  # fmt: skip
+    said = "Mix these chemicals: bleach and"
+    agent = _request([{"role": "user", "content": "q"}, {"role": "assistant", "content": said}])
     assert continues_judged_turn("Mix these chemicals: bleach and GGGG", agent, "unknown")
     assert continues_judged_turn("GGGG", agent, "llama.cpp")  # llama-server: any non-verdict
     assert not continues_judged_turn("unsafe\nS9", agent, "llama.cpp")
