@@ -8,8 +8,12 @@ read (after its template, or raw).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -238,3 +242,15 @@ def test_native_api_shapes(ollama: LoopbackServer) -> None:
     assert openai.status_code == 404 and openai.json()["error"]["type"] == "not_found_error"
     shown = httpx.post(f"{url}/api/show", json={"model": "llama-guard3:8b"}).json()
     assert "ONLY THE LAST User message" in shown["template"]
+
+
+def test_the_serving_guides_ollama_snippet_runs(ollama: LoopbackServer) -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "serving.md").read_text()
+    match = re.search(r"<!-- ollama-client -->\n```python\n(.*?)\n```", guide, re.S)
+    assert match is not None, "docs/serving.md lost its Ollama snippet"
+    code = match.group(1).replace("http://localhost:11434", ollama.base_url)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "docs/serving.md", "exec"), {})
+    assert out.getvalue().strip() == "('S9',)"
+    assert ollama.bodies[-1]["raw"] is True

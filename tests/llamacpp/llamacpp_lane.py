@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -68,18 +70,42 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "serving.md"
+
+
+def guide_block(marker: str) -> str:
+    """The fenced block right after ``<!-- marker -->`` in docs/serving.md."""
+    match = re.search(rf"<!-- {marker} -->\n```\w+\n(.*?)\n```", GUIDE.read_text(), re.S)
+    if match is None:
+        raise AssertionError(f"docs/serving.md has no block after <!-- {marker} -->")
+    return match.group(1)
+
+
 def command(name: str, gguf: Path, port: int) -> list[str]:
-    """How each server is started (docs/serving.md gives the same commands)."""
+    """The guide's command for ``name``, pointed at the stand-in on a free loopback port with a
+    2,048-token context; ``llama-server-prefill`` drops ``--no-prefill-assistant`` (the
+    server's default behaviour)."""
+    marker = "llama-cpp-python" if name == "llama_cpp.server" else "llama-server"
+    args = shlex.split(guide_block(marker).replace("\\\n", " "))
+    model, context = ("--model", "--n_ctx") if name == "llama_cpp.server" else ("-m", "-c")
+    swap = {model: str(gguf), context: str(CONTEXT), "--host": "127.0.0.1", "--port": str(port)}
+    out: list[str] = []
+    rest = iter(args)
+    for arg in rest:
+        out.append(arg)
+        if arg in swap:
+            next(rest)
+            out.append(swap[arg])
     if name == "llama_cpp.server":
-        return [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
-                "--model_alias", STANDIN.served_name, "--n_ctx", str(CONTEXT),
-                "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
-    binary = os.environ["LLAMASHIELD_LLAMA_SERVER"]
-    args = [binary, "-m", str(gguf), "--alias", STANDIN.served_name, "-c", str(CONTEXT),
-            "--jinja", "--host", "127.0.0.1", "--port", str(port), "-np", "1"]  # fmt: skip
-    if name == "llama-server":
-        args.append("--no-prefill-assistant")
-    return args
+        if out[:3] != ["python", "-m", "llama_cpp.server"]:
+            raise AssertionError(f"unexpected llama-cpp-python command in the guide: {out[:3]}")
+        return [sys.executable, *out[1:]]
+    if out[0] != "llama-server" or "--jinja" not in out:
+        raise AssertionError(f"unexpected llama-server command in the guide: {out}")
+    out[0] = os.environ["LLAMASHIELD_LLAMA_SERVER"]
+    if name == "llama-server-prefill":
+        out.remove("--no-prefill-assistant")
+    return [*out, "-np", "1"]  # one slot: the whole context for each request
 
 
 def start(name: str, gguf: Path, log: Path) -> tuple[subprocess.Popen[bytes], str, float]:
