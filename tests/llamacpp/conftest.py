@@ -62,3 +62,13 @@ def prefilling(gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 def recorded(server: Server) -> Iterator[Server]:
     server.recorder.clear()
     yield server
+
+
+@pytest.fixture(scope="session")
+def no_bos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``llama_cpp.server`` on a GGUF whose ``add_bos_token`` is false."""
+    try:
+        model = build_gguf(tmp_path_factory.mktemp("no-bos"), add_bos=False)
+    except WheelUnavailable as exc:
+        pytest.skip(f"Meta's tokenizer is not reachable: {exc}")
+    yield from serve("llama_cpp.server", model, tmp_path_factory.mktemp("logs"))

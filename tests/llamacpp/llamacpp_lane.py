@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -48,11 +49,19 @@ class Server:
         return list(answer.json()["tokens"])
 
 
-def build_gguf(root: Path) -> Path:
-    """The stand-in, built on Meta's tokenizer and converted by llama.cpp's own script."""
+def build_gguf(root: Path, *, add_bos: bool = True) -> Path:
+    """The stand-in, built on Meta's tokenizer and converted by llama.cpp's own script.
+
+    ``add_bos=False`` writes ``tokenizer.ggml.add_bos_token = false`` (from the tokenizer
+    config, as the converter reads it): a GGUF whose server adds no BOS.
+    """
     folder = build_standin(root / "Llama-Guard-3-standin", STANDIN)
+    if not add_bos:
+        config_file = folder / "tokenizer_config.json"
+        config = json.loads(config_file.read_text())
+        config_file.write_text(json.dumps({**config, "add_bos_token": False}))
     source = Path(os.environ["LLAMASHIELD_LLAMACPP_SRC"])
-    out = root / "llama-guard-3-standin-f32.gguf"
+    out = root / f"llama-guard-3-standin-f32{'' if add_bos else '-no-bos'}.gguf"
     env = {**os.environ, "PYTHONPATH": str(source / "gguf-py"), "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(
         [sys.executable, str(source / "convert_hf_to_gguf.py"), str(folder),

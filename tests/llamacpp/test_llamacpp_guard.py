@@ -122,3 +122,18 @@ async def test_async_checks(recorded: Server) -> None:
     for verdict in verdicts:
         assert_verdict(verdict)
     await guard.aclose()
+
+
+def test_a_gguf_without_add_bos_gets_its_one_bos_from_the_prompt(no_bos: Server) -> None:
+    assert no_bos.tokenize("") == []  # this server adds no BOS to a completions prompt
+    probed = backend(no_bos)
+    verdict = LlamaGuard(probed, timeout=TIMEOUT).check(USER)
+    assert_verdict(verdict)
+    assert probed.served is not None and probed.served.bos_text == "<|begin_of_text|>"
+    (prompt,) = wire_prompts(no_bos)
+    tokens = no_bos.tokenize(prompt)
+    assert tokens.count(BOS) == 1 and tokens[0] == BOS
+    bare = prompt.removeprefix("<|begin_of_text|>")
+    assert tokens == list(
+        meta_tokenizer(3).encode(bare, bos=True, eos=False, allowed_special="all")
+    )
