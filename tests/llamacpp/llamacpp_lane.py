@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -49,27 +48,36 @@ class Server:
         return list(answer.json()["tokens"])
 
 
+_UNSET_BOS = """
+import sys
+from gguf import GGUFReader
+field = GGUFReader(sys.argv[1], "r+").get_field("tokenizer.ggml.add_bos_token")
+field.parts[field.data[0]][0] = False
+"""
+
+
 def build_gguf(root: Path, *, add_bos: bool = True) -> Path:
     """The stand-in, built on Meta's tokenizer and converted by llama.cpp's own script.
 
-    ``add_bos=False`` writes ``tokenizer.ggml.add_bos_token = false`` (from the tokenizer
-    config, as the converter reads it): a GGUF whose server adds no BOS.
+    ``add_bos=False`` then sets ``tokenizer.ggml.add_bos_token`` to false in place with gguf-py
+    (as its ``gguf_set_metadata.py`` does): a GGUF whose servers add no BOS to completions
+    prompts.
     """
     folder = build_standin(root / "Llama-Guard-3-standin", STANDIN)
-    if not add_bos:
-        config_file = folder / "tokenizer_config.json"
-        config = json.loads(config_file.read_text())
-        config_file.write_text(json.dumps({**config, "add_bos_token": False}))
     source = Path(os.environ["LLAMASHIELD_LLAMACPP_SRC"])
     out = root / f"llama-guard-3-standin-f32{'' if add_bos else '-no-bos'}.gguf"
     env = {**os.environ, "PYTHONPATH": str(source / "gguf-py"), "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(
-        [sys.executable, str(source / "convert_hf_to_gguf.py"), str(folder),
-         "--outfile", str(out), "--outtype", "f32"],
-        capture_output=True, text=True, env=env, timeout=600, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise AssertionError(f"convert_hf_to_gguf.py failed:\n{done.stderr[-4000:]}")
+    steps = [[str(source / "convert_hf_to_gguf.py"), str(folder), "--outfile", str(out),
+              "--outtype", "f32"]]  # fmt: skip
+    if not add_bos:  # what gguf_set_metadata.py does, for a bool it cannot parse from argv
+        steps.append(["-c", _UNSET_BOS, str(out)])
+    for step in steps:
+        done = subprocess.run(
+            [sys.executable, *step], capture_output=True, text=True, env=env, timeout=600,
+            check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise AssertionError(f"{Path(step[0]).name} failed:\n{done.stderr[-4000:]}")
     return out
 
 
