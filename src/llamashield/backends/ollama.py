@@ -19,7 +19,13 @@ from llamashield._exceptions import ConfigurationError
 from llamashield._loop_local import LoopLocal
 from llamashield._taxonomy import Taxonomy, taxonomy_named_by
 from llamashield.backends._answers import checked_score
-from llamashield.backends._base import BackendAnswer, BackendError, Closeable, GuardRequest
+from llamashield.backends._base import (
+    BackendAnswer,
+    BackendError,
+    Closeable,
+    GuardRequest,
+    warm_async_http,
+)
 from llamashield.backends._errors import status_error
 from llamashield.backends._exchange import Call, Exchange, adrive, drive
 
@@ -205,6 +211,14 @@ class OllamaBackend(Closeable):
         self._ensure_open()
         service = f"Ollama at {self.base_url}"
         return await adrive(self._exchange(request), self._aclients.get(), timeout, service)
+
+    def warm_up(self) -> None:
+        """Nothing to load: the sync client is made with the backend."""
+
+    async def awarm_up(self) -> None:
+        """Make this loop's async client now rather than on the first check."""
+        await warm_async_http()
+        self._aclients.get()
 
     def _release(self) -> None:
         self._client.close()

@@ -35,7 +35,12 @@ from langchain_llamashield._callbacks import (
     refuse_attached_callbacks,
     without_live_tokens,
 )
-from langchain_llamashield._inputs import answer_conversation, input_conversation, output_message
+from langchain_llamashield._inputs import (
+    answer_conversation,
+    input_conversation,
+    output_message,
+    template_history,
+)
 from langchain_llamashield._on_unsafe import (
     OnUnsafe,
     UnsafePolicy,
@@ -74,7 +79,13 @@ class _GuardRunnableBase(RunnableSerializable[Any, Any]):
     """
 
     guard: LlamaGuard
+    shadow: bool | None = None
+    """Judge and record, never block (``LlamaGuard(shadow=)``); None: the guard's setting."""
     model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        self.guard = self.guard.with_shadow(self.shadow)
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         config = ensure_config(config)
@@ -310,15 +321,18 @@ class GuardedRunnable(_GuardRunnableBase):
     # overlaps: a task costs microseconds, and under concurrency per-call timings measure the
     # load more than the way of running.
     _overlap: OverlapChooser = PrivateAttr(default_factory=OverlapChooser)
+    # The input variables the wrapped prompt template places as messages (with their roles).
+    _history: frozenset[str] = PrivateAttr(default=frozenset())
 
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
         self._policy = UnsafePolicy.parse(self.on_unsafe, self.refusal)
+        self._history = template_history(self.runnable)
         if not (self.check_input or self.check_output):
             raise ValueError(
                 "guard_runnable() with check_input=False and check_output=False guards nothing"
             )
-        if self.check_output:
+        if self.check_output and not self.guard.shadow:  # shadow: its tokens go out as unguarded
             refuse_attached_callbacks(self.runnable, "guard_runnable()")
 
     def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
@@ -346,7 +360,7 @@ class GuardedRunnable(_GuardRunnableBase):
         """The input as a conversation; for the output check only, an input with no text is
         fine (the answer is judged on its own)."""
         try:
-            return input_conversation(value, key=self.input_key)
+            return input_conversation(value, key=self.input_key, history=self._history)
         except ValueError:
             if self.check_input:
                 raise
@@ -364,7 +378,8 @@ class GuardedRunnable(_GuardRunnableBase):
         """Config for checks and fallbacks, and for the wrapped runnable (whose unjudged tokens
         must not reach live token handlers when the output is moderated)."""
         child = child_config(config, run_manager)
-        if not self.check_output or is_unwatched(run_manager):  # no handler to filter out
+        # No handler to filter out, or shadow mode (tokens reach handlers as unguarded).
+        if not self.check_output or self.guard.shadow or is_unwatched(run_manager):
             return child, child
         return child, patch_config(config, callbacks=without_live_tokens(run_manager.get_child()))
 
@@ -414,7 +429,8 @@ class GuardedRunnable(_GuardRunnableBase):
             self._overlap.record(overlap, time.perf_counter() - started)
         if self.check_output and (answer := self._answer(context, output)) is not None:
             # The check's run shows the answer as its input: only tracers may see it yet.
-            verdict = yield Call(check.invoke, check.ainvoke, (answer, inner))
+            checked = judge(self.guard, answer=True)
+            verdict = yield Call(checked.invoke, checked.ainvoke, (answer, inner))
             if not verdict.safe:
                 return (yield from self._refuse(verdict, "output", value, child, output))
         return output
@@ -605,6 +621,7 @@ def guard_runnable(
     window: WindowSpec = "sentence",
     input_key: str | None = None,
     output_key: str | None = None,
+    shadow: bool | None = None,
 ) -> GuardedRunnable:
     """Wrap any chain or chat model so Llama Guard judges its input and its output.
 
@@ -637,6 +654,9 @@ def guard_runnable(
       streams (the check hides behind the first token) always overlap.
     - ``input_key``/``output_key`` pick the text of dict inputs/outputs (default: every string
       value, e.g. the answer and the question of a retrieval chain).
+    - ``shadow=True`` judges and records everything (metadata, callbacks, logs, OpenTelemetry)
+      but blocks nothing: the chain behaves as unguarded, streams included. Default: the
+      guard's own ``shadow``.
 
     Example::
 
@@ -658,4 +678,5 @@ def guard_runnable(
         window=window,
         input_key=input_key,
         output_key=output_key,
+        shadow=shadow,
     )
