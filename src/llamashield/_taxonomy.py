@@ -405,13 +405,21 @@ def taxonomy_for_model(model: str, default: int = 2) -> Taxonomy:
     Ids that name no generation (a local folder, an Ollama tag such as ``llama-guard``) get
     ``default``; pass ``taxonomy=`` to ``LlamaGuard`` to choose explicitly.
     """
+    named = taxonomy_named_by(model)
+    return named if named is not None else _BY_GENERATION[default]
+
+
+def taxonomy_named_by(model: str) -> Taxonomy | None:
+    """The taxonomy a model id names (as ``taxonomy_for_model``), or None when it names no
+    Llama Guard generation: a local server's file path or alias, where guessing would read
+    codes with the wrong generation's names (they differ from S5 on)."""
     name = model.rsplit("/", 1)[-1].lower()
     for pattern, generation in _MODEL_PATTERNS:
         if pattern.search(name):
             if generation == 3 and _LG3_THIRTEEN.search(name):
                 return LLAMA_GUARD_3_1B
             return _BY_GENERATION[generation]
-    return _BY_GENERATION[default]
+    return None
 
 
 # Where each Llama Guard 2 category lives in later generations (S5 onwards shift by one).

@@ -196,8 +196,8 @@ def test_the_answer_reader_keeps_the_text_and_names_the_problem() -> None:
 # What a failing guard backend can do: raise, answer what is no answer, or say nothing usable.
 failures: list[tuple[str, Callable[[], Any]]] = [
     ("outage", lambda: BackendError("down", retryable=True, kind="connection")),
-    ("http_503", lambda: BackendError("503", retryable=True, status_code=503, kind="http_503")),
-    ("http_401", lambda: BackendError("401", status_code=401, kind="http_401")),
+    ("http_503", lambda: BackendError("503", retryable=True, status_code=503, kind="http")),
+    ("http_401", lambda: BackendError("401", status_code=401, kind="http")),
     ("timeout", lambda: BackendError("slow", retryable=True, kind="timeout")),
     ("malformed", lambda: BackendError("bad json", kind="malformed")),
     ("closed", lambda: BackendError("closed", kind="closed")),

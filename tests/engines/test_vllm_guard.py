@@ -60,6 +60,11 @@ def together(server: Server, *, logprobs: bool = True) -> TogetherBackend:
     )
 
 
+def guard_calls(server: Server) -> list[str]:
+    """The POSTs that judged, without the backend's first-use probe (its ``/tokenize``)."""
+    return [p for p, _ in server.recorder.requests if p != "/tokenize"]
+
+
 def assert_verdict(verdict: Verdict, server: Server, *, scored: bool = True) -> None:
     safe, codes, names = EXPECTED[server.name]
     assert verdict.error is None, verdict.error
@@ -89,7 +94,7 @@ def test_openai_compatible_backend(recorded: Server, mode: str, conversation: st
     assert verdict.role == ROLES[conversation]
     assert verdict.model == recorded.model
     path = "/v1/completions" if mode == "completions" else "/v1/chat/completions"
-    assert [p for p, _ in recorded.recorder.requests] == [path]
+    assert guard_calls(recorded) == [path]
 
 
 @pytest.mark.parametrize("logprobs", [True, False])
@@ -101,7 +106,7 @@ def test_together_sdk_pointed_at_vllm(recorded: Server, logprobs: bool, conversa
     assert verdict.role == ROLES[conversation]
     if not logprobs:
         assert verdict.score is None
-    assert [p for p, _ in recorded.recorder.requests] == ["/v1/chat/completions"]
+    assert guard_calls(recorded) == ["/v1/chat/completions"]
 
 
 @pytest.mark.parametrize("client", ["openai", "together"])
@@ -188,11 +193,15 @@ async def test_acheck_many_and_check_many(recorded: Server) -> None:
     assert len(recorded.recorder.bodies("/v1/completions")) == 2 * len(conversations)
 
 
-def test_a_conversation_over_the_context_fails_closed(server: Server) -> None:
-    guard = LlamaGuard(openai(server), timeout=TIMEOUT, chunk_chars=100_000, max_retries=0)
-    verdict = guard.check("a " * 9000)  # ~9,000 tokens: over --max-model-len 8192
-    assert not verdict.safe
-    assert verdict.error is not None
+def test_a_conversation_over_the_context_is_judged_in_windows_that_fit(recorded: Server) -> None:
+    # ~9,000 tokens in one guard window: over --max-model-len 8192, which the backend read
+    # from /v1/models at first use, so it splits the message into windows that fit.
+    backend = openai(recorded)
+    guard = LlamaGuard(backend, timeout=TIMEOUT, chunk_chars=100_000, max_retries=0)
+    verdict = guard.check("a " * 9000)
+    assert_verdict(verdict, recorded)
+    assert backend.served is not None and backend.served.context == 8192
+    assert len(recorded.recorder.bodies("/v1/completions")) > 1
 
 
 # -- the serving guide ----------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Where Llama Guard runs: Together, an OpenAI-compatible server, transformers, or simulated.
+"""Where Llama Guard runs: Together, Ollama, an OpenAI-compatible server, transformers, or
+simulated.
 
 Backends import their optional dependencies on first use, so ``import llamashield.backends``
 stays cheap and a missing extra fails only for the backend that needs it.
@@ -12,6 +13,7 @@ from llamashield._exceptions import FailureKind
 from llamashield.backends._base import Backend, BackendAnswer, BackendError, GuardRequest
 
 if TYPE_CHECKING:
+    from llamashield.backends.ollama import OllamaBackend
     from llamashield.backends.openai_compatible import OpenAICompatibleBackend
     from llamashield.backends.simulated import SimulatedBackend
     from llamashield.backends.together import TogetherBackend
@@ -23,6 +25,7 @@ __all__ = [
     "BackendError",
     "FailureKind",
     "GuardRequest",
+    "OllamaBackend",
     "OpenAICompatibleBackend",
     "SimulatedBackend",
     "TogetherBackend",
@@ -30,6 +33,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "OllamaBackend": "llamashield.backends.ollama",
     "OpenAICompatibleBackend": "llamashield.backends.openai_compatible",
     "SimulatedBackend": "llamashield.backends.simulated",
     "TogetherBackend": "llamashield.backends.together",

@@ -59,6 +59,9 @@ def _checked_score(logprobs: Any) -> tuple[float | None, str | None]:
     return score, None
 
 
+checked_score = _checked_score  # for backends whose answers are not OpenAI-shaped (Ollama)
+
+
 def answer_from_completion(body: Any, model: str, *, chat: bool) -> BackendAnswer:
     """``BackendAnswer`` from a chat or text completion (dict or SDK object).
 

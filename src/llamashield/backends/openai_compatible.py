@@ -1,4 +1,4 @@
-"""``OpenAICompatibleBackend``: Llama Guard behind vLLM, Ollama, llama.cpp, TGI or LM Studio."""
+"""``OpenAICompatibleBackend``: Llama Guard behind vLLM, llama.cpp, TGI or LM Studio."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any, Literal
 
 import httpx
 
+from llamashield._exceptions import ConfigurationError
 from llamashield._loop_local import LoopLocal
 from llamashield._redact import redact_url, register_secrets, url_secrets
-from llamashield._taxonomy import Taxonomy, taxonomy_for_model
+from llamashield._taxonomy import Taxonomy, taxonomy_named_by
 from llamashield.backends._answers import answer_from_completion
 from llamashield.backends._base import (
     BackendAnswer,
@@ -19,9 +20,43 @@ from llamashield.backends._base import (
     GuardRequest,
     warm_async_http,
 )
-from llamashield.backends._errors import connection_error, status_error
+from llamashield.backends._errors import status_error
+from llamashield.backends._exchange import Call, Exchange, adrive, drive
+from llamashield.backends._served import (
+    PREFILL_MESSAGE,
+    SERVER_FLAGS,
+    Served,
+    combine_answers,
+    context_from_error,
+    continues_judged_turn,
+    fit,
+    probe,
+    window_chars,
+)
 
 __all__ = ["OpenAICompatibleBackend"]
+
+_OLLAMA = (
+    "{url} is Ollama, whose /v1/completions wraps every prompt in the model's template again "
+    "(it never sends it raw): llamashield's prompt would become the User turn of a second guard "
+    "prompt, and every verdict would be read from that. Use "
+    "OllamaBackend(base_url={root!r}, model={model!r}) from llamashield.backends, which sends "
+    "the prompt raw on /api/generate"
+)
+_OLLAMA_AGENT = (
+    "Ollama's llama-guard3 template judges every conversation as a User turn (its last line "
+    "says 'ONLY THE LAST User message'), so an Agent turn cannot be judged on mode='chat' at "
+    "Ollama: use OllamaBackend (raw prompts on /api/generate)"
+)
+
+
+def _no_taxonomy(model: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"model {model!r} names no Llama Guard generation (a local file or alias), and the "
+        "generations number their categories differently (S5 is Specialized Advice in Llama "
+        "Guard 2, Defamation in 3 and 4): pass taxonomy=, e.g. "
+        "taxonomy=llamashield.LLAMA_GUARD_3 (LLAMA_GUARD_1, _2, _3_1B, _4)"
+    )
 
 
 class OpenAICompatibleBackend(Closeable):
@@ -37,6 +72,13 @@ class OpenAICompatibleBackend(Closeable):
     Credentials in ``base_url`` work and never show: ``https://user:pass@host`` is sent as HTTP
     Basic auth (the URL the client holds has no user information), a query (``?key=...``)
     goes with every request, and ``base_url``, ``repr`` and every error show them as ``***``.
+
+    At first use it asks the server what it is (``probe=True``): an Ollama server is refused
+    in completions mode (its ``/v1/completions`` wraps the prompt in the template again: use
+    ``OllamaBackend``); on llama.cpp, llama-cpp-python and vLLM it learns the served context,
+    so a long conversation is judged in windows that fit it, and it checks with the server's
+    tokenizer that exactly one BOS reaches the model (where the model adds none, the prompt
+    carries it). A model id that names no Llama Guard generation needs ``taxonomy=``.
 
     Example::
 
@@ -58,6 +100,7 @@ class OpenAICompatibleBackend(Closeable):
         max_tokens: int = 20,
         logprobs: int | None = 5,
         headers: dict[str, str] | None = None,
+        probe: bool = True,
     ) -> None:
         if mode not in ("completions", "chat"):
             raise ValueError(f"mode must be 'completions' or 'chat', got {mode!r}")
@@ -65,15 +108,23 @@ class OpenAICompatibleBackend(Closeable):
             raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
         self.model = model
         self.mode = mode
-        self.taxonomy = taxonomy or taxonomy_for_model(model)
+        named = taxonomy or taxonomy_named_by(model)
+        if named is None:
+            raise _no_taxonomy(model)
+        self.taxonomy = named
         register_secrets(api_key, *url_secrets(base_url))
         parts = urllib.parse.urlsplit(base_url)
         host = parts.netloc.rpartition("@")[2]
         root = urllib.parse.urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
-        self._root = root if root.endswith("/v1") else f"{root}/v1"
+        # Requests go to the URL without user information (sent as Basic auth below) and with
+        # the query; reprs and errors show ``base_url``, its credentials masked.
+        self._api = root if root.endswith("/v1") else f"{root}/v1"
         self._query = f"?{parts.query}" if parts.query else ""
-        # What reprs and errors show: the URL with its credentials masked.
-        self.base_url = redact_url(self._root + self._query)
+        self.base_url = redact_url(self._api + self._query)
+        self.root = self._api.removesuffix("/v1")
+        self.probe = probe
+        # What the server is, learned at first use (None: not yet, or it was unreachable).
+        self.served: Served | None = None if probe else Served()
         self.max_tokens = max_tokens
         self.logprobs = logprobs
         self.__api_key = api_key
@@ -116,7 +167,7 @@ class OpenAICompatibleBackend(Closeable):
             f"mode={self.mode!r})"
         )
 
-    def _request(self, request: GuardRequest) -> tuple[str, dict[str, Any]]:
+    def _request(self, request: GuardRequest, served: Served) -> Call:
         body: dict[str, Any] = {
             "model": self.model,
             "max_tokens": self.max_tokens,
@@ -127,11 +178,56 @@ class OpenAICompatibleBackend(Closeable):
             if self.logprobs:
                 body["logprobs"] = True
                 body["top_logprobs"] = self.logprobs
-            return f"{self._root}/chat/completions{self._query}", body
-        body["prompt"] = request.completion_prompt  # the server adds the one BOS
+            return Call("POST", f"{self._api}/chat/completions{self._query}", body)
+        # The server adds the one BOS; where the probe found it adds none, the text carries it.
+        body["prompt"] = served.bos_text + request.completion_prompt
         if self.logprobs:
             body["logprobs"] = self.logprobs
-        return f"{self._root}/completions{self._query}", body
+        return Call("POST", f"{self._api}/completions{self._query}", body)
+
+    def _exchange(self, request: GuardRequest) -> Exchange[BackendAnswer]:
+        """The whole check: first-use probe, windows that fit the served context, answers."""
+        if self.served is None:
+            self.served = yield from probe(
+                self.root, self._api, self.model,
+                completions=self.mode == "completions", generation=self.taxonomy.generation,
+            )  # fmt: skip
+        served = self.served or Served()
+        if served.kind == "ollama":
+            if self.mode == "completions":
+                raise ConfigurationError(
+                    _OLLAMA.format(url=self.root, root=self.root, model=self.model)
+                )
+            if request.role == "agent":
+                raise ConfigurationError(_OLLAMA_AGENT)
+        for _ in range(4):  # each overflow teaches a smaller window (at most three times)
+            parts = [request]
+            if served.context is not None:
+                window = window_chars(request, served.context, self.max_tokens)
+                parts = fit(request, window // served.squeeze)
+            answers: list[BackendAnswer] = []
+            for part in parts:
+                reply = yield self._request(part, served)
+                assert reply is not None  # a real request fails in the driver, never here
+                context = context_from_error(reply.text) if reply.status_code == 400 else None
+                if context is not None:
+                    # The server named its context: fit the windows to it, or halve them when
+                    # the estimate of characters per token was too generous for this text.
+                    if served.context == context:
+                        served.squeeze *= 2
+                    served.context = context
+                    break
+                answer = self._answer(reply)
+                if self.mode == "chat" and continues_judged_turn(answer.text, part, served.kind):
+                    raise ConfigurationError(PREFILL_MESSAGE)
+                answers.append(answer)
+            else:
+                return combine_answers(answers, request)
+        raise BackendError(
+            f"the conversation does not fit the served context ({served.context} tokens): "
+            f"restart the server with a larger one ({SERVER_FLAGS})",
+            kind="rejected",
+        )
 
     def _answer(self, response: httpx.Response) -> BackendAnswer:
         if response.status_code >= 400:
@@ -149,33 +245,22 @@ class OpenAICompatibleBackend(Closeable):
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise BackendError("guard server answered invalid JSON", kind="malformed") from None
+        ollama = isinstance(body, dict) and body.get("system_fingerprint") == "fp_ollama"
+        if ollama and self.mode == "completions":  # Ollama's OpenAI layer (openai/openai.go)
+            raise ConfigurationError(
+                _OLLAMA.format(url=self.root, root=self.root, model=self.model)
+            )
         return answer_from_completion(body, self.model, chat=self.mode == "chat")
-
-    def _failure(self, exc: httpx.HTTPError) -> BackendError:
-        return connection_error(
-            f"guard server {self.base_url}",
-            exc,
-            timed_out=isinstance(exc, httpx.TimeoutException),
-            secret=self.__api_key,
-        )
 
     def complete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
         self._ensure_open()
-        url, body = self._request(request)
-        try:
-            response = self._client.post(url, json=body, timeout=timeout)
-        except httpx.HTTPError as exc:
-            raise self._failure(exc) from None
-        return self._answer(response)
+        service = f"guard server {self.base_url}"
+        return drive(self._exchange(request), self._client, timeout, service)
 
     async def acomplete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
         self._ensure_open()
-        url, body = self._request(request)
-        try:
-            response = await self._aclients.get().post(url, json=body, timeout=timeout)
-        except httpx.HTTPError as exc:
-            raise self._failure(exc) from None
-        return self._answer(response)
+        service = f"guard server {self.base_url}"
+        return await adrive(self._exchange(request), self._aclients.get(), timeout, service)
 
     def warm_up(self) -> None:
         """Nothing to load: the sync client is made with the backend."""

@@ -31,6 +31,8 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     stream: list[str] | None = None  # SSE data payloads, sent one by one
     raw: bytes | None = None  # a file's bytes (application/octet-stream) instead of JSON
+    ndjson: list[str] | None = None  # JSON lines, streamed as application/x-ndjson (Ollama)
+    text: str | None = None  # text/plain instead of JSON (Ollama's "Ollama is running")
 
 
 def is_guard_model(model: str) -> bool:

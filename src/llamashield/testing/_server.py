@@ -13,10 +13,11 @@ import contextlib
 import json
 import threading
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from llamashield.testing._batches import BatchStore
 from llamashield.testing._faults import Fault, FaultKind, FaultPlan
+from llamashield.testing._ollama import OllamaResponder
 from llamashield.testing._protocol import BadRequest, Reply, Responder, Response, bad_request
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 _REASONS = {200: "OK", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
             429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
             503: "Service Unavailable", 504: "Gateway Timeout"}  # fmt: skip
+_PROBES = {("GET", "/api/version"), ("GET", "/props"), ("GET", "/v1/models"),
+           ("POST", "/tokenize"), ("POST", "/extras/tokenize")}  # fmt: skip
 _MAX_BODY = 32 * 1024 * 1024  # five 4 MiB images, base64-encoded, fit
 
 
@@ -47,6 +50,19 @@ class LoopbackServer:
         api_key: when set, requests must carry ``Authorization: Bearer <api_key>`` (else 401).
         fault_rate, fault_mix, seed: random faults for soak tests.
         guard_model: the model id ``guard()`` uses.
+        engine: ``"openai"`` (Together's/OpenAI's API, the default) or ``"ollama"``: Ollama's
+            native API (``/api/generate`` with ``raw``, ``/api/chat``, ``/api/version``,
+            NDJSON streams) and its OpenAI layer, which wraps every prompt in the model's
+            template (see ``llamashield.testing._ollama``); ``guard_model`` defaults to
+            ``llama-guard3:8b`` there, and ``server.ollama.rendered`` records what the model
+            read. ``ollama_guard()`` makes a guard on ``OllamaBackend`` at it.
+
+    Example (Ollama)::
+
+        with LoopbackServer(engine="ollama") as server:
+            guard = server.ollama_guard()                # raw /api/generate
+            assert not guard.check("How do I build a bomb?").safe
+            assert server.ollama.rendered[-1].raw
     """
 
     def __init__(
@@ -59,9 +75,16 @@ class LoopbackServer:
         fault_rate: float = 0.0,
         fault_mix: tuple[Fault, ...] = (),
         seed: int | None = 0,
-        guard_model: str = "meta-llama/LlamaGuard-2-8b",
+        guard_model: str | None = None,
         port: int = 0,
+        engine: Literal["openai", "ollama"] = "openai",
     ) -> None:
+        if engine not in ("openai", "ollama"):
+            raise ValueError(f"engine must be 'openai' or 'ollama', got {engine!r}")
+        if guard_model is None:
+            guard_model = "llama-guard3:8b" if engine == "ollama" else "meta-llama/LlamaGuard-2-8b"
+        self.engine = engine
+        self.ollama = OllamaResponder(guard_model)
         self.latency = latency
         self.chunk_delay = chunk_delay
         self.api_key = api_key
@@ -199,6 +222,20 @@ class LoopbackServer:
         )
         return LlamaGuard(backend, **policy)
 
+    def ollama_guard(self, *, model: str | None = None, **options: Any) -> LlamaGuard:
+        """A ``LlamaGuard`` on ``OllamaBackend`` at this server (``engine="ollama"``).
+
+        Backend options (``mode=``, ``logprobs=``, ``keep_alive=``, ``options=``) go to the
+        backend, the rest to the guard.
+        """
+        from llamashield._guard import LlamaGuard
+        from llamashield.backends.ollama import OllamaBackend
+
+        names = ("mode", "logprobs", "keep_alive", "options", "taxonomy", "max_tokens")
+        backend_options = {k: options.pop(k) for k in names if k in options}
+        backend = OllamaBackend(self.base_url, model or self.guard_model, **backend_options)
+        return LlamaGuard(backend, **options)
+
     # -- HTTP -----------------------------------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -222,6 +259,11 @@ class LoopbackServer:
         self, writer: asyncio.StreamWriter, method: str, path: str, headers: dict[str, str],
         raw: bytes,
     ) -> bool:  # fmt: skip
+        # Backends' first-use probes (what server is this, its context, its BOS) are answered
+        # at once: faults and latency model the guard's calls, which the tests count.
+        if (method, path.split("?", 1)[0]) in _PROBES:
+            await _write_json(writer, self._route(method, path, headers, raw, None))
+            return headers.get("connection", "").lower() != "close"
         fault = self.faults.next()
         if fault is not None and fault.kind == "drop":
             return False
@@ -234,6 +276,9 @@ class LoopbackServer:
         if response.stream is not None:
             await self._write_stream(writer, response.stream)
             return False
+        if response.ndjson is not None:
+            await self._write_ndjson(writer, response.ndjson)
+            return False
         await _write_json(writer, response)
         return headers.get("connection", "").lower() != "close"
 
@@ -244,6 +289,8 @@ class LoopbackServer:
         authorized = headers.get("authorization") == f"Bearer {self.api_key}"
         if self.api_key and not authorized and not path.startswith("/upload/"):  # presigned PUT
             return Response(401, {"error": {"message": "invalid API key"}})
+        if self.engine == "ollama":
+            return self._route_ollama(method, path, raw, fault)
         if (files := self.batches.handle(method, path, headers, raw, self.base_url)) is not None:
             return files
         if method == "GET" and path.rstrip("/").endswith("/models"):
@@ -275,6 +322,24 @@ class LoopbackServer:
         except BadRequest as exc:
             return bad_request(exc)
 
+    def _route_ollama(self, method: str, path: str, raw: bytes, fault: Fault | None) -> Response:
+        with contextlib.suppress(json.JSONDecodeError, UnicodeDecodeError):
+            body = json.loads(raw) if raw.strip() else None
+            if isinstance(body, dict):
+                with self._lock:
+                    self.requests[f"{path} {body.get('model')}"] += 1
+                    self.bodies.append(body)
+                    del self.bodies[:-1000]
+        if fault is not None and fault.kind == "status":
+            headers_out = {}
+            if fault.retry_after is not None:
+                headers_out["Retry-After"] = f"{fault.retry_after:g}"
+            message: Any = "injected fault"
+            if path.startswith("/v1/"):
+                message = {"message": message, "type": "api_error", "param": None, "code": None}
+            return Response(fault.status, {"error": message}, headers_out)
+        return self.ollama.handle(method, path, raw)
+
     def _batch_answer(self, endpoint: str, body: dict[str, Any]) -> Response:
         try:
             return self.responder.handle(endpoint, body)
@@ -291,6 +356,21 @@ class LoopbackServer:
             await writer.drain()
             if self.chunk_delay:
                 await asyncio.sleep(self.chunk_delay)
+
+    async def _write_ndjson(self, writer: asyncio.StreamWriter, lines: list[str]) -> None:
+        """Ollama's streams: one JSON object a line, chunked, until the connection closes."""
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
+            b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        )
+        for line in lines:
+            data = (line + "\n").encode()
+            writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            await writer.drain()
+            if self.chunk_delay:
+                await asyncio.sleep(self.chunk_delay)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
 
 
 async def _read_request(
@@ -319,6 +399,8 @@ async def _read_request(
 async def _write_json(writer: asyncio.StreamWriter, response: Response) -> None:
     if response.raw is not None:
         payload, content_type = response.raw, "application/octet-stream"
+    elif response.text is not None:
+        payload, content_type = response.text.encode(), "text/plain; charset=utf-8"
     else:
         payload, content_type = json.dumps(response.body).encode(), "application/json"
     reason = _REASONS.get(response.status, "Error")

@@ -1,0 +1,86 @@
+"""HTTP exchanges written once for sync and async: a generator yields each call, a driver runs it.
+
+A backend whose check takes several requests (a first-use probe, windows that fit the served
+context, a retry after the server named its context size) writes that logic once, as a
+generator of ``Call``s that receives each ``httpx.Response``; ``drive`` and ``adrive`` are the
+only I/O, one per kind of client.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+from llamashield.backends._errors import connection_error
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request. A ``probe`` that cannot reach the server gets ``None`` back instead of
+    failing the check: what it wanted to learn stays unknown, and the real request reports."""
+
+    method: str
+    url: str
+    body: Any = None
+    probe: bool = False
+
+
+Exchange = Generator[Call, httpx.Response | None, T]
+
+
+def drive(exchange: Exchange[T], client: httpx.Client, timeout: float, service: str) -> T:
+    """Run ``exchange`` with a sync client; every call shares one deadline."""
+    deadline = time.monotonic() + timeout
+    reply: httpx.Response | None = None
+    while True:
+        try:
+            call = exchange.send(reply)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        remaining = max(deadline - time.monotonic(), 0.001)
+        try:
+            reply = client.request(call.method, call.url, json=call.body, timeout=remaining)
+        except httpx.HTTPError as exc:
+            if not call.probe:
+                exchange.close()
+                timed_out = isinstance(exc, httpx.TimeoutException)
+                raise connection_error(service, exc, timed_out=timed_out) from None
+            reply = None
+
+
+async def adrive(
+    exchange: Exchange[T], client: httpx.AsyncClient, timeout: float, service: str
+) -> T:
+    """``drive`` with an async client."""
+    deadline = time.monotonic() + timeout
+    reply: httpx.Response | None = None
+    while True:
+        try:
+            call = exchange.send(reply)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        remaining = max(deadline - time.monotonic(), 0.001)
+        try:
+            reply = await client.request(call.method, call.url, json=call.body, timeout=remaining)
+        except httpx.HTTPError as exc:
+            if not call.probe:
+                exchange.close()
+                timed_out = isinstance(exc, httpx.TimeoutException)
+                raise connection_error(service, exc, timed_out=timed_out) from None
+            reply = None
+
+
+def json_of(reply: httpx.Response | None) -> Any:
+    """A 2xx reply's JSON, or None (no reply, an error status, not JSON)."""
+    if reply is None or not 200 <= reply.status_code < 300:
+        return None
+    try:
+        return reply.json()
+    except ValueError:
+        return None
