@@ -54,6 +54,7 @@ from langchain_llamashield._judging import (
     user_turn,
     verdict_metadata,
 )
+from langchain_llamashield._tool_args import received_arguments
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
 from llamashield._blocked import parse_on_unsafe, renamed_option
 
@@ -431,7 +432,10 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         messages = request.state.get("messages", [])
         if _judged_tool_call(messages, call):
             return None  # judged with the answer that made it, in wrap_model_call
-        part = tool_call_part(call["name"], call.get("args", {}))
+        args = call.get("args", {})
+        if request.tool is not None:  # as the tool will receive them (aliases, validators)
+            args = received_arguments(request.tool, args, call["id"])
+        part = tool_call_part(call["name"], args)
         text = readable_text(part)
 
         def apply(verdicts: list[Verdict]) -> ToolMessage | None:
