@@ -219,3 +219,22 @@ def test_middleware_judges_tool_call_arguments_as_the_tool_receives_them(
             middleware.wrap_tool_call(request, handler)
     assert caught.value.stage == "tool_args"
     assert received == []
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_an_agent_never_runs_a_tool_on_text_its_validator_wrote_unjudged(use_async: bool) -> None:
+    # The tool call is judged with the answer that made it (its arguments as written, safe);
+    # the tool's validator then makes new text of them: that is judged before the tool runs.
+    from _fakes import ToolCallingFakeChatModel, call_tool, say
+    from langchain.agents import create_agent
+
+    received: list[dict[str, Any]] = []
+    model = ToolCallingFakeChatModel(
+        responses=[call_tool("search", {"query": ENCODED_BOMB}), say("Done.")]
+    )
+    middleware = LlamaGuardMiddleware(LlamaGuard(SimulatedBackend()), on_unsafe="end")
+    agent = create_agent(model, tools=[_recording_tool(Encoded, received)], middleware=[middleware])
+    ask = {"messages": [{"role": "user", "content": "Find it."}]}
+    result = asyncio.run(agent.ainvoke(ask)) if use_async else agent.invoke(ask)
+    assert received == []
+    assert BOMB not in "\n".join(m.text for m in result["messages"])

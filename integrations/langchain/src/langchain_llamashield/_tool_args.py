@@ -20,8 +20,9 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.tools import BaseTool
+from pydantic import BaseModel
 
-__all__ = ["received_arguments"]
+__all__ = ["adds_text", "received_arguments"]
 
 
 def _injected_keys(tool: BaseTool) -> frozenset[str]:
@@ -53,3 +54,23 @@ def received_arguments(tool: BaseTool, tool_input: Any, call_id: str | None = No
     if not isinstance(parsed, dict):
         return parsed
     return {key: value for key, value in parsed.items() if key not in injected}
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string value inside ``value`` (dicts, lists, pydantic models)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, BaseModel):
+        return _strings(value.model_dump())
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list | tuple | set | frozenset):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+def adds_text(received: Any, given: Any) -> bool:
+    """Whether the tool receives text found nowhere in the arguments as given (a validator
+    wrote it): what was judged of the arguments as given does not cover what the tool gets."""
+    written = _strings(given)
+    return any(not any(leaf in text for text in written) for leaf in _strings(received))
