@@ -14,7 +14,7 @@ from uuid import UUID
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
 from langchain_core.chat_history import InMemoryChatMessageHistory
 from langchain_core.messages import BaseMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
@@ -73,6 +73,38 @@ class Recorder(BaseCallbackHandler):
 
     def text(self) -> str:
         return repr(self.events)
+
+
+class AsyncRecorder(AsyncCallbackHandler):
+    """The same, as an async handler (``ahandle_event`` awaits it under ``ainvoke``)."""
+
+    def __init__(self) -> None:
+        self._sync = Recorder()
+        self.events = self._sync.events
+
+    async def on_chain_start(self, *args: Any, **kw: Any) -> None:
+        self._sync.on_chain_start(*args, **kw)
+
+    async def on_chain_end(self, *args: Any, **kw: Any) -> None:
+        self._sync.on_chain_end(*args, **kw)
+
+    async def on_chain_error(self, *args: Any, **kw: Any) -> None:
+        self._sync.on_chain_error(*args, **kw)
+
+    async def on_chat_model_start(self, *args: Any, **kw: Any) -> None:
+        self._sync.on_chat_model_start(*args, **kw)
+
+    async def on_llm_new_token(self, *args: Any, **kw: Any) -> None:
+        self._sync.on_llm_new_token(*args, **kw)
+
+    async def on_llm_end(self, *args: Any, **kw: Any) -> None:
+        self._sync.on_llm_end(*args, **kw)
+
+    def model_events(self) -> list[tuple[str, str, Any]]:
+        return self._sync.model_events()
+
+    def text(self) -> str:
+        return self._sync.text()
 
 
 def _guard() -> LlamaGuard:
@@ -146,29 +178,36 @@ def test_parallel_always_overlaps_whatever_past_calls_took(mode: str, calls: int
 # -- handlers see nothing before a safe verdict -----------------------------------------------
 
 
-@settings(max_examples=24, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     question=st.sampled_from([SAFE_QUESTION, UNSAFE_QUESTION, "steal a car with explosives"]),
     mode=st.sampled_from(MODES),
     check_output=st.booleans(),
     on_unsafe=st.sampled_from(["raise", "refuse"]),
+    handler_type=st.sampled_from([Recorder, AsyncRecorder]),
 )
 def test_handlers_get_the_wrapped_run_only_after_a_safe_input_verdict(
-    question: str, mode: str, check_output: bool, on_unsafe: str
+    question: str, mode: str, check_output: bool, on_unsafe: str, handler_type: type[Any]
 ) -> None:
-    guard = _guard()
-    input_safe = guard.check(question).safe
+    input_safe = _guard().check(question).safe
     model = ScriptedChatModel(answer=ANSWER)
+    backend = _WaitsForTheCall()  # its verdicts wait until the model has answered
+
+    def answered(message: Any) -> Any:
+        backend.started.set()
+        return message
+
     guarded = guard_runnable(
-        prompt | model,
-        guard,
+        prompt | model | RunnableLambda(answered),
+        LlamaGuard(backend),
         parallel=True,
         check_output=check_output,
         on_unsafe=on_unsafe,  # type: ignore[arg-type]
     )
-    handler = Recorder()
+    handler = handler_type()
     outcome = _run(guarded, {"question": question}, mode, {"callbacks": [handler]})
-    assert model.calls == 1  # parallel: the call always ran beside the check
+    assert model.calls == 1  # parallel: the model answered before the input verdict
+    assert backend.waited_for_call and all(backend.waited_for_call)
     model_events = handler.model_events()
     if not input_safe:
         assert isinstance(outcome, UnsafeContentError) or ANSWER not in _text(outcome)
@@ -195,14 +234,24 @@ def test_handlers_get_the_wrapped_run_only_after_a_safe_input_verdict(
 @pytest.mark.parametrize("mode", MODES)
 def test_a_listener_inside_the_runnable_hears_nothing_of_a_refused_call(mode: str) -> None:
     ended: list[Any] = []
+    backend = _WaitsForTheCall()  # its verdicts wait until the listened run has ended
+
+    def answered(message: Any) -> Any:
+        backend.started.set()
+        return message
+
     inner = (prompt | ScriptedChatModel(answer=ANSWER)).with_listeners(
         on_end=lambda run: ended.append(run.outputs)
+    ) | RunnableLambda(answered)
+    guarded = guard_runnable(
+        inner, LlamaGuard(backend), parallel=True, check_output=False, on_unsafe="refuse"
     )
-    guarded = guard_runnable(inner, _guard(), parallel=True, check_output=False, on_unsafe="refuse")
     _run(guarded, {"question": UNSAFE_QUESTION}, mode)
     assert ended == []
+    backend.started.clear()
     _run(guarded, {"question": SAFE_QUESTION}, mode)
     assert len(ended) == 1 and ANSWER in repr(ended[0])
+    assert backend.waited_for_call == [True, True]
 
 
 # -- memory ---------------------------------------------------------------------------------------
