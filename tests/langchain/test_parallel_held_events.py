@@ -377,3 +377,23 @@ def test_a_failing_call_is_answered_as_sequential_mode_would(mode: str, question
         inner_errors = [e for e in heard if isinstance(e, LookupError)]
         outcomes.append(("heard", len(inner_errors) > 0))
     assert outcomes[:2] == outcomes[2:]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("question", [SAFE_QUESTION, UNSAFE_QUESTION])
+def test_nested_parallel_guards_hold_events_for_the_outer_verdict(mode: str, question: str) -> None:
+    model = ScriptedChatModel(answer=ANSWER)
+    inner = guard_runnable(prompt | model, _guard(), parallel=True, check_output=False)
+    outer = guard_runnable(inner, _guard(), parallel=True, check_output=False, input_key="question")
+    handler = Recorder()
+    outcome = _run(outer, {"question": question}, mode, {"callbacks": [handler]})
+    if question == UNSAFE_QUESTION:
+        assert isinstance(outcome, UnsafeContentError)
+        assert handler.model_events() == []
+        assert "Knead" not in handler.text()
+    else:
+        assert _text(outcome) == ANSWER
+        assert handler.model_events()[-1] == ("llm_end", "model", ANSWER)
+        # The inner guard's check, replayed into the outer buffer, is heard once.
+        checks = [e for e in handler.events if e[:2] == ("chain_end", "LlamaGuard")]
+        assert len(checks) == 2

@@ -65,15 +65,16 @@ class StreamTurn:
         with self._lock:
             if self.settled:
                 return
-            thread = self._inner.write_response_to_history_thread
-            if thread is not None and thread is not threading.current_thread():
-                thread.join()  # a thread cannot be stopped: what it writes is undone below
-            task = self._inner.awrite_response_to_history_task
-            if task is not None and not task.done():
-                # Stopped at its next await, before it writes (its memory write awaits nothing).
-                task.cancel()
-                self._inner.awrite_response_to_history_task = None
-            if not self.judged_safe:
+            if not self.judged_safe:  # (judged safe: the writer has written, let it finish)
+                thread = self._inner.write_response_to_history_thread
+                if thread is not None and thread is not threading.current_thread():
+                    thread.join()  # a thread cannot be stopped: what it writes is undone below
+                task = self._inner.awrite_response_to_history_task
+                if task is not None and not task.done():
+                    # Stopped at its next await, before it writes (its memory write awaits
+                    # nothing), and not awaited by the inner stream's close any more.
+                    task.cancel()
+                    self._inner.awrite_response_to_history_task = None
                 memory = memory_of(self._engine)
                 if memory is not None:
                     memory.set(self._before)
@@ -82,7 +83,7 @@ class StreamTurn:
     async def asettle(self) -> None:
         """``settle`` from async code: a writer thread is waited for off the event loop."""
         thread = self._inner.write_response_to_history_thread
-        if thread is not None and not self.settled:
+        if thread is not None and not self.settled and not self.judged_safe:
             await asyncio.to_thread(thread.join)
         self.settle()
 
