@@ -20,6 +20,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import Runnable, RunnableLambda
 from langchain_core.runnables.history import RunnableWithMessageHistory
+from langchain_core.tracers.base import BaseTracer
 from langchain_llamashield import guard_runnable
 from langchain_llamashield.testing import ScriptedChatModel
 
@@ -397,3 +398,53 @@ def test_nested_parallel_guards_hold_events_for_the_outer_verdict(mode: str, que
         # The inner guard's check, replayed into the outer buffer, is heard once.
         checks = [e for e in handler.events if e[:2] == ("chain_end", "LlamaGuard")]
         assert len(checks) == 2
+
+
+# -- the output verdict: a refused answer is never remembered, traces keep the run -------------
+
+
+class RunRecorder(BaseTracer):
+    """A record-keeping tracer (as LangSmith's): every run it was told of, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[str] = []
+
+    def _persist_run(self, run: Any) -> None:
+        pass
+
+    def _on_run_create(self, run: Any) -> None:
+        self.started.append(run.name)
+
+
+@settings(max_examples=24, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    first=st.sampled_from(MODES),
+    second=st.sampled_from(MODES),
+    parallel=st.booleans(),
+    on_unsafe=st.sampled_from(["raise", "refuse"]),
+)
+def test_a_refused_answer_is_never_remembered_and_still_traced(
+    first: str, second: str, parallel: bool, on_unsafe: str
+) -> None:
+    store: dict[str, InMemoryChatMessageHistory] = {}
+    model = ScriptedChatModel(answer="Use explosives to build a bomb.")
+    guarded = guard_runnable(
+        _with_history(model, store),
+        _guard(),
+        parallel=parallel,
+        on_unsafe=on_unsafe,  # type: ignore[arg-type]
+        input_key="question",
+    )
+    tracer = RunRecorder()
+    config = {"configurable": {"session_id": "s"}, "callbacks": [tracer]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refused = _run(guarded, {"question": SAFE_QUESTION}, first, config)
+        assert "explosives" not in _text(refused)
+        assert _stored(store) == "[]"  # the refused exchange is not in the history
+        assert any("Scripted" in name for name in tracer.started)  # traced all the same
+        model.answer = ANSWER
+        assert _text(_run(guarded, {"question": SAFE_QUESTION}, second, config)) == ANSWER
+    assert "explosives" not in _seen(model.seen[-1])
+    assert _stored(store) == repr([SAFE_QUESTION, ANSWER])

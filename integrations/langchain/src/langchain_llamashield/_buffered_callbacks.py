@@ -20,6 +20,11 @@ any later event of those runs or their children wherever it is sent from (an asy
 that Python finalises later, in another context, reports its run's end from there). Outside a
 buffer the wrappers cost one context-variable read per event.
 
+The same holds an answer's effects until its output verdict, more narrowly: record-keeping
+tracers (LangSmith, run collectors) get the wrapped run live, as they always did (a trace shows
+what the model said, with its timing), while handlers that act on a run (listeners: the history
+writer) wait for the verdict, so a refused answer is never remembered.
+
 Example::
 
     with CallbackBuffer() as buffer:
@@ -33,19 +38,22 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextvars import ContextVar, copy_context
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.callbacks import manager as _manager
+from langchain_core.tracers.base import AsyncBaseTracer, BaseTracer
+from langchain_core.tracers.root_listeners import AsyncRootListenersTracer, RootListenersTracer
 
 from langchain_llamashield._compat import STREAMING_HANDLER_TYPES
 
-__all__ = ["CallbackBuffer", "without_event_streams"]
+__all__ = ["CallbackBuffer", "keeps_records", "without_event_streams"]
 
 M = TypeVar("M", bound=BaseCallbackManager)
 
@@ -58,6 +66,8 @@ _current: ContextVar[CallbackBuffer | None] = ContextVar(
 # The event dispatchers being wrapped; read once, before they are replaced.
 _handle_event: Callable[..., None] = _manager.handle_event
 _ahandle_event: Callable[..., Coroutine[Any, Any, None]] = _manager.ahandle_event
+
+_LISTENERS = (RootListenersTracer, AsyncRootListenersTracer)
 
 _Event = tuple[bool, list[Any], tuple[Any, ...], dict[str, Any]]  # (async?, handlers, args, kw)
 
@@ -88,31 +98,54 @@ def _of_dropped_run(kwargs: dict[str, Any]) -> bool:
     return True
 
 
-class CallbackBuffer:
-    """The callback events of one wrapped call, held until its input verdict.
+def keeps_records(handler: Any) -> bool:
+    """Whether ``handler`` only records runs (LangSmith, run collectors): a tracer, but not
+    one that runs code of the application on a run's end (``with_listeners``, which is how
+    ``RunnableWithMessageHistory`` writes its history) nor an event stream's consumer."""
+    if isinstance(handler, _LISTENERS) or (
+        STREAMING_HANDLER_TYPES and isinstance(handler, STREAMING_HANDLER_TYPES)
+    ):
+        return False
+    return isinstance(handler, BaseTracer | AsyncBaseTracer)
 
-    ``run``/``task``/``iterate``/``aiterate`` run code under the buffer; ``release`` (or
-    ``arelease``) replays what was held and lets later events through; ``drop`` discards it and
-    everything after. Leaving a ``with`` block drops whatever was not released.
+
+def _acts(handler: Any) -> bool:
+    return not keeps_records(handler)
+
+
+class CallbackBuffer:
+    """The callback events of one wrapped call, held until its verdict.
+
+    ``hold="all"`` (before an input verdict) holds every event; ``hold="actors"`` (before an
+    output verdict) holds only the events of handlers that act on a run (listeners such as a
+    history writer, any handler but a record-keeping tracer), so traces keep their timing.
+    ``run``/``arun``/``task``/``iterate``/``aiterate`` run code under the buffer; ``release``
+    (or ``arelease``) replays what was held and lets later events through; ``narrow`` replays
+    what was held to record keepers and goes on holding for the others; ``drop`` discards what
+    was held and what would have been. Leaving a ``with`` block drops whatever was not released.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, hold: Literal["all", "actors"] = "all") -> None:
         self._events: list[_Event] = []
+        self._hold_all = hold == "all"
         self._state: Literal["holding", "open", "dropped"] = "holding"
         self._lock = threading.Lock()
 
     # -- what the wrappers call ------------------------------------------------------------
 
-    def _hold(self, event: _Event) -> bool:
-        """Record ``event`` (or discard it, once dropped); False once open: dispatch it."""
+    def _hold(self, event: _Event) -> list[Any]:
+        """Record ``event`` for the handlers held back; the handlers to dispatch it to now."""
+        is_async, handlers, args, kwargs = event
         with self._lock:
             if self._state == "open":
-                return False
+                return handlers
+            held = handlers if self._hold_all else [h for h in handlers if _acts(h)]
             if self._state == "holding":
-                self._events.append(event)
-                return True
-        _forget([event[3].get("run_id")])  # dropped: so will its late events be
-        return True
+                if held:
+                    self._events.append((is_async, held, args, kwargs))
+            elif self._hold_all:
+                _forget([kwargs.get("run_id")])  # dropped whole: so will its late events be
+        return [] if self._hold_all else [h for h in handlers if not _acts(h)]
 
     # -- the verdict ----------------------------------------------------------------------
 
@@ -120,34 +153,57 @@ class CallbackBuffer:
     def holding(self) -> bool:
         return self._state == "holding"
 
-    def _take(self) -> list[_Event]:
+    def _take(self, *, opening: bool) -> list[_Event]:
         with self._lock:
             events, self._events = self._events, []
-            if not events and self._state == "holding":
+            if not events and self._state == "holding" and opening:
                 self._state = "open"
             return events
 
     def release(self) -> None:
         """Replay the held events in order, then let later events through."""
-        while events := self._take():
-            for _, handlers, args, kwargs in events:
-                _buffered_handle_event(handlers, *args, **kwargs)
+        while events := self._take(opening=True):
+            _replay(events)
 
     async def arelease(self) -> None:
         """``release`` from async code: async events are awaited on the running loop."""
-        while events := self._take():
-            for is_async, handlers, args, kwargs in events:
-                if is_async:
-                    await _buffered_ahandle_event(handlers, *args, **kwargs)
-                else:
-                    _buffered_handle_event(handlers, *args, **kwargs)
+        while events := self._take(opening=True):
+            await _areplay(events)
+
+    def _narrowed(self) -> list[_Event]:
+        """Hold back only the acting handlers' events from now on; the record keepers' share
+        of what was held, to replay now."""
+        with self._lock:
+            events, self._events = self._events, []
+            self._hold_all = False
+            self._events = [
+                (a, acting, args, kw)
+                for a, handlers, args, kw in events
+                if (acting := [h for h in handlers if _acts(h)])
+            ]
+        return [
+            (a, keepers, args, kw)
+            for a, handlers, args, kw in events
+            if (keepers := [h for h in handlers if not _acts(h)])
+        ]
+
+    def narrow(self) -> None:
+        """Replay the held events to record keepers only, and from now on hold back only the
+        events of the other handlers (as ``hold="actors"``): the input verdict is in, the
+        output's is not."""
+        _replay(self._narrowed())
+
+    async def anarrow(self) -> None:
+        """``narrow`` from async code."""
+        await _areplay(self._narrowed())
 
     def drop(self) -> None:
-        """Discard the held events and every later one: nobody hears of this run."""
+        """Discard the held events, and every later one that would have been held."""
         with self._lock:
             self._state = "dropped"
             events, self._events = self._events, []
-        _forget([kwargs.get("run_id") for _, _, _, kwargs in events])
+        if self._hold_all:  # runs nobody may hear of: their late events are dropped too
+            _forget([kwargs.get("run_id") for _, _, _, kwargs in events])
 
     def __enter__(self) -> CallbackBuffer:
         return self
@@ -172,6 +228,15 @@ class CallbackBuffer:
         """``fn(*args, **kwargs)``, its callback events held."""
         return self._context().run(fn, *args, **kwargs)  # type: ignore[no-any-return]
 
+    async def arun(self, awaitable: Awaitable[T]) -> T:
+        """Await ``awaitable`` (made for this) with its callback events held: the buffer is
+        set in the current task's context for as long as it runs (its tasks copy it)."""
+        token = _current.set(self)
+        try:
+            return await awaitable
+        finally:
+            _current.reset(token)
+
     def task(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """A task running ``coro`` (not started yet) with its callback events held."""
         return asyncio.create_task(coro, context=self._context())
@@ -192,9 +257,28 @@ class CallbackBuffer:
             if close is not None:
                 context.run(close)
 
-    async def aiterate(self, start: Callable[[], AsyncIterator[T]]) -> AsyncIterator[T]:
+    async def aiterate(
+        self, start: Callable[[], AsyncIterator[T]], *, reader: bool = False
+    ) -> AsyncIterator[T]:
         """Iterate ``start()``: every step (and the close) runs as a task of the buffer's
-        context, so its events are held whichever task consumes this iterator."""
+        context, so its events are held whichever task consumes this iterator.
+
+        ``reader=True``: the consumer is a task that only reads this iterator (a moderated
+        stream's reader), so the buffer is set in its context instead, without a task a step.
+        """
+        if reader:
+            token = _current.set(self)
+            iterator = start()
+            try:
+                async for item in iterator:
+                    yield item
+            finally:
+                aclose = getattr(iterator, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+                with contextlib.suppress(ValueError):  # finalised from another context
+                    _current.reset(token)
+            return
         context = self._context()
         iterator = context.run(start)
 
@@ -212,6 +296,19 @@ class CallbackBuffer:
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
                 await asyncio.create_task(step(aclose()), context=context)
+
+
+def _replay(events: list[_Event]) -> None:
+    for _, handlers, args, kwargs in events:
+        _buffered_handle_event(handlers, *args, **kwargs)
+
+
+async def _areplay(events: list[_Event]) -> None:
+    for is_async, handlers, args, kwargs in events:
+        if is_async:
+            await _buffered_ahandle_event(handlers, *args, **kwargs)
+        else:
+            _buffered_handle_event(handlers, *args, **kwargs)
 
 
 def without_event_streams(manager: M) -> M:
@@ -233,10 +330,13 @@ def _buffered_handle_event(
     if _of_dropped_run(kw):
         return
     buffer = _current.get()
-    if buffer is None or not buffer._hold(
-        (False, list(handlers), (event_name, ignore_condition_name, *args), kw)
-    ):
-        _handle_event(handlers, event_name, ignore_condition_name, *args, **kw)
+    if buffer is not None:
+        handlers = buffer._hold(
+            (False, list(handlers), (event_name, ignore_condition_name, *args), kw)
+        )
+        if not handlers:
+            return
+    _handle_event(handlers, event_name, ignore_condition_name, *args, **kw)
 
 
 async def _buffered_ahandle_event(
@@ -245,10 +345,13 @@ async def _buffered_ahandle_event(
     if _of_dropped_run(kw):
         return
     buffer = _current.get()
-    if buffer is None or not buffer._hold(
-        (True, list(handlers), (event_name, ignore_condition_name, *args), kw)
-    ):
-        await _ahandle_event(handlers, event_name, ignore_condition_name, *args, **kw)
+    if buffer is not None:
+        handlers = buffer._hold(
+            (True, list(handlers), (event_name, ignore_condition_name, *args), kw)
+        )
+        if not handlers:
+            return
+    await _ahandle_event(handlers, event_name, ignore_condition_name, *args, **kw)
 
 
 def _install() -> None:

@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import partial
 from typing import Any, Literal, cast
 
@@ -390,34 +390,46 @@ class GuardedRunnable(_GuardRunnableBase):
         child, inner = self._configs(config, run_manager)
         context = self._context(value)
         check = judge(self.guard)
+        invoke: Callable[[], Any]
+        ainvoke: Callable[[], Awaitable[Any]]
         if is_unwatched(run_manager):  # a plain call: no handler to keep away from its run
             bare = without_callbacks(inner)
-            call = Call(
-                partial(self.runnable.invoke, value, bare, **kwargs),
-                partial(self.runnable.ainvoke, value, bare, **kwargs),
-            )
+            invoke = partial(self.runnable.invoke, value, bare, **kwargs)
+            ainvoke = partial(self.runnable.ainvoke, value, bare, **kwargs)
         else:
-            call = Call(
-                lambda: call_in(inner, self.runnable.invoke, value, inner, **kwargs),
-                lambda: acall_in(inner, self.runnable.ainvoke(value, inner, **kwargs)),
-            )
-        if self._overlapped:
-            verdict, output = yield Call(
-                _parallel, _aparallel, (Call(check.invoke, check.ainvoke, (context, child)), call)
-            )
-            if not verdict.safe:
-                return (yield from self._refuse(verdict, "input", value, child))
-        else:
-            if self.check_input:
-                verdict = yield Call(check.invoke, check.ainvoke, (context, child))
+            invoke = partial(call_in, inner, self.runnable.invoke, value, inner, **kwargs)
+
+            def ainvoke() -> Awaitable[Any]:
+                return acall_in(inner, self.runnable.ainvoke(value, inner, **kwargs))
+
+        # The wrapped run's callback events wait for the verdicts (see _buffered_callbacks):
+        # all of them for the input verdict when it runs beside the input check; those of
+        # handlers acting on a run (listeners, a history writer) for the output verdict.
+        with CallbackBuffer("all" if self._overlapped else "actors") as buffer:
+            if self._overlapped:
+                judging = Call(check.invoke, check.ainvoke, (context, child))
+                calling = Call(invoke, ainvoke)
+                verdict, output = yield Call(_parallel, _aparallel, (judging, calling, buffer))
                 if not verdict.safe:
                     return (yield from self._refuse(verdict, "input", value, child))
-            output = yield call
-        if self.check_output and (answer := self._answer(context, output)) is not None:
-            # The check's run shows the answer as its input: only tracers may see it yet.
-            verdict = yield Call(check.invoke, check.ainvoke, (answer, inner))
-            if not verdict.safe:
-                return (yield from self._refuse(verdict, "output", value, child, output))
+                if self.check_output:
+                    yield Call(buffer.narrow, buffer.anarrow)
+            else:
+                if self.check_input:
+                    verdict = yield Call(check.invoke, check.ainvoke, (context, child))
+                    if not verdict.safe:
+                        return (yield from self._refuse(verdict, "input", value, child))
+                if self.check_output:
+                    output = yield Call(partial(buffer.run, invoke), lambda: buffer.arun(ainvoke()))
+                else:
+                    output = yield Call(invoke, ainvoke)
+            if self.check_output and (answer := self._answer(context, output)) is not None:
+                # The check's run shows the answer as its input: only tracers may see it yet.
+                verdict = yield Call(check.invoke, check.ainvoke, (answer, inner))
+                if not verdict.safe:
+                    buffer.drop()  # a refused answer: no listener hears of it, nothing remembers it
+                    return (yield from self._refuse(verdict, "output", value, child, output))
+            yield Call(buffer.release, buffer.arelease)
         return output
 
     def _example(self, output: Any = None) -> Any:
@@ -453,20 +465,26 @@ class GuardedRunnable(_GuardRunnableBase):
                 return
         input_blocked: Verdict | None = None
         pending = start(check.invoke, context, child) if self._overlapped else None
-        # Beside the input check, the wrapped run's callback events wait for its verdict.
-        buffer = CallbackBuffer()
+        # The wrapped run's callback events wait for the verdicts, as in ``_plan``.
+        buffer = CallbackBuffer("all" if pending is not None else "actors")
 
         def input_verdict() -> Verdict:
             nonlocal pending
             assert pending is not None
             verdict, pending = finish(pending, check.invoke, context, child), None
-            buffer.release() if verdict.safe else buffer.drop()
+            if not verdict.safe:
+                buffer.drop()
+            elif self.check_output:
+                buffer.narrow()
+            else:
+                buffer.release()
             return verdict
 
         def upstream_stream() -> Iterator[Any]:
             return iterate_in(inner, lambda: self.runnable.stream(value, inner, **kwargs))
 
-        upstream = buffer.iterate(upstream_stream) if pending is not None else upstream_stream()
+        held = pending is not None or self.check_output
+        upstream = buffer.iterate(upstream_stream) if held else upstream_stream()
         released = (
             moderate_stream(
                 upstream, self.guard, **moderation(context, key=self.output_key, window=self.window)
@@ -499,6 +517,8 @@ class GuardedRunnable(_GuardRunnableBase):
                 close = getattr(chunks_out, "close", None)
                 if close is not None:
                     close()  # stops the wrapped runnable's stream
+            if not self._blocked(input_blocked, released):
+                buffer.release()  # judged to its end, and safe (else: dropped here)
         yield from self._blocked_stream(input_blocked, released, value, example, child)
 
     async def _atransform(
@@ -522,17 +542,19 @@ class GuardedRunnable(_GuardRunnableBase):
                     yield chunk
                 return
         pending = asyncio.ensure_future(check.ainvoke(context, child)) if self._overlapped else None
-        # Beside the input check, the wrapped run's callback events wait for its verdict.
-        buffer = CallbackBuffer()
+        # The wrapped run's callback events wait for the verdicts, as in ``_plan``.
+        buffer = CallbackBuffer("all" if pending is not None else "actors")
 
         async def input_verdict() -> Verdict:
             nonlocal pending
             assert pending is not None
             verdict, pending = await pending, None
-            if verdict.safe:
-                await buffer.arelease()
-            else:
+            if not verdict.safe:
                 buffer.drop()
+            elif self.check_output:
+                await buffer.anarrow()
+            else:
+                await buffer.arelease()
             return verdict
 
         def upstream_stream() -> AsyncIterator[Any]:
@@ -540,10 +562,10 @@ class GuardedRunnable(_GuardRunnableBase):
             # where the ambient config can be set.
             return aiterate_in(inner, lambda: self.runnable.astream(value, inner, **kwargs))
 
-        if pending is not None:
+        if self.check_output:  # read by the moderated stream's reader task
+            upstream = buffer.aiterate(upstream_stream, reader=True)
+        elif pending is not None:  # read here: each step in a task of the buffer's
             upstream = buffer.aiterate(upstream_stream)
-        elif self.check_output:
-            upstream = upstream_stream()
         else:
             upstream = self.runnable.astream(value, inner, **kwargs)
         released = (
@@ -580,6 +602,8 @@ class GuardedRunnable(_GuardRunnableBase):
                 aclose = getattr(chunks_out, "aclose", None)
                 if aclose is not None:
                     await aclose()  # stops the wrapped runnable's stream
+            if not self._blocked(input_blocked, released):
+                await buffer.arelease()  # judged to its end, and safe (else: dropped here)
         for stage, verdict_or_none in self._blocked(input_blocked, released):
             async for chunk in UnsafeStream(
                 self._policy, verdict_or_none, stage, value, example=example, config=child
@@ -608,49 +632,51 @@ class GuardedRunnable(_GuardRunnableBase):
             )
 
 
-def _parallel(check: Call, call: Call) -> tuple[Verdict, Any]:
-    """The input check (on the shared pool) and the wrapped call at once; the call's callback
-    events are held until the verdict (replayed when safe, dropped when not). A call that fails
-    is answered as sequential mode would: its error when the input is safe, else the refusal."""
-    with CallbackBuffer() as buffer:
-        pending = start(check.sync, *check.args)
-        try:
-            output = buffer.run(call.sync)
-        except Exception:
-            verdict: Verdict = finish(pending, check.sync, *check.args)
-            if verdict.safe:
-                buffer.release()
-                raise
-            return verdict, None
-        except BaseException:
-            pending.cancel()  # nothing will read it
-            raise
-        verdict = finish(pending, check.sync, *check.args)
+def _parallel(check: Call, call: Call, buffer: CallbackBuffer) -> tuple[Verdict, Any]:
+    """The input check (on the shared pool) and the wrapped call at once, the call's callback
+    events held in ``buffer``: dropped on unsafe input, left held on safe input (the caller
+    releases them). A call that fails is answered as sequential mode would: its error when the
+    input is safe (its events released), else the unsafe input's outcome."""
+    pending = start(check.sync, *check.args)
+    try:
+        output = buffer.run(call.sync)
+    except Exception:
+        verdict: Verdict = finish(pending, check.sync, *check.args)
         if verdict.safe:
             buffer.release()
-            return verdict, output
+            raise
+        buffer.drop()
         return verdict, None
+    except BaseException:
+        pending.cancel()  # nothing will read it
+        raise
+    verdict = finish(pending, check.sync, *check.args)
+    if not verdict.safe:
+        buffer.drop()
+        return verdict, None
+    return verdict, output
 
 
-async def _aparallel(check: Call, call: Call) -> tuple[Verdict, Any]:
-    """The input check and the wrapped call at once, the call's callback events held until the
-    verdict; on unsafe input the call is cancelled and its events dropped."""
+async def _aparallel(check: Call, call: Call, buffer: CallbackBuffer) -> tuple[Verdict, Any]:
+    """The input check and the wrapped call at once, as ``_parallel``; on unsafe input the call
+    is cancelled."""
     assert check.async_ is not None and call.async_ is not None
-    with CallbackBuffer() as buffer:
-        task = buffer.task(call.async_())
+    task = buffer.task(call.async_())
+    try:
+        verdict: Verdict = await check.async_(*check.args)
+        if not verdict.safe:
+            buffer.drop()
+            return verdict, None
         try:
-            verdict: Verdict = await check.async_(*check.args)
-            if not verdict.safe:
-                return verdict, None
-            try:
-                output = await task
-            finally:
-                await buffer.arelease()  # a failed call's events too: its input was safe
-            return verdict, output
-        finally:
-            if not task.done():
-                task.cancel()  # unsafe input (or a failed check): stop the wrapped call
-                await asyncio.gather(task, return_exceptions=True)
+            output = await task
+        except Exception:
+            await buffer.arelease()  # a failed call's events: its input was safe
+            raise
+        return verdict, output
+    finally:
+        if not task.done():
+            task.cancel()  # unsafe input (or a failed check): stop the wrapped call
+            await asyncio.gather(task, return_exceptions=True)
 
 
 def guard_runnable(
@@ -676,7 +702,9 @@ def guard_runnable(
       everything before it; the checks run while the model generates, so a safe stream ends
       about one guard latency after the model; a blocked stream stops the model's stream.
       While moderating, the wrapped runnable's own run (tokens, answer, inner steps) reaches
-      tracers only, not handlers or event streams: consumers only see judged output. A
+      tracers only, not handlers or event streams: consumers only see judged output. Listeners
+      inside it (``with_listeners``; ``RunnableWithMessageHistory``'s history writer) hear of
+      it after the answer is judged safe, never of a refused answer. A
       runnable with callbacks of its own (``ChatOpenAI(callbacks=[...])``,
       ``with_config(callbacks=...)``) is refused with ``ConfigurationError``: pass them in the
       config of the guarded runnable instead.
