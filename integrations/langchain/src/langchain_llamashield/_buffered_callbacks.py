@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
@@ -365,6 +366,19 @@ def _install() -> None:
     _buffered_ahandle_event.__llamashield_original__ = _ahandle_event  # type: ignore[attr-defined]
     _manager.handle_event = _buffered_handle_event
     _manager.ahandle_event = _buffered_ahandle_event  # type: ignore[assignment]
+    # Modules that took the dispatchers by name before this one was imported (LangGraph's
+    # interrupt and resume events); those imported later get the wrappers.
+    for name in _DISPATCHING_MODULES:
+        module = sys.modules.get(name)
+        if module is None:
+            continue
+        if getattr(module, "handle_event", None) is _handle_event:
+            setattr(module, "handle_event", _buffered_handle_event)  # noqa: B010
+        if getattr(module, "ahandle_event", None) is _ahandle_event:
+            setattr(module, "ahandle_event", _buffered_ahandle_event)  # noqa: B010
+
+
+_DISPATCHING_MODULES = ("langgraph.callbacks",)
 
 
 _install()
