@@ -9,11 +9,13 @@ turn's model would read it.
 
 So each guarded stream is a ``StreamTurn``, settled exactly once: when its moderated stream ends
 or is closed, and at the latest when the guarded engine is used again (the next turn, its
-history, a reset). Settling stops the writer (an async writer is cancelled; a thread cannot be,
-so it is waited for) and then, unless the whole answer was judged safe, restores the memory to
-what it was before the turn: the turn was not answered. ``GuardedStreamingResponse`` closes the
-moderated stream as soon as the consumer stops reading its ``response_gen`` (or
-``async_response_gen``), so the memory is settled then and not only at the next turn.
+history, a reset). Settling waits for the writer to finish (it cannot be stopped without a
+window in which it still writes; sync code cancels an async writer it cannot wait for, and
+takes back an answer that still arrives) and then, unless the whole answer was judged safe,
+restores the memory to what it was before the turn: the turn was not answered.
+``GuardedStreamingResponse`` closes the moderated stream as soon as the consumer stops reading
+its ``response_gen`` (or ``async_response_gen``), so the memory is settled then and not only at
+the next turn.
 
 Example::
 
@@ -61,7 +63,13 @@ class StreamTurn:
         return verdict is not None and bool(verdict["safe"])
 
     def settle(self) -> None:
-        """Stop the inner writer, and take the turn back out unless judged safe to the end."""
+        """Wait for the inner writer (a thread), and take the turn back out unless it was
+        judged safe to the end.
+
+        An async writer cannot be waited for from sync code: it is cancelled instead, and if
+        it still gets its answer into memory (cancelled mid-write), that answer is taken back
+        out when it finishes. ``asettle`` waits for it, which leaves no such window.
+        """
         with self._lock:
             if self.settled:
                 return
@@ -71,21 +79,37 @@ class StreamTurn:
                     thread.join()  # a thread cannot be stopped: what it writes is undone below
                 task = self._inner.awrite_response_to_history_task
                 if task is not None and not task.done():
-                    # Stopped at its next await, before it writes (its memory write awaits
-                    # nothing), and not awaited by the inner stream's close any more.
                     task.cancel()
-                    self._inner.awrite_response_to_history_task = None
-                memory = memory_of(self._engine)
-                if memory is not None:
-                    memory.set(self._before)
+                    task.add_done_callback(self._take_back_late_answer)
+                self._restore()
             self.settled = True
 
     async def asettle(self) -> None:
-        """``settle`` from async code: a writer thread is waited for off the event loop."""
-        thread = self._inner.write_response_to_history_thread
-        if thread is not None and not self.settled and not self.judged_safe:
-            await asyncio.to_thread(thread.join)
+        """``settle`` from async code: the writer, thread or task, is waited for first (off the
+        event loop), so that nothing it writes comes after the memory is restored."""
+        if not self.settled and not self.judged_safe:
+            thread = self._inner.write_response_to_history_thread
+            if thread is not None:
+                await asyncio.to_thread(thread.join)
+            task = self._inner.awrite_response_to_history_task
+            if task is not None and task is not asyncio.current_task():
+                await asyncio.gather(task, return_exceptions=True)
         self.settle()
+
+    def _restore(self) -> None:
+        memory = memory_of(self._engine)
+        if memory is not None:
+            memory.set(self._before)
+
+    def _take_back_late_answer(self, task: asyncio.Task[Any]) -> None:
+        # The writer's answer is the last message it put in memory, if it got that far.
+        memory = memory_of(self._engine)
+        answer = self._inner.response
+        if memory is None or not answer:
+            return
+        messages = memory.get_all()
+        if messages and messages[-1].role == "assistant" and messages[-1].content == answer:
+            memory.set(messages[:-1])
 
 
 class GuardedStreamingResponse(StreamingAgentChatResponse):

@@ -243,7 +243,7 @@ class GuardedChatEngine(BaseChatEngine):
                     return  # a later turn took this one back out: it is over
                 yield token
         finally:
-            turn.settle()  # stops the memory writer first: closing would wait for all of it
+            await turn.asettle()
             await tokens.aclose()
 
     def _moderation(self, context: list[dict[str, Any]]) -> TokenModeration:
