@@ -19,7 +19,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 
-PACKAGES = ["-e", ".[together,cli,redis]", "-e", "integrations/langchain[agents]",
+PACKAGES = ["-e", ".[together,cli,redis,serve,otel]", "-e", "integrations/langchain[agents]",
             "-e", "integrations/llamaindex"]  # fmt: skip
 LOCAL = ["transformers>=4.45", "tokenizers>=0.20"]
 # bench-pipeline's anchor: NeMo Guardrails' Llama Guard rails, in a venv of its own (its vLLM
@@ -122,6 +122,12 @@ def bench_pipeline(extra: list[str]) -> None:
     run(PY, "-m", "benchmarks.pipeline_bench", "--nemo-python", nemo, *extra)
 
 
+def notebooks(extra: list[str]) -> None:
+    """Run notebooks/*.ipynb offline and write them back executed (tests/notebooks/executed.py)."""
+    ensure_env("test")
+    run(PY, "tests/notebooks/executed.py", *extra)
+
+
 def main() -> None:
     command, extra = (sys.argv[1] if len(sys.argv) > 1 else ""), sys.argv[2:]
     if command == "demo":
@@ -132,10 +138,12 @@ def main() -> None:
         test_engines(extra)
     elif command == "bench-pipeline":
         bench_pipeline(extra)
+    elif command == "notebooks":
+        notebooks(extra)
     else:
         sys.exit(
             "usage: python3 dev.py demo | test [pytest args] | test-engines [pytest args] | "
-            "bench-pipeline [--quick] [--only seq,conc,...]"
+            "bench-pipeline [--quick] [--only seq,conc,...] | notebooks [NAME...]"
         )
 
 

@@ -247,9 +247,10 @@ def verdict_metadata(verdict: Verdict, *, stage: str | None = None) -> VerdictRe
     """The one shape in which a verdict is attached to results: JSON-ready, no live objects.
 
     Keys: ``safe``, ``stage``, ``categories`` (codes), ``category_names``, ``score``, ``role``,
-    ``model``, ``error``, ``cached``.
+    ``model``, ``error``, ``cached``; a verdict judged in shadow mode adds ``shadow`` (true) and
+    ``would_block`` (what enforcing would have done; ``safe`` is true there).
     """
-    return VerdictRecord(
+    record = VerdictRecord(
         safe=verdict.safe,
         stage=None if stage is None else str(stage_name(stage)),
         categories=list(verdict.codes),
@@ -260,6 +261,9 @@ def verdict_metadata(verdict: Verdict, *, stage: str | None = None) -> VerdictRe
         error=verdict.error,
         cached=verdict.cached,
     )
+    if verdict.shadow:
+        record.update(shadow=True, would_block=bool(verdict.would_block))
+    return record
 
 
 def renamed_option(value: Any, old_value: Any, old: str, new: str, *, stacklevel: int = 3) -> Any:

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
+from llamashield import _telemetry
+
 __all__ = ["CircuitBreaker", "Health"]
 
 # How one check went, for the breaker: None when it says nothing about the backend's health.
@@ -44,6 +46,14 @@ class CircuitBreaker:
     def is_open(self) -> bool:
         return self._opened_at is not None
 
+    @property
+    def state(self) -> Literal["closed", "open", "half_open"]:
+        """``closed`` (checks go ahead), ``open`` (failing fast) or ``half_open`` (one probe is
+        out); traced as ``llamashield.breaker.state``."""
+        if self._opened_at is None:
+            return "closed"
+        return "half_open" if self._probing else "open"
+
     def admit(self) -> tuple[float | None, bool]:
         """(None, is_probe) when a check may go ahead, else (seconds until the next probe,
         False). The one probe a cool-down allows must be ``settle``d with ``probe=True``."""
@@ -53,6 +63,7 @@ class CircuitBreaker:
             waited = time.monotonic() - self._opened_at
             if waited >= self.cooldown and not self._probing:
                 self._probing = True  # exactly one caller probes the backend
+                _telemetry.note_breaker("half_open")
                 return None, True
             return max(self.cooldown - waited, 0.0), False
 
@@ -60,6 +71,7 @@ class CircuitBreaker:
         """Record one check's outcome; ``None`` (cancelled, no readable answer) changes
         nothing but still frees the probe slot, so the next caller can probe."""
         with self._lock:
+            before = self.state
             if health == "success":
                 self._consecutive = 0
                 self._opened_at = None
@@ -69,6 +81,9 @@ class CircuitBreaker:
                     self._opened_at = time.monotonic()
             if probe:
                 self._probing = False
+            after = self.state
+        if after != before:
+            _telemetry.note_breaker(after)
 
     def blocked_for(self) -> float | None:
         """None when a call may go ahead; else the seconds until the next probe is allowed."""

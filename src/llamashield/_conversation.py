@@ -1,81 +1,57 @@
 """Turn what users pass (a string, chat messages, content parts) into a judged conversation.
 
 Pure and I/O-free. The result is a tuple of ``Turn``s alternating User/Agent, ending with the
-turn being judged; system and tool messages are not judged and are dropped, consecutive turns of
-one role are merged (Llama Guard's template requires alternation). What a message's content
-means as text is ``_content.judged_text``'s job, shared with the adapters.
+turn being judged. Every message is judged: assistant messages as the Agent's turn; user,
+system, developer, tool and function messages as the User's (whatever reaches the model from
+outside the model is the User side of the conversation, as llama-stack reads a leading system
+message). Consecutive turns of one role are merged (Llama Guard's template requires
+alternation). What a message's content means as text is ``_content.judged_text``'s job, shared
+with the adapters.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
-import unicodedata
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from llamashield._content import MediaPart, UnjudgeableContent, judged_text
+from llamashield._unicode import reveal
 
 __all__ = [
     "Conversation",
     "Role",
     "Turn",
+    "merge_turns",
     "neutralize",
     "normalize_conversation",
+    "read_messages",
     "register_message_reader",
 ]
 
 Role = Literal["user", "agent"]
 
-_ROLE_ALIASES: dict[str, Role | None] = {
+_ROLE_ALIASES: dict[str, Role] = {
     "user": "user",
     "assistant": "agent",
     "agent": "agent",
     "model": "agent",
-    "system": None,
-    "developer": None,
-    "tool": None,
-    "function": None,
+    # The developer's instructions, tool and function results: text the model reads that it
+    # did not write. A client that sends the whole conversation can forge any of them.
+    "system": "user",
+    "developer": "user",
+    "tool": "user",
+    "function": "user",
 }
 # LangChain's role spellings, read by the core in earlier releases: the LangChain adapter now
 # converts its messages at its boundary (``register_message_reader``).
 _DEPRECATED_ROLES: dict[str, Role] = {"human": "user", "ai": "agent"}
 
-# Invisible characters used to split trigger words ("b\u200bomb") or reorder text on screen:
-# Unicode's Default_Ignorable_Code_Point set (DerivedCoreProperties.txt, 15.1), which renders as
-# nothing by definition, so removing it changes nothing a reader sees. It includes the tag
-# characters, variation selectors (both blocks) and the musical-symbol format controls.
-_INVISIBLE = re.compile(
-    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
-    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
-)
-# Lone surrogates cannot be encoded as UTF-8: any HTTP client would crash on them.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-# Invisible text a chat model may still read ("ASCII smuggling"): runs of tag characters spell
-# ASCII, runs of variation selectors spell bytes. Stripping alone would hide it from the guard,
-# so it is decoded and judged on a line of its own.
-_TAG_RUN = re.compile("[\U000e0020-\U000e007e]{2,}")
-_SELECTOR_RUN = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]{2,}")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _LINE_BREAK = re.compile("\r\n?|[\u2028\u2029]")
-# Combining marks NFKC could not compose onto their letter ("b\u0336o\u0336m\u0336b\u0336",
-# Zalgo text) split a word into odd tokens the model may not recognise; accents that compose
-# ("e\u0301" -> "é") are already single characters by then and stay.
-_STRAY_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
-# A word mixing Latin with Cyrillic or Greek letters ("b\u043emb") is a homoglyph trick, not a
-# language: its look-alike letters are folded to Latin. Words in one script are left alone.
-_GREEK_OR_CYRILLIC = re.compile("[\u0370-\u03ff\u0400-\u04ff]")
-_LATIN_LETTER = re.compile("[A-Za-z]")
-_WORD = re.compile(r"\w+")
-_LATIN_LOOKALIKES = str.maketrans(
-    "аеорсухѕіјһԁԛԝкАВЕКМНОРСТУХЅІЈ"  # Cyrillic
-    "αοικνρυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",  # Greek
-    "aeopcyxsijhdqwkABEKMHOPCTYXSIJ"  # their Latin twins, in the same order
-    "aoikvpuxABEZHIKMNOPTYX",
-)
 # Structure of the Llama Guard prompts that message text must never reproduce.
 _MARKERS = re.compile(
     r"<\s*(/?)\s*(BEGIN|END)(\s+(?:UNSAFE\s+CONTENT\s+CATEGORIES|CONVERSATION))\s*>",
@@ -108,27 +84,6 @@ class Turn:
 Conversation = tuple[Turn, ...]
 
 
-def _fold_lookalikes(match: re.Match[str]) -> str:
-    word = match.group(0)
-    if _LATIN_LETTER.search(word) and _GREEK_OR_CYRILLIC.search(word):
-        return word.translate(_LATIN_LOOKALIKES)
-    return word
-
-
-def _smuggled(text: str) -> list[str]:
-    """Text hidden in tag characters or variation selectors, decoded."""
-    found = ["".join(chr(ord(c) - 0xE0000) for c in run) for run in _TAG_RUN.findall(text)]
-    for run in _SELECTOR_RUN.findall(text):
-        data = bytes(ord(c) - 0xFE00 if ord(c) < 0x10000 else ord(c) - 0xE0100 + 16 for c in run)
-        try:
-            decoded = data.decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-        if decoded.isprintable():
-            found.append(decoded)
-    return [f for f in found if f.strip()]
-
-
 def neutralize(text: str) -> str:
     """Make message text inert inside a Llama Guard prompt.
 
@@ -136,21 +91,15 @@ def neutralize(text: str) -> str:
     invisible and control characters go; prompt markers, ``[INST]``, special tokens and
     ``User:``/``Agent:`` at a line start are broken up so the text stays readable to the model
     but can no longer close the conversation block or fake a turn. Lone surrogates become
-    U+FFFD; text smuggled in tag characters or variation selectors is decoded onto its own line.
+    U+FFFD; text smuggled in tag characters or variation selectors is decoded onto its own line;
+    look-alike letters in words that mix scripts are folded to Latin (``_unicode.reveal``).
     """
     # Each rule below runs only where the characters it needs are present (the result is the
     # same: a rule cannot match without them), so plain ASCII prose skips most of them.
-    if not text.isascii():  # surrogates and smuggled text are never ASCII: skip the scans
-        text = _SURROGATE.sub("\ufffd", text)
-        hidden = _smuggled(text)
-        if hidden:
-            text = "\n".join([text, *hidden])
-        # ASCII is NFKC-stable and has no invisible character, stray mark or Greek letter.
-        text = unicodedata.normalize("NFKC", text)
-        text = _INVISIBLE.sub("", text)
-        text = _STRAY_MARKS.sub("", text)
-        if _GREEK_OR_CYRILLIC.search(text):
-            text = _WORD.sub(_fold_lookalikes, text)
+    if not text.isascii():
+        # ASCII is NFKC-stable and has no surrogate, invisible character, stray mark or
+        # letter of another script: all of the Unicode work is for other text only.
+        text = reveal(text)
     text = _CONTROL.sub(" ", text)
     # Every line break becomes "\n", so the role-line and blank-line rules below see them all.
     text = _LINE_BREAK.sub("\n", text)
@@ -245,12 +194,9 @@ def _judged(parts: list[Any], index: int) -> tuple[str, tuple[MediaPart, ...], s
     return judged.text, judged.media, None
 
 
-def normalize_conversation(conversation: Any) -> Conversation:
-    """Normalise a str or a message list to alternating turns; raise on bad input.
-
-    ``"hi"`` is one User turn. A list keeps user and assistant messages, drops system/tool ones,
-    merges neighbours of one role, and must end with a non-empty turn to judge.
-    """
+def read_messages(conversation: Any) -> list[Turn]:
+    """One ``Turn`` per message of ``conversation`` (a str, one message, or a list), in order,
+    unmerged: the unit conversation judging works on. Raises on malformed input."""
     if isinstance(conversation, str):
         conversation = [{"role": "user", "content": conversation}]
     elif isinstance(conversation, Mapping):
@@ -269,31 +215,47 @@ def normalize_conversation(conversation: Any) -> Conversation:
                 f"role {raw_role!r} is LangChain's spelling: pass 'user'/'assistant' (or "
                 "LangChain message objects, which langchain_llamashield converts)",
                 DeprecationWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
             key = "user" if _DEPRECATED_ROLES[key] == "user" else "assistant"
         if key not in _ROLE_ALIASES:
             raise ValueError(
-                f"message {index} has role {raw_role!r}; use 'user', 'assistant' or 'system'"
+                f"message {index} has role {raw_role!r}; use 'user', 'assistant', 'system' "
+                "or 'tool'"
             )
-        role = _ROLE_ALIASES[key]
-        if role is None:
-            continue
         raw_text, media, problem = _judged(parts, index)
         text = neutralize(raw_text)
-        if turns and turns[-1].role == role:
+        turns.append(Turn(_ROLE_ALIASES[key], text, bool(media) and not text, media, problem))
+    return turns
+
+
+def merge_turns(messages: Sequence[Turn]) -> Conversation:
+    """``read_messages``'s turns as Llama Guard reads them: neighbours of one role merged, a
+    User turn first. Raises ``ValueError`` when there is nothing to judge."""
+    turns: list[Turn] = []
+    for turn in messages:
+        if turns and turns[-1].role == turn.role:
             last = turns[-1]
             # Join non-empty texts only: an empty message must not leave a stray or blank line.
-            joined = "\n".join(t for t in (last.content, text) if t)
+            joined = "\n".join(t for t in (last.content, turn.content) if t)
             turns[-1] = Turn(
-                role, joined, not joined and bool(media or last.media),
-                last.media + media, last.problem or problem,
+                turn.role, joined, not joined and bool(turn.media or last.media),
+                last.media + turn.media, last.problem or turn.problem,
             )  # fmt: skip
         else:
-            turns.append(Turn(role, text, bool(media) and not text, media, problem))
+            turns.append(turn)
     if not turns:
-        raise ValueError("nothing to judge: the conversation has no user or assistant message")
+        raise ValueError("nothing to judge: the conversation has no message")
     if turns[0].role == "agent":
         # The template starts with a User turn; an agent-first history gets an empty one.
         turns.insert(0, Turn("user", ""))
     return tuple(turns)
+
+
+def normalize_conversation(conversation: Any) -> Conversation:
+    """Normalise a str or a message list to alternating turns; raise on bad input.
+
+    ``"hi"`` is one User turn. A list keeps every message (system, developer and tool ones as
+    the User's), merges neighbours of one role, and ends with the turn to judge.
+    """
+    return merge_turns(read_messages(conversation))

@@ -80,3 +80,12 @@ class VerdictParseError(LlamaShieldError):
 
 class ConfigurationError(LlamaShieldError):
     """A setting is missing or invalid; the message says how to fix it."""
+
+
+# What ``check``, ``eval`` and ``serve`` say, in one line, when no backend is configured: the
+# offline simulator is never a silent stand-in for a missing key.
+NO_BACKEND = (
+    "no guard backend configured: set TOGETHER_API_KEY (Together), or pass --backend openai "
+    "--base-url URL --model ID (vLLM, Ollama, llama.cpp, TGI), --backend transformers --model "
+    "PATH (local), or --backend simulated (keyword rules for demos, not a safety tool)"
+)

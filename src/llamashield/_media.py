@@ -21,18 +21,30 @@ Limits (sources, checked 2026-12-01):
   the frames of an animation past the first would reach the pipeline unjudged: animated PNG
   and WebP, and GIF (usually animated), are refused rather than half-judged.
 
-Only file reading for a local ``path`` does I/O; everything else is pure.
+Local files (a ``path`` in any image part, a ``file://`` URL) are read only under the folder the
+developer names with ``LlamaGuard(media_root=...)``: the path is resolved (symlinks followed,
+``..`` applied) and must stay inside it, and only a regular file within ``max_image_bytes`` and
+the check's timeout is read, opened without blocking. Any other path is refused with one error
+text, the same whether the file exists or not, so content written by a user can neither send a
+server's files to the guard provider nor probe which files exist. Without ``media_root`` no
+local file is ever read. That reading is the only I/O here; everything else is pure.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
 import re
+import stat
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from llamashield._conversation import Turn
 from llamashield._exceptions import ConfigurationError
@@ -46,6 +58,7 @@ __all__ = [
     "MediaMode",
     "image_url_for",
     "resolve_media",
+    "resolve_media_root",
     "sniff_image_format",
     "why_no_images",
     "with_images",
@@ -58,6 +71,29 @@ IMAGE_MODEL_HINT = "meta-llama/Llama-Guard-4-12B"
 _DATA_URL = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[^;,]*)*),", re.I)
 _WHITESPACE = re.compile(r"\s+")
 _MAX_URL_CHARS = 8192
+_READ_CHUNK = 1 << 20
+# Opening never waits (a FIFO swapped in after the type check), never follows a last-component
+# symlink swapped in after resolving, and is not inherited by child processes. Flags a platform
+# lacks are 0 there (Windows has neither FIFOs opened this way nor O_NOFOLLOW).
+_OPEN_FLAGS = (
+    os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+)  # fmt: skip
+# One text for every local file that is not read, whatever the reason (outside the root,
+# missing, unreadable, not a regular file, too large, too slow, not an image): a user who wrote
+# the path learns nothing about the server's files from it. The real reason is logged at DEBUG.
+_NOT_READ = (
+    "{where}: the local image file was not read: a local image is read only when it is a "
+    "regular file inside LlamaGuard(media_root=...) holding an image of an accepted format, of "
+    "at most max_image_bytes={limit:,} bytes, read within the check's timeout"
+)
+_NO_ROOT = (
+    "{where}: an image given as a local path or file:// URL is not read: this guard has no "
+    "media_root. Pass LlamaGuard(media_root=<the folder your images are in>) to read local "
+    "images there, or pass the image's bytes"
+)
+
+logger = logging.getLogger("llamashield")
 
 
 class ImageRejected(ValueError):
@@ -174,7 +210,8 @@ def _data_url(data: bytes, declared: str | None, limits: ImageLimits, where: str
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def _from_url(url: str, declared: str | None, limits: ImageLimits, where: str) -> str:
+def _from_url(url: str, declared: str | None, local: _Local, where: str) -> str:
+    limits = local.limits
     url = url.strip()
     if url[:5].lower() == "data:":
         match = _DATA_URL.match(url)
@@ -182,26 +219,114 @@ def _from_url(url: str, declared: str | None, limits: ImageLimits, where: str) -
             raise ImageRejected(f"{where}: a data: URL must carry base64 image data")
         return _from_base64(url[match.end() :], match.group("mime") or declared, limits, where)
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme == "file":
+        return _from_file_url(url, declared, local, where)
     if scheme not in ("http", "https"):
         raise ImageRejected(
             f"{where}: {scheme or 'a relative'} URL; the guard sends http(s) URLs and base64 "
-            "data only (for a local file pass its bytes or, in LlamaIndex, ImageBlock(path=...))"
+            "data, and local files under media_root (a path or a file:// URL) only"
         )
     if len(url) > _MAX_URL_CHARS:
         raise ImageRejected(f"{where}: the image URL is longer than {_MAX_URL_CHARS} characters")
     return url
 
 
-def _from_path(path: str, declared: str | None, limits: ImageLimits, where: str) -> str:
+@dataclass(frozen=True, slots=True)
+class _Local:
+    """Where local image files may be read from (``root``: resolved, or None for nowhere), by
+    when (``deadline``, ``time.monotonic()``), and the limits every image is held to."""
+
+    limits: ImageLimits
+    root: Path | None = None
+    deadline: float | None = None
+
+
+def resolve_media_root(media_root: str | os.PathLike[str]) -> Path:
+    """The folder local images may be read from, resolved; raises ``ValueError`` unless it is
+    an existing directory (a typo would otherwise refuse every local image at run time)."""
     try:
-        size = os.path.getsize(path)
-        if size > limits.max_image_bytes:
-            raise _too_large(size, limits, where)
-        with open(path, "rb") as handle:
-            data = handle.read(limits.max_image_bytes + 1)
-    except OSError as exc:
-        raise ImageRejected(f"{where}: cannot read the image file: {exc.strerror}") from None
-    return _data_url(data, declared, limits, where)
+        root = Path(media_root).resolve(strict=True)
+    except (OSError, ValueError, TypeError, RuntimeError):
+        root = None
+    if root is None or not root.is_dir():
+        raise ValueError(f"media_root must be an existing directory, got {media_root!r}")
+    return root
+
+
+def _inside(path: str, root: Path) -> str | None:
+    """``path`` resolved (relative to ``root``; symlinks and ``..`` applied) when it stays
+    inside ``root``, else None. Nothing is opened: ``realpath`` only reads links."""
+    try:
+        real = os.path.realpath(os.path.join(root, path))
+        if os.path.commonpath([real, str(root)]) == str(root):
+            return real
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _read_regular(real: str, local: _Local) -> bytes | str:
+    """The bytes of the regular file ``real``, or why it was not read."""
+    limit = local.limits.max_image_bytes
+    try:
+        info = os.stat(real)
+        if not stat.S_ISREG(info.st_mode):
+            return "not a regular file"
+        if info.st_size > limit:
+            return f"{info.st_size:,} bytes, over the limit"
+        fd = os.open(real, _OPEN_FLAGS)
+        try:
+            opened = os.fstat(fd)  # what was opened: the same regular file, not a swap
+            if not stat.S_ISREG(opened.st_mode) or (opened.st_dev, opened.st_ino) != (
+                info.st_dev, info.st_ino,
+            ):  # fmt: skip
+                return "the file changed between its check and its opening"
+            chunks: list[bytes] = []
+            total = 0
+            while True:
+                if local.deadline is not None and time.monotonic() > local.deadline:
+                    return "the check's timeout passed while reading"
+                chunk = os.read(fd, min(_READ_CHUNK, limit + 1 - total))
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+                total += len(chunk)
+                if total > limit:
+                    return "the file grew past the limit while being read"
+        finally:
+            os.close(fd)
+    except (OSError, ValueError) as exc:
+        return f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
+
+
+def _from_path(path: str, declared: str | None, local: _Local, where: str) -> str:
+    if local.root is None:
+        raise ImageRejected(_NO_ROOT.format(where=where))
+    refused = ImageRejected(_NOT_READ.format(where=where, limit=local.limits.max_image_bytes))
+    if local.deadline is not None and time.monotonic() > local.deadline:
+        why: str | bytes = "the check's timeout passed before reading"
+    else:
+        real = _inside(path, local.root)
+        why = "outside media_root" if real is None else _read_regular(real, local)
+    if isinstance(why, str):
+        logger.debug("llamashield: local image %r not read: %s", path, why)
+        raise refused
+    try:
+        return _data_url(why, declared, local.limits, where)
+    except ImageRejected as exc:
+        logger.debug("llamashield: local image %r not read: %s", path, exc)
+        raise refused from None
+
+
+def _from_file_url(url: str, declared: str | None, local: _Local, where: str) -> str:
+    """A ``file://`` URL is a local path: read under ``media_root`` like one, or refused."""
+    if local.root is None:
+        raise ImageRejected(_NO_ROOT.format(where=where))
+    parts = urlsplit(url)
+    if parts.netloc.lower() not in ("", "localhost"):  # a file on another host: never read
+        logger.debug("llamashield: local image %r not read: a remote file URL", url)
+        raise ImageRejected(_NOT_READ.format(where=where, limit=local.limits.max_image_bytes))
+    return _from_path(url2pathname(parts.path), declared, local, where)
 
 
 def _text(value: Any) -> str | None:
@@ -213,12 +338,20 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def image_url_for(part: Mapping[str, Any], limits: ImageLimits, where: str = "image") -> str:
+def image_url_for(
+    part: Mapping[str, Any],
+    limits: ImageLimits,
+    where: str = "image",
+    *,
+    media_root: Path | None = None,
+    deadline: float | None = None,
+) -> str:
     """The ``image_url`` URL a chat backend sends for one image part of any known shape.
 
     Raises ``ImageRejected`` (the guard's error policy then decides) for an image that cannot
     be sent faithfully: over the limits, not an accepted format, a provider ``file_id``, a
-    ``file://`` URL.
+    local path or ``file://`` URL that is not a regular file inside ``media_root`` (None reads
+    no local file) or is not read by ``deadline`` (``time.monotonic()``).
 
     Example::
 
@@ -226,6 +359,8 @@ def image_url_for(part: Mapping[str, Any], limits: ImageLimits, where: str = "im
         ...               ImageLimits())
         'https://x.test/a.png'
     """
+    root = None if media_root is None else Path(os.path.realpath(media_root))
+    local = _Local(limits, root, deadline)
     declared = _text(part.get("mime_type") or part.get("image_mimetype") or part.get("media_type"))
     # OpenAI chat: {"type": "image_url", "image_url": {"url": ...}} or {"image_url": "..."};
     # OpenAI responses: {"type": "input_image", "image_url": "..."}.
@@ -233,7 +368,7 @@ def image_url_for(part: Mapping[str, Any], limits: ImageLimits, where: str = "im
     if isinstance(image_url, Mapping):
         image_url = image_url.get("url")
     if (url := _text(image_url)) is not None:
-        return _from_url(url, declared, limits, where)
+        return _from_url(url, declared, local, where)
     # Anthropic: {"type": "image", "source": {"type": "base64"|"url", ...}}.
     source = part.get("source")
     if isinstance(source, Mapping):
@@ -241,7 +376,7 @@ def image_url_for(part: Mapping[str, Any], limits: ImageLimits, where: str = "im
         if (data := _text(source.get("data"))) is not None:
             return _from_base64(data, media_type, limits, where)
         if (url := _text(source.get("url"))) is not None:
-            return _from_url(url, media_type, limits, where)
+            return _from_url(url, media_type, local, where)
     # LangChain v0: {"type": "image", "source_type": "base64"|"url", "data"|"url": ...}.
     if part.get("source_type") == "base64" and (data := _text(part.get("data"))) is not None:
         return _from_base64(data, declared, limits, where)
@@ -252,9 +387,9 @@ def image_url_for(part: Mapping[str, Any], limits: ImageLimits, where: str = "im
     if isinstance(raw := part.get("image"), bytes | bytearray):  # raw bytes that are no base64
         return _data_url(bytes(raw), declared, limits, where)
     if (url := _text(part.get("url"))) is not None:
-        return _from_url(url, declared, limits, where)
+        return _from_url(url, declared, local, where)
     if (path := _text(part.get("path"))) is not None:
-        return _from_path(path, declared, limits, where)
+        return _from_path(path, declared, local, where)
     if part.get("file_id") or (isinstance(source, Mapping) and source.get("file_id")):
         raise ImageRejected(
             f"{where}: an image stored at the provider (file_id) cannot be read by the guard; "
@@ -306,12 +441,18 @@ def resolve_media(media: str | None, backend: Backend, taxonomy: Taxonomy) -> Me
     return media  # type: ignore[return-value]
 
 
-def with_images(conversation: Sequence[Turn], limits: ImageLimits) -> tuple[Turn, ...]:
+def with_images(
+    conversation: Sequence[Turn],
+    limits: ImageLimits,
+    *,
+    media_root: Path | None = None,
+    deadline: float | None = None,
+) -> tuple[Turn, ...]:
     """The turns with their image parts attached as ``image_url`` URLs (``Turn.images``).
 
     Raises ``ImageRejected`` when a part is not an image Llama Guard 4 can read (audio, video,
     files), when the conversation has more than ``max_images`` images, or for any image
-    ``image_url_for`` refuses.
+    ``image_url_for`` refuses (local files: read only under ``media_root``, by ``deadline``).
     """
     count = sum(1 for turn in conversation for part in turn.media if part.kind == "image")
     if count > limits.max_images:
@@ -327,7 +468,13 @@ def with_images(conversation: Sequence[Turn], limits: ImageLimits) -> tuple[Turn
                 f"{'/'.join(other)} parts cannot be judged: Llama Guard 4 reads text and images"
             )
         images = tuple(
-            image_url_for(part.data, limits, where=f"turn {index + 1}, image {number + 1}")
+            image_url_for(
+                part.data,
+                limits,
+                f"turn {index + 1}, image {number + 1}",
+                media_root=media_root,
+                deadline=deadline,
+            )
             for number, part in enumerate(turn.media)
         )
         turns.append(replace(turn, images=images, media_only=False) if images else turn)

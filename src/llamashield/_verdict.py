@@ -39,6 +39,13 @@ class Verdict(BaseModel):
     latency_ms: float = 0.0
     cached: bool = False
     error: str | None = None
+    shadow: bool = False
+    """Judged in shadow mode (``LlamaGuard(shadow=True)`` or a component's ``shadow=True``):
+    recorded, never enforced. ``safe`` is then always true and ``would_block`` says what
+    enforcing would have done."""
+    would_block: bool | None = None
+    """Under shadow mode, whether this content would have been blocked (or the pipeline failed,
+    under ``on_error="raise"``); ``None`` outside shadow mode, where ``safe`` says it."""
 
     @property
     def unsafe(self) -> bool:
@@ -48,7 +55,17 @@ class Verdict(BaseModel):
     def codes(self) -> tuple[str, ...]:
         return tuple(c.code for c in self.categories)
 
+    @property
+    def flagged(self) -> bool:
+        """Whether the guard's policy flags this content: it blocks when enforced and is only
+        recorded in shadow mode. Count these to read a block rate."""
+        return bool(self.would_block) if self.shadow else not self.safe
+
     def __str__(self) -> str:
+        if self.shadow:
+            return f"shadow ({'would block' if self.would_block else 'would pass'}): " + str(
+                self.model_copy(update={"safe": not self.would_block, "shadow": False})
+            )
         if self.error:
             state = "safe (error allowed)" if self.safe else "blocked (error)"
             return f"{state}: {self.error}"

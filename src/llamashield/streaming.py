@@ -15,6 +15,9 @@ consumer) and judges in tasks. At most ``max_in_flight`` checks run at once; win
 meanwhile are judged together. Text released is final: a window judged safe is not taken back
 when a later window (judged with it as context) turns out unsafe.
 
+Shadow mode (``guard.shadow``): every chunk is released as it arrives, as if unguarded, and
+its window is still judged and recorded; the stream ends once the last verdict is in.
+
 Framework-agnostic: items can be ``str`` or any chunk type (pass ``text=`` to read its text), so
 the LangChain and LlamaIndex adapters release their own chunk objects unchanged.
 
@@ -37,12 +40,14 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
+from llamashield import _telemetry
 from llamashield._exceptions import UnsafeContentError
 
 if TYPE_CHECKING:
@@ -134,6 +139,7 @@ class StreamWindows(Generic[T]):
         max_window_chars: int = 400,
         max_in_flight: int = 4,
         max_context_chars: int | None = 16_000,
+        shadow: bool = False,
     ) -> None:
         if window != "sentence" and not (isinstance(window, int) and window >= 1):
             raise ValueError(
@@ -151,6 +157,9 @@ class StreamWindows(Generic[T]):
         self.max_window_chars = max_window_chars
         self.max_in_flight = max_in_flight
         self.max_context_chars = max_context_chars
+        # Shadow mode: items are released as fed (windows carry no items), still judged.
+        self.shadow = shadow
+        self._released_end = 0  # characters handed to the consumer so far
         self.verdicts: list[Verdict] = []
         self.blocked: Verdict | None = None
         self.ended = False
@@ -174,15 +183,21 @@ class StreamWindows(Generic[T]):
             self._open_pieces.append(text)
             self._length += len(text)
             self._joined = None
-        self._open.items.append(item)
+        if self.shadow:
+            self._released_end = self._length
+        else:
+            self._open.items.append(item)
         self._open.end = self._length
+        passed = [item] if self.shadow else []
         if not self._window_complete():
-            return Step()
+            return Step(release=passed)
         completed = self._close_open()
         if self._queued is not None:
             completed = self._merge(self._queued, completed)
             self._queued = None
-        return self._schedule(completed, force=False)
+        step = self._schedule(completed, force=False)
+        step.release[:0] = passed
+        return step
 
     def finish(self) -> Step[T]:
         """The source ended: judge the tail (with anything queued) now, whatever the limit."""
@@ -193,7 +208,7 @@ class StreamWindows(Generic[T]):
             tail = self._merge(self._queued, tail)
             self._queued = None
         tail.final = True
-        if not tail.items:
+        if not tail.items and not tail.size:
             return Step(release=self._collect())
         return self._schedule(tail, force=True)
 
@@ -207,7 +222,9 @@ class StreamWindows(Generic[T]):
             self.blocked = verdict
             self._judged.clear()
             self._queued = None
+            _telemetry.note_stream(verdict, held_back=0, withheld=self._length - self._released_end)
             return Step()
+        _telemetry.note_stream(verdict, held_back=0 if self.shadow else window.size, withheld=0)
         self._judged[window.index] = window
         step = Step[T](release=self._collect())
         if self._queued is not None and len(self._in_flight) < self.max_in_flight:
@@ -300,7 +317,9 @@ class StreamWindows(Generic[T]):
                 self._queued is not None and self._queued.index < first
             ):
                 break
-            released.extend(self._judged.pop(first).items)
+            window = self._judged.pop(first)
+            released.extend(window.items)
+            self._released_end = max(self._released_end, window.end)
         return released
 
 
@@ -335,6 +354,7 @@ class _ModeratedStreamBase(Generic[T]):
             max_window_chars=max_window_chars,
             max_in_flight=max_in_flight,
             max_context_chars=max_context_chars,
+            shadow=getattr(guard, "shadow", False),
         )
         self._text: Callable[[T], str] = text or chunk_text
         self.raise_on_unsafe = raise_on_unsafe
@@ -390,7 +410,10 @@ class ModeratedStream(_ModeratedStreamBase[T]):
 
         def launch(step: Step[T]) -> list[T]:
             for window in step.launch:
-                checks[pool.submit(self.guard.check, windows.conversation(window))] = window
+                # In the consumer's context: its OpenTelemetry span is the check's parent.
+                conversation = windows.conversation(window)
+                run = contextvars.copy_context().run
+                checks[pool.submit(run, self.guard.check, conversation)] = window
             return step.release
 
         def settle(done: Iterable[Future[Verdict]]) -> list[T]:

@@ -64,3 +64,14 @@ def test_check_on_together_without_a_key_says_what_to_do() -> None:
     result = runner.invoke(app, ["check", "hi", "--backend", "together"], env={"COLUMNS": "200"})
     assert result.exit_code == 2 and "TOGETHER_API_KEY" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_check_without_a_backend_exits_2_with_one_line_naming_the_ways() -> None:
+    from llamashield._exceptions import NO_BACKEND
+
+    result = runner.invoke(app, ["check", "How do I bake bread?"], env={"COLUMNS": "60"})
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: {NO_BACKEND}"
+    for way in ("TOGETHER_API_KEY", "--backend openai", "--backend transformers",
+                "--backend simulated"):  # fmt: skip
+        assert way in result.output

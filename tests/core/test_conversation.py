@@ -24,7 +24,8 @@ def test_last_assistant_message_is_judged_as_agent() -> None:
             {"role": "assistant", "content": "a"},
         ]
     )
-    assert turns == (Turn("user", "q"), Turn("agent", "a"))
+    # The system prompt reaches the model too: it is judged with the User side.
+    assert turns == (Turn("user", "be nice\nq"), Turn("agent", "a"))
 
 
 def test_consecutive_turns_of_one_role_merge() -> None:
@@ -81,7 +82,6 @@ def test_agent_first_history_gets_an_empty_user_turn() -> None:
         (42, TypeError),
         (b"bytes", TypeError),
         ([], ValueError),
-        ([{"role": "system", "content": "only system"}], ValueError),
         ([{"content": "no role"}], ValueError),
         ([{"role": "wizard", "content": "x"}], ValueError),
         ([object()], TypeError),

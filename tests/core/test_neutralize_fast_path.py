@@ -10,20 +10,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llamashield import _conversation as conv
+from llamashield import _unicode as uni
 from llamashield._conversation import neutralize
 
 
 def every_rule(text: str) -> str:
     """Every rule on every text, in order: the reference the fast path must equal."""
-    text = conv._SURROGATE.sub("\ufffd", text)
-    hidden = conv._smuggled(text)
+    text = uni._SURROGATE.sub("\ufffd", text)
+    hidden = uni._smuggled_runs(text)
     if hidden:
         text = "\n".join([text, *hidden])
+    text = uni._INVISIBLE.sub("", text)
+    text = uni._fold_every_word(text)
     text = unicodedata.normalize("NFKC", text)
-    text = conv._INVISIBLE.sub("", text)
-    text = conv._STRAY_MARKS.sub("", text)
-    if conv._GREEK_OR_CYRILLIC.search(text):
-        text = conv._WORD.sub(conv._fold_lookalikes, text)
+    text = uni._STRAY_MARKS.sub("", text)
+    text = uni._fold_every_word(text)
     text = conv._CONTROL.sub(" ", text)
     text = conv._LINE_BREAK.sub("\n", text)
     text = conv._MARKERS.sub(lambda m: f"({m.group(2).upper()}{m.group(3).upper()})", text)
@@ -41,7 +42,10 @@ PIECES = [
     "<|eot_id|>", "<|begin_of_text|>", "</s>", "<s>", "\nUser:", "\n  agent :", "\n\n", "\n \t\n",
     "\r\n", "\u2028", "b\u200bomb", "b\u043emb", "\u03b1\u03b2", "\uff1c", "e\u0301",
     "b\u0336o\u0336", "\x00", "\x7f", "\x85", "\u00ad", "hello", " ", ":", "<", "[", "|",
-    "\ud800", "\U000e0062\U000e006f\U000e006d\U000e0062", "\ufe01",
+    "\ud800", "\U000e0062\U000e006f\U000e006d\U000e0062", "\ufe01", "\u200b", "\u200d",
+    "\U000e0001", "\U000e0062\u200b\U000e006f", "\ufe01\u200d\ufe02", "b\u0585mb",
+    "\u13cfomb", "\u0561", "\u0585", "\u13cf", "\u0915", "\u0966", "\u3007", "\u30ed",
+    "\u043a\u0456ll", "\u03c7", "caf\u00e9", "\u0444", "\u0570", "\u03f2", "\U0001d41b", "\u037a",
 ]  # fmt: skip
 texts = st.one_of(
     st.text(),

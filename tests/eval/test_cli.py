@@ -17,7 +17,7 @@ matplotlib_image = pytest.importorskip("matplotlib.image")
 
 @pytest.fixture
 def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.delenv("TOGETHER_API_KEY", raising=False)  # auto -> the simulator
+    monkeypatch.delenv("TOGETHER_API_KEY", raising=False)  # no backend unless one is named
     monkeypatch.setenv("COLUMNS", "120")
     return CliRunner()
 
@@ -26,7 +26,9 @@ def test_sample_with_plots(
     runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    result = runner.invoke(app, ["eval", "--sample", "--plots", "out/", "-t", "0.1:0.9:0.4"])
+    result = runner.invoke(
+        app, ["eval", "--sample", "--backend", "simulated", "--plots", "out/", "-t", "0.1:0.9:0.4"]
+    )
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "simulated/llama-guard-2 on sample" in out and "Per category" in out
@@ -125,9 +127,13 @@ def test_on_the_loopback_server_over_http(runner: CliRunner, tmp_path: Path,
         (["eval"], "give a DATA file or --sample"),
         (["eval", "--sample", "-t", "2"], "thresholds are probabilities"),
         (["eval", "--sample", "-t", "abc"], "start:stop:step"),
-        (["eval", "missing-file.jsonl"], "not a .jsonl/.json/.csv/.tsv file"),
+        (
+            ["eval", "missing-file.jsonl", "--backend", "simulated"],
+            "error: missing-file.jsonl: no such file",
+        ),
         (["eval", "--sample", "--mapping", "lg3-lg2"], "the sample maps itself"),
         (["eval", "--sample", "--backend", "together"], "TOGETHER_API_KEY"),
+        (["eval", "--sample"], "no guard backend configured"),
     ],
 )
 def test_usage_errors_exit_2(runner: CliRunner, args: list[str], message: str,

@@ -17,7 +17,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 @pytest.fixture
 def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.delenv("TOGETHER_API_KEY", raising=False)  # auto -> the simulator
+    monkeypatch.delenv("TOGETHER_API_KEY", raising=False)  # no backend unless one is named
     monkeypatch.setenv("COLUMNS", "140")
     return CliRunner()
 
@@ -25,7 +25,17 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 def test_xstest_preset_headlines_false_positives(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     result = runner.invoke(
-        app, ["eval", str(FIXTURES / "xstest.csv"), "--preset", "xstest", "-o", str(out)]
+        app,
+        [
+            "eval",
+            str(FIXTURES / "xstest.csv"),
+            "--preset",
+            "xstest",
+            "-o",
+            str(out),
+            "--backend",
+            "simulated",
+        ],
     )
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
@@ -43,7 +53,11 @@ def test_xstest_preset_headlines_false_positives(runner: CliRunner, tmp_path: Pa
 def test_openai_set_gzipped_on_standard_input(runner: CliRunner, tmp_path: Path) -> None:
     data = gzip.compress((FIXTURES / "openai_moderation.jsonl").read_bytes())
     out = tmp_path / "r.json"
-    result = runner.invoke(app, ["eval", "-", "--preset", "openai", "-o", str(out)], input=data)
+    result = runner.invoke(
+        app,
+        ["eval", "-", "--preset", "openai", "-o", str(out), "--backend", "simulated"],
+        input=data,
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert report["source"] == "stdin" and report["rows_total"] == 6
@@ -88,7 +102,7 @@ def test_preset_usage_errors_exit_2(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     monkeypatch.chdir(tmp_path)
-    result = runner.invoke(app, args)
+    result = runner.invoke(app, [*args, "--backend", "simulated"])
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
     assert not (tmp_path / "report.json").exists()

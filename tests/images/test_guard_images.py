@@ -96,6 +96,8 @@ def test_categories_left_out_of_the_prompt_need_a_raw_prompt_too(server: Loopbac
 def test_image_limits_on_a_guard_that_does_not_judge_images_are_refused() -> None:
     with pytest.raises(ConfigurationError, match="media='judge' only"):
         LlamaGuard(SimulatedBackend(), max_images=2)
+    with pytest.raises(ConfigurationError, match="media='judge' only"):
+        LlamaGuard(SimulatedBackend(), media_root=".")
     with pytest.raises(ValueError, match="media must be one of"):
         LlamaGuard(SimulatedBackend(), media="ignore")  # type: ignore[arg-type]
 
@@ -156,7 +158,7 @@ def test_every_chunk_of_a_long_turn_carries_its_images(server: LoopbackServer) -
 def test_a_local_path_is_read_and_sent(server: LoopbackServer, tmp_path: Path) -> None:
     file = tmp_path / "photo.png"
     file.write_bytes(png(MARKER))
-    guard = server.guard(model=LG4)
+    guard = server.guard(model=LG4, media_root=tmp_path)
     part = {"type": "image", "block_type": "image", "path": str(file)}
     assert not guard.check(user(part)).safe
     assert sent_images(server) == [data_url(png(MARKER))]
@@ -179,7 +181,7 @@ def test_urls_go_to_the_server_as_urls(server: LoopbackServer) -> None:
         ([{"type": "image", "base64": b64(png(b"x" * 200))}], "exceeds max_image_bytes=100"),
         ([{"type": "input_audio", "input_audio": {"data": "aGk=", "format": "wav"}}], "audio"),
         ([{"type": "image", "file_id": "file-1"}], "file_id"),
-        ([{"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}], "file URL"),
+        ([{"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}], "no media_root"),
     ],
 )
 def test_what_cannot_be_judged_is_blocked_before_any_request(

@@ -297,8 +297,12 @@ def test_after_a_tool_result_the_input_check_judges_it_after_the_question(
         {"role": "assistant", "content": 'add\n{"a": 1, "b": 2}'},
         {"role": "user", "content": "3"},
     ]
-    assert judged[0] == so_far  # the tool's result is judged before the model reads it
-    assert judged[1] == [*so_far, {"role": "assistant", "content": "It is 3."}]
+    # Each message from outside is judged as the last turn of its own prefix (concurrently),
+    # the tool's result among them, before the model reads any; then the answer after all.
+    prefixes = [so_far[:1], so_far[:2], so_far]
+    assert sorted(judged[:3], key=len) == prefixes
+    assert judged[3] == [*so_far, {"role": "assistant", "content": "It is 3."}]
+    assert len(judged) == 4
 
 
 def test_an_agent_streaming_messages_never_sees_unsafe_tokens(guard: LlamaGuard) -> None:

@@ -156,6 +156,10 @@ async def test_bad_input_raises_a_clear_error_before_any_io(
             await guard.acheck(bad.value)
         with pytest.raises(bad.error):
             guard.check_many([{"role": "user", "content": "fine"}, bad.value])
+        with pytest.raises(bad.error):
+            guard.check_conversation(bad.value)
+        with pytest.raises(bad.error):
+            await guard.acheck_conversation(bad.value)
     assert backend.calls == 0 and server.count() == before
 
 

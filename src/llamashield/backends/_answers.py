@@ -76,8 +76,17 @@ def answer_from_completion(body: Any, model: str, *, chat: bool) -> BackendAnswe
     if not isinstance(text, str):
         raise BackendError("guard answered without text", kind="malformed")
     served = _get(body, "model")
+    usage = _get(body, "usage")
     return BackendAnswer(
         text,
         _checked_score(_get(choice, "logprobs")),
         served if isinstance(served, str) and served else model,
+        _count(_get(usage, "prompt_tokens")) if usage is not None else None,
+        _count(_get(usage, "completion_tokens")) if usage is not None else None,
     )
+
+
+def _count(value: Any) -> int | None:
+    """A token count as reported, or None for anything that is not one (never an error: usage
+    is only traced, it decides nothing)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

@@ -25,6 +25,7 @@ __all__ = [
     "Closeable",
     "GuardRequest",
     "accepts_images",
+    "warm_async_http",
 ]
 
 
@@ -87,11 +88,27 @@ def accepts_images(backend: object) -> bool:
     return getattr(backend, "supports_images", False) is True
 
 
+async def warm_async_http() -> None:
+    """Load what httpx's async transport imports on its first request (anyio's asyncio
+    backend, httpcore's network backend: about 50 ms), for backends built on httpx."""
+    import importlib
+
+    try:
+        importlib.import_module("httpcore._backends.anyio")
+        anyio = importlib.import_module("anyio")
+    except ImportError:  # another transport: nothing of this to load
+        return
+    anyio.Event().set()  # picks and loads the running loop's backend
+
+
 @dataclass(frozen=True, slots=True)
 class BackendAnswer:
     text: str
     score: float | None = None
     model: str = ""
+    # Token usage where the server reports it (OpenAI-shaped ``usage``); traced as gen_ai.usage.*.
+    input_tokens: int | None = None
+    output_tokens: int | None = None
 
 
 @dataclass(slots=True)

@@ -10,7 +10,13 @@ import httpx
 from llamashield._loop_local import LoopLocal
 from llamashield._taxonomy import Taxonomy, taxonomy_for_model
 from llamashield.backends._answers import answer_from_completion
-from llamashield.backends._base import BackendAnswer, BackendError, Closeable, GuardRequest
+from llamashield.backends._base import (
+    BackendAnswer,
+    BackendError,
+    Closeable,
+    GuardRequest,
+    warm_async_http,
+)
 from llamashield.backends._errors import connection_error, status_error
 
 __all__ = ["OpenAICompatibleBackend"]
@@ -146,6 +152,14 @@ class OpenAICompatibleBackend(Closeable):
         except httpx.HTTPError as exc:
             raise self._failure(exc) from None
         return self._answer(response)
+
+    def warm_up(self) -> None:
+        """Nothing to load: the sync client is made with the backend."""
+
+    async def awarm_up(self) -> None:
+        """Make this loop's async client now rather than on the first check."""
+        await warm_async_http()
+        self._aclients.get()
 
     def _release(self) -> None:
         self._client.close()

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from llamashield._exceptions import NO_BACKEND, ConfigurationError
 from llamashield._guard import LlamaGuard
 from llamashield.backends._base import Backend
 
@@ -22,15 +23,23 @@ class BackendName(StrEnum):
 
 # The options every command that builds a guard takes (``check``, ``eval``): declared once so
 # their names, help and defaults stay the same across commands.
-BackendOption = Annotated[BackendName, typer.Option(help="Where Llama Guard runs.")]
+BackendOption = Annotated[
+    BackendName,
+    typer.Option(help="Where Llama Guard runs (auto: Together when TOGETHER_API_KEY is set)."),
+]
 ModelOption = Annotated[str | None, typer.Option(help="Model id, or a folder for transformers.")]
 BaseUrlOption = Annotated[str | None, typer.Option(help="Server URL (together, openai).")]
 
 
 def make_backend(name: BackendName, model: str | None, base_url: str | None) -> Backend:
-    """``auto`` is Together when TOGETHER_API_KEY is set, else the offline simulator."""
+    """``auto`` is Together when TOGETHER_API_KEY is set; with no key and no backend named it
+    is a ``ConfigurationError`` naming the ways to configure one. The keyword simulator runs
+    only when asked for by name: a script gating on ``check`` must never pass everything that
+    lacks a trigger word because a key was missing."""
     if name is BackendName.auto:
-        name = BackendName.together if os.environ.get("TOGETHER_API_KEY") else BackendName.simulated
+        if not os.environ.get("TOGETHER_API_KEY"):
+            raise ConfigurationError(NO_BACKEND)
+        name = BackendName.together
     if name is BackendName.simulated:
         from llamashield.backends.simulated import SimulatedBackend
 
@@ -55,4 +64,8 @@ def make_backend(name: BackendName, model: str | None, base_url: str | None) -> 
 def make_guard(
     name: BackendName, model: str | None, base_url: str | None, **policy: object
 ) -> LlamaGuard:
-    return LlamaGuard(make_backend(name, model, base_url), **policy)  # type: ignore[arg-type]
+    """The guard, warmed up: the latencies a command prints are those of every later check,
+    not the first one's SDK imports and client set-up."""
+    guard = LlamaGuard(make_backend(name, model, base_url), **policy)  # type: ignore[arg-type]
+    guard.warm_up()
+    return guard

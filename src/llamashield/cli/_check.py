@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from llamashield._exceptions import LlamaShieldError
 from llamashield.cli._backend_options import (
@@ -32,7 +33,7 @@ def check(
     try:
         guard = make_guard(backend, model, base_url)
     except (ValueError, ImportError, LlamaShieldError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)  # one line
         raise typer.Exit(2) from None
     conversation: list[dict[str, str]] = [{"role": "user", "content": text}]
     if response is not None:

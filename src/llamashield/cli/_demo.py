@@ -45,7 +45,9 @@ SECTIONS = [
 def demo_guard(console: Console) -> Iterator[LlamaGuard]:
     if os.environ.get("TOGETHER_API_KEY"):
         console.print("[bold]Guard:[/bold] Llama Guard 2 on Together (TOGETHER_API_KEY is set)")
-        yield LlamaGuard()
+        guard = LlamaGuard()
+        guard.warm_up()  # the table shows what every check costs, not the first one's set-up
+        yield guard
         return
     with LoopbackServer() as server:
         console.print(
@@ -53,7 +55,9 @@ def demo_guard(console: Console) -> Iterator[LlamaGuard]:
             f"({server.base_url}); keyword rules, not a safety tool. "
             "Set TOGETHER_API_KEY to use Llama Guard 2 on Together."
         )
-        yield server.guard()
+        guard = server.guard()
+        guard.warm_up()
+        yield guard
 
 
 def show_verdicts(guard: LlamaGuard, console: Console) -> None:

@@ -7,6 +7,7 @@ then write the outputs. Each step is a function of its own.
 
 from __future__ import annotations
 
+import csv
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,7 +54,10 @@ if TYPE_CHECKING:
 
 __all__ = ["eval_command", "judge_rows", "parse_thresholds"]
 
-_DEFAULT_COLUMNS = ColumnMap()
+# The options that name columns: given on the command line (even with their default values),
+# DATA is read as plain rows in those columns, and --preset refuses them.
+_COLUMN_OPTIONS = ("prompt_column", "response_column", "label_column", "categories_column",
+                   "id_column", "unsafe_label")  # fmt: skip
 
 
 class _RateColumn(ProgressColumn):
@@ -90,7 +94,8 @@ def parse_thresholds(values: list[str]) -> list[float]:
 
 
 def _fail(console: Console, message: object) -> NoReturn:
-    console.print(f"[red]error:[/red] {message}")
+    """One line, literally: file names and data (``bad.csv:100:``, ``[bold]``) are not markup."""
+    console.print(Text.assemble(("error: ", "red"), str(message)), soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -100,7 +105,7 @@ def _usage_errors(console: Console) -> Iterator[None]:
     try:
         yield
     # DatasetError is a ValueError; ConfigurationError (no API key...) a LlamaShieldError
-    except (ValueError, KeyError, ImportError, OSError, LlamaShieldError) as exc:
+    except (ValueError, KeyError, ImportError, OSError, csv.Error, LlamaShieldError) as exc:
         _fail(console, exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
 
 
@@ -111,12 +116,18 @@ def _notes(console: Console) -> Iterator[None]:
         warnings.simplefilter("always")
         yield
     for warning in caught:
-        console.print(f"[yellow]note:[/yellow] {warning.message}")
+        console.print(Text.assemble(("note: ", "yellow"), str(warning.message)), soft_wrap=True)
+
+
+def _on_command_line(ctx: typer.Context, name: str) -> bool:
+    """Whether the user typed option ``name`` (typer may vendor click: compare by name)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
 
 
 def check_arguments(
     console: Console, data: Path | None, *, sample: bool, mapping: str | None,
-    preset: str | None, columns: ColumnMap,
+    preset: str | None, columns: ColumnMap | None,
 ) -> None:  # fmt: skip
     """Usage errors that need no file read: exit 2 before anything runs."""
     if (data is None) == (not sample):
@@ -126,20 +137,23 @@ def check_arguments(
     if preset is not None:
         if preset.strip().casefold() not in PRESETS:
             _fail(console, f"no preset {preset!r}; presets: {', '.join(PRESETS)}")
-        if columns != _DEFAULT_COLUMNS:
+        if columns is not None:
             _fail(console, "--preset names its own columns; drop the --*-column/--unsafe-label")
 
 
 def load_rows_for(
     data: Path | None, taxonomy: Taxonomy, *, preset: str | None, mapping: str | None,
-    columns: ColumnMap, limit: int | None, split: str | None, subset: str | None,
+    columns: ColumnMap | None, limit: int | None, split: str | None, subset: str | None,
 ) -> list[EvalRow]:  # fmt: skip
-    """The rows to judge: the shipped sample, or DATA read plainly or through a preset."""
+    """The rows to judge: the shipped sample, or DATA read plainly or through a preset.
+
+    ``columns`` is None unless a column option was given: then a file in a published set's
+    shape is refused with the preset's name, while named columns read it as plain rows."""
     if data is None:
         return load_sample(taxonomy, limit=limit)
     category_mapping = load_mapping(mapping) if mapping else None
     return load_rows(
-        str(data), taxonomy=taxonomy, columns=None if preset else columns,
+        str(data), taxonomy=taxonomy, columns=columns,
         mapping=category_mapping, limit=limit, split=split, subset=subset, preset=preset,
     )  # fmt: skip
 
@@ -154,10 +168,11 @@ def ask_for_scores(guard: LlamaGuard) -> None:
 def announce(
     console: Console, guard: LlamaGuard, rows: list[EvalRow], source: str, concurrency: int
 ) -> None:
-    console.print(
-        f"Evaluating [bold]{guard.model}[/bold] ({type(guard.backend).__name__}) on "
-        f"{len(rows)} rows of {source}, {concurrency} at a time"
-    )
+    console.print(Text.assemble(
+        "Evaluating ", (guard.model, "bold"),
+        f" ({type(guard.backend).__name__}) on {len(rows)} rows of {source}, "
+        f"{concurrency} at a time",
+    ))  # fmt: skip
     if type(guard.backend).__name__ == "SimulatedBackend":
         console.print(
             "[yellow]note:[/yellow] the simulated backend is keyword rules for offline demos; "
@@ -214,14 +229,17 @@ def judge_rows_in_batch(
 def write_outputs(console: Console, report: EvalReport, output: Path, plots: Path | None) -> None:
     """Print the tables, write report.json and, when asked, the PNG plots."""
     report.print(console)
-    console.print(f"report: {report.write_json(output)}")
+    with _usage_errors(console):
+        written = report.write_json(output)
+    console.print(Text(f"report: {written}"))
     if plots is not None:
         with _usage_errors(console):
             paths = report.plot(plots)
-        console.print("plots: " + ", ".join(str(p) for p in paths))
+        console.print(Text("plots: " + ", ".join(str(p) for p in paths)))
 
 
 def eval_command(
+    ctx: typer.Context,
     data: Annotated[
         Path | None,
         typer.Argument(
@@ -300,12 +318,13 @@ def eval_command(
     ] = 30.0,
 ) -> None:
     """Evaluate a guard on labelled DATA (or --sample): metrics, report.json, plots."""
-    console = Console()
+    console = Console(emoji=False)  # ":100:" in a file name or message stays as written
+    named = any(_on_command_line(ctx, name) for name in _COLUMN_OPTIONS)
     columns = ColumnMap(
         prompt=prompt_column, response=response_column or None, label=label_column,
         categories=categories_column or None, id=id_column or None,
         unsafe_values=frozenset(unsafe_label) if unsafe_label else None,
-    )  # fmt: skip
+    ) if named else None  # fmt: skip
     check_arguments(console, data, sample=sample, mapping=mapping, preset=preset, columns=columns)
     thresholds = parse_thresholds(threshold or [])
     with _usage_errors(console), _notes(console):

@@ -12,7 +12,9 @@ Example::
 
     # a public benchmark as published (openai, toxicchat, beavertails, aegis2, xstest)
     rows = load_rows("samples-1680.jsonl.gz", preset="openai", taxonomy=guard.taxonomy)
-    evaluate(guard, rows, preset="openai").model.headline   # F1, AUPRC, FPR
+    report = evaluate(guard, rows)              # the rows carry their preset
+    report.model.headline, report.model.published  # yours; Meta's model cards' for the same set
+    report.model.dataset                           # records read, skipped (and why), counts
 
 The same from the shell: ``llamashield eval --sample --plots plots/``,
 ``llamashield eval samples-1680.jsonl.gz --preset openai``. The pure pieces
@@ -26,6 +28,7 @@ from llamashield.evaluation._dataset import (
     ColumnMap,
     DatasetError,
     EvalRow,
+    LoadedRows,
     load_rows,
     load_sample,
     parse_label,
@@ -40,22 +43,32 @@ from llamashield.evaluation._metrics import (
     precision_recall_curve,
 )
 from llamashield.evaluation._presets import PRESETS, Preset, get_preset, matching_presets
+from llamashield.evaluation._published import PUBLISHED, published_figures
 from llamashield.evaluation._report import EvalReport, build_report
-from llamashield.evaluation._report_model import Headline, ReportData
+from llamashield.evaluation._report_model import (
+    DatasetSummary,
+    Headline,
+    PublishedFigure,
+    ReportData,
+)
 from llamashield.evaluation._runner import RowResult, arun_rows, run_rows
 
 __all__ = [
     "BUILTIN_MAPPINGS",
     "PRESETS",
+    "PUBLISHED",
     "BatchMismatchError",
     "BinaryMetrics",
     "CategoryMapping",
     "ColumnMap",
     "DatasetError",
+    "DatasetSummary",
     "EvalReport",
     "EvalRow",
     "Headline",
+    "LoadedRows",
     "Preset",
+    "PublishedFigure",
     "ReportData",
     "RowResult",
     "aevaluate",
@@ -73,5 +86,6 @@ __all__ = [
     "parse_label",
     "percentile",
     "precision_recall_curve",
+    "published_figures",
     "run_rows",
 ]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from llamashield._exceptions import ConfigurationError
 from llamashield.evaluation._batch_plan import BatchPlan, parse_jsonl, plan_batch
 from llamashield.evaluation._dataset import EvalRow
-from llamashield.evaluation._evaluate import _meta
+from llamashield.evaluation._evaluate import _meta, preset_of
 from llamashield.evaluation._presets import get_preset
 from llamashield.evaluation._report import EvalReport, build_report
 from llamashield.evaluation._runner import RowResult, run_rows
@@ -140,6 +140,7 @@ def evaluate_batch(
         on_progress: ``(stage, done, total)`` as the batch and online re-runs progress.
         on_submitted: called with the new batch's id as soon as it exists.
     """
+    preset = preset_of(rows, preset)
     client = _client(guard)
     plan = plan_batch(guard, guard.backend, rows)  # type: ignore[arg-type]
     started = time.perf_counter()
@@ -171,7 +172,7 @@ def evaluate_batch(
         taxonomy=guard.taxonomy,
         thresholds=thresholds,
         meta={
-            **_meta(guard, source, concurrency, preset),
+            **_meta(guard, source, concurrency, preset, rows),
             "batch": {
                 "id": batch_id,
                 "status": None if job is None else job.status,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -28,15 +29,25 @@ from llamashield.evaluation._mapping import (
     mapping_onto,
 )
 from llamashield.evaluation._presets import (
+    NOTES,
     Preset,
     SkipRecord,
     StandardRecord,
     get_preset,
     matching_presets,
 )
+from llamashield.evaluation._report_model import DatasetSummary
 from llamashield.evaluation._sources import Records, SourceError, jsonl_records, records
 
-__all__ = ["ColumnMap", "DatasetError", "EvalRow", "load_rows", "load_sample", "parse_label"]
+__all__ = [
+    "ColumnMap",
+    "DatasetError",
+    "EvalRow",
+    "LoadedRows",
+    "load_rows",
+    "load_sample",
+    "parse_label",
+]
 
 SAMPLE_GENERATION = 2  # the shipped sample is labelled with Llama Guard 2 codes
 
@@ -208,33 +219,87 @@ def _missing_columns(missing: list[str], record: Mapping[str, Any]) -> str:
 _PRESET_COLUMNS = ColumnMap(group="group")
 
 
-def _preset_records(records_in: Records, preset: Preset) -> Records:
+class LoadedRows(list[EvalRow]):
+    """The rows ``load_rows`` read, with ``summary``: records read, skipped (and why), counts.
+
+    A plain list in every other way; ``evaluate`` copies the summary into the report, so
+    ``report.json`` says what was read and what was left out.
+    """
+
+    summary: DatasetSummary
+
+    def __init__(self, rows: Iterable[EvalRow], summary: DatasetSummary) -> None:
+        super().__init__(rows)
+        self.summary = summary
+
+
+@dataclass
+class _Tally:
+    """What reading one source came to (the mutable side of ``DatasetSummary``)."""
+
+    records: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def counted(self, source: Records) -> Records:
+        for item in source:
+            self.records += 1
+            yield item
+
+    def summary(self, rows: list[EvalRow], preset: str | None, limit: int | None) -> DatasetSummary:
+        sizes = set(Counter(row.group for row in rows if row.group is not None).values())
+        return DatasetSummary(
+            preset=preset, records_read=self.records, rows=len(rows),
+            unsafe=sum(row.unsafe for row in rows), skipped=dict(self.skipped),
+            counts=dict(self.counts), limit=limit,
+            groups=len({row.group for row in rows if row.group is not None}),
+            rows_per_group=sizes.pop() if len(sizes) == 1 else None,
+        )  # fmt: skip
+
+
+def _not_published(where: str, preset: Preset, record: Mapping[str, Any], lacks: str) -> str:
+    found = ", ".join(map(str, record)) or "none"
+    others = [p for p in matching_presets(list(record)) if p != preset.name]
+    hint = f"; they match the preset(s) {', '.join(others)}" if others else ""
+    return f"{where}: not {preset.title} as published: {lacks} (columns found: {found}){hint}"
+
+
+def _preset_records(records_in: Records, preset: Preset, tally: _Tally) -> Records:
     """Each published record expanded into the loader's own shape (a record may give two rows)."""
-    skipped = 0
-    for where, record in records_in:
-        missing = [c for c in preset.columns if c not in record]
-        if missing:
-            found = ", ".join(map(str, record)) or "none"
-            others = [p for p in matching_presets(list(record)) if p != preset.name]
-            hint = f"; they match the preset(s) {', '.join(others)}" if others else ""
-            raise DatasetError(
-                f"{where}: not {preset.title} as published: no column "
-                f"{', '.join(map(repr, missing))} (columns found: {found}){hint}"
-            )
+    for where, record in tally.counted(records_in):
+        lacks = preset.missing(list(record))
+        if lacks is not None:
+            raise DatasetError(_not_published(where, preset, record, lacks))
         try:
             expanded: list[StandardRecord] = preset.expand(record)
-        except SkipRecord:
-            skipped += 1
+        except SkipRecord as skip:
+            tally.skipped[skip.reason] += 1
             continue
         except (ValueError, KeyError, TypeError) as exc:
             raise DatasetError(f"{where}: {exc.args[0] if exc.args else exc}") from None
+        for note in expanded[0].get(NOTES, ()) if expanded else ():
+            tally.counts[note] += 1
         for index, row in enumerate(expanded):
             yield (where if len(expanded) == 1 else f"{where}#{index + 1}"), row
-    if skipped:
-        warnings.warn(
-            f"{preset.title}: {skipped} record(s) skipped (redacted in the published data)",
-            stacklevel=2,
-        )
+    for reason, count in tally.skipped.items():
+        warnings.warn(f"{preset.title}: {count} record(s) skipped ({reason})", stacklevel=2)
+
+
+def _refuse_published_shapes(records_in: Records) -> Records:
+    """Read with the default columns, a published benchmark (XSTest has ``prompt`` and
+    ``label``) would run as plain rows without its groups or measure: name the preset instead."""
+    first = True
+    for where, record in records_in:
+        if first and (presets := matching_presets(list(record))):
+            found = ", ".join(map(str, record))
+            raise DatasetError(
+                f"{where}: {get_preset(presets[0]).title} as published (columns found: {found}); "
+                f"these columns match the preset(s) {', '.join(presets)}: use --preset "
+                f"{presets[0]} (load_rows(..., preset={presets[0]!r})), or name the columns "
+                "(--prompt-column, --label-column) to read plain rows"
+            )
+        first = False
+        yield where, record
 
 
 def _preset_mapping(preset: Preset, taxonomy: Taxonomy) -> CategoryMapping:
@@ -252,9 +317,9 @@ def _collect(
         mapping.check_target(taxonomy)
     rows: list[EvalRow] = []
     for where, record in records:
-        if limit is not None and len(rows) >= limit:
-            break
         rows.append(parse_row(record, where, columns=columns, taxonomy=taxonomy, mapping=mapping))
+        if limit is not None and len(rows) >= limit:
+            break  # before reading another record: the summary counts only what was read
     if not rows:
         raise DatasetError("the data set has no rows")
     seen: set[str] = set()
@@ -275,13 +340,16 @@ def load_rows(
     split: str | None = None,
     subset: str | None = None,
     preset: str | Preset | None = None,
-) -> list[EvalRow]:
+) -> LoadedRows:
     """Read labelled rows from a file (plain, .gz, .bz2, .xz or .zst), standard input (``"-"``),
     or a Hugging Face data set when ``datasets`` is installed.
 
     ``preset`` reads a public benchmark as published (``"openai"``, ``"toxicchat"``,
     ``"beavertails"``, ``"aegis2"``, ``"xstest"``): its columns, labels and a category mapping
     onto ``taxonomy`` (``mapping=`` overrides that mapping; ``columns=`` does not apply).
+    Without a preset and without ``columns=``, a file in a published benchmark's shape is
+    refused with the preset's name (read as plain rows it would lose the benchmark's groups).
+    The result's ``summary`` counts records read, rows, unsafe rows and records skipped.
 
     Example::
 
@@ -291,16 +359,21 @@ def load_rows(
     """
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
+    tally = _Tally()
     try:
         source_records = records(source, split, subset)
         if preset is None:
-            return _collect(source_records, columns or ColumnMap(), taxonomy, mapping, limit)
+            plain = tally.counted(source_records)
+            plain = plain if columns is not None else _refuse_published_shapes(plain)
+            rows = _collect(plain, columns or ColumnMap(), taxonomy, mapping, limit)
+            return LoadedRows(rows, tally.summary(rows, None, limit))
         chosen = get_preset(preset) if isinstance(preset, str) else preset
         if columns is not None:
             raise ValueError(f"the {chosen.name} preset names its own columns; drop columns=")
-        rows_in = _preset_records(source_records, chosen)
+        rows_in = _preset_records(source_records, chosen, tally)
         chosen_mapping = mapping or _preset_mapping(chosen, taxonomy)
-        return _collect(rows_in, _PRESET_COLUMNS, taxonomy, chosen_mapping, limit)
+        rows = _collect(rows_in, _PRESET_COLUMNS, taxonomy, chosen_mapping, limit)
+        return LoadedRows(rows, tally.summary(rows, chosen.name, limit))
     except SourceError as exc:
         raise DatasetError(str(exc)) from None
 
@@ -310,7 +383,7 @@ def sample_text() -> str:
     return resources.files("llamashield").joinpath("data", "sample.jsonl").read_text("utf-8")
 
 
-def load_sample(taxonomy: Taxonomy = LLAMA_GUARD_2, *, limit: int | None = None) -> list[EvalRow]:
+def load_sample(taxonomy: Taxonomy = LLAMA_GUARD_2, *, limit: int | None = None) -> LoadedRows:
     """The shipped ~60-row sample, its Llama Guard 2 labels mapped onto ``taxonomy``.
 
     Example::
@@ -319,6 +392,7 @@ def load_sample(taxonomy: Taxonomy = LLAMA_GUARD_2, *, limit: int | None = None)
         report = evaluate(guard, load_sample(guard.taxonomy))
     """
     mapping = mapping_between(SAMPLE_GENERATION, taxonomy)
-    return _collect(
-        jsonl_records(sample_text(), "sample.jsonl"), ColumnMap(), taxonomy, mapping, limit
-    )
+    tally = _Tally()
+    records_in = tally.counted(jsonl_records(sample_text(), "sample.jsonl"))
+    rows = _collect(records_in, ColumnMap(), taxonomy, mapping, limit)
+    return LoadedRows(rows, tally.summary(rows, None, limit))

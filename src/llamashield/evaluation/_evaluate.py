@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from llamashield.evaluation._dataset import EvalRow
 from llamashield.evaluation._presets import get_preset
 from llamashield.evaluation._report import EvalReport, build_report
+from llamashield.evaluation._report_model import DatasetSummary
 from llamashield.evaluation._runner import RowResult, arun_rows, run_sync
 
 if TYPE_CHECKING:
@@ -16,12 +17,24 @@ if TYPE_CHECKING:
 __all__ = ["aevaluate", "evaluate"]
 
 
+def preset_of(rows: Sequence[EvalRow], preset: str | None) -> str | None:
+    """The preset named, else the one ``load_rows(..., preset=)`` read the rows with."""
+    summary = getattr(rows, "summary", None)
+    if preset is None and isinstance(summary, DatasetSummary):
+        return summary.preset
+    return get_preset(preset).name if preset else None
+
+
 def _meta(
-    guard: LlamaGuard, source: str | None, concurrency: int, preset: str | None
-) -> dict[str, Any]:
+    guard: LlamaGuard, source: str | None, concurrency: int, preset: str | None,
+    rows: Sequence[EvalRow],
+) -> dict[str, Any]:  # fmt: skip
     from llamashield import __version__
 
+    # load_rows' LoadedRows carry what was read and skipped; a list built by hand has none
+    summary = getattr(rows, "summary", None)
     return {
+        "dataset": summary if isinstance(summary, DatasetSummary) else None,
         "llamashield_version": __version__,
         "model": guard.model,
         "backend": type(guard.backend).__name__,
@@ -43,16 +56,18 @@ async def aevaluate(
 ) -> EvalReport:
     """Judge ``rows`` with ``guard`` and compute the report (async).
 
-    ``preset`` names the benchmark the rows came from (``load_rows(..., preset=)``): the report
-    records it and headlines the figure that benchmark is read for (XSTest: false positives).
+    ``preset`` names the benchmark the rows came from (rows from ``load_rows(..., preset=)``
+    carry it already): the report records it, headlines the figure that benchmark is read for
+    (XSTest: false positives) and lists the model cards' figures for it.
     """
+    preset = preset_of(rows, preset)
     measure = get_preset(preset).measure if preset else "f1"
     results = await arun_rows(guard, rows, concurrency=concurrency, on_result=on_result)
     return build_report(
         results,
         taxonomy=guard.taxonomy,
         thresholds=thresholds,
-        meta=_meta(guard, source, concurrency, preset),
+        meta=_meta(guard, source, concurrency, preset, rows),
         measure=measure,
     )
 

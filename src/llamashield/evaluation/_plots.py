@@ -6,10 +6,11 @@ neither needs a display nor switches the backend of a notebook the user is worki
 
 from __future__ import annotations
 
+from itertools import product
 from pathlib import Path
 from typing import Any
 
-from llamashield.evaluation._report_model import ReportData
+from llamashield.evaluation._report_model import PublishedFigure, ReportData
 
 __all__ = ["write_plots"]
 
@@ -92,15 +93,61 @@ def _sweep(data: ReportData, path: Path) -> Path | None:
     for key, label in (("f1", "F1"), ("fpr", "false-positive rate"), ("recall", "recall")):
         values = [float("nan") if getattr(p, key) is None else getattr(p, key) for p in points]
         axes.plot(thresholds, values, marker="o", label=label)
+    for published, (key, color) in product(
+        _shown_published(data), (("f1", "tab:blue"), ("fpr", "tab:orange"))
+    ):
+        # the cards decide at P(unsafe) >= 0.5: their figures sit on the sweep's x = 0.5
+        value = getattr(published, key)
+        axes.scatter([0.5], [value], marker="*", s=140, color=color, edgecolor="black", zorder=3)
+        axes.annotate(f"{published.model} {key.upper()} (published)", (0.5, value),
+                      textcoords="offset points", xytext=(6, 4), fontsize=7)  # fmt: skip
     axes.set(xlabel="threshold on P(unsafe)", ylim=(0, 1.05), title="Threshold trade-off")
     axes.legend(fontsize=8)
     axes.grid(alpha=0.3)
     return _save(figure, path)
 
 
+def _shown_published(data: ReportData) -> list[PublishedFigure]:
+    """The evaluated model's published figures, or all of them when the model has none."""
+    same = [f for f in data.published if f.same_model]
+    return same or list(data.published)
+
+
+def _model_card(data: ReportData, path: Path) -> Path | None:
+    """F1 against false-positive rate: this run (and its threshold sweep) beside the figures
+    Meta's model cards publish for the same data set, on the same axes."""
+    if not data.published or data.overall.f1 is None or data.overall.fpr is None:
+        return None
+    figure = _figure()
+    axes = figure.add_subplot()
+    sweep = [(p.fpr, p.f1) for p in data.threshold_sweep if p.f1 is not None and p.fpr is not None]
+    if sweep:
+        axes.plot([x for x, _ in sweep], [y for _, y in sweep], marker=".", color="tab:blue",
+                  alpha=0.5, label="this run, threshold sweep")  # fmt: skip
+    axes.scatter([data.overall.fpr], [data.overall.f1], s=90, color="tab:blue", zorder=3,
+                 label=f"this run: {data.model}")  # fmt: skip
+    others = iter(("D", "s", "P", "X", "v", "^"))  # cards can tie (LG2 and LG3 8B: F1 0.884)
+    for published in data.published:
+        same = published.same_model
+        axes.scatter(
+            [published.fpr], [published.f1], marker="*" if same else next(others, "o"),
+            s=170 if same else 60, color="tab:red" if same else "tab:gray", zorder=3,
+            alpha=1.0 if same else 0.8, label=f"{published.model} (published)",
+        )  # fmt: skip
+    top = max([0.2, data.overall.fpr, *(x for x, _ in sweep), *(f.fpr for f in data.published)])
+    name = data.preset or data.source
+    axes.set(xlabel="false-positive rate (lower is better)", ylabel="F1 (higher is better)",
+             title=f"F1 / FPR on {name}, beside the model cards", xlim=(0, min(1.0, top * 1.3)),
+             ylim=(0, 1.05))  # fmt: skip
+    axes.legend(loc="lower right", fontsize=8)
+    axes.grid(alpha=0.3)
+    return _save(figure, path)
+
+
 def write_plots(data: ReportData, directory: str | Path) -> list[Path]:
-    """Write ``pr_curve.png`` (when scores exist), ``categories.png``, ``latency.png`` and
-    ``threshold_sweep.png`` (after a sweep) into ``directory``; return the paths written."""
+    """Write ``pr_curve.png`` (when scores exist), ``categories.png``, ``latency.png``,
+    ``threshold_sweep.png`` (after a sweep) and ``model_card.png`` (for a preset the model
+    cards report on) into ``directory``; return the paths written."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     written = [
@@ -108,5 +155,6 @@ def write_plots(data: ReportData, directory: str | Path) -> list[Path]:
         _categories(data, folder / "categories.png"),
         _latency(data, folder / "latency.png"),
         _sweep(data, folder / "threshold_sweep.png"),
+        _model_card(data, folder / "model_card.png"),
     ]
     return [path for path in written if path is not None]

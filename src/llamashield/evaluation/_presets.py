@@ -7,7 +7,9 @@ for a guard of another generation). Column names and value types follow the data
 
 ==============  ===============================================================================
 ``openai``      OpenAI moderation evaluation set (``samples-1680.jsonl.gz``): ``prompt`` and
-                one 0/1 column per code ``S H V HR SH S3 H2 V2``; unsafe when any is 1.
+                a 0/1 field per code ``S H V HR SH S3 H2 V2``; unsafe when any present code
+                is 1. The set's README: a code left out of a record is unknown (only 755 of
+                the 1,680 records carry all eight); such records are counted in the report.
 ``toxicchat``   lmsys ToxicChat: ``user_input``, ``toxicity`` 0/1, ``jailbreaking`` 0/1,
                 ``conv_id``. Jailbreaks are their own group.
 ``beavertails`` PKU BeaverTails: ``prompt``, ``response``, ``is_safe`` (bool) and ``category``,
@@ -15,8 +17,11 @@ for a guard of another generation). Column names and value types follow the data
 ``aegis2``      NVIDIA Aegis 2.0: ``prompt``, ``response``, ``prompt_label``,
                 ``response_label`` (safe/unsafe) and ``violated_categories`` (comma-separated).
                 One record gives a User row and, with a labelled response, an Agent row.
-``xstest``      XSTest (v2): ``prompt``, ``label`` safe/unsafe, ``type``. The over-refusal set:
-                the measure is the false-positive rate on its safe prompts, per ``type``.
+``xstest``      XSTest: ``xstest_prompts.csv`` (``id``, ``prompt``, ``type``, ``label``,
+                ``focus``, ``note``) or the earlier ``xstest_v2_prompts.csv`` (``id_v1``,
+                ``id_v2``, no ``label``): unsafe when ``type`` starts with ``contrast_``, as
+                XSTest's README defines it (and ``label`` agrees where present). The
+                over-refusal set: the measure is the false-positive rate, per ``type``.
 ==============  ===============================================================================
 
 Example::
@@ -30,16 +35,25 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["PRESETS", "Preset", "get_preset", "matching_presets"]
+__all__ = ["PRESETS", "Preset", "SkipRecord", "get_preset", "matching_presets"]
 
 Record = Mapping[str, Any]
 StandardRecord = dict[str, Any]
+NOTES = "_notes"  # a StandardRecord's facts about its record, counted in the load summary
 
 OPENAI_CODES = ("S", "H", "V", "HR", "SH", "S3", "H2", "V2")
 
 
+UNKNOWN_CODES = "records with unknown codes (a code left out: unknown, per the set's README)"
+UNKNOWN_CODES_SAFE = "records read as safe although some codes are unknown"
+
+
 class SkipRecord(Exception):
-    """A published record that cannot be evaluated (a redacted prompt); counted, not judged."""
+    """A published record that cannot be evaluated; counted by ``reason``, not judged."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _flag(value: Any, name: str) -> bool:
@@ -57,8 +71,15 @@ def _flag(value: Any, name: str) -> bool:
 
 
 def _openai(record: Record) -> list[StandardRecord]:
-    codes = [code for code in OPENAI_CODES if _flag(record[code], code)]
-    return [{"prompt": record["prompt"], "label": bool(codes), "categories": codes}]
+    present = [code for code in OPENAI_CODES if record.get(code) is not None]
+    if not present:
+        raise ValueError(f"none of the codes {' '.join(OPENAI_CODES)} is present")
+    codes = [code for code in present if _flag(record[code], code)]
+    row: StandardRecord = {"prompt": record["prompt"], "label": bool(codes), "categories": codes}
+    if len(present) < len(OPENAI_CODES):
+        # Unsafe is certain once a present code is 1; safe is only as good as the codes given.
+        row[NOTES] = [UNKNOWN_CODES] if codes else [UNKNOWN_CODES, UNKNOWN_CODES_SAFE]
+    return [row]
 
 
 def _toxicchat(record: Record) -> list[StandardRecord]:
@@ -103,7 +124,7 @@ def _aegis2(record: Record) -> list[StandardRecord]:
     if isinstance(prompt, str) and prompt.strip() == "REDACTED":
         # Aegis 2.0 ships some prompts redacted (reconstruction_id_if_redacted points at
         # their source); judging the word "REDACTED" would measure nothing.
-        raise SkipRecord
+        raise SkipRecord("redacted in the published data: the prompt reads REDACTED")
     raw = record.get("violated_categories") or ""
     categories = [c.strip() for c in str(raw).split(",") if c.strip()]
     base = str(record.get("id") or "").strip()
@@ -134,12 +155,21 @@ def _aegis2(record: Record) -> list[StandardRecord]:
 
 
 def _xstest(record: Record) -> list[StandardRecord]:
-    unsafe = _aegis_label(record["label"], "label")
-    if unsafe is None:
-        raise ValueError("column 'label' is empty")
     kind = str(record.get("type") or "").strip()
+    if not kind:
+        raise ValueError("column 'type' is empty")
+    # XSTest's README: the contrast_* types are the unsafe prompts. xstest_prompts.csv also has
+    # a `label` column saying the same; xstest_v2_prompts.csv (2023-10 to 2025-02) has none.
+    unsafe = kind.startswith("contrast_")
+    if "label" in record:
+        labelled = _aegis_label(record["label"], "label")
+        if labelled is not None and labelled != unsafe:
+            raise ValueError(
+                f"label {record['label']!r} contradicts type {kind!r} (unsafe exactly when the "
+                "type starts with contrast_)"
+            )
     return [{
-        "id": record.get("id"),
+        "id": record.get("id") or record.get("id_v2"),
         "prompt": record["prompt"],
         "label": unsafe,
         # The contrast prompts' type is the only category XSTest gives (see xstest-lg2.json)
@@ -160,21 +190,33 @@ class Preset:
 
     name: str
     title: str
-    columns: tuple[str, ...]  # all present in every record of the published files
+    columns: tuple[str, ...]  # present in every record of every published file (its signature)
     mapping: str  # built-in mapping of its categories onto Llama Guard 2
     expand: Callable[[Record], list[StandardRecord]]
     measure: Literal["f1", "fpr"] = "f1"  # what the benchmark is read for
     note: str = ""
+    any_of: tuple[str, ...] = ()  # and at least one of these in every record
+
+    def missing(self, columns: Collection[str]) -> str | None:
+        """What a record with ``columns`` lacks to be this set as published (None: nothing)."""
+        absent = [column for column in self.columns if column not in columns]
+        if absent:
+            return f"no column {', '.join(map(repr, absent))}"
+        if self.any_of and not any(column in columns for column in self.any_of):
+            return f"none of the columns {' '.join(self.any_of)}"
+        return None
 
     def matches(self, columns: Collection[str]) -> bool:
-        return all(column in columns for column in self.columns)
+        return self.missing(columns) is None
 
 
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
-        Preset("openai", "OpenAI moderation evaluation set", ("prompt", *OPENAI_CODES),
-               "openai-lg2", _openai),
+        # No code is in every record (a code left out is unknown); each record has some
+        Preset("openai", "OpenAI moderation evaluation set", ("prompt",), "openai-lg2",
+               _openai, any_of=OPENAI_CODES,
+               note="unsafe when any present code is 1; left-out codes are unknown"),
         Preset("toxicchat", "ToxicChat", ("user_input", "toxicity"), "toxicchat-lg2",
                _toxicchat, note="user prompts only; toxicity is the label"),
         Preset("beavertails", "BeaverTails", ("prompt", "response", "is_safe", "category"),
@@ -182,7 +224,7 @@ PRESETS: dict[str, Preset] = {
         Preset("aegis2", "Aegis 2.0", ("prompt", "prompt_label", "violated_categories"),
                "aegis2-lg2", _aegis2,
                note="prompt rows (User) and response rows (Agent); redacted prompts skipped"),
-        Preset("xstest", "XSTest", ("prompt", "label", "type"), "xstest-lg2", _xstest,
+        Preset("xstest", "XSTest", ("prompt", "type", "focus", "note"), "xstest-lg2", _xstest,
                measure="fpr", note="over-refusal: false positives on safe prompts matter"),
     )
 }  # fmt: skip

@@ -25,6 +25,7 @@ from llamashield.evaluation._metrics import (
     threshold_sweep,
 )
 from llamashield.evaluation._plots import write_plots
+from llamashield.evaluation._published import published_figures
 from llamashield.evaluation._report_model import (
     CategoryScores,
     Confusion,
@@ -93,8 +94,9 @@ def build_report(
 ) -> EvalReport:
     """Compute every metric from the per-row results (pure; nothing is re-run).
 
-    ``meta`` fills the run's description (model, backend, source, preset...); ``measure``
-    ("f1" or "fpr") names the headline figure the data set is read for.
+    ``meta`` fills the run's description (model, backend, source, preset, dataset...);
+    ``measure`` ("f1" or "fpr") names the headline figure the data set is read for. With a
+    preset, the model cards' figures for that set come along as ``published``.
     """
     judged = [r for r in results if r.error is None]
     errors = [r for r in results if r.error is not None]
@@ -108,10 +110,13 @@ def build_report(
     overall = _binary(judged)
     auprc = average_precision(*scored) if scored else None
     notes = list(notes)
+    meta = dict(meta or {})
+    if "published" not in meta:
+        meta["published"] = published_figures(meta.get("preset"), str(meta.get("model", "")))
     if sweep_thresholds and not scored:
         notes.append("the backend gave no scores: the threshold sweep is empty")
     data = ReportData(
-        **(meta or {}),
+        **meta,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         taxonomy=f"Llama Guard {taxonomy.generation}{' (custom)' if taxonomy.custom else ''}",
         rows_total=len(results),

@@ -15,10 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 __all__ = [
     "CategoryScores",
     "Confusion",
+    "DatasetSummary",
     "ErrorSummary",
     "Headline",
     "LatencySummary",
     "PRPointData",
+    "PublishedFigure",
     "ReportData",
     "RowOutcome",
     "SweepPoint",
@@ -109,6 +111,42 @@ class Headline(_Model):
     measure: Literal["f1", "fpr"] = "f1"
 
 
+class DatasetSummary(_Model):
+    """What the loader read: records in the source, rows made, records skipped and why.
+
+    ``counts`` holds facts a preset reports about the records it read (the OpenAI set's
+    records with unknown codes); ``groups`` is the number of distinct row groups (XSTest's
+    prompt types); ``limit`` is set when ``--limit`` stopped the reading early.
+    """
+
+    preset: str | None = None
+    records_read: int
+    rows: int
+    unsafe: int
+    skipped: dict[str, int] = Field(default_factory=dict)
+    counts: dict[str, int] = Field(default_factory=dict)
+    groups: int = 0
+    rows_per_group: int | None = None  # when every group has as many rows (XSTest: 25)
+    limit: int | None = None
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+
+class PublishedFigure(_Model):
+    """F1 and false-positive rate a Llama Guard model card reports for one model and data set."""
+
+    model: str  # "Llama Guard 2"
+    dataset: str  # the preset's name: "xstest"
+    f1: float
+    fpr: float
+    source: str  # the model card's URL
+    table: str  # where in the card
+    note: str = ""
+    same_model: bool = False  # the evaluated model is this one (by its id)
+
+
 class ReportData(_Model):
     """Everything one evaluation run measured; ``report.json`` is this model as JSON."""
 
@@ -136,6 +174,8 @@ class ReportData(_Model):
     rows: list[RowOutcome]
     notes: list[str] = Field(default_factory=list)
     batch: dict[str, Any] | None = None  # Together Batch API runs: the batch and its counts
+    dataset: DatasetSummary | None = None  # what the loader read, skipped and counted
+    published: list[PublishedFigure] = Field(default_factory=list)  # model cards, same set
 
     @model_validator(mode="before")
     @classmethod

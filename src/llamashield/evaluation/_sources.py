@@ -160,9 +160,14 @@ def _hf_records(
     try:
         import datasets  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
+        if data_files is None and not Path(source).exists():
+            raise SourceError(
+                f"{source}: no such file (a Hugging Face data set name needs `pip install "
+                "datasets`)"
+            ) from None
         raise SourceError(
             f"{data_files or source!r} is not a .jsonl/.json/.csv/.tsv file (plain or .gz, "
-            ".bz2, .xz, .zst); to read Parquet or a Hugging Face data set by name or folder, "
+            ".bz2, .xz, .zst); to read Parquet or a Hugging Face data set folder, "
             "pip install datasets"
         ) from None
     if data_files is not None:
@@ -183,11 +188,20 @@ def _hf_records(
         yield f"{source}[{split or ''}]:{number}", record
 
 
+def _looks_like_a_file(path: Path) -> bool:
+    """A name with a data file's suffix (``x.jsonl.gz``) is a file, never a Hugging Face id."""
+    suffixes = [s.lower() for s in path.suffixes]
+    known = {*TEXT_FORMATS, *_DECOMPRESSORS, ".parquet"}
+    return bool(suffixes) and suffixes[-1] in known
+
+
 def records(source: str | Path, split: str | None = None, subset: str | None = None) -> Records:
     """The records of a file, of standard input (``"-"``), or of a Hugging Face data set."""
     if str(source) == STDIN:
         return _stdin_records()
     path = Path(source)
+    if not path.exists() and _looks_like_a_file(path):
+        raise SourceError(f"{path}: no such file")
     if not path.is_file():
         return _hf_records(str(source), split, subset)
     suffixes = [s.lower() for s in path.suffixes]

@@ -1,5 +1,10 @@
 """The evaluation report as rich tables: summary (overall, per role, per group), the model-card
-figures, per category, confusion, threshold sweep. Reads the typed ``ReportData`` only."""
+figures (the user's, then the cards' own as "published"), what was read and skipped, per
+category, confusion, threshold sweep. Reads the typed ``ReportData`` only.
+
+Everything that comes from the user's data (file names, group and category names, error
+messages, model ids) goes to rich as ``Text``, never as markup: ``bad.csv:100:`` must not turn
+into an emoji, nor ``[bold]`` vanish."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["print_report"]
 
 _RATIOS = ("accuracy", "precision", "recall", "f1", "fpr")
+_CARDS = "https://github.com/meta-llama/PurpleLlama/blob/main/"
 
 
 def fmt(value: Any, digits: int = 3) -> str:
@@ -28,6 +34,7 @@ def _import_rich() -> Any:
     try:
         import rich.console
         import rich.table
+        import rich.text
     except ImportError:
         raise ImportError(
             "printing the report needs rich: pip install 'llamashield[cli]'"
@@ -35,9 +42,9 @@ def _import_rich() -> Any:
     return rich
 
 
-def _summary(data: ReportData, table_type: Any) -> Any:
+def _summary(data: ReportData, table_type: Any, text: Any) -> Any:
     title = f"{data.model} on {data.source}" + (f" (preset {data.preset})" if data.preset else "")
-    summary = table_type(title=title, show_header=True, header_style="bold")
+    summary = table_type(title=text(title), show_header=True, header_style="bold")
     summary.add_column("slice")
     summary.add_column("rows", justify="right")
     for name in ("TP", "FP", "TN", "FN", "acc.", "prec.", "recall", "F1", "FPR"):
@@ -46,7 +53,7 @@ def _summary(data: ReportData, table_type: Any) -> Any:
     slices += [(f"group {name}", metrics) for name, metrics in data.by_group.items()]
     for label, m in slices:
         summary.add_row(
-            label, str(m.total), str(m.tp), str(m.fp), str(m.tn), str(m.fn),
+            text(label), str(m.total), str(m.tp), str(m.fp), str(m.tn), str(m.fn),
             *(fmt(getattr(m, k)) for k in _RATIOS),
         )  # fmt: skip
     return summary
@@ -64,13 +71,50 @@ def _headline(data: ReportData) -> str:
     return line
 
 
+def _published(data: ReportData, text: Any) -> list[Any]:
+    """The model cards' F1 / FPR on the same data set, one line each, under the user's."""
+    if not data.published:
+        return []
+    base = _CARDS if all(f.source.startswith(_CARDS) for f in data.published) else ""
+    lines = [text("published (Meta's model cards, unsafe at P(unsafe) >= 0.5), same data set:")]
+    for figure in data.published:
+        mark = "<- this model" if figure.same_model else ""
+        line = text(f"  {figure.model:<21} F1 {fmt(figure.f1)}   FPR {fmt(figure.fpr)}  {mark:<14}")
+        line.append(figure.source.removeprefix(base), "dim")
+        if figure.note:
+            line.append(f" ({figure.note})", "dim")
+        lines.append(line)
+    if base:
+        lines.append(text(f"  source: {base}", "dim"))
+    return lines
+
+
+def _dataset(data: ReportData, text: Any) -> list[Any]:
+    """What the loader read and left out, so a reader knows what the figures are over."""
+    d = data.dataset
+    if d is None:
+        return []
+    skipped = ", ".join(f"{n} {reason}" for reason, n in d.skipped.items()) or "none"
+    line = f"data: {d.records_read} records read, {d.rows} rows ({d.unsafe} unsafe), "
+    line += f"{data.rows_judged} judged; skipped: {skipped}"
+    if d.groups:
+        each = f" of {d.rows_per_group} rows" if d.rows_per_group else ""
+        line += f"; {d.groups} groups{each}"
+    if d.limit is not None:
+        line += f" (--limit {d.limit})"
+    return [text(line)] + [text(f"  {count} {what}") for what, count in d.counts.items()]
+
+
 def print_report(data: ReportData, console: Console | None = None) -> None:
     """Print every section of the report that has data."""
     rich = _import_rich()
-    Table = rich.table.Table
+    Table, Text = rich.table.Table, rich.text.Text
     console = console or rich.console.Console()
-    console.print(_summary(data, Table))
+    console.print(_summary(data, Table, Text))
     console.print(_headline(data))
+    lines = _published(data, Text) + _dataset(data, Text)
+    if lines:  # one print: a notebook shows one block, not a block per line
+        console.print(Text("\n").join(lines))
 
     latency = data.latency_ms
     console.print(
@@ -78,7 +122,7 @@ def print_report(data: ReportData, console: Console | None = None) -> None:
         f"p99 {fmt(latency.p99, 1)}   errors {data.errors.count}/{data.rows_total}"
     )
     for message, count in data.errors.messages.items():
-        console.print(f"  [red]{count} x[/red] {message}")
+        console.print(Text.assemble((f"  {count} x ", "red"), message))
 
     if data.per_category:
         table = Table(title="Per category (rows labelled with it)", header_style="bold")
@@ -88,7 +132,7 @@ def print_report(data: ReportData, console: Console | None = None) -> None:
             table.add_column(name, justify="right")
         for c in data.per_category:
             table.add_row(
-                c.code, c.name, str(c.support), str(c.detected), fmt(c.recall),
+                Text(c.code), Text(c.name), str(c.support), str(c.detected), fmt(c.recall),
                 fmt(c.category_recall), str(c.false_positives),
             )  # fmt: skip
         console.print(table)
@@ -99,10 +143,10 @@ def print_report(data: ReportData, console: Console | None = None) -> None:
         table = Table(title="Confusion: labelled (rows) x predicted (columns)", header_style="bold")
         table.add_column("label")
         for column in columns:
-            table.add_column(column, justify="right")
+            table.add_column(Text(column), justify="right")
         for label in sorted(confusion, key=_code_order):
             row = confusion[label]
-            table.add_row(label, *(str(row.get(c, "")) for c in columns))
+            table.add_row(Text(label), *(str(row.get(c, "")) for c in columns))
         console.print(table)
 
     if data.threshold_sweep:
@@ -116,7 +160,7 @@ def print_report(data: ReportData, console: Console | None = None) -> None:
             )  # fmt: skip
         console.print(table)
     for note in data.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(Text.assemble(("note: ", "yellow"), note))
 
 
 def _code_order(code: str) -> tuple[int, int, str]:

@@ -119,17 +119,19 @@ class CallbackBuffer:
 
     ``hold="all"`` (before an input verdict) holds every event; ``hold="actors"`` (before an
     output verdict) holds only the events of handlers that act on a run (listeners such as a
-    history writer, any handler but a record-keeping tracer), so traces keep their timing.
+    history writer, any handler but a record-keeping tracer), so traces keep their timing;
+    ``hold="none"`` holds nothing.
     ``run``/``arun``/``task``/``iterate``/``aiterate`` run code under the buffer; ``release``
     (or ``arelease``) replays what was held and lets later events through; ``narrow`` replays
     what was held to record keepers and goes on holding for the others; ``drop`` discards what
     was held and what would have been. Leaving a ``with`` block drops whatever was not released.
     """
 
-    def __init__(self, hold: Literal["all", "actors"] = "all") -> None:
+    def __init__(self, hold: Literal["all", "actors", "none"] = "all") -> None:
         self._events: list[_Event] = []
         self._hold_all = hold == "all"
-        self._state: Literal["holding", "open", "dropped"] = "holding"
+        # "none": open from the start (shadow mode: everything as if unguarded).
+        self._state: Literal["holding", "open", "dropped"] = "open" if hold == "none" else "holding"
         self._lock = threading.Lock()
 
     # -- what the wrappers call ------------------------------------------------------------

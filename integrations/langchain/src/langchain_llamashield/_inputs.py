@@ -22,12 +22,14 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal
 
 from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage, ChatMessage, convert_to_messages
 from langchain_core.prompt_values import PromptValue
+from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+from langchain_core.runnables import RunnableSequence
 
 from llamashield._content import JudgedContent, UnjudgeableContent, judged_text
 
@@ -45,6 +47,7 @@ __all__ = [
     "plain",
     "readable_text",
     "speaker",
+    "template_history",
     "to_judge",
 ]
 
@@ -251,33 +254,45 @@ def _messages(value: Sequence[Any]) -> list[dict[str, Any]]:
     return [message_dict(m) for m in messages]
 
 
-def input_conversation(value: Any, *, role: Role = "user", key: str | None = None) -> list[Any]:
+def input_conversation(
+    value: Any,
+    *,
+    role: Role = "user",
+    key: str | None = None,
+    history: Collection[str] = (),
+) -> list[Any]:
     """The conversation ``value`` stands for, ending with the turn to judge.
 
-    A message list (in any form) or a ``PromptValue`` is the conversation as it is (system
-    messages are the developer's and are not judged; tool results are the User's turn). A dict
-    gives ``value[key]`` when ``key`` is set, else its message lists (the history) followed by
-    one turn of ``role`` holding EVERY other value (strings, lists, nested dicts, documents,
-    numbers): what fills a prompt template is judged whatever its shape. Anything else is one
-    turn of ``role``. Raises ``ValueError`` when there is nothing to judge.
+    A message list (in any form) or a ``PromptValue`` is the conversation as it is (the core
+    judges system and tool messages as the User's turn). A dict gives ``value[key]`` when
+    ``key`` is set, else its history (the message lists of the keys named in ``history``: the
+    variables a prompt template places as messages) followed by one turn of ``role`` holding
+    EVERY other value (strings, lists, nested dicts, documents, numbers): what fills a prompt
+    template is judged whatever its shape. A message-list value under any other key is text a
+    template pastes into a message, whatever its entries' roles claim: each entry is judged as
+    the User's. Anything else is one turn of ``role``. Raises ``ValueError`` when there is
+    nothing to judge.
     """
     if isinstance(value, Mapping):
         if key is not None:
             if key not in value:
                 raise ValueError(f"input has no key {key!r} to judge (keys: {sorted(value)})")
             return input_conversation(value[key], role=role)
-        history: list[Any] = []
+        messages: list[Any] = []
         contents: list[Any] = []
-        for item in value.values():
+        for name, item in value.items():
             if isinstance(item, PromptValue) or is_message_list(item):
-                history.extend(input_conversation(item, role=role))
+                if name in history:
+                    messages.extend(input_conversation(item, role=role))
+                else:
+                    messages.extend(_as_user_turns(item))
             elif isinstance(item, BaseMessage):
-                history.append(message_dict(item))
+                messages.append(message_dict(item) if name in history else _user_turn(item))
             elif item is not None:
                 contents.append(plain(item))
         content = to_judge(contents)
         turn = {"role": _speaker_of(role), "content": content}
-        conversation = history + ([turn] if content is not None else [])
+        conversation = messages + ([turn] if content is not None else [])
         if not conversation:
             raise ValueError(
                 "nothing to judge in this dict input: all its values are empty; "
@@ -297,6 +312,24 @@ def input_conversation(value: Any, *, role: Role = "user", key: str | None = Non
             "PromptValue or a dict with string values (input_key= picks one)"
         )
     return [{"role": _speaker_of(role), "content": content}]
+
+
+def _user_turn(message: BaseMessage) -> dict[str, Any]:
+    return {"role": "user", "content": message_parts(message)}
+
+
+def _as_user_turns(value: Any) -> list[dict[str, Any]]:
+    """Each entry of a message list (or prompt value) as a User turn of its own."""
+    return [{**m, "role": "user"} for m in input_conversation(value)]
+
+
+def template_history(runnable: Any) -> frozenset[str]:
+    """The input variables that ``runnable``'s leading prompt template places as messages
+    (``MessagesPlaceholder``): the only dict values read as a conversation with its roles."""
+    head = runnable.first if isinstance(runnable, RunnableSequence) else runnable
+    if not isinstance(head, ChatPromptTemplate):
+        return frozenset()
+    return frozenset(m.variable_name for m in head.messages if isinstance(m, MessagesPlaceholder))
 
 
 def _picked(value: Any, key: str | None) -> Any:

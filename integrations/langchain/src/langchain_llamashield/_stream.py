@@ -31,36 +31,53 @@ __all__ = [
 
 
 class Judge:
-    """The guard's check, traced: each verdict shows up in traces as a "LlamaGuard" run with the
-    judged conversation as input and the ``Verdict`` as output.
+    """The guard's check of a whole conversation, traced: each verdict shows up in traces as a
+    "LlamaGuard" run with the judged conversation as input and the ``Verdict`` as output.
+
+    Every message that came from outside is judged (``LlamaGuard.check_conversation``); with
+    ``answer=True`` the last message is the guarded model's own answer and the messages before
+    it were judged as this call's input, so only the answer is new.
 
     A run costs about four times an instant check (callback manager, run ids, signature
     inspection on every call), so it is made only when a handler would see it (``observed``);
     otherwise the guard is called directly. The verdict and errors are the same either way.
     """
 
-    __slots__ = ("_guard",)
+    __slots__ = ("_answer", "_guard")
 
-    def __init__(self, guard: LlamaGuard) -> None:
+    def __init__(self, guard: LlamaGuard, *, answer: bool = False) -> None:
         self._guard = guard
+        self._answer = answer
+
+    def _trusted(self, conversation: Any) -> range:
+        if not self._answer or not isinstance(conversation, Sequence):
+            return range(0)
+        return range(len(conversation) - 1)
+
+    def _check(self, conversation: Any) -> Verdict:
+        return self._guard.check_conversation(conversation, trusted=self._trusted(conversation))
+
+    async def _acheck(self, conversation: Any) -> Verdict:
+        trusted = self._trusted(conversation)
+        return await self._guard.acheck_conversation(conversation, trusted=trusted)
 
     def _traced(self) -> Runnable[Any, Verdict]:
-        return RunnableLambda(self._guard.check, afunc=self._guard.acheck, name="LlamaGuard")
+        return RunnableLambda(self._check, afunc=self._acheck, name="LlamaGuard")
 
     def invoke(self, conversation: Any, config: RunnableConfig | None = None) -> Verdict:
         if observed(config):
             return self._traced().invoke(conversation, config)
-        return self._guard.check(conversation)
+        return self._check(conversation)
 
     async def ainvoke(self, conversation: Any, config: RunnableConfig | None = None) -> Verdict:
         if observed(config):
             return await self._traced().ainvoke(conversation, config)
-        return await self._guard.acheck(conversation)
+        return await self._acheck(conversation)
 
 
-def judge(guard: LlamaGuard) -> Judge:
+def judge(guard: LlamaGuard, *, answer: bool = False) -> Judge:
     """The guard's check, as a "LlamaGuard" run where anyone is watching (see ``Judge``)."""
-    return Judge(guard)
+    return Judge(guard, answer=answer)
 
 
 def _chunk_text(key: str | None) -> Callable[[Any], str]:

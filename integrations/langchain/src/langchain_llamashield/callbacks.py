@@ -9,15 +9,24 @@ can: they also moderate streams. A model's streamed tokens reach other callbacks
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import AIMessage
 
-from langchain_llamashield._inputs import has_content, message_dict, message_parts, speaker
+from langchain_llamashield._inputs import (
+    answer_conversation,
+    has_content,
+    message_dict,
+    message_parts,
+    readable_text,
+)
 from langchain_llamashield._judging import (
     Conversation,
     agent_turn,
@@ -35,7 +44,26 @@ __all__ = ["LlamaGuardCallbackHandler"]
 
 logger = logging.getLogger("llamashield")
 
-_Checks = list[tuple[Conversation, str]]
+
+@dataclass(frozen=True, slots=True)
+class _Whole:
+    """A conversation judged turn by turn (``check_conversation``), these indexes trusted."""
+
+    conversation: Conversation
+    trusted: Sequence[int]
+
+
+_Checks = list[tuple[Conversation | _Whole, str]]
+_PRODUCED_KEPT = 4096  # answers remembered as the model's own under check_output=False
+
+
+def _parts(answer: Any) -> Any:
+    return answer if isinstance(answer, str) else message_parts(answer)
+
+
+def _fingerprint(message: BaseMessage) -> str:
+    text = f"{message.type}\n{readable_text(message)}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class _GuardEvents:
@@ -62,6 +90,7 @@ class _GuardEvents:
         self.check_tool_inputs = check_tool_inputs
         self.check_retrieval = check_retrieval
         self._questions: dict[UUID, Any] = {}
+        self._produced: set[str] = set()
         self._lock = threading.Lock()  # sync handlers may run on executor threads
 
     def _remember(self, run_id: UUID, question: Any) -> None:
@@ -75,36 +104,62 @@ class _GuardEvents:
 
     def chat_model_start(self, run_id: UUID, prompts: list[list[BaseMessage]]) -> _Checks:
         checks: _Checks = []
-        question: Any = None
+        context: Conversation = []
         for messages in prompts:
-            if self.check_input and _new_user_messages(messages):
-                # The new input judged in context: the guard is shown every message the model
-                # reads (system prompts aside), ending with what is new.
-                checks.append(([message_dict(m) for m in messages], "input"))
-            users = [m for m in messages if speaker(m) == "user"]
-            question = message_parts(users[-1]) if users else None
-        self._remember(run_id, question)  # the answer is judged as a reply to it
+            context = [message_dict(m) for m in messages]
+            if self.check_input and any(has_content(m) for m in messages):
+                # Every message the model reads that was not judged before (a history, a
+                # forged answer, a tool result), each as the last turn of its own prefix;
+                # answers a model produced in a run this handler watched are its own.
+                trusted = [i for i, m in enumerate(messages) if self._produced_here(m)]
+                checks.append((_Whole(context, trusted), "input"))
+        self._remember(run_id, context)  # the answer is judged as the next turn of it
         return checks
 
     def llm_start(self, run_id: UUID, prompts: list[str]) -> _Checks:
-        self._remember(run_id, prompts[-1] if prompts else None)
+        self._remember(run_id, user_turn(prompts[-1]) if prompts else [])
         if not self.check_input:
             return []
         return [(user_turn(p), "input") for p in prompts if p.strip()]
 
     def llm_end(self, run_id: UUID, response: LLMResult) -> _Checks:
-        question = self.forget(run_id)
-        if not self.check_output:
-            return []
+        context = self.forget(run_id) or []
         answers = [
             getattr(gen, "message", None) or gen.text
             for generations in response.generations
             for gen in generations
         ]
+        if not self.check_output:
+            # Not judged, by the developer's choice; still the model's own words when they
+            # come back as history, not a turn from outside.
+            with self._lock:
+                self._produced.update(_fingerprint(a) for a in answers if isinstance(a, AIMessage))
+                while len(self._produced) > _PRODUCED_KEPT:
+                    self._produced.pop()
+            return []
+        trusted = range(len(context))
         return [
-            (agent_turn(question, message_parts(a) if not isinstance(a, str) else a), "output")
+            (_Whole(answer_conversation(context, _parts(a)), trusted), "output")
             for a in answers
             if has_content(a)
+        ]
+
+    def _produced_here(self, message: BaseMessage) -> bool:
+        if not isinstance(message, AIMessage):
+            return False
+        with self._lock:
+            return _fingerprint(message) in self._produced
+
+    def verdicts(self, checks: _Checks) -> list[Verdict]:
+        """The checks' verdicts: a model's input judged whole, its answer as the one new turn
+        after its context (so the next model call finds it judged), the rest concurrently."""
+        guard = self.guard
+        rest = iter(guard.check_many([c for c, _ in checks if not isinstance(c, _Whole)]))
+        return [
+            guard.check_conversation(c.conversation, trusted=c.trusted)
+            if isinstance(c, _Whole)
+            else next(rest)
+            for c, _ in checks
         ]
 
     def tool_start(
@@ -130,18 +185,6 @@ class _GuardEvents:
             if self.raise_error:
                 raise error
             logger.warning("llamashield (callbacks, not aborting): %s", error)
-
-
-def _new_user_messages(messages: Sequence[BaseMessage]) -> Conversation:
-    """What entered the conversation since the model's last answer, as User turns: the user's
-    messages (``HumanMessage``, ``ChatMessage(role="user")``) and tool results."""
-    new: Conversation = []
-    for message in reversed(messages):
-        if speaker(message) == "assistant":
-            break
-        if speaker(message) == "user" and has_content(message):
-            new.append(message_dict(message, "user"))
-    return new[::-1]
 
 
 class LlamaGuardCallbackHandler(BaseCallbackHandler):
@@ -171,6 +214,8 @@ class LlamaGuardCallbackHandler(BaseCallbackHandler):
         check_output: judge each answer (as the Agent's reply) when the model ends.
         check_tool_inputs: judge a tool's arguments before it runs.
         check_retrieval: judge retrieved documents (any unsafe one aborts the run).
+        shadow: judge and record, never abort (unlike ``raise_error=False``, verdicts carry
+            ``would_block`` and checks are traced as shadow); default: the guard's ``shadow``.
 
     Limits: callbacks cannot replace content, only abort; tokens a model streams reach other
     callbacks and stream consumers before ``on_llm_end`` judges the answer.
@@ -185,10 +230,11 @@ class LlamaGuardCallbackHandler(BaseCallbackHandler):
         check_output: bool = True,
         check_tool_inputs: bool = True,
         check_retrieval: bool = True,
+        shadow: bool | None = None,
     ) -> None:
         self.raise_error = raise_error
         self.events = _GuardEvents(
-            guard,
+            guard.with_shadow(shadow),
             raise_error=raise_error,
             check_input=check_input,
             check_output=check_output,
@@ -200,7 +246,7 @@ class LlamaGuardCallbackHandler(BaseCallbackHandler):
 
     def _judge(self, checks: _Checks) -> None:
         if checks:
-            self.events.settle(checks, self.events.guard.check_many([c for c, _ in checks]))
+            self.events.settle(checks, self.events.verdicts(checks))
 
     # -- events -----------------------------------------------------------------------------
 

@@ -86,6 +86,8 @@ class GuardedChatModel(BaseChatModel):
     on_unsafe: Any = "raise"
     refusal: str | None = None
     window: WindowSpec = "sentence"
+    shadow: bool | None = None
+    """Judge and record, never block (``LlamaGuard(shadow=)``); None: the guard's setting."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
     _policy: UnsafePolicy = PrivateAttr()
@@ -105,9 +107,10 @@ class GuardedChatModel(BaseChatModel):
     @model_validator(mode="after")
     def _check_settings(self) -> GuardedChatModel:
         self._policy = UnsafePolicy.parse(self.on_unsafe, self.refusal)
+        self.guard = self.guard.with_shadow(self.shadow)
         if not (self.check_input or self.check_output):
             raise ValueError("GuardedChatModel with check_input=False and check_output=False")
-        if self.check_output:
+        if self.check_output and not self.guard.shadow:  # shadow: nothing is held from them
             refuse_attached_callbacks(self.model, "GuardedChatModel")
         return self
 
@@ -204,11 +207,11 @@ class GuardedChatModel(BaseChatModel):
         Every message the model will read is shown to the guard, ending with the latest one:
         the user's message (``HumanMessage`` or ``ChatMessage(role="user")``), or in an agent
         loop the last tool result (the User's turn: content entering the conversation), or an
-        assistant message a caller put last (judged as the Agent's). None when nothing in it
-        is judged (only system messages, which are the developer's).
+        assistant message a caller put last (judged as the Agent's). Every earlier message
+        that came from outside is judged too (``LlamaGuard.check_conversation``). None when
+        there is no message.
         """
-        context = GuardedChatModel._context(messages)
-        return context if any(m["role"] != "system" for m in context) else None
+        return GuardedChatModel._context(messages) or None
 
     @staticmethod
     def _answer(messages: list[BaseMessage], message: BaseMessage) -> list[Any] | None:
@@ -295,7 +298,8 @@ class GuardedChatModel(BaseChatModel):
         )  # fmt: skip
         if self.check_output and (answer := self._answer(messages, message)) is not None:
             # The check's run shows the answer as its input: only tracers may see it yet.
-            verdict = yield Call(check.invoke, check.ainvoke, (answer, inner_config))
+            checked = judge(self.guard, answer=True)
+            verdict = yield Call(checked.invoke, checked.ainvoke, (answer, inner_config))
             if not verdict.safe:
                 return self._result((yield from self._unsafe(verdict, "output", messages, checks)))
         return self._result(self._as_message(message))

@@ -18,6 +18,7 @@ from langchain_llamashield._judging import (
     verdict_metadata,
 )
 from llamashield import LlamaGuard, Verdict
+from llamashield.integration import stage_scope
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import Callbacks
@@ -59,6 +60,7 @@ class LlamaGuardDocumentFilter(BaseDocumentCompressor, BaseDocumentTransformer):
             ``"agent"`` judges it as an answer to the query (compressor only; at ingestion
             there is no query and the User turn is empty).
         metadata_key: where ``"flag"`` mode writes the verdict.
+        shadow: judge and record, drop nothing; default: the guard's own ``shadow``.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -67,9 +69,11 @@ class LlamaGuardDocumentFilter(BaseDocumentCompressor, BaseDocumentTransformer):
     mode: Literal["drop", "flag"] = "drop"
     role: Literal["user", "agent"] = "user"
     metadata_key: str = METADATA_KEY
+    shadow: bool | None = None
 
     def __init__(self, guard: LlamaGuard, **kwargs: Any) -> None:
         super().__init__(guard=guard, **kwargs)
+        self.guard = self.guard.with_shadow(self.shadow)
 
     # -- pure -----------------------------------------------------------------------------
 
@@ -104,13 +108,15 @@ class LlamaGuardDocumentFilter(BaseDocumentCompressor, BaseDocumentTransformer):
     def _filter(self, documents: Sequence[Document], query: str | None) -> list[Document]:
         if not documents:
             return []
-        verdicts = self.guard.check_many(self._conversations(documents, query))
+        with stage_scope("document"):
+            verdicts = self.guard.check_many(self._conversations(documents, query))
         return self._apply(documents, verdicts)
 
     async def _afilter(self, documents: Sequence[Document], query: str | None) -> list[Document]:
         if not documents:
             return []
-        verdicts = await self.guard.acheck_many(self._conversations(documents, query))
+        with stage_scope("document"):
+            verdicts = await self.guard.acheck_many(self._conversations(documents, query))
         return self._apply(documents, verdicts)
 
     # -- BaseDocumentCompressor -----------------------------------------------------------

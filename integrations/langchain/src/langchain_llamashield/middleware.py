@@ -5,8 +5,11 @@ Needs the ``langchain`` package: ``pip install "langchain-llamashield[agents]"``
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
@@ -96,7 +99,10 @@ class _Check(Generic[_R]):
     """
 
     conversations: list[Conversation]
-    apply: Callable[[list[Verdict]], _R]
+    # The verdicts, in order; with ``trusted`` set, ``(message index, verdict)`` pairs.
+    apply: Callable[[list[Any]], _R]
+    # Set: judge the one conversation turn by turn (``check_turns``), these indexes trusted.
+    trusted: Sequence[int] | None = None
 
 
 def _last_index(messages: Sequence[BaseMessage], kind: type[BaseMessage]) -> int | None:
@@ -186,8 +192,14 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
 
     What is judged, where:
 
-    - **input** (``before_model``): the user's new messages (since the model's last answer),
-      once per user turn, not again on every tool round. Judged as the User's turn.
+    - **input** (``before_model``): every message of the state that this middleware did not
+      judge or write itself in this run: on the first model call the whole initial state (a
+      history, an assistant turn or a tool result planted in it), later the user's new
+      messages. Each is judged as the last turn of its own prefix (user, system and tool
+      messages as the User's, assistant ones as the Agent's), and the guard remembers what it
+      judged. What the middleware judged carries an HMAC seal under a per-instance secret in
+      its marker, so a marker copied onto other content is not trusted; a thread resumed by
+      another instance (another process) is judged again once.
     - **output and tool calls** (``wrap_model_call``): the model's answer text, as the Agent's
       reply to the user's last message, and each tool call's name and arguments, all judged
       concurrently before the answer leaves the model node. Until then the model's tokens are
@@ -210,7 +222,8 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
     - ``"end"`` (or ``"refuse"``): the run ends with an AI message saying why (the
       ``refusal``). An unsafe answer is replaced by it (it never enters the state, and none of
       its tool calls runs); the model is not called again.
-    - ``"replace"``: replace the offending content with the refusal and carry on:
+    - ``"replace"``: replace the offending content with the refusal and carry on (an
+      unsafe input message takes the refusal in place, later ones are removed):
       an unsafe answer's text is replaced and its unsafe tool calls dropped (safe ones run);
       an unsafe tool call reaching ``wrap_tool_call`` gets an error ``ToolMessage`` instead of
       running; an unsafe tool result is replaced.
@@ -218,10 +231,10 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
     Every answer and tool result judged carries its verdict in
     ``response_metadata["llamashield"]`` (per tool call under ``"tool_calls"``).
 
-    Differences from ``OpenAIModerationMiddleware``: the user's message is judged once per
-    turn, not before every model call; tool results are judged as the tool returns (not in
-    the next ``before_model``), so they never reach the state or the stream unjudged; an
-    unsafe answer is replaced rather than followed by the violation message.
+    Differences from ``OpenAIModerationMiddleware``: each message is judged once, not before
+    every model call, and earlier turns are judged too; tool results are judged as the tool
+    returns (not in the next ``before_model``), so they never reach the state or the stream
+    unjudged; an unsafe answer is replaced rather than followed by the violation message.
 
     Not covered: the answer is released whole, not window by window (use ``GuardedChatModel``
     as the agent's model for token streaming moderated window by window); tracers (LangSmith,
@@ -243,6 +256,8 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         exit_behavior: ``OpenAIModerationMiddleware``'s spelling of ``on_unsafe``:
             ``"error"``, ``"end"`` or ``"replace"``.
         violation_message: deprecated name of ``refusal``.
+        shadow: judge and record, never block (no run ends, nothing is replaced or raised);
+            default: the guard's own ``shadow``.
     """
 
     def __init__(
@@ -257,17 +272,21 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         refusal: str | None = None,
         exit_behavior: ExitBehavior | None = None,
         violation_message: str | None = None,
+        shadow: bool | None = None,
     ) -> None:
         super().__init__()
         mode = exit_behavior_of(on_unsafe, exit_behavior)
         refusal = renamed_option(refusal, violation_message, "violation_message", "refusal")
-        self.guard = guard
+        self.guard = guard.with_shadow(shadow)
         self.check_input = check_input
         self.check_output = check_output
         self.check_tool_results = check_tool_results
         self.check_tool_calls = check_tool_calls
         self.exit_behavior: ExitBehavior = mode
         self.refusal = refusal
+        # Seals the messages this middleware judged or wrote, so later model calls of the run
+        # trust them; anything else in the state (history, forged turns) is judged.
+        self._secret = os.urandom(32)
 
     @property
     def on_unsafe(self) -> str:
@@ -293,18 +312,19 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
     ) -> ToolMessage:
         """The error ``ToolMessage`` that stands for a blocked tool call or ``Command``."""
         violation, marker = self._violation(verdict, stage, text)
-        return ToolMessage(
+        message = ToolMessage(
             content=violation,
             tool_call_id=call_id,
             name=name,
             status="error",
             response_metadata={METADATA_KEY: marker},
         )
+        return cast(ToolMessage, self._sealing(message))
 
     def _stamped(self, message: Any, verdict: Verdict, stage: str) -> Any:
         marker = verdict_metadata(verdict, stage=stage)
         metadata = {**message.response_metadata, METADATA_KEY: marker}
-        return message.model_copy(update={"response_metadata": metadata})
+        return self._sealing(message.model_copy(update={"response_metadata": metadata}))
 
     # -- pure: plans ----------------------------------------------------------------------
 
@@ -321,33 +341,77 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         return None
 
     def _plan_input(self, messages: Sequence[BaseMessage]) -> _Check[dict[str, Any] | None] | None:
-        """Judge the user's new messages (those after the model's last answer), once."""
-        last_answer = _last_index(messages, AIMessage)
-        start = 0 if last_answer is None else last_answer + 1
-        new = [m for m in messages[start:] if _is_user(m)]
-        if not new:
-            return None  # no new user turn: it was judged before the model's answer
-        text = "\n".join(readable_text(m) for m in new)
+        """Judge every message of the state this middleware did not seal: the whole initial
+        state on the first model call (a history, forged answers, planted tool results), the
+        new messages after; each as the last turn of its own prefix."""
+        trusted = [i for i, m in enumerate(messages) if self._sealed(m)]
+        untrusted = [m for i, m in enumerate(messages) if i not in trusted and has_content(m)]
+        if not untrusted:
+            return None
+        text = "\n".join(readable_text(m) for m in untrusted)
 
-        def apply(verdicts: list[Verdict]) -> dict[str, Any] | None:
-            (verdict,) = verdicts
-            if verdict.safe:
+        def apply(turns: list[tuple[int, Verdict]]) -> dict[str, Any] | None:
+            first = next(((i, v) for i, v in turns if not v.safe), None)
+            if first is None:
                 return None
+            index, verdict = first
             violation, marker = self._violation(verdict, "input", text)
+            # The unsafe message and what follows it never stay in the state as they were, so
+            # the thread goes on after a blocked turn (and a later check does not meet them).
+            later = [m for m in messages[index + 1 :] if m.id]
             if self.exit_behavior == "end":
                 reply = AIMessage(content=violation, response_metadata={METADATA_KEY: marker})
-                return {"jump_to": "end", "messages": [reply]}
-            # "replace": the first new message takes the violation message (same id, so the
-            # state's reducer swaps it in place); any other new user message is removed.
-            first, *others = new
-            metadata = {**first.response_metadata, METADATA_KEY: marker}
-            replaced = first.model_copy(
-                update={"content": violation, "response_metadata": metadata}
-            )
-            removed = [RemoveMessage(id=m.id) for m in others if m.id]
-            return {"messages": [replaced, *removed]}
+                gone = [RemoveMessage(id=m.id) for m in [messages[index], *later] if m.id]
+                return {"jump_to": "end", "messages": [*gone, self._sealing(reply)]}
+            # "replace": the unsafe message takes the violation message in place (same id, so
+            # the state's reducer swaps it); later ones are removed, tool results replaced
+            # (their calls still need an answer).
+            replaced = [self._replaced(messages[index], violation, marker)]
+            for message in later:
+                if isinstance(message, ToolMessage):
+                    replaced.append(self._replaced(message, violation, marker))
+                else:
+                    replaced.append(RemoveMessage(id=cast(str, message.id)))
+            return {"messages": replaced}
 
-        return _Check([[message_dict(m, "user") for m in new]], apply)
+        conversation = [message_dict(m) for m in messages]
+        return _Check([conversation], apply, trusted=trusted)
+
+    def _replaced(self, message: BaseMessage, violation: str, marker: dict[str, Any]) -> Any:
+        metadata = {**message.response_metadata, METADATA_KEY: marker}
+        update: dict[str, Any] = {"content": violation, "response_metadata": metadata}
+        if isinstance(message, AIMessage):
+            update.update(tool_calls=[], invalid_tool_calls=[])
+        return self._sealing(message.model_copy(update=update))
+
+    # -- pure: seals ----------------------------------------------------------------------
+
+    def _seal(self, message: BaseMessage) -> str:
+        """An HMAC of ``message``'s type and every part a model reads, under this middleware's
+        secret: a client can copy a marker but cannot make one for other content."""
+        try:
+            text = readable_text(message)
+        except Exception:
+            return ""
+        payload = f"{message.type}\n{text}".encode("utf-8", "surrogatepass")
+        return hmac.new(self._secret, payload, hashlib.sha256).hexdigest()
+
+    def _sealing(self, message: Any) -> Any:
+        """``message`` with its seal in its marker: judged (or produced) in this run."""
+        marker = {**(_marker(message) or {}), "seal": self._seal(message)}
+        metadata = {**message.response_metadata, METADATA_KEY: marker}
+        return message.model_copy(update={"response_metadata": metadata})
+
+    def _trusted_result(self, result: ToolMessage | Command[Any]) -> ToolMessage | Command[Any]:
+        """Under ``check_tool_results=False``: a tool that ran in this run is the developer's
+        to trust, so its message is sealed unjudged (a result planted in the state is not)."""
+        return (
+            cast(ToolMessage, self._sealing(result)) if isinstance(result, ToolMessage) else result
+        )
+
+    def _sealed(self, message: BaseMessage) -> bool:
+        seal = (_marker(message) or {}).get("seal")
+        return isinstance(seal, str) and hmac.compare_digest(seal, self._seal(message))
 
     def _plan_output(
         self, messages: Sequence[AnyMessage], response: ModelResponse[Any]
@@ -392,7 +456,8 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
                 stage, _, _ = judged[0]
                 marker = {**verdict_metadata(verdicts[0], stage=stage), "tool_calls": calls}
                 metadata = {**answer.response_metadata, METADATA_KEY: marker}
-                result[index] = answer.model_copy(update={"response_metadata": metadata})
+                stamped = answer.model_copy(update={"response_metadata": metadata})
+                result[index] = self._sealing(stamped)
                 return ModelResponse(result, response.structured_response)
             stage, content, verdict = blocked
             violation, marker = self._violation(verdict, stage, content)
@@ -413,7 +478,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
                         "response_metadata": metadata,
                     }
                 )
-            result[index] = replaced
+            result[index] = self._sealing(replaced)
             return ModelResponse(result, response.structured_response)
 
         return _Check([agent_turn(question, content) for _, content, _ in judged], apply)
@@ -462,8 +527,17 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
                 return cast(ToolMessage, self._stamped(result, verdict, "tool_result"))
             violation, marker = self._violation(verdict, "tool_result", text)
             metadata = {**result.response_metadata, METADATA_KEY: marker}
-            return result.model_copy(
-                update={"content": violation, "artifact": None, "response_metadata": metadata}
+            return cast(
+                ToolMessage,
+                self._sealing(
+                    result.model_copy(
+                        update={
+                            "content": violation,
+                            "artifact": None,
+                            "response_metadata": metadata,
+                        }
+                    )
+                ),
             )
 
         return _Check([[message_dict(result, "user")]], apply)
@@ -493,11 +567,18 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
     def _run(self, check: _Check[_R] | None, default: _R) -> _R:
         if check is None:
             return default
+        if check.trusted is not None:
+            (conversation,) = check.conversations
+            return check.apply(self.guard.check_turns(conversation, trusted=check.trusted))
         return check.apply(self.guard.check_many(check.conversations))
 
     async def _arun(self, check: _Check[_R] | None, default: _R) -> _R:
         if check is None:
             return default
+        if check.trusted is not None:
+            (conversation,) = check.conversations
+            trusted = check.trusted
+            return check.apply(await self.guard.acheck_turns(conversation, trusted=trusted))
         return check.apply(await self.guard.acheck_many(check.conversations))
 
     # -- before / after model ---------------------------------------------------------------
@@ -534,6 +615,14 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
 
     # -- model call -----------------------------------------------------------------------
 
+    def _holding(self, request: ModelRequest[Any]) -> AbstractContextManager[None]:
+        """Tokens held back from live feeds until the answer is judged; in shadow mode they
+        stream as they would unguarded (the answer is still judged and recorded)."""
+        if self.guard.shadow:
+            return nullcontext()
+        refuse_attached_callbacks(request.model, "LlamaGuardMiddleware")
+        return _tokens_held_back()
+
     def wrap_model_call(
         self,
         request: ModelRequest[Any],
@@ -542,8 +631,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         """Judge the model's answer before it leaves the model node (tokens held back)."""
         if not (self.check_output or self.check_tool_calls):
             return handler(request)
-        refuse_attached_callbacks(request.model, "LlamaGuardMiddleware")
-        with _tokens_held_back():
+        with self._holding(request):
             response = handler(request)
         return self._run(self._plan_output(request.messages, response), response)
 
@@ -555,8 +643,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         """Async ``wrap_model_call``."""
         if not (self.check_output or self.check_tool_calls):
             return await handler(request)
-        refuse_attached_callbacks(request.model, "LlamaGuardMiddleware")
-        with _tokens_held_back():
+        with self._holding(request):
             response = await handler(request)
         return await self._arun(self._plan_output(request.messages, response), response)
 
@@ -574,7 +661,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
                 return blocked
         result = handler(request)
         if not self.check_tool_results:
-            return result
+            return self._trusted_result(result)
         return self._run(self._plan_tool_result(result, request.tool_call), result)
 
     async def awrap_tool_call(
@@ -589,5 +676,5 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
                 return blocked
         result = await handler(request)
         if not self.check_tool_results:
-            return result
+            return self._trusted_result(result)
         return await self._arun(self._plan_tool_result(result, request.tool_call), result)

@@ -35,7 +35,12 @@ from langchain_llamashield._callbacks import (
     refuse_attached_callbacks,
     without_live_tokens,
 )
-from langchain_llamashield._inputs import answer_conversation, input_conversation, output_message
+from langchain_llamashield._inputs import (
+    answer_conversation,
+    input_conversation,
+    output_message,
+    template_history,
+)
 from langchain_llamashield._on_unsafe import (
     OnUnsafe,
     UnsafePolicy,
@@ -73,7 +78,13 @@ class _GuardRunnableBase(RunnableSerializable[Any, Any]):
     """
 
     guard: LlamaGuard
+    shadow: bool | None = None
+    """Judge and record, never block (``LlamaGuard(shadow=)``); None: the guard's setting."""
     model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        self.guard = self.guard.with_shadow(self.shadow)
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         config = ensure_config(config)
@@ -305,15 +316,18 @@ class GuardedRunnable(_GuardRunnableBase):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
     _policy: UnsafePolicy = PrivateAttr()
+    # The input variables the wrapped prompt template places as messages (with their roles).
+    _history: frozenset[str] = PrivateAttr(default=frozenset())
 
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
         self._policy = UnsafePolicy.parse(self.on_unsafe, self.refusal)
+        self._history = template_history(self.runnable)
         if not (self.check_input or self.check_output):
             raise ValueError(
                 "guard_runnable() with check_input=False and check_output=False guards nothing"
             )
-        if self.check_output:
+        if self.check_output and not self.guard.shadow:  # shadow: its tokens go out as unguarded
             refuse_attached_callbacks(self.runnable, "guard_runnable()")
 
     def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
@@ -341,7 +355,7 @@ class GuardedRunnable(_GuardRunnableBase):
         """The input as a conversation; for the output check only, an input with no text is
         fine (the answer is judged on its own)."""
         try:
-            return input_conversation(value, key=self.input_key)
+            return input_conversation(value, key=self.input_key, history=self._history)
         except ValueError:
             if self.check_input:
                 raise
@@ -360,7 +374,8 @@ class GuardedRunnable(_GuardRunnableBase):
         must not reach live token handlers when the output is moderated, nor event streams
         before the input verdict when it runs beside the input check)."""
         child = child_config(config, run_manager)
-        if is_unwatched(run_manager):  # no handler to filter out
+        # No handler to filter out, or shadow mode (tokens reach handlers as unguarded).
+        if self.guard.shadow or is_unwatched(run_manager):
             return child, child
         if self.check_output:
             return child, patch_config(
@@ -371,6 +386,14 @@ class GuardedRunnable(_GuardRunnableBase):
                 config, callbacks=without_event_streams(run_manager.get_child())
             )
         return child, child
+
+    def _holding(self, overlapped: bool) -> Literal["all", "actors", "none"]:
+        """What a call's ``CallbackBuffer`` holds back: everything until the input verdict
+        when the call runs beside the input check, else what acts on a run until the output
+        verdict; nothing in shadow mode (the chain behaves as unguarded)."""
+        if self.guard.shadow:
+            return "none"
+        return "all" if overlapped else "actors"
 
     @property
     def _overlapped(self) -> bool:
@@ -405,7 +428,7 @@ class GuardedRunnable(_GuardRunnableBase):
         # The wrapped run's callback events wait for the verdicts (see _buffered_callbacks):
         # all of them for the input verdict when it runs beside the input check; those of
         # handlers acting on a run (listeners, a history writer) for the output verdict.
-        with CallbackBuffer("all" if self._overlapped else "actors") as buffer:
+        with CallbackBuffer(self._holding(self._overlapped)) as buffer:
             if self._overlapped:
                 judging = Call(check.invoke, check.ainvoke, (context, child))
                 calling = Call(invoke, ainvoke)
@@ -425,7 +448,8 @@ class GuardedRunnable(_GuardRunnableBase):
                     output = yield Call(invoke, ainvoke)
             if self.check_output and (answer := self._answer(context, output)) is not None:
                 # The check's run shows the answer as its input: only tracers may see it yet.
-                verdict = yield Call(check.invoke, check.ainvoke, (answer, inner))
+                checked = judge(self.guard, answer=True)
+                verdict = yield Call(checked.invoke, checked.ainvoke, (answer, inner))
                 if not verdict.safe:
                     buffer.drop()  # a refused answer: no listener hears of it, nothing remembers it
                     return (yield from self._refuse(verdict, "output", value, child, output))
@@ -466,7 +490,7 @@ class GuardedRunnable(_GuardRunnableBase):
         input_blocked: Verdict | None = None
         pending = start(check.invoke, context, child) if self._overlapped else None
         # The wrapped run's callback events wait for the verdicts, as in ``_plan``.
-        buffer = CallbackBuffer("all" if pending is not None else "actors")
+        buffer = CallbackBuffer(self._holding(pending is not None))
 
         def input_verdict() -> Verdict:
             nonlocal pending
@@ -543,7 +567,7 @@ class GuardedRunnable(_GuardRunnableBase):
                 return
         pending = asyncio.ensure_future(check.ainvoke(context, child)) if self._overlapped else None
         # The wrapped run's callback events wait for the verdicts, as in ``_plan``.
-        buffer = CallbackBuffer("all" if pending is not None else "actors")
+        buffer = CallbackBuffer(self._holding(pending is not None))
 
         async def input_verdict() -> Verdict:
             nonlocal pending
@@ -691,6 +715,7 @@ def guard_runnable(
     window: WindowSpec = "sentence",
     input_key: str | None = None,
     output_key: str | None = None,
+    shadow: bool | None = None,
 ) -> GuardedRunnable:
     """Wrap any chain or chat model so Llama Guard judges its input and its output.
 
@@ -731,6 +756,9 @@ def guard_runnable(
       sequential mode would: its error on safe input, the unsafe policy on unsafe input.
     - ``input_key``/``output_key`` pick the text of dict inputs/outputs (default: every string
       value, e.g. the answer and the question of a retrieval chain).
+    - ``shadow=True`` judges and records everything (metadata, callbacks, logs, OpenTelemetry)
+      but blocks nothing: the chain behaves as unguarded, streams included. Default: the
+      guard's own ``shadow``.
 
     Example::
 
@@ -752,4 +780,5 @@ def guard_runnable(
         window=window,
         input_key=input_key,
         output_key=output_key,
+        shadow=shadow,
     )

@@ -136,14 +136,15 @@ class GuardedTool(BaseTool):
         """Judge the arguments, run the wrapped tool, judge its result."""
         call_id, config = kwargs.get("tool_call_id"), kwargs.get("config")
         if self.check_input:
-            (verdict,) = yield Judge([self._arguments_conversation(tool_input, call_id)])
+            arguments = self._arguments_conversation(tool_input, call_id)
+            (verdict,) = yield Judge([arguments], "tool_args")
             if not verdict.safe:
                 return (yield from self._unsafe(verdict, "tool_args", tool_input, call_id, config))
         result = yield run
         conversation = self._result_conversation(result) if self.check_output else None
         if conversation is None:
             return result
-        (verdict,) = yield Judge([conversation])
+        (verdict,) = yield Judge([conversation], "tool_result")
         if verdict.safe:
             return result
         call_id = self._call_id(result, call_id)
@@ -182,6 +183,7 @@ def guard_tool(
     on_unsafe: ToolOnUnsafe = "raise",
     refusal: str | None = None,
     refusal_message: str | None = None,
+    shadow: bool | None = None,
 ) -> GuardedTool:
     """Wrap ``tool`` so Llama Guard judges its arguments before it runs and its result after.
 
@@ -212,6 +214,8 @@ def guard_tool(
             called with a tool call, else a string), so an agent can carry on.
         refusal: the refusal template; ``{categories}``, ``{codes}``, ``{stage}``.
         refusal_message: deprecated name of ``refusal``.
+        shadow: judge and record, never block (the tool runs and returns as unguarded);
+            default: the guard's own ``shadow``.
     """
     if not isinstance(tool, BaseTool):
         raise TypeError(
@@ -227,7 +231,7 @@ def guard_tool(
         return_direct=tool.return_direct,
         response_format=tool.response_format,
         tool=tool,
-        guard=guard,
+        guard=guard.with_shadow(shadow),
         check_input=check_input,
         check_output=check_output,
         on_unsafe=policy.mode,

@@ -39,14 +39,15 @@ NodeMode = Literal["drop", "flag"]
 logger = logging.getLogger("llamashield")
 
 
-def check_guard(guard: Any) -> LlamaGuard:
-    """Fail at construction, not at the first query, when ``guard`` is not a ``LlamaGuard``."""
+def check_guard(guard: Any, shadow: bool | None = None) -> LlamaGuard:
+    """Fail at construction, not at the first query, when ``guard`` is not a ``LlamaGuard``;
+    with ``shadow`` set, the guard in that mode (a component's ``shadow=`` beats the guard's)."""
     if not isinstance(guard, LlamaGuard):
         raise TypeError(
             f"guard must be a llamashield.LlamaGuard, got {type(guard).__name__}: "
             "build one with LlamaGuard() or LlamaGuard(SimulatedBackend()) for tests"
         )
-    return guard
+    return guard.with_shadow(shadow)
 
 
 def check_node_mode(mode: str) -> NodeMode:

@@ -24,7 +24,7 @@ from llama_index.llamashield._stream_turns import GuardedStreamingResponse, Stre
 
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
 from llamashield._blocked import Blocked, format_refusal, verdict_metadata
-from llamashield._plan import Call, Judge, Plan, arun_plan, run_plan
+from llamashield._plan import Call, JudgeConversation, Plan, arun_plan, run_plan
 from llamashield.streaming import WindowSpec
 
 Records = dict[str, Any]  # stage -> the verdict's record (llamashield.verdict_metadata)
@@ -35,7 +35,10 @@ __all__ = ["GuardedChatEngine"]
 class GuardedChatEngine(BaseChatEngine):
     """A chat engine whose user turns and answers Llama Guard checks, in context.
 
-    The user's message is judged after the chat history; an unsafe one never reaches the inner
+    The user's message is judged after the chat history, and so is every message of that
+    history not judged before (``chat_history=`` passed by a client, a memory filled
+    elsewhere): each as the last turn of its own prefix, remembered by the guard so that a
+    growing chat costs one check per new message. An unsafe one never reaches the inner
     engine. The answer is judged as the Agent's turn. A blocked turn leaves the inner engine's
     memory as it was before the turn: the history never records an unsafe exchange as if it had
     been answered. Streams are moderated as they stream; a stream the consumer stops reading
@@ -75,11 +78,12 @@ class GuardedChatEngine(BaseChatEngine):
         on_unsafe: OnUnsafe = "raise",
         refusal: str | None = None,
         window: WindowSpec = "sentence",
+        shadow: bool | None = None,
     ) -> None:
         if not isinstance(engine, BaseChatEngine):
             raise TypeError(f"engine must be a BaseChatEngine, got {type(engine).__name__}")
         self._engine = engine
-        self._guard = check_guard(guard)
+        self._guard = check_guard(guard, shadow)
         self._check_input = check_input
         self._check_output = check_output
         self._action = parse_action(on_unsafe, refusal, (BaseChatEngine,))
@@ -136,7 +140,7 @@ class GuardedChatEngine(BaseChatEngine):
         context = [*history_turns(before), {"role": "user", "content": message}]
         records: Records = {}
         if self._check_input:
-            (verdict,) = yield Judge([context])
+            verdict = yield JudgeConversation(context)
             records["input"] = verdict_metadata(verdict, stage="input")
             if not verdict.safe:
                 return (yield from self._blocked(message, verdict, "input", records))
@@ -144,7 +148,8 @@ class GuardedChatEngine(BaseChatEngine):
         if self._check_output:
             if isinstance(response, StreamingAgentChatResponse):
                 raise TypeError("chat() of the inner engine streamed: use stream_chat()")
-            (verdict,) = yield Judge([_with_answer(context, response)])
+            answered = _with_answer(context, response)
+            verdict = yield JudgeConversation(answered, trusted=range(len(context)))
             records["output"] = verdict_metadata(verdict, stage="output")
             if not verdict.safe:
                 yield Call(_restore, _arestore, (self._engine, before))
@@ -178,7 +183,7 @@ class GuardedChatEngine(BaseChatEngine):
         before: list[ChatMessage] = yield Call(self._history, self._ahistory, (chat_history,))
         context = [*history_turns(before), {"role": "user", "content": message}]
         if self._check_input:
-            (verdict,) = yield Judge([context])
+            verdict = yield JudgeConversation(context)
             if not verdict.safe:
                 refused = yield from self._blocked(message, verdict, "input", {})
                 return refused, context, before, True

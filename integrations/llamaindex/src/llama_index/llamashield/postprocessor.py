@@ -16,6 +16,7 @@ from llama_index.llamashield._common import (
 )
 
 from llamashield import LlamaGuard, Verdict
+from llamashield.integration import stage_scope
 
 __all__ = ["LlamaGuardNodePostprocessor"]
 
@@ -43,9 +44,16 @@ class LlamaGuardNodePostprocessor(BaseNodePostprocessor):
     mode: NodeMode = Field(default="drop", description="'drop' or 'flag' unsafe nodes")
     _guard: LlamaGuard = PrivateAttr()
 
-    def __init__(self, guard: LlamaGuard, mode: NodeMode = "drop", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        guard: LlamaGuard,
+        mode: NodeMode = "drop",
+        *,
+        shadow: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(mode=check_node_mode(mode), **kwargs)
-        self._guard = check_guard(guard)
+        self._guard = check_guard(guard, shadow)  # shadow: every node kept, verdicts recorded
 
     @classmethod
     def class_name(cls) -> str:
@@ -60,7 +68,8 @@ class LlamaGuardNodePostprocessor(BaseNodePostprocessor):
     ) -> list[NodeWithScore]:
         if not nodes:
             return []
-        verdicts = self._guard.check_many([node_conversation(n) for n in nodes])
+        with stage_scope("document"):
+            verdicts = self._guard.check_many([node_conversation(n) for n in nodes])
         return self._apply(nodes, verdicts)
 
     async def _apostprocess_nodes(
@@ -68,7 +77,8 @@ class LlamaGuardNodePostprocessor(BaseNodePostprocessor):
     ) -> list[NodeWithScore]:
         if not nodes:
             return []
-        verdicts = await self._guard.acheck_many([node_conversation(n) for n in nodes])
+        with stage_scope("document"):
+            verdicts = await self._guard.acheck_many([node_conversation(n) for n in nodes])
         return self._apply(nodes, verdicts)
 
     def _apply(self, nodes: Any, verdicts: list[Verdict]) -> list[Any]:

@@ -67,6 +67,9 @@ class GuardedQueryEngine(BaseQueryEngine):
         window: how streamed answers are judged: ``"sentence"`` or a number of characters.
         streaming: whether a refusal is a streaming response; default: what the inner
             engine's response synthesizer does.
+        shadow: judge and record, never block (every verdict is recorded with ``would_block``,
+            nothing is refused, rerouted or raised, a failing guard fails nothing); default:
+            the guard's own ``shadow``.
     """
 
     def __init__(
@@ -81,11 +84,12 @@ class GuardedQueryEngine(BaseQueryEngine):
         streaming: bool | None = None,
         callback_manager: CallbackManager | None = None,
         window: WindowSpec = "sentence",
+        shadow: bool | None = None,
     ) -> None:
         if not isinstance(engine, BaseQueryEngine):
             raise TypeError(f"engine must be a BaseQueryEngine, got {type(engine).__name__}")
         self._engine = engine
-        self._guard = check_guard(guard)
+        self._guard = check_guard(guard, shadow)
         self._check_input = check_input
         self._check_output = check_output
         self._action = parse_action(on_unsafe, refusal, (BaseQueryEngine,))

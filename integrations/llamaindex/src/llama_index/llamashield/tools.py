@@ -36,6 +36,7 @@ def guard_tool(
     check_output: bool = True,
     on_unsafe: ToolOnUnsafe = "raise",
     refusal: str | None = None,
+    shadow: bool | None = None,
 ) -> AsyncBaseTool:
     """Wrap ``tool`` so that Llama Guard judges its arguments and its result.
 
@@ -62,8 +63,11 @@ def guard_tool(
             stage, the arguments or output, the refusal) and returning the output
             (``str | ToolOutput``) to give instead.
         refusal: the refusal template (``{categories}``, ``{codes}``, ``{stage}``).
+        shadow: judge and record, never block (every verdict is recorded with ``would_block``,
+            nothing is refused, rerouted or raised, a failing guard fails nothing); default:
+            the guard's own ``shadow``.
     """
-    check_guard(guard)
+    guard = check_guard(guard, shadow)
     shield = _ToolShield(guard, check_input, check_output, parse_action(on_unsafe, refusal))
     if isinstance(tool, FunctionTool):
         return GuardedFunctionTool(tool, shield)
@@ -125,12 +129,12 @@ class _ToolShield:
         arguments = self.arguments(args, judged)
         raw_input = {"args": args, "kwargs": judged}
         if self.check_input:
-            (verdict,) = yield Judge([self.arguments_turn(name, arguments)])
+            (verdict,) = yield Judge([self.arguments_turn(name, arguments)], "tool_args")
             if not verdict.safe:
                 return (yield from self.blocked(name, arguments, verdict, "tool_args", raw_input))
         output: ToolOutput = yield run
         if self.check_output and has_content(output):
-            (verdict,) = yield Judge([self.output_turn(output)])
+            (verdict,) = yield Judge([self.output_turn(output)], "tool_result")
             if not verdict.safe:
                 return (yield from self.blocked(name, output, verdict, "tool_result", raw_input))
         return output

@@ -16,6 +16,7 @@ from llama_index.llamashield._common import (
 )
 
 from llamashield import LlamaGuard, Verdict
+from llamashield.integration import stage_scope
 
 __all__ = ["LlamaGuardTransform"]
 
@@ -47,10 +48,16 @@ class LlamaGuardTransform(TransformComponent):
     _guard: LlamaGuard = PrivateAttr()
 
     def __init__(
-        self, guard: LlamaGuard, mode: NodeMode = "drop", batch_size: int = 64, **kwargs: Any
+        self,
+        guard: LlamaGuard,
+        mode: NodeMode = "drop",
+        batch_size: int = 64,
+        *,
+        shadow: bool | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(mode=check_node_mode(mode), batch_size=batch_size, **kwargs)
-        self._guard = check_guard(guard)
+        self._guard = check_guard(guard, shadow)  # shadow: every node kept, verdicts recorded
 
     @classmethod
     def class_name(cls) -> str:
@@ -63,13 +70,18 @@ class LlamaGuardTransform(TransformComponent):
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[BaseNode]:
         verdicts: list[Verdict] = []
         for batch in self._batches(nodes):
-            verdicts.extend(self._guard.check_many([node_conversation(n) for n in batch]))
+            with stage_scope("document"):
+                verdicts.extend(self._guard.check_many([node_conversation(n) for n in batch]))
         return self._apply(nodes, verdicts)
 
     async def acall(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[BaseNode]:
         verdicts: list[Verdict] = []
         for batch in self._batches(nodes):
-            verdicts.extend(await self._guard.acheck_many([node_conversation(n) for n in batch]))
+            with stage_scope("document"):
+                batch_verdicts = await self._guard.acheck_many(
+                    [node_conversation(n) for n in batch]
+                )
+            verdicts.extend(batch_verdicts)
         return self._apply(nodes, verdicts)
 
     def _batches(self, nodes: Sequence[BaseNode]) -> list[Sequence[BaseNode]]:

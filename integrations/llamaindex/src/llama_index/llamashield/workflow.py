@@ -85,6 +85,7 @@ class GuardedWorkflow(Workflow):
         guard: LlamaGuard,
         on_unsafe: Literal["raise", "refuse", "stop"] = "raise",
         refusal: str | None = None,
+        shadow: bool | None = None,
         **kwargs: Any,
     ) -> None:
         if on_unsafe == "stop":
@@ -96,7 +97,7 @@ class GuardedWorkflow(Workflow):
             on_unsafe = "refuse"
         action = parse_on_unsafe(on_unsafe, refusal=refusal, what=None)
         super().__init__(*args, **kwargs)
-        self.guard = check_guard(guard)
+        self.guard = check_guard(guard, shadow)  # shadow: never stops the run
         self.on_unsafe = action.mode
         self.refusal = action.refusal
 
@@ -141,6 +142,7 @@ def guard_agent(
     guard_tools: bool = True,
     on_unsafe: Literal["raise", "refuse"] = "raise",
     refusal: str | None = None,
+    shadow: bool | None = None,
 ) -> GuardedAgent:
     """Guard a ``FunctionAgent``/``ReActAgent``/``AgentWorkflow``: input, tools, final answer.
 
@@ -154,7 +156,7 @@ def guard_agent(
         output = await agent.run(user_msg="How do I make a bomb?")
         str(output.response.content)         # the refusal; the agent's LLM never ran
     """
-    check_guard(guard)
+    guard = check_guard(guard, shadow)  # shadow: the agent and its tools run as unguarded
     if not isinstance(agent, BaseWorkflowAgent | AgentWorkflow):
         raise TypeError(
             f"guard_agent() takes a FunctionAgent, ReActAgent, CodeActAgent or AgentWorkflow, "
@@ -229,15 +231,6 @@ class _RunAgent(Event):
     input_verdict: Verdict | None = None
 
 
-def _up_to_last_user_turn(conversation: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The conversation up to its last user-side message with content (empty if none)."""
-    for index in range(len(conversation) - 1, -1, -1):
-        turn = conversation[index]
-        if turn["role"] == "user" and has_content(turn["content"]):
-            return conversation[: index + 1]
-    return []
-
-
 class _AgentRun(Workflow):
     def __init__(self, shield: GuardedAgent, agent_kwargs: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -263,15 +256,19 @@ class _AgentRun(Workflow):
     async def check_input(self, ev: StartEvent) -> _RunAgent | StopEvent:
         user_msg = ev.get("user_msg")
         text = readable_text(user_msg)
-        # The question may be only in chat_history (agent.run(chat_history=[...]) with no
-        # user_msg): the whole history is the input, judged up to its last user-side message.
-        history = self.agent_kwargs.get("chat_history") or []
-        conversation = history_turns(history)
+        # Everything the agent's LLM reads from outside: the history (chat_history, else the
+        # memory the caller passed in) and the new message. The question may be only in the
+        # history (agent.run(chat_history=[...]) with no user_msg).
+        history = self.agent_kwargs.get("chat_history")
+        memory = self.agent_kwargs.get("memory")
+        if history is None and isinstance(memory, BaseMemory):
+            history = await memory.aget_all()
+        conversation = history_turns(history or [])
         if has_content(user_msg):
             conversation.append(message_dict(user_msg, "user"))
-        asked = _up_to_last_user_turn(conversation)
+        asked = conversation if any(has_content(t["content"]) for t in conversation) else []
         if self.shield.check_input and asked:
-            verdict = await self.shield.guard.acheck(asked)
+            verdict = await self.shield.guard.acheck_conversation(asked)
             if not verdict.safe:
                 return self._blocked({"input": verdict}, "input")
             return _RunAgent(user_msg=user_msg, text=text, context=asked, input_verdict=verdict)
@@ -292,7 +289,10 @@ class _AgentRun(Workflow):
         answer = [message_dict(output.response)["content"], plain(output.structured_response)]
         if self.shield.check_output and has_content(answer):
             judged = [*ev.context, {"role": "assistant", "content": answer}]
-            verdicts["output"] = await self.shield.guard.acheck(judged)
+            trusted = range(len(ev.context))
+            verdicts["output"] = await self.shield.guard.acheck_conversation(
+                judged, trusted=trusted
+            )
             if not verdicts["output"].safe:
                 if before is not None and isinstance(memory, BaseMemory):
                     # The blocked exchange leaves no trace in a memory the caller passed in.

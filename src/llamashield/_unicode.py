@@ -1,0 +1,197 @@
+"""Unicode tricks that hide words from Llama Guard, undone before it reads a message.
+
+``reveal`` is the non-ASCII half of ``_conversation.neutralize``: lone surrogates replaced, text
+smuggled in invisible characters decoded onto lines of its own, NFKC, invisible characters and
+stray combining marks removed, and look-alike letters in words that mix scripts folded to the
+Latin letters they imitate. Plain ASCII text never comes here.
+
+Look-alikes come from Unicode's confusables data (UTS #39, ``confusables.txt``) and the script
+of each character from ``Scripts.txt``, both as shipped by the ``confusable-homoglyphs``
+package and loaded once per process on first use (tens of milliseconds, most of it the
+package's own imports; the confusables only for a text that mixes scripts). A word is folded
+only when its letters come from more than one script ("b\u043emb", "b\u0585mb"): a word wholly
+in one script, Russian or Armenian text that happens to look Latin included, is that language
+and is left alone.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import re
+import unicodedata
+from collections.abc import Mapping
+
+__all__ = ["fold_homoglyphs", "reveal", "smuggled"]
+
+# Invisible characters used to split trigger words ("b\u200bomb") or reorder text on screen:
+# Unicode's Default_Ignorable_Code_Point set (DerivedCoreProperties.txt, 15.1), which renders as
+# nothing by definition, so removing it changes nothing a reader sees. It includes the tag
+# characters, variation selectors (both blocks) and the musical-symbol format controls.
+_INVISIBLE_CLASS = (
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
+_INVISIBLE = re.compile(_INVISIBLE_CLASS)
+# Lone surrogates cannot be encoded as UTF-8: any HTTP client would crash on them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Invisible text a chat model may still read ("ASCII smuggling"): runs of tag characters spell
+# ASCII, runs of variation selectors spell bytes. Stripping alone would hide it from the guard,
+# so it is decoded and judged on a line of its own. A run is read with every other invisible
+# character taken out first, so a zero-width space, a joiner or U+E0001 between the tag
+# characters (or selectors) cannot break it into pieces too short to decode.
+_TAGS = "\U000e0020-\U000e007e"
+_SELECTORS = "\ufe00-\ufe0f\U000e0100-\U000e01ef"
+_HIDING = re.compile(f"[{_TAGS}{_SELECTORS}]")
+_TAG_RUN = re.compile(f"[{_TAGS}]{{2,}}")
+_SELECTOR_RUN = re.compile(f"[{_SELECTORS}]{{2,}}")
+_ALL_BUT_TAGS = re.compile(f"(?![{_TAGS}]){_INVISIBLE_CLASS}")
+_ALL_BUT_SELECTORS = re.compile(f"(?![{_SELECTORS}]){_INVISIBLE_CLASS}")
+# Combining marks NFKC could not compose onto their letter ("b\u0336o\u0336m\u0336b\u0336",
+# Zalgo text) split a word into odd tokens the model may not recognise; accents that compose
+# ("e\u0301" -> "é") are already single characters by then and stay.
+_STRAY_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+# Text wholly in these blocks (ASCII, Latin-1, Latin Extended-A/B, Latin Extended Additional)
+# has no letter of another script: no word in it can mix scripts, so folding is skipped
+# without loading the confusables data.
+_OUTSIDE_LATIN = re.compile("[^\x00-\u024f\u1e00-\u1eff]")
+_WORD = re.compile(r"\w+")
+# Characters that belong to no one script, and scripts written together in one word (Japanese
+# mixes Han, Hiragana and Katakana; Korean Han and Hangul): none of these makes a word "mixed".
+_NO_SCRIPT = frozenset({"COMMON", "INHERITED", "Unknown"})
+_CJK = frozenset({"HAN", "HIRAGANA", "KATAKANA", "BOPOMOFO", "HANGUL"})
+# Letters read as Latin ones that UTS #39 maps to a non-ASCII prototype (Cyrillic and Greek
+# kappa to U+0138 kra, Greek chi is a prototype itself); folded since llamashield's first
+# homoglyph table, kept so no word that was caught before passes now.
+_BEYOND_UTS39: Mapping[str, str] = {"\u043a": "k", "\u03ba": "k", "\u03c7": "x"}
+
+
+def _smuggled_runs(text: str) -> list[str]:
+    """Every run of tag characters or variation selectors in ``text``, decoded (no prefilter)."""
+    tags_only = _ALL_BUT_TAGS.sub("", text)
+    found = ["".join(chr(ord(c) - 0xE0000) for c in run) for run in _TAG_RUN.findall(tags_only)]
+    selectors_only = _ALL_BUT_SELECTORS.sub("", text)
+    for run in _SELECTOR_RUN.findall(selectors_only):
+        data = bytes(ord(c) - 0xFE00 if ord(c) < 0x10000 else ord(c) - 0xE0100 + 16 for c in run)
+        try:
+            decoded = data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if decoded.isprintable():
+            found.append(decoded)
+    return [f for f in found if f.strip()]
+
+
+def smuggled(text: str) -> list[str]:
+    """Text hidden in tag characters or variation selectors, decoded."""
+    return _smuggled_runs(text) if _HIDING.search(text) else []
+
+
+@functools.cache
+def _folds() -> tuple[dict[int, str], re.Pattern[str]]:
+    """Each non-Latin word character whose UTS #39 prototype is ASCII letters or digits, with
+    that prototype; and a pattern finding any of them (built once, on first use)."""
+    from confusable_homoglyphs.confusables import confusables_data
+
+    data: Mapping[str, list[Mapping[str, str]]] = confusables_data
+    table: dict[int, str] = {}
+    for char, entries in data.items():
+        # A source character lists exactly its prototype; a prototype lists its sources.
+        if len(char) != 1 or len(entries) != 1:
+            continue
+        target = entries[0]["c"]
+        if not (target.isascii() and target.isalnum()):
+            continue
+        if _script(char) in _NO_SCRIPT | {"LATIN"} or not char.isalnum():
+            continue  # Latin letters are the reading, not the trick; symbols split words anyway
+        table[ord(char)] = target
+    table.update({ord(char): target for char, target in _BEYOND_UTS39.items()})
+    chars = "".join(sorted(map(chr, table)))
+    return table, re.compile(f"[{re.escape(chars)}]")
+
+
+@functools.cache
+def _script_ranges() -> tuple[list[int], list[int], list[str]]:
+    """Scripts.txt as sorted range starts and ends with each range's script (CJK as one)."""
+    from confusable_homoglyphs.categories import categories_data
+
+    names: list[str] = categories_data["iso_15924_aliases"]
+    ranges = sorted(categories_data["code_points_ranges"])
+    scripts = ["CJK" if names[r[2]] in _CJK else names[r[2]] for r in ranges]
+    return [r[0] for r in ranges], [r[1] for r in ranges], scripts
+
+
+# Each character's script, as looked up once: texts repeat their characters, and a lookup is a
+# bisect. Bounded, so text made of every code point cannot grow it past a few MB.
+_SCRIPT_OF: dict[str, str] = {}
+_SCRIPT_CACHE_MAX = 20_000
+
+
+def _script(char: str) -> str:
+    script = _SCRIPT_OF.get(char)
+    if script is None:
+        starts, ends, scripts = _script_ranges()
+        index = bisect.bisect_right(starts, ord(char)) - 1
+        script = scripts[index] if index >= 0 and ord(char) <= ends[index] else "Unknown"
+        if len(_SCRIPT_OF) >= _SCRIPT_CACHE_MAX:
+            _SCRIPT_OF.clear()
+        _SCRIPT_OF[char] = script
+    return script
+
+
+def _mixed(chars: str | set[str]) -> bool:
+    """Whether ``chars`` hold letters of more than one script."""
+    known = _SCRIPT_OF
+    return len({known.get(c) or _script(c) for c in chars} - _NO_SCRIPT) > 1
+
+
+def _fold_word(match: re.Match[str]) -> str:
+    word = match.group(0)
+    table, foldable = _folds()
+    if foldable.search(word) is None or not _mixed(word):
+        return word
+    return word.translate(table)
+
+
+def _fold_every_word(text: str) -> str:
+    """``fold_homoglyphs`` without its shortcuts (the reference the tests compare it with)."""
+    return _WORD.sub(_fold_word, text)
+
+
+def fold_homoglyphs(text: str) -> str:
+    """Look-alike letters in words that mix scripts folded to the Latin letters they imitate
+    ("b\u043emb", "\u13cfomb" -> "bomb"); words in one script are left as they are."""
+    # Shortcuts, each exact: no letter outside the Latin blocks, a text in one script (its
+    # distinct characters, looked up at C speed: most real text in any language), or no
+    # character that has a Latin look-alike means no word to fold.
+    if _OUTSIDE_LATIN.search(text) is None or not _mixed(set(text)):
+        return text
+    if _folds()[1].search(text) is None:
+        return text
+    return _fold_every_word(text)
+
+
+def reveal(text: str) -> str:
+    """Non-ASCII text as Llama Guard must read it: nothing hidden, split or disguised.
+
+    Sendable (no lone surrogate), smuggled text decoded onto lines of its own, no
+    Default_Ignorable_Code_Point, NFKC, no stray combining mark, mixed-script words folded.
+    """
+    text = _SURROGATE.sub("\ufffd", text)
+    hidden = smuggled(text)
+    if hidden:
+        text = "\n".join([text, *hidden])
+    # Invisible characters go first: one inside a word would split it (hiding the mix of
+    # scripts below) or keep an accent from composing onto its letter.
+    text = _INVISIBLE.sub("", text)
+    # Folded before NFKC too, which would turn a few look-alikes into letters that look like
+    # no Latin one (Greek lunate sigma "\u03f2" reads as "c", its NFKC form "\u03c2" does not);
+    # and after it, for the Latin letters NFKC makes of compatibility forms ("\U0001d41b").
+    # Text NFKC leaves as it is needs the second fold only (the first would fold nothing the
+    # second does not: removing stray marks only joins words, and a mixed word stays mixed).
+    if not unicodedata.is_normalized("NFKC", text):
+        text = fold_homoglyphs(text)
+        text = unicodedata.normalize("NFKC", text)
+    text = _STRAY_MARKS.sub("", text)
+    return fold_homoglyphs(text)

@@ -1,0 +1,76 @@
+"""The adapter interface: what a framework integration uses from the core, and nothing else.
+
+The LangChain and LlamaIndex adapters import from here only (a test walks their imports), so
+the core's private modules can change without breaking them; a third-party integration can
+rely on the same names. ``INTERFACE_VERSION`` changes when a name here changes meaning.
+
+- **Plans** (sans-I/O): a guarded behaviour is a generator yielding steps, driven by
+  ``run_plan`` (sync) or ``arun_plan`` (async), so it is written once:
+  ``Judge`` (conversations, last turn each: ``list[Verdict]``; ``stage=`` labels their
+  spans and metrics), ``JudgeConversation`` (every turn that came from outside: one
+  ``Verdict``), ``Call`` (the wrapped component).
+- **Observability**: ``stage_scope(stage)`` labels the checks made inside it (for components
+  that call the guard directly); each driven plan is a span of its component.
+- **Content**: ``judged_text`` (the one mapping from any content to the text Llama Guard
+  reads), ``JudgedContent``, ``UnjudgeableContent``; ``register_message_reader`` teaches
+  ``LlamaGuard.check`` a framework's message class.
+- **Unsafe outcomes**: ``Blocked`` (the reroute payload), ``UnsafeAction`` and
+  ``parse_on_unsafe`` (the one ``on_unsafe`` vocabulary), ``format_refusal``,
+  ``DEFAULT_REFUSAL``, ``verdict_metadata`` and ``METADATA_KEY`` (the JSON record attached to
+  results), ``stage_name``.
+
+Example::
+
+    from llamashield.integration import Call, JudgeConversation, Plan, run_plan
+
+    def chat_plan(messages) -> Plan[str]:
+        verdict = yield JudgeConversation(messages)
+        if not verdict.safe:
+            return "refused"
+        return (yield Call(model.invoke, model.ainvoke, (messages,)))
+
+    run_plan(chat_plan(messages), guard)
+"""
+
+from __future__ import annotations
+
+from llamashield._blocked import (
+    DEFAULT_REFUSAL,
+    METADATA_KEY,
+    Blocked,
+    UnsafeAction,
+    format_refusal,
+    parse_on_unsafe,
+    stage_name,
+    verdict_metadata,
+)
+from llamashield._content import JudgedContent, UnjudgeableContent, judged_text
+from llamashield._conversation import register_message_reader
+from llamashield._plan import Call, Judge, JudgeConversation, Plan, Step, arun_plan, run_plan
+from llamashield._telemetry import stage_scope
+
+__all__ = [
+    "DEFAULT_REFUSAL",
+    "INTERFACE_VERSION",
+    "METADATA_KEY",
+    "Blocked",
+    "Call",
+    "Judge",
+    "JudgeConversation",
+    "JudgedContent",
+    "Plan",
+    "Step",
+    "UnjudgeableContent",
+    "UnsafeAction",
+    "arun_plan",
+    "format_refusal",
+    "judged_text",
+    "parse_on_unsafe",
+    "register_message_reader",
+    "run_plan",
+    "stage_name",
+    "stage_scope",
+    "verdict_metadata",
+]
+
+INTERFACE_VERSION = 1
