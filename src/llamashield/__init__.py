@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from llamashield._circuit import CircuitBreaker
     from llamashield._conversation import Turn
     from llamashield._exceptions import (
+        BackendError,
         ConfigurationError,
         GuardUnavailableError,
         LlamaShieldError,
@@ -45,9 +46,8 @@ if TYPE_CHECKING:
         taxonomy_for_model,
     )
     from llamashield._verdict import Verdict
-    from llamashield.backends._base import BackendError
 
-__version__ = "0.1.0"
+    __version__: str
 
 # Names resolve on first use (PEP 562): `import llamashield` stays cheap, and pydantic, asyncio
 # and the SDKs load only when a guard is built.
@@ -59,7 +59,7 @@ _EXPORTS = {
     "format_refusal": "llamashield._blocked",
     "verdict_metadata": "llamashield._blocked",
     "CircuitBreaker": "llamashield._circuit",
-    "BackendError": "llamashield.backends._base",
+    "BackendError": "llamashield._exceptions",
     "Turn": "llamashield._conversation",
     "ConfigurationError": "llamashield._exceptions",
     "GuardUnavailableError": "llamashield._exceptions",
@@ -113,6 +113,9 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()[name] = _installed_version()
+        return globals()[name]
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'llamashield' has no attribute {name!r}")
@@ -123,3 +126,13 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+def _installed_version() -> str:
+    """The version written once, in pyproject.toml, as the installed package's metadata says."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("llamashield")
+    except PackageNotFoundError:  # a source tree on sys.path, never installed
+        return "0+unknown"

@@ -4,7 +4,7 @@ Framework-agnostic (no LangChain or LlamaIndex import here); the adapters only c
 types at the edge:
 
 - ``Stage``: where content was judged: ``input``, ``output``, ``tool_args``, ``tool_result``,
-  ``document``. ``stage_name`` maps the names of earlier releases onto these.
+  ``document``.
 - ``OnUnsafe``: ``"raise"`` (the default everywhere), ``"refuse"``, or a reroute target; agent
   middleware adds ``"end"``/``"replace"``. ``parse_on_unsafe`` validates a setting once, when the
   component is built, into an ``UnsafeAction``.
@@ -26,8 +26,6 @@ Example::
 
 from __future__ import annotations
 
-import inspect
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
@@ -42,26 +40,14 @@ __all__ = [
     "Blocked",
     "OnUnsafe",
     "Stage",
-    "StageName",
     "UnsafeAction",
-    "VerdictRecord",
     "format_refusal",
     "parse_on_unsafe",
-    "renamed_option",
-    "reroute_arity",
-    "stage_name",
     "verdict_metadata",
 ]
 
 Stage: TypeAlias = Literal["input", "output", "tool_args", "tool_result", "document"]
 STAGES: tuple[Stage, ...] = ("input", "output", "tool_args", "tool_result", "document")
-
-# Names of earlier releases (LangChain tools and middleware, the callback handler).
-_LEGACY_STAGES: dict[str, Stage] = {
-    "tool_input": "tool_args",
-    "tool_output": "tool_result",
-    "retrieval": "document",
-}
 
 METADATA_KEY = "llamashield"
 """Key under which verdicts are recorded in metadata (documents, nodes, messages, responses)."""
@@ -72,40 +58,6 @@ Mode: TypeAlias = Literal["raise", "refuse", "reroute", "end", "replace"]
 OnUnsafe: TypeAlias = Literal["raise", "refuse", "end", "replace"] | Callable[..., Any] | Any
 """``"raise"`` | ``"refuse"`` | a reroute target (a Runnable, a query or chat engine, a
 callable taking a ``Blocked``); agent middleware also takes ``"end"`` and ``"replace"``."""
-
-
-class StageName(str):
-    """A stage name that still compares equal to its name in earlier releases (with a warning),
-    so ``error.stage == "tool_input"`` keeps working while code migrates to ``"tool_args"``."""
-
-    __slots__ = ()
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, str) and _LEGACY_STAGES.get(other) == str(self):
-            _warn_stage(other)
-            return True
-        return str.__eq__(self, other)
-
-    def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
-
-    __hash__ = str.__hash__
-
-
-def _warn_stage(old: str) -> None:
-    warnings.warn(
-        f"stage {old!r} is now called {_LEGACY_STAGES[old]!r}; compare with the new name",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-
-
-def stage_name(stage: str) -> StageName:
-    """``stage`` under its current name (``"tool_input"`` becomes ``"tool_args"``...)."""
-    if stage in _LEGACY_STAGES:
-        _warn_stage(stage)
-        stage = _LEGACY_STAGES[stage]
-    return StageName(stage)
 
 
 @dataclass(frozen=True)
@@ -181,28 +133,6 @@ class Blocked:
             "verdict": verdict_metadata(self.verdict, stage=self.stage),
         }
 
-    # Earlier LangChain reroutes got ``{"input": ..., "verdict": ..., "stage": ...}``.
-    def __getitem__(self, key: str) -> Any:
-        legacy = {"input": self.content, "verdict": self.verdict, "stage": self.stage}
-        if key not in legacy:
-            raise KeyError(key)
-        warnings.warn(
-            f"a reroute now receives a llamashield.Blocked: use blocked.{_ATTR[key]} "
-            f"instead of blocked[{key!r}]",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return legacy[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
-
-_ATTR = {"input": "content", "verdict": "verdict", "stage": "stage"}
-
 
 def format_refusal(template: str | None, verdict: Verdict, *, stage: str, content: Any = "") -> str:
     """Fill a refusal template (``DEFAULT_REFUSAL`` when None).
@@ -225,34 +155,16 @@ def format_refusal(template: str | None, verdict: Verdict, *, stage: str, conten
         return text
 
 
-class VerdictRecord(dict[str, Any]):
-    """The JSON-ready record of one verdict (a plain ``dict`` for ``json.dumps``).
-
-    Attribute reads (``record.safe``) still work for code written when LlamaIndex responses
-    held ``Verdict`` objects, with a ``DeprecationWarning``.
-    """
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name not in self:
-            raise AttributeError(name)
-        warnings.warn(
-            f"metadata['llamashield'] holds JSON-ready dicts now: read [{name!r}], not .{name}",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return self[name]
-
-
-def verdict_metadata(verdict: Verdict, *, stage: str | None = None) -> VerdictRecord:
+def verdict_metadata(verdict: Verdict, *, stage: str | None = None) -> dict[str, Any]:
     """The one shape in which a verdict is attached to results: JSON-ready, no live objects.
 
     Keys: ``safe``, ``stage``, ``categories`` (codes), ``category_names``, ``score``, ``role``,
     ``model``, ``error``, ``cached``; a verdict judged in shadow mode adds ``shadow`` (true) and
     ``would_block`` (what enforcing would have done; ``safe`` is true there).
     """
-    record = VerdictRecord(
+    record: dict[str, Any] = dict(
         safe=verdict.safe,
-        stage=None if stage is None else str(stage_name(stage)),
+        stage=None if stage is None else str(stage),
         categories=list(verdict.codes),
         category_names=[c.name for c in verdict.categories],
         score=verdict.score,
@@ -264,28 +176,3 @@ def verdict_metadata(verdict: Verdict, *, stage: str | None = None) -> VerdictRe
     if verdict.shadow:
         record.update(shadow=True, would_block=bool(verdict.would_block))
     return record
-
-
-def renamed_option(value: Any, old_value: Any, old: str, new: str, *, stacklevel: int = 3) -> Any:
-    """``value``, or ``old_value`` given under an option's earlier name (with a warning)."""
-    if old_value is None:
-        return value
-    warnings.warn(f"{old}= is deprecated: use {new}=", DeprecationWarning, stacklevel=stacklevel)
-    if value is not None and value != old_value:
-        raise ValueError(f"pass {new}= only ({old}= is its deprecated name)")
-    return old_value
-
-
-def reroute_arity(target: Callable[..., Any]) -> int:
-    """How many positional arguments a reroute callable takes (2: the earlier LlamaIndex
-    ``(text, UnsafeContentError)`` form; 1: a ``Blocked``)."""
-    try:
-        parameters = inspect.signature(target).parameters.values()
-    except (TypeError, ValueError):  # builtins without a signature: the current form
-        return 1
-    positional = [
-        p
-        for p in parameters
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-    ]
-    return len(positional)

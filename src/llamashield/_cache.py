@@ -11,6 +11,7 @@ import threading
 from collections import OrderedDict
 from typing import Protocol, runtime_checkable
 
+from llamashield._exceptions import ConfigurationError
 from llamashield._verdict import Verdict
 
 __all__ = ["LRUVerdictCache", "VerdictCache", "resolve_cache"]
@@ -44,7 +45,7 @@ class LRUVerdictCache:
 
     def __init__(self, maxsize: int) -> None:
         if maxsize < 1:
-            raise ValueError(f"cache size must be >= 1, got {maxsize}")
+            raise ConfigurationError(f"cache size must be >= 1, got {maxsize}")
         self.maxsize = maxsize
         self._data: OrderedDict[str, Verdict] = OrderedDict()
         self._lock = threading.Lock()
@@ -89,7 +90,7 @@ def resolve_cache(cache: bool | int | VerdictCache | None) -> VerdictCache | Non
         return LRUVerdictCache(cache) if cache else None
     if isinstance(cache, VerdictCache):
         return cache
-    raise TypeError(
+    raise ConfigurationError(
         "cache= takes True, a size, or a cache with get/put/aget/aput "
         f"(LRUVerdictCache, RedisVerdictCache), got {type(cache).__name__}"
     )

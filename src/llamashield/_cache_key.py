@@ -1,10 +1,19 @@
 """Cache keys and the stored form of a verdict. Pure, no I/O.
 
-A key is a SHA-256 over everything that decides a verdict: the scope (model id, backend kind,
-whether it gives scores, the taxonomy with its category texts, the blocking codes, the
-threshold, how long turns are chunked) and the normalised conversation with its judged role.
-Two guards with different policies therefore never share an entry. ``on_error`` is left out on
-purpose: error verdicts are never cached, so it cannot change a cached one.
+A key is a SHA-256 over everything that reaches the model or decides what its answer means:
+the scope (model id; backend class and the settings of it that shape the answer, such as the
+HTTP backends' ``mode``, ``max_tokens`` and ``logprobs`` or the simulated backend's rules;
+whether it gives scores; the taxonomy with its category texts and the categories left out of
+the prompt; the blocking codes; the threshold; how long turns are chunked; the media policy and
+image limits) and the normalised conversation with its judged role and the images sent with
+it. Two guards that would send a different prompt, or read the same answer differently,
+therefore never share an entry. ``on_error`` is left out on purpose: error verdicts are never
+cached, so it cannot change a cached one.
+
+A conversation whose verdict depends on content llamashield never saw is never cached: an
+image sent as an ``http(s)`` URL is fetched by the guard's server, and whatever sits behind the
+URL may change, so ``cache_key`` returns ``None`` for it. Only base64 ``data:`` images (bytes
+the guard checked) are part of a key.
 
 The stored value holds the verdict only (decision, categories, score, role, model, latency and
 the model's answer in canonical form); no text of the conversation is ever in it, so a shared
@@ -22,15 +31,41 @@ from llamashield._policy import Policy
 from llamashield._taxonomy import Category
 from llamashield._verdict import Verdict
 
-__all__ = ["cache_key", "cache_scope", "decode_verdict", "encode_verdict"]
+__all__ = ["backend_settings", "cache_key", "cache_scope", "decode_verdict", "encode_verdict"]
 
-_FORMAT = 1  # bump when the key or value layout changes, so old entries are never misread
+# Bump when the key or value layout changes, so old entries are never misread. 2: the scope
+# covers excluded categories, backend settings and media; http(s) images are never cached.
+_FORMAT = 2
+
+
+def backend_settings(backend: object) -> tuple[object, ...]:
+    """What of a backend decides its answers, besides the model id: its class, and the
+    ``cache_settings`` it declares (an optional capability: a tuple of JSON values).
+
+    Read on every check (it must stay cheap): the eval CLI switches logprobs on after a guard
+    is built, which changes the scope.
+    """
+    # The class itself (its repr in the digest names module and qualified name): no string is
+    # built on the hot path.
+    own = getattr(backend, "cache_settings", None)
+    return (type(backend), own, getattr(backend, "logprobs", None))
 
 
 def cache_scope(
-    *, model: str, backend: str, scores: object, policy: Policy, chunking: tuple[int, int]
+    *,
+    model: str,
+    backend: str,
+    scores: object,
+    policy: Policy,
+    chunking: tuple[int, int],
+    settings: object = None,
+    media: object = None,
 ) -> str:
-    """A digest of what, besides the conversation, decides a verdict."""
+    """A digest of what, besides the conversation, decides a verdict.
+
+    ``settings`` is ``backend_settings(backend)``; ``media`` the guard's media policy and image
+    limits.
+    """
     taxonomy = policy.taxonomy
     parts: list[Any] = [
         _FORMAT,
@@ -40,24 +75,35 @@ def cache_scope(
         taxonomy.generation,
         taxonomy.custom,
         [[c.code, c.name, c.description] for c in taxonomy],
+        sorted(taxonomy.excluded),
         sorted(policy.blocking),
         policy.threshold,
         list(chunking),
+        settings,
+        media,
     ]
     return _digest(parts)
 
 
-def cache_key(scope: str, conversation: Conversation) -> str:
-    """The key of one conversation's verdict within a scope (hex SHA-256)."""
-    # Images Llama Guard 4 reads are part of what decides the verdict.
-    turns = [[t.role, t.content, *t.images] for t in conversation]
+def cache_key(scope: str, conversation: Conversation) -> str | None:
+    """The key of one conversation's verdict within a scope (hex SHA-256), or ``None`` when
+    the verdict must not be cached: an image the model fetches from a URL (not ``data:``)."""
+    turns = []
+    for t in conversation:
+        if t.images:
+            if not all(image.startswith("data:") for image in t.images):
+                return None
+            turns.append([t.role, t.content, *t.images])  # the image bytes decide too
+        else:
+            turns.append([t.role, t.content])
     return _digest([scope, conversation[-1].role, turns])
 
 
 def _digest(parts: list[Any]) -> str:
     # JSON is unambiguous (strings are quoted and escaped), so distinct inputs never collide by
     # concatenation; ensure_ascii keeps the bytes independent of the platform's encoding.
-    payload = json.dumps(parts, ensure_ascii=True, separators=(",", ":"))
+    # A value JSON cannot write (a custom backend's setting) counts by its repr.
+    payload = json.dumps(parts, ensure_ascii=True, separators=(",", ":"), default=repr)
     return hashlib.sha256(payload.encode("ascii")).hexdigest()
 
 

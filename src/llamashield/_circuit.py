@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from llamashield import _telemetry
+from llamashield._exceptions import ConfigurationError
 
 __all__ = ["CircuitBreaker", "Health"]
 
@@ -29,10 +31,14 @@ class CircuitBreaker:
 
         guard = LlamaGuard(backend, circuit_breaker=CircuitBreaker(failures=3, cooldown=10))
         guard = LlamaGuard(backend, circuit_breaker=None)   # never fail fast
+
+    ``clock`` gives the time in seconds (``time.monotonic``); tests pass one they move by hand,
+    so a cool-down passes without waiting for it.
     """
 
     failures: int = 5
     cooldown: float = 30.0
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
     _consecutive: int = field(default=0, init=False, repr=False)
     _opened_at: float | None = field(default=None, init=False, repr=False)
     _probing: bool = field(default=False, init=False, repr=False)
@@ -40,7 +46,7 @@ class CircuitBreaker:
 
     def __post_init__(self) -> None:
         if self.failures < 1 or self.cooldown <= 0:
-            raise ValueError("CircuitBreaker needs failures >= 1 and cooldown > 0 seconds")
+            raise ConfigurationError("CircuitBreaker needs failures >= 1 and cooldown > 0 seconds")
 
     @property
     def is_open(self) -> bool:
@@ -60,7 +66,7 @@ class CircuitBreaker:
         with self._lock:
             if self._opened_at is None:
                 return None, False
-            waited = time.monotonic() - self._opened_at
+            waited = self.clock() - self._opened_at
             if waited >= self.cooldown and not self._probing:
                 self._probing = True  # exactly one caller probes the backend
                 _telemetry.note_breaker("half_open")
@@ -78,7 +84,7 @@ class CircuitBreaker:
             elif health == "failure":
                 self._consecutive += 1
                 if probe or self._consecutive >= self.failures:
-                    self._opened_at = time.monotonic()
+                    self._opened_at = self.clock()
             if probe:
                 self._probing = False
             after = self.state

@@ -19,26 +19,14 @@ from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any, Final
 
+from llamashield._exceptions import UnjudgeableContent
+
 __all__ = ["JudgedContent", "MediaPart", "UnjudgeableContent", "judged_text"]
 
 # Bounds so hostile or accidental data (deep nesting, a huge fan-out, a cycle) cannot blow the
 # stack or the CPU: past them the content is unjudgeable, which blocks by default.
 MAX_DEPTH: Final = 64
 MAX_NODES: Final = 100_000
-
-
-class UnjudgeableContent(ValueError):
-    """Content with neither text nor a JSON form (or too deep, too large, cyclic).
-
-    The guard does not skip it: its error policy decides (by default, blocked).
-
-    Example::
-
-        try:
-            judged_text(object())
-        except UnjudgeableContent as exc:
-            print(exc)   # names the type
-    """
 
 
 @dataclass(frozen=True, slots=True)

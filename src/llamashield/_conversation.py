@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import re
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -46,9 +45,9 @@ _ROLE_ALIASES: dict[str, Role] = {
     "tool": "user",
     "function": "user",
 }
-# LangChain's role spellings, read by the core in earlier releases: the LangChain adapter now
-# converts its messages at its boundary (``register_message_reader``).
-_DEPRECATED_ROLES: dict[str, Role] = {"human": "user", "ai": "agent"}
+# LangChain's role spellings: its adapter converts its messages at its boundary
+# (``register_message_reader``), so the core names the roles it takes instead.
+_FRAMEWORK_ROLES = frozenset({"human", "ai"})
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _LINE_BREAK = re.compile("\r\n?|[\u2028\u2029]")
@@ -210,14 +209,11 @@ def read_messages(conversation: Any) -> list[Turn]:
     for index, message in enumerate(conversation):
         raw_role, parts = _message_fields(message, index)
         key = raw_role.lower()
-        if key in _DEPRECATED_ROLES:
-            warnings.warn(
-                f"role {raw_role!r} is LangChain's spelling: pass 'user'/'assistant' (or "
-                "LangChain message objects, which langchain_llamashield converts)",
-                DeprecationWarning,
-                stacklevel=5,
+        if key in _FRAMEWORK_ROLES:
+            raise ValueError(
+                f"message {index} has role {raw_role!r}, LangChain's spelling: pass 'user' or "
+                "'assistant' (or LangChain message objects, which langchain_llamashield converts)"
             )
-            key = "user" if _DEPRECATED_ROLES[key] == "user" else "assistant"
         if key not in _ROLE_ALIASES:
             raise ValueError(
                 f"message {index} has role {raw_role!r}; use 'user', 'assistant', 'system' "

@@ -22,8 +22,15 @@ from typing import Any, Self, TypeVar, cast
 
 from llamashield import _telemetry
 from llamashield._cache import LRUVerdictCache, VerdictCache, resolve_cache
-from llamashield._cache_key import cache_key, cache_scope
-from llamashield._checks import MEDIA_ONLY, Result, check_capabilities, checked, health
+from llamashield._cache_key import backend_settings, cache_key, cache_scope
+from llamashield._checks import (
+    MEDIA_ONLY,
+    Result,
+    check_capabilities,
+    check_settings,
+    checked,
+    health,
+)
 from llamashield._chunking import combine_verdicts, split_long_turn
 from llamashield._circuit import CircuitBreaker
 from llamashield._content import MediaPart
@@ -47,6 +54,7 @@ from llamashield._media import (
 from llamashield._observed import Observed, failed_verdict, shadow_verdict
 from llamashield._outside_turns import outside_prefixes
 from llamashield._policy import MISSING_SCORE, OnError, Policy, build_policy
+from llamashield._redact import redact
 from llamashield._retry import RetryBudget
 from llamashield._taxonomy import Category, Taxonomy, taxonomy_for_generation
 from llamashield._verdict import Verdict
@@ -98,11 +106,17 @@ class LlamaGuard:
         max_concurrency: backend calls in flight at once: across every sync call (all threads,
             ``check_many`` and chunks included) and, separately, on each event loop.
         cache: ``True`` (an in-process LRU of 1024 entries), a size, ``False``, or a shared
-            cache such as ``RedisVerdictCache(url)`` that every replica reads and fills.
+            cache such as ``RedisVerdictCache(url)`` that every replica reads and fills. The key
+            covers everything the model reads and every setting that decides the verdict; error
+            verdicts and conversations with an image behind an ``http(s)`` URL (what it serves
+            can change) are never cached.
         circuit_breaker: fail fast after repeated backend failures (default: 5 failures, 30 s
             cool-down); ``None`` to always wait for the backend.
         chunk_chars, chunk_overlap: a last turn longer than ``chunk_chars`` characters is judged
             in overlapping chunks (unsafe if any chunk is); Llama Guard reads 8k tokens.
+            Guarantee: any span of at most ``chunk_overlap`` characters (500 by default, about
+            100 words) is seen whole in at least one chunk, so a request that long is never
+            judged only in halves; raise it for longer requests (under ``chunk_chars // 2``).
         max_chars: conversations longer than this are not sent at all; the error policy
             decides (by default: blocked).
         media: what happens to images, audio, files and video in a conversation: ``"judge"``
@@ -168,17 +182,25 @@ class LlamaGuard:
             # The guard builds this backend, so it can ask for the scores a threshold needs.
             backend = TogetherBackend(model=model or DEFAULT_MODEL, logprobs=threshold is not None)
         elif model is not None:
-            raise ValueError("pass model= to the backend, not to LlamaGuard, when giving a backend")
+            raise ConfigurationError(
+                "pass model= to the backend, not to LlamaGuard, when giving a backend"
+            )
         if not isinstance(backend, Backend):
-            raise TypeError(f"backend must implement complete/acomplete, got {backend!r}")
-        if not (isinstance(timeout, int | float) and timeout > 0):
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        if not (isinstance(max_concurrency, int) and max_concurrency >= 1):
-            raise ValueError(f"max_concurrency must be an int >= 1, got {max_concurrency!r}")
-        if not (isinstance(max_retries, int) and max_retries >= 0):
-            raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
-        if isinstance(taxonomy, int):
+            raise ConfigurationError(f"backend must implement complete/acomplete, got {backend!r}")
+        if circuit_breaker is _DEFAULT_BREAKER:
+            circuit_breaker = CircuitBreaker()
+        check_settings(
+            timeout=timeout, max_retries=max_retries, max_concurrency=max_concurrency,
+            chunk_chars=chunk_chars, chunk_overlap=chunk_overlap, max_chars=max_chars,
+            circuit_breaker=circuit_breaker,
+        )  # fmt: skip
+        if isinstance(taxonomy, int) and not isinstance(taxonomy, bool):
             taxonomy = taxonomy_for_generation(taxonomy)
+        elif taxonomy is not None and not isinstance(taxonomy, Taxonomy):
+            raise ConfigurationError(
+                "taxonomy takes a Taxonomy (LLAMA_GUARD_3...) or a generation 1-4, "
+                f"got {taxonomy!r}"
+            )
         self.backend = backend
         self.policy: Policy = build_policy(
             taxonomy or backend.taxonomy, categories, threshold, on_error, exclude_from_prompt
@@ -187,14 +209,8 @@ class LlamaGuard:
         self.timeout = float(timeout)
         self.max_retries = max_retries
         self.max_concurrency = max_concurrency
-        if not 0 <= chunk_overlap < chunk_chars // 2:
-            raise ValueError("chunk_overlap must be >= 0 and under half of chunk_chars")
-        if max_chars < 1:
-            raise ValueError(f"max_chars must be >= 1, got {max_chars}")
         self.chunk_chars, self.chunk_overlap, self.max_chars = chunk_chars, chunk_overlap, max_chars
         self.judge_history = bool(judge_history)
-        if circuit_breaker is _DEFAULT_BREAKER:
-            circuit_breaker = CircuitBreaker()
         self.circuit_breaker = circuit_breaker
         self._cache = resolve_cache(cache)
         # Without a cache, conversation judging still remembers the turns it judged (the last
@@ -238,7 +254,7 @@ class LlamaGuard:
 
     def __repr__(self) -> str:
         return (
-            f"LlamaGuard(backend={self.backend!r}, taxonomy=Llama Guard "
+            f"LlamaGuard(backend={redact(repr(self.backend))}, taxonomy=Llama Guard "
             f"{self.taxonomy.generation}{' custom' if self.taxonomy.custom else ''}, "
             f"on_error={self.policy.on_error!r}, timeout={self.timeout}"
             f"{', shadow=True' if self.shadow else ''})"
@@ -368,13 +384,17 @@ class LlamaGuard:
         cache: the key ignores why it was rejected)."""
         if plan.rejected is not None:
             return None
-        scores = getattr(self.backend, "logprobs", None)  # the eval CLI switches it on later
-        if self._scope is None or self._scope[0] != scores:
+        settings = backend_settings(self.backend)  # the eval CLI switches logprobs on later
+        if self._scope is None or self._scope[0] != settings:
+            limits = self.image_limits
+            media = (self.media, limits.max_images, limits.max_image_bytes, *sorted(limits.formats))
             scope = cache_scope(
-                model=self.model, backend=type(self.backend).__name__, scores=scores,
-                policy=self.policy, chunking=(self.chunk_chars, self.chunk_overlap),
+                model=self.model, backend=type(self.backend).__name__,
+                scores=getattr(self.backend, "logprobs", None), policy=self.policy,
+                chunking=(self.chunk_chars, self.chunk_overlap), settings=settings,
+                media=media,
             )  # fmt: skip
-            self._scope = (scores, scope)
+            self._scope = (settings, scope)
         return cache_key(self._scope[1], plan.request.conversation)
 
     def _admit(self, plan: _Plan, hit: Verdict | None) -> tuple[Verdict | None, bool]:

@@ -47,7 +47,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from llamashield._conversation import Turn
-from llamashield._exceptions import ConfigurationError
+from llamashield._exceptions import ConfigurationError, ImageRejected
 from llamashield._taxonomy import Taxonomy
 from llamashield.backends._base import Backend, accepts_images
 
@@ -96,10 +96,6 @@ _NO_ROOT = (
 logger = logging.getLogger("llamashield")
 
 
-class ImageRejected(ValueError):
-    """An image the guard cannot send as it is; the message says why and what to do."""
-
-
 @dataclass(frozen=True, slots=True)
 class ImageLimits:
     """How many images one conversation may carry, how large each may be, and which formats.
@@ -115,12 +111,14 @@ class ImageLimits:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.max_images, int) and self.max_images >= 1):
-            raise ValueError(f"max_images must be an int >= 1, got {self.max_images!r}")
+            raise ConfigurationError(f"max_images must be an int >= 1, got {self.max_images!r}")
         if not (isinstance(self.max_image_bytes, int) and self.max_image_bytes >= 1):
-            raise ValueError(f"max_image_bytes must be an int >= 1, got {self.max_image_bytes!r}")
+            raise ConfigurationError(
+                f"max_image_bytes must be an int >= 1, got {self.max_image_bytes!r}"
+            )
         unknown = set(self.formats) - {"image/jpeg", "image/png", "image/webp", "image/gif"}
         if unknown or not self.formats:
-            raise ValueError(
+            raise ConfigurationError(
                 f"formats must be a non-empty subset of image/jpeg, image/png, image/webp and "
                 f"image/gif, got {sorted(self.formats)!r}"
             )
@@ -435,10 +433,10 @@ def resolve_media(media: str | None, backend: Backend, taxonomy: Taxonomy) -> Me
     if media is None:
         return "judge" if why_no_images(backend, taxonomy) is None else "block"
     if media not in MEDIA_MODES:
-        raise ValueError(f"media must be one of {MEDIA_MODES}, got {media!r}")
+        raise ConfigurationError(f"media must be one of {MEDIA_MODES}, got {media!r}")
     if media == "judge" and (reason := why_no_images(backend, taxonomy)) is not None:
         raise ConfigurationError(f'media="judge" cannot apply: {reason}')
-    return media  # type: ignore[return-value]
+    return media
 
 
 def with_images(

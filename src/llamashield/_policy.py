@@ -12,6 +12,7 @@ from typing import Literal
 
 from llamashield._exceptions import ConfigurationError, GuardUnavailableError, VerdictParseError
 from llamashield._parser import parse_answer
+from llamashield._redact import redact
 from llamashield._taxonomy import Category, Taxonomy
 from llamashield._verdict import Verdict
 from llamashield.backends._base import BackendAnswer, BackendError, GuardRequest
@@ -37,21 +38,24 @@ class Policy:
         """The verdict for a model's answer; raises only for an unreadable one under "raise".
 
         The model's word stands: an answer whose first line is ``unsafe`` is unsafe under every
-        ``on_error`` even when the rest of it cannot be read (the error is recorded on the
-        verdict). ``on_error`` decides only answers that say neither safe nor unsafe.
+        ``on_error`` even when the rest of it cannot be read, its score included (a score that
+        is no probability is dropped and the error recorded on the verdict). ``on_error``
+        decides only answers that say neither safe nor unsafe, and a ``safe`` whose score could
+        not be read (under a threshold that score could have said unsafe).
         """
         parsed = parse_answer(answer.text, request.taxonomy)
-        if parsed.error is not None and not parsed.said_unsafe:
+        problem = "; ".join(p for p in (parsed.error, answer.problem) if p) or None
+        if problem is not None and not parsed.said_unsafe:
             if self.on_error == "raise":
-                raise VerdictParseError(parsed.error, raw=answer.text)
-            return self._error_verdict(request, parsed.error, latency_ms, answer)
-        note = parsed.error
+                raise VerdictParseError(problem, raw=answer.text)
+            return self._error_verdict(request, problem, latency_ms, answer)
         unsafe = parsed.unsafe
-        if parsed.error is None and self.threshold is not None:
-            if answer.score is None:
-                note = MISSING_SCORE.format(threshold=self.threshold)
+        score = answer.score if answer.problem is None else None
+        if problem is None and self.threshold is not None:
+            if score is None:
+                problem = MISSING_SCORE.format(threshold=self.threshold)
             else:
-                unsafe = answer.score >= self.threshold
+                unsafe = score >= self.threshold
         if unsafe and parsed.categories and parsed.error is None:
             # Reported categories outside the policy do not block; an unsafe answer without
             # any code (the model omitted the line) blocks, failing closed.
@@ -59,24 +63,25 @@ class Policy:
         return Verdict(
             safe=not unsafe,
             categories=parsed.categories,
-            score=answer.score,
+            score=score,
             role=request.role,
             raw=answer.text,
             model=answer.model,
             latency_ms=latency_ms,
-            error=note,
+            error=problem,
         )
 
     def fail(
         self, request: GuardRequest, error: BackendError, model: str, latency_ms: float
     ) -> Verdict:
+        """The verdict for a failure (or the error under "raise"). Its text is redacted again
+        here: a custom backend's error may quote a URL with credentials in it."""
+        message = redact(error.message)
         if self.on_error == "raise":
             if error.kind == "malformed":
-                raise VerdictParseError(error.message) from None
-            raise GuardUnavailableError(error.message, status_code=error.status_code) from None
-        return self._error_verdict(
-            request, error.message, latency_ms, BackendAnswer("", model=model)
-        )
+                raise VerdictParseError(message) from None
+            raise GuardUnavailableError(message, status_code=error.status_code) from None
+        return self._error_verdict(request, message, latency_ms, BackendAnswer("", model=model))
 
     def _error_verdict(
         self, request: GuardRequest, error: str, latency_ms: float, answer: BackendAnswer
@@ -106,11 +111,14 @@ def build_policy(
     one kind. ``exclude_from_prompt=True`` also removes the other categories from the prompt.
     """
     if on_error not in _ON_ERROR:
-        raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
-    if threshold is not None and not (
-        isinstance(threshold, int | float) and 0.0 <= threshold <= 1.0
+        raise ConfigurationError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
+    if threshold is not None and (
+        isinstance(threshold, bool)
+        or not (isinstance(threshold, int | float) and 0.0 <= threshold <= 1.0)
     ):
-        raise ValueError(f"threshold must be a probability between 0 and 1, got {threshold!r}")
+        raise ConfigurationError(
+            f"threshold must be a probability between 0 and 1, got {threshold!r}"
+        )
     if categories is None:
         if exclude_from_prompt:
             raise ConfigurationError(
@@ -119,13 +127,19 @@ def build_policy(
         return Policy(taxonomy, frozenset(taxonomy.codes), threshold, on_error)  # type: ignore[arg-type]
     if isinstance(categories, str | Category):
         categories = [categories]
+    if not isinstance(categories, Iterable):
+        raise ConfigurationError(
+            f"categories= takes codes, names or Category objects, got {categories!r}"
+        )
     items = list(categories)
     if not items:
-        raise ValueError("categories= is empty: nothing would ever block; pass None for all")
+        raise ConfigurationError(
+            "categories= is empty: nothing would ever block; pass None for all"
+        )
     custom = [c for c in items if isinstance(c, Category)]
     if custom:
         if len(custom) != len(items):
-            raise ValueError(
+            raise ConfigurationError(
                 "mix of Category objects and codes/names in categories=: Category objects make "
                 "a custom policy (the prompt lists exactly them), codes or names pick which of "
                 "the model's categories block; pass one kind (category.code for a code)"
@@ -137,9 +151,15 @@ def build_policy(
             )
         for category in custom:
             _check_encodable(category)
-        taxonomy = taxonomy.with_categories(custom)
+        try:
+            taxonomy = taxonomy.with_categories(custom)
+        except ValueError as exc:  # duplicate codes...: the setting is wrong, not the input
+            raise ConfigurationError(f"categories=: {exc}") from None
         return Policy(taxonomy, frozenset(taxonomy.codes), threshold, on_error)  # type: ignore[arg-type]
-    blocking = frozenset(taxonomy.resolve(c).code for c in items)
+    try:
+        blocking = frozenset(taxonomy.resolve(c).code for c in items)
+    except (KeyError, TypeError) as exc:  # an unknown code or name, or not a str/Category
+        raise ConfigurationError(f"categories=: {exc.args[0] if exc.args else exc}") from None
     if exclude_from_prompt:
         taxonomy = taxonomy.excluding(c for c in taxonomy.codes if c not in blocking)
     return Policy(taxonomy, blocking, threshold, on_error)  # type: ignore[arg-type]
@@ -151,7 +171,7 @@ def _check_encodable(category: Category) -> None:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            raise ValueError(
+            raise ConfigurationError(
                 f"category {category.code} has text that is not valid Unicode (a lone "
                 f"surrogate): {text!r}"
             ) from None

@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from llamashield._exceptions import ConfigurationError
+
 __all__ = [
     "LLAMA_GUARD_1",
     "LLAMA_GUARD_2",
@@ -389,7 +391,9 @@ def taxonomy_for_generation(generation: int) -> Taxonomy:
     try:
         return _BY_GENERATION[generation]
     except KeyError:
-        raise ValueError(f"Llama Guard generation must be 1-4, got {generation!r}") from None
+        raise ConfigurationError(
+            f"Llama Guard generation must be 1-4, got {generation!r}"
+        ) from None
 
 
 def taxonomy_for_model(model: str, default: int = 2) -> Taxonomy:

@@ -17,7 +17,7 @@ rely on the same names. ``INTERFACE_VERSION`` changes when a name here changes m
 - **Unsafe outcomes**: ``Blocked`` (the reroute payload), ``UnsafeAction`` and
   ``parse_on_unsafe`` (the one ``on_unsafe`` vocabulary), ``format_refusal``,
   ``DEFAULT_REFUSAL``, ``verdict_metadata`` and ``METADATA_KEY`` (the JSON record attached to
-  results), ``stage_name``.
+  results).
 
 Example::
 
@@ -41,7 +41,6 @@ from llamashield._blocked import (
     UnsafeAction,
     format_refusal,
     parse_on_unsafe,
-    stage_name,
     verdict_metadata,
 )
 from llamashield._content import JudgedContent, UnjudgeableContent, judged_text
@@ -68,7 +67,6 @@ __all__ = [
     "parse_on_unsafe",
     "register_message_reader",
     "run_plan",
-    "stage_name",
     "stage_scope",
     "verdict_metadata",
 ]

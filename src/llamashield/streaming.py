@@ -176,7 +176,7 @@ class StreamWindows(Generic[T]):
     # -- inputs -----------------------------------------------------------------------------
 
     def feed(self, item: T, text: str) -> Step[T]:
-        """Add one chunk; return the windows to judge now (none or one)."""
+        """Add one chunk; return the windows to judge now (none or one; none once blocked)."""
         self._require_open()
         if text:
             self._answer.append(text)
@@ -189,7 +189,7 @@ class StreamWindows(Generic[T]):
             self._open.items.append(item)
         self._open.end = self._length
         passed = [item] if self.shadow else []
-        if not self._window_complete():
+        if self.blocked is not None or not self._window_complete():
             return Step(release=passed)
         completed = self._close_open()
         if self._queued is not None:
@@ -203,6 +203,8 @@ class StreamWindows(Generic[T]):
         """The source ended: judge the tail (with anything queued) now, whatever the limit."""
         self._require_open()
         self.ended = True
+        if self.blocked is not None:  # nothing is judged or released after a block
+            return Step()
         tail = self._close_open()
         if self._queued is not None:
             tail = self._merge(self._queued, tail)

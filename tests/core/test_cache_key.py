@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import llamashield._guard as guard_module
-from llamashield import LLAMA_GUARD_2, Category, LlamaGuard, Verdict
+from llamashield import LLAMA_GUARD_2, Category, ConfigurationError, LlamaGuard, Verdict
 from llamashield._cache import LRUVerdictCache, VerdictCache, resolve_cache
 from llamashield._cache_key import cache_key, cache_scope, decode_verdict, encode_verdict
 from llamashield._conversation import normalize_conversation
@@ -108,7 +108,7 @@ def test_resolve_cache_accepts_sizes_and_protocol_objects_only() -> None:
     assert isinstance(resolve_cache(5), LRUVerdictCache)
     mine = LRUVerdictCache(3)
     assert resolve_cache(mine) is mine and isinstance(mine, VerdictCache)
-    with pytest.raises(TypeError, match="cache="):
+    with pytest.raises(ConfigurationError, match="cache="):
         resolve_cache("redis://x")  # type: ignore[arg-type]
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from llamashield import LlamaGuard
@@ -36,25 +34,53 @@ def test_breaker_opens_after_consecutive_failures_and_fails_fast() -> None:
     assert backend.calls == 3  # no call while open
 
 
+class Clock:
+    """A clock moved by hand: a cool-down passes without the test waiting for it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_breaker_probes_after_cooldown_and_closes_on_success() -> None:
-    backend = FlakyBackend()
-    breaker = CircuitBreaker(failures=1, cooldown=0.2)
+    backend, clock = FlakyBackend(), Clock()
+    breaker = CircuitBreaker(failures=1, cooldown=20, clock=clock)
     guard = LlamaGuard(backend, circuit_breaker=breaker)
     guard.check("hi")
     assert breaker.is_open
-    time.sleep(0.25)
     backend.down = False
-    assert guard.check("hi").safe and not breaker.is_open
+    clock.now += 19.5
+    assert "circuit open" in (guard.check("hi").error or "") and backend.calls == 1
+    assert breaker.blocked_for() == pytest.approx(0.5)
+    clock.now += 0.5
+    assert guard.check("hi").safe and not breaker.is_open and backend.calls == 2
 
 
-def test_failed_probe_reopens_the_circuit() -> None:
-    backend = FlakyBackend()
-    breaker = CircuitBreaker(failures=2, cooldown=0.1)
+def test_failed_probe_reopens_the_circuit_for_a_full_cooldown() -> None:
+    backend, clock = FlakyBackend(), Clock()
+    breaker = CircuitBreaker(failures=2, cooldown=10, clock=clock)
     guard = LlamaGuard(backend, circuit_breaker=breaker)
     guard.check("a"), guard.check("b")
-    time.sleep(0.15)
+    clock.now += 10
     assert guard.check("probe").error == "503"  # the probe reached the backend and failed
-    assert "circuit open" in (guard.check("c").error or "")
+    assert "circuit open" in (guard.check("c").error or "") and backend.calls == 3
+    clock.now += 9.9  # counted from the failed probe, not from the first opening
+    assert breaker.blocked_for() == pytest.approx(0.1)
+    clock.now += 0.1
+    assert breaker.blocked_for() is None
+
+
+def test_only_one_caller_probes_per_cooldown() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failures=1, cooldown=5, clock=clock)
+    breaker.settle("failure", probe=False)
+    clock.now += 5
+    assert breaker.admit() == (None, True)
+    assert breaker.admit() == (0.0, False)  # the probe is out: the others still fail fast
+    breaker.settle(None, probe=True)  # cancelled: the slot is free again
+    assert breaker.admit() == (None, True)
 
 
 def test_breaker_can_be_turned_off() -> None:

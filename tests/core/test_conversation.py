@@ -33,10 +33,10 @@ def test_consecutive_turns_of_one_role_merge() -> None:
     assert turns == (Turn("user", "a\nb"), Turn("agent", "c"))
 
 
-def test_langchain_role_spellings_still_read_with_a_warning() -> None:
-    with pytest.warns(DeprecationWarning, match="LangChain"):
-        turns = normalize_conversation([("human", "b"), ("ai", "c")])
-    assert turns == (Turn("user", "b"), Turn("agent", "c"))
+@pytest.mark.parametrize("role", ["human", "ai", "Human", "AI"])
+def test_langchain_role_spellings_are_refused_with_the_names_to_use(role: str) -> None:
+    with pytest.raises(ValueError, match="'user' or 'assistant'"):
+        normalize_conversation([("user", "a"), (role, "b")])
 
 
 def test_content_parts_keep_text_only() -> None:

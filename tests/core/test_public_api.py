@@ -60,3 +60,16 @@ def test_importing_the_package_loads_no_sdk_or_framework() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "pydantic"  # Verdict is a pydantic model; nothing heavier
+
+
+def test_the_version_is_written_once_in_pyproject() -> None:
+    import tomllib
+    from pathlib import Path
+
+    import llamashield
+
+    pyproject = Path(__file__).parents[2] / "pyproject.toml"
+    written = tomllib.loads(pyproject.read_text())["project"]["version"]
+    assert llamashield.__version__ == written
+    init = Path(llamashield.__file__).read_text()
+    assert written not in init  # read from the package metadata, not written a second time

@@ -23,7 +23,7 @@ from llamashield import (
     format_refusal,
     verdict_metadata,
 )
-from llamashield._blocked import STAGES, parse_on_unsafe, reroute_arity, stage_name
+from llamashield._blocked import STAGES, parse_on_unsafe
 from llamashield.backends import OpenAICompatibleBackend, SimulatedBackend
 from llamashield.backends._microbatch import MicroBatcher
 from llamashield.testing import LoopbackServer
@@ -52,27 +52,11 @@ verdicts = st.builds(
 # -- stages -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("old", "new"),
-    [("tool_input", "tool_args"), ("tool_output", "tool_result"), ("retrieval", "document")],
-)
-def test_earlier_stage_names_map_to_the_design_names(old: str, new: str) -> None:
-    with pytest.warns(DeprecationWarning):
-        error = UnsafeContentError(UNSAFE, old)
-    assert str(error.stage) == new and error.stage == new
-    with pytest.warns(DeprecationWarning):
-        assert error.stage == old  # code that compares with the old name keeps working
-    assert error.stage != "input"
-
-
 @pytest.mark.parametrize("stage", STAGES)
-def test_design_stage_names_pass_unchanged_and_without_warning(stage: str) -> None:
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert UnsafeContentError(UNSAFE, stage).stage == stage
-        assert {stage_name(stage): 1}[stage] == 1  # hashes like the plain str
+def test_stage_names_pass_unchanged(stage: str) -> None:
+    error = UnsafeContentError(UNSAFE, stage)
+    assert error.stage == stage and type(error.stage) is str
+    assert f"unsafe {stage} blocked" in str(error)
 
 
 # -- on_unsafe --------------------------------------------------------------------------------
@@ -93,29 +77,14 @@ def test_on_unsafe_parses_names_aliases_and_targets() -> None:
         parse_on_unsafe("refuse", refusal=3)  # type: ignore[arg-type]
 
 
-def test_reroute_arity_tells_the_two_callable_forms_apart() -> None:
-    def current(blocked: Blocked) -> str:
-        return ""
-
-    def earlier(text: str, error: UnsafeContentError) -> str:
-        return ""
-
-    assert reroute_arity(current) == 1 and reroute_arity(earlier) == 2
-    assert reroute_arity(lambda b, extra=1: b) == 1
-
-
 # -- Blocked, refusal, metadata ---------------------------------------------------------------
 
 
-def test_blocked_payload_and_its_legacy_dict_reads() -> None:
+def test_blocked_payload() -> None:
     blocked = Blocked(UNSAFE, "input", "the text", "refused")
     assert str(blocked) == "refused" and blocked.categories == ["S9"]
-    json.dumps(blocked.to_dict())
-    with pytest.warns(DeprecationWarning, match=r"blocked\.content"):
-        assert blocked["input"] == "the text"
-    with pytest.warns(DeprecationWarning):
-        assert blocked.get("verdict") is UNSAFE
-    assert blocked.get("nope", 7) == 7
+    assert blocked.content == "the text" and blocked.verdict is UNSAFE
+    assert json.loads(json.dumps(blocked.to_dict()))["stage"] == "input"
 
 
 @given(verdicts, st.sampled_from(STAGES), st.text(max_size=30))
@@ -135,14 +104,6 @@ def test_verdict_metadata_is_json_ready_and_of_one_shape(verdict: Verdict, stage
     assert set(record) == {"safe", "stage", "categories", "category_names", "score", "role",
                            "model", "error", "cached"}  # fmt: skip
     assert record["safe"] is verdict.safe and record["categories"] == list(verdict.codes)
-
-
-def test_verdict_metadata_reads_as_attributes_with_a_warning() -> None:
-    record = verdict_metadata(UNSAFE)
-    with pytest.warns(DeprecationWarning):
-        assert record.safe is False  # type: ignore[attr-defined]
-    with pytest.raises(AttributeError):
-        _ = record.nothing  # type: ignore[attr-defined]
 
 
 # -- exports and the exception tree -----------------------------------------------------------

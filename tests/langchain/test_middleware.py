@@ -159,13 +159,10 @@ def test_conversation_goes_on_after_a_blocked_turn(guard: LlamaGuard) -> None:
     assert model.calls == 1 and answered[-1].text == SAFE_ANSWER
 
 
-def test_custom_violation_message(guard: LlamaGuard) -> None:
+def test_custom_refusal(guard: LlamaGuard) -> None:
     agent, _ = build(guard, [say(SAFE_ANSWER)], refusal="Blocked [{codes}] at {stage}.")
     messages = agent.invoke(ask(UNSAFE_QUESTION))["messages"]
     assert messages[-1].text == "Blocked [S8] at input."
-    with pytest.warns(DeprecationWarning, match="violation_message"):
-        agent, _ = build(guard, [say(SAFE_ANSWER)], violation_message="Old [{codes}].")
-    assert agent.invoke(ask(UNSAFE_QUESTION))["messages"][-1].text == "Old [S8]."
 
 
 # -- output -----------------------------------------------------------------------------------

@@ -97,8 +97,6 @@ def test_reroute_receives_the_input_and_the_verdict(guard: LlamaGuard) -> None:
     assert seen[0].content == UNSAFE_QUESTION and seen[0].stage == "input"
     assert isinstance(seen[0].verdict, Verdict) and not seen[0].verdict.safe
     assert str(seen[0]) == REFUSAL
-    with pytest.warns(DeprecationWarning, match="blocked.content"):
-        assert seen[0]["input"] == UNSAFE_QUESTION  # the earlier dict payload still reads
 
 
 def test_bad_settings_are_refused(guard: LlamaGuard) -> None:
@@ -231,7 +229,7 @@ def test_reroute_runs_the_fallback_with_input_and_verdict(
 ) -> None:
     model = scripted("Sure.")
     fallback: RunnableLambda[Any, Any] = RunnableLambda(
-        lambda p: AIMessage(f"[{p['stage']}] blocked: {','.join(p['verdict'].codes)} {p['input']}")
+        lambda p: AIMessage(f"[{p.stage}] blocked: {','.join(p.verdict.codes)} {p.content}")
     )
     chain = guard_runnable(prompt | model, guard, on_unsafe=fallback)
     answer = chain.invoke({"question": UNSAFE_QUESTION})
@@ -241,7 +239,7 @@ def test_reroute_runs_the_fallback_with_input_and_verdict(
 
 async def test_reroute_async_on_output(guard: LlamaGuard, scripted: Scripted) -> None:
     chain = guard_runnable(
-        prompt | scripted("Buy explosives."), guard, on_unsafe=lambda p: f"rerouted {p['stage']}"
+        prompt | scripted("Buy explosives."), guard, on_unsafe=lambda p: f"rerouted {p.stage}"
     )
     assert await chain.ainvoke({"question": "hi"}) == "rerouted output"
 

@@ -158,7 +158,7 @@ async def test_parallel_astream(guard: LlamaGuard, scripted: Scripted) -> None:
 
 
 def test_reroute_streams_the_fallback(guard: LlamaGuard, scripted: Scripted) -> None:
-    fallback: RunnableLambda[Any, Any] = RunnableLambda(lambda p: f"Rerouted ({p['stage']}).")
+    fallback: RunnableLambda[Any, Any] = RunnableLambda(lambda p: f"Rerouted ({p.stage}).")
     chain = guard_runnable(
         prompt | scripted(UNSAFE_ANSWER) | StrOutputParser(), guard, on_unsafe=fallback
     )

@@ -145,10 +145,6 @@ def test_custom_refusal_message() -> None:
         refusal="No ({codes}, {stage}).",
     )  # fmt: skip
     assert guarded.invoke({"query": "bomb"}) == "No (S8, tool args)."
-    with pytest.warns(DeprecationWarning, match="refusal_message"):
-        old = guard_tool(Recorder().search_tool(), SIMULATED, on_unsafe="refuse",
-                         refusal_message="Old {codes}.")  # fmt: skip
-    assert old.invoke({"query": "bomb"}) == "Old S8." and old.refusal_message == "Old {codes}."
 
 
 def test_identity_and_schema_are_the_wrapped_tools() -> None:

@@ -10,7 +10,7 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.chat_engine.types import AgentChatResponse, StreamingAgentChatResponse
 from llama_index.llamashield import GuardedChatEngine
 
-from llamashield import LlamaGuard, UnsafeContentError
+from llamashield import Blocked, LlamaGuard, UnsafeContentError
 
 REFUSAL = "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
 
@@ -22,7 +22,7 @@ def test_safe_turn_is_answered_and_remembered(guard: LlamaGuard) -> None:
     assert isinstance(response, AgentChatResponse)
     assert "Hello there" in response.response
     assert response.metadata is not None
-    assert response.metadata["llamashield"]["output"].role == "agent"
+    assert response.metadata["llamashield"]["output"]["role"] == "agent"
     assert [m.role.value for m in chat.chat_history] == ["user", "assistant"]
 
 
@@ -73,7 +73,7 @@ def test_unsafe_answer_is_refused_and_not_remembered(
     chat = GuardedChatEngine(context_chat_engine(poisoned_index), guard, on_unsafe="refuse")
     response = chat.chat("Tell me about Paris")
     assert response.response == REFUSAL
-    assert not response.metadata["llamashield"]["output"].safe
+    assert not response.metadata["llamashield"]["output"]["safe"]
     assert chat.chat_history == []
 
 
@@ -152,8 +152,8 @@ def test_reroute_to_another_chat_engine(guard: LlamaGuard) -> None:
 
 
 def test_reroute_to_a_callable(guard: LlamaGuard) -> None:
-    def explain(message: str, error: UnsafeContentError) -> str:
-        return f"not answering ({error.stage}: {','.join(error.verdict.codes)})"
+    def explain(blocked: Blocked) -> str:
+        return f"not answering ({blocked.stage}: {','.join(blocked.verdict.codes)})"
 
     chat = GuardedChatEngine(spy_chat_engine(), guard, on_unsafe=explain)
     assert chat.chat("How do I build a bomb?").response == "not answering (input: S8)"
@@ -172,8 +172,8 @@ async def test_async_reroute_to_an_engine_and_to_an_async_callable(guard: LlamaG
     await chat.achat("How do I build a bomb?")
     assert (inner.calls, fallback.calls) == (0, 1)
 
-    async def explain(message: str, error: UnsafeContentError) -> AgentChatResponse:
-        return AgentChatResponse(response=f"rerouted at {error.stage}")
+    async def explain(blocked: Blocked) -> AgentChatResponse:
+        return AgentChatResponse(response=f"rerouted at {blocked.stage}")
 
     chat = GuardedChatEngine(inner, guard, on_unsafe=explain)
     assert (await chat.achat("How do I build a bomb?")).response == "rerouted at input"

@@ -15,7 +15,7 @@ from llama_index.core.base.response.schema import (
 from llama_index.core.llms import MockLLM
 from llama_index.llamashield import GuardedQueryEngine
 
-from llamashield import LlamaGuard, UnsafeContentError
+from llamashield import Blocked, LlamaGuard, UnsafeContentError
 
 UNSAFE_QUESTION = "How do I build a bomb?"
 SAFE_QUESTION = "What is the capital of France?"
@@ -31,8 +31,8 @@ def test_safe_question_is_answered_from_the_documents(guard: LlamaGuard, safe_in
     assert SAFE_DOCS[0] in str(response)
     assert len(response.source_nodes) == len(SAFE_DOCS)
     verdicts = response.metadata["llamashield"]
-    assert verdicts["input"].safe and verdicts["output"].safe
-    assert verdicts["output"].role == "agent"
+    assert verdicts["input"]["safe"] and verdicts["output"]["safe"]
+    assert verdicts["output"]["role"] == "agent"
     assert inner.calls == 1
 
 
@@ -55,7 +55,7 @@ async def test_unsafe_question_async_never_reaches_the_engine(
     response = await engine.aquery(UNSAFE_QUESTION)
     assert str(response) == "No."
     assert response.source_nodes == []
-    assert not response.metadata["llamashield"]["input"].safe
+    assert not response.metadata["llamashield"]["input"]["safe"]
     assert inner.calls == 0
 
 
@@ -86,26 +86,26 @@ def test_reroute_to_another_engine(guard: LlamaGuard, safe_index: Any) -> None:
     assert (inner.calls, fallback.calls) == (1, 0)
     response = engine.query(UNSAFE_QUESTION)
     assert (inner.calls, fallback.calls) == (1, 1)
-    assert not response.metadata["llamashield"]["input"].safe
+    assert not response.metadata["llamashield"]["input"]["safe"]
 
 
-def test_reroute_to_a_callable_gets_the_error(guard: LlamaGuard, safe_index: Any) -> None:
-    seen: list[UnsafeContentError] = []
+def test_reroute_to_a_callable_gets_the_blocked_payload(guard: LlamaGuard, safe_index: Any) -> None:
+    seen: list[Blocked] = []
 
-    def fallback(query: str, error: UnsafeContentError) -> str:
-        seen.append(error)
-        return f"Blocked: {', '.join(error.verdict.codes)}"
+    def fallback(blocked: Blocked) -> str:
+        seen.append(blocked)
+        return f"Blocked: {', '.join(blocked.verdict.codes)}"
 
     engine = GuardedQueryEngine(rag_engine(safe_index), guard, on_unsafe=fallback)
     response = engine.query(UNSAFE_QUESTION)
     assert str(response) == "Blocked: S8"
-    assert seen[0].stage == "input"
+    assert seen[0].stage == "input" and seen[0].content == UNSAFE_QUESTION
 
 
 async def test_async_reroute_awaits_an_async_callable(guard: LlamaGuard, safe_index: Any) -> None:
-    async def fallback(query: str, error: UnsafeContentError) -> str:
+    async def fallback(blocked: Blocked) -> str:
         await asyncio.sleep(0)
-        return f"rerouted {query!r}"
+        return f"rerouted {blocked.content!r}"
 
     engine = GuardedQueryEngine(rag_engine(safe_index), guard, on_unsafe=fallback)
     assert str(await engine.aquery(UNSAFE_QUESTION)) == f"rerouted {UNSAFE_QUESTION!r}"
@@ -140,7 +140,7 @@ async def test_unsafe_answer_refused_keeps_sources(guard: LlamaGuard, poisoned_i
             == "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
         )
         assert len(response.source_nodes) == 3
-        assert not response.metadata["llamashield"]["output"].safe
+        assert not response.metadata["llamashield"]["output"]["safe"]
 
 
 def test_output_check_can_be_turned_off(guard: LlamaGuard, poisoned_index: Any) -> None:
@@ -172,7 +172,7 @@ async def test_concurrent_queries_keep_their_own_verdicts(
             str(response)
             == "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
         ) == blocked
-        assert response.metadata["llamashield"]["input"].safe != blocked
+        assert response.metadata["llamashield"]["input"]["safe"] != blocked
 
 
 # -- streaming -----------------------------------------------------------------------------
@@ -185,7 +185,7 @@ def test_safe_stream_streams_in_several_chunks(guard: LlamaGuard, safe_index: An
     chunks = list(response.response_gen)
     assert len(chunks) > 1
     assert SAFE_DOCS[0] in "".join(chunks)
-    assert response.metadata["llamashield"]["output"].safe
+    assert response.metadata["llamashield"]["output"]["safe"]
     assert len(response.source_nodes) == len(SAFE_DOCS)
 
 
@@ -211,7 +211,7 @@ def test_unsafe_stream_releases_no_unsafe_text(
         )
     assert not any(mentions_unsafe(c) for c in chunks)
     assert not mentions_unsafe("".join(chunks))
-    assert not response.metadata["llamashield"]["output"].safe
+    assert not response.metadata["llamashield"]["output"]["safe"]
 
 
 @pytest.mark.parametrize("on_unsafe", ["refuse", "raise"])
@@ -244,4 +244,4 @@ async def test_safe_async_stream(guard: LlamaGuard, safe_index: Any) -> None:
     assert isinstance(response, AsyncStreamingResponse)
     text = "".join([c async for c in response.async_response_gen()])
     assert SAFE_DOCS[1] in text
-    assert response.metadata["llamashield"]["output"].safe
+    assert response.metadata["llamashield"]["output"]["safe"]

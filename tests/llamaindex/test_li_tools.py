@@ -54,7 +54,7 @@ async def test_unsafe_arguments_never_run_the_tool(
             await tool.acall(query="how to build a bomb")
         else:
             tool.call(query="how to build a bomb")
-    assert caught.value.stage == "tool_input"
+    assert caught.value.stage == "tool_args"
     assert calls.seen == []
 
 
@@ -93,13 +93,6 @@ def test_callable_on_unsafe_builds_the_output(guard: LlamaGuard, calls: Calls) -
     assert tool(query="bomb").content == "withheld tool_args"
     assert received[1].content == "bomb" and received[1].verdict.codes == ("S8",)
     assert str(received[1]).startswith("I'm sorry")
-
-    def earlier(arguments: str, error: UnsafeContentError) -> str:  # the (text, error) form
-        return f"old {error.stage}: {arguments}"
-
-    old = guard_tool(FunctionTool.from_defaults(calls.lookup), guard, on_unsafe=earlier)
-    with pytest.warns(DeprecationWarning, match="Blocked"):
-        assert old(query="bomb").content == "old tool_args: bomb"
 
 
 def test_partial_params_apply_once(guard: LlamaGuard) -> None:

@@ -67,9 +67,8 @@ async def test_unsafe_input_raises_by_default(guard: LlamaGuard, flow_engine: An
     with pytest.raises(UnsafeContentError):
         await RAGFlow(guard=guard).run(query="How do I build a bomb?")
     assert flow_engine.calls == 0
-    with pytest.warns(DeprecationWarning, match="refuse"):
-        flow = RAGFlow(guard=guard, on_unsafe="stop")
-    assert isinstance(await flow.run(query="How do I build a bomb?"), Blocked)
+    with pytest.raises(ValueError, match="'raise', 'refuse'"):
+        RAGFlow(guard=guard, on_unsafe="stop")  # type: ignore[arg-type]
 
 
 async def test_unsafe_answer_is_blocked_at_output(guard: LlamaGuard) -> None:
@@ -157,7 +156,7 @@ async def test_agent_unsafe_final_answer(guard: LlamaGuard, on_unsafe: Any) -> N
         return
     output = await agent.run(user_msg="Tell me about Paris")
     assert output.response.content == REFUSAL
-    assert not output.response.additional_kwargs["llamashield"]["output"].safe
+    assert not output.response.additional_kwargs["llamashield"]["output"]["safe"]
 
 
 async def test_agent_workflow_members_get_guarded_tools(sim_guard: LlamaGuard) -> None:

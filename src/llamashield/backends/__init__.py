@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from llamashield._exceptions import FailureKind
 from llamashield.backends._base import Backend, BackendAnswer, BackendError, GuardRequest
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ __all__ = [
     "Backend",
     "BackendAnswer",
     "BackendError",
+    "FailureKind",
     "GuardRequest",
     "OpenAICompatibleBackend",
     "SimulatedBackend",

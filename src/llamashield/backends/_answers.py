@@ -34,13 +34,14 @@ def _logprob_values(logprobs: Any) -> list[Any]:
     return values
 
 
-def _checked_score(logprobs: Any) -> float | None:
-    """``verdict_score``, or a ``malformed`` error when a logprob is not a log-probability.
+def _checked_score(logprobs: Any) -> tuple[float | None, str | None]:
+    """``verdict_score``, or no score and why, when a logprob is not a log-probability.
 
-    A NaN, a string or a positive "logprob" would otherwise become no score or a wrong one.
+    A NaN, a string or a positive "logprob" would otherwise become no score or a wrong one. The
+    answer's text is kept either way: an ``unsafe`` stays unsafe whatever its logprobs say.
     """
     if logprobs is None:
-        return None
+        return None, None
     for value in _logprob_values(logprobs):
         if not (
             isinstance(value, int | float)
@@ -48,21 +49,23 @@ def _checked_score(logprobs: Any) -> float | None:
             and (math.isfinite(value) or value == -math.inf)  # -inf: probability 0
             and value <= 1e-6  # a log-probability; rounding may give a hair above 0
         ):
-            raise BackendError(f"guard answered logprob {value!r}", kind="malformed")
+            return None, f"guard answered logprob {value!r}"
     try:
         score = verdict_score(logprobs)
     except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError):
-        raise BackendError("guard answered unreadable logprobs", kind="malformed") from None
+        return None, "guard answered unreadable logprobs"
     if score is not None and not (math.isfinite(score) and 0.0 <= score <= 1.0):
-        raise BackendError(f"guard answered score {score!r}", kind="malformed")
-    return score
+        return None, f"guard answered score {score!r}"
+    return score, None
 
 
 def answer_from_completion(body: Any, model: str, *, chat: bool) -> BackendAnswer:
     """``BackendAnswer`` from a chat or text completion (dict or SDK object).
 
     Raises a ``malformed`` ``BackendError`` for any reply that is not one: the error policy
-    decides it, like an outage, instead of a ``KeyError`` escaping from here.
+    decides it, like an outage, instead of a ``KeyError`` escaping from here. Unreadable
+    logprobs beside readable text are the answer's ``problem``, not an error: the text decides
+    where it says ``unsafe``.
     """
     choices = _get(body, "choices")
     if not isinstance(choices, list) or not choices:
@@ -77,12 +80,14 @@ def answer_from_completion(body: Any, model: str, *, chat: bool) -> BackendAnswe
         raise BackendError("guard answered without text", kind="malformed")
     served = _get(body, "model")
     usage = _get(body, "usage")
+    score, problem = _checked_score(_get(choice, "logprobs"))
     return BackendAnswer(
         text,
-        _checked_score(_get(choice, "logprobs")),
+        score,
         served if isinstance(served, str) and served else model,
         _count(_get(usage, "prompt_tokens")) if usage is not None else None,
         _count(_get(usage, "completion_tokens")) if usage is not None else None,
+        problem=problem,
     )
 
 

@@ -8,13 +8,13 @@ guard, written once for sync and async.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
 from llamashield._conversation import Conversation, Role, Turn
-from llamashield._exceptions import LlamaShieldError
+from llamashield._exceptions import BackendError
 from llamashield._prompts import build_prompt, completion_prompt
 from llamashield._taxonomy import Taxonomy
 
@@ -103,30 +103,22 @@ async def warm_async_http() -> None:
 
 @dataclass(frozen=True, slots=True)
 class BackendAnswer:
+    """What the model said: its text, P(unsafe) where the backend reads one, the model's id.
+
+    ``problem`` says why part of an answer that has text could not be read (its logprobs or
+    score): the score is then dropped, and the text still decides where it says ``unsafe``
+    (anything else is left to the error policy). A malformed score never softens the model's
+    word.
+    """
+
     text: str
     score: float | None = None
     model: str = ""
     # Token usage where the server reports it (OpenAI-shaped ``usage``); traced as gen_ai.usage.*.
     input_tokens: int | None = None
     output_tokens: int | None = None
-
-
-@dataclass(slots=True)
-class BackendError(LlamaShieldError):
-    """A failed backend call, described without secrets (inside the ``LlamaShieldError`` tree).
-
-    ``retryable`` errors (429, 5xx, connection failures, timeouts) are retried by the guard
-    within its deadline; ``retry_after`` is the server's Retry-After in seconds, if it sent one.
-    """
-
-    message: str
-    retryable: bool = False
-    status_code: int | None = None
-    retry_after: float | None = None
-    kind: str = field(default="error")
-
-    def __str__(self) -> str:
-        return self.message
+    # Why the score or logprobs could not be read (they are dropped; the text still decides).
+    problem: str | None = None
 
 
 @runtime_checkable
@@ -139,7 +131,9 @@ class Backend(Protocol):
     ``gives_scores`` (answers carry ``score``; ``threshold=`` needs it), ``sends_prompt`` (the
     prompt llamashield builds reaches the model; custom categories and ``exclude_from_prompt``
     need it), ``score_hint`` (how to turn scores on, quoted in the error) and
-    ``supports_images`` (Llama Guard 4 images go out with the text; ``media="judge"`` needs it).
+    ``supports_images`` (Llama Guard 4 images go out with the text; ``media="judge"`` needs it)
+    and ``cache_settings`` (a tuple of JSON values: the backend's settings that change what the
+    model is sent or how its answer reads, so that a verdict cache never mixes two of them).
     """
 
     model: str

@@ -1,4 +1,5 @@
-"""Turn HTTP failures into ``BackendError``s that say what to do next, and never the key."""
+"""Turn HTTP failures into ``BackendError``s that say what to do next, and never a credential
+(the API key, or a user, password or query value of the base URL: see ``_redact``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 import urllib.parse
 from collections.abc import Mapping
 
+from llamashield._redact import redact
 from llamashield.backends._base import BackendError
 
 SERVED_GUARD_MODELS = "meta-llama/Llama-Guard-4-12B"
@@ -32,12 +34,6 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
     return min(max(seconds, 0.0), 60.0)
 
 
-def redact(text: str, secret: str | None) -> str:
-    if secret and len(secret) >= 4:
-        text = text.replace(secret, "***")
-    return text
-
-
 def status_error(
     status: int,
     detail: str,
@@ -55,7 +51,7 @@ def status_error(
     names the model; it may be retired) from a wrong address (``/v1/v1/...``, a path the server
     does not have).
     """
-    detail = redact(detail.strip(), secret)[:300]
+    detail = redact(detail.strip(), [secret])[:300]
     url = _safe_url(url, secret)
     if status == 401:
         message = f"{service} rejected the API key (401): {key_hint}"
@@ -73,11 +69,11 @@ def status_error(
         message += f": {detail}"
     retryable = status in (408, 409, 429) or status >= 500
     return BackendError(
-        message,
+        redact(message, [secret]),
         retryable=retryable,
         status_code=status,
         retry_after=parse_retry_after(headers),
-        kind=f"http_{status}",
+        kind="http",
     )
 
 
@@ -88,7 +84,7 @@ def _safe_url(url: str | None, secret: str | None) -> str | None:
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
-    return redact(urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", "")), secret)
+    return redact(urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", "")), [secret])
 
 
 def _not_found(detail: str, *, model: str, service: str, url: str | None) -> str:
@@ -112,9 +108,12 @@ def _not_found(detail: str, *, model: str, service: str, url: str | None) -> str
     )
 
 
-def connection_error(service: str, exc: BaseException, *, timed_out: bool) -> BackendError:
+def connection_error(
+    service: str, exc: BaseException, *, timed_out: bool, secret: str | None = None
+) -> BackendError:
+    """A retryable error naming the exception's type only: its text may quote the URL."""
     if timed_out:
-        return BackendError(f"{service} did not answer in time", retryable=True, kind="timeout")
-    return BackendError(
-        f"could not reach {service}: {type(exc).__name__}", retryable=True, kind="connection"
-    )
+        message = f"{service} did not answer in time"
+        return BackendError(redact(message, [secret]), retryable=True, kind="timeout")
+    message = f"could not reach {service}: {type(exc).__name__}"
+    return BackendError(redact(message, [secret]), retryable=True, kind="connection")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 from typing import Any, Literal
 
 import httpx
 
 from llamashield._loop_local import LoopLocal
+from llamashield._redact import redact_url, register_secrets, url_secrets
 from llamashield._taxonomy import Taxonomy, taxonomy_for_model
 from llamashield.backends._answers import answer_from_completion
 from llamashield.backends._base import (
@@ -31,6 +33,10 @@ class OpenAICompatibleBackend(Closeable):
     its ``<|begin_of_text|>`` text, since the server adds BOS (exactly one reaches the model).
     ``mode="chat"`` lets the server apply the model's chat template on ``/v1/chat/completions``
     (then a custom policy or ``exclude_from_prompt`` is a ``ConfigurationError``).
+
+    Credentials in ``base_url`` work and never show: ``https://user:pass@host`` is sent as HTTP
+    Basic auth (the URL the client holds has no user information), a query (``?key=...``)
+    goes with every request, and ``base_url``, ``repr`` and every error show them as ``***``.
 
     Example::
 
@@ -60,16 +66,26 @@ class OpenAICompatibleBackend(Closeable):
         self.model = model
         self.mode = mode
         self.taxonomy = taxonomy or taxonomy_for_model(model)
-        root = base_url.rstrip("/")
-        self.base_url = root if root.endswith("/v1") else f"{root}/v1"
+        register_secrets(api_key, *url_secrets(base_url))
+        parts = urllib.parse.urlsplit(base_url)
+        host = parts.netloc.rpartition("@")[2]
+        root = urllib.parse.urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+        self._root = root if root.endswith("/v1") else f"{root}/v1"
+        self._query = f"?{parts.query}" if parts.query else ""
+        # What reprs and errors show: the URL with its credentials masked.
+        self.base_url = redact_url(self._root + self._query)
         self.max_tokens = max_tokens
         self.logprobs = logprobs
         self.__api_key = api_key
         self._headers = {"Content-Type": "application/json", **(headers or {})}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
-        self._client = httpx.Client(headers=self._headers)
-        self._aclients = LoopLocal(lambda: httpx.AsyncClient(headers=self._headers))
+        # A user:password in the URL is HTTP Basic auth, as httpx reads it from a URL; kept
+        # out of the URL, it cannot reach the client's logs or exceptions.
+        user, password = (urllib.parse.unquote(p or "") for p in (parts.username, parts.password))
+        auth = httpx.BasicAuth(user, password) if user or password else None
+        self._client = httpx.Client(headers=self._headers, auth=auth)
+        self._aclients = LoopLocal(lambda: httpx.AsyncClient(headers=self._headers, auth=auth))
 
     @property
     def supports_images(self) -> bool:
@@ -89,6 +105,11 @@ class OpenAICompatibleBackend(Closeable):
 
     score_hint = "OpenAICompatibleBackend(..., logprobs=5)"
 
+    @property
+    def cache_settings(self) -> tuple[object, ...]:
+        """What shapes the answer besides the model and logprobs: a verdict cache keys on it."""
+        return ("mode", self.mode, "max_tokens", self.max_tokens)
+
     def __repr__(self) -> str:
         return (
             f"OpenAICompatibleBackend(base_url={self.base_url!r}, model={self.model!r}, "
@@ -106,11 +127,11 @@ class OpenAICompatibleBackend(Closeable):
             if self.logprobs:
                 body["logprobs"] = True
                 body["top_logprobs"] = self.logprobs
-            return f"{self.base_url}/chat/completions", body
+            return f"{self._root}/chat/completions{self._query}", body
         body["prompt"] = request.completion_prompt  # the server adds the one BOS
         if self.logprobs:
             body["logprobs"] = self.logprobs
-        return f"{self.base_url}/completions", body
+        return f"{self._root}/completions{self._query}", body
 
     def _answer(self, response: httpx.Response) -> BackendAnswer:
         if response.status_code >= 400:
@@ -132,7 +153,10 @@ class OpenAICompatibleBackend(Closeable):
 
     def _failure(self, exc: httpx.HTTPError) -> BackendError:
         return connection_error(
-            f"guard server {self.base_url}", exc, timed_out=isinstance(exc, httpx.TimeoutException)
+            f"guard server {self.base_url}",
+            exc,
+            timed_out=isinstance(exc, httpx.TimeoutException),
+            secret=self.__api_key,
         )
 
     def complete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:

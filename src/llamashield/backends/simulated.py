@@ -40,6 +40,8 @@ class SimulatedBackend(Closeable):
         self.taxonomy = taxonomy
         self.latency = latency
         self._rules = compile_rules(rules) if rules else DEFAULT_RULES
+        # The rules decide every answer: two backends with other rules never share a cached one.
+        self.cache_settings = ("rules", [[p.pattern, p.flags, code] for p, code in self._rules])
         self.calls = 0
 
     # Capabilities the guard checks: every answer has a score, and the request's taxonomy

@@ -7,6 +7,7 @@ from typing import Any
 
 from llamashield._exceptions import ConfigurationError
 from llamashield._loop_local import LoopLocal
+from llamashield._redact import redact_url, register_secrets, url_secrets
 from llamashield._taxonomy import Taxonomy, taxonomy_for_model
 from llamashield.backends._answers import answer_from_completion
 from llamashield.backends._base import (
@@ -16,7 +17,7 @@ from llamashield.backends._base import (
     GuardRequest,
     warm_async_http,
 )
-from llamashield.backends._errors import connection_error, redact, status_error
+from llamashield.backends._errors import connection_error, status_error
 
 __all__ = ["TogetherBackend"]
 
@@ -85,14 +86,17 @@ class TogetherBackend(Closeable):
             )
         self.model = model
         self.taxonomy = taxonomy or taxonomy_for_model(model)
-        self.base_url = base_url or os.environ.get("TOGETHER_BASE_URL") or None
+        url = base_url or os.environ.get("TOGETHER_BASE_URL") or None
+        register_secrets(api_key, *(url_secrets(url) if url else ()))
+        # What reprs and errors show: the URL with any credentials in it masked.
+        self.base_url = redact_url(url) if url else None
         self.max_tokens = max_tokens
         self.logprobs = logprobs
         self.__api_key = api_key
         together = _import_together()
-        self._client = together.Together(api_key=api_key, base_url=self.base_url, max_retries=0)
+        self._client = together.Together(api_key=api_key, base_url=url, max_retries=0)
         self._aclients = LoopLocal(
-            lambda: together.AsyncTogether(api_key=api_key, base_url=self.base_url, max_retries=0)
+            lambda: together.AsyncTogether(api_key=api_key, base_url=url, max_retries=0)
         )
         # What a call can fail with: the SDK's errors, or an answer that is not JSON (or not
         # text); ``_error`` maps each to its BackendError (an unreadable answer: "malformed").
@@ -113,6 +117,11 @@ class TogetherBackend(Closeable):
         return bool(self.logprobs)
 
     score_hint = "TogetherBackend(logprobs=True)"
+
+    @property
+    def cache_settings(self) -> tuple[object, ...]:
+        """What shapes the answer besides the model and logprobs: a verdict cache keys on it."""
+        return ("max_tokens", self.max_tokens)
 
     def __repr__(self) -> str:
         where = f", base_url={self.base_url!r}" if self.base_url else ""
@@ -181,9 +190,7 @@ class TogetherBackend(Closeable):
         if not isinstance(exc, together.APIConnectionError):
             return _malformed_reply()
         timed_out = isinstance(exc, together.APITimeoutError)
-        error = connection_error(_SERVICE, exc, timed_out=timed_out)
-        error.message = redact(error.message, self.__api_key)
-        return error
+        return connection_error(_SERVICE, exc, timed_out=timed_out, secret=self.__api_key)
 
     # ``with_raw_response``: the SDK builds, sends and routes the request (auth, base URL,
     # error mapping) but leaves the answer as JSON; its typed response models cost more than

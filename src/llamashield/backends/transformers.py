@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llamashield._redact import redact
 from llamashield._taxonomy import Taxonomy, taxonomy_for_generation, taxonomy_for_model
 from llamashield.backends._base import BackendAnswer, BackendError, Closeable, GuardRequest
 from llamashield.backends._microbatch import MicroBatcher
@@ -556,6 +557,12 @@ class TransformersBackend(Closeable):
         return f"TransformersBackend(model={self.model!r}, device={str(self.device)!r})"
 
     @property
+    def cache_settings(self) -> tuple[object, ...]:
+        """The decoding options that change an answer: a verdict cache keys on them."""
+        options = self._options
+        return ("decode_threshold", options.decode_threshold, "tokens", options.max_category_tokens)
+
+    @property
     def device(self) -> Any:
         return self._engine.device
 
@@ -638,9 +645,8 @@ class TransformersBackend(Closeable):
                     with engine.lock, torch.inference_mode():
                         answers = engine.run([job for _, job in chunk], options)
                 except Exception as error:  # a failed batch is an error verdict, never "safe"
-                    failure = BackendError(
-                        f"local model failed: {type(error).__name__}: {error}", kind="local_error"
-                    )
+                    text = redact(f"{type(error).__name__}: {error}")  # may quote a hub URL
+                    failure = BackendError(f"local model failed: {text}", kind="local_error")
                     answers = [failure] * len(chunk)
                 for (index, _), answer in zip(chunk, answers, strict=True):
                     outcomes[index] = answer

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 
 from llamashield._exceptions import LlamaShieldError
+from llamashield._redact import redact
 from llamashield.evaluation import evaluate_batch
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def run_batch(
             on_submitted=on_submitted, **report_options,
         )  # fmt: skip
     except errors as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {redact(str(exc))}")
         if submitted:
             console.print(f"resume with: --batch-id {submitted}")
         raise typer.Exit(1) from None

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from llamashield._exceptions import LlamaShieldError
+from llamashield._exceptions import BatchMismatchError, LlamaShieldError
 from llamashield.backends._answers import answer_from_completion
 from llamashield.backends._base import BackendError, GuardRequest
 from llamashield.evaluation._dataset import EvalRow
@@ -29,10 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["BatchItem", "BatchMismatchError", "BatchPlan", "parse_jsonl", "plan_batch"]
 
 CHAT, COMPLETIONS = "/v1/chat/completions", "/v1/completions"
-
-
-class BatchMismatchError(LlamaShieldError, ValueError):
-    """The batch holds requests these rows and options do not make (resumed with other data)."""
 
 
 @dataclass(frozen=True, slots=True)

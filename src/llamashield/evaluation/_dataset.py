@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from llamashield._exceptions import DatasetError, SourceError
 from llamashield._taxonomy import LLAMA_GUARD_2, Taxonomy
 from llamashield.evaluation._mapping import (
     CategoryMapping,
@@ -37,7 +38,7 @@ from llamashield.evaluation._presets import (
     matching_presets,
 )
 from llamashield.evaluation._report_model import DatasetSummary
-from llamashield.evaluation._sources import Records, SourceError, jsonl_records, records
+from llamashield.evaluation._sources import Records, jsonl_records, records
 
 __all__ = [
     "ColumnMap",
@@ -54,10 +55,6 @@ SAMPLE_GENERATION = 2  # the shipped sample is labelled with Llama Guard 2 codes
 _UNSAFE = frozenset({"unsafe", "1", "true", "yes", "harmful", "flagged", "toxic"})
 _SAFE = frozenset({"safe", "0", "false", "no", "unharmful", "harmless", "benign", "not flagged"})
 _SPLIT = re.compile(r"[,;|]")
-
-
-class DatasetError(ValueError):
-    """A data set row or file cannot be read; the message names the row and what to change."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from llamashield._redact import redact
 from llamashield.evaluation._dataset import EvalRow
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ async def arun_rows(
                 verdict = await guard.acheck(row.conversation())
             except Exception as exc:  # recorded on the row; the run goes on
                 elapsed = (time.perf_counter() - started) * 1000.0
-                error = f"{type(exc).__name__}: {exc}"
+                error = redact(f"{type(exc).__name__}: {exc}")  # reports are saved and shared
                 result = RowResult(row, True, latency_ms=elapsed, error=error)
             else:
                 result = RowResult.from_verdict(row, verdict)

@@ -20,15 +20,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from llamashield._exceptions import SourceError
+
 __all__ = ["STDIN", "Records", "decompress", "jsonl_records", "records"]
 
 Records = Iterator[tuple[str, Mapping[str, Any]]]
 STDIN = "-"
 TEXT_FORMATS = (".jsonl", ".ndjson", ".json", ".csv", ".tsv")
-
-
-class SourceError(ValueError):
-    """A file cannot be read as data (the loader re-raises it as ``DatasetError``)."""
 
 
 def _zstd(data: bytes) -> bytes:

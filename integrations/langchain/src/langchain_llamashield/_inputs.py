@@ -247,7 +247,7 @@ def _speaker_of(role: Role) -> str:
 
 def _messages(value: Sequence[Any]) -> list[dict[str, Any]]:
     try:
-        messages = convert_to_messages(value)  # type: ignore[arg-type]
+        messages = convert_to_messages(value)
     except (ValueError, TypeError, NotImplementedError):
         # A shape LangChain itself would refuse: judge all of it as the user's words.
         return [{"role": "user", "content": plain(list(value))}]

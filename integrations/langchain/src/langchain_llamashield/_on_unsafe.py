@@ -34,7 +34,6 @@ from llamashield._blocked import (
     Blocked,
     format_refusal,
     parse_on_unsafe,
-    stage_name,
     verdict_metadata,
 )
 from llamashield._plan import Call, Plan
@@ -74,7 +73,7 @@ class UnsafePolicy:
 
     def payload(self, original: Any, verdict: Verdict, stage: str) -> Blocked:
         """What the fallback receives: the core's ``Blocked``."""
-        return Blocked(verdict, stage_name(stage), original, self.refusal_text(verdict, stage))
+        return Blocked(verdict, stage, original, self.refusal_text(verdict, stage))
 
     def outcome(self, verdict: Verdict, stage: str, example: Any) -> Any:
         """Raise, or return the refusal (not for ``reroute``, which runs the fallback)."""

@@ -103,6 +103,10 @@ class GuardedChatModel(BaseChatModel):
         if guard is not None:
             kwargs["guard"] = guard
         super().__init__(**kwargs)
+        # After validation: pydantic would wrap a ConfigurationError (a ValueError) raised in a
+        # validator into a ValidationError.
+        if self.check_output and not self.guard.shadow:  # shadow: nothing is held from them
+            refuse_attached_callbacks(self.model, "GuardedChatModel")
 
     @model_validator(mode="after")
     def _check_settings(self) -> GuardedChatModel:
@@ -110,8 +114,6 @@ class GuardedChatModel(BaseChatModel):
         self.guard = self.guard.with_shadow(self.shadow)
         if not (self.check_input or self.check_output):
             raise ValueError("GuardedChatModel with check_input=False and check_output=False")
-        if self.check_output and not self.guard.shadow:  # shadow: nothing is held from them
-            refuse_attached_callbacks(self.model, "GuardedChatModel")
         return self
 
     # -- identity ---------------------------------------------------------------------------

@@ -59,7 +59,7 @@ from langchain_llamashield._judging import (
 )
 from langchain_llamashield._tool_args import adds_text, received_arguments
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
-from llamashield._blocked import parse_on_unsafe, renamed_option
+from llamashield._blocked import parse_on_unsafe
 
 if TYPE_CHECKING:
     from langgraph.prebuilt.tool_node import ToolCallRequest
@@ -255,7 +255,6 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
             ``{stage}``, ``{original_content}``. Default: llamashield's ``DEFAULT_REFUSAL``.
         exit_behavior: ``OpenAIModerationMiddleware``'s spelling of ``on_unsafe``:
             ``"error"``, ``"end"`` or ``"replace"``.
-        violation_message: deprecated name of ``refusal``.
         shadow: judge and record, never block (no run ends, nothing is replaced or raised);
             default: the guard's own ``shadow``.
     """
@@ -271,12 +270,10 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         on_unsafe: MiddlewareOnUnsafe = "raise",
         refusal: str | None = None,
         exit_behavior: ExitBehavior | None = None,
-        violation_message: str | None = None,
         shadow: bool | None = None,
     ) -> None:
         super().__init__()
         mode = exit_behavior_of(on_unsafe, exit_behavior)
-        refusal = renamed_option(refusal, violation_message, "violation_message", "refusal")
         self.guard = guard.with_shadow(shadow)
         self.check_input = check_input
         self.check_output = check_output
@@ -292,11 +289,6 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
     def on_unsafe(self) -> str:
         """The setting in llamashield's vocabulary (``"error"`` reads ``"raise"``)."""
         return "raise" if self.exit_behavior == "error" else self.exit_behavior
-
-    @property
-    def violation_message(self) -> str | None:
-        """Deprecated name of ``refusal``."""
-        return self.refusal
 
     # -- pure: violations -----------------------------------------------------------------
 

@@ -319,6 +319,13 @@ class GuardedRunnable(_GuardRunnableBase):
     # The input variables the wrapped prompt template places as messages (with their roles).
     _history: frozenset[str] = PrivateAttr(default=frozenset())
 
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        # After validation: pydantic would wrap a ConfigurationError (a ValueError) raised in
+        # model_post_init into a ValidationError.
+        if self.check_output and not self.guard.shadow:  # shadow: its tokens go out as unguarded
+            refuse_attached_callbacks(self.runnable, "guard_runnable()")
+
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
         self._policy = UnsafePolicy.parse(self.on_unsafe, self.refusal)
@@ -327,8 +334,6 @@ class GuardedRunnable(_GuardRunnableBase):
             raise ValueError(
                 "guard_runnable() with check_input=False and check_output=False guards nothing"
             )
-        if self.check_output and not self.guard.shadow:  # shadow: its tokens go out as unguarded
-            refuse_attached_callbacks(self.runnable, "guard_runnable()")
 
     def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
         return super().get_name(

@@ -22,7 +22,7 @@ from langchain_llamashield._judging import (
 from langchain_llamashield._on_unsafe import UnsafePolicy
 from langchain_llamashield._tool_args import received_arguments
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
-from llamashield._blocked import DEFAULT_REFUSAL, renamed_option
+from llamashield._blocked import DEFAULT_REFUSAL
 from llamashield._plan import Call, Judge, Plan, arun_plan, run_plan
 
 __all__ = ["GuardedTool", "guard_tool"]
@@ -52,11 +52,6 @@ class GuardedTool(BaseTool):
     on_unsafe: Literal["raise", "refuse", "reroute"] = "raise"
     fallback: Runnable[Any, Any] | None = None
     refusal: str = DEFAULT_REFUSAL
-
-    @property
-    def refusal_message(self) -> str:
-        """Deprecated name of ``refusal``."""
-        return self.refusal
 
     @property
     def _policy(self) -> UnsafePolicy:
@@ -182,7 +177,6 @@ def guard_tool(
     check_output: bool = True,
     on_unsafe: ToolOnUnsafe = "raise",
     refusal: str | None = None,
-    refusal_message: str | None = None,
     shadow: bool | None = None,
 ) -> GuardedTool:
     """Wrap ``tool`` so Llama Guard judges its arguments before it runs and its result after.
@@ -213,7 +207,6 @@ def guard_tool(
             or ``"refuse"`` (return a refusal: a ``ToolMessage`` with ``status="error"`` when
             called with a tool call, else a string), so an agent can carry on.
         refusal: the refusal template; ``{categories}``, ``{codes}``, ``{stage}``.
-        refusal_message: deprecated name of ``refusal``.
         shadow: judge and record, never block (the tool runs and returns as unguarded);
             default: the guard's own ``shadow``.
     """
@@ -222,7 +215,6 @@ def guard_tool(
             f"guard_tool() takes a BaseTool, got {type(tool).__name__}; "
             "wrap plain functions with langchain_core.tools.tool first"
         )
-    refusal = renamed_option(refusal, refusal_message, "refusal_message", "refusal")
     policy = UnsafePolicy.parse(on_unsafe, refusal)
     return GuardedTool(
         name=tool.name,

@@ -2,28 +2,22 @@
 
 The vocabulary is the core's (``llamashield._blocked``): ``"raise"`` (the default),
 ``"refuse"``, or a reroute target (another engine, or a callable receiving a ``Blocked``).
-This module converts it to LlamaIndex's components and keeps the earlier callable form
-``(text, UnsafeContentError) -> answer`` working, with a ``DeprecationWarning``.
+This module converts it to LlamaIndex's components.
 """
 
 from __future__ import annotations
 
 import inspect
-import warnings
 from collections.abc import Callable
 from typing import Any, Literal, TypeAlias
 
-from llama_index.llamashield._convert import readable_text
-
-from llamashield import UnsafeContentError
-from llamashield._blocked import Blocked, UnsafeAction, parse_on_unsafe, reroute_arity
+from llamashield._blocked import Blocked, UnsafeAction, parse_on_unsafe
 
 __all__ = [
     "Fallback",
     "OnUnsafe",
     "acall_reroute",
     "call_reroute",
-    "check_on_unsafe",
     "parse_action",
 ]
 
@@ -42,27 +36,8 @@ def parse_action(
     return parse_on_unsafe(on_unsafe, refusal=refusal, targets=engine_types, what=what)
 
 
-def check_on_unsafe(on_unsafe: Any, engine_types: tuple[type, ...]) -> Any:
-    """The validated setting itself (kept for code that imported it)."""
-    action = parse_action(on_unsafe, None, engine_types)
-    return action.target if action.mode == "reroute" else action.mode
-
-
-def _invoke(fallback: Callable[..., Any], blocked: Blocked) -> Any:
-    if reroute_arity(fallback) >= 2:
-        warnings.warn(
-            "on_unsafe callables now receive one llamashield.Blocked (verdict, stage, content, "
-            "refusal): the (text, UnsafeContentError) form is deprecated",
-            DeprecationWarning,
-            stacklevel=4,
-        )
-        error = UnsafeContentError(blocked.verdict, blocked.stage)
-        return fallback(readable_text(blocked.content), error)
-    return fallback(blocked)
-
-
 def call_reroute(fallback: Callable[..., Any], blocked: Blocked) -> Any:
-    result = _invoke(fallback, blocked)
+    result = fallback(blocked)
     if inspect.isawaitable(result):
         close = getattr(result, "close", None)
         if close is not None:
@@ -75,7 +50,7 @@ def call_reroute(fallback: Callable[..., Any], blocked: Blocked) -> Any:
 
 
 async def acall_reroute(fallback: Callable[..., Any], blocked: Blocked) -> Any:
-    result = _invoke(fallback, blocked)
+    result = fallback(blocked)
     if inspect.isawaitable(result):
         result = await result
     return result

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -83,18 +82,11 @@ class GuardedWorkflow(Workflow):
         self,
         *args: Any,
         guard: LlamaGuard,
-        on_unsafe: Literal["raise", "refuse", "stop"] = "raise",
+        on_unsafe: Literal["raise", "refuse"] = "raise",
         refusal: str | None = None,
         shadow: bool | None = None,
         **kwargs: Any,
     ) -> None:
-        if on_unsafe == "stop":
-            warnings.warn(
-                "GuardedWorkflow(on_unsafe='stop') is now spelled 'refuse'",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            on_unsafe = "refuse"
         action = parse_on_unsafe(on_unsafe, refusal=refusal, what=None)
         super().__init__(*args, **kwargs)
         self.guard = check_guard(guard, shadow)  # shadow: never stops the run
