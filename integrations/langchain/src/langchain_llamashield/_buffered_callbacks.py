@@ -367,7 +367,7 @@ def _install() -> None:
     _buffered_handle_event.__llamashield_original__ = _handle_event  # type: ignore[attr-defined]
     _buffered_ahandle_event.__llamashield_original__ = _ahandle_event  # type: ignore[attr-defined]
     _manager.handle_event = _buffered_handle_event
-    _manager.ahandle_event = _buffered_ahandle_event  # type: ignore[assignment]
+    _manager.ahandle_event = _buffered_ahandle_event
     # Modules that took the dispatchers by name before this one was imported (LangGraph's
     # interrupt and resume events); those imported later get the wrappers.
     for name in _DISPATCHING_MODULES:
