@@ -57,6 +57,7 @@ from langchain_llamashield._judging import (
     user_turn,
     verdict_metadata,
 )
+from langchain_llamashield._tool_args import adds_text, received_arguments
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
 from llamashield._blocked import parse_on_unsafe
 
@@ -486,9 +487,13 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
     def _plan_tool_call(self, request: ToolCallRequest) -> _Check[ToolMessage | None] | None:
         call = request.tool_call
         messages = request.state.get("messages", [])
-        if _judged_tool_call(messages, call):
+        given = call.get("args", {})
+        args = given  # below: as the tool will receive them (aliases, validators, _tool_args)
+        if request.tool is not None:
+            args = received_arguments(request.tool, given, call["id"])
+        if _judged_tool_call(messages, call) and not adds_text(args, given):
             return None  # judged with the answer that made it, in wrap_model_call
-        part = tool_call_part(call["name"], call.get("args", {}))
+        part = tool_call_part(call["name"], args)
         text = readable_text(part)
 
         def apply(verdicts: list[Verdict]) -> ToolMessage | None:

@@ -14,8 +14,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import partial
 from typing import Any, Literal, cast
 
@@ -27,6 +26,7 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializa
 from langchain_core.runnables.config import ensure_config, patch_config
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
+from langchain_llamashield._buffered_callbacks import CallbackBuffer, without_event_streams
 from langchain_llamashield._callbacks import (
     acall_in,
     aiterate_in,
@@ -47,7 +47,6 @@ from langchain_llamashield._on_unsafe import (
     output_example,
     unsafe_plan,
 )
-from langchain_llamashield._overlap import OverlapChooser
 from langchain_llamashield._parallel import finish, start
 from langchain_llamashield._stream import (
     UnsafeStream,
@@ -317,10 +316,6 @@ class GuardedRunnable(_GuardRunnableBase):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
     _policy: UnsafePolicy = PrivateAttr()
-    # invoke's: handing a check to a thread can cost more than it hides. ainvoke always
-    # overlaps: a task costs microseconds, and under concurrency per-call timings measure the
-    # load more than the way of running.
-    _overlap: OverlapChooser = PrivateAttr(default_factory=OverlapChooser)
     # The input variables the wrapped prompt template places as messages (with their roles).
     _history: frozenset[str] = PrivateAttr(default=frozenset())
 
@@ -381,12 +376,34 @@ class GuardedRunnable(_GuardRunnableBase):
         run_manager: CallbackManagerForChainRun | AsyncCallbackManagerForChainRun,
     ) -> tuple[RunnableConfig, RunnableConfig]:
         """Config for checks and fallbacks, and for the wrapped runnable (whose unjudged tokens
-        must not reach live token handlers when the output is moderated)."""
+        must not reach live token handlers when the output is moderated, nor event streams
+        before the input verdict when it runs beside the input check)."""
         child = child_config(config, run_manager)
         # No handler to filter out, or shadow mode (tokens reach handlers as unguarded).
-        if not self.check_output or self.guard.shadow or is_unwatched(run_manager):
+        if self.guard.shadow or is_unwatched(run_manager):
             return child, child
-        return child, patch_config(config, callbacks=without_live_tokens(run_manager.get_child()))
+        if self.check_output:
+            return child, patch_config(
+                config, callbacks=without_live_tokens(run_manager.get_child())
+            )
+        if self._overlapped:
+            return child, patch_config(
+                config, callbacks=without_event_streams(run_manager.get_child())
+            )
+        return child, child
+
+    def _holding(self, overlapped: bool) -> Literal["all", "actors", "none"]:
+        """What a call's ``CallbackBuffer`` holds back: everything until the input verdict
+        when the call runs beside the input check, else what acts on a run until the output
+        verdict; nothing in shadow mode (the chain behaves as unguarded)."""
+        if self.guard.shadow:
+            return "none"
+        return "all" if overlapped else "actors"
+
+    @property
+    def _overlapped(self) -> bool:
+        """Whether the wrapped runnable runs beside the input check (its events held back)."""
+        return self.check_input and self.parallel
 
     # -- invoke -----------------------------------------------------------------------------
 
@@ -401,43 +418,47 @@ class GuardedRunnable(_GuardRunnableBase):
         child, inner = self._configs(config, run_manager)
         context = self._context(value)
         check = judge(self.guard)
+        invoke: Callable[[], Any]
+        ainvoke: Callable[[], Awaitable[Any]]
         if is_unwatched(run_manager):  # a plain call: no handler to keep away from its run
             bare = without_callbacks(inner)
-            call = Call(
-                partial(self.runnable.invoke, value, bare, **kwargs),
-                partial(self.runnable.ainvoke, value, bare, **kwargs),
-            )
+            invoke = partial(self.runnable.invoke, value, bare, **kwargs)
+            ainvoke = partial(self.runnable.ainvoke, value, bare, **kwargs)
         else:
-            call = Call(
-                lambda: call_in(inner, self.runnable.invoke, value, inner, **kwargs),
-                lambda: acall_in(inner, self.runnable.ainvoke(value, inner, **kwargs)),
-            )
-        overlap = self.check_input and self.parallel
-        measured = overlap and not isinstance(run_manager, AsyncCallbackManagerForChainRun)
-        overlap = overlap and (not measured or self._overlap.choose())  # where that is faster
-        started = time.perf_counter()
-        if overlap:
-            verdict, output = yield Call(
-                _parallel,
-                _aparallel,
-                (config, Call(check.invoke, check.ainvoke, (context, child)), call),
-            )
-            if not verdict.safe:
-                return (yield from self._refuse(verdict, "input", value, child))
-        else:
-            if self.check_input:
-                verdict = yield Call(check.invoke, check.ainvoke, (context, child))
+            invoke = partial(call_in, inner, self.runnable.invoke, value, inner, **kwargs)
+
+            def ainvoke() -> Awaitable[Any]:
+                return acall_in(inner, self.runnable.ainvoke(value, inner, **kwargs))
+
+        # The wrapped run's callback events wait for the verdicts (see _buffered_callbacks):
+        # all of them for the input verdict when it runs beside the input check; those of
+        # handlers acting on a run (listeners, a history writer) for the output verdict.
+        with CallbackBuffer(self._holding(self._overlapped)) as buffer:
+            if self._overlapped:
+                judging = Call(check.invoke, check.ainvoke, (context, child))
+                calling = Call(invoke, ainvoke)
+                verdict, output = yield Call(_parallel, _aparallel, (judging, calling, buffer))
                 if not verdict.safe:
                     return (yield from self._refuse(verdict, "input", value, child))
-            output = yield call
-        if measured:
-            self._overlap.record(overlap, time.perf_counter() - started)
-        if self.check_output and (answer := self._answer(context, output)) is not None:
-            # The check's run shows the answer as its input: only tracers may see it yet.
-            checked = judge(self.guard, answer=True)
-            verdict = yield Call(checked.invoke, checked.ainvoke, (answer, inner))
-            if not verdict.safe:
-                return (yield from self._refuse(verdict, "output", value, child, output))
+                if self.check_output:
+                    yield Call(buffer.narrow, buffer.anarrow)
+            else:
+                if self.check_input:
+                    verdict = yield Call(check.invoke, check.ainvoke, (context, child))
+                    if not verdict.safe:
+                        return (yield from self._refuse(verdict, "input", value, child))
+                if self.check_output:
+                    output = yield Call(partial(buffer.run, invoke), lambda: buffer.arun(ainvoke()))
+                else:
+                    output = yield Call(invoke, ainvoke)
+            if self.check_output and (answer := self._answer(context, output)) is not None:
+                # The check's run shows the answer as its input: only tracers may see it yet.
+                checked = judge(self.guard, answer=True)
+                verdict = yield Call(checked.invoke, checked.ainvoke, (answer, inner))
+                if not verdict.safe:
+                    buffer.drop()  # a refused answer: no listener hears of it, nothing remembers it
+                    return (yield from self._refuse(verdict, "output", value, child, output))
+            yield Call(buffer.release, buffer.arelease)
         return output
 
     def _example(self, output: Any = None) -> Any:
@@ -472,9 +493,27 @@ class GuardedRunnable(_GuardRunnableBase):
                 )
                 return
         input_blocked: Verdict | None = None
-        parallel = self.check_input and self.parallel
-        pending = start(check.invoke, context, child) if parallel else None
-        upstream = iterate_in(inner, lambda: self.runnable.stream(value, inner, **kwargs))
+        pending = start(check.invoke, context, child) if self._overlapped else None
+        # The wrapped run's callback events wait for the verdicts, as in ``_plan``.
+        buffer = CallbackBuffer(self._holding(pending is not None))
+
+        def input_verdict() -> Verdict:
+            nonlocal pending
+            assert pending is not None
+            verdict, pending = finish(pending, check.invoke, context, child), None
+            if not verdict.safe:
+                buffer.drop()
+            elif self.check_output:
+                buffer.narrow()
+            else:
+                buffer.release()
+            return verdict
+
+        def upstream_stream() -> Iterator[Any]:
+            return iterate_in(inner, lambda: self.runnable.stream(value, inner, **kwargs))
+
+        held = pending is not None or self.check_output
+        upstream = buffer.iterate(upstream_stream) if held else upstream_stream()
         released = (
             moderate_stream(
                 upstream, self.guard, **moderation(context, key=self.output_key, window=self.window)
@@ -483,25 +522,32 @@ class GuardedRunnable(_GuardRunnableBase):
             else upstream
         )
         chunks_out = iter(released)
-        try:
-            for chunk in chunks_out:
-                if pending is not None:  # parallel: nothing leaves before the input verdict
-                    verdict, pending = finish(pending, check.invoke, context, child), None
-                    if not verdict.safe:
-                        input_blocked = verdict
-                        break
-                example = chunk
-                yield chunk
-            if pending is not None:
-                verdict, pending = finish(pending, check.invoke, context, child), None
-                if not verdict.safe:
+        with buffer:
+            try:
+                try:
+                    for chunk in chunks_out:
+                        # parallel: nothing leaves before the verdict
+                        if pending is not None and not (verdict := input_verdict()).safe:
+                            input_blocked = verdict
+                            break
+                        example = chunk
+                        yield chunk
+                except Exception:
+                    # The wrapped stream failed before the verdict: as sequential mode would,
+                    # its error on safe input, else the refusal.
+                    if pending is None or (verdict := input_verdict()).safe:
+                        raise
                     input_blocked = verdict
-        finally:
-            if pending is not None:
-                pending.cancel()  # the stream failed or was closed before the verdict was read
-            close = getattr(chunks_out, "close", None)
-            if close is not None:
-                close()  # stops the wrapped runnable's stream
+                if pending is not None and not (verdict := input_verdict()).safe:
+                    input_blocked = verdict
+            finally:
+                if pending is not None:
+                    pending.cancel()  # the stream was closed before the verdict was read
+                close = getattr(chunks_out, "close", None)
+                if close is not None:
+                    close()  # stops the wrapped runnable's stream
+            if not self._blocked(input_blocked, released):
+                buffer.release()  # judged to its end, and safe (else: dropped here)
         yield from self._blocked_stream(input_blocked, released, value, example, child)
 
     async def _atransform(
@@ -524,41 +570,69 @@ class GuardedRunnable(_GuardRunnableBase):
                 ):
                     yield chunk
                 return
-        pending = (
-            asyncio.ensure_future(check.ainvoke(context, child))
-            if self.check_input and self.parallel
-            else None
-        )
-        # The moderated stream reads in its own task, where the ambient config can be set.
+        pending = asyncio.ensure_future(check.ainvoke(context, child)) if self._overlapped else None
+        # The wrapped run's callback events wait for the verdicts, as in ``_plan``.
+        buffer = CallbackBuffer(self._holding(pending is not None))
+
+        async def input_verdict() -> Verdict:
+            nonlocal pending
+            assert pending is not None
+            verdict, pending = await pending, None
+            if not verdict.safe:
+                buffer.drop()
+            elif self.check_output:
+                await buffer.anarrow()
+            else:
+                await buffer.arelease()
+            return verdict
+
+        def upstream_stream() -> AsyncIterator[Any]:
+            # Read in a task of its own (the moderated stream's reader, or the buffer's steps),
+            # where the ambient config can be set.
+            return aiterate_in(inner, lambda: self.runnable.astream(value, inner, **kwargs))
+
+        if self.check_output:  # read by the moderated stream's reader task
+            upstream = buffer.aiterate(upstream_stream, reader=True)
+        elif pending is not None:  # read here: each step in a task of the buffer's
+            upstream = buffer.aiterate(upstream_stream)
+        else:
+            upstream = self.runnable.astream(value, inner, **kwargs)
         released = (
             amoderate_stream(
-                aiterate_in(inner, lambda: self.runnable.astream(value, inner, **kwargs)),
-                self.guard,
-                **moderation(context, key=self.output_key, window=self.window),
+                upstream, self.guard, **moderation(context, key=self.output_key, window=self.window)
             )
             if self.check_output
-            else self.runnable.astream(value, inner, **kwargs)
+            else upstream
         )
         chunks_out = aiter(released)
         input_blocked: Verdict | None = None
-        try:
-            async for chunk in chunks_out:
-                if pending is not None:  # parallel: nothing leaves before the input verdict
-                    verdict, pending = await pending, None
-                    if not verdict.safe:
-                        input_blocked = verdict
-                        break
-                example = chunk
-                yield chunk
-            if pending is not None and not (verdict := await pending).safe:
-                input_blocked = verdict
-        finally:
-            if pending is not None and not pending.done():
-                pending.cancel()
-                await asyncio.gather(pending, return_exceptions=True)
-            aclose = getattr(chunks_out, "aclose", None)
-            if aclose is not None:
-                await aclose()  # stops the wrapped runnable's stream
+        with buffer:
+            try:
+                try:
+                    async for chunk in chunks_out:
+                        # parallel: nothing leaves before the verdict
+                        if pending is not None and not (verdict := await input_verdict()).safe:
+                            input_blocked = verdict
+                            break
+                        example = chunk
+                        yield chunk
+                except Exception:
+                    # The wrapped stream failed before the verdict: as sequential mode would,
+                    # its error on safe input, else the refusal.
+                    if pending is None or (verdict := await input_verdict()).safe:
+                        raise
+                    input_blocked = verdict
+                if pending is not None and not (verdict := await input_verdict()).safe:
+                    input_blocked = verdict
+            finally:
+                if pending is not None and not pending.done():
+                    pending.cancel()
+                    await asyncio.gather(pending, return_exceptions=True)
+                aclose = getattr(chunks_out, "aclose", None)
+                if aclose is not None:
+                    await aclose()  # stops the wrapped runnable's stream
+            if not self._blocked(input_blocked, released):
+                await buffer.arelease()  # judged to its end, and safe (else: dropped here)
         for stage, verdict_or_none in self._blocked(input_blocked, released):
             async for chunk in UnsafeStream(
                 self._policy, verdict_or_none, stage, value, example=example, config=child
@@ -587,27 +661,47 @@ class GuardedRunnable(_GuardRunnableBase):
             )
 
 
-def _parallel(config: RunnableConfig, check: Call, call: Call) -> tuple[Verdict, Any]:
-    """The input check (on the shared pool) and the wrapped call at once."""
+def _parallel(check: Call, call: Call, buffer: CallbackBuffer) -> tuple[Verdict, Any]:
+    """The input check (on the shared pool) and the wrapped call at once, the call's callback
+    events held in ``buffer``: dropped on unsafe input, left held on safe input (the caller
+    releases them). A call that fails is answered as sequential mode would: its error when the
+    input is safe (its events released), else the unsafe input's outcome."""
     pending = start(check.sync, *check.args)
     try:
-        output = call.sync()
+        output = buffer.run(call.sync)
+    except Exception:
+        verdict: Verdict = finish(pending, check.sync, *check.args)
+        if verdict.safe:
+            buffer.release()
+            raise
+        buffer.drop()
+        return verdict, None
     except BaseException:
         pending.cancel()  # nothing will read it
         raise
-    verdict: Verdict = finish(pending, check.sync, *check.args)
+    verdict = finish(pending, check.sync, *check.args)
+    if not verdict.safe:
+        buffer.drop()
+        return verdict, None
     return verdict, output
 
 
-async def _aparallel(config: RunnableConfig, check: Call, call: Call) -> tuple[Verdict, Any]:
-    """The input check and the wrapped call at once; on unsafe input the call is cancelled."""
+async def _aparallel(check: Call, call: Call, buffer: CallbackBuffer) -> tuple[Verdict, Any]:
+    """The input check and the wrapped call at once, as ``_parallel``; on unsafe input the call
+    is cancelled."""
     assert check.async_ is not None and call.async_ is not None
-    task = asyncio.ensure_future(call.async_())
+    task = buffer.task(call.async_())
     try:
         verdict: Verdict = await check.async_(*check.args)
         if not verdict.safe:
+            buffer.drop()
             return verdict, None
-        return verdict, await task
+        try:
+            output = await task
+        except Exception:
+            await buffer.arelease()  # a failed call's events: its input was safe
+            raise
+        return verdict, output
     finally:
         if not task.done():
             task.cancel()  # unsafe input (or a failed check): stop the wrapped call
@@ -630,14 +724,17 @@ def guard_runnable(
 ) -> GuardedRunnable:
     """Wrap any chain or chat model so Llama Guard judges its input and its output.
 
-    - Unsafe input: the wrapped runnable is never called (unless ``parallel=True``).
+    - Unsafe input: the wrapped runnable is never called (with ``parallel=True`` it runs, and
+      its result and callback events are discarded).
     - The output is judged as the Agent turn after the input (the User turn). Streams
       (``stream``/``astream``/``astream_events``) are moderated as they stream: chunks are held
       back until their window (``window="sentence"`` or a number of characters) is judged with
       everything before it; the checks run while the model generates, so a safe stream ends
       about one guard latency after the model; a blocked stream stops the model's stream.
       While moderating, the wrapped runnable's own run (tokens, answer, inner steps) reaches
-      tracers only, not handlers or event streams: consumers only see judged output. A
+      tracers only, not handlers or event streams: consumers only see judged output. Listeners
+      inside it (``with_listeners``; ``RunnableWithMessageHistory``'s history writer) hear of
+      it after the answer is judged safe, never of a refused answer. A
       runnable with callbacks of its own (``ChatOpenAI(callbacks=[...])``,
       ``with_config(callbacks=...)``) is refused with ``ConfigurationError``: pass them in the
       config of the guarded runnable instead.
@@ -649,14 +746,19 @@ def guard_runnable(
       ``AIMessage`` for chat models, a str for string chains; in a stream, one more chunk after
       what was released), or a Runnable/callable receiving
       ``{"input": original_input, "verdict": verdict, "stage": stage}`` whose output is returned.
-    - ``parallel=True`` runs the input check concurrently with the wrapped call, hiding the
-      guard's latency; on unsafe input the result is discarded (and an async call cancelled).
-      Only for side-effect-free runnables: the call may have started when the verdict lands.
-      ``invoke`` overlaps only while that is measured to be clearly faster than checking first
-      (a guard that answers in a millisecond costs more to hand to a thread than it hides):
-      the wall time of each way is kept per guarded runnable, and the other way is re-tried
-      now and then (every 8 to 256 calls). ``ainvoke`` (a task costs microseconds) and
-      streams (the check hides behind the first token) always overlap.
+    - ``parallel=True`` runs the input check concurrently with the wrapped call, every call
+      (``invoke``, ``ainvoke``, streams), hiding the guard's latency. The wrapped runnable
+      therefore runs on every input, unsafe ones included: nothing it returns or streams is
+      released before the input verdict, and nothing of its run reaches a callback before
+      it either. Its callback events (tokens, ``on_llm_end``, chain ends, tracers, listeners
+      inside it such as ``RunnableWithMessageHistory``'s history writer) are held and
+      replayed after a safe verdict; after an unsafe one they are dropped, the result is
+      discarded (an async call is cancelled) and the refused exchange is never remembered.
+      Its other side effects (HTTP calls, tools, writes of its own) do happen: use it for
+      runnables without them. With ``check_output=False`` the wrapped run's inner events do
+      not reach ``astream_events``/``astream_log`` (LangChain hands those its chunks
+      directly, out of the buffer's reach). A wrapped call that fails is answered as
+      sequential mode would: its error on safe input, the unsafe policy on unsafe input.
     - ``input_key``/``output_key`` pick the text of dict inputs/outputs (default: every string
       value, e.g. the answer and the question of a retrieval chain).
     - ``shadow=True`` judges and records everything (metadata, callbacks, logs, OpenTelemetry)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Literal
 
 from langchain_core.messages import ToolMessage
@@ -20,6 +20,7 @@ from langchain_llamashield._judging import (
     user_turn,
 )
 from langchain_llamashield._on_unsafe import UnsafePolicy
+from langchain_llamashield._tool_args import received_arguments
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
 from llamashield._blocked import DEFAULT_REFUSAL
 from llamashield._plan import Call, Judge, Plan, arun_plan, run_plan
@@ -87,14 +88,13 @@ class GuardedTool(BaseTool):
 
     # -- pure -----------------------------------------------------------------------------
 
-    def _arguments_conversation(self, tool_input: str | dict[str, Any]) -> Conversation:
-        schema = self.tool.tool_call_schema
-        if isinstance(schema, Mapping):
-            visible = list(schema.get("properties", {}))
-        else:
-            fields = getattr(schema, "model_fields", None) or getattr(schema, "__fields__", {})
-            visible = list(fields)
-        return agent_turn(None, [tool_call_part(self.name, tool_input, visible)])
+    def _arguments_conversation(
+        self, tool_input: str | dict[str, Any], call_id: str | None
+    ) -> Conversation:
+        """The arguments as the wrapped tool will receive them (its own parsing applied:
+        aliases, validators, defaults), without injected ones, as the Agent's turn."""
+        arguments = received_arguments(self.tool, tool_input, call_id)
+        return agent_turn(None, [tool_call_part(self.name, arguments)])
 
     @staticmethod
     def _result_conversation(result: Any) -> Conversation | None:
@@ -131,7 +131,8 @@ class GuardedTool(BaseTool):
         """Judge the arguments, run the wrapped tool, judge its result."""
         call_id, config = kwargs.get("tool_call_id"), kwargs.get("config")
         if self.check_input:
-            (verdict,) = yield Judge([self._arguments_conversation(tool_input)], "tool_args")
+            arguments = self._arguments_conversation(tool_input, call_id)
+            (verdict,) = yield Judge([arguments], "tool_args")
             if not verdict.safe:
                 return (yield from self._unsafe(verdict, "tool_args", tool_input, call_id, config))
         result = yield run

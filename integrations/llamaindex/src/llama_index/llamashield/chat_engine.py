@@ -20,6 +20,7 @@ from llama_index.llamashield._common import (
 from llama_index.llamashield._compat import memory_of
 from llama_index.llamashield._on_unsafe import OnUnsafe, acall_reroute, call_reroute, parse_action
 from llama_index.llamashield._stream import TokenModeration, amoderate_tokens, moderate_tokens
+from llama_index.llamashield._stream_turns import GuardedStreamingResponse, StreamTurn
 
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
 from llamashield._blocked import Blocked, format_refusal, verdict_metadata
@@ -40,7 +41,9 @@ class GuardedChatEngine(BaseChatEngine):
     growing chat costs one check per new message. An unsafe one never reaches the inner
     engine. The answer is judged as the Agent's turn. A blocked turn leaves the inner engine's
     memory as it was before the turn: the history never records an unsafe exchange as if it had
-    been answered. Streams are moderated as they stream.
+    been answered. Streams are moderated as they stream; a stream the consumer stops reading
+    (or never reads) is taken back out of memory too, once closed or at the latest when this
+    engine is used again: only an answer judged to its end is remembered.
 
     Example::
 
@@ -86,6 +89,7 @@ class GuardedChatEngine(BaseChatEngine):
         self._action = parse_action(on_unsafe, refusal, (BaseChatEngine,))
         self._refusal = self._action.refusal
         self._window = window
+        self._turn: StreamTurn | None = None  # the last stream, until settled
 
     @property
     def engine(self) -> BaseChatEngine:
@@ -97,21 +101,36 @@ class GuardedChatEngine(BaseChatEngine):
 
     @property
     def chat_history(self) -> list[ChatMessage]:
+        self._settle()
         return self._engine.chat_history
 
     def reset(self) -> None:
+        self._settle()
         self._engine.reset()
+
+    def _settle(self) -> None:
+        """Settle the last stream before the memory is read again (see ``_stream_turns``)."""
+        if self._turn is not None:
+            self._turn.settle()
+            self._turn = None
+
+    async def _asettle(self) -> None:
+        if self._turn is not None:
+            await self._turn.asettle()
+            self._turn = None
 
     # -- chat / achat: one plan, driven sync and async -----------------------------------
 
     def chat(
         self, message: str, chat_history: list[ChatMessage] | None = None
     ) -> AGENT_CHAT_RESPONSE_TYPE:
+        self._settle()
         return run_plan(self._chat_plan(message, chat_history), self._guard)
 
     async def achat(
         self, message: str, chat_history: list[ChatMessage] | None = None
     ) -> AGENT_CHAT_RESPONSE_TYPE:
+        await self._asettle()
         return await arun_plan(self._chat_plan(message, chat_history), self._guard)
 
     def _chat_plan(
@@ -175,6 +194,7 @@ class GuardedChatEngine(BaseChatEngine):
     def stream_chat(
         self, message: str, chat_history: list[ChatMessage] | None = None
     ) -> StreamingAgentChatResponse:
+        self._settle()
         inner, context, before, blocked = run_plan(
             self._stream_plan(message, chat_history), self._guard
         )
@@ -182,11 +202,14 @@ class GuardedChatEngine(BaseChatEngine):
             return _as_stream(inner)
         if not self._check_output:
             return inner  # type: ignore[no-any-return]
-        return _stream_response(inner, self._moderated(inner, context, before))
+        how = self._moderation(context)
+        self._turn = turn = StreamTurn(self._engine, before, how.record, inner)
+        return _stream_response(inner, self._moderated(inner, how, turn))
 
     async def astream_chat(
         self, message: str, chat_history: list[ChatMessage] | None = None
     ) -> StreamingAgentChatResponse:
+        await self._asettle()
         inner, context, before, blocked = await arun_plan(
             self._stream_plan(message, chat_history), self._guard
         )
@@ -194,40 +217,39 @@ class GuardedChatEngine(BaseChatEngine):
             return _as_stream(inner, asynchronous=True)
         if not self._check_output:
             return inner  # type: ignore[no-any-return]
-        return _stream_response(inner, self._amoderated(inner, context, before))
+        how = self._moderation(context)
+        self._turn = turn = StreamTurn(self._engine, before, how.record, inner)
+        return _stream_response(inner, self._amoderated(inner, how, turn))
 
+    @staticmethod
     def _moderated(
-        self,
-        inner: StreamingAgentChatResponse,
-        context: list[dict[str, str]],
-        before: list[ChatMessage],
+        inner: StreamingAgentChatResponse, how: TokenModeration, turn: StreamTurn
     ) -> Iterator[str]:
-        how = self._moderation(context)
-        source = inner.response_gen
+        tokens = moderate_tokens(inner.response_gen, how)
         try:
-            yield from moderate_tokens(source, how)
-        finally:
-            # Closing the inner stream waits for its memory writer; only then can a blocked
-            # answer be taken back out of the history.
-            source.close()
-            if _blocked_in(how.record):
-                _restore(self._engine, before)
-
-    async def _amoderated(
-        self,
-        inner: StreamingAgentChatResponse,
-        context: list[dict[str, str]],
-        before: list[ChatMessage],
-    ) -> AsyncIterator[str]:
-        how = self._moderation(context)
-        source = inner.async_response_gen()
-        try:
-            async for token in amoderate_tokens(source, how):
+            for token in tokens:
+                if turn.settled:
+                    return  # a later turn took this one back out: it is over
                 yield token
         finally:
-            await source.aclose()
-            if _blocked_in(how.record):
-                await _arestore(self._engine, before)
+            # Closing the moderated stream closes the inner one, which waits for its memory
+            # writer; only then can an answer not judged to the end be taken back out.
+            tokens.close()
+            turn.settle()
+
+    @staticmethod
+    async def _amoderated(
+        inner: StreamingAgentChatResponse, how: TokenModeration, turn: StreamTurn
+    ) -> AsyncIterator[str]:
+        tokens = amoderate_tokens(inner.async_response_gen(), how)
+        try:
+            async for token in tokens:
+                if turn.settled:
+                    return  # a later turn took this one back out: it is over
+                yield token
+        finally:
+            await turn.asettle()
+            await tokens.aclose()
 
     def _moderation(self, context: list[dict[str, Any]]) -> TokenModeration:
         # Once text has streamed, rerouting cannot take it back: a stream that turns unsafe
@@ -251,12 +273,6 @@ class GuardedChatEngine(BaseChatEngine):
 
 def _with_answer(context: list[dict[str, str]], response: AgentChatResponse) -> list[Any]:
     return [*context, {"role": "assistant", "content": response.response}]
-
-
-def _blocked_in(record: Records) -> bool:
-    verdict = record.get("output")
-    # No verdict at all means the stream failed before one: treat the turn as not answered.
-    return verdict is None or not verdict["safe"]
 
 
 def _restore(engine: BaseChatEngine, history: list[ChatMessage]) -> None:
@@ -285,16 +301,26 @@ def _with_records(response: AGENT_CHAT_RESPONSE_TYPE, records: Records) -> AGENT
 
 def _chat_chunks(tokens: Iterator[str]) -> Generator[ChatResponse, None, None]:
     text = ""
-    for token in tokens:
-        text += token
-        yield ChatResponse(message=ChatMessage(role="assistant", content=text), delta=token)
+    try:
+        for token in tokens:
+            text += token
+            yield ChatResponse(message=ChatMessage(role="assistant", content=text), delta=token)
+    finally:
+        close = getattr(tokens, "close", None)
+        if close is not None:
+            close()  # a consumer that stopped reading stops the moderated stream now
 
 
 async def _achat_chunks(tokens: AsyncIterator[str]) -> AsyncGenerator[ChatResponse, None]:
     text = ""
-    async for token in tokens:
-        text += token
-        yield ChatResponse(message=ChatMessage(role="assistant", content=text), delta=token)
+    try:
+        async for token in tokens:
+            text += token
+            yield ChatResponse(message=ChatMessage(role="assistant", content=text), delta=token)
+    finally:
+        aclose = getattr(tokens, "aclose", None)
+        if aclose is not None:
+            await aclose()  # not left to the garbage collector: it would close it later
 
 
 def _stream_response(
@@ -302,13 +328,13 @@ def _stream_response(
 ) -> StreamingAgentChatResponse:
     # The inner response writes its own memory; this one only relays moderated text.
     if isinstance(tokens, Iterator):
-        return StreamingAgentChatResponse(
+        return GuardedStreamingResponse(
             chat_stream=_chat_chunks(tokens),
             sources=inner.sources,
             source_nodes=inner.source_nodes,
             is_writing_to_memory=False,
         )
-    return StreamingAgentChatResponse(
+    return GuardedStreamingResponse(
         achat_stream=_achat_chunks(tokens),
         sources=inner.sources,
         source_nodes=inner.source_nodes,
