@@ -525,7 +525,10 @@ class LlamaGuard:
         if isinstance(whole, list):
             return whole
         indexes, plans, recalls = whole
-        verdicts = [r.read.get(r.key) if r.key and r.read and not r.last else None for r in recalls]
+        verdicts = [
+            self._recalled(plan, r.read.get(r.key) if r.key and r.read and not r.last else None)
+            for plan, r in zip(plans, recalls, strict=True)
+        ]
         todo = [i for i, verdict in enumerate(verdicts) if verdict is None]
 
         def judge(i: int) -> Verdict:
@@ -567,6 +570,11 @@ class LlamaGuard:
             if not self.shadow:
                 raise
             return [(0, failed_verdict(self, error))]
+
+    def _recalled(self, plan: _Plan, verdict: Verdict | None) -> Verdict | None:
+        """A remembered turn's verdict through the same last step as a judged one: the record
+        holds what the model said of the text, and the media policy still decides the rest."""
+        return None if verdict is None else self._finish(plan, verdict)
 
     def _turn_verdicts(
         self, indexes: list[int], verdicts: list[Verdict | None]
@@ -699,7 +707,10 @@ class LlamaGuard:
             return whole
         indexes, plans, recalls = whole
         verdicts: list[Verdict | None] = [
-            await r.read.aget(r.key) if r.key and r.read and not r.last else None for r in recalls
+            self._recalled(
+                plan, await r.read.aget(r.key) if r.key and r.read and not r.last else None
+            )
+            for plan, r in zip(plans, recalls, strict=True)
         ]
         todo = [i for i, verdict in enumerate(verdicts) if verdict is None]
         judged = await asyncio.gather(*(

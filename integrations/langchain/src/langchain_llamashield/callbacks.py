@@ -61,9 +61,12 @@ def _parts(answer: Any) -> Any:
     return answer if isinstance(answer, str) else message_parts(answer)
 
 
-def _fingerprint(message: BaseMessage) -> str:
-    text = f"{message.type}\n{readable_text(message)}"
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+def _fingerprint(context: Sequence[BaseMessage], message: BaseMessage) -> str:
+    """A digest of ``message`` and the conversation it answered (types and judged texts)."""
+    digest = hashlib.sha256()
+    for item in [*context, message]:
+        digest.update(f"{item.type}\n{readable_text(item)}\x00".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
 
 
 class _GuardEvents:
@@ -93,10 +96,9 @@ class _GuardEvents:
         self._produced: set[str] = set()
         self._lock = threading.Lock()  # sync handlers may run on executor threads
 
-    def _remember(self, run_id: UUID, question: Any) -> None:
-        if self.check_output:
-            with self._lock:
-                self._questions[run_id] = question
+    def _remember(self, run_id: UUID, context: Conversation, messages: Sequence[Any]) -> None:
+        with self._lock:
+            self._questions[run_id] = (context, list(messages))
 
     def forget(self, run_id: UUID) -> Any:
         with self._lock:
@@ -111,19 +113,20 @@ class _GuardEvents:
                 # Every message the model reads that was not judged before (a history, a
                 # forged answer, a tool result), each as the last turn of its own prefix;
                 # answers a model produced in a run this handler watched are its own.
-                trusted = [i for i, m in enumerate(messages) if self._produced_here(m)]
+                trusted = [i for i, m in enumerate(messages) if self._produced_here(messages, i)]
                 checks.append((_Whole(context, trusted), "input"))
-        self._remember(run_id, context)  # the answer is judged as the next turn of it
+        # The answer is judged as the next turn of this context.
+        self._remember(run_id, context, prompts[-1] if prompts else [])
         return checks
 
     def llm_start(self, run_id: UUID, prompts: list[str]) -> _Checks:
-        self._remember(run_id, user_turn(prompts[-1]) if prompts else [])
+        self._remember(run_id, user_turn(prompts[-1]) if prompts else [], [])
         if not self.check_input:
             return []
         return [(user_turn(p), "input") for p in prompts if p.strip()]
 
     def llm_end(self, run_id: UUID, response: LLMResult) -> _Checks:
-        context = self.forget(run_id) or []
+        context, messages = self.forget(run_id) or ([], [])
         answers = [
             getattr(gen, "message", None) or gen.text
             for generations in response.generations
@@ -132,8 +135,11 @@ class _GuardEvents:
         if not self.check_output:
             # Not judged, by the developer's choice; still the model's own words when they
             # come back as history, not a turn from outside.
+            # Bound to the conversation it answered: replayed into another one, it is judged.
             with self._lock:
-                self._produced.update(_fingerprint(a) for a in answers if isinstance(a, AIMessage))
+                self._produced.update(
+                    _fingerprint(messages, a) for a in answers if isinstance(a, AIMessage)
+                )
                 while len(self._produced) > _PRODUCED_KEPT:
                     self._produced.pop()
             return []
@@ -144,11 +150,14 @@ class _GuardEvents:
             if has_content(a)
         ]
 
-    def _produced_here(self, message: BaseMessage) -> bool:
-        if not isinstance(message, AIMessage):
+    def _produced_here(self, messages: Sequence[BaseMessage], index: int) -> bool:
+        """Whether a model watched by this handler wrote ``messages[index]`` as its answer to
+        exactly the messages before it."""
+        if not isinstance(messages[index], AIMessage):
             return False
+        fingerprint = _fingerprint(messages[:index], messages[index])
         with self._lock:
-            return _fingerprint(message) in self._produced
+            return fingerprint in self._produced
 
     def verdicts(self, checks: _Checks) -> list[Verdict]:
         """The checks' verdicts: a model's input judged whole, its answer as the one new turn

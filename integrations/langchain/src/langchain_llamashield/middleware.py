@@ -125,15 +125,22 @@ def _last_question(messages: Sequence[BaseMessage]) -> list[Any] | None:
     return None
 
 
-def _judged_tool_call(messages: Sequence[BaseMessage], call: Mapping[str, Any]) -> bool:
+def _judged_tool_call(
+    messages: Sequence[BaseMessage],
+    call: Mapping[str, Any],
+    sealed: Callable[[BaseMessage], bool],
+) -> bool:
     """Whether ``wrap_model_call`` judged this very tool call (and let it through).
 
     The marker holds a digest of the judged name and arguments: a call edited after it was
-    judged (a human-in-the-loop edit keeps the id) no longer matches and is judged again.
+    judged (a human-in-the-loop edit keeps the id) no longer matches and is judged again. Only
+    a marker on a message this middleware sealed counts (a planted one is not its word).
     """
     call_id = call.get("id")
     for message in reversed(messages):
         if isinstance(message, AIMessage) and any(c["id"] == call_id for c in message.tool_calls):
+            if not sealed(message):
+                return False
             marker = _marker(message) or {}
             judged = marker.get("tool_calls", {}).get(call_id, {})
             digest = tool_call_digest(call.get("name", ""), call.get("args", {}))
@@ -252,7 +259,9 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
             this or ``check_output``, the answer's tokens are held back until judged.
         on_unsafe: ``"raise"`` (default), ``"end"`` (alias ``"refuse"``) or ``"replace"``.
         refusal: template of the refusal; placeholders ``{categories}``, ``{codes}``,
-            ``{stage}``, ``{original_content}``. Default: llamashield's ``DEFAULT_REFUSAL``.
+            ``{stage}`` (``{original_content}`` stays empty: the refusal enters the state the
+            model reads, and what was blocked never goes back in). Default: llamashield's
+            ``DEFAULT_REFUSAL``.
         exit_behavior: ``OpenAIModerationMiddleware``'s spelling of ``on_unsafe``:
             ``"error"``, ``"end"`` or ``"replace"``.
         shadow: judge and record, never block (no run ends, nothing is replaced or raised);
@@ -295,7 +304,9 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
     def _violation(self, verdict: Verdict, stage: str, content: str) -> tuple[str, dict[str, Any]]:
         if self.exit_behavior == "error":
             raise UnsafeContentError(verdict, stage)
-        text = format_violation(self.refusal, verdict, content, stage)
+        # Every message the middleware writes enters the state the model reads next: what was
+        # blocked never goes back in, so ``{original_content}`` is left empty here.
+        text = format_violation(self.refusal, verdict, "", stage)
         marker = {**verdict_metadata(verdict, stage=stage), "exit": self.exit_behavior}
         return text, marker
 
@@ -324,8 +335,10 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         """End the run when a tool call or result was blocked under ``exit_behavior="end"``."""
         start = _last_index(messages, AIMessage)
         for message in messages if start is None else messages[start + 1 :]:
+            # Only a marker this middleware wrote (sealed) ends the run: a planted one is a
+            # message from outside like any other, judged by the input check.
             marker = _marker(message) if isinstance(message, ToolMessage) else None
-            if marker and marker.get("exit") == "end":
+            if marker and marker.get("exit") == "end" and self._sealed(message):
                 reply = AIMessage(
                     content=readable_text(message), response_metadata={METADATA_KEY: marker}
                 )
@@ -449,7 +462,9 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
                 marker = {**verdict_metadata(verdicts[0], stage=stage), "tool_calls": calls}
                 metadata = {**answer.response_metadata, METADATA_KEY: marker}
                 stamped = answer.model_copy(update={"response_metadata": metadata})
-                result[index] = self._sealing(stamped)
+                # Sealed only when its whole text was judged: under check_output=False the
+                # next model call judges it as history (a seal would let it be replayed).
+                result[index] = self._sealing(stamped) if self.check_output else stamped
                 return ModelResponse(result, response.structured_response)
             stage, content, verdict = blocked
             violation, marker = self._violation(verdict, stage, content)
@@ -480,7 +495,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         if index is None:
             return None
         marker = _marker(messages[index])
-        if marker is not None and marker.get("exit") == "end":
+        if marker is not None and marker.get("exit") == "end" and self._sealed(messages[index]):
             return {"jump_to": "end"}
         return None
 
@@ -491,7 +506,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         args = given  # below: as the tool will receive them (aliases, validators, _tool_args)
         if request.tool is not None:
             args = received_arguments(request.tool, given, call["id"])
-        if _judged_tool_call(messages, call) and not adds_text(args, given):
+        if _judged_tool_call(messages, call, self._sealed) and not adds_text(args, given):
             return None  # judged with the answer that made it, in wrap_model_call
         part = tool_call_part(call["name"], args)
         text = readable_text(part)
