@@ -22,6 +22,12 @@ Example::
     builder.add_edge("model", "guard_output")
     builder.add_edge("guard_output", END)
     graph = builder.compile(checkpointer=InMemorySaver())
+
+A node after the model judges its answer before the next node reads it, but LangGraph has
+already saved and streamed the model node's output (``stream_mode="updates"``/``"messages"``,
+the checkpoint). Where consumers read the stream, guard the answer inside the model node:
+``GuardedChatModel`` as the model (windows released once judged), with this node guarding
+what comes in.
 """
 
 from __future__ import annotations
@@ -123,21 +129,30 @@ class LlamaGuardNode(RunnableLambda[Mapping[str, Any], Any]):
         unsafe = [(i, v) for i, v in unsafe if _approval(messages[i]) not in self._approved]
         if not unsafe:
             return self._next({})
-        index, verdict = unsafe[0]
         if self.on_unsafe == "raise":
-            raise UnsafeContentError(verdict, self.stage)
-        content = readable_text(messages[index])
-        record = verdict_metadata(verdict, stage=self.stage)
+            raise UnsafeContentError(unsafe[0][1], self.stage)
         if self.on_unsafe == "interrupt":
             from langgraph.types import interrupt
 
-            decision = interrupt({"llamashield": record, "stage": self.stage, "content": content})
-            if decision == "allow":
-                # A reviewer's approval holds for this very message (id and content) in later
-                # runs of this node; an edited message is judged, and reviewed, again.
-                self._approved.update(_approval(messages[i]) for i, _ in unsafe)
-                return self._next({})
-        text = format_violation(self.refusal, verdict, content, self.stage)
+            # One review per unsafe message, in order: LangGraph replays the answers given so
+            # far when the node runs again, so each "allow" covers the message it was shown.
+            for index, verdict in unsafe:
+                record = verdict_metadata(verdict, stage=self.stage)
+                content = readable_text(messages[index])
+                decision = interrupt({"llamashield": record, "stage": self.stage,
+                                      "content": content})  # fmt: skip
+                if decision != "allow":
+                    return self._refuse(index, verdict, messages)
+            # Approvals hold for these very messages (id and content) in later runs of this
+            # node; an edited message is judged, and reviewed, again.
+            self._approved.update(_approval(messages[i]) for i, _ in unsafe)
+            return self._next({})
+        return self._refuse(*unsafe[0], messages)
+
+    def _refuse(self, index: int, verdict: Verdict, messages: list[BaseMessage]) -> Any:
+        record = verdict_metadata(verdict, stage=self.stage)
+        # The refusal enters the state the model reads: what was blocked never goes back in.
+        text = format_violation(self.refusal, verdict, "", self.stage)
         marker = {**record, "blocked": True}
         reply = AIMessage(content=text, response_metadata={METADATA_KEY: marker})
         # The unsafe turn and what followed it leave the state, so the thread stays usable:

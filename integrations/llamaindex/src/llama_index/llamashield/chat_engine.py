@@ -136,8 +136,8 @@ class GuardedChatEngine(BaseChatEngine):
     def _chat_plan(
         self, message: str, chat_history: list[ChatMessage] | None
     ) -> Plan[AGENT_CHAT_RESPONSE_TYPE]:
-        before: list[ChatMessage] = yield Call(self._history, self._ahistory, (chat_history,))
-        context = [*history_turns(before), {"role": "user", "content": message}]
+        before, read = yield Call(self._history, self._ahistory, (chat_history,))
+        context = [*history_turns(read), {"role": "user", "content": message}]
         records: Records = {}
         if self._check_input:
             verdict = yield JudgeConversation(context)
@@ -180,8 +180,8 @@ class GuardedChatEngine(BaseChatEngine):
         self, message: str, chat_history: list[ChatMessage] | None
     ) -> Plan[tuple[Any, list[dict[str, Any]], list[ChatMessage], bool]]:
         """The input check and the inner stream: (response, context, history, blocked)."""
-        before: list[ChatMessage] = yield Call(self._history, self._ahistory, (chat_history,))
-        context = [*history_turns(before), {"role": "user", "content": message}]
+        before, read = yield Call(self._history, self._ahistory, (chat_history,))
+        context = [*history_turns(read), {"role": "user", "content": message}]
         if self._check_input:
             verdict = yield JudgeConversation(context)
             if not verdict.safe:
@@ -259,16 +259,30 @@ class GuardedChatEngine(BaseChatEngine):
 
     # -- history --------------------------------------------------------------------------
 
-    def _history(self, chat_history: list[ChatMessage] | None) -> list[ChatMessage]:
-        return list(chat_history) if chat_history is not None else list(self._engine.chat_history)
-
-    async def _ahistory(self, chat_history: list[ChatMessage] | None) -> list[ChatMessage]:
-        if chat_history is not None:
-            return list(chat_history)
+    def _history(
+        self, chat_history: list[ChatMessage] | None
+    ) -> tuple[list[ChatMessage], list[ChatMessage]]:
+        """The history as it stands (restored when a turn is blocked), and what the inner
+        engine's LLM will read of it: ``memory.get()``, which also carries a ``Memory``'s
+        blocks (facts and messages kept elsewhere). An empty ``chat_history`` reads the memory,
+        as LlamaIndex's engines do."""
+        if chat_history:
+            return list(chat_history), list(chat_history)
         memory = memory_of(self._engine)
-        if memory is not None:
-            return list(await memory.aget_all())
-        return list(self._engine.chat_history)
+        if memory is None:
+            return list(self._engine.chat_history), list(self._engine.chat_history)
+        return list(memory.get_all()), list(memory.get())
+
+    async def _ahistory(
+        self, chat_history: list[ChatMessage] | None
+    ) -> tuple[list[ChatMessage], list[ChatMessage]]:
+        """Async ``_history``."""
+        if chat_history:
+            return list(chat_history), list(chat_history)
+        memory = memory_of(self._engine)
+        if memory is None:
+            return list(self._engine.chat_history), list(self._engine.chat_history)
+        return list(await memory.aget_all()), list(await memory.aget())
 
 
 def _with_answer(context: list[dict[str, str]], response: AgentChatResponse) -> list[Any]:

@@ -253,8 +253,8 @@ class _AgentRun(Workflow):
         # history (agent.run(chat_history=[...]) with no user_msg).
         history = self.agent_kwargs.get("chat_history")
         memory = self.agent_kwargs.get("memory")
-        if history is None and isinstance(memory, BaseMemory):
-            history = await memory.aget_all()
+        if not history and isinstance(memory, BaseMemory):
+            history = await memory.aget()  # what the agent's LLM reads, memory blocks included
         conversation = history_turns(history or [])
         if has_content(user_msg):
             conversation.append(message_dict(user_msg, "user"))
