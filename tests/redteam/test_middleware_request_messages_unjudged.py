@@ -27,12 +27,15 @@ def add_retrieved_context(
 
 
 def test_what_the_model_reads_is_judged() -> None:
+    """LlamaGuardMiddleware after the middleware that adds to the request (it wraps the model
+    call closest to the model, and sees the request as the model will). Placed before it, it
+    cannot see what the inner middleware adds: the README says where to place it."""
     guard, _ = last_turn_guard()
     model = ScriptedChatModel(answer="ok")
     agent = create_agent(
         model,
         tools=[],
-        middleware=[LlamaGuardMiddleware(guard, on_unsafe="end"), add_retrieved_context],
+        middleware=[add_retrieved_context, LlamaGuardMiddleware(guard, on_unsafe="end")],
     )
     agent.invoke({"messages": [HumanMessage("what's new?")]})
     read = [m.text for call in model.seen for m in call]

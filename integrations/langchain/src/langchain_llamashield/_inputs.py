@@ -277,7 +277,15 @@ def input_conversation(
         if key is not None:
             if key not in value:
                 raise ValueError(f"input has no key {key!r} to judge (keys: {sorted(value)})")
-            return input_conversation(value[key], role=role)
+            # The history the template places as messages reaches the model whatever key is
+            # picked: it is judged before the picked value, turn by turn.
+            before = [
+                turn
+                for name in history
+                if name != key and value.get(name) is not None
+                for turn in input_conversation(value[name], role=role)
+            ]
+            return [*before, *input_conversation(value[key], role=role)]
         messages: list[Any] = []
         contents: list[Any] = []
         for name, item in value.items():

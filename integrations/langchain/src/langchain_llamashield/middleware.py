@@ -207,6 +207,11 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
       judged. What the middleware judged carries an HMAC seal under a per-instance secret in
       its marker, so a marker copied onto other content is not trusted; a thread resumed by
       another instance (another process) is judged again once.
+    - **the model request** (``wrap_model_call``): messages in the request that are not in
+      the state (other middleware added them: retrieved documents, memories, summaries), as
+      the last turns of the conversation the model reads; unsafe, the model is not called.
+      A middleware's ``wrap_model_call`` sees the request as the middleware after it in
+      ``middleware=[...]`` leave it: put ``LlamaGuardMiddleware`` last when others add to it.
     - **output and tool calls** (``wrap_model_call``): the model's answer text, as the Agent's
       reply to the user's last message, and each tool call's name and arguments, all judged
       concurrently before the answer leaves the model node. Until then the model's tokens are
@@ -388,6 +393,35 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         if isinstance(message, AIMessage):
             update.update(tool_calls=[], invalid_tool_calls=[])
         return self._sealing(message.model_copy(update=update))
+
+    def _plan_request(self, request: ModelRequest[Any]) -> _Check[ModelResponse[Any] | None] | None:
+        """Judge the messages of the model request that are not in the state (middleware
+        placed before this one added them: retrieved documents, memories, summaries); the
+        state's own were judged in ``before_model``. Unsafe: the model is not called."""
+        if not self.check_input:
+            return None
+        state = request.state.get("messages", []) if request.state else []
+        known = {(m.id, readable_text(m)) for m in state}
+        messages = list(request.messages)
+        trusted = [
+            i
+            for i, m in enumerate(messages)
+            if (m.id, readable_text(m)) in known or self._sealed(m)
+        ]
+        if len(trusted) == len(messages):
+            return None
+        added = [m for i, m in enumerate(messages) if i not in trusted]
+        text = "\n".join(readable_text(m) for m in added)
+
+        def apply(turns: list[tuple[int, Verdict]]) -> ModelResponse[Any] | None:
+            verdict = next((v for _, v in turns if not v.safe), None)
+            if verdict is None:
+                return None
+            violation, marker = self._violation(verdict, "input", text)
+            reply = AIMessage(content=violation, response_metadata={METADATA_KEY: marker})
+            return ModelResponse([self._sealing(reply)], None)
+
+        return _Check([[message_dict(m) for m in messages]], apply, trusted=trusted)
 
     # -- pure: seals ----------------------------------------------------------------------
 
@@ -635,7 +669,11 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         request: ModelRequest[Any],
         handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
     ) -> ModelResponse[Any]:
-        """Judge the model's answer before it leaves the model node (tokens held back)."""
+        """Judge what the request adds to the state (other middleware's messages), then the
+        model's answer before it leaves the model node (tokens held back)."""
+        refused = self._run(self._plan_request(request), None)
+        if refused is not None:
+            return refused
         if not (self.check_output or self.check_tool_calls):
             return handler(request)
         with self._holding(request):
@@ -648,6 +686,9 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
     ) -> ModelResponse[Any]:
         """Async ``wrap_model_call``."""
+        refused = await self._arun(self._plan_request(request), None)
+        if refused is not None:
+            return refused
         if not (self.check_output or self.check_tool_calls):
             return await handler(request)
         with self._holding(request):
