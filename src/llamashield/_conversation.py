@@ -193,9 +193,14 @@ def _judged(parts: list[Any], index: int) -> tuple[str, tuple[MediaPart, ...], s
     return judged.text, judged.media, None
 
 
-def read_messages(conversation: Any) -> list[Turn]:
+def read_messages(conversation: Any, max_chars: int | None = None) -> list[Turn]:
     """One ``Turn`` per message of ``conversation`` (a str, one message, or a list), in order,
-    unmerged: the unit conversation judging works on. Raises on malformed input."""
+    unmerged: the unit conversation judging works on. Raises on malformed input.
+
+    Past ``max_chars`` characters of text as received, the rest is not neutralised (a message
+    of any size would cost its whole Unicode pass first): those turns carry the reason as
+    their ``problem``, and the guard refuses the conversation before any I/O.
+    """
     if isinstance(conversation, str):
         conversation = [{"role": "user", "content": conversation}]
     elif isinstance(conversation, Mapping):
@@ -206,6 +211,7 @@ def read_messages(conversation: Any) -> list[Turn]:
             f"({{'role': 'user'|'assistant', 'content': str}}), got {type(conversation).__name__}"
         )
     turns: list[Turn] = []
+    received = 0
     for index, message in enumerate(conversation):
         raw_role, parts = _message_fields(message, index)
         key = raw_role.lower()
@@ -220,6 +226,11 @@ def read_messages(conversation: Any) -> list[Turn]:
                 "or 'tool'"
             )
         raw_text, media, problem = _judged(parts, index)
+        received += len(raw_text)
+        if max_chars is not None and received > max_chars:
+            over = f"the conversation has more than {max_chars:,} characters (max_chars)"
+            turns.append(Turn(_ROLE_ALIASES[key], "", False, media, problem or over))
+            continue
         text = neutralize(raw_text)
         turns.append(Turn(_ROLE_ALIASES[key], text, bool(media) and not text, media, problem))
     return turns
@@ -248,10 +259,10 @@ def merge_turns(messages: Sequence[Turn]) -> Conversation:
     return tuple(turns)
 
 
-def normalize_conversation(conversation: Any) -> Conversation:
+def normalize_conversation(conversation: Any, max_chars: int | None = None) -> Conversation:
     """Normalise a str or a message list to alternating turns; raise on bad input.
 
     ``"hi"`` is one User turn. A list keeps every message (system, developer and tool ones as
     the User's), merges neighbours of one role, and ends with the turn to judge.
     """
-    return merge_turns(read_messages(conversation))
+    return merge_turns(read_messages(conversation, max_chars))

@@ -333,7 +333,7 @@ class LlamaGuard:
         )
 
     def _plan(self, conversation: Any) -> _Plan:
-        return self._plan_turns(normalize_conversation(conversation))
+        return self._plan_turns(normalize_conversation(conversation, self.max_chars))
 
     def _plan_turns(self, turns: Conversation) -> _Plan:
         request = GuardRequest(turns, self.policy.taxonomy, self.policy.threshold)
@@ -589,7 +589,7 @@ class LlamaGuard:
         self, conversation: Any, trusted: Collection[int]
     ) -> tuple[list[int], list[_Plan], list[_Recall]]:
         """The outside messages' indexes, their plans, and where each verdict is remembered."""
-        messages = read_messages(conversation)
+        messages = read_messages(conversation, self.max_chars)
         last = len(messages) - 1
         if self.judge_history:
             prefixes = outside_prefixes(messages, trusted)
