@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from llamashield._conversation import register_message_reader
+from llamashield.integration import register_message_reader
 
 if TYPE_CHECKING:
     from langchain_llamashield.callbacks import LlamaGuardCallbackHandler

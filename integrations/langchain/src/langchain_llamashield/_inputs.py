@@ -31,7 +31,7 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import RunnableSequence
 
-from llamashield._content import JudgedContent, UnjudgeableContent, judged_text
+from llamashield.integration import JudgedContent, UnjudgeableContent, judged_text
 
 __all__ = [
     "answer_conversation",

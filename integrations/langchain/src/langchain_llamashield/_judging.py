@@ -13,8 +13,14 @@ from typing import Any, Literal
 
 from langchain_llamashield._inputs import message_text
 from llamashield import Verdict
-from llamashield._blocked import DEFAULT_REFUSAL, METADATA_KEY, format_refusal, verdict_metadata
-from llamashield._content import UnjudgeableContent, judged_text
+from llamashield.integration import (
+    DEFAULT_REFUSAL,
+    METADATA_KEY,
+    UnjudgeableContent,
+    format_refusal,
+    judged_text,
+    verdict_metadata,
+)
 
 __all__ = [
     "DEFAULT_VIOLATION_MESSAGE",

@@ -28,15 +28,16 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from llamashield import UnsafeContentError, Verdict
-from llamashield._blocked import (
+from llamashield.integration import (
     DEFAULT_REFUSAL,
     METADATA_KEY,
     Blocked,
+    Call,
+    Plan,
     format_refusal,
     parse_on_unsafe,
     verdict_metadata,
 )
-from llamashield._plan import Call, Plan
 
 __all__ = [
     "DEFAULT_REFUSAL",

@@ -45,7 +45,7 @@ from langchain_llamashield._inputs import (
 from langchain_llamashield._on_unsafe import UnsafePolicy
 from langchain_llamashield._stream import judge, moderation
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
-from llamashield._plan import Call, Plan, arun_plan, run_plan
+from llamashield.integration import Call, Plan, arun_plan, run_plan
 from llamashield.streaming import WindowSpec, amoderate_stream, moderate_stream
 
 __all__ = ["GuardedChatModel"]

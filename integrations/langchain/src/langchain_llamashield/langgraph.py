@@ -41,7 +41,7 @@ from langchain_core.runnables import RunnableLambda
 from langchain_llamashield._inputs import message_dict, readable_text
 from langchain_llamashield._judging import format_violation, verdict_metadata
 from llamashield import ConfigurationError, LlamaGuard, UnsafeContentError, Verdict
-from llamashield._blocked import METADATA_KEY
+from llamashield.integration import METADATA_KEY
 
 __all__ = ["LlamaGuardNode", "route_unsafe"]
 

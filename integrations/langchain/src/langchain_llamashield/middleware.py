@@ -59,7 +59,7 @@ from langchain_llamashield._judging import (
 )
 from langchain_llamashield._tool_args import adds_text, received_arguments
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
-from llamashield._blocked import parse_on_unsafe
+from llamashield.integration import parse_on_unsafe
 
 if TYPE_CHECKING:
     from langgraph.prebuilt.tool_node import ToolCallRequest

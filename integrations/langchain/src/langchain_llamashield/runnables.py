@@ -64,7 +64,7 @@ from langchain_llamashield._watch import (
     without_callbacks,
 )
 from llamashield import LlamaGuard, Verdict
-from llamashield._plan import Call, Plan, arun_plan, run_plan
+from llamashield.integration import Call, Plan, arun_plan, run_plan
 from llamashield.streaming import WindowSpec, amoderate_stream, moderate_stream
 
 __all__ = ["GuardedRunnable", "LlamaGuardRunnable", "guard_runnable"]

@@ -22,8 +22,7 @@ from langchain_llamashield._judging import (
 from langchain_llamashield._on_unsafe import UnsafePolicy
 from langchain_llamashield._tool_args import received_arguments
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
-from llamashield._blocked import DEFAULT_REFUSAL
-from llamashield._plan import Call, Judge, Plan, arun_plan, run_plan
+from llamashield.integration import DEFAULT_REFUSAL, Call, Judge, Plan, arun_plan, run_plan
 
 __all__ = ["GuardedTool", "guard_tool"]
 

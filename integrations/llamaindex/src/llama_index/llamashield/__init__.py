@@ -27,7 +27,7 @@ from llama_index.llamashield.workflow import (
     guard_agent,
 )
 
-from llamashield._conversation import register_message_reader
+from llamashield.integration import register_message_reader
 
 # ``guard.check([ChatMessage(...)])`` works: the core reads LlamaIndex messages through this
 # adapter's converter, without knowing LlamaIndex itself.

@@ -10,9 +10,9 @@ from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore
 from llama_index.llamashield._convert import messages_conversation, plain
 
 from llamashield import LlamaGuard, Verdict
-from llamashield._blocked import DEFAULT_REFUSAL as _DEFAULT_REFUSAL
-from llamashield._blocked import METADATA_KEY as _METADATA_KEY
-from llamashield._blocked import verdict_metadata
+from llamashield.integration import DEFAULT_REFUSAL as _DEFAULT_REFUSAL
+from llamashield.integration import METADATA_KEY as _METADATA_KEY
+from llamashield.integration import verdict_metadata
 
 __all__ = [
     "DEFAULT_REFUSAL",

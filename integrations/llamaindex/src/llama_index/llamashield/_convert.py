@@ -37,7 +37,7 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.schema import BaseNode, ImageNode, MetadataMode, NodeWithScore
 from llama_index.core.tools import ToolOutput
 
-from llamashield._content import JudgedContent, UnjudgeableContent, judged_text
+from llamashield.integration import JudgedContent, UnjudgeableContent, judged_text
 
 __all__ = [
     "block_part",

@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any, Literal, TypeAlias
 
-from llamashield._blocked import Blocked, UnsafeAction, parse_on_unsafe
+from llamashield.integration import Blocked, UnsafeAction, parse_on_unsafe
 
 __all__ = [
     "Fallback",

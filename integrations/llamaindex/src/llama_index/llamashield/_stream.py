@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llamashield import LlamaGuard, UnsafeContentError
-from llamashield._blocked import format_refusal, verdict_metadata
+from llamashield.integration import format_refusal, verdict_metadata
 from llamashield.streaming import (
     AsyncModeratedStream,
     ModeratedStream,

@@ -23,8 +23,16 @@ from llama_index.llamashield._stream import TokenModeration, amoderate_tokens, m
 from llama_index.llamashield._stream_turns import GuardedStreamingResponse, StreamTurn
 
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
-from llamashield._blocked import Blocked, format_refusal, verdict_metadata
-from llamashield._plan import Call, JudgeConversation, Plan, arun_plan, run_plan
+from llamashield.integration import (
+    Blocked,
+    Call,
+    JudgeConversation,
+    Plan,
+    arun_plan,
+    format_refusal,
+    run_plan,
+    verdict_metadata,
+)
 from llamashield.streaming import WindowSpec
 
 Records = dict[str, Any]  # stage -> the verdict's record (llamashield.verdict_metadata)

@@ -26,8 +26,16 @@ from llama_index.llamashield._on_unsafe import OnUnsafe, acall_reroute, call_rer
 from llama_index.llamashield._stream import TokenModeration, amoderate_tokens, moderate_tokens
 
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
-from llamashield._blocked import Blocked, format_refusal, verdict_metadata
-from llamashield._plan import Call, Judge, Plan, arun_plan, run_plan
+from llamashield.integration import (
+    Blocked,
+    Call,
+    Judge,
+    Plan,
+    arun_plan,
+    format_refusal,
+    run_plan,
+    verdict_metadata,
+)
 from llamashield.streaming import WindowSpec
 
 Records = dict[str, Any]  # stage -> the verdict's record (llamashield.verdict_metadata)

@@ -19,8 +19,16 @@ from llama_index.llamashield._convert import (
 from llama_index.llamashield._on_unsafe import acall_reroute, call_reroute, parse_action
 
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
-from llamashield._blocked import Blocked, UnsafeAction, format_refusal
-from llamashield._plan import Call, Judge, Plan, arun_plan, run_plan
+from llamashield.integration import (
+    Blocked,
+    Call,
+    Judge,
+    Plan,
+    UnsafeAction,
+    arun_plan,
+    format_refusal,
+    run_plan,
+)
 
 __all__ = ["GuardedFunctionTool", "GuardedTool", "guard_tool"]
 

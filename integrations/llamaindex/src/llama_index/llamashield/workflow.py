@@ -33,7 +33,7 @@ from llama_index.llamashield._convert import has_content, message_dict, plain, r
 from llama_index.llamashield.tools import guard_tool
 
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
-from llamashield._blocked import Blocked, format_refusal, parse_on_unsafe, verdict_metadata
+from llamashield.integration import Blocked, format_refusal, parse_on_unsafe, verdict_metadata
 
 __all__ = [
     "Blocked",
