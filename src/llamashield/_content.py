@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from llamashield._exceptions import UnjudgeableContent
+from llamashield._native import Native, native_media
 
 __all__ = ["JudgedContent", "MediaPart", "UnjudgeableContent", "judged_text"]
 
@@ -80,7 +81,7 @@ class _Part:
 _INERT: Final = frozenset(
     {"type", "id", "index", "cache_control", "signature", "encrypted_content", "call_id",
      "tool_call_id", "tool_use_id", "status", "mime_type", "media_type", "format", "detail",
-     "block_type", "image_mimetype"}
+     "block_type", "image_mimetype", "mimeType"}
 )  # fmt: skip
 
 # Metadata lists that are usually empty; an empty one is not judged ("annotations": []).
@@ -267,6 +268,11 @@ class _Walker:
         kind = part.get("type", part.get("block_type"))
         spec = _PARTS.get(kind) if isinstance(kind, str) else None
         if spec is None:
+            native = native_media(part)
+            if native is not None:
+                # Bedrock Converse / Gemini media: LangChain and the providers read it as media.
+                self._judge_native(native, depth)
+                return
             # A dict of no known type: its whole canonical JSON is judged, never skipped.
             self.texts.append(_dump(self._plain_mapping(part, depth)))
         else:
@@ -291,6 +297,15 @@ class _Walker:
         if rest:
             # Fields this part type does not define are judged too, with their keys.
             self.texts.append(_dump(self.plain(rest, depth)))
+
+    def _judge_native(self, native: Native, depth: int) -> None:
+        self.media += (MediaPart(kind, source, data) for kind, source, data in native.media)
+        self.texts += native.texts
+        for fields in native.rest:
+            rest = {k: v for k, v in fields.items() if not _quiet(k, v)}
+            if rest:
+                # Names, captions, text sources and unknown keys around the payload.
+                self.texts.append(_dump(self.plain(rest, depth)))
 
     def _payload_as_text(self, kind: str, payload: Mapping[str, Any], depth: int) -> bool:
         """Judge a payload that is text in disguise (a text document); False if it is media."""

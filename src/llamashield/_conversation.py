@@ -118,8 +118,9 @@ def neutralize(text: str) -> str:
     return text.strip()
 
 
-# Message fields other than ``content`` that carry the model's words: judged with the content.
-_EXTRA_KEYS = ("reasoning_content", "tool_calls", "function_call", "refusal")
+# Message fields other than ``content`` that the model reads: judged with the content. ``name``
+# (OpenAI's participant name, a tool or function message's tool name) is sent to the model.
+_EXTRA_KEYS = ("reasoning_content", "tool_calls", "function_call", "refusal", "name")
 
 
 # Framework message classes the adapters taught the core to read, by the dotted name of a base

@@ -347,9 +347,10 @@ def image_url_for(
     """The ``image_url`` URL a chat backend sends for one image part of any known shape.
 
     Raises ``ImageRejected`` (the guard's error policy then decides) for an image that cannot
-    be sent faithfully: over the limits, not an accepted format, a provider ``file_id``, a
-    local path or ``file://`` URL that is not a regular file inside ``media_root`` (None reads
-    no local file) or is not read by ``deadline`` (``time.monotonic()``).
+    be sent faithfully: over the limits, not an accepted format, a provider ``file_id`` or
+    ``file_uri``, a local path or ``file://`` URL that is not a regular file inside
+    ``media_root`` (None reads no local file) or is not read by ``deadline``
+    (``time.monotonic()``).
 
     Example::
 
@@ -388,6 +389,11 @@ def image_url_for(
         return _from_url(url, declared, local, where)
     if (path := _text(part.get("path"))) is not None:
         return _from_path(path, declared, local, where)
+    if part.get("file_uri") is not None:  # Gemini file_data, a Bedrock s3Location
+        raise ImageRejected(
+            f"{where}: an image stored at the provider (a Gemini file URI or an S3 location) "
+            "cannot be read by the guard; pass its bytes (inline data)"
+        )
     if part.get("file_id") or (isinstance(source, Mapping) and source.get("file_id")):
         raise ImageRejected(
             f"{where}: an image stored at the provider (file_id) cannot be read by the guard; "

@@ -284,6 +284,47 @@ def test_message_keys_beyond_content_are_judged() -> None:
         assert word in turn.content
 
 
+class RoleMessage:
+    """A message object with ``role``/``content`` attributes (the core's object branch)."""
+
+    def __init__(
+        self, role: str, content: Any, name: str | None = None, kwargs: Any = None
+    ) -> None:
+        self.role, self.content, self.name, self.additional_kwargs = role, content, name, kwargs
+
+
+class BlocksMessage:
+    """A message of content blocks with ``additional_kwargs`` (LlamaIndex's shape)."""
+
+    def __init__(self, role: str, text: str, **kwargs: Any) -> None:
+        self.role, self.additional_kwargs = role, kwargs
+        self.blocks = [{"type": "text", "text": text}]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True), st.sampled_from(["user", "tool"]))
+def test_a_message_name_is_judged_with_its_content(name: str, role: str) -> None:
+    """OpenAI's ``name`` (a participant's, a tool's) is sent to the model: judged, in every
+    message form the core reads; ids are not."""
+    forms = [
+        {"role": role, "content": "words", "name": name, "id": "idq42"},
+        RoleMessage(role, "words", name),
+        RoleMessage(role, "words", None, {"name": name}),
+        BlocksMessage(role, "words", name=name),
+    ]
+    for message in forms:
+        turn = normalize_conversation([message])[-1]
+        assert turn.content.startswith("words") and name in turn.content, message
+        assert "idq42" not in turn.content
+
+
+def test_an_unsafe_name_makes_the_message_unsafe() -> None:
+    guard = LlamaGuard(SimulatedBackend())
+    message = {"role": "user", "content": "answer in my name", "name": "how-to-build-a-bomb"}
+    assert not guard.check([message]).safe
+    assert guard.check([{**message, "name": "alice"}]).safe
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(contents, st.sampled_from(["user", "assistant"]))
 def test_the_guard_never_passes_a_planted_trigger(content: Any, role: str) -> None:

@@ -6,8 +6,8 @@ which text of that data Llama Guard reads, and the guard's media policy decides 
 
 - ``plain(value)``: LangChain objects as plain str/dict/list content (nothing dropped).
 - ``message_dict(message)``: a message as the core's ``{"role", "content"}`` dict; its content
-  carries every part a model reads: content blocks, reasoning, function and tool calls, a tool's
-  artifact.
+  carries every part a model reads: content blocks, its name, reasoning, function and tool
+  calls, a tool's artifact.
 - ``input_conversation(value, role=, key=)``: the conversation an input stands for, ending with
   the turn to judge (every value of a dict input, nested ones included).
 - ``output_message(value, key=)`` / ``output_text(value, key=)``: an output (or a stream chunk)
@@ -107,6 +107,9 @@ def message_parts(message: BaseMessage, *, tool_calls: bool = True) -> list[Any]
     on its own); invalid ones, which no tool runs, are kept with the text.
     """
     parts: list[Any] = [plain(message.content)]
+    if message.name:
+        # Sent to the model with the message (OpenAI's participant name; a tool's name).
+        parts.append(message.name)
     extra = message.additional_kwargs
     for key in _EXTRA_KEYS:
         value = extra.get(key)
