@@ -13,7 +13,10 @@ URL = "http://user:pa55word@127.0.0.1:9/v1?api_key=sekret"
 
 def test_credentials_never_appear_in_repr_or_errors() -> None:
     guard = LlamaGuard(
-        OpenAICompatibleBackend(URL, "meta-llama/LlamaGuard-2-8b"), timeout=1, max_retries=0, circuit_breaker=None
+        OpenAICompatibleBackend(URL, "meta-llama/LlamaGuard-2-8b"),
+        timeout=1,
+        max_retries=0,
+        circuit_breaker=None,
     )
     verdict = guard.check("hi")
     assert verdict.error  # port 9: nothing listens
