@@ -210,8 +210,16 @@ def _fancy_letters() -> tuple[dict[int, str], re.Pattern[str]]:
             continue
         small = match["case"] == "SMALL " or (match["case"] is None and match["small_capital"])
         table[code] = match["letter"].lower() if small else match["letter"]
-    chars = "".join(map(chr, sorted(table)))
-    return table, re.compile(f"[{re.escape(chars)}]")
+    # As ranges (about 20): a class of a hundred single characters costs several times more to
+    # search, on every non-Latin-1 text.
+    ranges: list[list[int]] = []
+    for code in sorted(table):
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    chars = "".join(f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in ranges)
+    return table, re.compile(f"[{chars}]")
 
 
 def fold_fancy_letters(text: str) -> str:
@@ -250,12 +258,13 @@ def reveal(text: str) -> str:
     if not unicodedata.is_normalized("NFKC", text):
         text = fold_homoglyphs(text)
         text = unicodedata.normalize("NFKC", text)
-    text = _STRAY_MARKS.sub("", text)
+        # Again for the few fancy letters NFKC makes of other characters ("\u1da6" ->
+        # "\u026a"); text NFKC left alone has none left (the fold above took them all).
+        text = fold_fancy_letters(text)
+    text, removed = _STRAY_MARKS.subn("", text)
     # A mark removed from between two others that NFKC orders around it (an enclosing circle
     # "\u20dd" has combining class 0) leaves them out of canonical order: NFKC again, or the
     # next pass would reorder them ("x\u0484\u20dd\u05b7" -> "x\u0484\u05b7" -> "x\u05b7\u0484").
-    if not unicodedata.is_normalized("NFKC", text):
+    if removed and not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
-    # Again for the few fancy letters NFKC makes of other characters ("\u1da6" -> "\u026a").
-    text = fold_fancy_letters(text)
     return fold_homoglyphs(text)
