@@ -91,7 +91,8 @@ def neutralize(text: str) -> str:
     ``User:``/``Agent:`` at a line start are broken up so the text stays readable to the model
     but can no longer close the conversation block or fake a turn. Lone surrogates become
     U+FFFD; text smuggled in tag characters or variation selectors is decoded onto its own line;
-    look-alike letters in words that mix scripts are folded to Latin (``_unicode.reveal``).
+    look-alike letters in words that mix scripts are folded to Latin, and Latin letters drawn as
+    small capitals, negative squared letters or regional indicators to ASCII (``_unicode.reveal``).
     """
     # Each rule below runs only where the characters it needs are present (the result is the
     # same: a rule cannot match without them), so plain ASCII prose skips most of them.

@@ -12,6 +12,13 @@ package's own imports; the confusables only for a text that mixes scripts). A wo
 only when its letters come from more than one script ("b\u043emb", "b\u0585mb"): a word wholly
 in one script, Russian or Armenian text that happens to look Latin included, is that language
 and is left alone.
+
+Latin letters Unicode also encodes as other characters that NFKC leaves alone ("fancy text":
+small capitals "\u0299\u1d0f\u1d0d\u0299", negative squared or circled letters, regional
+indicators "\U0001f1e7\U0001f1f4\U0001f1f2\U0001f1e7") are folded to ASCII wherever they stand:
+they are no language's letters, only Latin ones drawn differently. Which characters these are is
+read from their Unicode names (``unicodedata``), once per process, on the first text with a
+character beyond Latin-1 (about 30 ms).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 
-__all__ = ["fold_homoglyphs", "reveal", "smuggled"]
+__all__ = ["fold_fancy_letters", "fold_homoglyphs", "reveal", "smuggled"]
 
 # Invisible characters used to split trigger words ("b\u200bomb") or reorder text on screen:
 # Unicode's Default_Ignorable_Code_Point set (DerivedCoreProperties.txt, 15.1), which renders as
@@ -36,17 +43,18 @@ _INVISIBLE_CLASS = (
 _INVISIBLE = re.compile(_INVISIBLE_CLASS)
 # Lone surrogates cannot be encoded as UTF-8: any HTTP client would crash on them.
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# Invisible text a chat model may still read ("ASCII smuggling"): runs of tag characters spell
-# ASCII, runs of variation selectors spell bytes. Stripping alone would hide it from the guard,
-# so it is decoded and judged on a line of its own. A run is read with every other invisible
-# character taken out first, so a zero-width space, a joiner or U+E0001 between the tag
-# characters (or selectors) cannot break it into pieces too short to decode.
+# Invisible text a chat model may still read ("ASCII smuggling"): tag characters spell ASCII,
+# runs of variation selectors spell bytes. Stripping alone would hide it from the guard, so it
+# is decoded and judged on a line of its own. Every tag character of a text is read, in order:
+# a model reads them as one text however they are spread, so one tag after each visible letter
+# ("n\U000e0062i\U000e006fc...") spells a word as surely as a run does. A run of selectors is
+# read with every other invisible character taken out first, so a zero-width space, a joiner or
+# U+E0001 between the selectors cannot break it into pieces too short to decode.
 _TAGS = "\U000e0020-\U000e007e"
 _SELECTORS = "\ufe00-\ufe0f\U000e0100-\U000e01ef"
 _HIDING = re.compile(f"[{_TAGS}{_SELECTORS}]")
-_TAG_RUN = re.compile(f"[{_TAGS}]{{2,}}")
+_TAG = re.compile(f"[{_TAGS}]")
 _SELECTOR_RUN = re.compile(f"[{_SELECTORS}]{{2,}}")
-_ALL_BUT_TAGS = re.compile(f"(?![{_TAGS}]){_INVISIBLE_CLASS}")
 _ALL_BUT_SELECTORS = re.compile(f"(?![{_SELECTORS}]){_INVISIBLE_CLASS}")
 # Combining marks NFKC could not compose onto their letter ("b\u0336o\u0336m\u0336b\u0336",
 # Zalgo text) split a word into odd tokens the model may not recognise; accents that compose
@@ -65,12 +73,27 @@ _CJK = frozenset({"HAN", "HIRAGANA", "KATAKANA", "BOPOMOFO", "HANGUL"})
 # kappa to U+0138 kra, Greek chi is a prototype itself); folded since llamashield's first
 # homoglyph table, kept so no word that was caught before passes now.
 _BEYOND_UTS39: Mapping[str, str] = {"\u043a": "k", "\u03ba": "k", "\u03c7": "x"}
+# The Unicode names of Latin letters drawn as something else: "LATIN LETTER SMALL CAPITAL B",
+# "NEGATIVE SQUARED LATIN CAPITAL LETTER B", "REGIONAL INDICATOR SYMBOL LETTER B". Only a letter
+# A-Z right after "LETTER" (or "SMALL CAPITAL") qualifies: "LATIN SMALL LETTER SHARP S" (\u00df),
+# "... E WITH ACUTE" (\u00e9) and "... DOTLESS I" are letters of their own, and another script's
+# "DEVANAGARI LETTER A" is no Latin letter at all.
+_FANCY_NAME = re.compile(
+    r"(?:[A-Z]+ )*?(?:LATIN (?P<case>CAPITAL |SMALL )?LETTER (?P<small_capital>SMALL CAPITAL )?"
+    r"|REGIONAL INDICATOR SYMBOL LETTER )(?P<letter>[A-Z])"
+)
+# Where to look for them: planes 0 and 1. Plane 2 and 3 hold only CJK ideographs, plane 14 tag
+# characters (decoded above, never folded) and selectors, planes 15 and 16 private use.
+_FANCY_RANGE = range(0x80, 0x20000)
+# Latin-1 has no such character (its letters are ASCII, accented or NFKC-folded like "\u00aa"):
+# text wholly in it never builds the table.
+_BEYOND_LATIN_1 = re.compile("[^\x00-\xff]")
 
 
 def _smuggled_runs(text: str) -> list[str]:
-    """Every run of tag characters or variation selectors in ``text``, decoded (no prefilter)."""
-    tags_only = _ALL_BUT_TAGS.sub("", text)
-    found = ["".join(chr(ord(c) - 0xE0000) for c in run) for run in _TAG_RUN.findall(tags_only)]
+    """The tag characters of ``text`` (all of them, in order) and each run of variation
+    selectors, decoded (no prefilter)."""
+    found = ["".join(chr(ord(c) - 0xE0000) for c in _TAG.findall(text))]
     selectors_only = _ALL_BUT_SELECTORS.sub("", text)
     for run in _SELECTOR_RUN.findall(selectors_only):
         data = bytes(ord(c) - 0xFE00 if ord(c) < 0x10000 else ord(c) - 0xE0100 + 16 for c in run)
@@ -172,11 +195,49 @@ def fold_homoglyphs(text: str) -> str:
     return _fold_every_word(text)
 
 
+@functools.cache
+def _fancy_letters() -> tuple[dict[int, str], re.Pattern[str]]:
+    """Each character whose Unicode name makes it a Latin letter A-Z in disguise, and that NFKC
+    leaves as it is (NFKC already turns "\u24b7" or "\U0001d41b" into "b"), with its ASCII
+    letter; and a pattern finding any of them (built once, on first use)."""
+    table: dict[int, str] = {}
+    for code in _FANCY_RANGE:
+        char = chr(code)
+        match = _FANCY_NAME.fullmatch(unicodedata.name(char, ""))
+        if match is None or unicodedata.category(char).startswith("M"):
+            continue  # "COMBINING LATIN SMALL LETTER A" is an accent: a stray mark, removed
+        if _INVISIBLE.match(char) or unicodedata.normalize("NFKC", char) != char:
+            continue
+        small = match["case"] == "SMALL " or (match["case"] is None and match["small_capital"])
+        table[code] = match["letter"].lower() if small else match["letter"]
+    # As ranges (about 20): a class of a hundred single characters costs several times more to
+    # search, on every non-Latin-1 text.
+    ranges: list[list[int]] = []
+    for code in sorted(table):
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    chars = "".join(f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in ranges)
+    return table, re.compile(f"[{chars}]")
+
+
+def fold_fancy_letters(text: str) -> str:
+    """Latin letters drawn as other characters (small capitals "\u0299", negative squared
+    "\U0001f171" or circled "\U0001f151", regional indicators "\U0001f1e7") folded to ASCII, in
+    any word: they are no language's letters. Accented letters ("\u00e9", "\u00df") stay."""
+    if _BEYOND_LATIN_1.search(text) is None:
+        return text
+    table, foldable = _fancy_letters()
+    return text.translate(table) if foldable.search(text) else text
+
+
 def reveal(text: str) -> str:
     """Non-ASCII text as Llama Guard must read it: nothing hidden, split or disguised.
 
     Sendable (no lone surrogate), smuggled text decoded onto lines of its own, no
-    Default_Ignorable_Code_Point, NFKC, no stray combining mark, mixed-script words folded.
+    Default_Ignorable_Code_Point, NFKC, no stray combining mark, fancy letters folded,
+    mixed-script words folded.
     """
     text = _SURROGATE.sub("\ufffd", text)
     hidden = smuggled(text)
@@ -185,6 +246,10 @@ def reveal(text: str) -> str:
     # Invisible characters go first: one inside a word would split it (hiding the mix of
     # scripts below) or keep an accent from composing onto its letter.
     text = _INVISIBLE.sub("", text)
+    # Fancy letters first, so the mixed-script folds below see them as the Latin letters they
+    # are ("\U0001f1e7\u043e\U0001f1f2\U0001f1e7" is the mixed word "B\u043eMB"), even a look-alike
+    # that NFKC would turn into a space and a mark ("\U0001f173\u037a" -> "Di", not "D").
+    text = fold_fancy_letters(text)
     # Folded before NFKC too, which would turn a few look-alikes into letters that look like
     # no Latin one (Greek lunate sigma "\u03f2" reads as "c", its NFKC form "\u03c2" does not);
     # and after it, for the Latin letters NFKC makes of compatibility forms ("\U0001d41b").
@@ -193,5 +258,13 @@ def reveal(text: str) -> str:
     if not unicodedata.is_normalized("NFKC", text):
         text = fold_homoglyphs(text)
         text = unicodedata.normalize("NFKC", text)
-    text = _STRAY_MARKS.sub("", text)
+        # Again for the few fancy letters NFKC makes of other characters ("\u1da6" ->
+        # "\u026a"); text NFKC left alone has none left (the fold above took them all).
+        text = fold_fancy_letters(text)
+    text, removed = _STRAY_MARKS.subn("", text)
+    # A mark removed from between two others that NFKC orders around it (an enclosing circle
+    # "\u20dd" has combining class 0) leaves them out of canonical order: NFKC again, or the
+    # next pass would reorder them ("x\u0484\u20dd\u05b7" -> "x\u0484\u05b7" -> "x\u05b7\u0484").
+    if removed and not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
     return fold_homoglyphs(text)

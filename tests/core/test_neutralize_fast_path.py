@@ -21,9 +21,12 @@ def every_rule(text: str) -> str:
     if hidden:
         text = "\n".join([text, *hidden])
     text = uni._INVISIBLE.sub("", text)
+    text = text.translate(uni._fancy_letters()[0])
     text = uni._fold_every_word(text)
     text = unicodedata.normalize("NFKC", text)
     text = uni._STRAY_MARKS.sub("", text)
+    text = unicodedata.normalize("NFKC", text)
+    text = text.translate(uni._fancy_letters()[0])
     text = uni._fold_every_word(text)
     text = conv._CONTROL.sub(" ", text)
     text = conv._LINE_BREAK.sub("\n", text)
@@ -46,6 +49,8 @@ PIECES = [
     "\U000e0001", "\U000e0062\u200b\U000e006f", "\ufe01\u200d\ufe02", "b\u0585mb",
     "\u13cfomb", "\u0561", "\u0585", "\u13cf", "\u0915", "\u0966", "\u3007", "\u30ed",
     "\u043a\u0456ll", "\u03c7", "caf\u00e9", "\u0444", "\u0570", "\u03f2", "\U0001d41b", "\u037a",
+    "\u0299", "\u1d0f", "\ua7ae", "\u1da6", "\U0001f171", "\U0001f151", "\U0001f1e7", "\u00df",
+    "n\U000e0062i\U000e006f", "\u0363", "\U0001f1a5", "\u0484\u20dd\u05b7",
 ]  # fmt: skip
 texts = st.one_of(
     st.text(),
