@@ -32,7 +32,12 @@ _MIN_SECRET = 4
 _HTTP_LOGGERS = ("httpx", "together._base_client")
 
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>()\[\]{}]+")
-_AUTH_SCHEME = re.compile(r"\b(Bearer|Basic|Token)(\s+)[A-Za-z0-9._~+/=-]{4,}", re.IGNORECASE)
+# An HTTP auth scheme and its credential: a word of prose after it ("the 2048-token context",
+# "basic auth") is all lower-case letters, a credential is not.
+_AUTH_SCHEME = re.compile(
+    r"\b(Bearer|Basic|Token|bearer|basic|BEARER|BASIC)(\s+)"
+    r"(?![a-z]+(?![A-Za-z0-9._~+/=-]))[A-Za-z0-9._~+/=-]{4,}"
+)
 _ASSIGNMENT = re.compile(
     r"\b((?:api[_-]?)?keys?|(?:access[_-]?|refresh[_-]?|id[_-]?)?tokens?|secrets?|"
     r"passw(?:or)?d|pwd|auth|authorization|signature|sig|credentials?)"
