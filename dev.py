@@ -29,6 +29,8 @@ LOCAL = ["transformers>=4.45", "tokenizers>=0.20"]
 # bench-pipeline's anchor: NeMo Guardrails' Llama Guard rails, in a venv of its own (its vLLM
 # engine runs through LangChain: benchmarks/_nemo_runner.py).
 NEMO = ROOT / ".venv-nemo"
+# package: build and twine in a venv of their own (the clean venv the wheels go to is temporary).
+PACKAGING = ROOT / ".venv-packaging"
 NEMO_PACKAGES = ["nemoguardrails==0.24.1", "langchain", "langchain-community", "langchain-openai"]
 
 # The branch coverage (%) each part keeps under `dev.py test`: what the suite reached when the
@@ -117,6 +119,35 @@ def ensure_env(kind: str) -> None:
 def demo() -> None:
     ensure_env("demo")
     run(BIN / "llamashield", "demo")
+
+
+def package() -> None:
+    """Build the three distributions, check their metadata, install the wheels into a clean venv
+    with no source tree on its path, and run the demo there: what a user of PyPI would get."""
+    import shutil
+    import tempfile
+
+    make_venv(PACKAGING)
+    tools = PACKAGING / BIN.name / "python"
+    run(tools, "-m", "pip", "install", "-q", "build>=1.2", "twine>=5")
+    dist = ROOT / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    for project in (".", "integrations/langchain", "integrations/llamaindex"):
+        run(tools, "-m", "build", "-q", "--outdir", dist, ROOT / project)
+    built = sorted(dist.iterdir())
+    run(tools, "-m", "twine", "check", "--strict", *built)
+    # As the README installs them: the core with the extras the demo needs, the two adapters.
+    wheels = [f"{w}[together,cli]" if w.name.startswith("llamashield-") else str(w)
+              for w in built if w.suffix == ".whl"]  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        clean = Path(folder) / "venv"
+        py = make_venv(clean)
+        run(py, "-m", "pip", "install", "-q", *wheels)
+        # From an empty folder: nothing of this checkout can be imported by accident.
+        code = subprocess.call([str(clean / BIN.name / "llamashield"), "demo"], cwd=folder)
+        if code:
+            sys.exit(code)
+    print(f"packages: {len(built)} files built, checked, and the demo ran from the wheels")
 
 
 def test(extra: list[str]) -> None:
@@ -233,11 +264,13 @@ def main() -> None:
         bench_pipeline(extra)
     elif command == "notebooks":
         notebooks(extra)
+    elif command == "package":
+        package()
     else:
         sys.exit(
             "usage: python3 dev.py demo | test [pytest args] | test-engines [pytest args] | "
             "test-llamacpp [pytest args] | "
-            "bench-pipeline [--quick] [--only seq,conc,...] | notebooks [NAME...]"
+            "bench-pipeline [--quick] [--only seq,conc,...] | notebooks [NAME...] | package"
         )
 
 
