@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from llamashield._loop_local import LoopLocal
+from llamashield.backends._base import BackendAnswer, Closeable, GuardRequest, warm_async_http
 from llamashield.backends._errors import connection_error
 
 T = TypeVar("T")
@@ -84,3 +86,43 @@ def json_of(reply: httpx.Response | None) -> Any:
         return reply.json()
     except ValueError:
         return None
+
+
+class ExchangeBackend(Closeable):
+    """A backend whose check is one ``_exchange`` generator, run over its sync client or the
+    running loop's async client: ``complete``/``acomplete``, warm-up and release, written once.
+
+    Subclasses set ``_client`` and ``_aclients`` and name the server in ``_service()``.
+    """
+
+    _client: httpx.Client
+    _aclients: LoopLocal[httpx.AsyncClient]
+
+    def _service(self) -> str:
+        raise NotImplementedError
+
+    def _exchange(self, request: GuardRequest) -> Exchange[BackendAnswer]:
+        raise NotImplementedError
+
+    def complete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
+        self._ensure_open()
+        return drive(self._exchange(request), self._client, timeout, self._service())
+
+    async def acomplete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
+        self._ensure_open()
+        client = self._aclients.get()
+        return await adrive(self._exchange(request), client, timeout, self._service())
+
+    def warm_up(self) -> None:
+        """Nothing to load: the sync client is made with the backend."""
+
+    async def awarm_up(self) -> None:
+        """Make this loop's async client now rather than on the first check."""
+        await warm_async_http()
+        self._aclients.get()
+
+    def _release(self) -> None:
+        self._client.close()
+
+    async def _arelease(self) -> None:
+        await self._aclose_on_running_loop(self._aclients.pop_all())

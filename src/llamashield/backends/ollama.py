@@ -22,12 +22,10 @@ from llamashield.backends._answers import checked_score
 from llamashield.backends._base import (
     BackendAnswer,
     BackendError,
-    Closeable,
     GuardRequest,
-    warm_async_http,
 )
 from llamashield.backends._errors import status_error
-from llamashield.backends._exchange import Call, Exchange, adrive, drive
+from llamashield.backends._exchange import Call, Exchange, ExchangeBackend
 
 __all__ = ["OllamaBackend"]
 
@@ -44,7 +42,7 @@ _AGENT_ON_CHAT = (
 )
 
 
-class OllamaBackend(Closeable):
+class OllamaBackend(ExchangeBackend):
     """Llama Guard served by Ollama (``ollama pull llama-guard3:8b``), through its native API.
 
     ``mode="generate"`` (default) sends llamashield's own prompt to ``/api/generate`` with
@@ -199,32 +197,11 @@ class OllamaBackend(Closeable):
             response.status_code,
             detail,
             model=self.model,
-            service=f"Ollama at {self.base_url}",
+            service=self._service(),
             key_hint="Ollama has no API keys: check what sits in front of it",
             headers=response.headers,
             url=str(response.request.url) if response.request is not None else None,
         )
 
-    def complete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
-        self._ensure_open()
-        service = f"Ollama at {self.base_url}"
-        return drive(self._exchange(request), self._client, timeout, service)
-
-    async def acomplete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
-        self._ensure_open()
-        service = f"Ollama at {self.base_url}"
-        return await adrive(self._exchange(request), self._aclients.get(), timeout, service)
-
-    def warm_up(self) -> None:
-        """Nothing to load: the sync client is made with the backend."""
-
-    async def awarm_up(self) -> None:
-        """Make this loop's async client now rather than on the first check."""
-        await warm_async_http()
-        self._aclients.get()
-
-    def _release(self) -> None:
-        self._client.close()
-
-    async def _arelease(self) -> None:
-        await self._aclose_on_running_loop(self._aclients.pop_all())
+    def _service(self) -> str:
+        return f"Ollama at {self.base_url}"

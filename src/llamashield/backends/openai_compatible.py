@@ -16,12 +16,10 @@ from llamashield.backends._answers import answer_from_completion
 from llamashield.backends._base import (
     BackendAnswer,
     BackendError,
-    Closeable,
     GuardRequest,
-    warm_async_http,
 )
 from llamashield.backends._errors import status_error
-from llamashield.backends._exchange import Call, Exchange, adrive, drive
+from llamashield.backends._exchange import Call, Exchange, ExchangeBackend
 from llamashield.backends._served import (
     PREFILL_MESSAGE,
     SERVER_FLAGS,
@@ -59,7 +57,7 @@ def _no_taxonomy(model: str) -> ConfigurationError:
     )
 
 
-class OpenAICompatibleBackend(Closeable):
+class OpenAICompatibleBackend(ExchangeBackend):
     """Llama Guard on any server that speaks OpenAI's completions protocol.
 
     ``mode="completions"`` (default) sends llamashield's own prompt to ``/v1/completions``, so
@@ -235,7 +233,7 @@ class OpenAICompatibleBackend(Closeable):
                 response.status_code,
                 response.text,
                 model=self.model,
-                service=f"guard server {self.base_url}",
+                service=self._service(),
                 key_hint="pass the server's api_key=",
                 headers=response.headers,
                 secret=self.__api_key,
@@ -252,29 +250,8 @@ class OpenAICompatibleBackend(Closeable):
             )
         return answer_from_completion(body, self.model, chat=self.mode == "chat")
 
-    def complete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
-        self._ensure_open()
-        service = f"guard server {self.base_url}"
-        return drive(self._exchange(request), self._client, timeout, service)
-
-    async def acomplete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
-        self._ensure_open()
-        service = f"guard server {self.base_url}"
-        return await adrive(self._exchange(request), self._aclients.get(), timeout, service)
-
-    def warm_up(self) -> None:
-        """Nothing to load: the sync client is made with the backend."""
-
-    async def awarm_up(self) -> None:
-        """Make this loop's async client now rather than on the first check."""
-        await warm_async_http()
-        self._aclients.get()
-
-    def _release(self) -> None:
-        self._client.close()
-
-    async def _arelease(self) -> None:
-        await self._aclose_on_running_loop(self._aclients.pop_all())
+    def _service(self) -> str:
+        return f"guard server {self.base_url}"
 
 
 def _request_url(response: httpx.Response) -> str | None:
