@@ -8,7 +8,7 @@ from langchain_core.callbacks import StreamingStdOutCallbackHandler
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.tracers.log_stream import LogStreamCallbackHandler
 from langchain_llamashield import _compat
-from langchain_llamashield._callbacks import _feeds_live_tokens
+from langchain_llamashield._child_callbacks import _feeds_live_tokens
 
 
 def test_checked_versions_are_the_installed_ones_or_the_shim_still_works() -> None:

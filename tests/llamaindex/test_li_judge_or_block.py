@@ -280,7 +280,7 @@ async def test_an_agent_never_reads_a_history_the_guard_did_not_see(
     ],
 )
 def test_answers_are_judged_by_every_block(answer: ChatMessage) -> None:
-    from llama_index.llamashield._convert import judged
+    from llama_index.llamashield._inputs import judged
 
     assert "bomb" in judged(answer).text
     assert judged(

@@ -25,7 +25,7 @@ from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from langchain_core.tools import BaseTool
 from pydantic import ConfigDict, PrivateAttr, model_validator
 
-from langchain_llamashield._callbacks import (
+from langchain_llamashield._child_callbacks import (
     acall_in,
     aiterate_in,
     ambient_callbacks,

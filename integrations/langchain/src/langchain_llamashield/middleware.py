@@ -37,7 +37,7 @@ from langchain_core.messages import (
 )
 from langchain_core.runnables.config import ensure_config, var_child_runnable_config
 
-from langchain_llamashield._callbacks import refuse_attached_callbacks, without_live_tokens
+from langchain_llamashield._child_callbacks import refuse_attached_callbacks, without_live_tokens
 from langchain_llamashield._inputs import (
     has_content,
     message_dict,

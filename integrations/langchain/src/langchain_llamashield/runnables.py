@@ -27,7 +27,7 @@ from langchain_core.runnables.config import ensure_config, patch_config
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from langchain_llamashield._buffered_callbacks import CallbackBuffer, without_event_streams
-from langchain_llamashield._callbacks import (
+from langchain_llamashield._child_callbacks import (
     acall_in,
     aiterate_in,
     call_in,

@@ -32,7 +32,7 @@ from llamashield.integration import register_message_reader
 # ``guard.check([ChatMessage(...)])`` works: the core reads LlamaIndex messages through this
 # adapter's converter, without knowing LlamaIndex itself.
 register_message_reader(
-    "llama_index.core.base.llms.types.ChatMessage", "llama_index.llamashield._convert:message_dict"
+    "llama_index.core.base.llms.types.ChatMessage", "llama_index.llamashield._inputs:message_dict"
 )
 
 __all__ = [

@@ -12,12 +12,12 @@ from llama_index.core.chat_engine.types import (
     BaseChatEngine,
     StreamingAgentChatResponse,
 )
-from llama_index.llamashield._common import (
+from llama_index.llamashield._compat import memory_of
+from llama_index.llamashield._judging import (
     METADATA_KEY,
     check_guard,
     history_turns,
 )
-from llama_index.llamashield._compat import memory_of
 from llama_index.llamashield._on_unsafe import OnUnsafe, acall_reroute, call_reroute, parse_action
 from llama_index.llamashield._stream import TokenModeration, amoderate_tokens, moderate_tokens
 from llama_index.llamashield._stream_turns import GuardedStreamingResponse, StreamTurn

@@ -26,7 +26,7 @@ from llama_index.core.instrumentation.events.llm import (
 )
 from llama_index.core.instrumentation.events.query import QueryEndEvent, QueryStartEvent
 from llama_index.core.schema import QueryBundle
-from llama_index.llamashield._common import agent_turn, check_guard, history_turns
+from llama_index.llamashield._judging import agent_turn, check_guard, history_turns
 
 from llamashield import LlamaGuard, Verdict
 

@@ -16,12 +16,12 @@ from llama_index.core.base.response.schema import (
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.prompts.mixin import PromptMixinType
 from llama_index.core.schema import QueryBundle
-from llama_index.llamashield._common import (
+from llama_index.llamashield._compat import engine_streams
+from llama_index.llamashield._judging import (
     METADATA_KEY,
     agent_turn,
     check_guard,
 )
-from llama_index.llamashield._compat import engine_streams
 from llama_index.llamashield._on_unsafe import OnUnsafe, acall_reroute, call_reroute, parse_action
 from llama_index.llamashield._stream import TokenModeration, amoderate_tokens, moderate_tokens
 

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from llama_index.core.tools import AsyncBaseTool, BaseTool, FunctionTool, ToolMetadata, ToolOutput
-from llama_index.llamashield._common import check_guard
 from llama_index.llamashield._compat import clear_field_defaults
-from llama_index.llamashield._convert import (
+from llama_index.llamashield._inputs import (
     has_content,
     plain,
     tool_output_content,
 )
+from llama_index.llamashield._judging import check_guard
 from llama_index.llamashield._on_unsafe import acall_reroute, call_reroute, parse_action
 
 from llamashield import LlamaGuard, UnsafeContentError, Verdict

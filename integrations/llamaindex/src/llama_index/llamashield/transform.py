@@ -7,7 +7,7 @@ from typing import Any
 
 from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
 from llama_index.core.schema import BaseNode, TransformComponent
-from llama_index.llamashield._common import (
+from llama_index.llamashield._judging import (
     NodeMode,
     apply_node_verdicts,
     check_guard,

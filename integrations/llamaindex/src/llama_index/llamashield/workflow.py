@@ -24,12 +24,12 @@ from llama_index.core.workflow import (
     Workflow,
     step,
 )
-from llama_index.llamashield._common import (
+from llama_index.llamashield._inputs import has_content, message_dict, plain, readable_text
+from llama_index.llamashield._judging import (
     agent_turn,
     check_guard,
     history_turns,
 )
-from llama_index.llamashield._convert import has_content, message_dict, plain, readable_text
 from llama_index.llamashield.tools import guard_tool
 
 from llamashield import LlamaGuard, UnsafeContentError, Verdict

@@ -47,7 +47,7 @@ __all__ = [
     "messages_conversation",
     "plain",
     "readable_text",
-    "role_of",
+    "speaker",
     "tool_output_content",
 ]
 
@@ -69,7 +69,7 @@ _EXTRA_KEYS = ("tool_calls", "function_call", "reasoning_content", "thinking", "
 _TEXT_MIME_PREFIXES = ("text/", "application/json", "application/xml", "application/x-yaml")
 
 
-def role_of(message: Any) -> str:
+def speaker(message: Any) -> str:
     """``"user"``, ``"assistant"`` or ``"system"`` (an unknown role is judged as the user's).
 
     ``MessageRole`` is a str enum whose ``str()`` is ``"MessageRole.USER"``: read by value.
@@ -144,13 +144,13 @@ def message_dict(message: Any, role: str | None = None) -> dict[str, Any]:
     """A ``ChatMessage`` as the core reads it: its role (``role`` overrides it) and every block,
     with the tool calls and reasoning an LLM integration keeps in ``additional_kwargs``."""
     if not isinstance(message, ChatMessage):
-        return {"role": role or role_of(message), "content": plain(message)}
+        return {"role": role or speaker(message), "content": plain(message)}
     parts: list[Any] = [block_part(b) for b in message.blocks]
     for key in _EXTRA_KEYS:
         value = message.additional_kwargs.get(key)
         if value not in (None, "", [], {}):
             parts.append(plain(value))
-    return {"role": role or role_of(message), "content": parts}
+    return {"role": role or speaker(message), "content": parts}
 
 
 def messages_conversation(messages: Sequence[Any]) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore
-from llama_index.llamashield._convert import messages_conversation, plain
+from llama_index.llamashield._inputs import messages_conversation, plain
 
 from llamashield import LlamaGuard, Verdict
 from llamashield.integration import DEFAULT_REFUSAL as _DEFAULT_REFUSAL
