@@ -547,19 +547,7 @@ def moderate_stream(
         raise_on_unsafe: raise ``UnsafeContentError(stage=stage)`` on a block; if False the
             iteration just ends and ``.blocked`` holds the verdict (to send a refusal instead).
     """
-    return ModeratedStream(
-        source,
-        guard,
-        context=context,
-        text=text,
-        window=window,
-        min_window_chars=min_window_chars,
-        max_window_chars=max_window_chars,
-        max_in_flight=max_in_flight,
-        max_context_chars=max_context_chars,
-        raise_on_unsafe=raise_on_unsafe,
-        stage=stage,
-    )
+    return ModeratedStream(source, guard, **_options(locals()))
 
 
 def amoderate_stream(
@@ -577,16 +565,13 @@ def amoderate_stream(
     stage: str = "output",
 ) -> AsyncModeratedStream[T]:
     """Moderate an async stream; ``async for`` over the result. Arguments as ``moderate_stream``."""
-    return AsyncModeratedStream(
-        source,
-        guard,
-        context=context,
-        text=text,
-        window=window,
-        min_window_chars=min_window_chars,
-        max_window_chars=max_window_chars,
-        max_in_flight=max_in_flight,
-        max_context_chars=max_context_chars,
-        raise_on_unsafe=raise_on_unsafe,
-        stage=stage,
-    )
+    return AsyncModeratedStream(source, guard, **_options(locals()))
+
+
+_OPTIONS = ("context", "text", "window", "min_window_chars", "max_window_chars", "max_in_flight",
+            "max_context_chars", "raise_on_unsafe", "stage")  # fmt: skip
+
+
+def _options(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The stream options among a public function's arguments (both take the same ones)."""
+    return {name: arguments[name] for name in _OPTIONS}
