@@ -9,7 +9,8 @@ code.
 
 Steps (``_steps.py``): ``Judge`` and ``JudgeConversation`` (the guard), ``Call`` (the wrapped
 component), ``Start``/``Await`` (a step in the background, then its result), ``Stream``/``Next``
-(open a stream, moderated or not, then read it item by item) and ``Emit`` (hand an item to the
+(open a stream, moderated or not, then read it item by item), ``Close`` (give a stream up before
+the plan ends) and ``Emit`` (hand an item to the
 consumer: stream plans only). ``run_plan``/``arun_plan`` return the plan's value;
 ``stream_plan``/``astream_plan`` are iterators of what it emits. Whatever a plan opened or
 started (streams, background steps) is closed or cancelled when it ends, fails or the consumer
@@ -58,6 +59,7 @@ from llamashield._steps import (
     END,
     Await,
     Call,
+    Close,
     Emit,
     Judge,
     JudgeConversation,
@@ -79,6 +81,7 @@ __all__ = [
     "END",
     "Await",
     "Call",
+    "Close",
     "Emit",
     "Judge",
     "JudgeConversation",
@@ -180,6 +183,8 @@ class _SyncResources:
             return self._open(step)
         if isinstance(step, Next):
             return next(step.source.iterator, END)
+        if isinstance(step, Close):
+            return self._close(step.source)
         if isinstance(step, Start):
             inner = step.step
             run = contextvars.copy_context().run  # the caller's span is the step's parent
@@ -210,13 +215,18 @@ class _SyncResources:
             return self.perform(pending.step)
         return future.result()
 
+    def _close(self, source: StreamSource) -> None:
+        if source in self.sources:
+            self.sources.remove(source)
+            close = getattr(source.iterator, "close", None)
+            if close is not None:
+                close()  # stops the upstream generation
+
     def close(self) -> None:
         for pending in self.pending:
             pending.handle.cancel()  # nothing will read it
-        for source in reversed(self.sources):
-            close = getattr(source.iterator, "close", None)
-            if close is not None:
-                close()  # stops the upstream generation when the plan stops early
+        while self.sources:  # the plan stopped early: the last opened first
+            self._close(self.sources[-1])
 
 
 def run_plan(plan: Plan[R], guard: LlamaGuard) -> R:
@@ -281,6 +291,8 @@ class _AsyncResources:
             return await self._open(step)
         if isinstance(step, Next):
             return await anext(step.source.iterator, END)
+        if isinstance(step, Close):
+            return await self._close(step.source)
         if isinstance(step, Start):
             pending = Pending(step.step, asyncio.ensure_future(self.perform(step.step)))
             self.pending.append(pending)
@@ -310,7 +322,12 @@ class _AsyncResources:
             task.cancel()
         # return_exceptions: the tasks' own errors and cancellations are not ours to raise.
         await asyncio.gather(*tasks, return_exceptions=True)
-        for source in reversed(self.sources):
+        while self.sources:
+            await self._close(self.sources[-1])
+
+    async def _close(self, source: StreamSource) -> None:
+        if source in self.sources:
+            self.sources.remove(source)
             aclose = getattr(source.iterator, "aclose", None)
             if aclose is not None:
                 await aclose()

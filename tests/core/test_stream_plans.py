@@ -23,6 +23,7 @@ from llamashield.integration import (
     END,
     Await,
     Call,
+    Close,
     Emit,
     Judge,
     Next,
@@ -153,6 +154,24 @@ def test_consumer_stopping_early_closes_the_stream_and_runs_the_plans_finally(
         asyncio.run(take_one())
     assert log == ["finally"]
     assert source.closed and source.read < 50
+
+
+@pytest.mark.parametrize("collect", DRIVERS)
+@pytest.mark.parametrize("moderated", [False, True])
+def test_close_gives_a_stream_up_and_the_plan_goes_on(
+    collect: Any, moderated: bool, guard: LlamaGuard
+) -> None:
+    source = Source([f"word{i} " for i in range(50)])
+
+    def plan() -> Plan[None]:
+        opened = yield Stream(source.call(), StreamModeration(window=4) if moderated else None)
+        yield Emit((yield Next(opened)))
+        yield Close(opened)
+        yield Emit(source.closed)  # closed before the plan goes on
+        yield Close(opened)  # twice: nothing more to do
+
+    assert collect(plan(), guard) == ["word0 ", True]
+    assert source.read < 50
 
 
 @pytest.mark.parametrize("collect", DRIVERS)
