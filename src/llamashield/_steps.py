@@ -185,9 +185,7 @@ class Emit:
     item: Any
 
 
-Step: TypeAlias = (
-    Judge | JudgeConversation | Call | Start | Await | Stream | Next | Close | Emit
-)
+Step: TypeAlias = Judge | JudgeConversation | Call | Start | Await | Stream | Next | Close | Emit
 Plan: TypeAlias = Generator[Step, Any, R]
 
 
