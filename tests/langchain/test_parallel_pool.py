@@ -102,7 +102,8 @@ def test_await_takes_a_started_steps_result_from_the_pool() -> None:
     def plan() -> Plan[int]:
         pending = yield Start(Call(step))
         yield Call(began.wait, None, (30,))  # the pool has it: Await waits for its result
-        return (yield Await(pending))
+        thread: int = yield Await(pending)
+        return thread
 
     assert run_plan(plan(), LlamaGuard(SimulatedBackend())) != threading.get_ident()
 
