@@ -79,6 +79,8 @@ from llamashield.integration import (
 from llamashield.streaming import WindowSpec
 
 _RunManager = CallbackManagerForChainRun | AsyncCallbackManagerForChainRun
+_Chunks = Iterator[Any] | AsyncIterator[Any]  # what transform/atransform receive
+_Kwargs = dict[str, Any]
 _Drive = Callable[[Plan[Any], LlamaGuard], Any]
 
 __all__ = ["GuardedRunnable", "LlamaGuardRunnable", "guard_runnable"]
@@ -104,17 +106,13 @@ class _GuardRunnableBase(RunnableSerializable[Any, Any]):
         self.guard = self.guard.with_shadow(self.shadow)
 
     def _plan(
-        self, value: Any, run_manager: _RunManager, config: RunnableConfig, kwargs: dict[str, Any]
+        self, value: Any, run_manager: _RunManager, config: RunnableConfig, kwargs: _Kwargs
     ) -> Plan[Any]:
         """What one call does (judge, call, decide), without I/O; subclasses define it."""
         raise NotImplementedError
 
     def _stream_plan(
-        self,
-        chunks: Iterator[Any] | AsyncIterator[Any],
-        run_manager: _RunManager,
-        config: RunnableConfig,
-        kwargs: dict[str, Any],
+        self, chunks: _Chunks, run_manager: _RunManager, config: RunnableConfig, kwargs: _Kwargs
     ) -> Plan[None]:
         """What one streamed call emits, without I/O; subclasses define it."""
         raise NotImplementedError
@@ -237,7 +235,7 @@ class LlamaGuardRunnable(_GuardRunnableBase):
     # -- plans ------------------------------------------------------------------------------
 
     def _plan(
-        self, value: Any, run_manager: _RunManager, config: RunnableConfig, kwargs: dict[str, Any]
+        self, value: Any, run_manager: _RunManager, config: RunnableConfig, kwargs: _Kwargs
     ) -> Plan[Any]:
         child = child_config(config, run_manager)
         verdict = yield checked(self.guard, self._conversation(value), child)
@@ -247,11 +245,7 @@ class LlamaGuardRunnable(_GuardRunnableBase):
                                        config=child))  # fmt: skip
 
     def _stream_plan(
-        self,
-        chunks: Iterator[Any] | AsyncIterator[Any],
-        run_manager: _RunManager,
-        config: RunnableConfig,
-        kwargs: dict[str, Any],
+        self, chunks: _Chunks, run_manager: _RunManager, config: RunnableConfig, kwargs: _Kwargs
     ) -> Plan[None]:
         """A user's input is judged whole; an answer streaming through is released window by
         window as it is judged."""
@@ -413,7 +407,7 @@ class GuardedRunnable(_GuardRunnableBase):
     # -- plans ------------------------------------------------------------------------------
 
     def _plan(
-        self, value: Any, run_manager: _RunManager, config: RunnableConfig, kwargs: dict[str, Any]
+        self, value: Any, run_manager: _RunManager, config: RunnableConfig, kwargs: _Kwargs
     ) -> Plan[Any]:
         """Judge the input, call the wrapped runnable, judge its output.
 
@@ -452,11 +446,7 @@ class GuardedRunnable(_GuardRunnableBase):
         return output
 
     def _stream_plan(
-        self,
-        chunks: Iterator[Any] | AsyncIterator[Any],
-        run_manager: _RunManager,
-        config: RunnableConfig,
-        kwargs: dict[str, Any],
+        self, chunks: _Chunks, run_manager: _RunManager, config: RunnableConfig, kwargs: _Kwargs
     ) -> Plan[None]:
         """Judge the input, stream the wrapped runnable's output released window by window as
         it is judged (the checks run while it generates), the unsafe outcome after a block.
@@ -576,7 +566,10 @@ def guard_runnable(
       it either. Its callback events (tokens, ``on_llm_end``, chain ends, tracers, listeners
       inside it such as ``RunnableWithMessageHistory``'s history writer) are held and
       replayed after a safe verdict; after an unsafe one they are dropped, the result is
-      discarded (an async call is cancelled) and the refused exchange is never remembered.
+      discarded and the refused exchange is never remembered. ``invoke``/``ainvoke`` start the
+      call in the background (on a shared thread pool, or as a task) and answer at the input
+      verdict: an unsafe input's refusal does not wait for the call (an async call is
+      cancelled; a sync one is left to finish on the pool, unheard).
       Its other side effects (HTTP calls, tools, writes of its own) do happen: use it for
       runnables without them. With ``check_output=False`` the wrapped run's inner events do
       not reach ``astream_events``/``astream_log`` (LangChain hands those its chunks
