@@ -6,6 +6,7 @@ server; the model is a scripted fake streaming word by word.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
@@ -16,7 +17,7 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda
-from langchain_llamashield import guard_runnable
+from langchain_llamashield import GuardedChatModel, guard_runnable
 
 from llamashield import LlamaGuard, UnsafeContentError
 from llamashield._blocked import DEFAULT_REFUSAL
@@ -204,3 +205,27 @@ def test_a_bound_model_leaks_no_tokens_to_live_handlers(
     assert_clean("".join(recorder.tokens))
     assert_clean(str(chain.invoke("Help me", config={"callbacks": [recorder]}).content))
     assert_clean("".join(recorder.tokens))
+
+
+@pytest.mark.parametrize("call", ["stream", "astream"])
+def test_a_guarded_chat_model_around_a_bound_model_leaks_no_tokens(
+    guard: LlamaGuard, scripted: Scripted, call: str
+) -> None:
+    # Sync and async alike, the wrapped model streams under callbacks of its own (its stream
+    # read in a context, or a task, of its own): a binding inside, which merges the ambient
+    # config's callbacks (the chain's, here) into its own, cannot bring the live token
+    # handlers back.
+    recorder = TokenRecorder()
+    model = GuardedChatModel(
+        scripted(UNSAFE_ANSWER).bind(stop=["never"]), guard, on_unsafe="refuse"
+    )
+    chain = prompt | model
+    config: Any = {"callbacks": [recorder]}
+
+    async def astream() -> list[Any]:
+        return [chunk async for chunk in chain.astream({"question": "hi"}, config)]
+
+    stream = chain.stream({"question": "hi"}, config)
+    chunks = list(stream) if call == "stream" else asyncio.run(astream())
+    assert_clean(text_of(chunks))
+    assert recorder.tokens and "".join(recorder.tokens) == text_of(chunks)  # judged ones only
