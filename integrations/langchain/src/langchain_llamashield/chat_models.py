@@ -75,9 +75,10 @@ class GuardedChatModel(BaseChatModel):
       (``callbacks=[...]`` on the model) is refused with ``ConfigurationError``.
     - ``on_unsafe``: ``"raise"`` (``UnsafeContentError``, ``.stage`` ``"input"``/``"output"``),
       ``"refuse"`` (an ``AIMessage`` with ``refusal`` and
-      ``response_metadata["llamashield"]``), or a Runnable/callable that receives
-      ``{"input": messages, "verdict": verdict, "stage": stage}`` (its result becomes the
-      answer). A refused stream ends with one refusal chunk after what was already released.
+      ``response_metadata["llamashield"]``), or a Runnable/callable that receives a
+      ``Blocked`` (``.verdict``, ``.stage``, ``.content``: the messages, ``.refusal``; its
+      result becomes the answer; streamed, its stream). A refused stream ends with one refusal
+      chunk after what was already released.
     - ``bind_tools`` binds the tools on the wrapped model per call; ``with_structured_output``
       uses the wrapped model's, guarded with ``guard_runnable``.
 

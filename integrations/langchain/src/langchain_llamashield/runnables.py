@@ -183,8 +183,9 @@ class LlamaGuardRunnable(_GuardRunnableBase):
 
     ``on_unsafe``: ``"raise"`` (``UnsafeContentError``), ``"refuse"`` (the ``refusal`` text in
     the value's shape: an ``AIMessage`` for a message, a str for text; at the end of a chain
-    this replaces an unsafe answer), or a Runnable / callable that receives
-    ``{"input": value, "verdict": verdict, "stage": stage}`` and whose result is returned.
+    this replaces an unsafe answer), or a Runnable / callable that receives a ``Blocked``
+    (``.verdict``, ``.stage``, ``.content``: the value, ``.refusal``) and whose result is
+    returned (streamed, its stream).
     A step cannot stop the rest of a chain: to skip the model on unsafe input, raise (and
     ``with_fallbacks``) or use ``guard_runnable``.
 
@@ -557,8 +558,9 @@ def guard_runnable(
     - ``on_unsafe``: ``"raise"`` (``UnsafeContentError`` with ``.verdict`` and ``.stage``
       ``"input"``/``"output"``), ``"refuse"`` (``refusal`` as the output's type: an
       ``AIMessage`` for chat models, a str for string chains; in a stream, one more chunk after
-      what was released), or a Runnable/callable receiving
-      ``{"input": original_input, "verdict": verdict, "stage": stage}`` whose output is returned.
+      what was released), or a Runnable/callable receiving a ``Blocked`` (``.verdict``,
+      ``.stage``, ``.content``: the original input, ``.refusal``) whose output is returned
+      (in a stream, its stream).
     - ``parallel=True`` runs the input check concurrently with the wrapped call, every call
       (``invoke``, ``ainvoke``, streams), hiding the guard's latency. The wrapped runnable
       therefore runs on every input, unsafe ones included: nothing it returns or streams is
