@@ -3,13 +3,13 @@ pieces of their stream plans (the wrapped runnable's stream, its moderation, a m
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
-from langchain_llamashield._child_callbacks import aiterate_in, iterate_in
+from langchain_llamashield._child_callbacks import acall_in, aiterate_in, call_in, iterate_in
 from langchain_llamashield._inputs import output_text
 from langchain_llamashield._watch import observed
 from llamashield.integration import END, Call, Next, Plan, Stream, StreamModeration
@@ -25,6 +25,7 @@ __all__ = [
     "input_stream",
     "merged_input",
     "moderation",
+    "wrapped_call",
     "wrapped_stream",
 ]
 
@@ -98,25 +99,41 @@ def moderation(context: Sequence[Any], *, key: str | None, window: WindowSpec) -
     return StreamModeration(context=context, text=_chunk_text(key), window=window)
 
 
+def wrapped_call(
+    runnable: Runnable[Any, Any], value: Any, config: RunnableConfig, kwargs: Mapping[str, Any]
+) -> Call:
+    """The wrapped runnable's ``invoke``/``ainvoke`` (as the driver), with ``config`` also as
+    LangChain's ambient config while it runs: a ``RunnableBinding`` inside (``bind_tools``)
+    would merge the ambient callbacks, which ``config`` filtered, back into its own."""
+
+    def ainvoke() -> Awaitable[Any]:
+        return acall_in(config, runnable.ainvoke(value, config, **kwargs))
+
+    return Call(partial(call_in, config, runnable.invoke, value, config, **kwargs), ainvoke)
+
+
 def wrapped_stream(
-    stream: Callable[[], Iterator[Any]],
-    astream: Callable[[], AsyncIterator[Any]],
+    runnable: Runnable[Any, Any],
+    value: Any,
     config: RunnableConfig,
+    kwargs: Mapping[str, Any],
     buffer: CallbackBuffer | None = None,
     *,
     moderated: bool,
 ) -> Call:
-    """How a guard opens the wrapped runnable's stream (``Stream(wrapped_stream(...))``):
-    ``stream()`` under the sync drivers, ``astream()`` under the async ones.
+    """What opens the wrapped runnable's stream (``Stream(wrapped_stream(...))``): ``stream``
+    under the sync drivers, ``astream`` under the async ones, its callback events held in
+    ``buffer`` when given.
 
-    Where its output is moderated or its callback events held in ``buffer``, ``config`` (whose
-    callbacks cannot hand unjudged output to anyone) is also LangChain's ambient config while it
-    runs: a ``RunnableBinding`` inside would merge the ambient callbacks back in. Sync, each
-    step runs in a context of its own (``iterate_in``); async, in the task that reads it alone
-    (the moderated stream's reader, or the buffer's steps: ``aiterate_in`` there never touches
-    the consumer's context). Neither moderated nor held, the wrapped stream's callbacks are the
-    ambient ones anyway, and it is read as it is.
+    Where its output is moderated or its events held, ``config`` (whose callbacks cannot hand
+    unjudged output to anyone) is also LangChain's ambient config while it runs, as in
+    ``wrapped_call``. Sync, each step runs in a context of its own (``iterate_in``); async, in
+    the task that reads it alone (the moderated stream's reader, or the buffer's steps:
+    ``aiterate_in`` there never touches the consumer's context). Neither moderated nor held,
+    its callbacks are the ambient ones anyway, and it is read as it is.
     """
+    stream = partial(runnable.stream, value, config, **kwargs)
+    astream = partial(runnable.astream, value, config, **kwargs)
     if buffer is None and not moderated:
         return Call(stream, astream)
     sync, async_ = partial(iterate_in, config, stream), partial(aiterate_in, config, astream)

@@ -14,7 +14,6 @@ Example::
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from functools import partial
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -27,9 +26,7 @@ from langchain_core.tools import BaseTool
 from pydantic import ConfigDict, PrivateAttr, model_validator
 
 from langchain_llamashield._child_callbacks import (
-    acall_in,
     ambient_callbacks,
-    call_in,
     child_of,
     refuse_attached_callbacks,
     without_live_tokens,
@@ -42,10 +39,9 @@ from langchain_llamashield._inputs import (
     output_text,
 )
 from langchain_llamashield._on_unsafe import UnsafePolicy, unsafe_plan
-from langchain_llamashield._stream import checked, moderation, wrapped_stream
+from langchain_llamashield._stream import checked, moderation, wrapped_call, wrapped_stream
 from llamashield import LlamaGuard, Verdict
 from llamashield.integration import (
-    Call,
     Plan,
     Stream,
     arun_plan,
@@ -302,12 +298,7 @@ class GuardedChatModel(BaseChatModel):
                 refused = yield from self._refuse(verdict, "input", messages, checks)
                 return self._result(self._as_message(refused))
         model, call_kwargs = self._inner(kwargs)
-        message = yield Call(
-            lambda: call_in(inner_config, model.invoke, messages, inner_config, stop=stop,
-                            **call_kwargs),
-            lambda: acall_in(inner_config, model.ainvoke(messages, inner_config, stop=stop,
-                                                         **call_kwargs)),
-        )  # fmt: skip
+        message = yield wrapped_call(model, messages, inner_config, {"stop": stop, **call_kwargs})
         if self.check_output and (answer := self._answer(messages, message)) is not None:
             # The check's run shows the answer as its input: only tracers may see it yet.
             verdict = yield checked(self.guard, answer, inner_config, answer=True)
@@ -336,12 +327,8 @@ class GuardedChatModel(BaseChatModel):
                 yield from self._refuse(verdict, "input", messages, checks, stream=True)
                 return
         model, call_kwargs = self._inner(kwargs)
-        opened = wrapped_stream(
-            partial(model.stream, messages, inner_config, stop=stop, **call_kwargs),
-            partial(model.astream, messages, inner_config, stop=stop, **call_kwargs),
-            inner_config,
-            moderated=self.check_output,
-        )
+        opened = wrapped_stream(model, messages, inner_config, {"stop": stop, **call_kwargs},
+                                moderated=self.check_output)  # fmt: skip
         moderated = moderation(self._context(messages), key=None, window=self.window)
         source = yield Stream(opened, moderated if self.check_output else None)
         yield from relay(source, self._chunk)

@@ -26,12 +26,7 @@ from langchain_core.runnables.config import ensure_config, patch_config
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from langchain_llamashield._buffered_callbacks import CallbackBuffer, without_event_streams
-from langchain_llamashield._child_callbacks import (
-    acall_in,
-    call_in,
-    refuse_attached_callbacks,
-    without_live_tokens,
-)
+from langchain_llamashield._child_callbacks import refuse_attached_callbacks, without_live_tokens
 from langchain_llamashield._inputs import (
     answer_conversation,
     input_conversation,
@@ -49,6 +44,7 @@ from langchain_llamashield._stream import (
     input_stream,
     merged_input,
     moderation,
+    wrapped_call,
     wrapped_stream,
 )
 from langchain_llamashield._watch import (
@@ -379,21 +375,17 @@ class GuardedRunnable(_GuardRunnableBase):
     ) -> Call:
         """The wrapped runnable's call, under ``inner`` as LangChain's ambient config (a binding
         inside would bring the ambient callbacks back), its events held in ``buffer``."""
-        invoke: Callable[[], Any]
-        ainvoke: Callable[[], Awaitable[Any]]
         if is_unwatched(run_manager):  # a plain call: no handler to keep away from its run
             bare = without_callbacks(inner)
-            invoke = partial(self.runnable.invoke, value, bare, **kwargs)
-            ainvoke = partial(self.runnable.ainvoke, value, bare, **kwargs)
+            runnable = self.runnable
+            call = Call(partial(runnable.invoke, value, bare, **kwargs),
+                        partial(runnable.ainvoke, value, bare, **kwargs))  # fmt: skip
         else:
-            invoke = partial(call_in, inner, self.runnable.invoke, value, inner, **kwargs)
-
-            def ainvoke() -> Awaitable[Any]:
-                return acall_in(inner, self.runnable.ainvoke(value, inner, **kwargs))
-
+            call = wrapped_call(self.runnable, value, inner, kwargs)
         if buffer is None:
-            return Call(invoke, ainvoke)
-        return Call(partial(buffer.run, invoke), lambda: buffer.arun(ainvoke()))
+            return call
+        ainvoke = cast("Callable[[], Awaitable[Any]]", call.async_)
+        return Call(partial(buffer.run, call.sync), lambda: buffer.arun(ainvoke()))
 
     def _input_judged(self, verdict: Verdict, buffer: CallbackBuffer) -> Plan[None]:
         """What the parallel call's held events become at the input verdict: dropped when
@@ -470,13 +462,8 @@ class GuardedRunnable(_GuardRunnableBase):
         # The wrapped run's callback events wait for the verdicts, as in ``_plan``.
         with CallbackBuffer(self._holding(pending is not None)) as buffer:
             held = pending is not None or self.check_output
-            opened = wrapped_stream(
-                partial(self.runnable.stream, value, inner, **kwargs),
-                partial(self.runnable.astream, value, inner, **kwargs),
-                inner,
-                buffer if held else None,
-                moderated=self.check_output,
-            )
+            opened = wrapped_stream(self.runnable, value, inner, kwargs, buffer if held else None,
+                                    moderated=self.check_output)  # fmt: skip
             moderated = moderation(context, key=self.output_key, window=self.window)
             source = yield Stream(opened, moderated if self.check_output else None)
             if pending is not None:  # nothing leaves before the input verdict
