@@ -39,9 +39,16 @@ from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, RemoveMe
 from langchain_core.runnables import RunnableLambda
 
 from langchain_llamashield._inputs import message_dict, readable_text
-from langchain_llamashield._judging import format_violation, verdict_metadata
+from langchain_llamashield._judging import judge_turns
 from llamashield import ConfigurationError, LlamaGuard, UnsafeContentError, Verdict
-from llamashield.integration import METADATA_KEY
+from llamashield.integration import (
+    METADATA_KEY,
+    Plan,
+    arun_plan,
+    format_refusal,
+    run_plan,
+    verdict_metadata,
+)
 
 __all__ = ["LlamaGuardNode", "route_unsafe"]
 
@@ -109,19 +116,19 @@ class LlamaGuardNode(RunnableLambda[Mapping[str, Any], Any]):
     def _messages(self, state: Mapping[str, Any]) -> list[BaseMessage]:
         return list(state.get(self.messages_key) or [])
 
-    def _judge(self, state: Mapping[str, Any]) -> Any:
+    def _plan(self, state: Mapping[str, Any]) -> Plan[Any]:
+        """Judge every turn of the state's conversation, then apply ``on_unsafe``."""
         messages = self._messages(state)
         if not messages:
             return {}
-        turns = self.guard.check_turns([message_dict(m) for m in messages])
+        turns = yield judge_turns(self.guard, [message_dict(m) for m in messages])
         return self._outcome(turns, messages)
 
+    def _judge(self, state: Mapping[str, Any]) -> Any:
+        return run_plan(self._plan(state), self.guard)
+
     async def _ajudge(self, state: Mapping[str, Any]) -> Any:
-        messages = self._messages(state)
-        if not messages:
-            return {}
-        turns = await self.guard.acheck_turns([message_dict(m) for m in messages])
-        return self._outcome(turns, messages)
+        return await arun_plan(self._plan(state), self.guard)
 
     def _outcome(self, turns: list[tuple[int, Verdict]], messages: list[BaseMessage]) -> Any:
         """The node's update: nothing for a safe conversation, else per ``on_unsafe``."""
@@ -152,7 +159,7 @@ class LlamaGuardNode(RunnableLambda[Mapping[str, Any], Any]):
     def _refuse(self, index: int, verdict: Verdict, messages: list[BaseMessage]) -> Any:
         record = verdict_metadata(verdict, stage=self.stage)
         # The refusal enters the state the model reads: what was blocked never goes back in.
-        text = format_violation(self.refusal, verdict, "", self.stage)
+        text = format_refusal(self.refusal, verdict, stage=self.stage)
         marker = {**record, "blocked": True}
         reply = AIMessage(content=text, response_metadata={METADATA_KEY: marker})
         # The unsafe turn and what followed it leave the state, so the thread stays usable:

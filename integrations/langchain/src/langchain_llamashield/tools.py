@@ -12,23 +12,23 @@ from langchain_core.utils.pydantic import TypeBaseModel
 from pydantic import ConfigDict
 
 from langchain_llamashield._inputs import has_content, plain, readable_text
-from langchain_llamashield._judging import (
-    Conversation,
-    agent_turn,
-    format_violation,
-    tool_call_part,
-    user_turn,
-)
+from langchain_llamashield._judging import Conversation, agent_turn, tool_call_part, user_turn
 from langchain_llamashield._on_unsafe import UnsafePolicy
 from langchain_llamashield._tool_args import received_arguments
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
-from llamashield.integration import DEFAULT_REFUSAL, Call, Judge, Plan, arun_plan, run_plan
+from llamashield.integration import (
+    DEFAULT_REFUSAL,
+    Call,
+    Judge,
+    Plan,
+    arun_plan,
+    format_refusal,
+    run_plan,
+)
 
 __all__ = ["GuardedTool", "guard_tool"]
 
 ToolOnUnsafe = Literal["raise", "refuse"] | Runnable[Any, Any] | Callable[[Any], Any]
-
-DEFAULT_TOOL_REFUSAL = DEFAULT_REFUSAL  # one refusal text everywhere (kept for imports)
 
 
 class GuardedTool(BaseTool):
@@ -108,7 +108,7 @@ class GuardedTool(BaseTool):
     def _blocked(self, verdict: Verdict, stage: str, content: str, call_id: str | None) -> Any:
         if self.on_unsafe == "raise":
             raise UnsafeContentError(verdict, stage)
-        refusal = format_violation(self.refusal, verdict, content, stage)
+        refusal = format_refusal(self.refusal, verdict, stage=stage, content=content)
         if call_id is None:
             return refusal
         return ToolMessage(content=refusal, tool_call_id=call_id, name=self.name, status="error")
