@@ -1,0 +1,109 @@
+"""Running code with a context variable set: the one mechanism behind ``CallbackBuffer``
+(its buffer is a context variable) and ``call_in``/``iterate_in`` (LangChain's ambient
+config is one).
+
+Sync code runs in a copy of the caller's context with the variable set, so nothing leaks back
+to the caller. Async code sets the variable in the running task's context for as long as it
+runs (the tasks it starts copy it) and resets it after, which is why an awaitable or an
+iterator is made for this and consumed here, not shared.
+
+Example::
+
+    context = context_with(var_child_runnable_config, config)
+    context.run(model.invoke, value)
+    for chunk in iterate_in_context(context, lambda: model.stream(value)): ...
+    await awaited_with(var_child_runnable_config, config, model.ainvoke(value))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextvars import Context, ContextVar, copy_context
+from typing import TypeVar
+
+__all__ = [
+    "aiterate_in_context",
+    "aiterate_with",
+    "awaited_with",
+    "context_with",
+    "iterate_in_context",
+]
+
+T = TypeVar("T")
+V = TypeVar("V")
+
+
+def context_with(var: ContextVar[V], value: V) -> Context:
+    """A copy of the current context with ``var`` set to ``value``."""
+    context = copy_context()
+    context.run(var.set, value)
+    return context
+
+
+def iterate_in_context(context: Context, start: Callable[[], Iterator[T]]) -> Iterator[T]:
+    """Iterate ``start()``, every step (and the close) run in ``context``."""
+    iterator = context.run(start)
+    try:
+        while True:
+            try:
+                item = context.run(next, iterator)
+            except StopIteration:
+                return
+            yield item
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            context.run(close)
+
+
+async def aiterate_in_context(
+    context: Context, start: Callable[[], AsyncIterator[T]]
+) -> AsyncIterator[T]:
+    """Iterate ``start()``, every step (and the close) a task run in ``context``, whichever
+    task consumes this iterator."""
+    iterator = context.run(start)
+
+    async def step(awaitable: Awaitable[T]) -> T:
+        return await awaitable
+
+    try:
+        while True:
+            try:
+                item = await asyncio.create_task(step(anext(iterator)), context=context)
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await asyncio.create_task(step(aclose()), context=context)
+
+
+async def awaited_with(var: ContextVar[V], value: V, awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable`` (made for this) with ``var`` set to ``value`` in this task."""
+    token = var.set(value)
+    try:
+        return await awaitable
+    finally:
+        var.reset(token)
+
+
+async def aiterate_with(
+    var: ContextVar[V], value: V, start: Callable[[], AsyncIterator[T]]
+) -> AsyncIterator[T]:
+    """Iterate ``start()`` with ``var`` set to ``value`` in the consuming task's context for
+    as long as the iteration lasts: for a consumer that runs in a task of its own (a
+    moderated stream's reader)."""
+    token = var.set(value)
+    iterator = start()
+    try:
+        async for item in iterator:
+            yield item
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        with contextlib.suppress(ValueError):  # finalised from another context: nothing to undo
+            var.reset(token)
