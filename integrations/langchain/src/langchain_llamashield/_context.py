@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import Context, ContextVar, copy_context
-from typing import TypeVar
+from typing import TypeVar, cast
 
 __all__ = [
     "aiterate_in_context",
@@ -33,6 +33,8 @@ __all__ = [
 
 T = TypeVar("T")
 V = TypeVar("V")
+
+_END = object()  # what ``next``/``anext`` answer once the iterator is done
 
 
 def context_with(var: ContextVar[V], value: V) -> Context:
@@ -46,12 +48,8 @@ def iterate_in_context(context: Context, start: Callable[[], Iterator[T]]) -> It
     """Iterate ``start()``, every step (and the close) run in ``context``."""
     iterator = context.run(start)
     try:
-        while True:
-            try:
-                item = context.run(next, iterator)
-            except StopIteration:
-                return
-            yield item
+        while (item := context.run(next, iterator, _END)) is not _END:
+            yield cast(T, item)
     finally:
         close = getattr(iterator, "close", None)
         if close is not None:
@@ -65,16 +63,14 @@ async def aiterate_in_context(
     task consumes this iterator."""
     iterator = context.run(start)
 
-    async def step(awaitable: Awaitable[T]) -> T:
+    async def step(awaitable: Awaitable[object]) -> object:
         return await awaitable
 
     try:
-        while True:
-            try:
-                item = await asyncio.create_task(step(anext(iterator)), context=context)
-            except StopAsyncIteration:
-                return
-            yield item
+        while (
+            item := await asyncio.create_task(step(anext(iterator, _END)), context=context)
+        ) is not _END:
+            yield cast(T, item)
     finally:
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None:

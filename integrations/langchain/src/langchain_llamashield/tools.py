@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from langchain_core.messages import ToolMessage
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -29,6 +29,11 @@ from llamashield.integration import (
 __all__ = ["GuardedTool", "guard_tool"]
 
 ToolOnUnsafe = Literal["raise", "refuse"] | Runnable[Any, Any] | Callable[[Any], Any]
+
+
+def _of_wrapped_tool(name: str) -> Any:
+    """A read-only property answering the wrapped tool's own ``name`` (None where it has none)."""
+    return property(lambda self: getattr(self.tool, name, None))
 
 
 class GuardedTool(BaseTool):
@@ -58,26 +63,12 @@ class GuardedTool(BaseTool):
 
     # -- the wrapped tool's identity ------------------------------------------------------
 
-    @property
-    def args(self) -> dict[str, Any]:
-        return self.tool.args
-
-    @property
-    def tool_call_schema(self) -> Any:
-        return self.tool.tool_call_schema
-
-    @property
-    def is_single_input(self) -> bool:
-        return self.tool.is_single_input
-
-    @property
-    def func(self) -> Any:
-        # ToolNode reads `func`/`coroutine` annotations to find injected arguments.
-        return getattr(self.tool, "func", None)
-
-    @property
-    def coroutine(self) -> Any:
-        return getattr(self.tool, "coroutine", None)
+    # ToolNode reads ``func``/``coroutine`` annotations to find injected arguments.
+    args: ClassVar[Any] = _of_wrapped_tool("args")
+    tool_call_schema: ClassVar[Any] = _of_wrapped_tool("tool_call_schema")
+    is_single_input: ClassVar[Any] = _of_wrapped_tool("is_single_input")
+    func: ClassVar[Any] = _of_wrapped_tool("func")
+    coroutine: ClassVar[Any] = _of_wrapped_tool("coroutine")
 
     def get_input_schema(self, config: RunnableConfig | None = None) -> TypeBaseModel:
         return self.tool.get_input_schema(config)
