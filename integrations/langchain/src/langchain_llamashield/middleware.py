@@ -299,6 +299,11 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         return self.action.mode
 
     @property
+    def refusal(self) -> str:
+        """The refusal template (llamashield's ``DEFAULT_REFUSAL`` unless one was given)."""
+        return self.action.refusal
+
+    @property
     def exit_behavior(self) -> ExitBehavior:
         """The mode in ``OpenAIModerationMiddleware``'s spelling (``"error"`` for ``"raise"``)."""
         return cast(ExitBehavior, _EXIT_BEHAVIOR[self.action.mode])

@@ -18,6 +18,7 @@ from langchain_llamashield._tool_args import received_arguments
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
 from llamashield.integration import (
     DEFAULT_REFUSAL,
+    Blocked,
     Call,
     Judge,
     Plan,
@@ -54,12 +55,8 @@ class GuardedTool(BaseTool):
     check_input: bool = True
     check_output: bool = True
     on_unsafe: Literal["raise", "refuse", "reroute"] = "raise"
-    fallback: Runnable[Any, Any] | None = None
+    fallback: Runnable[Any, Any] | None = None  # "reroute": invoked with a ``Blocked``
     refusal: str = DEFAULT_REFUSAL
-
-    @property
-    def _policy(self) -> UnsafePolicy:
-        return UnsafePolicy(self.on_unsafe, self.refusal, self.fallback)
 
     # -- the wrapped tool's identity ------------------------------------------------------
 
@@ -140,7 +137,8 @@ class GuardedTool(BaseTool):
     ) -> Plan[Any]:
         if self.fallback is None:
             return self._blocked(verdict, stage, readable_text(original), call_id)
-        payload = self._policy.payload(original, verdict, stage)
+        refusal = format_refusal(self.refusal, verdict, stage=stage)
+        payload = Blocked(verdict, stage, original, refusal)
         output = yield Call(self.fallback.invoke, self.fallback.ainvoke, (payload, config))
         return self._rerouted(output, call_id)
 
