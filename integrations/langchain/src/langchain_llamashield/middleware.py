@@ -14,7 +14,7 @@ import hmac
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, cast
 
 try:
     from langchain.agents.middleware.types import (
@@ -57,9 +57,10 @@ from langchain_llamashield._judging import (
     user_turn,
 )
 from langchain_llamashield._tool_args import adds_text, received_arguments
-from llamashield import LlamaGuard, UnsafeContentError, Verdict
+from llamashield import LlamaGuard, Verdict
 from llamashield.integration import (
     METADATA_KEY,
+    Blocked,
     Call,
     Judge,
     Plan,
@@ -68,6 +69,7 @@ from llamashield.integration import (
     format_refusal,
     parse_on_unsafe,
     run_plan,
+    unsafe_outcome,
     verdict_metadata,
 )
 
@@ -83,6 +85,10 @@ ExitBehavior = Literal["error", "end", "replace"]
 """``OpenAIModerationMiddleware``'s spelling of the modes: ``"error"`` is ``"raise"``."""
 
 _EXIT_BEHAVIOR = {"raise": "error", "end": "end", "replace": "replace"}
+
+_R = TypeVar("_R")
+_Write: TypeAlias = Callable[[str, dict[str, Any]], _R]
+"""What an unsafe verdict writes in place of the content, given the refusal and the marker."""
 
 
 def _unsafe_action(on_unsafe: str, exit_behavior: str | None, refusal: str | None) -> UnsafeAction:
@@ -310,21 +316,33 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
 
     # -- pure: violations -----------------------------------------------------------------
 
-    def _violation(self, verdict: Verdict, stage: str) -> tuple[str, dict[str, Any]]:
-        """Raise under ``"raise"``; else the refusal and the marker of what it stands for."""
-        if self.action.mode == "raise":
-            raise UnsafeContentError(verdict, stage)
+    def _unsafe(
+        self,
+        verdict: Verdict,
+        stage: str,
+        content: Any,
+        end: _Write[_R],
+        replace: _Write[_R] | None = None,
+    ) -> Plan[_R]:
+        """The core's one unsafe outcome: ``UnsafeContentError`` under ``"raise"``, else what
+        ``end`` (or ``replace``; ``end`` serves both when they agree) writes with the refusal
+        and the marker that records the verdict."""
         # Every message the middleware writes enters the state the model reads next: what was
-        # blocked never goes back in, so ``{original_content}`` is left empty here.
-        text = format_refusal(self.action.refusal, verdict, stage=stage)
+        # blocked never goes back in, so ``{original_content}`` is left empty in the refusal.
+        refusal = format_refusal(self.action.refusal, verdict, stage=stage)
         marker = {**verdict_metadata(verdict, stage=stage), "exit": self.action.mode}
-        return text, marker
+
+        def handler(write: _Write[_R]) -> Callable[[Blocked], _R]:
+            return lambda blocked: write(blocked.refusal, marker)
+
+        handlers = {"end": handler(end), "replace": handler(replace or end)}
+        blocked = Blocked(verdict, stage, content, refusal)
+        return cast(_R, (yield from unsafe_outcome(self.action, blocked, handlers)))
 
     def _error_message(
-        self, verdict: Verdict, stage: str, call_id: str | None, name: str | None
+        self, violation: str, marker: dict[str, Any], call_id: str | None, name: str | None
     ) -> ToolMessage:
         """The error ``ToolMessage`` that stands for a blocked tool call or ``Command``."""
-        violation, marker = self._violation(verdict, stage)
         message = ToolMessage(
             content=violation,
             tool_call_id=call_id,
@@ -441,24 +459,28 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         if first is None:
             return None
         index, verdict = first
-        violation, marker = self._violation(verdict, "input")
         # The unsafe message and what follows it never stay in the state as they were, so
         # the thread goes on after a blocked turn (and a later check does not meet them).
         later = [m for m in messages[index + 1 :] if m.id]
-        if self.action.mode == "end":
+
+        def end(violation: str, marker: dict[str, Any]) -> dict[str, Any]:
             reply = AIMessage(content=violation, response_metadata={METADATA_KEY: marker})
             gone = [RemoveMessage(id=m.id) for m in [messages[index], *later] if m.id]
             return {"jump_to": "end", "messages": [*gone, self._sealing(reply)]}
-        # "replace": the unsafe message takes the violation message in place (same id, so
-        # the state's reducer swaps it); later ones are removed, tool results replaced
-        # (their calls still need an answer).
-        replaced = [self._replaced(messages[index], violation, marker)]
-        for message in later:
-            if isinstance(message, ToolMessage):
-                replaced.append(self._replaced(message, violation, marker))
-            else:
-                replaced.append(RemoveMessage(id=cast(str, message.id)))
-        return {"messages": replaced}
+
+        def replace(violation: str, marker: dict[str, Any]) -> dict[str, Any]:
+            # The unsafe message takes the violation message in place (same id, so the
+            # state's reducer swaps it); later ones are removed, tool results replaced
+            # (their calls still need an answer).
+            replaced = [self._replaced(messages[index], violation, marker)]
+            for message in later:
+                if isinstance(message, ToolMessage):
+                    replaced.append(self._replaced(message, violation, marker))
+                else:
+                    replaced.append(RemoveMessage(id=cast(str, message.id)))
+            return {"messages": replaced}
+
+        return (yield from self._unsafe(verdict, "input", messages[index], end, replace))
 
     def _judged_request(self, request: ModelRequest[Any]) -> Plan[ModelResponse[Any] | None]:
         """Judge the messages of the model request that are not in the state (middleware
@@ -478,12 +500,16 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
             return None
         conversation = [message_dict(m) for m in messages]
         turns: list[tuple[int, Verdict]] = yield judge_turns(self.guard, conversation, trusted)
-        verdict = next((v for _, v in turns if not v.safe), None)
-        if verdict is None:
+        first = next(((i, v) for i, v in turns if not v.safe), None)
+        if first is None:
             return None
-        violation, marker = self._violation(verdict, "input")
-        reply = AIMessage(content=violation, response_metadata={METADATA_KEY: marker})
-        return ModelResponse([self._sealing(reply)], None)
+        index, verdict = first
+
+        def refused(violation: str, marker: dict[str, Any]) -> ModelResponse[Any]:
+            reply = AIMessage(content=violation, response_metadata={METADATA_KEY: marker})
+            return ModelResponse([self._sealing(reply)], None)
+
+        return (yield from self._unsafe(verdict, "input", messages[index], refused))
 
     def _judged_output(
         self, messages: Sequence[AnyMessage], response: ModelResponse[Any]
@@ -518,10 +544,8 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
             if call_id is not None
         }
         result = list(response.result)
-        blocked = next(
-            ((stage, v) for (stage, _, _), v in zip(judged, verdicts, strict=True) if not v.safe),
-            None,
-        )
+        outcomes = [(stage, c, v) for (stage, c, _), v in zip(judged, verdicts, strict=True)]
+        blocked = next((outcome for outcome in outcomes if not outcome[2].safe), None)
         if blocked is None:
             marker = {**verdict_metadata(verdicts[0], stage=judged[0][0]), "tool_calls": calls}
             metadata = {**answer.response_metadata, METADATA_KEY: marker}
@@ -530,25 +554,33 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
             # next model call judges it as history (a seal would let it be replayed).
             result[index] = self._sealing(stamped) if self.check_output else stamped
             return ModelResponse(result, response.structured_response)
-        stage, verdict = blocked
-        violation, marker = self._violation(verdict, stage)
-        metadata = {**answer.response_metadata, METADATA_KEY: {**marker, "tool_calls": calls}}
-        if self.action.mode == "end":
+        stage, content, verdict = blocked
+
+        def answered(message: AIMessage) -> ModelResponse[Any]:
+            result[index] = self._sealing(message)
+            return ModelResponse(result, response.structured_response)
+
+        def marked(marker: dict[str, Any]) -> dict[str, Any]:
+            return {**answer.response_metadata, METADATA_KEY: {**marker, "tool_calls": calls}}
+
+        def end(violation: str, marker: dict[str, Any]) -> ModelResponse[Any]:
             # The unsafe answer and its tool calls never enter the state: no tool runs.
-            replaced = AIMessage(content=violation, id=answer.id, response_metadata=metadata)
-        else:
-            # "replace": the text goes; unsafe tool calls are dropped, safe ones still run.
-            safe_calls = [c for c in answer.tool_calls if calls.get(c["id"] or "", {}).get("safe")]
-            replaced = answer.model_copy(
-                update={
-                    "content": violation,
-                    "tool_calls": safe_calls,
-                    "invalid_tool_calls": [],
-                    "response_metadata": metadata,
-                }
+            return answered(
+                AIMessage(content=violation, id=answer.id, response_metadata=marked(marker))
             )
-        result[index] = self._sealing(replaced)
-        return ModelResponse(result, response.structured_response)
+
+        def replace(violation: str, marker: dict[str, Any]) -> ModelResponse[Any]:
+            # The text goes; unsafe tool calls are dropped, safe ones still run.
+            safe_calls = [c for c in answer.tool_calls if calls.get(c["id"] or "", {}).get("safe")]
+            update = {
+                "content": violation,
+                "tool_calls": safe_calls,
+                "invalid_tool_calls": [],
+                "response_metadata": marked(marker),
+            }
+            return answered(answer.model_copy(update=update))
+
+        return (yield from self._unsafe(verdict, stage, content, end, replace))
 
     def _judged_tool_call(self, request: ToolCallRequest) -> Plan[ToolMessage | None]:
         """A tool call not judged with the answer that made it (added by other middleware,
@@ -566,7 +598,11 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         (verdict,) = yield Judge([conversation], "tool_args")
         if verdict.safe:
             return None
-        return self._error_message(verdict, "tool_args", call["id"], call["name"])
+
+        def refused(violation: str, marker: dict[str, Any]) -> ToolMessage:
+            return self._error_message(violation, marker, call["id"], call["name"])
+
+        return (yield from self._unsafe(verdict, "tool_args", part, refused))
 
     def _judged_tool_result(self, result: ToolMessage) -> Plan[ToolMessage]:
         if not has_content(result):
@@ -574,10 +610,13 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         (verdict,) = yield Judge([[message_dict(result, "user")]], "tool_result")
         if verdict.safe:
             return cast(ToolMessage, self._stamped(result, verdict, "tool_result"))
-        violation, marker = self._violation(verdict, "tool_result")
-        metadata = {**result.response_metadata, METADATA_KEY: marker}
-        update = {"content": violation, "artifact": None, "response_metadata": metadata}
-        return cast(ToolMessage, self._sealing(result.model_copy(update=update)))
+
+        def replaced(violation: str, marker: dict[str, Any]) -> ToolMessage:
+            metadata = {**result.response_metadata, METADATA_KEY: marker}
+            update = {"content": violation, "artifact": None, "response_metadata": metadata}
+            return cast(ToolMessage, self._sealing(result.model_copy(update=update)))
+
+        return (yield from self._unsafe(verdict, "tool_result", result, replaced))
 
     def _judged_command(
         self, command: Command[Any], call: Mapping[str, Any]
@@ -591,8 +630,11 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         (verdict,) = yield Judge([user_turn(update)], "tool_result")
         if verdict.safe:
             return command
-        call_id = call.get("id") or ""
-        return self._error_message(verdict, "tool_result", call_id, call.get("name"))
+
+        def refused(violation: str, marker: dict[str, Any]) -> ToolMessage:
+            return self._error_message(violation, marker, call.get("id") or "", call.get("name"))
+
+        return (yield from self._unsafe(verdict, "tool_result", command, refused))
 
     def _holding(self, request: ModelRequest[Any]) -> AbstractContextManager[None]:
         """Tokens held back from live feeds until the answer is judged; in shadow mode they
