@@ -11,13 +11,14 @@ import hashlib
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
-from llamashield.integration import Call, UnjudgeableContent, judged_text
+from llamashield.integration import Call, UnjudgeableContent, UnsafeAction, judged_text
 
 if TYPE_CHECKING:
     from llamashield import LlamaGuard
 
 __all__ = [
     "Conversation",
+    "ParsedOnUnsafe",
     "agent_turn",
     "judge_turns",
     "tool_call_digest",
@@ -70,3 +71,20 @@ def tool_call_digest(name: str, args: Any) -> str:
     except UnjudgeableContent:
         return ""  # never matches a recorded digest: the call is judged again
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class ParsedOnUnsafe:
+    """For components that parse ``on_unsafe`` into the core's ``UnsafeAction`` once, when
+    built: ``on_unsafe`` and ``refusal`` read it (one setting, no copies to drift)."""
+
+    action: UnsafeAction
+
+    @property
+    def on_unsafe(self) -> str:
+        """The mode (``"raise"``, ``"refuse"``, ``"end"``...), in llamashield's vocabulary."""
+        return self.action.mode
+
+    @property
+    def refusal(self) -> str:
+        """The refusal template (llamashield's ``DEFAULT_REFUSAL`` unless one was given)."""
+        return self.action.refusal

@@ -39,7 +39,7 @@ from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, RemoveMe
 from langchain_core.runnables import RunnableLambda
 
 from langchain_llamashield._inputs import message_dict, readable_text
-from langchain_llamashield._judging import judge_turns
+from langchain_llamashield._judging import ParsedOnUnsafe, judge_turns
 from llamashield import ConfigurationError, LlamaGuard, Verdict
 from llamashield.integration import (
     METADATA_KEY,
@@ -58,7 +58,7 @@ __all__ = ["LlamaGuardNode", "route_unsafe"]
 NodeOnUnsafe = Literal["refuse", "end", "interrupt", "raise"]
 
 
-class LlamaGuardNode(RunnableLambda[Mapping[str, Any], Any]):
+class LlamaGuardNode(ParsedOnUnsafe, RunnableLambda[Mapping[str, Any], Any]):
     """A LangGraph node judging the state's messages; sync and async graphs alike.
 
     Args:
@@ -112,16 +112,6 @@ class LlamaGuardNode(RunnableLambda[Mapping[str, Any], Any]):
         self.stage = stage
         self._approved: set[tuple[str | None, str]] = set()
         super().__init__(self._judge, afunc=self._ajudge, name=name)
-
-    @property
-    def on_unsafe(self) -> str:
-        """The mode: ``"refuse"``, ``"end"``, ``"interrupt"`` or ``"raise"``."""
-        return self.action.mode
-
-    @property
-    def refusal(self) -> str:
-        """The refusal template (llamashield's ``DEFAULT_REFUSAL`` unless one was given)."""
-        return self.action.refusal
 
     def _messages(self, state: Mapping[str, Any]) -> list[BaseMessage]:
         return list(state.get(self.messages_key) or [])

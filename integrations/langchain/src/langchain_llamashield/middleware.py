@@ -50,6 +50,7 @@ from langchain_llamashield._inputs import (
     speaker,
 )
 from langchain_llamashield._judging import (
+    ParsedOnUnsafe,
     agent_turn,
     judge_turns,
     tool_call_digest,
@@ -180,7 +181,7 @@ def _tokens_held_back() -> Iterator[None]:
         var_child_runnable_config.reset(token)
 
 
-class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
+class LlamaGuardMiddleware(ParsedOnUnsafe, AgentMiddleware[AgentState[Any], Any]):
     """Moderate an agent's user input, model answers, tool calls and tool results.
 
     The options and exit behaviours follow ``langchain_openai``'s
@@ -298,16 +299,6 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         # Seals the messages this middleware judged or wrote, so later model calls of the run
         # trust them; anything else in the state (history, forged turns) is judged.
         self._secret = os.urandom(32)
-
-    @property
-    def on_unsafe(self) -> str:
-        """The mode: ``"raise"``, ``"end"`` or ``"replace"``."""
-        return self.action.mode
-
-    @property
-    def refusal(self) -> str:
-        """The refusal template (llamashield's ``DEFAULT_REFUSAL`` unless one was given)."""
-        return self.action.refusal
 
     @property
     def exit_behavior(self) -> ExitBehavior:
@@ -445,6 +436,15 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
                 return {"jump_to": "end", "messages": [reply]}
         return None
 
+    def _first_unsafe_turn(
+        self, messages: Sequence[BaseMessage], trusted: list[int]
+    ) -> Plan[tuple[int, Verdict] | None]:
+        """Judge every message not in ``trusted``, each as the last turn of its own prefix;
+        the first unsafe one's index and verdict."""
+        conversation = [message_dict(m) for m in messages]
+        turns: list[tuple[int, Verdict]] = yield judge_turns(self.guard, conversation, trusted)
+        return next(((i, v) for i, v in turns if not v.safe), None)
+
     def _judged_input(self, messages: Sequence[BaseMessage]) -> Plan[dict[str, Any] | None]:
         """Judge every message of the state this middleware did not seal: the whole initial
         state on the first model call (a history, forged answers, planted tool results), the
@@ -453,9 +453,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         sealed = set(trusted)
         if not any(has_content(m) for i, m in enumerate(messages) if i not in sealed):
             return None
-        conversation = [message_dict(m) for m in messages]
-        turns: list[tuple[int, Verdict]] = yield judge_turns(self.guard, conversation, trusted)
-        first = next(((i, v) for i, v in turns if not v.safe), None)
+        first = yield from self._first_unsafe_turn(messages, trusted)
         if first is None:
             return None
         index, verdict = first
@@ -498,9 +496,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         ]
         if len(trusted) == len(messages):
             return None
-        conversation = [message_dict(m) for m in messages]
-        turns: list[tuple[int, Verdict]] = yield judge_turns(self.guard, conversation, trusted)
-        first = next(((i, v) for i, v in turns if not v.safe), None)
+        first = yield from self._first_unsafe_turn(messages, trusted)
         if first is None:
             return None
         index, verdict = first
