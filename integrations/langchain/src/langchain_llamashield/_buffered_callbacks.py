@@ -43,6 +43,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextvars import ContextVar
+from functools import partial
 from typing import Any, Literal, TypeVar
 
 from langchain_core.callbacks import BaseCallbackManager
@@ -237,7 +238,7 @@ class CallbackBuffer:
 
     def iterate(self, start: Callable[[], Iterator[T]]) -> Iterator[T]:
         """Iterate ``start()``, every step (and the close) with its callback events held."""
-        return iterate_in_context(context_with(_current, self), start)
+        return iterate_in_context(partial(context_with, _current, self), start)
 
     def aiterate(
         self, start: Callable[[], AsyncIterator[T]], *, reader: bool = False
@@ -250,7 +251,7 @@ class CallbackBuffer:
         """
         if reader:
             return aiterate_with(_current, self, start)
-        return aiterate_in_context(context_with(_current, self), start)
+        return aiterate_in_context(partial(context_with, _current, self), start)
 
 
 def _replay(events: list[_Event]) -> None:

@@ -11,6 +11,7 @@ Handlers built into the wrapped runnable itself cannot be filtered: the guards r
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from functools import partial
 from typing import Any, TypeVar
 
 from langchain_core.callbacks import (
@@ -195,7 +196,7 @@ async def acall_in(config: RunnableConfig, awaitable: Awaitable[T]) -> T:
 
 def iterate_in(config: RunnableConfig, start: Callable[[], Iterator[T]]) -> Iterator[T]:
     """Iterate ``start()`` with ``config`` as the ambient config for every step."""
-    return iterate_in_context(context_with(var_child_runnable_config, config), start)
+    return iterate_in_context(partial(context_with, var_child_runnable_config, config), start)
 
 
 def aiterate_in(config: RunnableConfig, start: Callable[[], AsyncIterator[T]]) -> AsyncIterator[T]:

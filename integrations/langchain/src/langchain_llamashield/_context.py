@@ -9,9 +9,9 @@ iterator is made for this and consumed here, not shared.
 
 Example::
 
-    context = context_with(var_child_runnable_config, config)
-    context.run(model.invoke, value)
-    for chunk in iterate_in_context(context, lambda: model.stream(value)): ...
+    context_with(var_child_runnable_config, config).run(model.invoke, value)
+    ambient = partial(context_with, var_child_runnable_config, config)
+    for chunk in iterate_in_context(ambient, lambda: model.stream(value)): ...
     await awaited_with(var_child_runnable_config, config, model.ainvoke(value))
 """
 
@@ -44,8 +44,12 @@ def context_with(var: ContextVar[V], value: V) -> Context:
     return context
 
 
-def iterate_in_context(context: Context, start: Callable[[], Iterator[T]]) -> Iterator[T]:
-    """Iterate ``start()``, every step (and the close) run in ``context``."""
+def iterate_in_context(
+    make_context: Callable[[], Context], start: Callable[[], Iterator[T]]
+) -> Iterator[T]:
+    """Iterate ``start()``, every step (and the close) run in the context ``make_context()``
+    makes when the iteration begins (not when this iterator is made)."""
+    context = make_context()
     iterator = context.run(start)
     try:
         while (item := context.run(next, iterator, _END)) is not _END:
@@ -57,10 +61,11 @@ def iterate_in_context(context: Context, start: Callable[[], Iterator[T]]) -> It
 
 
 async def aiterate_in_context(
-    context: Context, start: Callable[[], AsyncIterator[T]]
+    make_context: Callable[[], Context], start: Callable[[], AsyncIterator[T]]
 ) -> AsyncIterator[T]:
-    """Iterate ``start()``, every step (and the close) a task run in ``context``, whichever
-    task consumes this iterator."""
+    """Iterate ``start()``, every step (and the close) a task run in the context
+    ``make_context()`` makes when the iteration begins, whichever task consumes this."""
+    context = make_context()
     iterator = context.run(start)
 
     async def step(awaitable: Awaitable[object]) -> object:
