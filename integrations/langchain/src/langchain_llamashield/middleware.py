@@ -305,7 +305,7 @@ class LlamaGuardMiddleware(ParsedOnUnsafe, AgentMiddleware[AgentState[Any], Any]
         """The mode in ``OpenAIModerationMiddleware``'s spelling (``"error"`` for ``"raise"``)."""
         return cast(ExitBehavior, _EXIT_BEHAVIOR[self.action.mode])
 
-    # -- pure: violations -----------------------------------------------------------------
+    # -- unsafe outcomes (the core's unsafe_outcome) and the messages they write ----------
 
     def _unsafe(
         self,
