@@ -30,7 +30,7 @@ def _agent(script: dict[str, Any]) -> tuple[Any, list[str]]:
     def search(query: str) -> str:
         """Search the web."""
         ran.append(query)
-        return RESULTS[script["result"]]
+        return RESULTS[int(script["result"])]
 
     responses = [say(ANSWERS[script["answer"]])]
     if script["query"] is not None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterator
 from contextvars import Context, ContextVar, copy_context
 from typing import TypeVar, cast
 
@@ -46,7 +46,7 @@ def context_with(var: ContextVar[V], value: V) -> Context:
 
 def iterate_in_context(
     make_context: Callable[[], Context], start: Callable[[], Iterator[T]]
-) -> Iterator[T]:
+) -> Generator[T, None, None]:
     """Iterate ``start()``, every step (and the close) run in the context ``make_context()``
     makes when the iteration begins (not when this iterator is made)."""
     context = make_context()
@@ -62,7 +62,7 @@ def iterate_in_context(
 
 async def aiterate_in_context(
     make_context: Callable[[], Context], start: Callable[[], AsyncIterator[T]]
-) -> AsyncIterator[T]:
+) -> AsyncGenerator[T, None]:
     """Iterate ``start()``, every step (and the close) a task run in the context
     ``make_context()`` makes when the iteration begins, whichever task consumes this."""
     context = make_context()
@@ -93,7 +93,7 @@ async def awaited_with(var: ContextVar[V], value: V, awaitable: Awaitable[T]) ->
 
 async def aiterate_with(
     var: ContextVar[V], value: V, start: Callable[[], AsyncIterator[T]]
-) -> AsyncIterator[T]:
+) -> AsyncGenerator[T, None]:
     """Iterate ``start()`` with ``var`` set to ``value`` in the consuming task's context for
     as long as the iteration lasts: for a consumer that runs in a task of its own (a
     moderated stream's reader)."""
