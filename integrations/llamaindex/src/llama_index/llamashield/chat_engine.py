@@ -13,7 +13,7 @@ from llama_index.core.chat_engine.types import (
     StreamingAgentChatResponse,
 )
 from llama_index.llamashield._compat import memory_of
-from llama_index.llamashield._judging import METADATA_KEY, history_turns
+from llama_index.llamashield._inputs import messages_conversation
 from llama_index.llamashield._on_unsafe import OnUnsafe, Shield, handlers
 from llama_index.llamashield._stream import (
     Driver,
@@ -26,6 +26,7 @@ from llama_index.llamashield._stream_turns import GuardedStreamingResponse, Stre
 
 from llamashield import LlamaGuard, Verdict
 from llamashield.integration import (
+    METADATA_KEY,
     Call,
     JudgeConversation,
     Plan,
@@ -182,7 +183,9 @@ class GuardedChatEngine(BaseChatEngine):
         if last is not None:
             yield Call(last.settle, last.asettle)  # async code waits for its memory writer
         before, read = yield from self._history(chat_history)
-        turn = _Turn(message, [*history_turns(read), {"role": "user", "content": message}], before)
+        turn = _Turn(
+            message, [*messages_conversation(read), {"role": "user", "content": message}], before
+        )
         if self._shield.check_input:
             verdict = yield JudgeConversation(turn.context)
             turn.records["input"] = verdict_metadata(verdict, stage="input")

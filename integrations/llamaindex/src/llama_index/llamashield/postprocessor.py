@@ -7,16 +7,10 @@ from typing import Any
 from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
-from llama_index.llamashield._judging import (
-    NodeMode,
-    apply_node_verdicts,
-    check_guard,
-    check_node_mode,
-    node_conversation,
-)
+from llama_index.llamashield._judging import NodeMode, check_guard, check_node_mode, judged_nodes
 
-from llamashield import LlamaGuard, Verdict
-from llamashield.integration import stage_scope
+from llamashield import LlamaGuard
+from llamashield.integration import Plan, arun_plan, run_plan
 
 __all__ = ["LlamaGuardNodePostprocessor"]
 
@@ -66,20 +60,12 @@ class LlamaGuardNodePostprocessor(BaseNodePostprocessor):
     def _postprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        if not nodes:
-            return []
-        with stage_scope("document"):
-            verdicts = self._guard.check_many([node_conversation(n) for n in nodes])
-        return self._apply(nodes, verdicts)
+        return run_plan(self._plan(nodes), self._guard)
 
     async def _apostprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        if not nodes:
-            return []
-        with stage_scope("document"):
-            verdicts = await self._guard.acheck_many([node_conversation(n) for n in nodes])
-        return self._apply(nodes, verdicts)
+        return await arun_plan(self._plan(nodes), self._guard)
 
-    def _apply(self, nodes: Any, verdicts: list[Verdict]) -> list[Any]:
-        return apply_node_verdicts(nodes, verdicts, self.mode, "retrieved")
+    def _plan(self, nodes: list[NodeWithScore]) -> Plan[list[NodeWithScore]]:
+        return (yield from judged_nodes(nodes, self.mode, "retrieved"))

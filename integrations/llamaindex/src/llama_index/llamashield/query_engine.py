@@ -17,7 +17,7 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.prompts.mixin import PromptMixinType
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.llamashield._compat import engine_streams
-from llama_index.llamashield._judging import METADATA_KEY, agent_turn
+from llama_index.llamashield._judging import agent_turn
 from llama_index.llamashield._on_unsafe import OnUnsafe, Shield, handlers
 from llama_index.llamashield._stream import (
     Driver,
@@ -30,6 +30,7 @@ from llama_index.llamashield._stream import (
 
 from llamashield import LlamaGuard, Verdict
 from llamashield.integration import (
+    METADATA_KEY,
     Blocked,
     Call,
     Judge,

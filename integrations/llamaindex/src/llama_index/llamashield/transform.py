@@ -7,16 +7,10 @@ from typing import Any
 
 from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
 from llama_index.core.schema import BaseNode, TransformComponent
-from llama_index.llamashield._judging import (
-    NodeMode,
-    apply_node_verdicts,
-    check_guard,
-    check_node_mode,
-    node_conversation,
-)
+from llama_index.llamashield._judging import NodeMode, check_guard, check_node_mode, judged_nodes
 
-from llamashield import LlamaGuard, Verdict
-from llamashield.integration import stage_scope
+from llamashield import LlamaGuard
+from llamashield.integration import Plan, arun_plan, run_plan
 
 __all__ = ["LlamaGuardTransform"]
 
@@ -68,24 +62,10 @@ class LlamaGuardTransform(TransformComponent):
         return self._guard
 
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[BaseNode]:
-        verdicts: list[Verdict] = []
-        for batch in self._batches(nodes):
-            with stage_scope("document"):
-                verdicts.extend(self._guard.check_many([node_conversation(n) for n in batch]))
-        return self._apply(nodes, verdicts)
+        return run_plan(self._plan(nodes), self._guard)
 
     async def acall(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[BaseNode]:
-        verdicts: list[Verdict] = []
-        for batch in self._batches(nodes):
-            with stage_scope("document"):
-                batch_verdicts = await self._guard.acheck_many(
-                    [node_conversation(n) for n in batch]
-                )
-            verdicts.extend(batch_verdicts)
-        return self._apply(nodes, verdicts)
+        return await arun_plan(self._plan(nodes), self._guard)
 
-    def _batches(self, nodes: Sequence[BaseNode]) -> list[Sequence[BaseNode]]:
-        return [nodes[i : i + self.batch_size] for i in range(0, len(nodes), self.batch_size)]
-
-    def _apply(self, nodes: Any, verdicts: list[Verdict]) -> list[Any]:
-        return apply_node_verdicts(nodes, verdicts, self.mode, "ingested")
+    def _plan(self, nodes: Sequence[BaseNode]) -> Plan[list[BaseNode]]:
+        return (yield from judged_nodes(nodes, self.mode, "ingested", self.batch_size))
