@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from llama_index.core.schema import BaseNode, NodeWithScore
 from llama_index.llamashield._inputs import plain
@@ -13,6 +13,7 @@ from llamashield import LlamaGuard, Verdict
 from llamashield.integration import METADATA_KEY, Judge, Plan, verdict_metadata
 
 __all__ = [
+    "JudgesNodes",
     "NodeMode",
     "agent_turn",
     "apply_node_verdicts",
@@ -38,6 +39,24 @@ def check_guard(guard: Any, shadow: bool | None = None) -> LlamaGuard:
             "build one with LlamaGuard() or LlamaGuard(SimulatedBackend()) for tests"
         )
     return guard.with_shadow(shadow)
+
+
+class JudgesNodes:
+    """What the node postprocessor and the ingestion transform share: the public ``guard``,
+    and the plan their sync and async calls drive."""
+
+    where: ClassVar[str] = "judged"  # where the nodes come from, for the log
+
+    if TYPE_CHECKING:
+        _guard: LlamaGuard
+        mode: NodeMode
+
+    @property
+    def guard(self) -> LlamaGuard:
+        return self._guard
+
+    def _plan(self, nodes: Sequence[Any], batch_size: int | None = None) -> Plan[list[Any]]:
+        return (yield from judged_nodes(nodes, self.mode, self.where, batch_size))
 
 
 def check_node_mode(mode: str) -> NodeMode:

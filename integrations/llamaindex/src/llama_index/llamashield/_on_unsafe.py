@@ -24,7 +24,7 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 from llama_index.llamashield._judging import check_guard
 
@@ -38,7 +38,9 @@ from llamashield.integration import (
     parse_on_unsafe,
 )
 
-__all__ = ["Fallback", "OnUnsafe", "Shield", "handlers"]
+__all__ = ["Fallback", "GuardedEngine", "OnUnsafe", "Shield", "handlers"]
+
+E = TypeVar("E")
 
 # A reroute callable gets the ``Blocked`` payload and returns the answer: a str, or the
 # component's own response type. It may be async under ``aquery``/``achat``/``acall``.
@@ -85,6 +87,31 @@ class Shield:
         """The payload of a block: the verdict, the stage, the content, the refusal text."""
         refusal = format_refusal(self.action.refusal, verdict, stage=stage)
         return Blocked(verdict, stage, content, refusal)
+
+
+class GuardedEngine(Generic[E]):
+    """What both guarded engines share: the engine they wrap (checked to be of its type) and
+    their ``Shield``, with the public ``engine`` and ``guard``."""
+
+    _engine: E
+    _shield: Shield
+
+    def _wrap(self, engine: E, engine_type: type, guard: Any, **settings: Any) -> None:
+        """Keep ``engine`` (an ``engine_type``, also the type a reroute may go to) and the
+        shield its ``settings`` make."""
+        if not isinstance(engine, engine_type):
+            name = engine_type.__name__
+            raise TypeError(f"engine must be a {name}, got {type(engine).__name__}")
+        self._engine = engine
+        self._shield = Shield.build(guard, targets=(engine_type,), **settings)
+
+    @property
+    def engine(self) -> E:
+        return self._engine
+
+    @property
+    def guard(self) -> LlamaGuard:
+        return self._shield.guard
 
 
 def handlers(

@@ -14,7 +14,7 @@ from llama_index.core.chat_engine.types import (
 )
 from llama_index.llamashield._compat import memory_of
 from llama_index.llamashield._inputs import messages_conversation
-from llama_index.llamashield._on_unsafe import OnUnsafe, Shield, handlers
+from llama_index.llamashield._on_unsafe import GuardedEngine, OnUnsafe, handlers
 from llama_index.llamashield._stream import (
     Driver,
     Records,
@@ -43,7 +43,7 @@ from llamashield.streaming import WindowSpec
 __all__ = ["GuardedChatEngine"]
 
 
-class GuardedChatEngine(BaseChatEngine):
+class GuardedChatEngine(GuardedEngine[BaseChatEngine], BaseChatEngine):
     """A chat engine whose user turns and answers Llama Guard checks, in context.
 
     The user's message is judged after the chat history, and so is every message of that
@@ -91,23 +91,11 @@ class GuardedChatEngine(BaseChatEngine):
         window: WindowSpec = "sentence",
         shadow: bool | None = None,
     ) -> None:
-        if not isinstance(engine, BaseChatEngine):
-            raise TypeError(f"engine must be a BaseChatEngine, got {type(engine).__name__}")
-        self._engine = engine
-        self._shield = Shield.build(
-            guard, on_unsafe=on_unsafe, refusal=refusal, shadow=shadow, check_input=check_input,
-            check_output=check_output, targets=(BaseChatEngine,),
-        )  # fmt: skip
+        self._wrap(engine, BaseChatEngine, guard, check_input=check_input,
+                   check_output=check_output, on_unsafe=on_unsafe, refusal=refusal,
+                   shadow=shadow)  # fmt: skip
         self._window = window
         self._turn: StreamTurn | None = None  # the last stream, until settled
-
-    @property
-    def engine(self) -> BaseChatEngine:
-        return self._engine
-
-    @property
-    def guard(self) -> LlamaGuard:
-        return self._shield.guard
 
     @property
     def chat_history(self) -> list[ChatMessage]:

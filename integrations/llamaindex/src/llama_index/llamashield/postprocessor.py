@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
-from llama_index.llamashield._judging import NodeMode, check_guard, check_node_mode, judged_nodes
+from llama_index.llamashield._judging import (
+    JudgesNodes,
+    NodeMode,
+    check_guard,
+    check_node_mode,
+)
 
 from llamashield import LlamaGuard
-from llamashield.integration import Plan, arun_plan, run_plan
+from llamashield.integration import arun_plan, run_plan
 
 __all__ = ["LlamaGuardNodePostprocessor"]
 
 
-class LlamaGuardNodePostprocessor(BaseNodePostprocessor):
+class LlamaGuardNodePostprocessor(JudgesNodes, BaseNodePostprocessor):
     """Judge retrieved nodes with Llama Guard, all at once, and drop or flag unsafe ones.
 
     Every node is judged as a User message (retrieved text is input to the model), in one
@@ -34,6 +39,7 @@ class LlamaGuardNodePostprocessor(BaseNodePostprocessor):
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
+    where: ClassVar[str] = "retrieved"
 
     mode: NodeMode = Field(default="drop", description="'drop' or 'flag' unsafe nodes")
     _guard: LlamaGuard = PrivateAttr()
@@ -53,10 +59,6 @@ class LlamaGuardNodePostprocessor(BaseNodePostprocessor):
     def class_name(cls) -> str:
         return "LlamaGuardNodePostprocessor"
 
-    @property
-    def guard(self) -> LlamaGuard:
-        return self._guard
-
     def _postprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
@@ -66,6 +68,3 @@ class LlamaGuardNodePostprocessor(BaseNodePostprocessor):
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
         return await arun_plan(self._plan(nodes), self._guard)
-
-    def _plan(self, nodes: list[NodeWithScore]) -> Plan[list[NodeWithScore]]:
-        return (yield from judged_nodes(nodes, self.mode, "retrieved"))

@@ -18,7 +18,7 @@ from llama_index.core.prompts.mixin import PromptMixinType
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.llamashield._compat import engine_streams
 from llama_index.llamashield._judging import agent_turn
-from llama_index.llamashield._on_unsafe import OnUnsafe, Shield, handlers
+from llama_index.llamashield._on_unsafe import GuardedEngine, OnUnsafe, handlers
 from llama_index.llamashield._stream import (
     Driver,
     Records,
@@ -49,7 +49,7 @@ from llamashield.streaming import WindowSpec
 __all__ = ["GuardedQueryEngine"]
 
 
-class GuardedQueryEngine(BaseQueryEngine):
+class GuardedQueryEngine(GuardedEngine[BaseQueryEngine], BaseQueryEngine):
     """A query engine whose questions and answers Llama Guard checks.
 
     An unsafe question never reaches the inner engine (no retrieval, no LLM call). The answer
@@ -100,24 +100,12 @@ class GuardedQueryEngine(BaseQueryEngine):
         window: WindowSpec = "sentence",
         shadow: bool | None = None,
     ) -> None:
-        if not isinstance(engine, BaseQueryEngine):
-            raise TypeError(f"engine must be a BaseQueryEngine, got {type(engine).__name__}")
-        self._engine = engine
-        self._shield = Shield.build(
-            guard, on_unsafe=on_unsafe, refusal=refusal, shadow=shadow, check_input=check_input,
-            check_output=check_output, targets=(BaseQueryEngine,),
-        )  # fmt: skip
+        self._wrap(engine, BaseQueryEngine, guard, check_input=check_input,
+                   check_output=check_output, on_unsafe=on_unsafe, refusal=refusal,
+                   shadow=shadow)  # fmt: skip
         self._window = window
         self._streaming = engine_streams(engine) if streaming is None else streaming
         super().__init__(callback_manager or getattr(engine, "callback_manager", None))
-
-    @property
-    def engine(self) -> BaseQueryEngine:
-        return self._engine
-
-    @property
-    def guard(self) -> LlamaGuard:
-        return self._shield.guard
 
     def _get_prompt_modules(self) -> PromptMixinType:
         return {"engine": self._engine}

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
 from llama_index.core.schema import BaseNode, TransformComponent
-from llama_index.llamashield._judging import NodeMode, check_guard, check_node_mode, judged_nodes
+from llama_index.llamashield._judging import (
+    JudgesNodes,
+    NodeMode,
+    check_guard,
+    check_node_mode,
+)
 
 from llamashield import LlamaGuard
-from llamashield.integration import Plan, arun_plan, run_plan
+from llamashield.integration import arun_plan, run_plan
 
 __all__ = ["LlamaGuardTransform"]
 
 
-class LlamaGuardTransform(TransformComponent):
+class LlamaGuardTransform(JudgesNodes, TransformComponent):
     """An ``IngestionPipeline`` step that drops (or flags) unsafe nodes before indexing.
 
     Nodes are judged as User messages in concurrent batches of ``batch_size``. Put it after
@@ -36,6 +41,7 @@ class LlamaGuardTransform(TransformComponent):
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
+    where: ClassVar[str] = "ingested"
 
     mode: NodeMode = Field(default="drop", description="'drop' or 'flag' unsafe nodes")
     batch_size: int = Field(default=64, ge=1, description="nodes judged concurrently at once")
@@ -57,15 +63,8 @@ class LlamaGuardTransform(TransformComponent):
     def class_name(cls) -> str:
         return "LlamaGuardTransform"
 
-    @property
-    def guard(self) -> LlamaGuard:
-        return self._guard
-
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[BaseNode]:
-        return run_plan(self._plan(nodes), self._guard)
+        return run_plan(self._plan(nodes, self.batch_size), self._guard)
 
     async def acall(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[BaseNode]:
-        return await arun_plan(self._plan(nodes), self._guard)
-
-    def _plan(self, nodes: Sequence[BaseNode]) -> Plan[list[BaseNode]]:
-        return (yield from judged_nodes(nodes, self.mode, "ingested", self.batch_size))
+        return await arun_plan(self._plan(nodes, self.batch_size), self._guard)
