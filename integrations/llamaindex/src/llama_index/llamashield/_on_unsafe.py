@@ -2,20 +2,24 @@
 
 The vocabulary and the outcome are the core's (``llamashield.integration``): ``"raise"`` (the
 default), ``"refuse"``, or a reroute target (another engine, or a callable receiving a
-``Blocked``), applied by ``unsafe_outcome``. This module gives every component the same two
+``Blocked``), applied by ``unsafe_outcome``. This module gives every component the same
 pieces around it:
 
 - ``Shield``: a component's settings, validated when it is built (a typo such as
-  ``"refused"`` fails there, not when content turns out unsafe).
-- ``handlers``: LlamaIndex's handlers for ``unsafe_outcome``: the component's refusal, and a
-  reroute as a ``Call`` pair, so a sync method calls ``engine.query``/``chat`` and an async one
-  ``aquery``/``achat`` (a callable target is awaited when the async method gets an awaitable).
+  ``"refused"`` fails there, not when content turns out unsafe), and its ``Blocked`` payloads.
+- ``GuardedEngine``: what both guarded engines share (the wrapped engine, its type checked;
+  their ``Shield``; ``engine`` and ``guard``).
+- ``Shield.handlers``: LlamaIndex's handlers for ``unsafe_outcome``: the component's refusal,
+  and a reroute as a ``Call`` pair, so a sync method calls ``engine.query``/``chat`` and an
+  async one ``aquery``/``achat`` (a callable target's awaitable is awaited by the async
+  methods, and refused with an error that says so by the sync ones).
 
 Example::
 
     shield = Shield.build(guard, on_unsafe="refuse", targets=(BaseQueryEngine,))
-    on_unsafe = handlers(shield.action, refuse, lambda e: Call(e.query, e.aquery, (question,)))
-    answer = yield from unsafe_outcome(shield.action, blocked, on_unsafe)
+    on_unsafe = shield.handlers(refuse, lambda e: Call(e.query, e.aquery, (question,)))
+    answer = yield from unsafe_outcome(shield.action, shield.blocked(verdict, "input", question),
+                                       on_unsafe)
 """
 
 from __future__ import annotations
@@ -38,14 +42,14 @@ from llamashield.integration import (
     parse_on_unsafe,
 )
 
-__all__ = ["Fallback", "GuardedEngine", "OnUnsafe", "Shield", "handlers"]
+__all__ = ["GuardedEngine", "OnUnsafe", "Shield"]
 
 E = TypeVar("E")
 
-# A reroute callable gets the ``Blocked`` payload and returns the answer: a str, or the
-# component's own response type. It may be async under ``aquery``/``achat``/``acall``.
-Fallback: TypeAlias = Callable[[Blocked], Any]
-OnUnsafe: TypeAlias = Literal["raise", "refuse"] | Fallback | Any
+OnUnsafe: TypeAlias = Literal["raise", "refuse"] | Callable[[Blocked], Any] | Any
+"""``"raise"``, ``"refuse"``, an engine to reroute to, or a callable receiving the ``Blocked``
+payload and returning the answer (a str, or the component's own response type; it may be async
+under ``aquery``/``achat``/``acall``)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class Shield:
     action: UnsafeAction
     check_input: bool = True
     check_output: bool = True
+    targets: tuple[type, ...] = ()  # the engine types a reroute may go to
 
     @classmethod
     def build(
@@ -76,7 +81,7 @@ class Shield:
         names = ", ".join(t.__name__ for t in targets)
         what = None if not reroute else f"a {names} or a callable" if names else "a callable"
         action = parse_on_unsafe(on_unsafe, refusal=refusal, targets=targets, what=what)
-        return cls(check_guard(guard, shadow), action, check_input, check_output)
+        return cls(check_guard(guard, shadow), action, check_input, check_output, targets)
 
     @property
     def refusal(self) -> str:
@@ -87,6 +92,21 @@ class Shield:
         """The payload of a block: the verdict, the stage, the content, the refusal text."""
         refusal = format_refusal(self.action.refusal, verdict, stage=stage)
         return Blocked(verdict, stage, content, refusal)
+
+    def handlers(
+        self, refuse: Callable[[Blocked], Any], engine_call: Callable[[Any], Call] | None = None
+    ) -> Handlers:
+        """``unsafe_outcome``'s handlers: ``refuse`` answers with the refusal (a value, or a
+        step producing it); a reroute goes to another engine (``engine_call(engine)``: its
+        sync/async method pair) or to the callable target, given the ``Blocked`` payload."""
+        target = self.action.target
+
+        def reroute(blocked: Blocked) -> Call:
+            if engine_call is not None and isinstance(target, self.targets):
+                return engine_call(target)
+            return Call(functools.partial(_sync_fallback, target), target, (blocked,))
+
+        return {"refuse": refuse, "reroute": reroute}
 
 
 class GuardedEngine(Generic[E]):
@@ -112,24 +132,6 @@ class GuardedEngine(Generic[E]):
     @property
     def guard(self) -> LlamaGuard:
         return self._shield.guard
-
-
-def handlers(
-    action: UnsafeAction,
-    refuse: Callable[[Blocked], Any],
-    engine_call: Callable[[Any], Call] | None = None,
-) -> Handlers:
-    """``unsafe_outcome``'s handlers: ``refuse`` answers with the refusal (a value, or a step
-    producing it); a reroute goes to another engine (``engine_call(engine)``: its sync/async
-    method pair) or to the callable target, given the ``Blocked`` payload."""
-
-    def reroute(blocked: Blocked) -> Call:
-        target = action.target
-        if engine_call is not None and not callable(target):  # engines are not callable
-            return engine_call(target)
-        return Call(functools.partial(_sync_fallback, target), target, (blocked,))
-
-    return {"refuse": refuse, "reroute": reroute}
 
 
 def _sync_fallback(fallback: Callable[[Blocked], Any], blocked: Blocked) -> Any:

@@ -10,7 +10,7 @@ for ``async_response_gen``: the same decisions either way.
 Example::
 
     tokens = moderated_answer(tokens_of(response), StreamModeration(context=question),
-                              shield.action, records)
+                              shield, records)
     StreamingResponse(stream_plan(tokens, guard), ...)
 """
 
@@ -21,19 +21,18 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from operator import attrgetter, methodcaller
 from typing import Any, TypeAlias
 
+from llama_index.llamashield._on_unsafe import Shield
+
 from llamashield import LlamaGuard
 from llamashield.integration import (
     END,
-    Blocked,
     Call,
     Emit,
     Next,
     Plan,
     Stream,
     StreamModeration,
-    UnsafeAction,
     astream_plan,
-    format_refusal,
     stream_plan,
     unsafe_stream_outcome,
     verdict_metadata,
@@ -59,7 +58,7 @@ def tokens_of(response: Any) -> Call:
 def moderated_answer(
     tokens: Call,
     moderation: StreamModeration,
-    action: UnsafeAction,
+    shield: Shield,
     records: Records,
     convert: Callable[[str], Any] | None = None,
     stopped: Callable[[], bool] = lambda: False,
@@ -78,10 +77,9 @@ def moderated_answer(
             records["output"] = verdict_metadata(source.verdicts[-1], stage="output")
         return
     records["output"] = verdict_metadata(verdict, stage="output")
-    refusal = format_refusal(action.refusal, verdict, stage="output")
     # What was released so far was judged safe; the refusal says why the answer stops there.
-    blocked = Blocked(verdict, "output", source.text, refusal)
-    yield from unsafe_stream_outcome(action, blocked, _ENDINGS, convert)
+    blocked = shield.blocked(verdict, "output", source.text)
+    yield from unsafe_stream_outcome(shield.action, blocked, _ENDINGS, convert)
 
 
 def once(item: Any) -> Plan[None]:

@@ -14,7 +14,7 @@ from llama_index.core.chat_engine.types import (
 )
 from llama_index.llamashield._compat import memory_of
 from llama_index.llamashield._inputs import messages_conversation
-from llama_index.llamashield._on_unsafe import GuardedEngine, OnUnsafe, handlers
+from llama_index.llamashield._on_unsafe import GuardedEngine, OnUnsafe
 from llama_index.llamashield._stream import (
     Driver,
     Records,
@@ -186,8 +186,7 @@ class GuardedChatEngine(GuardedEngine[BaseChatEngine], BaseChatEngine):
     ) -> Plan[AGENT_CHAT_RESPONSE_TYPE]:
         """The core's unsafe outcome: raise, the refusal, or the reroute target's answer to the
         same message."""
-        on_unsafe = handlers(
-            self._shield.action,
+        on_unsafe = self._shield.handlers(
             lambda blocked: blocked.refusal,
             lambda engine: Call(engine.chat, engine.achat, (turn.message,)),
         )
@@ -210,7 +209,7 @@ class GuardedChatEngine(GuardedEngine[BaseChatEngine], BaseChatEngine):
         self._turn = stream = StreamTurn(self._engine, turn.before, turn.records, inner)
         moderation = StreamModeration(context=turn.context, window=self._window)
         answer = moderated_answer(
-            tokens_of(inner), moderation, self._shield.action, turn.records, _Chunks(),
+            tokens_of(inner), moderation, self._shield, turn.records, _Chunks(),
             stopped=lambda: stream.settled,  # a later turn took this one back out: it is over
         )  # fmt: skip
         return GuardedStreamingResponse.relaying(drive(answer, self._shield.guard), inner, stream)

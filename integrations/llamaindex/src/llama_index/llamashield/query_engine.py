@@ -18,7 +18,7 @@ from llama_index.core.prompts.mixin import PromptMixinType
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.llamashield._compat import engine_streams
 from llama_index.llamashield._judging import agent_turn
-from llama_index.llamashield._on_unsafe import GuardedEngine, OnUnsafe, handlers
+from llama_index.llamashield._on_unsafe import GuardedEngine, OnUnsafe
 from llama_index.llamashield._stream import (
     Driver,
     Records,
@@ -28,7 +28,7 @@ from llama_index.llamashield._stream import (
     tokens_of,
 )
 
-from llamashield import LlamaGuard, Verdict
+from llamashield import LlamaGuard
 from llamashield.integration import (
     METADATA_KEY,
     Blocked,
@@ -38,7 +38,6 @@ from llamashield.integration import (
     StreamModeration,
     arun_plan,
     astream_plan,
-    format_refusal,
     run_plan,
     stream_plan,
     unsafe_outcome,
@@ -125,7 +124,7 @@ class GuardedQueryEngine(GuardedEngine[BaseQueryEngine], BaseQueryEngine):
             (verdict,) = yield Judge([question])
             records["input"] = verdict_metadata(verdict, stage="input")
             if not verdict.safe:
-                blocked = self._blocked(verdict, "input", question)
+                blocked = self._shield.blocked(verdict, "input", question)
                 return (yield from self._unsafe(query_bundle, blocked, records, None))
         response = yield Call(self._engine.query, self._engine.aquery, (query_bundle,))
         if not self._shield.check_output:
@@ -136,13 +135,9 @@ class GuardedQueryEngine(GuardedEngine[BaseQueryEngine], BaseQueryEngine):
         (verdict,) = yield Judge([agent_turn(question, answer)])
         records["output"] = verdict_metadata(verdict, stage="output")
         if not verdict.safe:
-            blocked = self._blocked(verdict, "output", answer)
+            blocked = self._shield.blocked(verdict, "output", answer)
             return (yield from self._unsafe(query_bundle, blocked, records, response))
         return _with_records(response, records)
-
-    def _blocked(self, verdict: Verdict, stage: str, content: Any) -> Blocked:
-        refusal = format_refusal(self._shield.refusal, verdict, stage=stage)
-        return Blocked(verdict, stage, content, refusal)
 
     def _unsafe(
         self,
@@ -153,8 +148,7 @@ class GuardedQueryEngine(GuardedEngine[BaseQueryEngine], BaseQueryEngine):
     ) -> Plan[RESPONSE_TYPE]:
         """The core's unsafe outcome: raise, the refusal (a response of the kind the engine
         gives), or the reroute target's answer to the same question."""
-        on_unsafe = handlers(
-            self._shield.action,
+        on_unsafe = self._shield.handlers(
             lambda b: flavoured(self._refusal_response, response, records, b.refusal),
             lambda engine: Call(engine.query, engine.aquery, (query_bundle,)),
         )
@@ -186,7 +180,7 @@ class GuardedQueryEngine(GuardedEngine[BaseQueryEngine], BaseQueryEngine):
         moderation = StreamModeration(context=[{"role": "user", "content": question}],
                                       window=self._window)  # fmt: skip
         plan = moderated_answer(
-            tokens_of(response), moderation, self._shield.action, metadata[METADATA_KEY]
+            tokens_of(response), moderation, self._shield, metadata[METADATA_KEY]
         )
         drive = stream_plan if isinstance(response, StreamingResponse) else astream_plan
         tokens = drive(plan, self._shield.guard)

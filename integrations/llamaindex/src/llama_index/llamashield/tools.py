@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from llama_index.core.tools import AsyncBaseTool, BaseTool, FunctionTool, ToolMetadata, ToolOutput
 from llama_index.llamashield._compat import clear_field_defaults
 from llama_index.llamashield._inputs import has_content, plain, tool_output_content
-from llama_index.llamashield._on_unsafe import Shield, handlers
+from llama_index.llamashield._on_unsafe import Shield
 
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
 from llamashield.integration import Blocked, Call, Judge, Plan, arun_plan, run_plan, unsafe_outcome
@@ -121,7 +121,7 @@ class _GuardedCalls:
         """The core's unsafe outcome: raise, or an error output with the refusal (or what the
         fallback gave instead)."""
         blocked = self._shield.blocked(verdict, stage, content)
-        on_unsafe = handlers(self._shield.action, lambda b: b.refusal)
+        on_unsafe = self._shield.handlers(lambda b: b.refusal)
         replacement = yield from unsafe_outcome(self._shield.action, blocked, on_unsafe)
         if isinstance(replacement, ToolOutput):
             return replacement
