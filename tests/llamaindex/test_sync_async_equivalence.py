@@ -453,3 +453,18 @@ def test_a_sync_call_refuses_an_async_fallback() -> None:
     with pytest.raises(TypeError, match="aquery"):
         engine.query(f"Tell me about {MARKER}.")
     assert str(asyncio.run(engine.aquery(f"Tell me about {MARKER}."))) == "never"
+
+
+@pytest.mark.parametrize("guarded", [GuardedQueryEngine, GuardedChatEngine])
+def test_both_engines_check_what_they_wrap(guarded: Any) -> None:
+    """Both engines share one construction: the wrapped engine's type is checked, and a typo
+    in ``on_unsafe`` fails when the engine is built, naming what it takes."""
+    inner = ScriptedQueryEngine(["Hi."]) if guarded is GuardedQueryEngine else _chat_engine([])
+    with pytest.raises(TypeError, match="engine must be a Base"):
+        guarded(object(), _guard())
+    with pytest.raises(ValueError, match="or a callable to reroute to"):
+        guarded(inner, _guard(), on_unsafe="refused")
+    guard = _guard()
+    engine = guarded(inner, guard)
+    assert engine.engine is inner
+    assert engine.guard is guard
