@@ -35,7 +35,6 @@ Messages never contain the API key: backends build them from status codes and se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 if TYPE_CHECKING:
@@ -70,8 +69,9 @@ FailureKind: TypeAlias = Literal[
     "local_error",  # the local model (transformers) failed
     "internal",  # a request a failed batch left without an answer
 ]
-"""Why a backend call failed: ``BackendError.kind``. ``"malformed"`` answers raise a
-``VerdictParseError`` under ``on_error="raise"``; every other kind a ``GuardUnavailableError``."""
+"""Why a backend call failed: ``BackendError.kind`` and ``BackendFailure.kind``.
+``"malformed"`` answers raise a ``VerdictParseError`` under ``on_error="raise"``; every other
+kind a ``GuardUnavailableError``."""
 
 
 class LlamaShieldError(Exception):
@@ -105,19 +105,32 @@ class GuardUnavailableError(LlamaShieldError):
         super().__init__(message)
 
 
-@dataclass(slots=True)
 class BackendError(LlamaShieldError):
-    """A failed backend call, described without secrets.
+    """A failed backend call, described without secrets: what a backend raises.
+
+    The guard turns it into a ``BackendFailure`` value (``llamashield.backends``) at once, so
+    its retries, circuit breaker and policy pass failures around as data; users meet this
+    exception only where they call a backend themselves.
 
     ``retryable`` errors (429, 5xx, connection failures, timeouts) are retried by the guard
     within its deadline; ``retry_after`` is the server's Retry-After in seconds, if it sent one.
     """
 
-    message: str
-    retryable: bool = False
-    status_code: int | None = None
-    retry_after: float | None = None
-    kind: FailureKind = "error"
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        kind: FailureKind = "error",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.kind: FailureKind = kind
 
     def __str__(self) -> str:
         return self.message

@@ -58,7 +58,7 @@ from llamashield._redact import redact
 from llamashield._retry import RetryBudget
 from llamashield._taxonomy import Category, Taxonomy, taxonomy_for_generation
 from llamashield._verdict import Verdict
-from llamashield.backends._base import Backend, BackendError, GuardRequest
+from llamashield.backends._base import Backend, BackendError, BackendFailure, GuardRequest
 
 __all__ = ["LlamaGuard"]
 
@@ -401,9 +401,9 @@ class LlamaGuard:
         """A verdict decided without the backend (rejected, cached, circuit open), or None;
         and whether this check holds the circuit breaker's probe slot (it must settle it)."""
         if plan.rejected is not None:
-            error = BackendError(plan.rejected, kind="rejected")
+            failure = BackendFailure(plan.rejected, kind="rejected")
             _telemetry.note_error("rejected")
-            return self.policy.fail(plan.request, error, self.model, 0.0), False
+            return self.policy.fail(plan.request, failure, self.model, 0.0), False
         if hit is not None:
             return hit, False
         if self.circuit_breaker is None:
@@ -411,12 +411,12 @@ class LlamaGuard:
         wait, probe = self.circuit_breaker.admit()
         if wait is None:
             return None, probe
-        error = BackendError(
+        failure = BackendFailure(
             f"guard backend is failing; circuit open, next probe in {wait:.1f}s",
             kind="circuit_open",
         )
         _telemetry.note_error("circuit_open")
-        return self.policy.fail(plan.request, error, self.model, 0.0), False
+        return self.policy.fail(plan.request, failure, self.model, 0.0), False
 
     def _settle(self, results: list[Result] | None, probe: bool) -> None:
         """Tell the breaker how one check went (None: it ended without an answer, e.g. it
@@ -441,12 +441,12 @@ class LlamaGuard:
         """Media the guard could not read: decided by the error policy unless already unsafe."""
         if plan.media_error is None or not verdict.safe:
             return verdict
-        error = BackendError(plan.media_error, kind="rejected")
-        return self.policy.fail(plan.request, error, self.model, verdict.latency_ms)
+        failure = BackendFailure(plan.media_error, kind="rejected")
+        return self.policy.fail(plan.request, failure, self.model, verdict.latency_ms)
 
     def _verdict(self, result: Result) -> Verdict:
         outcome = result.outcome
-        if isinstance(outcome, BackendError):
+        if isinstance(outcome, BackendFailure):
             return self.policy.fail(result.request, outcome, self.model, result.latency_ms)
         if not outcome.model:
             outcome = replace(outcome, model=self.model)
@@ -656,9 +656,10 @@ class LlamaGuard:
                     remaining = max(budget.remaining(), 0.001)
                     answer = self.backend.complete(request, timeout=remaining)
                 except BackendError as error:
-                    delay = budget.next_delay(error)
+                    failure = BackendFailure.of(error)
+                    delay = budget.next_delay(failure)
                     if delay is None:
-                        return Result(request, error, _ms_since(started))
+                        return Result(request, failure, _ms_since(started))
                     time.sleep(delay)
                 else:
                     return Result(request, checked(answer), _ms_since(started))
@@ -752,12 +753,13 @@ class LlamaGuard:
                             answer = await self.backend.acomplete(request, timeout=remaining)
                             break
                         except BackendError as error:
-                            delay = budget.next_delay(error)
+                            failure = BackendFailure.of(error)
+                            delay = budget.next_delay(failure)
                             if delay is None:
-                                return Result(request, error, _ms_since(started))
+                                return Result(request, failure, _ms_since(started))
                             await asyncio.sleep(delay)
             except TimeoutError:
-                timeout = BackendError(f"guard timed out after {self.timeout:g}s", kind="timeout")
+                timeout = BackendFailure(f"guard timed out after {self.timeout:g}s", kind="timeout")
                 return Result(request, timeout, _ms_since(started))
             return Result(request, checked(answer), _ms_since(started))
 

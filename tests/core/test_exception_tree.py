@@ -94,8 +94,11 @@ def test_errors_for_bad_values_are_also_value_errors(name: str) -> None:
     assert issubclass(getattr(exceptions, name), ValueError)
 
 
-# ``kind="..."`` within a ``BackendError(...)`` call (mypy checks each against the Literal).
-_KIND = re.compile(r'BackendError\((?:(?!BackendError\().){0,400}?kind="(\w+)"', re.S)
+# ``kind="..."`` within a ``BackendError(...)`` or ``BackendFailure(...)`` call (mypy checks
+# each against the Literal).
+_KIND = re.compile(
+    r'Backend(?:Error|Failure)\((?:(?!Backend(?:Error|Failure)\().){0,400}?kind="(\w+)"', re.S
+)
 
 
 def test_backend_error_kinds_are_the_ones_raised() -> None:

@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
 from llamashield._conversation import Conversation, Role, Turn
-from llamashield._exceptions import BackendError
+from llamashield._exceptions import BackendError, FailureKind
 from llamashield._prompts import build_prompt, completion_prompt
 from llamashield._taxonomy import Taxonomy
 
@@ -22,6 +22,7 @@ __all__ = [
     "Backend",
     "BackendAnswer",
     "BackendError",
+    "BackendFailure",
     "Closeable",
     "GuardRequest",
     "accepts_images",
@@ -119,6 +120,29 @@ class BackendAnswer:
     output_tokens: int | None = None
     # Why the score or logprobs could not be read (they are dropped; the text still decides).
     problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BackendFailure:
+    """A failed backend call, as a value: what the guard's retries, circuit breaker, policy and
+    telemetry read (a backend raises ``BackendError``; the guard keeps this instead).
+
+    ``kind`` says why (``"malformed"`` answers raise ``VerdictParseError`` under
+    ``on_error="raise"``, every other kind ``GuardUnavailableError``); ``retryable`` failures
+    are retried within the guard's deadline, after ``retry_after`` seconds where the server
+    named them.
+    """
+
+    message: str
+    kind: FailureKind = "error"
+    retryable: bool = False
+    status_code: int | None = None
+    retry_after: float | None = None
+
+    @classmethod
+    def of(cls, error: BackendError) -> BackendFailure:
+        """The value a raised ``BackendError`` describes."""
+        return cls(error.message, error.kind, error.retryable, error.status_code, error.retry_after)
 
 
 @runtime_checkable

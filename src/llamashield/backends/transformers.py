@@ -35,7 +35,13 @@ from typing import TYPE_CHECKING, Any
 
 from llamashield._redact import redact
 from llamashield._taxonomy import Taxonomy, taxonomy_for_generation, taxonomy_for_model
-from llamashield.backends._base import BackendAnswer, BackendError, Closeable, GuardRequest
+from llamashield.backends._base import (
+    BackendAnswer,
+    BackendError,
+    BackendFailure,
+    Closeable,
+    GuardRequest,
+)
 from llamashield.backends._microbatch import MicroBatcher
 
 if TYPE_CHECKING:
@@ -603,23 +609,24 @@ class TransformersBackend(Closeable):
 
     def complete_batch(
         self, requests: Sequence[GuardRequest], *, timeout: float | None = None
-    ) -> list[BackendAnswer | BackendError]:
-        """Score many requests now, in padded batches: one outcome per request, in order.
+    ) -> list[BackendAnswer | BackendFailure]:
+        """Score many requests now, in padded batches: one outcome per request, in order (a
+        failed one as a ``BackendFailure`` value, not raised).
 
         ``check_many`` gets the same batching through ``complete`` without calling this.
         """
         futures = [self._batcher.submit(request) for request in requests]
         deadline = None if timeout is None else time.monotonic() + timeout
-        outcomes: list[BackendAnswer | BackendError] = []
+        outcomes: list[BackendAnswer | BackendFailure] = []
         for future in futures:
             left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             try:
                 outcomes.append(future.result(timeout=left))
             except FutureTimeout:
                 future.cancel()
-                outcomes.append(_timeout_error(timeout or 0.0))
+                outcomes.append(BackendFailure.of(_timeout_error(timeout or 0.0)))
             except BackendError as error:
-                outcomes.append(error)
+                outcomes.append(BackendFailure.of(error))
         return outcomes
 
     def _score_batch(self, requests: list[GuardRequest]) -> list[BackendAnswer | BaseException]:
