@@ -98,14 +98,14 @@ def check_settings(
 
 
 def check_capabilities(backend: Backend, policy: Policy) -> None:
-    """Refuse settings the backend can never apply, with the fix (absent capability: allowed)."""
-    if policy.threshold is not None and getattr(backend, "gives_scores", None) is False:
-        hint = getattr(backend, "score_hint", None) or "a backend that returns logprobs"
+    """Refuse settings the backend can never apply, with the fix (undeclared: allowed)."""
+    can = backend.capabilities
+    if policy.threshold is not None and can.gives_scores is False:
         raise ConfigurationError(
             f"threshold={policy.threshold:g} needs a score, but {backend!r} never gives one, so "
-            f"the threshold would be ignored: use {hint}, or drop threshold="
+            f"the threshold would be ignored: use {can.score_hint}, or drop threshold="
         )
-    if policy.taxonomy.needs_own_prompt and getattr(backend, "sends_prompt", None) is False:
+    if policy.taxonomy.needs_own_prompt and can.sends_prompt is False:
         what = (
             "custom categories are"
             if policy.taxonomy.custom

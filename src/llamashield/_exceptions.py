@@ -37,6 +37,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
+from llamashield import _publish
+
 if TYPE_CHECKING:
     from llamashield._blocked import Stage
     from llamashield._verdict import Verdict
@@ -95,6 +97,11 @@ class UnsafeContentError(LlamaShieldError):
         names = ", ".join(f"{c.code} {c.name}" for c in verdict.categories) or "no category"
         reason = f" ({verdict.error})" if verdict.error else ""
         super().__init__(f"unsafe {self.stage} blocked by Llama Guard: {names}{reason}")
+
+    def __reduce__(self) -> tuple[type[UnsafeContentError], tuple[Verdict, str]]:
+        # Rebuilt from what it was made of (its message is derived from them), so it pickles
+        # across processes (multiprocessing, task queues) with its verdict.
+        return type(self), (self.verdict, self.stage)
 
 
 class GuardUnavailableError(LlamaShieldError):
@@ -185,3 +192,6 @@ class SourceError(DatasetError):
 
 class BatchMismatchError(LlamaShieldError, ValueError):
     """The batch holds requests these rows and options do not make (resumed with other data)."""
+
+
+_publish(globals())  # the public names here report ``llamashield`` as their module

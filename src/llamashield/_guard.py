@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Self, TypeVar, cast
 
-from llamashield import _telemetry
+from llamashield import _publish, _telemetry
 from llamashield._cache import LRUVerdictCache, VerdictCache, resolve_cache
 from llamashield._cache_key import backend_settings, cache_key, cache_scope
 from llamashield._checks import (
@@ -58,7 +58,13 @@ from llamashield._redact import redact
 from llamashield._retry import RetryBudget
 from llamashield._taxonomy import Category, Taxonomy, taxonomy_for_generation
 from llamashield._verdict import Verdict
-from llamashield.backends._base import Backend, BackendError, BackendFailure, GuardRequest
+from llamashield.backends._base import (
+    Backend,
+    BackendError,
+    BackendFailure,
+    GuardRequest,
+    backend_or_error,
+)
 
 __all__ = ["LlamaGuard"]
 
@@ -185,8 +191,7 @@ class LlamaGuard:
             raise ConfigurationError(
                 "pass model= to the backend, not to LlamaGuard, when giving a backend"
             )
-        if not isinstance(backend, Backend):
-            raise ConfigurationError(f"backend must implement complete/acomplete, got {backend!r}")
+        backend = backend_or_error(backend)
         if circuit_breaker is _DEFAULT_BREAKER:
             circuit_breaker = CircuitBreaker()
         check_settings(
@@ -279,17 +284,11 @@ class LlamaGuard:
 
     def close(self) -> None:
         """Close the backend (its sync clients, worker threads). Later checks fail closed."""
-        close = getattr(self.backend, "close", None)
-        if callable(close):
-            close()
+        self.backend.close()
 
     async def aclose(self) -> None:
         """Close the backend, its async HTTP clients on this loop included."""
-        aclose = getattr(self.backend, "aclose", None)
-        if callable(aclose):
-            await aclose()
-        else:
-            self.close()
+        await self.backend.aclose()
 
     def __enter__(self) -> Self:
         return self
@@ -313,16 +312,12 @@ class LlamaGuard:
         the first user-facing check costs what every later one does.
         """
         self._plan("warm-up")  # normaliser, invisible-text scrubbing, chunking
-        warm = getattr(self.backend, "warm_up", None)
-        if callable(warm):
-            warm()
+        self.backend.warm_up()
 
     async def awarm_up(self) -> None:
         """``warm_up``, plus the running loop's async client (each loop gets its own)."""
         self.warm_up()
-        awarm = getattr(self.backend, "awarm_up", None)
-        if callable(awarm):
-            await awarm()
+        await self.backend.awarm_up()
 
     # -- pure steps -----------------------------------------------------------------------
 
@@ -384,13 +379,13 @@ class LlamaGuard:
         cache: the key ignores why it was rejected)."""
         if plan.rejected is not None:
             return None
-        settings = backend_settings(self.backend)  # the eval CLI switches logprobs on later
+        settings = backend_settings(self.backend)  # a backend's settings may change later
         if self._scope is None or self._scope[0] != settings:
             limits = self.image_limits
             media = (self.media, limits.max_images, limits.max_image_bytes, *sorted(limits.formats))
             scope = cache_scope(
                 model=self.model, backend=type(self.backend).__name__,
-                scores=getattr(self.backend, "logprobs", None), policy=self.policy,
+                scores=settings[2], policy=self.policy,
                 chunking=(self.chunk_chars, self.chunk_overlap), settings=settings,
                 media=media,
             )  # fmt: skip
@@ -810,3 +805,6 @@ def _as_list(conversations: Sequence[Any]) -> list[Any]:
             f"got {type(conversations).__name__}"
         )
     return list(conversations)
+
+
+_publish(globals())  # the public names here report ``llamashield`` as their module

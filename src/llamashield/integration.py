@@ -46,6 +46,7 @@ from llamashield._blocked import (
 from llamashield._content import JudgedContent, UnjudgeableContent, judged_text
 from llamashield._conversation import register_message_reader
 from llamashield._plan import Call, Judge, JudgeConversation, Plan, Step, arun_plan, run_plan
+from llamashield._public import relabel
 from llamashield._telemetry import stage_scope
 
 __all__ = [
@@ -72,3 +73,5 @@ __all__ = [
 ]
 
 INTERFACE_VERSION = 1
+
+relabel(__name__, __all__, globals())  # ``llamashield.integration.Call`` in reprs

@@ -10,7 +10,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from llamashield._exceptions import FailureKind
-from llamashield.backends._base import Backend, BackendAnswer, BackendError, GuardRequest
+from llamashield._public import relabel
+from llamashield.backends._base import (
+    Backend,
+    BackendAnswer,
+    BackendError,
+    BaseBackend,
+    Capabilities,
+    GuardRequest,
+)
 
 if TYPE_CHECKING:
     from llamashield.backends.ollama import OllamaBackend
@@ -23,6 +31,8 @@ __all__ = [
     "Backend",
     "BackendAnswer",
     "BackendError",
+    "BaseBackend",
+    "Capabilities",
     "FailureKind",
     "GuardRequest",
     "OllamaBackend",
@@ -31,6 +41,8 @@ __all__ = [
     "TogetherBackend",
     "TransformersBackend",
 ]
+
+relabel(__name__, __all__, globals())  # ``llamashield.backends.BackendAnswer`` in reprs
 
 _LAZY = {
     "OllamaBackend": "llamashield.backends.ollama",

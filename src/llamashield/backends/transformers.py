@@ -39,7 +39,8 @@ from llamashield.backends._base import (
     BackendAnswer,
     BackendError,
     BackendFailure,
-    Closeable,
+    BaseBackend,
+    Capabilities,
     GuardRequest,
 )
 from llamashield.backends._microbatch import MicroBatcher
@@ -499,7 +500,7 @@ def _transformers_at_least(major: int, minor: int) -> bool:
 # -- the backend ----------------------------------------------------------------------------
 
 
-class TransformersBackend(Closeable):
+class TransformersBackend(BaseBackend):
     """Llama Guard in this process, on CUDA when present (bf16) or CPU (float32).
 
     Example::
@@ -555,18 +556,23 @@ class TransformersBackend(Closeable):
             self._score_batch, max_batch_size=max_batch_size, max_wait=batch_wait
         )
 
-    # Capabilities the guard checks: one forward pass gives the score; the prompt is ours.
-    gives_scores = True
-    sends_prompt = True
-
     def __repr__(self) -> str:
         return f"TransformersBackend(model={self.model!r}, device={str(self.device)!r})"
 
     @property
-    def cache_settings(self) -> tuple[object, ...]:
-        """The decoding options that change an answer: a verdict cache keys on them."""
+    def capabilities(self) -> Capabilities:
+        """One forward pass gives the score; the prompt is ours; the decoding options change an
+        answer (a verdict cache keys on them)."""
         options = self._options
-        return ("decode_threshold", options.decode_threshold, "tokens", options.max_category_tokens)
+        return Capabilities(
+            gives_scores=True,
+            sends_prompt=True,
+            provider="transformers",
+            cache_settings=(
+                "decode_threshold", options.decode_threshold,
+                "tokens", options.max_category_tokens,
+            ),
+        )  # fmt: skip
 
     @property
     def device(self) -> Any:
