@@ -43,11 +43,9 @@ def backend_settings(backend: Backend) -> tuple[object, ...]:
     """What of a backend decides its answers, besides the model id: its class, whether it
     gives scores, and the ``cache_settings`` its capabilities declare (JSON values).
 
-    Read on every check (it must stay cheap): a backend's settings are attributes a caller
-    may change after the guard is built, and a changed one must change the scope.
+    Read once per guard, when its first cache key is made.
     """
-    # The class itself (its repr in the digest names module and qualified name): no string is
-    # built on the hot path.
+    # The class itself: its repr in the digest names module and qualified name.
     can = backend.capabilities
     return (type(backend), can.cache_settings, can.gives_scores)
 

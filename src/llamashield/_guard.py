@@ -221,7 +221,7 @@ class LlamaGuard:
         # Without a cache, conversation judging still remembers the turns it judged (the last
         # turn of every check_conversation is always judged afresh): see check_conversation.
         self._turns = LRUVerdictCache(4096)
-        self._scope: tuple[object, str] | None = None  # (what it depends on, the digest)
+        self._scope: str | None = None  # the digest of what besides the conversation decides
         self._semaphores = LoopLocal(lambda: asyncio.Semaphore(max_concurrency))
         # A semaphore as a queue of tokens: SimpleQueue is C, threading's semaphores are Python
         # (a lock and a condition), and every sync backend call passes through here.
@@ -379,18 +379,19 @@ class LlamaGuard:
         cache: the key ignores why it was rejected)."""
         if plan.rejected is not None:
             return None
-        settings = backend_settings(self.backend)  # a backend's settings may change later
-        if self._scope is None or self._scope[0] != settings:
+        if self._scope is None:
+            # Once per guard: a guard applies what its backend declared when it was built (its
+            # refusals at construction read the same capabilities).
+            settings = backend_settings(self.backend)
             limits = self.image_limits
             media = (self.media, limits.max_images, limits.max_image_bytes, *sorted(limits.formats))
-            scope = cache_scope(
+            self._scope = cache_scope(
                 model=self.model, backend=type(self.backend).__name__,
                 scores=settings[2], policy=self.policy,
                 chunking=(self.chunk_chars, self.chunk_overlap), settings=settings,
                 media=media,
             )  # fmt: skip
-            self._scope = (settings, scope)
-        return cache_key(self._scope[1], plan.request.conversation)
+        return cache_key(self._scope, plan.request.conversation)
 
     def _admit(self, plan: _Plan, hit: Verdict | None) -> tuple[Verdict | None, bool]:
         """A verdict decided without the backend (rejected, cached, circuit open), or None;

@@ -88,7 +88,7 @@ def test_a_backend_that_declares_nothing_is_trusted() -> None:
 
 def test_a_backend_without_the_whole_protocol_is_told_what_to_add() -> None:
     with pytest.raises(ConfigurationError) as info:
-        LlamaGuard(Plain())
+        LlamaGuard(Plain())  # type: ignore[arg-type]
     message = str(info.value)
     assert "lacks capabilities, warm_up, awarm_up, close, aclose" in message
     assert "Subclass llamashield.backends.BaseBackend" in message

@@ -16,9 +16,14 @@ from hypothesis import strategies as st
 
 from llamashield import GuardUnavailableError, LlamaGuard, VerdictParseError
 from llamashield._checks import Result
-from llamashield._exceptions import FailureKind
-from llamashield.backends import BackendError, GuardRequest, SimulatedBackend
-from llamashield.backends._base import BackendAnswer, BackendFailure
+from llamashield.backends import (
+    BackendAnswer,
+    BackendError,
+    BackendFailure,
+    FailureKind,
+    GuardRequest,
+    SimulatedBackend,
+)
 
 kinds = st.sampled_from(typing.get_args(FailureKind))
 errors = st.builds(

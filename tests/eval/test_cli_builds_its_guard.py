@@ -5,6 +5,7 @@ a backend after its guard exists."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +42,12 @@ def test_backends_that_always_score_do_so_either_way(scores: bool) -> None:
     assert served.capabilities.gives_scores is True
 
 
-def _recording(module: Any, monkeypatch: pytest.MonkeyPatch) -> list[tuple[LlamaGuard, Any]]:
+def _recording(
+    module: Any, monkeypatch: pytest.MonkeyPatch
+) -> list[tuple[LlamaGuard, Capabilities]]:
     """Every guard ``module.make_guard`` builds, with its backend's capabilities then."""
     built: list[tuple[LlamaGuard, Capabilities]] = []
-    make = module.make_guard
+    make: Callable[..., LlamaGuard] = module.make_guard
 
     def recording(*args: Any, **kwargs: Any) -> LlamaGuard:
         guard = make(*args, **kwargs)

@@ -221,6 +221,9 @@ def backend_or_error(backend: object) -> Backend:
     )
 
 
+_UNDECLARED = Capabilities()
+
+
 class BaseBackend:
     """What every backend shares: no declared capabilities, nothing to warm up, ``close()``/
     ``aclose()`` and (async) context managers.
@@ -239,7 +242,11 @@ class BaseBackend:
         # its HTTP clients, sync and async, are closed here
     """
 
-    capabilities: Capabilities = Capabilities()
+    @property
+    def capabilities(self) -> Capabilities:
+        """Nothing declared: every setting is allowed, images are not sent. Subclasses
+        override it (a class attribute, or a property where settings decide)."""
+        return _UNDECLARED
 
     _closed: bool = False
 
