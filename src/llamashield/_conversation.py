@@ -186,23 +186,33 @@ def _message_fields(message: Any, index: int) -> tuple[str, list[Any]]:
 
 
 def _unregistered(message: Any, role: Any) -> tuple[str, list[Any]]:
-    """A message object of a class no adapter registered, with a ``role``: nothing in it is
-    skipped. A pydantic model or dataclass is judged by every field but its role (content
-    blocks, images among them, stay parts the media policy decides); any other object by its
-    ``content`` and the fields of ``_EXTRA_KEYS`` (as attributes or in ``additional_kwargs``)."""
+    """A message object of a class no adapter registered, with a ``role``: judged by its
+    fields (a pydantic model's or a dataclass's, else its public attributes, with ``content``
+    and the fields of ``_EXTRA_KEYS`` read as attributes too), nothing skipped: content blocks,
+    images among them, stay parts the media policy decides. Content comes first, metadata
+    (mappings such as ``additional_kwargs``) last."""
     role = role.value if isinstance(role, Enum) else role  # a str enum by its value
-    fields = fields_of(message)
-    if fields is not None:
-        return str(role), [v for k, v in fields.items() if k != "role" and not _empty(v)]
-    if not hasattr(message, "content"):
+    fields = dict(fields_of(message) or _attributes(message))
+    for key in ("content", *_EXTRA_KEYS):  # properties and class attributes too
+        if key not in fields:
+            fields[key] = getattr(message, key, None)
+    fields.pop("role", None)
+    judged = sorted(
+        ((key, value) for key, value in fields.items() if not _empty(value)),
+        key=lambda item: 0 if item[0] == "content" else 2 if isinstance(item[1], Mapping) else 1,
+    )
+    if not judged:
         raise TypeError(
-            f"a {type(message).__name__} has a role but no content to judge: register a reader "
-            "for it (llamashield.integration.register_message_reader) or pass dicts"
+            f"a {type(message).__name__} has a role but nothing to judge: register a reader for "
+            "it (llamashield.integration.register_message_reader) or pass dicts"
         )
-    kwargs = getattr(message, "additional_kwargs", None)
-    kwargs = kwargs if isinstance(kwargs, Mapping) else {}
-    extras = [getattr(message, k, None) or kwargs.get(k) for k in _EXTRA_KEYS]
-    return str(role), [message.content, *(e for e in extras if e)]
+    return str(role), [value for _, value in judged]
+
+
+def _attributes(message: Any) -> dict[str, Any]:
+    """An object's public instance attributes (none for an object without ``__dict__``)."""
+    found = getattr(message, "__dict__", None)
+    return {k: v for k, v in found.items() if not k.startswith("_")} if found else {}
 
 
 def _empty(value: Any) -> bool:

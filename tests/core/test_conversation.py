@@ -140,7 +140,7 @@ def test_an_unregistered_object_with_a_role_and_nothing_to_judge_is_refused() ->
     class Empty:
         role = "user"
 
-    with pytest.raises(TypeError, match="register a reader"):
+    with pytest.raises(TypeError, match="nothing to judge: register a reader"):
         normalize_conversation([Empty()])
 
 
