@@ -22,6 +22,7 @@ from llamashield.backends._base import BackendFailure, GuardRequest
 
 if TYPE_CHECKING:
     from llamashield._cache import VerdictCache
+    from llamashield._check_job import CheckJob
     from llamashield._guard import LlamaGuard
     from llamashield._verdict import Verdict
 
@@ -30,7 +31,6 @@ __all__ = [
     "Ask",
     "Attempt",
     "Backoff",
-    "CheckJob",
     "File",
     "Lookup",
     "Recall",
@@ -42,17 +42,6 @@ __all__ = [
 ]
 
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class CheckJob:
-    """What one check will do: the normalised request, and the chunks sent to the backend;
-    ``rejected`` says why it cannot be judged at all."""
-
-    request: GuardRequest
-    requests: list[GuardRequest]
-    rejected: str | None = None
-    media_error: str | None = None  # set under media="block" when the conversation has media
 
 
 @dataclass(frozen=True, slots=True)

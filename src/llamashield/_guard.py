@@ -27,7 +27,6 @@ from llamashield._check_flow import (
     NO_RECALL,
     Ask,
     Attempt,
-    CheckJob,
     File,
     Lookup,
     Operation,
@@ -38,18 +37,16 @@ from llamashield._check_flow import (
     judging,
     ms_since,
 )
+from llamashield._check_job import CheckJob, prepare_job
 from llamashield._checks import (
-    MEDIA_ONLY,
     Result,
     check_capabilities,
     check_settings,
     health,
 )
-from llamashield._chunking import combine_verdicts, split_long_turn
+from llamashield._chunking import combine_verdicts
 from llamashield._circuit import CircuitBreaker
-from llamashield._content import MediaPart
 from llamashield._conversation import (
-    Conversation,
     merge_turns,
     normalize_conversation,
     read_messages,
@@ -58,12 +55,9 @@ from llamashield._exceptions import ConfigurationError
 from llamashield._loop_local import LoopLocal
 from llamashield._media import (
     ImageLimits,
-    ImageRejected,
     MediaMode,
     resolve_media,
     resolve_media_root,
-    why_no_images,
-    with_images,
 )
 from llamashield._observed import Observed, failed_verdict, shadow_verdict
 from llamashield._outside_turns import outside_prefixes
@@ -341,51 +335,7 @@ class LlamaGuard:
         )
 
     def _job(self, conversation: Any) -> CheckJob:
-        return self._job_of_turns(normalize_conversation(conversation, self.max_chars))
-
-    def _job_of_turns(self, turns: Conversation) -> CheckJob:
-        request = GuardRequest(turns, self.policy.taxonomy, self.policy.threshold)
-        problem = next((t.problem for t in request.conversation if t.problem), None)
-        if problem is not None:
-            return CheckJob(request, [], f"content that cannot be judged: {problem}")
-        if self.media == "judge" and any(t.media for t in request.conversation):
-            try:
-                # Local image files are read here, before the backend call, within the same
-                # timeout as the call (a slow or stuck file cannot hold the check past it).
-                deadline = time.monotonic() + self.timeout
-                turns = with_images(
-                    request.conversation, self.image_limits,
-                    media_root=self.media_root, deadline=deadline,
-                )  # fmt: skip
-            except ImageRejected as exc:
-                return CheckJob(request, [], str(exc))
-            request = GuardRequest(turns, request.taxonomy)
-        media = [part for turn in request.conversation for part in turn.media]
-        if request.conversation[-1].media_only:
-            only = self._media_blocked(media) if self.media == "block" else MEDIA_ONLY
-            return CheckJob(request, [], only)
-        # Under "block" the text is still judged: text the model calls unsafe stays unsafe
-        # whatever on_error says; only a safe text leaves the media to the error policy.
-        media_error = self._media_blocked(media) if media and self.media == "block" else None
-        size = sum(len(t.content) for t in request.conversation)
-        if size > self.max_chars:
-            return CheckJob(request, [], f"conversation of {size:,} characters exceeds max_chars")
-        parts = split_long_turn(request.conversation, self.chunk_chars, self.chunk_overlap)
-        if len(parts) == 1 and parts[0] is request.conversation:
-            return CheckJob(request, [request], media_error=media_error)
-        requests = [GuardRequest(part, request.taxonomy, request.threshold) for part in parts]
-        return CheckJob(request, requests, media_error=media_error)
-
-    def _media_blocked(self, media: list[MediaPart]) -> str:
-        found = ", ".join(dict.fromkeys(f"{m.kind} ({m.source})" for m in media))
-        # Name the model that would read the image, and why this guard's cannot.
-        reason = why_no_images(self.backend, self.policy.taxonomy)
-        because = f" ({reason})" if reason and any(m.kind == "image" for m in media) else ""
-        return (
-            f"the conversation has non-text content Llama Guard cannot read here: {found}"
-            f"{because}; with media='block' the error policy decides. Pass "
-            "LlamaGuard(media='text_only') to judge only the text and let media through unjudged"
-        )
+        return prepare_job(self, normalize_conversation(conversation, self.max_chars))
 
     def _cache_key(self, job: CheckJob) -> str | None:
         """The job's cache key; ``None`` (and no hashing) for a rejected job (before the
@@ -605,7 +555,7 @@ class LlamaGuard:
         else:
             prefixes = [(last, merge_turns(messages))]
         indexes = [index for index, _ in prefixes]
-        jobs = [self._job_of_turns(prefix) for _, prefix in prefixes]
+        jobs = [prepare_job(self, prefix) for _, prefix in prefixes]
         store = self._cache if self._cache is not None else self._turns
         # The conversation's own last message is new by definition: without a cache it is
         # judged afresh (as ``check`` does); any earlier one may have been judged before.
