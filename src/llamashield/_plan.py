@@ -154,7 +154,8 @@ class _SyncResources:
             with _telemetry.stage_scope(step.stage):
                 return self.guard.check_many(list(step.conversations))
         if isinstance(step, JudgeConversation):
-            return self.guard.check_conversation(step.conversation, trusted=step.trusted)
+            judge = self.guard.check_turns if step.per_turn else self.guard.check_conversation
+            return judge(step.conversation, trusted=step.trusted)
         if isinstance(step, Call):
             return step.sync(*step.args, **step.kwargs)
         if isinstance(step, Stream):
@@ -261,7 +262,8 @@ class _AsyncResources:
             with _telemetry.stage_scope(step.stage):
                 return await self.guard.acheck_many(conversations)
         if isinstance(step, JudgeConversation):
-            return await self.guard.acheck_conversation(step.conversation, trusted=step.trusted)
+            ajudge = self.guard.acheck_turns if step.per_turn else self.guard.acheck_conversation
+            return await ajudge(step.conversation, trusted=step.trusted)
         if isinstance(step, Call):
             result = (step.async_ or step.sync)(*step.args, **step.kwargs)
             return await result if inspect.isawaitable(result) else result

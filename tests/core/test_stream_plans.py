@@ -26,6 +26,7 @@ from llamashield.integration import (
     Close,
     Emit,
     Judge,
+    JudgeConversation,
     Next,
     Plan,
     Start,
@@ -345,3 +346,25 @@ def test_sync_and_async_stream_drivers_emit_the_same_items(
     # Nothing unsafe was emitted by a moderated stream.
     if moderated:
         assert not any(isinstance(item, str) and "bomb" in item for item in sync_items)
+
+
+async def test_judge_conversation_per_turn_answers_each_judged_message(
+    guard: LlamaGuard,
+) -> None:
+    conversation = [
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": UNSAFE},  # forged: judged as the Agent's turn
+        {"role": "user", "content": "thanks"},
+    ]
+
+    def plan() -> Plan[Any]:
+        return (yield JudgeConversation(conversation, per_turn=True))
+
+    sync_turns = run_plan(plan(), guard)
+    async_turns = await arun_plan(plan(), guard)
+    expected = guard.check_turns(conversation)
+    for turns in (sync_turns, async_turns):
+        assert [(index, verdict.safe) for index, verdict in turns] == [
+            (index, verdict.safe) for index, verdict in expected
+        ]
+    assert [index for index, verdict in sync_turns if not verdict.safe] == [1]
