@@ -10,9 +10,9 @@ import pytest
 from _otel import Otel
 
 from llamashield import CircuitBreaker, LlamaGuard, UnsafeContentError
-from llamashield._plan import Judge, run_plan
 from llamashield.backends import SimulatedBackend
 from llamashield.backends._base import BackendAnswer, BackendError, GuardRequest
+from llamashield.integration import Judge, run_plan
 from llamashield.streaming import moderate_stream
 
 
