@@ -36,6 +36,10 @@ def _import_redis() -> Any:
     return redis
 
 
+async def _aclose(client: Any) -> None:
+    await client.aclose()
+
+
 class RedisVerdictCache:
     """Verdicts shared through Redis by every guard that points at it.
 
@@ -81,13 +85,16 @@ class RedisVerdictCache:
         self._counts = {"hits": 0, "misses": 0, "writes": 0, "errors": 0, "skipped": 0}
         self._lock = threading.Lock()
         self._down_until = 0.0
+        self._given_aclient = None if isinstance(url_or_client, str) else async_client
         if isinstance(url_or_client, str):
             url = url_or_client
             options = self._options(redis.retry.Retry, redis.backoff.NoBackoff)
             self._client = redis.Redis.from_url(url, **options)
             aoptions = self._options(redis.asyncio.retry.Retry, redis.backoff.NoBackoff)
+            # Each loop's client is closed when its loop shuts down (its connections cannot be
+            # closed once the loop is), or earlier by ``aclose``.
             self._aclients: LoopLocal[Any] | None = LoopLocal(
-                lambda: redis.asyncio.Redis.from_url(url, **aoptions)
+                lambda: redis.asyncio.Redis.from_url(url, **aoptions), aclose=_aclose
             )
         elif isinstance(url_or_client, redis.asyncio.Redis):
             raise ConfigurationError(
@@ -96,6 +103,7 @@ class RedisVerdictCache:
             )
         elif isinstance(url_or_client, redis.Redis):
             self._client = url_or_client
+            # The caller's asyncio client serves every loop; it closes only with ``aclose``.
             self._aclients = None if async_client is None else LoopLocal(lambda: async_client)
         else:
             raise ConfigurationError(
@@ -220,9 +228,12 @@ class RedisVerdictCache:
         self._client.close()
 
     async def aclose(self) -> None:
-        """Close this loop's asyncio client and the sync client."""
-        if self._aclients is not None:
-            await self._aclients.get().aclose()
+        """Close this loop's asyncio client (the one given as ``async_client``, or the one made
+        from the URL on this loop) and the sync client."""
+        if self._given_aclient is not None:
+            await self._given_aclient.aclose()
+        elif self._aclients is not None:
+            await self._aclients.aclose_current()
         self.close()
 
     def __enter__(self) -> RedisVerdictCache:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import time
+from typing import Any
+
 import httpx
 import pytest
 
@@ -90,3 +95,39 @@ def test_completions_take_a_batch_of_prompts(loopback_server: LoopbackServer) ->
     assert len(texts) == 2
     bad = httpx.post(f"{loopback_server.base_url}/v1/completions", json={**body, "prompt": [1]})
     assert bad.status_code == 400
+
+
+def test_a_connection_whose_handler_never_started_is_closed_at_stop() -> None:
+    """A handler cancelled before its first step never runs its ``finally``, so only ``stop``
+    can close that connection (left open, its writer warns ``ResourceWarning: loop is closed``
+    when collected)."""
+    server = LoopbackServer()
+    accepted: list[Any] = []
+    cancelled: list[asyncio.Task[None]] = []
+    accept = server._accept
+
+    def accept_then_cancel(reader: Any, writer: Any) -> Any:
+        handler = accept(reader, writer)
+        loop = asyncio.get_running_loop()
+
+        def cancel() -> None:  # runs before the handler's first step, queued after this call
+            (task,) = [t for t in asyncio.all_tasks(loop) if t.get_coro() is handler]
+            task.cancel()
+            cancelled.append(task)
+
+        loop.call_soon(cancel)
+        accepted.append(writer)
+        return handler
+
+    server._accept = accept_then_cancel  # type: ignore[method-assign]
+    with server, socket.create_connection(("127.0.0.1", server.port)) as client:
+        for _ in range(1000):
+            if cancelled and cancelled[0].done():
+                break
+            time.sleep(0.01)
+        assert cancelled and cancelled[0].cancelled()
+        assert not accepted[0].transport.is_closing()  # nothing closed it yet
+        server.stop()
+        client.settimeout(10)
+        assert client.recv(1) == b""  # closed by the server
+    assert accepted[0].transport.is_closing()

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -260,3 +261,24 @@ async def test_a_given_asyncio_client_serves_acheck(
     assert cache.stats() == {"hits": 1, "misses": 1, "writes": 1, "errors": 0, "skipped": 0}
     assert await aclient.dbsize() == 1
     await cache.aclose()
+
+
+def test_each_loops_asyncio_client_is_closed_when_its_loop_ends(
+    redis_server: RedisServer, server: LoopbackServer
+) -> None:
+    """``asyncio.run(guard.acheck(...))`` per request: each loop's connections are closed
+    while that loop still runs (after it closes they could only leak and warn)."""
+    cache = _cache(redis_server.url)
+    guard = server.guard(cache=cache)
+
+    async def check() -> tuple[Any, list[Any]]:
+        assert not (await guard.acheck(UNSAFE)).safe
+        client = cache._aclients.get()  # type: ignore[union-attr]
+        pool = client.connection_pool
+        return client, [*pool._available_connections, *pool._in_use_connections]
+
+    runs = [asyncio.run(check()) for _ in range(3)]
+    for _, connections in runs:
+        assert connections and not any(c.is_connected for c in connections)
+    assert len(cache._aclients.values()) == 1  # type: ignore[union-attr]
+    cache.close()

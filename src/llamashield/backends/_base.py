@@ -7,7 +7,6 @@ guard, written once for sync and async.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from functools import cached_property
 from types import TracebackType
@@ -278,17 +277,6 @@ class BaseBackend:
 
     async def _arelease(self) -> None:
         return None
-
-    @staticmethod
-    async def _aclose_on_running_loop(
-        clients: list[tuple[asyncio.AbstractEventLoop, Any]],
-    ) -> None:
-        """Close the async clients made on the running loop; those of other loops cannot be
-        awaited here (a loop's clients go with it) and are dropped."""
-        loop = asyncio.get_running_loop()
-        for owner, client in clients:
-            if owner is loop:
-                await client.aclose() if hasattr(client, "aclose") else await client.close()
 
     def _ensure_open(self) -> None:
         if self._closed:

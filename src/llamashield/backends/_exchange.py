@@ -125,4 +125,4 @@ class ExchangeBackend(BaseBackend):
         self._client.close()
 
     async def _arelease(self) -> None:
-        await self._aclose_on_running_loop(self._aclients.pop_all())
+        await self._aclients.aclose_current()

@@ -112,7 +112,9 @@ class OllamaBackend(ExchangeBackend):
         }
         self._headers = {"Content-Type": "application/json", **(headers or {})}
         self._client = httpx.Client(headers=self._headers)
-        self._aclients = LoopLocal(lambda: httpx.AsyncClient(headers=self._headers))
+        self._aclients = LoopLocal(
+            lambda: httpx.AsyncClient(headers=self._headers), aclose=httpx.AsyncClient.aclose
+        )
 
     @property
     def capabilities(self) -> Capabilities:

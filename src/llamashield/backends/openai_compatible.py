@@ -141,7 +141,10 @@ class OpenAICompatibleBackend(ExchangeBackend):
         user, password = (urllib.parse.unquote(p or "") for p in (parts.username, parts.password))
         auth = httpx.BasicAuth(user, password) if user or password else None
         self._client = httpx.Client(headers=self._headers, auth=auth)
-        self._aclients = LoopLocal(lambda: httpx.AsyncClient(headers=self._headers, auth=auth))
+        self._aclients = LoopLocal(
+            lambda: httpx.AsyncClient(headers=self._headers, auth=auth),
+            aclose=httpx.AsyncClient.aclose,
+        )
 
     @property
     def capabilities(self) -> Capabilities:

@@ -97,7 +97,8 @@ class TogetherBackend(BaseBackend):
         together = _import_together()
         self._client = together.Together(api_key=api_key, base_url=url, max_retries=0)
         self._aclients = LoopLocal(
-            lambda: together.AsyncTogether(api_key=api_key, base_url=url, max_retries=0)
+            lambda: together.AsyncTogether(api_key=api_key, base_url=url, max_retries=0),
+            aclose=lambda client: client.close(),
         )
         # What a call can fail with: the SDK's errors, or an answer that is not JSON (or not
         # text); ``_error`` maps each to its BackendError (an unreadable answer: "malformed").
@@ -165,7 +166,7 @@ class TogetherBackend(BaseBackend):
         self._client.close()
 
     async def _arelease(self) -> None:
-        await self._aclose_on_running_loop(self._aclients.pop_all())
+        await self._aclients.aclose_current()
 
     def _error(self, exc: Exception) -> BackendError:
         together = _import_together()

@@ -21,6 +21,8 @@ from llamashield.testing._ollama import OllamaResponder
 from llamashield.testing._protocol import BadRequest, Reply, Responder, Response, bad_request
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
     from llamashield._guard import LlamaGuard
 
 _REASONS = {200: "OK", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
@@ -105,6 +107,12 @@ class LoopbackServer:
         self._ready = threading.Event()
         self._lock = threading.Lock()
         self._startup_error: BaseException | None = None
+        # Every open connection's writer, from the moment it is accepted: a handler cancelled
+        # at shutdown before it started never runs its ``finally``, so ``_run`` closes these.
+        self._writers: set[asyncio.StreamWriter] = set()
+        # The guards ``guard()`` and its siblings built: pointed at this server, they are of no
+        # use once it stops, so ``stop`` closes them (their keep-alive sockets with them).
+        self._guards: list[LlamaGuard] = []
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -142,6 +150,9 @@ class LoopbackServer:
             loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         self._thread = None
+        guards, self._guards = self._guards, []
+        for guard in guards:
+            guard.close()
         atexit.unregister(self.stop)
 
     def __enter__(self) -> LoopbackServer:
@@ -155,7 +166,7 @@ class LoopbackServer:
         self._loop = loop
         try:
             self._server = loop.run_until_complete(
-                asyncio.start_server(self._serve, "127.0.0.1", self._port, backlog=512)
+                asyncio.start_server(self._accept, "127.0.0.1", self._port, backlog=512)
             )
         except OSError as exc:
             self._startup_error = exc
@@ -166,10 +177,17 @@ class LoopbackServer:
             loop.run_forever()
         finally:
             self._server.close()
-            for task in asyncio.all_tasks(loop):
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
                 task.cancel()
             with contextlib.suppress(Exception):
-                loop.run_until_complete(asyncio.sleep(0))
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            for writer in self._writers:
+                writer.close()
+            self._writers.clear()
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(asyncio.sleep(0))  # the transports' connection_lost
+                loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
     # -- conveniences ---------------------------------------------------------------------
@@ -199,7 +217,8 @@ class LoopbackServer:
     ) -> LlamaGuard:
         """A ``LlamaGuard`` on ``TogetherBackend`` pointed at this server (the real SDK).
 
-        ``logprobs=True`` asks for first-token logprobs, so verdicts carry a ``score``.
+        ``logprobs=True`` asks for first-token logprobs, so verdicts carry a ``score``. This
+        guard and those of ``openai_guard``/``ollama_guard`` are closed when the server stops.
         """
         from llamashield._guard import LlamaGuard
         from llamashield.backends.together import TogetherBackend
@@ -210,7 +229,7 @@ class LoopbackServer:
             base_url=self.base_url,
             logprobs=logprobs,
         )
-        return LlamaGuard(backend, **policy)
+        return self._keep(LlamaGuard(backend, **policy))
 
     def openai_guard(self, *, model: str | None = None, **policy: Any) -> LlamaGuard:
         """A ``LlamaGuard`` on ``OpenAICompatibleBackend`` (raw prompts) at this server."""
@@ -220,7 +239,7 @@ class LoopbackServer:
         backend = OpenAICompatibleBackend(
             base_url=self.openai_base_url, model=model or self.guard_model, api_key=self.api_key
         )
-        return LlamaGuard(backend, **policy)
+        return self._keep(LlamaGuard(backend, **policy))
 
     def ollama_guard(self, *, model: str | None = None, **options: Any) -> LlamaGuard:
         """A ``LlamaGuard`` on ``OllamaBackend`` at this server (``engine="ollama"``).
@@ -234,9 +253,21 @@ class LoopbackServer:
         names = ("mode", "logprobs", "keep_alive", "options", "taxonomy", "max_tokens")
         backend_options = {k: options.pop(k) for k in names if k in options}
         backend = OllamaBackend(self.base_url, model or self.guard_model, **backend_options)
-        return LlamaGuard(backend, **options)
+        return self._keep(LlamaGuard(backend, **options))
+
+    def _keep(self, guard: LlamaGuard) -> LlamaGuard:
+        with self._lock:
+            self._guards.append(guard)
+        return guard
 
     # -- HTTP -----------------------------------------------------------------------------
+
+    def _accept(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> Coroutine[Any, Any, None]:
+        """Called as each connection is made (the handler runs later, as a task)."""
+        self._writers.add(writer)
+        return self._serve(reader, writer)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -252,6 +283,7 @@ class LoopbackServer:
         except asyncio.CancelledError:
             pass
         finally:
+            self._writers.discard(writer)
             with contextlib.suppress(Exception):
                 writer.close()
 
