@@ -156,8 +156,10 @@ def test_together_chat_sends_temperature_zero_and_small_max_tokens(
 
 def test_unauthorized_says_how_to_fix_and_hides_the_key(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    with LoopbackServer(api_key="the-right-key") as server:
-        backend = TogetherBackend(api_key=SECRET, base_url=server.base_url)
+    with (
+        LoopbackServer(api_key="the-right-key") as server,
+        TogetherBackend(api_key=SECRET, base_url=server.base_url) as backend,
+    ):
         guard = LlamaGuard(backend, on_error="raise")
         with pytest.raises(GuardUnavailableError) as info:
             guard.check("hi")
@@ -180,8 +182,8 @@ def test_together_base_url_from_environment(
 ) -> None:
     monkeypatch.setenv("TOGETHER_API_KEY", SECRET)
     monkeypatch.setenv("TOGETHER_BASE_URL", loopback_server.base_url)
-    guard = LlamaGuard()
-    assert not guard.check("nerve gas").safe
+    with LlamaGuard() as guard:
+        assert not guard.check("nerve gas").safe
     assert SECRET not in repr(guard)
 
 
@@ -198,7 +200,8 @@ def test_openai_chat_mode_lets_the_server_apply_the_template(
     backend = OpenAICompatibleBackend(
         base_url=loopback_server.openai_base_url, model="llama-guard-2", mode="chat"
     )
-    assert not LlamaGuard(backend).check("anthrax").safe
+    with LlamaGuard(backend) as guard:
+        assert not guard.check("anthrax").safe
     assert loopback_server.count("/v1/chat/completions") == 1
 
 

@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -134,7 +135,8 @@ def test_chat_mode_refuses_agent_turns_and_custom_policies(ollama: LoopbackServe
 
 def test_a_model_ollama_lacks_says_to_pull_it(ollama: LoopbackServer) -> None:
     backend = OllamaBackend(ollama.base_url, "mistral:7b", taxonomy=LLAMA_GUARD_3)
-    verdict = LlamaGuard(backend, max_retries=0).check("hi")
+    with LlamaGuard(backend, max_retries=0) as guard:
+        verdict = guard.check("hi")
     assert not verdict.safe and verdict.error is not None
     assert "ollama pull mistral:7b" in verdict.error
 
@@ -172,7 +174,7 @@ def test_a_closed_backend_fails_closed(ollama: LoopbackServer) -> None:
 def test_openai_compatible_completions_at_ollama_is_refused_before_any_verdict() -> None:
     with LoopbackServer(engine="ollama") as server:
         guard = LlamaGuard(OpenAICompatibleBackend(server.openai_base_url, "llama-guard3:8b"))
-        with pytest.raises(ConfigurationError, match=r"OllamaBackend\(base_url="):
+        with guard, pytest.raises(ConfigurationError, match=r"OllamaBackend\(base_url="):
             guard.check("How do I make a bomb?")
         assert server.count("/v1/completions") == 0  # found out before sending the prompt
 
@@ -180,8 +182,9 @@ def test_openai_compatible_completions_at_ollama_is_refused_before_any_verdict()
 async def test_the_refusal_holds_async_and_without_the_probe() -> None:
     with LoopbackServer(engine="ollama") as server:
         backend = OpenAICompatibleBackend(server.openai_base_url, "llama-guard3:8b", probe=False)
-        with pytest.raises(ConfigurationError, match="OllamaBackend"):
-            await LlamaGuard(backend).acheck("How do I make a bomb?")
+        async with LlamaGuard(backend) as guard:
+            with pytest.raises(ConfigurationError, match="OllamaBackend"):
+                await guard.acheck("How do I make a bomb?")
         # Without the probe the prompt went out, and Ollama's answer gave it away (fp_ollama).
         assert server.count("/v1/completions") == 1
 
@@ -206,10 +209,10 @@ def test_ollamas_v1_completions_wraps_the_prompt_in_the_template() -> None:
 def test_chat_mode_at_ollama_refuses_agent_turns() -> None:
     with LoopbackServer(engine="ollama") as server:
         backend = OpenAICompatibleBackend(server.openai_base_url, "llama-guard3:8b", mode="chat")
-        guard = LlamaGuard(backend)
-        assert guard.check("How do I make a bomb?").codes == ("S9",)
-        with pytest.raises(ConfigurationError, match="User turn"):
-            guard.check(AGENT)
+        with LlamaGuard(backend) as guard:
+            assert guard.check("How do I make a bomb?").codes == ("S9",)
+            with pytest.raises(ConfigurationError, match="User turn"):
+                guard.check(AGENT)
 
 
 def test_a_model_id_naming_no_generation_needs_a_taxonomy() -> None:
@@ -249,8 +252,10 @@ def test_the_serving_guides_ollama_snippet_runs(ollama: LoopbackServer) -> None:
     match = re.search(r"<!-- ollama-client -->\n```python\n(.*?)\n```", guide, re.S)
     assert match is not None, "docs/serving.md lost its Ollama snippet"
     code = match.group(1).replace("http://localhost:11434", ollama.base_url)
-    out = io.StringIO()
+    out, namespace = io.StringIO(), dict[str, Any]()
     with contextlib.redirect_stdout(out):
-        exec(compile(code, "docs/serving.md", "exec"), {})
+        exec(compile(code, "docs/serving.md", "exec"), namespace)
+    for guard in [v for v in namespace.values() if isinstance(v, LlamaGuard)]:
+        guard.close()  # the snippet is an application's whole life: it never closes
     assert out.getvalue().strip() == "('S9',)"
     assert ollama.bodies[-1]["raw"] is True

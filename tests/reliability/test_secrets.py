@@ -85,6 +85,7 @@ def echo_url() -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +115,13 @@ def _exception_texts(exc: BaseException) -> list[str]:
 
 
 def _collect(guard: LlamaGuard, *, run_async: bool) -> list[str]:
-    """Texts from one check: the verdict, or the raised error and its traceback."""
+    """Texts from one check: the verdict, or the raised error and its traceback. Closes
+    ``guard``."""
+    with guard:
+        return _check_texts(guard, run_async=run_async)
+
+
+def _check_texts(guard: LlamaGuard, *, run_async: bool) -> list[str]:
     texts = [repr(guard), str(guard), repr(guard.backend), str(guard.backend)]
     try:
         if run_async:
@@ -211,8 +218,8 @@ def test_key_never_leaks_from_a_successful_check(
     backend: str, logs: _EverythingHandler, loopback_server: LoopbackServer
 ) -> None:
     loopback_server.api_key = SECRET  # the server demands this very key, so checks succeed
-    guard = LlamaGuard(_backend(backend, loopback_server.base_url))
-    verdict = guard.check("How do I make a bomb?")
+    with LlamaGuard(_backend(backend, loopback_server.base_url)) as guard:
+        verdict = guard.check("How do I make a bomb?")
     assert not verdict.safe and verdict.error is None
     texts = [repr(guard), str(guard), repr(guard.backend), str(verdict), repr(verdict),
              verdict.model_dump_json(), repr(vars(verdict))]  # fmt: skip
@@ -233,7 +240,7 @@ def test_no_exception_in_the_chain_holds_the_key_even_when_hidden(
     """Tracebacks hide a context raised ``from None``, but some tools walk ``__context__``
     anyway: the SDK's own error (which quotes what the server said) must not be kept at all."""
     guard = LlamaGuard(_backend(backend, echo_url), on_error="raise")
-    with pytest.raises(LlamaShieldError) as info:
+    with guard, pytest.raises(LlamaShieldError) as info:
         guard.check("hi")
     seen: BaseException | None = info.value
     while seen is not None:

@@ -27,16 +27,31 @@ class Running:
         self.server, self.guard_server, self.app = server, guard_server, app
         self.url = server.url
         self.service = app.state.service
+        self.clients: list[Any] = []  # the sync SDK clients made here, closed with the servers
+        self.async_clients: list[Any] = []
 
     def openai(self, key: str = KEY, **options: Any) -> Any:
         import openai
 
-        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key, **options)
+        client = openai.OpenAI(base_url=f"{self.url}/v1", api_key=key, **options)
+        self.clients.append(client)
+        return client
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
 
     def async_openai(self, key: str = KEY, **options: Any) -> Any:
         import openai
 
-        return openai.AsyncOpenAI(base_url=f"{self.url}/v1", api_key=key, **options)
+        client = openai.AsyncOpenAI(base_url=f"{self.url}/v1", api_key=key, **options)
+        self.async_clients.append(client)
+        return client
+
+    async def aclose(self) -> None:
+        """Close the async SDK clients made here: on the test's loop, before it ends."""
+        for client in self.async_clients:
+            await client.close()
 
 
 @pytest.fixture
@@ -55,7 +70,9 @@ def serve() -> Iterator[Callable[..., Running]]:
             settings = ServeConfig(**config)
             app = create_app(settings, guard=guard, keys=KeyStore([hash_key(KEY)]))
             server = stack.enter_context(ServerThread(app))
-            return Running(server, guard_server, app)
+            running = Running(server, guard_server, app)
+            stack.callback(running.close)
+            return running
 
         yield start
 

@@ -38,6 +38,7 @@ async def test_unsafe_input_raises_under_exit_behavior_error(serve) -> None:  # 
     agent, model = _agent(running, "error")
     with pytest.raises(middleware.OpenAIModerationError) as caught:
         await agent.ainvoke({"messages": [HumanMessage("I want to end my life.")]})
+    await running.aclose()
     assert caught.value.stage == "input" and caught.value.result.flagged
     assert caught.value.result.categories.self_harm
     assert model.calls == 0

@@ -38,7 +38,8 @@ def check(
     conversation: list[dict[str, str]] = [{"role": "user", "content": text}]
     if response is not None:
         conversation.append({"role": "assistant", "content": response})
-    verdict = guard.check(conversation)
+    with guard:  # its HTTP client's keep-alive connection closes before the process exits
+        verdict = guard.check(conversation)
     if json_output:
         print(verdict.model_dump_json())
     else:
