@@ -60,9 +60,10 @@ def test_together_sdk_carries_images_on_chat_completions() -> None:
 
 async def test_openai_compatible_chat_carries_images() -> None:
     with LoopbackServer() as server:
-        backend = OpenAICompatibleBackend(server.openai_base_url, LG4, mode="chat")
-        assert backend.capabilities.supports_images
-        answer = await backend.acomplete(request("https://img.test/UNSAFE-IMAGE.png"), timeout=10)
+        async with OpenAICompatibleBackend(server.openai_base_url, LG4, mode="chat") as backend:
+            assert backend.capabilities.supports_images
+            request_ = request("https://img.test/UNSAFE-IMAGE.png")
+            answer = await backend.acomplete(request_, timeout=10)
         assert answer.text == "unsafe\nS1"
         assert last_content(server)[1] == {
             "type": "image_url",
@@ -84,9 +85,8 @@ def test_text_only_paths_say_they_cannot_take_images(backend: Any) -> None:
 
 
 def test_a_raw_prompt_with_images_is_refused_not_sent_without_them() -> None:
-    with LoopbackServer() as server:
-        backend = OpenAICompatibleBackend(server.openai_base_url, LG4)
+    with LoopbackServer() as server, OpenAICompatibleBackend(server.openai_base_url, LG4) as b:
         with pytest.raises(BackendError, match="cannot carry images") as caught:
-            backend.complete(request(data_url(png(MARKER))), timeout=10)
+            b.complete(request(data_url(png(MARKER))), timeout=10)
         assert caught.value.kind == "rejected"
         assert server.count() == 0
