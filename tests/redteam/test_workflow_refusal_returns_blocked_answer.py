@@ -23,14 +23,21 @@ class Answering(GuardedWorkflow):
         return await self.checked_stop(ev.input, f"Sure: {TRIGGER} PAYLOAD")
 
 
-def test_control_the_answer_is_refused() -> None:
+def refused_run() -> object:
     guard, _ = last_turn_guard()
-    result = asyncio.run(Answering(guard=guard, on_unsafe="refuse").run(query="hi"))
+
+    async def run() -> object:
+        return await Answering(guard=guard, on_unsafe="refuse").run(query="hi")
+
+    return asyncio.run(run())
+
+
+def test_control_the_answer_is_refused() -> None:
+    result = refused_run()
     assert "can't help" in str(result)
 
 
 @pytest.mark.xfail(strict=True, reason="escape: the refused run's result carries the answer")
 def test_a_refused_answer_is_not_in_the_runs_result() -> None:
-    guard, _ = last_turn_guard()
-    result = asyncio.run(Answering(guard=guard, on_unsafe="refuse").run(query="hi"))
+    result = refused_run()
     assert not leaks(result), repr(result)[:300]
