@@ -53,12 +53,15 @@ _FRAMEWORK_ROLES = frozenset({"human", "ai"})
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _LINE_BREAK = re.compile("\r\n?|[\u2028\u2029]")
-# Structure of the Llama Guard prompts that message text must never reproduce.
+# Structure of the Llama Guard prompts that message text must never reproduce. The
+# whitespace runs are possessive (``\s*+``): two plain ``\s*`` around an optional ``/`` try
+# every split of a long run, quadratic in it ("<" and 100,000 spaces: minutes, before any
+# deadline applies); possessive, the same matches in linear time.
 _MARKERS = re.compile(
-    r"<\s*(/?)\s*(BEGIN|END)(\s+(?:UNSAFE\s+CONTENT\s+CATEGORIES|CONVERSATION))\s*>",
+    r"<\s*+(/?)\s*+(BEGIN|END)(\s+(?:UNSAFE\s+CONTENT\s+CATEGORIES|CONVERSATION))\s*>",
     re.IGNORECASE,
 )
-_INST = re.compile(r"\[\s*(/?)\s*INST\s*\]", re.IGNORECASE)
+_INST = re.compile(r"\[\s*+(/?)\s*+INST\s*\]", re.IGNORECASE)
 _SPECIAL_TOKEN = re.compile(r"<\|([^|<>]{0,64})\|>")
 _LLAMA2_TOKEN = re.compile(r"</?s>", re.IGNORECASE)
 _ROLE_LINE = re.compile(r"^([ \t]*)(User|Agent)([ \t]*):", re.IGNORECASE | re.MULTILINE)
