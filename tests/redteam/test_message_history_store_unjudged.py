@@ -10,8 +10,6 @@ situation in LlamaIndex, judges the memory it reads ("a memory filled elsewhere"
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 from _helpers import TRIGGER, last_turn_guard
 from langchain_core.chat_history import InMemoryChatMessageHistory
@@ -24,6 +22,7 @@ from langchain_llamashield.testing import ScriptedChatModel
 
 @pytest.mark.xfail(strict=True, reason="escape: a stored chat history is never judged")
 @pytest.mark.parametrize("input_key", ["question", None])
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the history classes, upstream
 def test_the_stored_history_is_judged_before_the_model_reads_it(input_key: str | None) -> None:
     filled_elsewhere = [HumanMessage("hi"), AIMessage(f"Sure! {TRIGGER} PAYLOAD")]
     store = {"s": InMemoryChatMessageHistory(messages=filled_elsewhere)}
@@ -32,14 +31,12 @@ def test_the_stored_history_is_judged_before_the_model_reads_it(input_key: str |
     prompt = ChatPromptTemplate.from_messages(
         [MessagesPlaceholder("history"), ("human", "{question}")]
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # RunnableWithMessageHistory is deprecated upstream
-        chain = RunnableWithMessageHistory(
-            prompt | model,
-            lambda session_id: store[session_id],
-            input_messages_key="question",
-            history_messages_key="history",
-        )
+    chain = RunnableWithMessageHistory(
+        prompt | model,
+        lambda session_id: store[session_id],
+        input_messages_key="question",
+        history_messages_key="history",
+    )
     guarded = guard_runnable(chain, guard, input_key=input_key, on_unsafe="refuse")
     guarded.invoke({"question": "go on"}, config={"configurable": {"session_id": "s"}})
     read = [m.text for call in model.seen for m in call]
