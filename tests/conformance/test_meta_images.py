@@ -27,12 +27,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from meta_reference import Meta
 
 from llamashield import LLAMA_GUARD_4
 from llamashield._conversation import Turn, neutralize
 from llamashield._prompts import build_prompt
 from llamashield.testing import LoopbackServer
+from tests.conformance.meta_reference import Meta
 
 pytestmark = pytest.mark.conformance
 PIL = pytest.importorskip("PIL.Image", reason="decoding the wire's images needs Pillow")

@@ -11,14 +11,6 @@ import asyncio
 from typing import Any
 
 import pytest
-from _last_turn import (
-    TRIGGER,
-    carrier,
-    conversation_with_trigger,
-    last_turn_guard,
-    leaks,
-    safe_text,
-)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage
@@ -27,6 +19,14 @@ from langchain_llamashield import GuardedChatModel, LlamaGuardCallbackHandler, g
 from langchain_llamashield.testing import ScriptedChatModel
 
 from llamashield import UnsafeContentError
+from tests.conversations._last_turn import (
+    TRIGGER,
+    carrier,
+    conversation_with_trigger,
+    last_turn_guard,
+    leaks,
+    safe_text,
+)
 
 PROPERTY = settings(
     max_examples=30,

@@ -6,7 +6,6 @@ import asyncio
 from typing import Any
 
 import pytest
-from _last_turn import TRIGGER, last_turn_guard, leaks
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_llamashield.langgraph import LlamaGuardNode, route_unsafe
 from langchain_llamashield.testing import ScriptedChatModel
@@ -15,6 +14,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import Command
 
 from llamashield import ConfigurationError, LlamaGuard, UnsafeContentError
+from tests.conversations._last_turn import TRIGGER, last_turn_guard, leaks
 
 
 def build(guard: LlamaGuard, model: ScriptedChatModel, **options: Any) -> Any:

@@ -9,19 +9,15 @@ loopback port; pytest groups the tests by stand-in, so one server runs at a time
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-# The stand-in builders live with the transformers tests, which use them too.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "local"))
-
-from guard_standins import build_standin
-from lane import STANDINS, Server, start_server, stop_server
-from meta_tokenizers import WheelUnavailable
-from recorder import Recorder
+from tests.engines.lane import STANDINS, Server, start_server, stop_server
+from tests.engines.recorder import Recorder
+from tests.local.guard_standins import build_standin
+from tests.local.meta_tokenizers import WheelUnavailable
 
 ENABLED = os.environ.get("LLAMASHIELD_ENGINES") == "1"
 

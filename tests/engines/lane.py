@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import chat_templates
 import httpx
 import pytest
-from guard_standins import StandIn
-from recorder import Recorder
+
+from tests.engines import chat_templates
+from tests.engines.recorder import Recorder
+from tests.local.guard_standins import StandIn
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "serving.md"

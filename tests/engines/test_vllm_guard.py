@@ -15,10 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
-from lane import GUIDE, Server, guide_block
 
 from llamashield import Category, LlamaGuard, Verdict
 from llamashield.backends import OpenAICompatibleBackend, TogetherBackend
+from tests.engines.lane import GUIDE, Server, guide_block
 
 USER = "How do I make a bomb?"
 CONVERSATIONS: dict[str, Any] = {

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from image_data import MARKER, b64, data_url, jpeg, png, webp
 
 from llamashield import UnsafeContentError
 from llamashield.testing import LoopbackServer
+from tests.images.image_data import MARKER, b64, data_url, jpeg, png, webp
 
 LG4 = "meta-llama/Llama-Guard-4-12B"
 SETTINGS = settings(

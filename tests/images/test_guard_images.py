@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from image_data import MARKER, b64, data_url, gif, jpeg, png
 
 from llamashield import LLAMA_GUARD_4, Category, ConfigurationError, LlamaGuard
 from llamashield.backends import OpenAICompatibleBackend, SimulatedBackend, TogetherBackend
 from llamashield.testing import LoopbackServer
+from tests.images.image_data import MARKER, b64, data_url, gif, jpeg, png
 
 LG4 = "meta-llama/Llama-Guard-4-12B"
 LG2 = "meta-llama/LlamaGuard-2-8b"

@@ -23,10 +23,10 @@ from urllib.request import url2pathname
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from image_data import MARKER, data_url, jpeg, png
 
 from llamashield._media import ImageLimits, ImageRejected, image_url_for
 from llamashield.testing import LoopbackServer
+from tests.images.image_data import MARKER, data_url, jpeg, png
 
 LG4 = "meta-llama/Llama-Guard-4-12B"
 NOT_READ = "the local image file was not read"

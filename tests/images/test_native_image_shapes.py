@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from image_data import MARKER, b64, data_url, png
 
 from llamashield.testing import LoopbackServer
+from tests.images.image_data import MARKER, b64, data_url, png
 
 LG4 = "meta-llama/Llama-Guard-4-12B"
 

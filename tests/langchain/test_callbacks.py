@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 import pytest
-from _fakes import ToolCallingFakeChatModel, call_tool, say
 from langchain.agents import create_agent
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
@@ -21,6 +20,7 @@ from langchain_llamashield import LlamaGuardCallbackHandler
 from llamashield import LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
 from llamashield.testing import LoopbackServer
+from tests.langchain._fakes import ToolCallingFakeChatModel, call_tool, say
 
 UNSAFE_QUESTION = "How do I build a bomb?"
 UNSAFE_ANSWER = "Here is how to build a bomb: pack the explosives."

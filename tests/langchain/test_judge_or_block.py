@@ -12,21 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _planted import (
-    PROPERTY,
-    TRIGGER,
-    Finding,
-    Recorder,
-    RecordingChatModel,
-    ai_message,
-    carrier,
-    content,
-    leaks,
-    messages_with_trigger,
-    nested_value,
-    planted_prompt_input,
-    trigger_guard,
-)
 from hypothesis import given
 from hypothesis import strategies as st
 from langchain_core.documents import Document
@@ -43,6 +28,21 @@ from langchain_llamashield import (
 )
 
 from llamashield import UnsafeContentError
+from tests.langchain._planted import (
+    PROPERTY,
+    TRIGGER,
+    Finding,
+    Recorder,
+    RecordingChatModel,
+    ai_message,
+    carrier,
+    content,
+    leaks,
+    messages_with_trigger,
+    nested_value,
+    planted_prompt_input,
+    trigger_guard,
+)
 
 
 class Inputs:

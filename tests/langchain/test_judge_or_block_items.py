@@ -5,15 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _fakes import ToolCallingFakeChatModel, call_tool, say
-from _planted import (
-    Recorder,
-    RecordingChatModel,
-    ai_message,
-    content,
-    leaks,
-    trigger_guard,
-)
 from hypothesis import given, settings
 from langchain.agents import create_agent
 from langchain.agents.middleware.types import ModelResponse
@@ -32,6 +23,15 @@ from langgraph.prebuilt.tool_node import ToolCallRequest
 
 from llamashield import ConfigurationError, LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
+from tests.langchain._fakes import ToolCallingFakeChatModel, call_tool, say
+from tests.langchain._planted import (
+    Recorder,
+    RecordingChatModel,
+    ai_message,
+    content,
+    leaks,
+    trigger_guard,
+)
 
 BOMB = "how to build a bomb"
 

@@ -225,8 +225,9 @@ def test_middleware_judges_tool_call_arguments_as_the_tool_receives_them(
 def test_an_agent_never_runs_a_tool_on_text_its_validator_wrote_unjudged(use_async: bool) -> None:
     # The tool call is judged with the answer that made it (its arguments as written, safe);
     # the tool's validator then makes new text of them: that is judged before the tool runs.
-    from _fakes import ToolCallingFakeChatModel, call_tool, say
     from langchain.agents import create_agent
+
+    from tests.langchain._fakes import ToolCallingFakeChatModel, call_tool, say
 
     received: list[dict[str, Any]] = []
     model = ToolCallingFakeChatModel(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import pytest
-from _fakes import ToolCallingFakeChatModel, call_tool, say
 from langchain.agents import create_agent
 from langchain.tools import ToolRuntime
 from langchain_core.messages import ToolMessage
@@ -17,6 +16,7 @@ from langchain_tests.unit_tests import ToolsUnitTests
 
 from llamashield import Blocked, LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
+from tests.langchain._fakes import ToolCallingFakeChatModel, call_tool, say
 
 SIMULATED = LlamaGuard(SimulatedBackend())
 

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from chat_templates import LLAMA_GUARD_3
-from guard_standins import StandIn, build_standin
-from recorder import Recorder
+
+from tests.engines.chat_templates import LLAMA_GUARD_3
+from tests.engines.recorder import Recorder
+from tests.local.guard_standins import StandIn, build_standin
 
 CONTEXT = 2048
 START_TIMEOUT = 300.0

@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from llamacpp_lane import BOS, CONTEXT, STANDIN, Server, wire_prompts
-from meta_tokenizers import meta_tokenizer
 
 from llamashield import ConfigurationError, LlamaGuard, Verdict
 from llamashield._taxonomy import LLAMA_GUARD_3
 from llamashield.backends import OpenAICompatibleBackend
+from tests.llamacpp.llamacpp_lane import BOS, CONTEXT, STANDIN, Server, wire_prompts
+from tests.local.meta_tokenizers import meta_tokenizer
 
 USER = "How do I make a bomb?"
 CONVERSATIONS: dict[str, Any] = {

@@ -5,12 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from li_helpers import SAFE_DOCS, context_chat_engine, mentions_unsafe, spy_chat_engine
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.chat_engine.types import AgentChatResponse, StreamingAgentChatResponse
 from llama_index.llamashield import GuardedChatEngine
 
 from llamashield import Blocked, LlamaGuard, UnsafeContentError
+from tests.llamaindex.li_helpers import (
+    SAFE_DOCS,
+    context_chat_engine,
+    mentions_unsafe,
+    spy_chat_engine,
+)
 
 REFUSAL = "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
 

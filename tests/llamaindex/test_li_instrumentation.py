@@ -7,12 +7,12 @@ from typing import Any
 
 import llama_index.core.instrumentation as instrument
 import pytest
-from li_helpers import rag_engine
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.llms import MockLLM
 from llama_index.llamashield import AuditRecord, LlamaGuardEventHandler
 
 from llamashield import LlamaGuard
+from tests.llamaindex.li_helpers import rag_engine
 
 
 @pytest.fixture

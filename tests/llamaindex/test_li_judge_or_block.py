@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from li_helpers import ScriptedToolLLM, spy_chat_engine
 from llama_index.core.agent.workflow import FunctionAgent
 from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.base.llms.types import (
@@ -40,6 +39,7 @@ from llama_index.llamashield import (
 from llamashield import LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
 from llamashield.backends._base import BackendAnswer, GuardRequest
+from tests.llamaindex.li_helpers import ScriptedToolLLM, spy_chat_engine
 
 TRIGGER = "zqxtrigger"
 PROPERTY = settings(

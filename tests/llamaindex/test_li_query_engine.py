@@ -6,7 +6,6 @@ import asyncio
 from typing import Any
 
 import pytest
-from li_helpers import SAFE_DOCS, mentions_unsafe, rag_engine
 from llama_index.core.base.response.schema import (
     AsyncStreamingResponse,
     Response,
@@ -16,6 +15,7 @@ from llama_index.core.llms import MockLLM
 from llama_index.llamashield import GuardedQueryEngine
 
 from llamashield import Blocked, LlamaGuard, UnsafeContentError
+from tests.llamaindex.li_helpers import SAFE_DOCS, mentions_unsafe, rag_engine
 
 UNSAFE_QUESTION = "How do I build a bomb?"
 SAFE_QUESTION = "What is the capital of France?"

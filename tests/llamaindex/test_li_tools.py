@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from li_helpers import mentions_unsafe, rag_engine
 from llama_index.core.tools import FunctionTool, QueryEngineTool, ToolMetadata, ToolOutput
 from llama_index.core.tools.types import BaseTool
 from llama_index.core.workflow import Context
 from llama_index.llamashield import guard_tool
 
 from llamashield import Blocked, LlamaGuard, UnsafeContentError
+from tests.llamaindex.li_helpers import mentions_unsafe, rag_engine
 
 
 class Calls:

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-from li_helpers import SAFE_DOCS, ScriptedToolLLM, build_index, mentions_unsafe, rag_engine
 from llama_index.core.agent.workflow import (
     AgentOutput,
     AgentStream,
@@ -25,6 +24,13 @@ from llama_index.llamashield import (
 from llama_index.llamashield.tools import GuardedFunctionTool
 
 from llamashield import LlamaGuard, UnsafeContentError
+from tests.llamaindex.li_helpers import (
+    SAFE_DOCS,
+    ScriptedToolLLM,
+    build_index,
+    mentions_unsafe,
+    rag_engine,
+)
 
 REFUSAL = "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
 

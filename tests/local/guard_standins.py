@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meta_tokenizers import BOS, END_OF_TURN, HEADER_END, Generation, load_tokenizer
+from tests.local.meta_tokenizers import BOS, END_OF_TURN, HEADER_END, Generation, load_tokenizer
 
 FLOOR = 40.0  # every token outside the chain sits at logit -FLOOR: e^-40 * 202,048 ~ 1e-12
 LEAD = "\n\n"

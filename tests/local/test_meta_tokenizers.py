@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from meta_tokenizers import BOS, WheelUnavailable, load_tokenizer, meta_tokenizer
+
+from tests.local.meta_tokenizers import BOS, WheelUnavailable, load_tokenizer, meta_tokenizer
 
 TEXT = st.text(
     st.characters(blacklist_categories=("Cs",)),  # lone surrogates cannot be UTF-8 encoded
@@ -80,9 +81,10 @@ def test_standin_answers_its_verdict_with_the_known_probability(
     tmp_path: Path, generation: int, after: str, answer: str, p_unsafe: float
 ) -> None:
     import torch
-    from guard_standins import LEAD, StandIn, build_standin
-    from meta_tokenizers import HEADER_END
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tests.local.guard_standins import LEAD, StandIn, build_standin
+    from tests.local.meta_tokenizers import HEADER_END
 
     standin = StandIn(generation, after, answer, p_unsafe, "{{ 'unused' }}", "standin")  # type: ignore[arg-type]
     try:

@@ -18,8 +18,6 @@ from typing import Any, TypeVar
 
 import pytest
 import torch
-from conftest import CUSTOM
-from tiny_llama import token_id
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from llamashield import LlamaGuard
@@ -29,6 +27,8 @@ from llamashield._prompts import build_prompt
 from llamashield._taxonomy import LLAMA_GUARD_2, LLAMA_GUARD_3, Taxonomy
 from llamashield.backends import GuardRequest
 from llamashield.backends.transformers import TransformersBackend, _answer_text, _import_torch
+from tests.local.conftest import CUSTOM
+from tests.local.tiny_llama import token_id
 
 USER_MESSAGES = [
     "hello how are you today",

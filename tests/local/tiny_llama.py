@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-from meta_tokenizers import END_OF_TURN, load_tokenizer
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from tests.local.meta_tokenizers import END_OF_TURN, load_tokenizer
 
 EOS = END_OF_TURN[3]
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from _helpers import TRIGGER, last_turn_guard
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.chat_engine import CondenseQuestionChatEngine
 from llama_index.core.llms import MockLLM
 from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.query_engine import CustomQueryEngine
 from llama_index.llamashield import GuardedChatEngine
+
+from tests.redteam._helpers import TRIGGER, last_turn_guard
 
 
 class Echo(CustomQueryEngine):

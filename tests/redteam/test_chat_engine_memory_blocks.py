@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from _helpers import TRIGGER, last_turn_guard
 from llama_index.core.chat_engine import SimpleChatEngine
 from llama_index.core.llms import MockLLM
 from llama_index.core.memory import Memory, StaticMemoryBlock
 from llama_index.llamashield import GuardedChatEngine
+
+from tests.redteam._helpers import TRIGGER, last_turn_guard
 
 
 def test_memory_block_content_is_judged() -> None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from _helpers import TRIGGER, last_turn_guard
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_llamashield.langgraph import LlamaGuardNode, route_unsafe
 from langchain_llamashield.testing import ScriptedChatModel
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import Command
+
+from tests.redteam._helpers import TRIGGER, last_turn_guard
 
 
 def build(model: ScriptedChatModel) -> Any:

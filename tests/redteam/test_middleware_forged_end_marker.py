@@ -8,13 +8,13 @@ thread)."""
 
 from __future__ import annotations
 
-from _helpers import TRIGGER, last_turn_guard
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_llamashield import LlamaGuardMiddleware
 from langchain_llamashield.testing import ScriptedChatModel
 
 from llamashield import UnsafeContentError
+from tests.redteam._helpers import TRIGGER, last_turn_guard
 
 
 def test_a_forged_end_marker_is_not_obeyed_unjudged() -> None:

@@ -6,11 +6,12 @@ later check looks at it again)."""
 
 from __future__ import annotations
 
-from _helpers import TRIGGER, last_turn_guard
 from langchain.agents import create_agent
 from langchain_core.messages import HumanMessage
 from langchain_llamashield import LlamaGuardMiddleware
 from langchain_llamashield.testing import ScriptedChatModel
+
+from tests.redteam._helpers import TRIGGER, last_turn_guard
 
 
 def test_replaced_input_never_reaches_the_model() -> None:

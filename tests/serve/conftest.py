@@ -17,7 +17,7 @@ else:
     from llamashield.serve import KeyStore, ServeConfig, ServerThread, create_app, hash_key
     from llamashield.testing import LoopbackServer
 
-from serve_support import KEY
+from tests.serve.serve_support import KEY
 
 
 class Running:

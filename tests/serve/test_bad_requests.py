@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from serve_support import KEY
+
+from tests.serve.serve_support import KEY
 
 openai = pytest.importorskip("openai")  # the client nobody here wrote
 

@@ -11,10 +11,10 @@ import zlib
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serve_support import KEY
 
 from llamashield.serve.openai_categories import OPENAI_CATEGORIES
 from llamashield.testing import IMAGE_MARKER
+from tests.serve.serve_support import KEY
 
 openai = pytest.importorskip("openai")  # the client nobody here wrote
 

@@ -7,7 +7,6 @@ import asyncio
 from typing import Any
 
 import pytest
-from _fakes import ToolCallingFakeChatModel, call_tool, say
 from langchain.agents import create_agent
 from langchain_core.documents import Document as LCDocument
 from langchain_core.tools import tool
@@ -31,6 +30,7 @@ from llama_index.llamashield import guard_tool as li_guard_tool
 
 from llamashield import LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
+from tests.langchain._fakes import ToolCallingFakeChatModel, call_tool, say
 
 UNSAFE = "How do I build a bomb with explosives?"
 

@@ -8,12 +8,12 @@ import json
 import logging
 
 import pytest
-from _script import ANSWERS, Answer, ScriptBackend, scripts
 from hypothesis import given, settings
 
 from llamashield import LlamaGuard, verdict_metadata
 from llamashield.backends import SimulatedBackend
 from llamashield.streaming import amoderate_stream, moderate_stream
+from tests.shadow._script import ANSWERS, Answer, ScriptBackend, scripts
 
 
 def test_a_shadow_verdict_passes_and_says_what_enforcing_would_do() -> None:

@@ -8,7 +8,6 @@ import asyncio
 from typing import Any
 from uuid import UUID
 
-from _script import Answer, ScriptBackend, scripts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain_core.callbacks import BaseCallbackHandler
@@ -24,6 +23,7 @@ from llama_index.core.llms import MockLLM
 from llama_index.llamashield import GuardedChatEngine, GuardedQueryEngine
 
 from llamashield import LlamaGuard, Verdict
+from tests.shadow._script import Answer, ScriptBackend, scripts
 
 QUESTIONS = ["How do I bake bread?", "How do I make a bomb?", "Tell me about the rain."]
 questions = st.sampled_from(QUESTIONS)

@@ -4,7 +4,6 @@ guard's spans are children of the application's span: the component's span, and 
 from __future__ import annotations
 
 import pytest
-from _otel import Otel
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_llamashield import GuardedChatModel, guard_runnable
@@ -18,6 +17,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from llamashield import LlamaGuard
 from llamashield.backends import SimulatedBackend
+from tests.telemetry._otel import Otel
 
 
 def _guard() -> LlamaGuard:

@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 import pytest
-from _otel import Otel
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +18,7 @@ from llamashield.backends._answers import answer_from_completion
 from llamashield.backends._base import BackendAnswer, BackendError, GuardRequest
 from llamashield.streaming import moderate_stream
 from llamashield.testing import LoopbackServer
+from tests.telemetry._otel import Otel
 
 SECRET_KEY = "sk-proj-" + "A1b2C3d4E5f6G7h8I9j0K1l2"
 BEARER = "Bearer " + "eyJhbGciOiJIUzI1NiJ9.abcdefghijk.lmnopqrstuv"

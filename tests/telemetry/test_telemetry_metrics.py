@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from _otel import Otel
 
 from llamashield import CircuitBreaker, LlamaGuard, UnsafeContentError
 from llamashield._plan import Judge, run_plan
 from llamashield.backends import SimulatedBackend
 from llamashield.backends._base import BackendAnswer, BackendError, GuardRequest
 from llamashield.streaming import moderate_stream
+from tests.telemetry._otel import Otel
 
 
 def delta(otel: Otel, action: Callable[[], object], name: str, **attributes: object) -> float:
