@@ -121,12 +121,13 @@ def test_agent_middleware_judges_the_whole_initial_state(
     messages: list[Any], use_async: bool
 ) -> None:
     from langchain.agents import create_agent
+    from langchain.agents.middleware import InputAgentState
     from langchain_llamashield import LlamaGuardMiddleware
 
     guard, _ = last_turn_guard()
     model = ScriptedChatModel(answer="Sure.")
     agent = create_agent(model, tools=[], middleware=[LlamaGuardMiddleware(guard, on_unsafe="end")])
-    state = {"messages": messages}
+    state: InputAgentState = {"messages": messages}
     result = asyncio.run(agent.ainvoke(state)) if use_async else agent.invoke(state)
     assert model.calls == 0
     assert "can't help" in result["messages"][-1].text
@@ -148,7 +149,7 @@ def test_llamaindex_chat_engine_judges_chat_history(history: list[str], text: st
             seen.append(list(messages))
             return super().chat(messages, **kwargs)
 
-    engine = SimpleChatEngine.from_defaults(llm=Recording())
+    engine = SimpleChatEngine.from_defaults(llm=Recording(max_tokens=None))
     chat_history = [
         ChatMessage(role=MessageRole.USER if i % 2 == 0 else MessageRole.ASSISTANT, content=t)
         for i, t in enumerate(history)

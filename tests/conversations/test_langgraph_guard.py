@@ -22,9 +22,11 @@ def build(guard: LlamaGuard, model: ScriptedChatModel, **options: Any) -> Any:
         return {"messages": [model.invoke(state["messages"])]}
 
     builder = StateGraph(MessagesState)
-    builder.add_node("guard_input", LlamaGuardNode(guard, **options))
+    builder.add_node("guard_input", LlamaGuardNode(guard, **options), input_schema=MessagesState)
     builder.add_node("model", call_model)
-    builder.add_node("guard_output", LlamaGuardNode(guard, stage="output", **options))
+    builder.add_node(
+        "guard_output", LlamaGuardNode(guard, stage="output", **options), input_schema=MessagesState
+    )
     builder.add_edge(START, "guard_input")
     builder.add_conditional_edges("guard_input", route_unsafe, {"safe": "model", "unsafe": END})
     builder.add_edge("model", "guard_output")
@@ -44,9 +46,12 @@ def test_a_resumed_thread_judges_only_what_is_new(use_async: bool) -> None:
 
     def run(text: str) -> dict[str, Any]:
         update = {"messages": [HumanMessage(text)]}
-        if use_async:
-            return asyncio.run(graph.ainvoke(update, thread("t")))
-        return graph.invoke(update, thread("t"))
+        state: dict[str, Any] = (
+            asyncio.run(graph.ainvoke(update, thread("t")))
+            if use_async
+            else graph.invoke(update, thread("t"))
+        )
+        return state
 
     run("How do I bake bread?")
     assert backend.calls == 2  # the question (before the model), the answer (after it)
@@ -91,14 +96,14 @@ def test_on_unsafe_end_ends_the_graph() -> None:
     model = ScriptedChatModel(answer="ok")
     builder = StateGraph(MessagesState)
     node = LlamaGuardNode(guard, on_unsafe="end", goto="model")
-    builder.add_node("guard", node, destinations=("model", END))
+    builder.add_node("guard", node, destinations=("model", END), input_schema=MessagesState)
     builder.add_node("model", lambda s: {"messages": [model.invoke(s["messages"])]})
     builder.add_edge(START, "guard")
     builder.add_edge("model", END)
     graph = builder.compile()
-    state = graph.invoke({"messages": [("user", "hi"), ("assistant", TRIGGER), ("user", "go")]})
+    state = graph.invoke({"messages": [HumanMessage("hi"), AIMessage(TRIGGER), HumanMessage("go")]})
     assert model.calls == 0 and "can't help" in state["messages"][-1].text
-    assert graph.invoke({"messages": [("user", "hi")]})["messages"][-1].text == "ok"
+    assert graph.invoke({"messages": [HumanMessage("hi")]})["messages"][-1].text == "ok"
 
 
 @pytest.mark.parametrize(("decision", "answered"), [("allow", True), ("deny", False)])

@@ -73,9 +73,9 @@ def test_raw_answers_judge_as_the_simulator_does(
     loopback_server: LoopbackServer, text: str, logprobs: bool, custom: bool
 ) -> None:
     # custom: a trimmed policy goes through the raw-prompt endpoint instead of chat.
-    policy = {"categories": ["S8"], "exclude_from_prompt": True} if custom else {}
+    policy: dict[str, Any] = {"categories": ["S8"], "exclude_from_prompt": True} if custom else {}
     guard = loopback_server.guard(logprobs=logprobs, **policy)
-    reference = LlamaGuard(SimulatedBackend(), **policy)  # type: ignore[arg-type]
+    reference = LlamaGuard(SimulatedBackend(), **policy)
     verdict, expected = guard.check(text), reference.check(text)
     assert (verdict.safe, verdict.codes, verdict.error) == (
         expected.safe,

@@ -103,7 +103,7 @@ async def test_malformed_replies_are_decided_by_the_error_policy(
 ) -> None:
     raw_server.make = reply
     for backend in _backends(raw_server.server_address[1]):
-        breaker_free = {"circuit_breaker": None, "max_retries": 0}
+        breaker_free: dict[str, Any] = {"circuit_breaker": None, "max_retries": 0}
         blocked = LlamaGuard(backend, **breaker_free).check("hello")
         assert not blocked.safe and blocked.error, (backend, blocked)
         assert (await LlamaGuard(backend, **breaker_free).acheck("hello")).error

@@ -12,7 +12,7 @@ import string
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -168,7 +168,9 @@ def test_a_failing_server_leaks_no_credentials(
     if backend_kind == "together":
         backend: Any = TogetherBackend(MODEL, api_key=api_key, base_url=url)
     else:
-        mode = "chat" if backend_kind == "openai-chat" else "completions"
+        mode: Literal["chat", "completions"] = (
+            "chat" if backend_kind == "openai-chat" else "completions"
+        )
         backend = OpenAICompatibleBackend(url, MODEL, api_key=api_key, mode=mode)
     try:
         options: dict[str, Any] = {"max_retries": 0, "circuit_breaker": None}
@@ -313,7 +315,7 @@ def test_a_local_models_failure_is_redacted() -> None:
     backend = TransformersBackend.__new__(TransformersBackend)
     backend._engine = Engine()  # type: ignore[assignment]
     backend._options = _Options()
-    backend._batcher = type("B", (), {"max_batch_size": 4})()  # type: ignore[assignment]
+    backend._batcher = type("B", (), {"max_batch_size": 4})()
     request = LlamaGuard(SimulatedBackend()).prepare("hi")
     [outcome] = backend._score_batch([request])
     assert isinstance(outcome, BackendError) and "OSError" in outcome.message

@@ -238,7 +238,11 @@ def test_a_failing_guard_reports_safe_only_under_allow(
         chunk_overlap=20,
     )
     text = "hello " * (100 if long else 1)  # long: judged in chunks, every one failing
-    for run in (lambda: guard.check(text), lambda: asyncio.run(guard.acheck(text))):
+    runs: tuple[Callable[[], Verdict], ...] = (
+        lambda: guard.check(text),
+        lambda: asyncio.run(guard.acheck(text)),
+    )
+    for run in runs:
         try:
             verdict = run()
         except (GuardUnavailableError, VerdictParseError):

@@ -10,13 +10,15 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from langchain.tools import ToolRuntime
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolCall
+from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage, BaseMessage, ToolCall
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
+from langgraph.prebuilt.tool_node import ToolCallRequest
 from pydantic import Field, PrivateAttr
 
 
@@ -32,6 +34,23 @@ def call_tool(
     return AIMessage(
         content=text, tool_calls=[ToolCall(name=name, args=args, id=call_id, type="tool_call")]
     )
+
+
+def tool_call_request(
+    call: ToolCall, messages: list[AnyMessage], tool: BaseTool | None = None
+) -> ToolCallRequest:
+    """What an agent's ToolNode hands ``wrap_tool_call``: the call, its tool, the state so far,
+    and a runtime (no store, no stream writer), so a middleware can be driven without a graph."""
+    state: dict[Any, Any] = {"messages": messages}
+    runtime: ToolRuntime[None, dict[Any, Any]] = ToolRuntime(
+        state=state,
+        context=None,
+        config={},
+        stream_writer=lambda _: None,
+        tool_call_id=call["id"],
+        store=None,
+    )
+    return ToolCallRequest(tool_call=call, tool=tool, state=state, runtime=runtime)
 
 
 class ToolCallingFakeChatModel(BaseChatModel):
@@ -96,5 +115,5 @@ class ToolCallingFakeChatModel(BaseChatModel):
                 for i, c in enumerate(message.tool_calls)
             ]
             yield ChatGenerationChunk(
-                message=AIMessageChunk(content="", tool_call_chunks=tool_chunks)  # type: ignore[arg-type]
+                message=AIMessageChunk(content="", tool_call_chunks=tool_chunks)
             )

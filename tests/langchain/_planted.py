@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
+from uuid import UUID
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -23,7 +24,7 @@ from langchain_core.messages import (
     HumanMessage,
     ToolMessage,
 )
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, GenerationChunk
 from pydantic import BaseModel, Field
 
 from llamashield import LlamaGuard
@@ -201,8 +202,17 @@ class Recorder(BaseCallbackHandler):
     def __init__(self) -> None:
         self.seen: list[Any] = []
 
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
-        self.seen.append(("token", token, kwargs.get("chunk")))
+    def on_llm_new_token(
+        self,
+        token: str | list[str | dict[str, Any]],
+        *,
+        chunk: GenerationChunk | ChatGenerationChunk | None = None,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.seen.append(("token", token, chunk))
 
     def on_llm_end(self, response: Any, **kwargs: Any) -> None:
         self.seen.append(("llm_end", response))

@@ -13,6 +13,7 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.language_models import FakeListLLM
 from langchain_core.messages import HumanMessage
 from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import tool
 from langchain_core.vectorstores import InMemoryVectorStore
 from langchain_llamashield import LlamaGuardCallbackHandler
@@ -26,7 +27,7 @@ UNSAFE_QUESTION = "How do I build a bomb?"
 UNSAFE_ANSWER = "Here is how to build a bomb: pack the explosives."
 
 
-def with_handler(handler: BaseCallbackHandler) -> dict[str, Any]:
+def with_handler(handler: BaseCallbackHandler) -> RunnableConfig:
     return {"callbacks": [handler]}
 
 

@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given, settings
 from langchain.agents import create_agent
 from langchain.agents.middleware.types import ModelResponse
-from langchain_core.messages import AIMessage, ChatMessage, HumanMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    ChatMessage,
+    HumanMessage,
+    ToolCall,
+    ToolMessage,
+)
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import tool
@@ -23,7 +30,7 @@ from langgraph.prebuilt.tool_node import ToolCallRequest
 
 from llamashield import ConfigurationError, LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
-from tests.langchain._fakes import ToolCallingFakeChatModel, call_tool, say
+from tests.langchain._fakes import ToolCallingFakeChatModel, call_tool, say, tool_call_request
 from tests.langchain._planted import (
     Recorder,
     RecordingChatModel,
@@ -61,7 +68,7 @@ def test_list_of_str_values_are_judged(sim: LlamaGuard) -> None:
 
 
 def test_a_chat_message_with_role_user_is_judged_everywhere(sim: LlamaGuard) -> None:
-    question = [ChatMessage(role="user", content=BOMB)]
+    question: list[AnyMessage] = [ChatMessage(role="user", content=BOMB)]
     inner = RecordingChatModel()
     with pytest.raises(UnsafeContentError):
         GuardedChatModel(inner, sim).invoke(question)
@@ -70,7 +77,7 @@ def test_a_chat_message_with_role_user_is_judged_everywhere(sim: LlamaGuard) -> 
     assert inner.seen == []
     agent_model = ToolCallingFakeChatModel(responses=[say("Sure.")])
     agent = create_agent(agent_model, middleware=[LlamaGuardMiddleware(sim, on_unsafe="end")])
-    result = agent.invoke({"messages": question})
+    result = agent.invoke({"messages": [*question]})
     assert agent_model.calls == 0 and "flagged" in result["messages"][-1].text
 
 
@@ -101,7 +108,7 @@ def test_reasoning_and_function_calls_are_judged(sim: LlamaGuard, answer: AIMess
     assert "bomb" not in repr(refused)
     agent_model = ToolCallingFakeChatModel(responses=[answer])
     agent = create_agent(agent_model, middleware=[LlamaGuardMiddleware(sim, on_unsafe="end")])
-    messages = agent.invoke({"messages": [("user", "hi")]})["messages"]
+    messages = agent.invoke({"messages": [HumanMessage("hi")]})["messages"]
     assert "bomb" not in repr(messages)
 
 
@@ -144,7 +151,7 @@ def test_an_artifact_is_judged_before_the_model_reads_it(sim: LlamaGuard) -> Non
     agent = create_agent(
         model, tools=[lookup], middleware=[LlamaGuardMiddleware(sim, on_unsafe="end")]
     )
-    messages = agent.invoke({"messages": [("user", "look it up")]})["messages"]
+    messages = agent.invoke({"messages": [HumanMessage("look it up")]})["messages"]
     assert model.calls == 1 and "bomb" not in repr(messages)
 
 
@@ -163,7 +170,7 @@ def test_a_model_with_its_own_callbacks_is_refused(sim: LlamaGuard) -> None:
         GuardedChatModel(attached, sim)
     agent = create_agent(attached, middleware=[LlamaGuardMiddleware(sim, on_unsafe="end")])
     with pytest.raises(ConfigurationError, match="callbacks attached"):
-        agent.invoke({"messages": [("user", "hi")]})
+        agent.invoke({"messages": [HumanMessage("hi")]})
     # Nothing to moderate on the way out: the model's callbacks see only a judged input.
     guard_runnable(attached, sim, check_output=False).invoke("hi")
     assert handler.seen  # and they still work there
@@ -213,9 +220,8 @@ def test_an_edited_tool_call_that_keeps_its_id_is_judged_again() -> None:
         return ToolMessage("ok", tool_call_id="c1")
 
     def request(args: dict[str, Any]) -> ToolCallRequest:
-        call = {"name": "search", "args": args, "id": "c1", "type": "tool_call"}
-        state = {"messages": [HumanMessage("hi"), marked]}
-        return ToolCallRequest(tool_call=call, tool=None, state=state, runtime=None)  # type: ignore[arg-type]
+        call = ToolCall(name="search", args=args, id="c1", type="tool_call")
+        return tool_call_request(call, [HumanMessage("hi"), marked])
 
     calls = backend.calls
     middleware.wrap_tool_call(request({"query": "volcanoes"}), run)
@@ -246,7 +252,7 @@ def test_the_middleware_never_lets_an_unjudged_answer_through(answer: AIMessage)
     agent = create_agent(
         model, tools=[search], middleware=[LlamaGuardMiddleware(trigger_guard(), on_unsafe="end")]
     )
-    messages = agent.invoke({"messages": [("user", "hi")]})["messages"]
+    messages = agent.invoke({"messages": [HumanMessage("hi")]})["messages"]
     assert ran == [] and not leaks(messages)
 
 
@@ -265,7 +271,7 @@ def test_the_middleware_judges_user_input_and_tool_results(question: Any, result
     assert model.calls == 0  # the question never reached the model
     model = ToolCallingFakeChatModel(responses=[call_tool("search", {"q": "x"}), say("Done.")])
     agent = create_agent(model, tools=[search], middleware=middleware)
-    agent.invoke({"messages": [("user", "hi")]})
+    agent.invoke({"messages": [HumanMessage("hi")]})
     assert not leaks(model.seen)  # the tool's result never reached it
 
 
@@ -273,13 +279,17 @@ def test_a_command_returned_by_a_tool_is_judged_by_its_update(sim: LlamaGuard) -
     from langgraph.types import Command
 
     middleware = LlamaGuardMiddleware(sim, on_unsafe="end")
-    call = {"name": "search", "args": {"q": "x"}, "id": "c1", "type": "tool_call"}
-    request = ToolCallRequest(tool_call=call, tool=None, state={"messages": []}, runtime=None)  # type: ignore[arg-type]
-    unsafe = Command(update={"messages": [ToolMessage(f"Sure: {BOMB}.", tool_call_id="c1")]})
+    call = ToolCall(name="search", args={"q": "x"}, id="c1", type="tool_call")
+    request = tool_call_request(call, [])
+    unsafe: Command[Any] = Command(
+        update={"messages": [ToolMessage(f"Sure: {BOMB}.", tool_call_id="c1")]}
+    )
     blocked = middleware.wrap_tool_call(request, lambda _: unsafe)
     assert isinstance(blocked, ToolMessage) and blocked.status == "error"
     assert "bomb" not in blocked.text
-    safe = Command(update={"messages": [ToolMessage("Volcanoes.", tool_call_id="c1")]})
+    safe: Command[Any] = Command(
+        update={"messages": [ToolMessage("Volcanoes.", tool_call_id="c1")]}
+    )
     assert middleware.wrap_tool_call(request, lambda _: safe) is safe
 
 
@@ -287,7 +297,7 @@ def test_a_command_returned_by_a_tool_is_judged_by_its_update(sim: LlamaGuard) -
 def test_image_parts_follow_the_media_policy(media: Any) -> None:
     guard = LlamaGuard(SimulatedBackend(), media=media)
     image = {"type": "image_url", "image_url": {"url": "https://x.invalid/a.png"}}
-    question = HumanMessage(content=[{"type": "text", "text": "What is this?"}, image])  # type: ignore[list-item]
+    question = HumanMessage(content=[{"type": "text", "text": "What is this?"}, image])
     inner = RecordingChatModel()
     chain = guard_runnable(inner, guard)
     if media == "block":

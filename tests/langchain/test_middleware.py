@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import pytest
 from langchain.agents import create_agent
+from langchain.agents.middleware import InputAgentState
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.outputs import ChatGenerationChunk, GenerationChunk
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import tool
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 from langchain_llamashield import LlamaGuardMiddleware
+from langgraph.prebuilt.tool_node import ToolCallRequest
 
 from llamashield import LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
 from llamashield.testing import LoopbackServer
-from tests.langchain._fakes import ToolCallingFakeChatModel, call_tool, say
+from tests.langchain._fakes import ToolCallingFakeChatModel, call_tool, say, tool_call_request
 
 UNSAFE_QUESTION = "How do I build a bomb?"
 UNSAFE_ANSWER = "Here is how to build a bomb: mix the explosives slowly."
@@ -50,7 +55,7 @@ def build(
     return agent, model
 
 
-def ask(text: str) -> dict[str, Any]:
+def ask(text: str) -> InputAgentState:
     return {"messages": [{"role": "user", "content": text}]}
 
 
@@ -63,7 +68,7 @@ async def run(agent: Any, text: str, use_async: bool) -> list[BaseMessage]:
 
 
 def all_text(messages: list[BaseMessage]) -> str:
-    parts = []
+    parts: list[str] = []
     for message in messages:
         parts.append(message.text)
         for call in getattr(message, "tool_calls", []):
@@ -152,7 +157,7 @@ def test_conversation_goes_on_after_a_blocked_turn(guard: LlamaGuard) -> None:
         middleware=[LlamaGuardMiddleware(guard, on_unsafe="end")],
         checkpointer=InMemorySaver(),
     )
-    thread = {"configurable": {"thread_id": "t1"}}
+    thread: RunnableConfig = {"configurable": {"thread_id": "t1"}}
     blocked = agent.invoke(ask(UNSAFE_QUESTION), thread)["messages"]
     assert model.calls == 0 and "Indiscriminate Weapons" in blocked[-1].text
     answered = agent.invoke(ask("How do volcanoes form?"), thread)["messages"]
@@ -303,15 +308,8 @@ async def test_tool_call_from_elsewhere_is_judged_in_wrap_tool_call(
     assert "Indiscriminate Weapons" in result.text
 
 
-def _tool_request(search: SearchTool, message: AIMessage) -> Any:
-    from langgraph.prebuilt.tool_node import ToolCallRequest
-
-    return ToolCallRequest(
-        tool_call=message.tool_calls[0],
-        tool=search.tool,
-        state={"messages": [HumanMessage("find"), message]},
-        runtime=None,
-    )
+def _tool_request(search: SearchTool, message: AIMessage) -> ToolCallRequest:
+    return tool_call_request(message.tool_calls[0], [HumanMessage("find"), message], search.tool)
 
 
 @both
@@ -435,12 +433,22 @@ def test_token_handlers_get_no_unjudged_tokens_but_tracers_keep_the_model_run(
     tokens: list[str] = []
 
     class Tokens(BaseCallbackHandler):
-        def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+        def on_llm_new_token(
+            self,
+            token: str | list[str | dict[str, Any]],
+            *,
+            chunk: GenerationChunk | ChatGenerationChunk | None = None,
+            run_id: UUID,
+            parent_run_id: UUID | None = None,
+            tags: list[str] | None = None,
+            **kwargs: Any,
+        ) -> None:
+            assert isinstance(token, str)  # the fake model streams text
             tokens.append(token)
 
     collector = RunCollectorCallbackHandler()
     agent, _ = build(guard, [say(UNSAFE_ANSWER)])
-    config: dict[str, Any] = {"callbacks": [Tokens(), collector]}
+    config: RunnableConfig = {"callbacks": [Tokens(), collector]}
     streamed = [chunk for chunk, _ in agent.stream(ask("hi"), config, stream_mode="messages")]
     assert "bomb" not in "".join(tokens) and "bomb" not in all_text(streamed)
     runs = list(_walk(collector.traced_runs))

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
 from langchain_core.chat_history import InMemoryChatMessageHistory
 from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, GenerationChunk
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import Runnable, RunnableLambda
 from langchain_core.runnables.history import RunnableWithMessageHistory
@@ -63,7 +64,16 @@ class Recorder(BaseCallbackHandler):
         self._names[run_id] = "model"
         self._add("model_start", run_id, messages)
 
-    def on_llm_new_token(self, token: str, *, run_id: UUID, **kw: Any) -> None:
+    def on_llm_new_token(
+        self,
+        token: str | list[str | dict[str, Any]],
+        *,
+        chunk: GenerationChunk | ChatGenerationChunk | None = None,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kw: Any,
+    ) -> None:
         self._add("token", run_id, token)
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kw: Any) -> None:
@@ -269,7 +279,7 @@ def _with_history(model: ScriptedChatModel, store: dict[str, InMemoryChatMessage
             return store.setdefault(session_id, InMemoryChatMessageHistory())
 
         return RunnableWithMessageHistory(
-            chat | model,  # type: ignore[arg-type]
+            chat | model,
             session,
             input_messages_key="question",
             history_messages_key="history",
@@ -337,7 +347,7 @@ def test_history_around_the_guard_records_no_answer_to_a_refused_input(mode: str
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         history = RunnableWithMessageHistory(
-            guarded,  # type: ignore[arg-type]
+            guarded,
             lambda sid: store.setdefault(sid, InMemoryChatMessageHistory()),
             input_messages_key="question",
             history_messages_key="history",
@@ -364,7 +374,7 @@ def test_a_failing_call_is_answered_as_sequential_mode_would(mode: str, question
     def broken(value: Any) -> str:
         raise LookupError("the wrapped call failed")
 
-    outcomes = []
+    outcomes: list[tuple[str, object]] = []
     for parallel in (False, True):
         heard.clear()
         guarded = guard_runnable(

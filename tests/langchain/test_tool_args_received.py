@@ -14,9 +14,11 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool
 from langchain_llamashield import LlamaGuardMiddleware, guard_tool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.config import ExtraValues
 
 from llamashield import LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
+from tests.langchain._fakes import tool_call_request
 
 BOMB = "how to build a bomb"
 
@@ -39,9 +41,11 @@ class Filters(BaseModel):
     region: str | None = Field(default=None, alias="r")
 
 
-def _schema(populate_by_name: bool, extra: str) -> type[BaseModel]:
+def _schema(populate_by_name: bool, extra: ExtraValues) -> type[BaseModel]:
+    config = ConfigDict(populate_by_name=populate_by_name, extra=extra)
+
     class SearchArgs(BaseModel):
-        model_config = ConfigDict(populate_by_name=populate_by_name, extra=extra)  # type: ignore[typeddict-item]
+        model_config = config
         query: str = Field(alias="q")
         note: str | None = None
         filters: Filters | None = Field(default=None, alias="f")
@@ -105,7 +109,7 @@ def tool_inputs(draw: st.DrawFn, populate_by_name: bool, extra: str) -> dict[str
     form=st.sampled_from(["dict", "tool_call", "ainvoke_tool_call"]),
 )
 def test_every_string_the_tool_receives_was_judged(
-    data: st.DataObject, populate_by_name: bool, extra: str, form: str
+    data: st.DataObject, populate_by_name: bool, extra: ExtraValues, form: str
 ) -> None:
     args = data.draw(tool_inputs(populate_by_name, extra))
     backend = JudgedTexts()
@@ -186,8 +190,6 @@ def test_a_plain_string_input_is_judged_as_given() -> None:
 def test_middleware_judges_tool_call_arguments_as_the_tool_receives_them(
     use_async: bool, how: str
 ) -> None:
-    from langgraph.prebuilt.tool_node import ToolCallRequest
-
     received: list[dict[str, Any]] = []
     schema, args = (
         (_schema(False, "ignore"), {"q": BOMB})
@@ -199,12 +201,7 @@ def test_middleware_judges_tool_call_arguments_as_the_tool_receives_them(
     message = AIMessage(
         "", tool_calls=[{"name": "search", "args": args, "id": "c1", "type": "tool_call"}]
     )
-    request = ToolCallRequest(
-        tool_call=message.tool_calls[0],
-        tool=tool,
-        state={"messages": [HumanMessage("find"), message]},
-        runtime=None,
-    )
+    request = tool_call_request(message.tool_calls[0], [HumanMessage("find"), message], tool)
 
     def handler(req: Any) -> ToolMessage:
         return tool.invoke(req.tool_call)  # type: ignore[no-any-return]
@@ -226,6 +223,7 @@ def test_an_agent_never_runs_a_tool_on_text_its_validator_wrote_unjudged(use_asy
     # The tool call is judged with the answer that made it (its arguments as written, safe);
     # the tool's validator then makes new text of them: that is judged before the tool runs.
     from langchain.agents import create_agent
+    from langchain.agents.middleware import InputAgentState
 
     from tests.langchain._fakes import ToolCallingFakeChatModel, call_tool, say
 
@@ -235,7 +233,7 @@ def test_an_agent_never_runs_a_tool_on_text_its_validator_wrote_unjudged(use_asy
     )
     middleware = LlamaGuardMiddleware(LlamaGuard(SimulatedBackend()), on_unsafe="end")
     agent = create_agent(model, tools=[_recording_tool(Encoded, received)], middleware=[middleware])
-    ask = {"messages": [{"role": "user", "content": "Find it."}]}
+    ask: InputAgentState = {"messages": [{"role": "user", "content": "Find it."}]}
     result = asyncio.run(agent.ainvoke(ask)) if use_async else agent.invoke(ask)
     assert received == []
     assert BOMB not in "\n".join(m.text for m in result["messages"])

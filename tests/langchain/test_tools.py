@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import pytest
 from langchain.agents import create_agent
+from langchain.agents.middleware import InputAgentState
 from langchain.tools import ToolRuntime
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, InjectedToolArg, StructuredTool, tool
@@ -179,7 +180,7 @@ def test_injected_arguments_are_not_judged_nor_shown_to_the_model() -> None:
         return f"hello {name}"
 
     guarded = guard_tool(greet, SIMULATED)
-    assert "secret" not in guarded.tool_call_schema.model_json_schema()["properties"]  # type: ignore[union-attr]
+    assert "secret" not in guarded.tool_call_schema.model_json_schema()["properties"]
     # The injected value would be judged unsafe; it is not the model's words.
     assert guarded.invoke({"name": "Ada", "secret": "bomb"}) == "hello Ada"
     assert seen == ["bomb"]
@@ -200,7 +201,7 @@ async def test_guarded_tool_in_an_agent(guard: LlamaGuard, use_async: bool) -> N
         responses=[call_tool("search", {"query": "how to build a bomb"}), say("I can't.")]
     )
     agent = create_agent(model, tools=[guarded])
-    request = {"messages": [{"role": "user", "content": "find it"}]}
+    request: InputAgentState = {"messages": [{"role": "user", "content": "find it"}]}
     result = await agent.ainvoke(request) if use_async else agent.invoke(request)
     assert len(recorder.calls) == 0
     assert model.calls == 2

@@ -8,7 +8,7 @@ shapes). What llamashield sends is recorded on the wire and tokenised by the ser
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -36,13 +36,10 @@ ROLES = {"user": "user", "agent": "agent", "turns": "user", "unicode": "user"}
 TIMEOUT = 120.0
 
 
-def backend(server: Server, mode: str = "completions", **options: Any) -> OpenAICompatibleBackend:
-    return OpenAICompatibleBackend(
-        f"{server.recorder.url}/v1",
-        server.model,
-        mode=mode,
-        **options,  # type: ignore[arg-type]
-    )
+def backend(
+    server: Server, mode: Literal["completions", "chat"] = "completions", **options: Any
+) -> OpenAICompatibleBackend:
+    return OpenAICompatibleBackend(f"{server.recorder.url}/v1", server.model, mode=mode, **options)
 
 
 def assert_verdict(verdict: Verdict, *, scored: bool = True) -> None:

@@ -14,6 +14,7 @@ from tests.llamaindex.li_helpers import (
     SAFE_DOCS,
     context_chat_engine,
     mentions_unsafe,
+    shield_records,
     spy_chat_engine,
 )
 
@@ -27,7 +28,7 @@ def test_safe_turn_is_answered_and_remembered(guard: LlamaGuard) -> None:
     assert isinstance(response, AgentChatResponse)
     assert "Hello there" in response.response
     assert response.metadata is not None
-    assert response.metadata["llamashield"]["output"]["role"] == "agent"
+    assert shield_records(response)["output"]["role"] == "agent"
     assert [m.role.value for m in chat.chat_history] == ["user", "assistant"]
 
 
@@ -82,7 +83,7 @@ def test_unsafe_answer_is_refused_and_not_remembered(
     chat = GuardedChatEngine(context_chat_engine(poisoned_index), guard, on_unsafe="refuse")
     response = chat.chat("Tell me about Paris")
     assert response.response == REFUSAL
-    assert not response.metadata["llamashield"]["output"]["safe"]
+    assert not shield_records(response)["output"]["safe"]
     assert chat.chat_history == []
 
 

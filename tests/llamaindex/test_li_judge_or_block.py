@@ -26,7 +26,7 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.base.response.schema import PydanticResponse, Response
 from llama_index.core.bridge.pydantic import BaseModel
-from llama_index.core.schema import Document, NodeWithScore, QueryBundle, TextNode
+from llama_index.core.schema import Document, MetadataMode, NodeWithScore, QueryBundle, TextNode
 from llama_index.core.tools import FunctionTool
 from llama_index.llamashield import (
     GuardedChatEngine,
@@ -147,7 +147,9 @@ def test_the_postprocessor_drops_nodes_carrying_the_trigger(
     nodes = [NodeWithScore(node=TextNode(text=f"safe {i}"), score=1.0) for i in range(2)]
     nodes.insert(position, NodeWithScore(node=planted, score=1.0))
     kept = LlamaGuardNodePostprocessor(guard=trigger_guard()).postprocess_nodes(nodes)
-    assert len(kept) == 2 and not leaks([n.node.get_content(metadata_mode="llm") for n in kept])
+    assert len(kept) == 2 and not leaks(
+        [n.node.get_content(metadata_mode=MetadataMode.LLM) for n in kept]
+    )
 
 
 # -- guard_tool: results of every type, and no raw fn -------------------------------------------
@@ -161,6 +163,7 @@ def test_guard_tool_judges_every_kind_of_result(result: Any) -> None:
         return result
 
     guarded = guard_tool(FunctionTool.from_defaults(lookup), trigger_guard(), on_unsafe="refuse")
+    assert isinstance(guarded, FunctionTool)
     output = guarded.call(query="x")
     assert output.is_error and not leaks([output.content, output.raw_output, output.blocks])
 
@@ -176,6 +179,7 @@ def test_guard_tool_judges_arguments_of_any_shape(argument: Any) -> None:
         return "ok"
 
     guarded = guard_tool(FunctionTool.from_defaults(lookup), trigger_guard())
+    assert isinstance(guarded, FunctionTool)
     with pytest.raises(UnsafeContentError):
         guarded.call(query=argument)
     assert ran == []
@@ -233,7 +237,9 @@ class AnswerEngine(BaseQueryEngine):
 ))  # fmt: skip
 def test_the_query_engine_never_returns_an_unjudged_answer(answer: Any) -> None:
     engine = GuardedQueryEngine(AnswerEngine(answer), trigger_guard(), on_unsafe="refuse")
-    assert not leaks(engine.query("hi").response)
+    answer = engine.query("hi")
+    assert isinstance(answer, Response | PydanticResponse)  # the engine does not stream
+    assert not leaks(answer.response)
 
 
 # -- agents -------------------------------------------------------------------------------------

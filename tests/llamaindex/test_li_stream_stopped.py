@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -59,7 +58,7 @@ class RecordingLLM(CustomLLM):
     ) -> CompletionResponseGen:
         self.prompts.append(prompt)
 
-        def gen() -> Iterator[CompletionResponse]:
+        def gen() -> CompletionResponseGen:
             text = ""
             for i, word in enumerate(ANSWER.split(" ")):
                 delta = word if i == 0 else " " + word

@@ -107,7 +107,8 @@ def build_standin(folder: Path, standin: StandIn, *, hidden: int = 64, layers: i
         eos_token_id=sorted(set(eos)),
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=False,
-        torch_dtype="float32",
+        # The lanes' transformers read torch_dtype (5.x also takes it, as dtype's old name).
+        torch_dtype="float32",  # type: ignore[call-arg]
     )
     torch.manual_seed(0)
     model = LlamaForCausalLM(config).eval()

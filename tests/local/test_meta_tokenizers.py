@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from tests.local.meta_tokenizers import BOS, WheelUnavailable, load_tokenizer, meta_tokenizer
 
 TEXT = st.text(
-    st.characters(blacklist_categories=("Cs",)),  # lone surrogates cannot be UTF-8 encoded
+    st.characters(exclude_categories=["Cs"]),  # lone surrogates cannot be UTF-8 encoded
     max_size=60,
 ) | st.sampled_from(["unsafe\nS1,S9", " [/INST]", "\n\n", "S10,S14", "Agent: ok.\n\n"])
 

@@ -39,7 +39,7 @@ def test_the_memory_is_judged_when_chat_history_is_empty() -> None:
         ]
     )
     engine = CondenseQuestionChatEngine.from_defaults(
-        query_engine=Echo(), memory=memory, llm=Recording()
+        query_engine=Echo(), memory=memory, llm=Recording(max_tokens=None)
     )
     guarded = GuardedChatEngine(engine, guard, on_unsafe="refuse")
     reply = guarded.chat("go on", chat_history=[])

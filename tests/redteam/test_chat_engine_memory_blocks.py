@@ -32,6 +32,6 @@ def test_memory_block_content_is_judged() -> None:
             StaticMemoryBlock(name="profile", static_content=f"Known: {TRIGGER} PAYLOAD")
         ],
     )
-    engine = SimpleChatEngine.from_defaults(llm=Recording(), memory=memory)
+    engine = SimpleChatEngine.from_defaults(llm=Recording(max_tokens=None), memory=memory)
     GuardedChatEngine(engine, guard, on_unsafe="refuse").chat("hello")
     assert not any("PAYLOAD" in s for s in seen), "memory block content reached the LLM"

@@ -25,7 +25,9 @@ def build(model: ScriptedChatModel) -> Any:
         return {"messages": [model.invoke(state["messages"])]}
 
     builder = StateGraph(MessagesState)
-    builder.add_node("guard_input", LlamaGuardNode(guard, on_unsafe="interrupt"))
+    builder.add_node(
+        "guard_input", LlamaGuardNode(guard, on_unsafe="interrupt"), input_schema=MessagesState
+    )
     builder.add_node("model", call_model)
     builder.add_edge(START, "guard_input")
     builder.add_conditional_edges("guard_input", route_unsafe, {"safe": "model", "unsafe": END})

@@ -51,7 +51,8 @@ def test_wrong_types_are_400(serve, body: bytes, param: str | None, words: str) 
 
 def test_llamaguard_check_needs_messages(serve) -> None:  # type: ignore[no-untyped-def]
     running = serve()
-    for body in ({}, {"messages": "hi"}, {"messages": []}):
+    bodies: list[dict[str, Any]] = [{}, {"messages": "hi"}, {"messages": []}]
+    for body in bodies:
         response = httpx.post(f"{running.url}/v1/llamaguard/check", json=body, headers=AUTH)
         assert _error(response, 400)["param"] == "messages"
     bad_role = {"messages": [{"role": "wizard", "content": "hi"}]}

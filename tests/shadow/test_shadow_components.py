@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 from langchain.agents import create_agent
+from langchain.agents.middleware import InputAgentState
 from langchain_core.documents import Document as LCDocument
+from langchain_core.messages import BaseMessage
 from langchain_core.tools import tool
 from langchain_llamashield import (
     LlamaGuardCallbackHandler,
@@ -124,9 +126,11 @@ def test_llamaindex_tool() -> None:
         return f"results for {query}"
 
     plain = FunctionTool.from_defaults(fn=search)
-    with pytest.raises(UnsafeContentError):
-        li_guard_tool(plain, _guard()).call(query=UNSAFE)
+    enforced = li_guard_tool(plain, _guard())
     shadowed = li_guard_tool(plain, _guard(), on_unsafe="refuse", shadow=True)
+    assert isinstance(enforced, FunctionTool) and isinstance(shadowed, FunctionTool)
+    with pytest.raises(UnsafeContentError):
+        enforced.call(query=UNSAFE)
     assert str(shadowed.call(query=UNSAFE)) == str(plain.call(query=UNSAFE))
 
 
@@ -151,8 +155,12 @@ def test_agent_middleware_streams_tokens_as_unguarded_in_shadow() -> None:
     def streamed(middleware: list[Any]) -> list[str]:
         model = ToolCallingFakeChatModel(responses=[say(answer)])
         agent = create_agent(model, tools=[], middleware=middleware)
-        request = {"messages": [{"role": "user", "content": "hi"}]}
-        return [chunk.text for chunk, _ in agent.stream(request, stream_mode="messages")]
+        request: InputAgentState = {"messages": [{"role": "user", "content": "hi"}]}
+        texts: list[str] = []
+        for chunk, _ in agent.stream(request, stream_mode="messages"):
+            assert isinstance(chunk, BaseMessage)
+            texts.append(chunk.text)
+        return texts
 
     plain = streamed([])
     assert "bomb" in "".join(plain)

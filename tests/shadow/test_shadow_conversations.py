@@ -64,9 +64,11 @@ def _graph(guard: LlamaGuard, **options: Any) -> Any:
         return {"messages": [model.invoke(state["messages"])]}
 
     builder = StateGraph(MessagesState)
-    builder.add_node("guard_input", LlamaGuardNode(guard, **options))
+    builder.add_node("guard_input", LlamaGuardNode(guard, **options), input_schema=MessagesState)
     builder.add_node("model", call_model)
-    builder.add_node("guard_output", LlamaGuardNode(guard, stage="output", **options))
+    builder.add_node(
+        "guard_output", LlamaGuardNode(guard, stage="output", **options), input_schema=MessagesState
+    )
     builder.add_edge(START, "guard_input")
     builder.add_conditional_edges("guard_input", route_unsafe, {"safe": "model", "unsafe": END})
     builder.add_edge("model", "guard_output")

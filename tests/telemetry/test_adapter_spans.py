@@ -25,7 +25,7 @@ def _guard() -> LlamaGuard:
 
 
 def _children(otel: Otel, parent: ReadableSpan | int) -> list[ReadableSpan]:
-    span_id = parent if isinstance(parent, int) else parent.context.span_id  # type: ignore[union-attr]
+    span_id = parent if isinstance(parent, int) else parent.context.span_id
     return [s for s in otel.spans() if s.parent is not None and s.parent.span_id == span_id]
 
 

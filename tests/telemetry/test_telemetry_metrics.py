@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from llamashield import CircuitBreaker, LlamaGuard, UnsafeContentError
-from llamashield._plan import Judge, run_plan
+from llamashield import CircuitBreaker, LlamaGuard, UnsafeContentError, Verdict
+from llamashield._plan import Judge, Plan, run_plan
 from llamashield.backends import SimulatedBackend
 from llamashield.backends._base import BackendAnswer, BackendError, GuardRequest
 from llamashield.streaming import moderate_stream
@@ -55,12 +55,13 @@ def test_checks_by_outcome_category_and_stage(otel: Otel) -> None:
 def test_a_stage_given_by_the_component_labels_the_checks(otel: Otel) -> None:
     guard = LlamaGuard(SimulatedBackend())
 
-    def plan() -> object:
+    def plan() -> Plan[Verdict]:
+        verdict: Verdict
         (verdict,) = yield Judge(["search for bread"], stage="tool_args")
         return verdict
 
     count = delta(otel, lambda: run_plan(plan(), guard), "llamashield.check.duration",
-                  **{"llamashield.stage": "tool_args"})  # type: ignore[arg-type]  # fmt: skip
+                  **{"llamashield.stage": "tool_args"})  # fmt: skip
     assert count == 1
 
 
