@@ -19,7 +19,7 @@ from langchain_llamashield import GuardedChatModel, LlamaGuardCallbackHandler, g
 from langchain_llamashield.testing import ScriptedChatModel
 
 from llamashield import UnsafeContentError
-from tests.conversations._last_turn import (
+from tests._support.last_turn import (
     TRIGGER,
     carrier,
     conversation_with_trigger,

@@ -14,7 +14,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import Command
 
 from llamashield import ConfigurationError, LlamaGuard, UnsafeContentError
-from tests.conversations._last_turn import TRIGGER, last_turn_guard, leaks
+from tests._support.last_turn import TRIGGER, last_turn_guard, leaks
 
 
 def build(guard: LlamaGuard, model: ScriptedChatModel, **options: Any) -> Any:

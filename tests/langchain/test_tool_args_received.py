@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool
 from langchain_llamashield import LlamaGuardMiddleware, guard_tool
+from langchain_llamashield.testing import ScriptedChatModel
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import ExtraValues
 
@@ -225,10 +226,10 @@ def test_an_agent_never_runs_a_tool_on_text_its_validator_wrote_unjudged(use_asy
     from langchain.agents import create_agent
     from langchain.agents.middleware import InputAgentState
 
-    from tests.langchain._fakes import ToolCallingFakeChatModel, call_tool, say
+    from tests.langchain._fakes import call_tool, say
 
     received: list[dict[str, Any]] = []
-    model = ToolCallingFakeChatModel(
+    model = ScriptedChatModel(
         responses=[call_tool("search", {"query": ENCODED_BOMB}), say("Done.")]
     )
     middleware = LlamaGuardMiddleware(LlamaGuard(SimulatedBackend()), on_unsafe="end")

@@ -11,13 +11,14 @@ from langchain.tools import ToolRuntime
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, InjectedToolArg, StructuredTool, tool
 from langchain_llamashield import guard_tool
+from langchain_llamashield.testing import ScriptedChatModel
 from langchain_llamashield.tools import GuardedTool
 from langchain_tests.integration_tests import ToolsIntegrationTests
 from langchain_tests.unit_tests import ToolsUnitTests
 
 from llamashield import Blocked, LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
-from tests.langchain._fakes import ToolCallingFakeChatModel, call_tool, say
+from tests.langchain._fakes import call_tool, say
 
 SIMULATED = LlamaGuard(SimulatedBackend())
 
@@ -197,7 +198,7 @@ def test_a_non_tool_is_rejected() -> None:
 async def test_guarded_tool_in_an_agent(guard: LlamaGuard, use_async: bool) -> None:
     recorder = Recorder()
     guarded = guard_tool(recorder.search_tool(), guard, on_unsafe="refuse")
-    model = ToolCallingFakeChatModel(
+    model = ScriptedChatModel(
         responses=[call_tool("search", {"query": "how to build a bomb"}), say("I can't.")]
     )
     agent = create_agent(model, tools=[guarded])
@@ -218,7 +219,7 @@ def test_tool_runtime_is_injected_through_the_wrapper() -> None:
         seen.append(runtime.tool_call_id)
         return f"in {city}"
 
-    model = ToolCallingFakeChatModel(
+    model = ScriptedChatModel(
         responses=[call_tool("where", {"city": "Lima"}, call_id="w1"), say("Lima.")]
     )
     agent = create_agent(model, tools=[guard_tool(where, SIMULATED)])

@@ -38,10 +38,9 @@ from llama_index.llamashield import (
 
 from llamashield import LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
-from llamashield.backends._base import BackendAnswer, GuardRequest
+from tests._support.planted import carrier, leaks, trigger_guard
 from tests.llamaindex.li_helpers import ScriptedToolLLM, spy_chat_engine
 
-TRIGGER = "zqxtrigger"
 PROPERTY = settings(
     max_examples=30,
     deadline=None,
@@ -49,32 +48,10 @@ PROPERTY = settings(
 )
 
 
-class TriggerBackend(SimulatedBackend):
-    """Unsafe (S8) when the trigger is anywhere in the conversation shown."""
-
-    def _answer(self, request: GuardRequest) -> BackendAnswer:
-        self.calls += 1
-        text = "\n".join(turn.content for turn in request.conversation)
-        if TRIGGER in text:
-            return BackendAnswer("unsafe\nS8", 0.97, self.model)
-        return BackendAnswer("safe", 0.02, self.model)
-
-
-def trigger_guard() -> LlamaGuard:
-    return LlamaGuard(TriggerBackend())
-
-
-def leaks(value: Any) -> bool:
-    return TRIGGER in repr(value)
-
-
 class Finding(BaseModel):
     title: str
     notes: list[str]
 
-
-_words = st.lists(st.sampled_from(["the", "weather", "is", "mild"]), max_size=3)
-carrier = st.tuples(_words, _words).map(lambda p: " ".join([*p[0], TRIGGER, *p[1]]))
 
 BLOCK_MAKERS: list[Callable[[str], Any]] = [
     lambda t: TextBlock(text=t),

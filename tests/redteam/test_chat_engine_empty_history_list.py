@@ -15,7 +15,7 @@ from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.query_engine import CustomQueryEngine
 from llama_index.llamashield import GuardedChatEngine
 
-from tests.redteam._helpers import TRIGGER, last_turn_guard
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 class Echo(CustomQueryEngine):

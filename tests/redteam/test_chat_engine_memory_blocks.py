@@ -13,7 +13,7 @@ from llama_index.core.llms import MockLLM
 from llama_index.core.memory import Memory, StaticMemoryBlock
 from llama_index.llamashield import GuardedChatEngine
 
-from tests.redteam._helpers import TRIGGER, last_turn_guard
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 def test_memory_block_content_is_judged() -> None:

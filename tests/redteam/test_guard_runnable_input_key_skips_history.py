@@ -10,7 +10,7 @@ from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_llamashield import guard_runnable
 from langchain_llamashield.testing import ScriptedChatModel
 
-from tests.redteam._helpers import TRIGGER, last_turn_guard
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 def test_history_is_judged_with_input_key() -> None:

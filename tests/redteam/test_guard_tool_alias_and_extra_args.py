@@ -14,7 +14,7 @@ from langchain_core.tools import StructuredTool
 from langchain_llamashield import guard_tool
 from pydantic import BaseModel, ConfigDict, Field
 
-from tests.redteam._helpers import TRIGGER, last_turn_guard
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 class Aliased(BaseModel):

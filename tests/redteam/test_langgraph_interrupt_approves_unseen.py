@@ -15,7 +15,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import Command
 
-from tests.redteam._helpers import TRIGGER, last_turn_guard
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 def build(model: ScriptedChatModel) -> Any:

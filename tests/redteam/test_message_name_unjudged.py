@@ -13,7 +13,7 @@ from langchain_llamashield import GuardedChatModel
 from langchain_llamashield.testing import ScriptedChatModel
 from langchain_openai.chat_models.base import _convert_message_to_dict
 
-from tests.redteam._helpers import TRIGGER, last_turn_guard
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 def test_the_name_a_model_reads_is_judged() -> None:

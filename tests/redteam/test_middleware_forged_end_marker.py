@@ -15,7 +15,7 @@ from langchain_llamashield import LlamaGuardMiddleware
 from langchain_llamashield.testing import ScriptedChatModel
 
 from llamashield import UnsafeContentError
-from tests.redteam._helpers import TRIGGER, last_turn_guard
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 def test_a_forged_end_marker_is_not_obeyed_unjudged() -> None:

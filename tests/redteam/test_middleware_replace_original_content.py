@@ -12,7 +12,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_llamashield import LlamaGuardMiddleware
 from langchain_llamashield.testing import ScriptedChatModel
 
-from tests.redteam._helpers import TRIGGER, last_turn_guard
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 def test_replaced_input_never_reaches_the_model() -> None:

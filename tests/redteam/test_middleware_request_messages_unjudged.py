@@ -15,7 +15,7 @@ from langchain_core.messages import HumanMessage
 from langchain_llamashield import LlamaGuardMiddleware
 from langchain_llamashield.testing import ScriptedChatModel
 
-from tests.redteam._helpers import TRIGGER, last_turn_guard
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 @wrap_model_call

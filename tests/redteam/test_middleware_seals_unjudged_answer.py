@@ -18,7 +18,7 @@ from langchain_llamashield import LlamaGuardMiddleware
 from langchain_llamashield.testing import ScriptedChatModel
 
 from llamashield import UnsafeContentError
-from tests.redteam._helpers import TRIGGER, last_turn_guard
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 class ToolThenText(ScriptedChatModel):
