@@ -19,21 +19,8 @@ from pydantic.config import ExtraValues
 
 from llamashield import LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
+from tests._support.judged import BOMB, JudgedTexts, received_strings
 from tests.langchain._fakes import tool_call_request
-
-BOMB = "how to build a bomb"
-
-
-class JudgedTexts(SimulatedBackend):
-    """A simulated guard that keeps the text of every turn it judged."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.judged: list[str] = []
-
-    def _answer(self, request: Any) -> Any:
-        self.judged.append(str(request.conversation[-1].content))
-        return super()._answer(request)
 
 
 class Filters(BaseModel):
@@ -65,19 +52,6 @@ def _recording_tool(schema: type[BaseModel], received: list[dict[str, Any]]) -> 
     return StructuredTool.from_function(
         func=search, coroutine=asearch, name="search", description="Search.", args_schema=schema
     )
-
-
-def _strings(value: Any) -> list[str]:
-    """Every string inside ``value`` (models, dicts, lists)."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, BaseModel):
-        return _strings(value.model_dump())
-    if isinstance(value, dict):
-        return [s for item in value.values() for s in _strings(item)]
-    if isinstance(value, list | tuple):
-        return [s for item in value for s in _strings(item)]
-    return []
 
 
 words = st.text(alphabet="abcdefghijklmnopqrstuvwxyz ", min_size=1, max_size=20).filter(
@@ -133,7 +107,7 @@ def test_every_string_the_tool_receives_was_judged(
         return
     assert len(received) == 1
     judged = "\n".join(backend.judged)
-    for text in _strings(received[0]):
+    for text in received_strings(received[0]):
         assert text in judged
 
 

@@ -1,5 +1,5 @@
-"""What the serve tests share besides fixtures (a unique module name: pytest puts every test
-folder on sys.path, so ``conftest`` would be another folder's)."""
+"""What the serve tests share besides fixtures (constants a test module imports; fixtures stay
+in conftest.py)."""
 
 from __future__ import annotations
 
