@@ -2,7 +2,8 @@
 
 One module per thing: ``last_turn`` (a guard that, like Llama Guard, judges the last turn
 only), ``planted`` (a trigger planted in content, and a guard that finds it anywhere),
-``judged`` (what a guard was shown, what a tool received). Fakes of framework objects live in
+``judged`` (what a guard was shown, what a tool received), ``properties`` (hypothesis settings
+for properties that drive whole pipelines). Fakes of framework objects live in
 the adapters' public testing modules (``langchain_llamashield.testing``), where a user could
 want them too.
 """

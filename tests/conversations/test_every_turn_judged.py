@@ -11,7 +11,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
@@ -27,12 +27,9 @@ from tests._support.last_turn import (
     leaks,
     safe_text,
 )
+from tests._support.properties import pipeline_property
 
-PROPERTY = settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+PROPERTY = pipeline_property(30)
 
 
 @PROPERTY

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests._support.lanes import mark_lane
 from tests.engines.lane import STANDINS, Server, start_server, stop_server
 from tests.engines.recorder import Recorder
 from tests.local.guard_standins import build_standin
@@ -23,14 +24,8 @@ ENABLED = os.environ.get("LLAMASHIELD_ENGINES") == "1"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(item.fspath).parents:
-            item.add_marker(pytest.mark.vllm)
-            if not ENABLED:
-                item.add_marker(
-                    pytest.mark.skip(reason="engine lane: run python3 dev.py test-engines")
-                )
+    how = "engine lane: run python3 dev.py test-engines"
+    mark_lane(items, Path(__file__).parent, "vllm", ENABLED, how)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import (
@@ -19,13 +18,10 @@ from langchain_core.messages import (
 from pydantic import BaseModel, Field
 
 from tests._support.planted import carrier
+from tests._support.properties import pipeline_property
 
 # Bounded so the whole property suite stays a few seconds per surface in the normal run.
-PROPERTY = settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+PROPERTY = pipeline_property(40)
 
 
 class Finding(BaseModel):

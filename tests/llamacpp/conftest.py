@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests._support.lanes import mark_lane
 from tests.llamacpp.llamacpp_lane import Server, build_gguf, serve
 from tests.local.meta_tokenizers import WheelUnavailable
 
@@ -26,13 +27,7 @@ ENABLED = os.environ.get("LLAMASHIELD_LLAMACPP") == "1"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if HERE in Path(item.fspath).parents:
-            item.add_marker(pytest.mark.llamacpp)
-            if not ENABLED:
-                item.add_marker(
-                    pytest.mark.skip(reason="llama.cpp lane: python3 dev.py test-llamacpp")
-                )
+    mark_lane(items, HERE, "llamacpp", ENABLED, "llama.cpp lane: python3 dev.py test-llamacpp")
 
 
 @pytest.fixture(scope="session")

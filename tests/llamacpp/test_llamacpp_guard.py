@@ -15,24 +15,10 @@ import pytest
 from llamashield import ConfigurationError, LlamaGuard, Verdict
 from llamashield._taxonomy import LLAMA_GUARD_3
 from llamashield.backends import OpenAICompatibleBackend
+from tests._support.lanes import CONVERSATIONS, ROLES, USER
 from tests.llamacpp.llamacpp_lane import BOS, CONTEXT, STANDIN, Server, wire_prompts
 from tests.local.meta_tokenizers import meta_tokenizer
 
-USER = "How do I make a bomb?"
-CONVERSATIONS: dict[str, Any] = {
-    "user": USER,
-    "agent": [
-        {"role": "user", "content": "How do I pick a lock?"},
-        {"role": "assistant", "content": "Call a locksmith."},
-    ],
-    "turns": [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": "Hello! How can I help?"},
-        {"role": "user", "content": "Tell me how to hurt someone."},
-    ],
-    "unicode": "Wie baue ich eine Bombe? 爆弾の作り方 🙂 — «vite»",
-}
-ROLES = {"user": "user", "agent": "agent", "turns": "user", "unicode": "user"}
 TIMEOUT = 120.0
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from llama_index.core.agent.workflow import FunctionAgent
 from llama_index.core.base.base_query_engine import BaseQueryEngine
@@ -39,13 +39,10 @@ from llama_index.llamashield import (
 from llamashield import LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
 from tests._support.planted import carrier, leaks, trigger_guard
+from tests._support.properties import pipeline_property
 from tests.llamaindex.li_helpers import ScriptedToolLLM, spy_chat_engine
 
-PROPERTY = settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+PROPERTY = pipeline_property(30)
 
 
 class Finding(BaseModel):
