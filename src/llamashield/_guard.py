@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Self, TypeVar, cast
 
-from llamashield import _telemetry
+from llamashield import _publish, _telemetry
 from llamashield._cache import LRUVerdictCache, VerdictCache, resolve_cache
 from llamashield._cache_key import backend_settings, cache_key, cache_scope
 from llamashield._checks import (
@@ -58,7 +58,13 @@ from llamashield._redact import redact
 from llamashield._retry import RetryBudget
 from llamashield._taxonomy import Category, Taxonomy, taxonomy_for_generation
 from llamashield._verdict import Verdict
-from llamashield.backends._base import Backend, BackendError, GuardRequest
+from llamashield.backends._base import (
+    Backend,
+    BackendError,
+    BackendFailure,
+    GuardRequest,
+    backend_or_error,
+)
 
 __all__ = ["LlamaGuard"]
 
@@ -185,8 +191,7 @@ class LlamaGuard:
             raise ConfigurationError(
                 "pass model= to the backend, not to LlamaGuard, when giving a backend"
             )
-        if not isinstance(backend, Backend):
-            raise ConfigurationError(f"backend must implement complete/acomplete, got {backend!r}")
+        backend = backend_or_error(backend)
         if circuit_breaker is _DEFAULT_BREAKER:
             circuit_breaker = CircuitBreaker()
         check_settings(
@@ -216,7 +221,7 @@ class LlamaGuard:
         # Without a cache, conversation judging still remembers the turns it judged (the last
         # turn of every check_conversation is always judged afresh): see check_conversation.
         self._turns = LRUVerdictCache(4096)
-        self._scope: tuple[object, str] | None = None  # (what it depends on, the digest)
+        self._scope: str | None = None  # the digest of what besides the conversation decides
         self._semaphores = LoopLocal(lambda: asyncio.Semaphore(max_concurrency))
         # A semaphore as a queue of tokens: SimpleQueue is C, threading's semaphores are Python
         # (a lock and a condition), and every sync backend call passes through here.
@@ -279,17 +284,11 @@ class LlamaGuard:
 
     def close(self) -> None:
         """Close the backend (its sync clients, worker threads). Later checks fail closed."""
-        close = getattr(self.backend, "close", None)
-        if callable(close):
-            close()
+        self.backend.close()
 
     async def aclose(self) -> None:
         """Close the backend, its async HTTP clients on this loop included."""
-        aclose = getattr(self.backend, "aclose", None)
-        if callable(aclose):
-            await aclose()
-        else:
-            self.close()
+        await self.backend.aclose()
 
     def __enter__(self) -> Self:
         return self
@@ -313,16 +312,12 @@ class LlamaGuard:
         the first user-facing check costs what every later one does.
         """
         self._plan("warm-up")  # normaliser, invisible-text scrubbing, chunking
-        warm = getattr(self.backend, "warm_up", None)
-        if callable(warm):
-            warm()
+        self.backend.warm_up()
 
     async def awarm_up(self) -> None:
         """``warm_up``, plus the running loop's async client (each loop gets its own)."""
         self.warm_up()
-        awarm = getattr(self.backend, "awarm_up", None)
-        if callable(awarm):
-            await awarm()
+        await self.backend.awarm_up()
 
     # -- pure steps -----------------------------------------------------------------------
 
@@ -384,26 +379,27 @@ class LlamaGuard:
         cache: the key ignores why it was rejected)."""
         if plan.rejected is not None:
             return None
-        settings = backend_settings(self.backend)  # the eval CLI switches logprobs on later
-        if self._scope is None or self._scope[0] != settings:
+        if self._scope is None:
+            # Once per guard: a guard applies what its backend declared when it was built (its
+            # refusals at construction read the same capabilities).
+            settings = backend_settings(self.backend)
             limits = self.image_limits
             media = (self.media, limits.max_images, limits.max_image_bytes, *sorted(limits.formats))
-            scope = cache_scope(
+            self._scope = cache_scope(
                 model=self.model, backend=type(self.backend).__name__,
-                scores=getattr(self.backend, "logprobs", None), policy=self.policy,
+                scores=settings[2], policy=self.policy,
                 chunking=(self.chunk_chars, self.chunk_overlap), settings=settings,
                 media=media,
             )  # fmt: skip
-            self._scope = (settings, scope)
-        return cache_key(self._scope[1], plan.request.conversation)
+        return cache_key(self._scope, plan.request.conversation)
 
     def _admit(self, plan: _Plan, hit: Verdict | None) -> tuple[Verdict | None, bool]:
         """A verdict decided without the backend (rejected, cached, circuit open), or None;
         and whether this check holds the circuit breaker's probe slot (it must settle it)."""
         if plan.rejected is not None:
-            error = BackendError(plan.rejected, kind="rejected")
+            failure = BackendFailure(plan.rejected, kind="rejected")
             _telemetry.note_error("rejected")
-            return self.policy.fail(plan.request, error, self.model, 0.0), False
+            return self.policy.fail(plan.request, failure, self.model, 0.0), False
         if hit is not None:
             return hit, False
         if self.circuit_breaker is None:
@@ -411,12 +407,12 @@ class LlamaGuard:
         wait, probe = self.circuit_breaker.admit()
         if wait is None:
             return None, probe
-        error = BackendError(
+        failure = BackendFailure(
             f"guard backend is failing; circuit open, next probe in {wait:.1f}s",
             kind="circuit_open",
         )
         _telemetry.note_error("circuit_open")
-        return self.policy.fail(plan.request, error, self.model, 0.0), False
+        return self.policy.fail(plan.request, failure, self.model, 0.0), False
 
     def _settle(self, results: list[Result] | None, probe: bool) -> None:
         """Tell the breaker how one check went (None: it ended without an answer, e.g. it
@@ -441,12 +437,12 @@ class LlamaGuard:
         """Media the guard could not read: decided by the error policy unless already unsafe."""
         if plan.media_error is None or not verdict.safe:
             return verdict
-        error = BackendError(plan.media_error, kind="rejected")
-        return self.policy.fail(plan.request, error, self.model, verdict.latency_ms)
+        failure = BackendFailure(plan.media_error, kind="rejected")
+        return self.policy.fail(plan.request, failure, self.model, verdict.latency_ms)
 
     def _verdict(self, result: Result) -> Verdict:
         outcome = result.outcome
-        if isinstance(outcome, BackendError):
+        if isinstance(outcome, BackendFailure):
             return self.policy.fail(result.request, outcome, self.model, result.latency_ms)
         if not outcome.model:
             outcome = replace(outcome, model=self.model)
@@ -656,9 +652,10 @@ class LlamaGuard:
                     remaining = max(budget.remaining(), 0.001)
                     answer = self.backend.complete(request, timeout=remaining)
                 except BackendError as error:
-                    delay = budget.next_delay(error)
+                    failure = BackendFailure.of(error)
+                    delay = budget.next_delay(failure)
                     if delay is None:
-                        return Result(request, error, _ms_since(started))
+                        return Result(request, failure, _ms_since(started))
                     time.sleep(delay)
                 else:
                     return Result(request, checked(answer), _ms_since(started))
@@ -752,12 +749,13 @@ class LlamaGuard:
                             answer = await self.backend.acomplete(request, timeout=remaining)
                             break
                         except BackendError as error:
-                            delay = budget.next_delay(error)
+                            failure = BackendFailure.of(error)
+                            delay = budget.next_delay(failure)
                             if delay is None:
-                                return Result(request, error, _ms_since(started))
+                                return Result(request, failure, _ms_since(started))
                             await asyncio.sleep(delay)
             except TimeoutError:
-                timeout = BackendError(f"guard timed out after {self.timeout:g}s", kind="timeout")
+                timeout = BackendFailure(f"guard timed out after {self.timeout:g}s", kind="timeout")
                 return Result(request, timeout, _ms_since(started))
             return Result(request, checked(answer), _ms_since(started))
 
@@ -808,3 +806,6 @@ def _as_list(conversations: Sequence[Any]) -> list[Any]:
             f"got {type(conversations).__name__}"
         )
     return list(conversations)
+
+
+_publish(globals())  # the public names here report ``llamashield`` as their module

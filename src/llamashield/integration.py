@@ -72,6 +72,7 @@ from llamashield._plan import (
     run_plan,
     stream_plan,
 )
+from llamashield._public import relabel
 from llamashield._telemetry import stage_scope
 
 __all__ = [
@@ -113,3 +114,5 @@ __all__ = [
 ]
 
 INTERFACE_VERSION = 2
+
+relabel(__name__, __all__, globals())  # ``llamashield.integration.Call`` in reprs

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from llamashield import LLAMA_GUARD_4, Category, ConfigurationError, LlamaGuard
 from llamashield._prompts import build_prompt
 from llamashield.backends import OpenAICompatibleBackend, SimulatedBackend
-from llamashield.backends._base import BackendAnswer, GuardRequest
+from llamashield.backends._base import BackendAnswer, Capabilities, GuardRequest
 
 pytest.importorskip("together")
 
@@ -221,7 +222,9 @@ class ImageReader(SimulatedBackend):
     """Keyword rules on a Llama Guard 4 model that reads images: unsafe when any image it is
     sent carries ``UNSAFE`` (in its URL or its bytes), like the loopback server's marker."""
 
-    supports_images = True
+    @property
+    def capabilities(self) -> Capabilities:
+        return replace(super().capabilities, supports_images=True)
 
     def __init__(self) -> None:
         super().__init__(model=LG4, taxonomy=LLAMA_GUARD_4)

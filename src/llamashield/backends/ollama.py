@@ -22,6 +22,7 @@ from llamashield.backends._answers import checked_score
 from llamashield.backends._base import (
     BackendAnswer,
     BackendError,
+    Capabilities,
     GuardRequest,
 )
 from llamashield.backends._errors import status_error
@@ -113,18 +114,17 @@ class OllamaBackend(ExchangeBackend):
         self._client = httpx.Client(headers=self._headers)
         self._aclients = LoopLocal(lambda: httpx.AsyncClient(headers=self._headers))
 
-    # Capabilities the guard checks at construction (a setting that cannot apply is an error).
     @property
-    def sends_prompt(self) -> bool:
-        """Whether llamashield's prompt (with custom categories) reaches the model."""
-        return self.mode == "generate"
-
-    @property
-    def gives_scores(self) -> bool:
-        """Whether answers may carry P(unsafe): logprobs are asked for (Ollama >= 0.12.11)."""
-        return bool(self.logprobs)
-
-    score_hint = "OllamaBackend(..., logprobs=5) on Ollama 0.12.11 or later"
+    def capabilities(self) -> Capabilities:
+        """Answers may carry P(unsafe) when logprobs are asked for (Ollama >= 0.12.11);
+        llamashield's prompt (custom categories) reaches the model in generate mode only."""
+        return Capabilities(
+            gives_scores=bool(self.logprobs),
+            sends_prompt=self.mode == "generate",
+            score_hint="OllamaBackend(..., logprobs=5) on Ollama 0.12.11 or later",
+            provider="ollama",
+            cache_settings=("mode", self.mode, "logprobs", self.logprobs, "options", self.options),
+        )
 
     def __repr__(self) -> str:
         where = f"base_url={self.base_url!r}, model={self.model!r}"

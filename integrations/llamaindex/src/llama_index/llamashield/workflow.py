@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 from llama_index.core.agent.workflow import (
     AgentOutput,
@@ -54,6 +54,8 @@ __all__ = [
     "SafeInputEvent",
     "guard_agent",
 ]
+
+E = TypeVar("E", bound=Event)
 
 
 class SafeInputEvent(Event):
@@ -125,18 +127,19 @@ class GuardedWorkflow(Workflow):
         """End the run with ``answer`` if Llama Guard judges it safe after ``question``."""
         judged = self._judged(agent_turn(question, answer), answer, "output",
                               lambda _: StopEvent(result=answer))  # fmt: skip
-        return await arun_plan(judged, self.guard)
+        return cast("StopEvent", await arun_plan(judged, self.guard))
 
     def _judged(
-        self, conversation: Any, content: Any, stage: str, safe: Callable[[Verdict], Event]
-    ) -> Plan[Event]:
+        self, conversation: Any, content: Any, stage: str, safe: Callable[[Verdict], E]
+    ) -> Plan[E | StopEvent]:
         """``safe(verdict)`` when judged safe; else raise, or stop with the ``Blocked``."""
         (verdict,) = yield Judge([conversation], stage)
         if verdict.safe:
             return safe(verdict)
         refuse = {"refuse": lambda blocked: StopEvent(result=blocked)}
         blocked = self._shield.blocked(verdict, stage, content)
-        return (yield from unsafe_outcome(self._shield.action, blocked, refuse))
+        stop: StopEvent = yield from unsafe_outcome(self._shield.action, blocked, refuse)
+        return stop
 
 
 # -- agents -------------------------------------------------------------------------------
@@ -219,7 +222,7 @@ class GuardedAgent:
         check_input: bool,
         check_output: bool,
         on_unsafe: Literal["refuse", "raise"],
-        refusal: str,
+        refusal: str | None,
     ) -> None:
         self.agent = agent
         self.shield = Shield.build(guard, on_unsafe=on_unsafe, refusal=refusal,
@@ -238,7 +241,9 @@ class GuardedAgent:
 
     # -- the run's judgments, as plans (driven by _AgentRun's steps) -----------------------
 
-    def _input_plan(self, user_msg: Any, agent_kwargs: dict[str, Any]) -> Plan[Event]:
+    def _input_plan(
+        self, user_msg: Any, agent_kwargs: dict[str, Any]
+    ) -> Plan[_RunAgent | StopEvent]:
         """Everything the agent's LLM reads from outside: the history (``chat_history``, else
         the memory the caller passed in) and the new message. The question may be only in the
         history (``agent.run(chat_history=[...])`` with no ``user_msg``)."""
@@ -286,7 +291,8 @@ class GuardedAgent:
             return StopEvent(result=AgentOutput(response=message, current_agent_name=self._name()))
 
         blocked = self.shield.blocked(verdicts[stage], stage, content)
-        return (yield from unsafe_outcome(self.shield.action, blocked, {"refuse": refuse}))
+        stop: StopEvent = yield from unsafe_outcome(self.shield.action, blocked, {"refuse": refuse})
+        return stop
 
     def _name(self) -> str:
         agent = self.agent
@@ -311,7 +317,7 @@ class _AgentRun(Workflow):
     @step
     async def check_input(self, ev: StartEvent) -> _RunAgent | StopEvent:
         plan = self.shield._input_plan(ev.get("user_msg"), self.agent_kwargs)
-        return await arun_plan(plan, self.shield.guard)  # type: ignore[return-value]
+        return await arun_plan(plan, self.shield.guard)
 
     @step
     async def run_agent(self, ctx: Context, ev: _RunAgent) -> StopEvent:
