@@ -14,24 +14,12 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import Command
 
 from llamashield import ConfigurationError, LlamaGuard, UnsafeContentError
+from tests._support.guarded_graph import guarded_graph
 from tests._support.last_turn import TRIGGER, last_turn_guard, leaks
 
 
 def build(guard: LlamaGuard, model: ScriptedChatModel, **options: Any) -> Any:
-    def call_model(state: MessagesState) -> dict[str, Any]:
-        return {"messages": [model.invoke(state["messages"])]}
-
-    builder = StateGraph(MessagesState)
-    builder.add_node("guard_input", LlamaGuardNode(guard, **options), input_schema=MessagesState)
-    builder.add_node("model", call_model)
-    builder.add_node(
-        "guard_output", LlamaGuardNode(guard, stage="output", **options), input_schema=MessagesState
-    )
-    builder.add_edge(START, "guard_input")
-    builder.add_conditional_edges("guard_input", route_unsafe, {"safe": "model", "unsafe": END})
-    builder.add_edge("model", "guard_output")
-    builder.add_edge("guard_output", END)
-    return builder.compile(checkpointer=InMemorySaver())
+    return guarded_graph(guard, model, checkpointer=InMemorySaver(), **options)
 
 
 def thread(name: str) -> dict[str, Any]:
