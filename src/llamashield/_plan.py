@@ -54,6 +54,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llamashield import _telemetry
+from llamashield._check_flow import Stepper as _Stepper
 from llamashield._steps import (
     END,
     Await,
@@ -98,29 +99,6 @@ __all__ = [
 ]
 
 R = TypeVar("R")
-
-
-class _Stepper:
-    """Advances a plan: sends it the last step's result, or throws the step's error into it."""
-
-    def __init__(self, plan: Plan[Any]) -> None:
-        self.plan = plan
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.value: Any = None
-
-    def next(self) -> Step | None:
-        """The next step, or None once the plan returned (its value is in ``value``)."""
-        try:
-            if self.error is None:
-                step = self.plan.send(self.result)
-            else:
-                step = self.plan.throw(self.error)
-        except StopIteration as stop:
-            self.value = stop.value
-            return None
-        self.result, self.error = None, None
-        return step
 
 
 def _not_emittable(step: Step) -> None:

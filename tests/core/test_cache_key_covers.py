@@ -35,7 +35,7 @@ def png_url(payload: bytes) -> str:
 
 
 def _key(guard: LlamaGuard, conversation: Any) -> str | None:
-    plan = guard._plan(conversation)
+    plan = guard._job(conversation)
     assert plan.rejected is None, plan.rejected
     return guard._cache_key(plan)
 
@@ -243,7 +243,7 @@ class ImageReader(SimulatedBackend):
 def model_input(guard: LlamaGuard, conversation: Any) -> list[Any]:
     """Everything the model reads for one check: each request's messages (images included),
     its role, and the raw prompt where one is sent."""
-    plan = guard._plan(conversation)
+    plan = guard._job(conversation)
     reads = []
     for request in plan.requests:
         images = any(t.images for t in request.conversation)
