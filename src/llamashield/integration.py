@@ -10,7 +10,8 @@ rely on the same names. ``INTERFACE_VERSION`` changes when a name here changes m
   ``list[Verdict]``; ``stage=`` labels their spans and metrics), ``JudgeConversation`` (every
   turn that came from outside: one ``Verdict``), ``Call`` (the wrapped component), ``Start`` /
   ``Await`` (a step in the background), ``Stream`` / ``Next`` (open a stream, moderated window
-  by window with ``StreamModeration``, and read it; ``END`` when done; ``relay`` emits it all),
+  by window with ``StreamModeration``, and read it; ``END`` when done; ``relay`` emits it all;
+  ``Close`` gives it up early),
   ``Emit`` (an item for the consumer). Whatever a plan opened is closed when it ends.
 - **The unsafe outcome**: ``unsafe_outcome`` / ``unsafe_stream_outcome`` apply a parsed
   ``UnsafeAction`` to a ``Blocked`` payload (raise, or the component's handler per mode).
@@ -51,10 +52,13 @@ from llamashield._blocked import (
 from llamashield._content import JudgedContent, UnjudgeableContent, judged_text
 from llamashield._conversation import register_message_reader
 from llamashield._outcome import Handlers, unsafe_outcome, unsafe_stream_outcome
-from llamashield._plan import (
+from llamashield._plan import arun_plan, astream_plan, run_plan, stream_plan
+from llamashield._public import relabel
+from llamashield._steps import (
     END,
     Await,
     Call,
+    Close,
     Emit,
     Judge,
     JudgeConversation,
@@ -66,13 +70,8 @@ from llamashield._plan import (
     Stream,
     StreamModeration,
     StreamSource,
-    arun_plan,
-    astream_plan,
     relay,
-    run_plan,
-    stream_plan,
 )
-from llamashield._public import relabel
 from llamashield._telemetry import stage_scope
 
 __all__ = [
@@ -83,6 +82,7 @@ __all__ = [
     "Await",
     "Blocked",
     "Call",
+    "Close",
     "Emit",
     "Handlers",
     "Judge",

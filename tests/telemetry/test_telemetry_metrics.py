@@ -9,9 +9,9 @@ from collections.abc import Callable
 import pytest
 
 from llamashield import CircuitBreaker, LlamaGuard, UnsafeContentError, Verdict
-from llamashield._plan import Judge, Plan, run_plan
 from llamashield.backends import SimulatedBackend
 from llamashield.backends._base import BackendAnswer, BackendError, GuardRequest
+from llamashield.integration import Judge, Plan, run_plan
 from llamashield.streaming import moderate_stream
 from tests.telemetry._otel import Otel
 
