@@ -50,7 +50,7 @@ import contextvars
 import inspect
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -171,7 +171,7 @@ class _SyncResources:
             self._close(self.sources[-1])
 
 
-def _driven(stepper: _Stepper, guard: LlamaGuard, *, emits: bool) -> Iterator[Any]:
+def _driven(stepper: _Stepper, guard: LlamaGuard, *, emits: bool) -> Generator[Any, None, None]:
     """Perform a plan's steps with sync I/O; yield what it emits (only when ``emits``)."""
     resources = _SyncResources(guard)
     try:
@@ -197,7 +197,7 @@ def run_plan(plan: Plan[R], guard: LlamaGuard) -> R:
     return stepper.value  # type: ignore[no-any-return]
 
 
-def stream_plan(plan: Plan[Any], guard: LlamaGuard) -> Iterator[Any]:
+def stream_plan(plan: Plan[Any], guard: LlamaGuard) -> Generator[Any, None, None]:
     """Drive ``plan`` with sync I/O; yield what it emits."""
     return _driven(_Stepper(plan), guard, emits=True)
 
@@ -272,7 +272,9 @@ class _AsyncResources:
                 await aclose()
 
 
-async def _adriven(stepper: _Stepper, guard: LlamaGuard, *, emits: bool) -> AsyncIterator[Any]:
+async def _adriven(
+    stepper: _Stepper, guard: LlamaGuard, *, emits: bool
+) -> AsyncGenerator[Any, None]:
     """Perform a plan's steps with async I/O; yield what it emits (only when ``emits``)."""
     resources = _AsyncResources(guard)
     try:
@@ -298,7 +300,7 @@ async def arun_plan(plan: Plan[R], guard: LlamaGuard) -> R:
     return stepper.value  # type: ignore[no-any-return]
 
 
-def astream_plan(plan: Plan[Any], guard: LlamaGuard) -> AsyncIterator[Any]:
+def astream_plan(plan: Plan[Any], guard: LlamaGuard) -> AsyncGenerator[Any, None]:
     """Drive ``plan`` with async I/O; yield what it emits."""
     return _adriven(_Stepper(plan), guard, emits=True)
 
