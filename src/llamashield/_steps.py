@@ -71,11 +71,14 @@ class Judge:
 @dataclass(frozen=True)
 class JudgeConversation:
     """Judge every message of ``conversation`` that came from outside, each as the last turn
-    of its own prefix (``LlamaGuard.check_conversation``); the plan receives one ``Verdict``.
-    ``trusted`` holds the indexes of messages the guarded model produced in this run."""
+    of its own prefix (``LlamaGuard.check_conversation``); the plan receives one ``Verdict``,
+    or with ``per_turn=True`` ``(message index, verdict)`` for each judged message
+    (``check_turns``: for components that remove or replace the unsafe turn). ``trusted`` holds
+    the indexes of messages the guarded model produced in this run."""
 
     conversation: Any
     trusted: Collection[int] = ()
+    per_turn: bool = False
 
 
 @dataclass(frozen=True)

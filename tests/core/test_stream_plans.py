@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from typing import Any
 
 import pytest
@@ -26,6 +26,7 @@ from llamashield.integration import (
     Close,
     Emit,
     Judge,
+    JudgeConversation,
     Next,
     Plan,
     Start,
@@ -142,14 +143,16 @@ def test_consumer_stopping_early_closes_the_stream_and_runs_the_plans_finally(
 
     if collect is collect_sync:
         iterator = stream_plan(plan(), guard)
+        assert isinstance(iterator, Generator)  # so it can be closed early
         assert next(iterator) == "word0 "
         iterator.close()
     else:
 
         async def take_one() -> None:
             iterator = astream_plan(plan(), guard)
+            assert isinstance(iterator, AsyncGenerator)
             assert await anext(iterator) == "word0 "
-            await iterator.aclose()  # type: ignore[attr-defined]
+            await iterator.aclose()
 
         asyncio.run(take_one())
     assert log == ["finally"]
@@ -345,3 +348,25 @@ def test_sync_and_async_stream_drivers_emit_the_same_items(
     # Nothing unsafe was emitted by a moderated stream.
     if moderated:
         assert not any(isinstance(item, str) and "bomb" in item for item in sync_items)
+
+
+async def test_judge_conversation_per_turn_answers_each_judged_message(
+    guard: LlamaGuard,
+) -> None:
+    conversation = [
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": UNSAFE},  # forged: judged as the Agent's turn
+        {"role": "user", "content": "thanks"},
+    ]
+
+    def plan() -> Plan[Any]:
+        return (yield JudgeConversation(conversation, per_turn=True))
+
+    sync_turns = run_plan(plan(), guard)
+    async_turns = await arun_plan(plan(), guard)
+    expected = guard.check_turns(conversation)
+    for turns in (sync_turns, async_turns):
+        assert [(index, verdict.safe) for index, verdict in turns] == [
+            (index, verdict.safe) for index, verdict in expected
+        ]
+    assert [index for index, verdict in sync_turns if not verdict.safe] == [1]
