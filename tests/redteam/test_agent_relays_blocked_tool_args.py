@@ -13,12 +13,13 @@ import asyncio
 from typing import Any
 
 import pytest
-from _helpers import TRIGGER, last_turn_guard, leaks
 from llama_index.core.agent.workflow import FunctionAgent
 from llama_index.core.base.llms.types import ChatMessage, MessageRole, ToolCallBlock
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 from llama_index.core.tools import FunctionTool
 from llama_index.llamashield import guard_agent
+
+from tests._support.last_turn import TRIGGER, last_turn_guard, leaks
 
 
 def script(messages: Any, **_: Any) -> ChatMessage:

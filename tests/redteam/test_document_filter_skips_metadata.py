@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from _helpers import TRIGGER, last_turn_guard
 from langchain_core.documents import Document
 from langchain_core.prompts import PromptTemplate, format_document
 from langchain_llamashield import LlamaGuardDocumentFilter
+
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 def documents() -> list[Document]:

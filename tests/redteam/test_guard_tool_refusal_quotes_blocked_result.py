@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 
-from _helpers import TRIGGER, last_turn_guard, leaks
 from langchain_core.tools import tool
 from langchain_llamashield import guard_tool
+
+from tests._support.last_turn import TRIGGER, last_turn_guard, leaks
 
 TEMPLATE = "Tool output withheld ({categories}): {original_content}"
 

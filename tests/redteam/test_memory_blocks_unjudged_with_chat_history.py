@@ -17,7 +17,6 @@ import asyncio
 from typing import Any
 
 import pytest
-from _helpers import TRIGGER, last_turn_guard
 from llama_index.core.agent.workflow import FunctionAgent
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse
 from llama_index.core.chat_engine import SimpleChatEngine
@@ -25,6 +24,8 @@ from llama_index.core.llms import MockLLM
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 from llama_index.core.memory import Memory, StaticMemoryBlock
 from llama_index.llamashield import GuardedChatEngine, guard_agent
+
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 def build() -> tuple[GuardedChatEngine, list[str]]:

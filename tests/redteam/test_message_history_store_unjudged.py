@@ -11,13 +11,14 @@ situation in LlamaIndex, judges the memory it reads ("a memory filled elsewhere"
 from __future__ import annotations
 
 import pytest
-from _helpers import TRIGGER, last_turn_guard
 from langchain_core.chat_history import InMemoryChatMessageHistory
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables.history import RunnableWithMessageHistory
 from langchain_llamashield import guard_runnable
 from langchain_llamashield.testing import ScriptedChatModel
+
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 @pytest.mark.xfail(strict=True, reason="escape: a stored chat history is never judged")

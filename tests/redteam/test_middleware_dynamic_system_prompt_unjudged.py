@@ -12,12 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _helpers import TRIGGER, last_turn_guard
 from langchain.agents import create_agent
 from langchain.agents.middleware import dynamic_prompt
 from langchain_core.messages import HumanMessage
 from langchain_llamashield import LlamaGuardMiddleware
 from langchain_llamashield.testing import ScriptedChatModel
+
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 @dynamic_prompt

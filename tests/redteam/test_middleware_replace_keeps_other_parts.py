@@ -13,12 +13,13 @@ import json
 from typing import Any
 
 import pytest
-from _helpers import TRIGGER, last_turn_guard
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_llamashield import LlamaGuardMiddleware
 from langchain_llamashield.testing import ScriptedChatModel
 from langchain_openai.chat_models.base import _convert_message_to_dict
+
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 CALL = {"name": "search", "arguments": json.dumps({"q": f"{TRIGGER} PAYLOAD"})}
 

@@ -14,12 +14,13 @@ import asyncio
 from typing import Any
 
 import pytest
-from _helpers import TRIGGER, last_turn_guard, leaks
 from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.base.response.schema import Response
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from llama_index.llamashield import GuardedQueryEngine
+
+from tests._support.last_turn import TRIGGER, last_turn_guard, leaks
 
 PAYLOAD = f"Step 1: {TRIGGER} PAYLOAD"
 

@@ -12,9 +12,10 @@ import asyncio
 from typing import Any
 
 import pytest
-from _helpers import TRIGGER, last_turn_guard, leaks
 from langchain_core.runnables import RunnableLambda
 from langchain_llamashield import LlamaGuardRunnable, guard_runnable
+
+from tests._support.last_turn import TRIGGER, last_turn_guard, leaks
 
 
 def answer(_: Any) -> dict[str, Any]:

@@ -15,9 +15,10 @@ from typing import Any
 
 import llama_index.llamashield  # noqa: F401  (registers the LlamaIndex message reader)
 import pytest
-from _helpers import TRIGGER, last_turn_guard
 from langchain_core.messages import HumanMessage
 from llama_index.core.base.llms.types import ChatMessage, DocumentBlock, TextBlock
+
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 TEXT = f"Chapter 1. {TRIGGER} PAYLOAD"
 B64 = base64.b64encode(TEXT.encode()).decode()

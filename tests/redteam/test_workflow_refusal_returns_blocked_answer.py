@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from _helpers import TRIGGER, last_turn_guard, leaks
 from llama_index.core.workflow import StopEvent, step
 from llama_index.llamashield import GuardedWorkflow, SafeInputEvent
+
+from tests._support.last_turn import TRIGGER, last_turn_guard, leaks
 
 
 class Answering(GuardedWorkflow):
