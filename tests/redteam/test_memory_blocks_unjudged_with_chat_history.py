@@ -41,7 +41,7 @@ def build() -> tuple[GuardedChatEngine, list[str]]:
         session_id="s",
         memory_blocks=[StaticMemoryBlock(name="profile", static_content=f"{TRIGGER} PAYLOAD")],
     )
-    engine = SimpleChatEngine.from_defaults(llm=Recording(), memory=memory)
+    engine = SimpleChatEngine.from_defaults(llm=Recording(max_tokens=None), memory=memory)
     return GuardedChatEngine(engine, guard, on_unsafe="refuse"), seen
 
 

@@ -45,7 +45,8 @@ def test_a_replaced_message_carries_nothing_that_was_judged_unsafe(shape: str) -
     agent = create_agent(
         model, tools=[], middleware=[LlamaGuardMiddleware(guard, on_unsafe="replace")]
     )
-    agent.invoke({"messages": STATES[shape]})
+    state: Any = {"messages": STATES[shape]}
+    agent.invoke(state)
     sent = sent_to_openai(model)
     assert any("can't help" in str(m.get("content")) for m in sent)  # it was replaced...
     assert TRIGGER not in json.dumps(sent), f"...yet the model reads the payload: {sent}"

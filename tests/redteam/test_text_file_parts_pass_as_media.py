@@ -39,7 +39,8 @@ PARTS: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("shape", sorted(PARTS))
 def test_an_inline_text_file_is_judged_as_text(shape: str) -> None:
     guard, _ = last_turn_guard(media="text_only")
-    content = [{"type": "text", "text": "summarize this file"}, PARTS[shape]]
+    content: list[str | dict[Any, Any]] = [{"type": "text", "text": "summarize this file"}]
+    content.append(PARTS[shape])
     assert not guard.check([{"role": "user", "content": content}]).safe
     assert not guard.check([HumanMessage(content=content)]).safe
 
