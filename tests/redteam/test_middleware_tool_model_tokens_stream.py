@@ -9,7 +9,7 @@ stream is clean), but the consumer already read it token by token."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from langchain.agents import create_agent
@@ -29,7 +29,7 @@ def summarize(url: str) -> str:
     return summarizer.invoke(f"summarize {url}").text
 
 
-def streamed(mode: str) -> list[Any]:
+def streamed(mode: Literal["messages", "updates"]) -> list[Any]:
     call = {"name": "summarize", "args": {"url": "https://x.test"}, "id": "c1"}
     model = ScriptedChatModel(responses=[AIMessage("", tool_calls=[call]), AIMessage("Done.")])
     guard, _ = last_turn_guard()
