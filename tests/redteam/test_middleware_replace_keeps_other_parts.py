@@ -37,7 +37,6 @@ def sent_to_openai(model: ScriptedChatModel) -> list[dict[str, Any]]:
     return [_convert_message_to_dict(m) for call in model.seen for m in call]
 
 
-@pytest.mark.xfail(strict=True, reason="escape: a replaced message keeps its name/kwargs parts")
 @pytest.mark.parametrize("shape", sorted(STATES))
 def test_a_replaced_message_carries_nothing_that_was_judged_unsafe(shape: str) -> None:
     guard, _ = last_turn_guard()

@@ -349,10 +349,18 @@ class LlamaGuardMiddleware(ParsedOnUnsafe, AgentMiddleware[AgentState[Any], Any]
         return self._sealing(message.model_copy(update={"response_metadata": metadata}))
 
     def _replaced(self, message: BaseMessage, violation: str, marker: dict[str, Any]) -> Any:
-        metadata = {**message.response_metadata, METADATA_KEY: marker}
-        update: dict[str, Any] = {"content": violation, "response_metadata": metadata}
+        # Nothing of the unsafe message stays but its identity (id, type, tool_call_id): any
+        # part a model reads (name, function calls, reasoning, metadata) may be the payload.
+        update: dict[str, Any] = {
+            "content": violation,
+            "name": None,
+            "additional_kwargs": {},
+            "response_metadata": {METADATA_KEY: marker},
+        }
         if isinstance(message, AIMessage):
             update.update(tool_calls=[], invalid_tool_calls=[])
+        if isinstance(message, ToolMessage):
+            update.update(artifact=None)
         return self._sealing(message.model_copy(update=update))
 
     # -- pure: seals ----------------------------------------------------------------------
