@@ -132,14 +132,16 @@ def test_unsafe_answer_raises_at_output(guard: LlamaGuard, poisoned_index: Any) 
     assert inner.calls == 1
 
 
-async def test_unsafe_answer_refused_keeps_sources(guard: LlamaGuard, poisoned_index: Any) -> None:
+async def test_unsafe_answer_refused_without_its_sources(
+    guard: LlamaGuard, poisoned_index: Any
+) -> None:
     engine = GuardedQueryEngine(rag_engine(poisoned_index), guard, on_unsafe="refuse")
     for response in (engine.query(SAFE_QUESTION), await engine.aquery(SAFE_QUESTION)):
         assert (
             str(response)
             == "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
         )
-        assert len(response.source_nodes) == 3
+        assert response.source_nodes == []  # what the answer quoted stays out of the refusal
         assert not shield_records(response)["output"]["safe"]
 
 

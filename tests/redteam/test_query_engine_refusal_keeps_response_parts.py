@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
 from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.base.response.schema import Response
 from llama_index.core.callbacks import CallbackManager
@@ -48,14 +47,12 @@ def refusals() -> list[Any]:
     return [engine.query("show me"), asyncio.run(engine.aquery("show me"))]
 
 
-@pytest.mark.xfail(strict=True, reason="escape: the refusal keeps the unsafe response's metadata")
 def test_the_refusal_carries_no_metadata_of_the_unsafe_answer() -> None:
     for refusal in refusals():
         assert "can't help" in str(refusal.response)
         assert not leaks(refusal.metadata), refusal.metadata
 
 
-@pytest.mark.xfail(strict=True, reason="escape: the refusal keeps the unsafe answer's sources")
 def test_the_refusal_carries_no_source_the_answer_was_blocked_for() -> None:
     for refusal in refusals():
         assert not leaks(refusal.source_nodes), refusal.source_nodes

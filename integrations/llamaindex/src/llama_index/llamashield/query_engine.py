@@ -161,10 +161,10 @@ class GuardedQueryEngine(GuardedEngine[BaseQueryEngine], BaseQueryEngine):
         self, response: RESPONSE_TYPE | None, records: Records, refusal: str, drive: Driver
     ) -> RESPONSE_TYPE:
         """The refusal, streamed (with ``drive``: the caller's flavour) when answers stream."""
-        # An unsafe answer keeps its sources (they explain what was retrieved); a blocked
-        # question has none, since retrieval never ran.
-        sources = list(response.source_nodes) if response is not None else []
-        metadata = _metadata_with(response, records)
+        # Nothing of an unsafe answer stays: its sources and metadata are its raw material
+        # (the passages it quoted, a Pandas or SQL engine's raw output).
+        sources: list[NodeWithScore] = []
+        metadata: dict[str, Any] = {METADATA_KEY: dict(records)}
         streaming = self._streaming or isinstance(
             response, StreamingResponse | AsyncStreamingResponse
         )
