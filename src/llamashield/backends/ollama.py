@@ -18,7 +18,7 @@ import httpx
 from llamashield._exceptions import ConfigurationError
 from llamashield._loop_local import LoopLocal
 from llamashield._taxonomy import Taxonomy, taxonomy_named_by
-from llamashield.backends._answers import checked_score
+from llamashield.backends._answers import LogprobScores, checked_score
 from llamashield.backends._base import (
     BackendAnswer,
     BackendError,
@@ -42,7 +42,7 @@ _AGENT_ON_CHAT = (
 )
 
 
-class OllamaBackend(ExchangeBackend):
+class OllamaBackend(LogprobScores, ExchangeBackend):
     """Llama Guard served by Ollama (``ollama pull llama-guard3:8b``), through its native API.
 
     ``mode="generate"`` (default) sends llamashield's own prompt to ``/api/generate`` with
@@ -118,11 +118,6 @@ class OllamaBackend(ExchangeBackend):
     def sends_prompt(self) -> bool:
         """Whether llamashield's prompt (with custom categories) reaches the model."""
         return self.mode == "generate"
-
-    @property
-    def gives_scores(self) -> bool:
-        """Whether answers may carry P(unsafe): logprobs are asked for (Ollama >= 0.12.11)."""
-        return bool(self.logprobs)
 
     score_hint = "OllamaBackend(..., logprobs=5) on Ollama 0.12.11 or later"
 

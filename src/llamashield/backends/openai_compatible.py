@@ -12,7 +12,7 @@ from llamashield._exceptions import ConfigurationError
 from llamashield._loop_local import LoopLocal
 from llamashield._redact import redact_url, register_secrets, url_secrets
 from llamashield._taxonomy import Taxonomy, taxonomy_named_by
-from llamashield.backends._answers import answer_from_completion
+from llamashield.backends._answers import LogprobScores, answer_from_completion
 from llamashield.backends._base import (
     BackendAnswer,
     BackendError,
@@ -57,7 +57,7 @@ def _no_taxonomy(model: str) -> ConfigurationError:
     )
 
 
-class OpenAICompatibleBackend(ExchangeBackend):
+class OpenAICompatibleBackend(LogprobScores, ExchangeBackend):
     """Llama Guard on any server that speaks OpenAI's completions protocol.
 
     ``mode="completions"`` (default) sends llamashield's own prompt to ``/v1/completions``, so
@@ -146,11 +146,6 @@ class OpenAICompatibleBackend(ExchangeBackend):
     def sends_prompt(self) -> bool:
         """Whether llamashield's prompt (with custom categories) reaches the model."""
         return self.mode == "completions"
-
-    @property
-    def gives_scores(self) -> bool:
-        """Whether answers carry P(unsafe): only when logprobs are requested."""
-        return bool(self.logprobs)
 
     score_hint = "OpenAICompatibleBackend(..., logprobs=5)"
 

@@ -9,7 +9,7 @@ from llamashield._exceptions import ConfigurationError
 from llamashield._loop_local import LoopLocal
 from llamashield._redact import redact_url, register_secrets, url_secrets
 from llamashield._taxonomy import Taxonomy, taxonomy_for_model
-from llamashield.backends._answers import answer_from_completion
+from llamashield.backends._answers import LogprobScores, answer_from_completion
 from llamashield.backends._base import (
     BackendAnswer,
     BackendError,
@@ -49,7 +49,7 @@ def _malformed_reply() -> BackendError:
     return BackendError(f"{_SERVICE} answered something unreadable", kind="malformed")
 
 
-class TogetherBackend(Closeable):
+class TogetherBackend(LogprobScores, Closeable):
     """Llama Guard served by Together (``/v1/chat/completions``; raw ``/v1/completions`` when
     the policy has custom categories or excludes some from the prompt, so llamashield builds
     the prompt; it is sent without the ``<|begin_of_text|>`` text, since the server adds BOS).
@@ -110,11 +110,6 @@ class TogetherBackend(Closeable):
     # Capabilities the guard checks at construction (a setting that cannot apply is an error):
     # custom categories go out in llamashield's prompt on raw completions.
     sends_prompt = True
-
-    @property
-    def gives_scores(self) -> bool:
-        """Whether answers carry P(unsafe): only when logprobs are requested."""
-        return bool(self.logprobs)
 
     score_hint = "TogetherBackend(logprobs=True)"
 
