@@ -1,16 +1,24 @@
 """Sans-I/O plans: each guarded behaviour written once, driven by a sync and an async driver.
 
-A plan is a generator that yields steps ("judge these conversations", "call the wrapped
-component") and receives their results; it decides everything else (what to judge, what an
-unsafe verdict does) without doing I/O itself. ``run_plan`` performs the steps with
-``guard.check_many`` and plain calls, ``arun_plan`` with ``await guard.acheck_many`` and
-awaited calls: the way httpx drives its auth flows. An error raised by a step is thrown back
-into the plan, so its ``try``/``finally`` blocks run as in straight-line code.
+A plan is a generator that yields steps and receives their results; it decides everything else
+(what to judge, what an unsafe verdict does) without doing I/O itself. The drivers perform the
+steps, the way httpx drives its auth flows: ``run_plan`` and ``stream_plan`` with blocking
+calls and threads, ``arun_plan`` and ``astream_plan`` with awaits and tasks. An error raised by
+a step is thrown back into the plan, so its ``try``/``finally`` blocks run as in straight-line
+code.
 
-With OpenTelemetry (``llamashield[otel]``), each driven plan is one span named after the
-component whose plan it is (``llamashield GuardedQueryEngine``), opened in the caller's context:
-the guard's check spans and the wrapped component's own spans are its children. A ``Judge``
-step's ``stage`` is recorded on its checks.
+Steps (``_steps.py``): ``Judge`` and ``JudgeConversation`` (the guard), ``Call`` (the wrapped
+component), ``Start``/``Await`` (a step in the background, then its result), ``Stream``/``Next``
+(open a stream, moderated or not, then read it item by item) and ``Emit`` (hand an item to the
+consumer: stream plans only). ``run_plan``/``arun_plan`` return the plan's value;
+``stream_plan``/``astream_plan`` are iterators of what it emits. Whatever a plan opened or
+started (streams, background steps) is closed or cancelled when it ends, fails or the consumer
+stops iterating.
+
+With OpenTelemetry (``llamashield[otel]``), each plan driven by ``run_plan``/``arun_plan`` is
+one span named after the component whose plan it is (``llamashield GuardedQueryEngine``), opened
+in the caller's context: the guard's check spans and the wrapped component's own spans are its
+children. A ``Judge`` step's ``stage`` is recorded on its checks.
 
 Example::
 
@@ -22,61 +30,74 @@ Example::
 
     answer = run_plan(plan("hi"), guard)            # sync
     answer = await arun_plan(plan("hi"), guard)     # async, same decisions
+
+    def tokens(question: str) -> Plan[None]:
+        source = yield Stream(Call(llm.stream, llm.astream, (question,)),
+                              StreamModeration(context=question))
+        yield from relay(source)                     # judged window by window
+        if source.blocked is not None:
+            yield Emit("[stopped]")
+
+    for token in stream_plan(tokens("hi"), guard): ...
+    async for token in astream_plan(tokens("hi"), guard): ...
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import inspect
-from collections.abc import Callable, Collection, Generator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llamashield import _telemetry
+from llamashield._steps import (
+    END,
+    Await,
+    Call,
+    Emit,
+    Judge,
+    JudgeConversation,
+    Next,
+    Pending,
+    Plan,
+    Start,
+    Step,
+    Stream,
+    StreamModeration,
+    StreamSource,
+    relay,
+)
 
 if TYPE_CHECKING:
     from llamashield._guard import LlamaGuard
 
-__all__ = ["Call", "Judge", "JudgeConversation", "Plan", "arun_plan", "run_plan"]
+__all__ = [
+    "END",
+    "Await",
+    "Call",
+    "Emit",
+    "Judge",
+    "JudgeConversation",
+    "Next",
+    "Pending",
+    "Plan",
+    "Start",
+    "Step",
+    "Stream",
+    "StreamModeration",
+    "StreamSource",
+    "arun_plan",
+    "astream_plan",
+    "relay",
+    "run_plan",
+    "stream_plan",
+]
 
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class Judge:
-    """Judge these conversations (concurrently); the plan receives ``list[Verdict]``.
-
-    ``stage`` (``input``, ``output``, ``tool_args``...) only labels the checks' spans and
-    metrics; without it a check's role implies it (user: input, agent: output).
-    """
-
-    conversations: Sequence[Any]
-    stage: str | None = None
-
-
-@dataclass(frozen=True)
-class JudgeConversation:
-    """Judge every message of ``conversation`` that came from outside, each as the last turn
-    of its own prefix (``LlamaGuard.check_conversation``); the plan receives one ``Verdict``.
-    ``trusted`` holds the indexes of messages the guarded model produced in this run."""
-
-    conversation: Any
-    trusted: Collection[int] = ()
-
-
-@dataclass(frozen=True)
-class Call:
-    """Call the wrapped component: ``sync(*args, **kwargs)`` under ``run_plan``, ``async_``
-    (awaited when it returns an awaitable) under ``arun_plan``; the plan receives the result.
-    """
-
-    sync: Callable[..., Any]
-    async_: Callable[..., Any] | None = None
-    args: tuple[Any, ...] = ()
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
-
-
-Step: TypeAlias = Judge | JudgeConversation | Call
-Plan: TypeAlias = Generator[Step, Any, R]
 
 
 class _Stepper:
@@ -102,52 +123,232 @@ class _Stepper:
         return step
 
 
-def _perform(step: Step, guard: LlamaGuard) -> Any:
-    if isinstance(step, Judge):
-        if not step.conversations:
-            return []
-        with _telemetry.stage_scope(step.stage):
-            return guard.check_many(list(step.conversations))
-    if isinstance(step, JudgeConversation):
-        return guard.check_conversation(step.conversation, trusted=step.trusted)
-    return step.sync(*step.args, **step.kwargs)
+def _not_emittable(step: Step) -> None:
+    if isinstance(step, Emit):
+        raise TypeError(
+            "a plan driven by run_plan/arun_plan cannot Emit: drive it with stream_plan/"
+            "astream_plan to hand items to a consumer"
+        )
 
 
-async def _aperform(step: Step, guard: LlamaGuard) -> Any:
-    if isinstance(step, Judge):
-        conversations = list(step.conversations)
-        if not conversations:
-            return []
-        with _telemetry.stage_scope(step.stage):
-            return await guard.acheck_many(conversations)
-    if isinstance(step, JudgeConversation):
-        return await guard.acheck_conversation(step.conversation, trusted=step.trusted)
-    result = (step.async_ or step.sync)(*step.args, **step.kwargs)
-    return await result if inspect.isawaitable(result) else result
+# -- sync ---------------------------------------------------------------------------------------
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    # One lazily made pool for every background step: a pool per call starts and joins a
+    # thread each time, which costs more than a fast guard's answer.
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(thread_name_prefix="llamashield-plan")
+    return _pool
+
+
+def _forget_pool() -> None:
+    # A forked child has none of the parent's threads: its copy of the pool would queue forever.
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+class _SyncResources:
+    """What a sync plan opened or started, closed or cancelled when it ends."""
+
+    def __init__(self, guard: LlamaGuard) -> None:
+        self.guard = guard
+        self.sources: list[StreamSource] = []
+        self.pending: list[Pending] = []
+
+    def perform(self, step: Step) -> Any:
+        if isinstance(step, Judge):
+            if not step.conversations:
+                return []
+            with _telemetry.stage_scope(step.stage):
+                return self.guard.check_many(list(step.conversations))
+        if isinstance(step, JudgeConversation):
+            return self.guard.check_conversation(step.conversation, trusted=step.trusted)
+        if isinstance(step, Call):
+            return step.sync(*step.args, **step.kwargs)
+        if isinstance(step, Stream):
+            return self._open(step)
+        if isinstance(step, Next):
+            return next(step.source.iterator, END)
+        if isinstance(step, Start):
+            inner = step.step
+            run = contextvars.copy_context().run  # the caller's span is the step's parent
+            pending = Pending(inner, _executor().submit(run, self.perform, inner))
+            self.pending.append(pending)
+            return pending
+        if isinstance(step, Await):
+            return self._await(step.pending)
+        _not_emittable(step)
+        raise TypeError(f"not a plan step: {step!r}")
+
+    def _open(self, step: Stream) -> StreamSource:
+        from llamashield.streaming import moderate_stream
+
+        items = step.open.sync(*step.open.args, **step.open.kwargs)
+        moderated = None
+        if step.moderation is not None:
+            moderated = moderate_stream(items, self.guard, **step.moderation.options())
+            items = moderated
+        source = StreamSource(iter(items), moderated)
+        self.sources.append(source)
+        return source
+
+    def _await(self, pending: Pending) -> Any:
+        future: Future[Any] = pending.handle
+        self.pending.remove(pending)
+        if future.cancel():  # never started (every worker busy): run it here, no waiting
+            return self.perform(pending.step)
+        return future.result()
+
+    def close(self) -> None:
+        for pending in self.pending:
+            pending.handle.cancel()  # nothing will read it
+        for source in reversed(self.sources):
+            close = getattr(source.iterator, "close", None)
+            if close is not None:
+                close()  # stops the upstream generation when the plan stops early
 
 
 def run_plan(plan: Plan[R], guard: LlamaGuard) -> R:
-    """Drive ``plan`` with sync I/O."""
+    """Drive ``plan`` with sync I/O; return its value."""
     stepper = _Stepper(plan)
+    resources = _SyncResources(guard)
     with _ComponentSpan(plan, guard):
-        while (step := stepper.next()) is not None:
-            try:
-                stepper.result = _perform(step, guard)
-            except BaseException as exc:  # thrown into the plan: its finally blocks run
-                stepper.error = exc
+        try:
+            while (step := stepper.next()) is not None:
+                try:
+                    stepper.result = resources.perform(step)
+                except BaseException as exc:  # thrown into the plan: its finally blocks run
+                    stepper.error = exc
+        finally:
+            plan.close()
+            resources.close()
     return stepper.value  # type: ignore[no-any-return]
+
+
+def stream_plan(plan: Plan[Any], guard: LlamaGuard) -> Iterator[Any]:
+    """Drive ``plan`` with sync I/O; yield what it emits."""
+    stepper = _Stepper(plan)
+    resources = _SyncResources(guard)
+    try:
+        while (step := stepper.next()) is not None:
+            if isinstance(step, Emit):
+                yield step.item
+                continue
+            try:
+                stepper.result = resources.perform(step)
+            except BaseException as exc:
+                stepper.error = exc
+    finally:
+        plan.close()  # the consumer stopped early: the plan's finally blocks run first
+        resources.close()
+
+
+# -- async --------------------------------------------------------------------------------------
+
+
+class _AsyncResources:
+    """What an async plan opened or started, closed or cancelled when it ends."""
+
+    def __init__(self, guard: LlamaGuard) -> None:
+        self.guard = guard
+        self.sources: list[StreamSource] = []
+        self.pending: list[Pending] = []
+
+    async def perform(self, step: Step) -> Any:
+        if isinstance(step, Judge):
+            conversations = list(step.conversations)
+            if not conversations:
+                return []
+            with _telemetry.stage_scope(step.stage):
+                return await self.guard.acheck_many(conversations)
+        if isinstance(step, JudgeConversation):
+            return await self.guard.acheck_conversation(step.conversation, trusted=step.trusted)
+        if isinstance(step, Call):
+            result = (step.async_ or step.sync)(*step.args, **step.kwargs)
+            return await result if inspect.isawaitable(result) else result
+        if isinstance(step, Stream):
+            return await self._open(step)
+        if isinstance(step, Next):
+            return await anext(step.source.iterator, END)
+        if isinstance(step, Start):
+            pending = Pending(step.step, asyncio.ensure_future(self.perform(step.step)))
+            self.pending.append(pending)
+            return pending
+        if isinstance(step, Await):
+            self.pending.remove(step.pending)
+            return await step.pending.handle
+        _not_emittable(step)
+        raise TypeError(f"not a plan step: {step!r}")
+
+    async def _open(self, step: Stream) -> StreamSource:
+        from llamashield.streaming import amoderate_stream
+
+        opened = (step.open.async_ or step.open.sync)(*step.open.args, **step.open.kwargs)
+        items = await opened if inspect.isawaitable(opened) else opened
+        moderated = None
+        if step.moderation is not None:
+            moderated = amoderate_stream(items, self.guard, **step.moderation.options())
+            items = moderated
+        source = StreamSource(aiter(items), moderated)
+        self.sources.append(source)
+        return source
+
+    async def close(self) -> None:
+        tasks = [pending.handle for pending in self.pending if not pending.handle.done()]
+        for task in tasks:
+            task.cancel()
+        # return_exceptions: the tasks' own errors and cancellations are not ours to raise.
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for source in reversed(self.sources):
+            aclose = getattr(source.iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
 
 async def arun_plan(plan: Plan[R], guard: LlamaGuard) -> R:
     """Drive ``plan`` with async I/O (the guard's ``acheck_many``, the async calls)."""
     stepper = _Stepper(plan)
+    resources = _AsyncResources(guard)
     with _ComponentSpan(plan, guard):
+        try:
+            while (step := stepper.next()) is not None:
+                try:
+                    stepper.result = await resources.perform(step)
+                except BaseException as exc:
+                    stepper.error = exc
+        finally:
+            plan.close()
+            await resources.close()
+    return stepper.value  # type: ignore[no-any-return]
+
+
+async def astream_plan(plan: Plan[Any], guard: LlamaGuard) -> AsyncIterator[Any]:
+    """Drive ``plan`` with async I/O; yield what it emits."""
+    stepper = _Stepper(plan)
+    resources = _AsyncResources(guard)
+    try:
         while (step := stepper.next()) is not None:
+            if isinstance(step, Emit):
+                yield step.item
+                continue
             try:
-                stepper.result = await _aperform(step, guard)
+                stepper.result = await resources.perform(step)
             except BaseException as exc:
                 stepper.error = exc
-    return stepper.value  # type: ignore[no-any-return]
+    finally:
+        plan.close()
+        await resources.close()
 
 
 class _ComponentSpan:

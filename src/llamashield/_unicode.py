@@ -54,6 +54,7 @@ _TAGS = "\U000e0020-\U000e007e"
 _SELECTORS = "\ufe00-\ufe0f\U000e0100-\U000e01ef"
 _HIDING = re.compile(f"[{_TAGS}{_SELECTORS}]")
 _TAG = re.compile(f"[{_TAGS}]")
+_SELECTOR = re.compile(f"[{_SELECTORS}]")
 _SELECTOR_RUN = re.compile(f"[{_SELECTORS}]{{2,}}")
 _ALL_BUT_SELECTORS = re.compile(f"(?![{_SELECTORS}]){_INVISIBLE_CLASS}")
 # Combining marks NFKC could not compose onto their letter ("b\u0336o\u0336m\u0336b\u0336",
@@ -96,14 +97,23 @@ def _smuggled_runs(text: str) -> list[str]:
     found = ["".join(chr(ord(c) - 0xE0000) for c in _TAG.findall(text))]
     selectors_only = _ALL_BUT_SELECTORS.sub("", text)
     for run in _SELECTOR_RUN.findall(selectors_only):
-        data = bytes(ord(c) - 0xFE00 if ord(c) < 0x10000 else ord(c) - 0xE0100 + 16 for c in run)
         try:
-            decoded = data.decode("utf-8")
+            decoded = _selector_bytes(run).decode("utf-8")
         except UnicodeDecodeError:
             continue
         if decoded.isprintable():
             found.append(decoded)
+    # Selectors spread one after each visible letter spell bytes as surely as a run does: all
+    # of them, in order, too. An emoji's U+FE0F reads as a control byte and drops out here.
+    spread = _selector_bytes("".join(_SELECTOR.findall(text))).decode("utf-8", errors="ignore")
+    spread = "".join(c for c in spread if c.isprintable())
+    if spread.strip() and spread not in found:
+        found.append(spread)
     return [f for f in found if f.strip()]
+
+
+def _selector_bytes(selectors: str) -> bytes:
+    return bytes(ord(c) - 0xFE00 if ord(c) < 0x10000 else ord(c) - 0xE0100 + 16 for c in selectors)
 
 
 def smuggled(text: str) -> list[str]:

@@ -5,10 +5,15 @@ the core's private modules can change without breaking them; a third-party integ
 rely on the same names. ``INTERFACE_VERSION`` changes when a name here changes meaning.
 
 - **Plans** (sans-I/O): a guarded behaviour is a generator yielding steps, driven by
-  ``run_plan`` (sync) or ``arun_plan`` (async), so it is written once:
-  ``Judge`` (conversations, last turn each: ``list[Verdict]``; ``stage=`` labels their
-  spans and metrics), ``JudgeConversation`` (every turn that came from outside: one
-  ``Verdict``), ``Call`` (the wrapped component).
+  ``run_plan``/``arun_plan`` (a value) or ``stream_plan``/``astream_plan`` (the items it
+  emits), so it is written once for sync and async: ``Judge`` (conversations, last turn each:
+  ``list[Verdict]``; ``stage=`` labels their spans and metrics), ``JudgeConversation`` (every
+  turn that came from outside: one ``Verdict``), ``Call`` (the wrapped component), ``Start`` /
+  ``Await`` (a step in the background), ``Stream`` / ``Next`` (open a stream, moderated window
+  by window with ``StreamModeration``, and read it; ``END`` when done; ``relay`` emits it all),
+  ``Emit`` (an item for the consumer). Whatever a plan opened is closed when it ends.
+- **The unsafe outcome**: ``unsafe_outcome`` / ``unsafe_stream_outcome`` apply a parsed
+  ``UnsafeAction`` to a ``Blocked`` payload (raise, or the component's handler per mode).
 - **Observability**: ``stage_scope(stage)`` labels the checks made inside it (for components
   that call the guard directly); each driven plan is a span of its component.
 - **Content**: ``judged_text`` (the one mapping from any content to the text Llama Guard
@@ -45,30 +50,66 @@ from llamashield._blocked import (
 )
 from llamashield._content import JudgedContent, UnjudgeableContent, judged_text
 from llamashield._conversation import register_message_reader
-from llamashield._plan import Call, Judge, JudgeConversation, Plan, Step, arun_plan, run_plan
+from llamashield._outcome import Handlers, unsafe_outcome, unsafe_stream_outcome
+from llamashield._plan import (
+    END,
+    Await,
+    Call,
+    Emit,
+    Judge,
+    JudgeConversation,
+    Next,
+    Pending,
+    Plan,
+    Start,
+    Step,
+    Stream,
+    StreamModeration,
+    StreamSource,
+    arun_plan,
+    astream_plan,
+    relay,
+    run_plan,
+    stream_plan,
+)
 from llamashield._telemetry import stage_scope
 
 __all__ = [
     "DEFAULT_REFUSAL",
+    "END",
     "INTERFACE_VERSION",
     "METADATA_KEY",
+    "Await",
     "Blocked",
     "Call",
+    "Emit",
+    "Handlers",
     "Judge",
     "JudgeConversation",
     "JudgedContent",
+    "Next",
+    "Pending",
     "Plan",
+    "Start",
     "Step",
+    "Stream",
+    "StreamModeration",
+    "StreamSource",
     "UnjudgeableContent",
     "UnsafeAction",
     "arun_plan",
+    "astream_plan",
     "format_refusal",
     "judged_text",
     "parse_on_unsafe",
     "register_message_reader",
+    "relay",
     "run_plan",
     "stage_scope",
+    "stream_plan",
+    "unsafe_outcome",
+    "unsafe_stream_outcome",
     "verdict_metadata",
 ]
 
-INTERFACE_VERSION = 1
+INTERFACE_VERSION = 2

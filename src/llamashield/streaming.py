@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AsyncModeratedStream",
     "ModeratedStream",
-    "Step",
+    "Schedule",
     "StreamWindows",
     "Window",
     "amoderate_stream",
@@ -104,8 +104,9 @@ class Window(Generic[T]):
 
 
 @dataclass
-class Step(Generic[T]):
-    """What a driver does next: judge ``launch`` (in order), hand ``release`` to the consumer."""
+class Schedule(Generic[T]):
+    """What a stream's driver does next: judge ``launch`` (in order), hand ``release`` to the
+    consumer."""
 
     launch: list[Window[T]] = field(default_factory=list)
     release: list[T] = field(default_factory=list)
@@ -115,7 +116,7 @@ class StreamWindows(Generic[T]):
     """The pure bookkeeping of a moderated stream (no I/O): windows, verdicts, what to release.
 
     Drivers call ``feed`` per chunk, ``finish`` at the end of the source and ``settle`` per
-    verdict; each returns a ``Step``: windows to judge (``conversation(window)`` gives the
+    verdict; each returns a ``Schedule``: windows to judge (``conversation(window)`` gives the
     conversation to send) and items now safe to release, in order. At most ``max_in_flight``
     windows are judged at once; windows completed meanwhile are merged and judged together when a
     check returns, so a fast model never queues more guard calls than that. The tail is launched
@@ -175,7 +176,7 @@ class StreamWindows(Generic[T]):
 
     # -- inputs -----------------------------------------------------------------------------
 
-    def feed(self, item: T, text: str) -> Step[T]:
+    def feed(self, item: T, text: str) -> Schedule[T]:
         """Add one chunk; return the windows to judge now (none or one; none once blocked)."""
         self._require_open()
         if text:
@@ -190,7 +191,7 @@ class StreamWindows(Generic[T]):
         self._open.end = self._length
         passed = [item] if self.shadow else []
         if self.blocked is not None or not self._window_complete():
-            return Step(release=passed)
+            return Schedule(release=passed)
         completed = self._close_open()
         if self._queued is not None:
             completed = self._merge(self._queued, completed)
@@ -199,36 +200,36 @@ class StreamWindows(Generic[T]):
         step.release[:0] = passed
         return step
 
-    def finish(self) -> Step[T]:
+    def finish(self) -> Schedule[T]:
         """The source ended: judge the tail (with anything queued) now, whatever the limit."""
         self._require_open()
         self.ended = True
         if self.blocked is not None:  # nothing is judged or released after a block
-            return Step()
+            return Schedule()
         tail = self._close_open()
         if self._queued is not None:
             tail = self._merge(self._queued, tail)
             self._queued = None
         tail.final = True
         if not tail.items and not tail.size:
-            return Step(release=self._collect())
+            return Schedule(release=self._collect())
         return self._schedule(tail, force=True)
 
-    def settle(self, window: Window[T], verdict: Verdict) -> Step[T]:
+    def settle(self, window: Window[T], verdict: Verdict) -> Schedule[T]:
         """Record ``window``'s verdict; unsafe blocks the stream for good (``.blocked``)."""
         self._in_flight.discard(window.index)
         if self.blocked is not None:
-            return Step()
+            return Schedule()
         self.verdicts.append(verdict)
         if not verdict.safe:
             self.blocked = verdict
             self._judged.clear()
             self._queued = None
             _telemetry.note_stream(verdict, held_back=0, withheld=self._length - self._released_end)
-            return Step()
+            return Schedule()
         _telemetry.note_stream(verdict, held_back=0 if self.shadow else window.size, withheld=0)
         self._judged[window.index] = window
-        step = Step[T](release=self._collect())
+        step = Schedule[T](release=self._collect())
         if self._queued is not None and len(self._in_flight) < self.max_in_flight:
             queued, self._queued = self._queued, None
             more = self._schedule(queued, force=False)
@@ -299,16 +300,16 @@ class StreamWindows(Generic[T]):
     def _merge(first: Window[T], second: Window[T]) -> Window[T]:
         return Window(first.index, [*first.items, *second.items], first.start, second.end)
 
-    def _schedule(self, window: Window[T], *, force: bool) -> Step[T]:
+    def _schedule(self, window: Window[T], *, force: bool) -> Schedule[T]:
         if not self.text[window.start : window.end].strip():
             # No new words: everything before was judged already, nothing to ask the guard.
             self._judged[window.index] = window
-            return Step(release=self._collect())
+            return Schedule(release=self._collect())
         if not force and len(self._in_flight) >= self.max_in_flight:
             self._queued = window
-            return Step()
+            return Schedule()
         self._in_flight.add(window.index)
-        return Step(launch=[window])
+        return Schedule(launch=[window])
 
     def _collect(self) -> list[T]:
         released: list[T] = []
@@ -410,7 +411,7 @@ class ModeratedStream(_ModeratedStreamBase[T]):
         )
         checks: dict[Future[Verdict], Window[T]] = {}
 
-        def launch(step: Step[T]) -> list[T]:
+        def launch(step: Schedule[T]) -> list[T]:
             for window in step.launch:
                 # In the consumer's context: its OpenTelemetry span is the check's parent.
                 conversation = windows.conversation(window)
@@ -468,7 +469,7 @@ class AsyncModeratedStream(_ModeratedStreamBase[T]):
         checks: dict[asyncio.Task[Verdict], Window[T]] = {}
         reader = asyncio.create_task(_read_into(iterator, events))
 
-        def launch(step: Step[T]) -> list[T]:
+        def launch(step: Schedule[T]) -> list[T]:
             for window in step.launch:
                 task = asyncio.create_task(self.guard.acheck(windows.conversation(window)))
                 task.add_done_callback(lambda done: events.put_nowait(("verdict", done)))
@@ -547,19 +548,7 @@ def moderate_stream(
         raise_on_unsafe: raise ``UnsafeContentError(stage=stage)`` on a block; if False the
             iteration just ends and ``.blocked`` holds the verdict (to send a refusal instead).
     """
-    return ModeratedStream(
-        source,
-        guard,
-        context=context,
-        text=text,
-        window=window,
-        min_window_chars=min_window_chars,
-        max_window_chars=max_window_chars,
-        max_in_flight=max_in_flight,
-        max_context_chars=max_context_chars,
-        raise_on_unsafe=raise_on_unsafe,
-        stage=stage,
-    )
+    return ModeratedStream(source, guard, **_options(locals()))
 
 
 def amoderate_stream(
@@ -577,16 +566,13 @@ def amoderate_stream(
     stage: str = "output",
 ) -> AsyncModeratedStream[T]:
     """Moderate an async stream; ``async for`` over the result. Arguments as ``moderate_stream``."""
-    return AsyncModeratedStream(
-        source,
-        guard,
-        context=context,
-        text=text,
-        window=window,
-        min_window_chars=min_window_chars,
-        max_window_chars=max_window_chars,
-        max_in_flight=max_in_flight,
-        max_context_chars=max_context_chars,
-        raise_on_unsafe=raise_on_unsafe,
-        stage=stage,
-    )
+    return AsyncModeratedStream(source, guard, **_options(locals()))
+
+
+_OPTIONS = ("context", "text", "window", "min_window_chars", "max_window_chars", "max_in_flight",
+            "max_context_chars", "raise_on_unsafe", "stage")  # fmt: skip
+
+
+def _options(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The stream options among a public function's arguments (both take the same ones)."""
+    return {name: arguments[name] for name in _OPTIONS}

@@ -24,7 +24,7 @@ from hypothesis.stateful import (
 )
 
 from llamashield import Category, Verdict
-from llamashield.streaming import Step, StreamWindows, Window
+from llamashield.streaming import Schedule, StreamWindows, Window
 
 SAFE = Verdict(safe=True, role="agent", raw="safe")
 UNSAFE = Verdict(safe=False, categories=(Category("S1", "Violent Crimes"),), role="agent")
@@ -63,7 +63,7 @@ class StreamWindowsMachine(RuleBasedStateMachine):
 
     # -- driving ------------------------------------------------------------------------------
 
-    def _apply(self, step: Step[int]) -> None:
+    def _apply(self, step: Schedule[int]) -> None:
         if self.windows.blocked is not None and self.released_at_block is not None:
             assert step.launch == [] and step.release == [], "a step after the block"
         for window in step.launch:

@@ -98,6 +98,18 @@ visible_words = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz ."), min_siz
 
 @settings(max_examples=300, deadline=None)
 @given(visible=visible_words, word=words, data=st.data())
+def test_variation_selectors_spread_among_visible_letters_are_decoded(
+    visible: str, word: str, data: st.DataObject
+) -> None:
+    # One selector after each visible letter spells the word's bytes as surely as a run does.
+    assume(word.strip() and visible.strip())
+    text = data.draw(shuffled_in(visible, selectors(word)), label="text")
+    lines = [line.strip() for line in neutralize(text).splitlines()]
+    assert lines[0] == visible.strip() and neutralize(word) in lines[1:]
+
+
+@settings(max_examples=300, deadline=None)
+@given(visible=visible_words, word=words, data=st.data())
 def test_tag_characters_spread_among_visible_letters_are_decoded(
     visible: str, word: str, data: st.DataObject
 ) -> None:

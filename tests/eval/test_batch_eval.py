@@ -24,7 +24,7 @@ from llamashield.evaluation import (
     evaluate_batch,
     load_sample,
 )
-from llamashield.evaluation._batch_plan import plan_batch
+from llamashield.evaluation._batch_requests import prepare_batch
 from llamashield.testing import LoopbackServer
 
 
@@ -206,7 +206,7 @@ def test_results_map_back_by_custom_id_in_any_order(
     backend = TogetherBackend(api_key="k", base_url="http://127.0.0.1:9")
     guard = LlamaGuard(backend)
     rows = [EvalRow(str(i), f"prompt {i}", None, u) for i, u in enumerate(unsafe)]
-    plan = plan_batch(guard, backend, rows)
+    plan = prepare_batch(guard, backend, rows)
     assert len({item.custom_id for item in plan.items}) == len(rows)
     outputs = [_line(item.custom_id, "unsafe\nS1" if unsafe[item.index] else "safe")
                for item in plan.items if item.index not in fail]  # fmt: skip
@@ -227,7 +227,7 @@ def test_unreadable_answers_and_http_errors_are_row_errors_not_verdicts() -> Non
     backend = TogetherBackend(api_key="k", base_url="http://127.0.0.1:9")
     guard = LlamaGuard(backend, on_error="allow")  # even where errors are allowed
     rows = [EvalRow(str(i), f"p{i}", None, True) for i in range(4)]
-    plan = plan_batch(guard, backend, rows)
+    plan = prepare_batch(guard, backend, rows)
     ids = [item.custom_id for item in plan.items]
     outputs = [
         _line(ids[0], "I cannot help with that"),
@@ -247,7 +247,7 @@ def test_simulated_backend_guard_is_refused_programmatically() -> None:
 
 
 def test_result_files_that_are_not_jsonl_are_errors_not_skipped() -> None:
-    from llamashield.evaluation._batch_plan import parse_jsonl
+    from llamashield.evaluation._batch_requests import parse_jsonl
 
     assert parse_jsonl(b'{"a": 1}\n\n{"b": 2}\n') == [{"a": 1}, {"b": 2}]
     for bad in (b'{"a": 1}\nnot json\n', b"[1, 2]\n"):

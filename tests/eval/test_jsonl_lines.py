@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llamashield.evaluation._batch_plan import parse_jsonl
+from llamashield.evaluation._batch_requests import parse_jsonl
 from llamashield.evaluation._sources import SourceError, jsonl_records
 
 _objects = st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=3)

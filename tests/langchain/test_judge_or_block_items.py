@@ -32,6 +32,7 @@ from langgraph.prebuilt.tool_node import ToolCallRequest
 
 from llamashield import ConfigurationError, LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
+from llamashield.integration import run_plan
 
 BOMB = "how to build a bomb"
 
@@ -195,9 +196,8 @@ def test_a_handler_passed_in_the_config_sees_only_judged_output(
 
 def _judged_answer(middleware: LlamaGuardMiddleware, args: dict[str, Any]) -> AIMessage:
     answer = call_tool("search", args, call_id="c1")
-    check = middleware._plan_output([HumanMessage("hi")], ModelResponse([answer], None))
-    assert check is not None
-    marked = middleware._run(check, ModelResponse([answer], None)).result[0]
+    plan = middleware._judged_output([HumanMessage("hi")], ModelResponse([answer], None))
+    marked = run_plan(plan, middleware.guard).result[0]
     assert isinstance(marked, AIMessage)
     return marked
 

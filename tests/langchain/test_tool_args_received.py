@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool
 from langchain_llamashield import LlamaGuardMiddleware, guard_tool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import to_jsonable_python
 
 from llamashield import LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
@@ -62,17 +64,17 @@ def _recording_tool(schema: type[BaseModel], received: list[dict[str, Any]]) -> 
     )
 
 
-def _strings(value: Any) -> list[str]:
-    """Every string inside ``value`` (models, dicts, lists)."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, BaseModel):
-        return _strings(value.model_dump())
-    if isinstance(value, dict):
-        return [s for item in value.values() for s in _strings(item)]
-    if isinstance(value, list | tuple):
-        return [s for item in value for s in _strings(item)]
-    return []
+def _strings(value: Any) -> Iterator[str]:
+    """Every string value inside ``value``, read from its JSON form (models dumped)."""
+    pending = [to_jsonable_python(value)]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
 
 
 words = st.text(alphabet="abcdefghijklmnopqrstuvwxyz ", min_size=1, max_size=20).filter(

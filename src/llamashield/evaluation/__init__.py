@@ -23,7 +23,7 @@ plots need matplotlib (both in ``llamashield[cli]``).
 """
 
 from llamashield.evaluation._batch import evaluate_batch
-from llamashield.evaluation._batch_plan import BatchMismatchError
+from llamashield.evaluation._batch_requests import BatchMismatchError
 from llamashield.evaluation._dataset import (
     ColumnMap,
     DatasetError,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llamashield._exceptions import ConfigurationError
-from llamashield.evaluation._batch_plan import BatchPlan, parse_jsonl, plan_batch
+from llamashield.evaluation._batch_requests import BatchRequests, parse_jsonl, prepare_batch
 from llamashield.evaluation._dataset import EvalRow
 from llamashield.evaluation._evaluate import _meta, preset_of
 from llamashield.evaluation._presets import get_preset
@@ -45,13 +45,13 @@ def _client(guard: LlamaGuard) -> Any:
     return guard.backend._client.with_options(max_retries=3)
 
 
-def _submit(client: Any, plan: BatchPlan, model: str) -> str:
+def _submit(client: Any, batch: BatchRequests, model: str) -> str:
     with tempfile.TemporaryDirectory(prefix="llamashield-batch-") as folder:
         path = Path(folder, "llamashield-batch-input.jsonl")
-        path.write_text(plan.jsonl(), encoding="utf-8")
+        path.write_text(batch.jsonl(), encoding="utf-8")
         uploaded = client.files.upload(file=path, purpose="batch-api", check=False)
     created = client.batches.create(
-        endpoint=plan.endpoint, input_file_id=uploaded.id, model_id=model
+        endpoint=batch.endpoint, input_file_id=uploaded.id, model_id=model
     )
     if created.job is None or not created.job.id:
         raise RuntimeError(f"Together created no batch job: {created}")
@@ -142,15 +142,15 @@ def evaluate_batch(
     """
     preset = preset_of(rows, preset)
     client = _client(guard)
-    plan = plan_batch(guard, guard.backend, rows)  # type: ignore[arg-type]
+    batch = prepare_batch(guard, guard.backend, rows)  # type: ignore[arg-type]
     started = time.perf_counter()
     job: Any = None
-    if plan.items:
+    if batch.items:
         if batch_id is None:
-            batch_id = _submit(client, plan, guard.model)
+            batch_id = _submit(client, batch, guard.model)
             if on_submitted is not None:
                 on_submitted(batch_id)
-        job = _wait(client, batch_id, len(plan.items), poll_interval, on_progress, sleep)
+        job = _wait(client, batch_id, len(batch.items), poll_interval, on_progress, sleep)
         with tempfile.TemporaryDirectory(prefix="llamashield-batch-") as scratch:
             folder = save_files or Path(scratch)
             outputs = _download(client, job.output_file_id, folder / f"{batch_id}-output.jsonl")
@@ -158,13 +158,13 @@ def evaluate_batch(
         missing = "no result in the batch output"
         if job.status != "COMPLETED":
             missing = f"the batch ended {job.status}" + (f": {job.error}" if job.error else "")
-        results = plan.results(guard, rows, outputs, errors, missing=missing)
+        results = batch.results(guard, rows, outputs, errors, missing=missing)
     elif batch_id is not None:
         raise ConfigurationError("--batch-id given, but none of these rows goes in a batch")
     else:
         results = {}
     failed = sorted(i for i, r in results.items() if r.error is not None)
-    results.update(_online(guard, rows, plan.online, "judging online", concurrency, on_progress))
+    results.update(_online(guard, rows, batch.online, "judging online", concurrency, on_progress))
     retried = failed if retry_failed else []
     results.update(_online(guard, rows, retried, "retrying online", concurrency, on_progress))
     report = build_report(
@@ -176,9 +176,9 @@ def evaluate_batch(
             "batch": {
                 "id": batch_id,
                 "status": None if job is None else job.status,
-                "endpoint": plan.endpoint,
-                "rows_in_batch": len(plan.items),
-                "rows_online": len(plan.online),
+                "endpoint": batch.endpoint,
+                "rows_in_batch": len(batch.items),
+                "rows_online": len(batch.online),
                 "failed_in_batch": len(failed),
                 "retried_online": len(retried),
                 "seconds": round(time.perf_counter() - started, 1),

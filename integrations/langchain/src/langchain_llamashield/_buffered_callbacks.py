@@ -38,13 +38,12 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
-from contextvars import ContextVar, copy_context
-from types import TracebackType
+from contextvars import ContextVar
+from functools import partial
 from typing import Any, Literal, TypeVar
 
 from langchain_core.callbacks import BaseCallbackManager
@@ -53,6 +52,13 @@ from langchain_core.tracers.base import AsyncBaseTracer, BaseTracer
 from langchain_core.tracers.root_listeners import AsyncRootListenersTracer, RootListenersTracer
 
 from langchain_llamashield._compat import STREAMING_HANDLER_TYPES
+from langchain_llamashield._context import (
+    aiterate_in_context,
+    aiterate_with,
+    awaited_with,
+    context_with,
+    iterate_in_context,
+)
 
 __all__ = ["CallbackBuffer", "keeps_records", "without_event_streams"]
 
@@ -211,56 +217,30 @@ class CallbackBuffer:
     def __enter__(self) -> CallbackBuffer:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self._state == "holding":
             self.drop()
 
     # -- running code under the buffer -----------------------------------------------------
 
-    def _context(self) -> Any:
-        context = copy_context()
-        context.run(_current.set, self)
-        return context
-
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)``, its callback events held."""
-        return self._context().run(fn, *args, **kwargs)  # type: ignore[no-any-return]
+        return context_with(_current, self).run(fn, *args, **kwargs)
 
     async def arun(self, awaitable: Awaitable[T]) -> T:
         """Await ``awaitable`` (made for this) with its callback events held: the buffer is
         set in the current task's context for as long as it runs (its tasks copy it)."""
-        token = _current.set(self)
-        try:
-            return await awaitable
-        finally:
-            _current.reset(token)
+        return await awaited_with(_current, self, awaitable)
 
     def task(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """A task running ``coro`` (not started yet) with its callback events held."""
-        return asyncio.create_task(coro, context=self._context())
+        return asyncio.create_task(coro, context=context_with(_current, self))
 
     def iterate(self, start: Callable[[], Iterator[T]]) -> Iterator[T]:
         """Iterate ``start()``, every step (and the close) with its callback events held."""
-        context = self._context()
-        iterator = context.run(start)
-        try:
-            while True:
-                try:
-                    item = context.run(next, iterator)
-                except StopIteration:
-                    return
-                yield item
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                context.run(close)
+        return iterate_in_context(partial(context_with, _current, self), start)
 
-    async def aiterate(
+    def aiterate(
         self, start: Callable[[], AsyncIterator[T]], *, reader: bool = False
     ) -> AsyncIterator[T]:
         """Iterate ``start()``: every step (and the close) runs as a task of the buffer's
@@ -270,35 +250,8 @@ class CallbackBuffer:
         stream's reader), so the buffer is set in its context instead, without a task a step.
         """
         if reader:
-            token = _current.set(self)
-            iterator = start()
-            try:
-                async for item in iterator:
-                    yield item
-            finally:
-                aclose = getattr(iterator, "aclose", None)
-                if aclose is not None:
-                    await aclose()
-                with contextlib.suppress(ValueError):  # finalised from another context
-                    _current.reset(token)
-            return
-        context = self._context()
-        iterator = context.run(start)
-
-        async def step(awaitable: Any) -> Any:
-            return await awaitable
-
-        try:
-            while True:
-                try:
-                    item = await asyncio.create_task(step(anext(iterator)), context=context)
-                except StopAsyncIteration:
-                    return
-                yield item
-        finally:
-            aclose = getattr(iterator, "aclose", None)
-            if aclose is not None:
-                await asyncio.create_task(step(aclose()), context=context)
+            return aiterate_with(_current, self, start)
+        return aiterate_in_context(partial(context_with, _current, self), start)
 
 
 def _replay(events: list[_Event]) -> None:
@@ -327,34 +280,32 @@ def without_event_streams(manager: M) -> M:
     return manager
 
 
+def _dispatched_now(is_async: bool, handlers: list[Any], args: tuple[Any, ...],
+                    kw: dict[str, Any]) -> list[Any] | None:  # fmt: skip
+    """The handlers an event goes to now (None: none); the current buffer records it for the
+    handlers it holds back, and an event of a dropped run goes nowhere."""
+    if _of_dropped_run(kw):
+        return None
+    buffer = _current.get()
+    if buffer is None:
+        return handlers
+    return buffer._hold((is_async, list(handlers), args, kw)) or None
+
+
 def _buffered_handle_event(
     handlers: list[Any], event_name: str, ignore_condition_name: str | None, *args: Any, **kw: Any
 ) -> None:
-    if _of_dropped_run(kw):
-        return
-    buffer = _current.get()
-    if buffer is not None:
-        handlers = buffer._hold(
-            (False, list(handlers), (event_name, ignore_condition_name, *args), kw)
-        )
-        if not handlers:
-            return
-    _handle_event(handlers, event_name, ignore_condition_name, *args, **kw)
+    now = _dispatched_now(False, handlers, (event_name, ignore_condition_name, *args), kw)
+    if now is not None:
+        _handle_event(now, event_name, ignore_condition_name, *args, **kw)
 
 
 async def _buffered_ahandle_event(
     handlers: list[Any], event_name: str, ignore_condition_name: str | None, *args: Any, **kw: Any
 ) -> None:
-    if _of_dropped_run(kw):
-        return
-    buffer = _current.get()
-    if buffer is not None:
-        handlers = buffer._hold(
-            (True, list(handlers), (event_name, ignore_condition_name, *args), kw)
-        )
-        if not handlers:
-            return
-    await _ahandle_event(handlers, event_name, ignore_condition_name, *args, **kw)
+    now = _dispatched_now(True, handlers, (event_name, ignore_condition_name, *args), kw)
+    if now is not None:
+        await _ahandle_event(now, event_name, ignore_condition_name, *args, **kw)
 
 
 def _install() -> None:

@@ -10,9 +10,8 @@ Handlers built into the wrapped runnable itself cannot be filtered: the guards r
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextvars import copy_context
+from functools import partial
 from typing import Any, TypeVar
 
 from langchain_core.callbacks import (
@@ -28,6 +27,12 @@ from langchain_core.tracers.base import AsyncBaseTracer, BaseTracer
 from pydantic import BaseModel
 
 from langchain_llamashield._compat import STREAMING_HANDLER_TYPES
+from langchain_llamashield._context import (
+    aiterate_with,
+    awaited_with,
+    context_with,
+    iterate_in_context,
+)
 from llamashield import ConfigurationError
 
 __all__ = [
@@ -53,7 +58,7 @@ def _feeds_live_tokens(handler: Any) -> bool:
 
     Every handler but a tracer: besides token handlers (``on_llm_new_token``), a handler's
     ``on_llm_end`` gets the whole answer and its ``on_chain_end`` a chain step's output, all
-    before the guard has judged them (item 7 of issue 10). Tracers record the run for
+    before the guard has judged them. Tracers record the run for
     LangSmith and run collectors; they show nothing to a consumer while it runs. The stream
     handlers of ``astream_events``/``astream_log`` are tracers too, but they are the consumer.
     """
@@ -107,7 +112,7 @@ def ambient_callbacks(*, live_tokens: bool) -> BaseCallbackManager | list[BaseCa
 # Handlers given to a model's constructor (``ChatOpenAI(callbacks=[h])``) or bound with
 # ``with_config(callbacks=...)`` travel inside the runnable, not in the config a guard can filter:
 # they would get every unjudged token and the unjudged answer. A guard that moderates output
-# refuses such a runnable at construction instead (item 7 of issue 10).
+# refuses such a runnable at construction instead.
 
 _MAX_NODES = 10_000
 
@@ -181,54 +186,20 @@ def refuse_attached_callbacks(runnable: Any, guarded: str) -> None:
 
 def call_in(config: RunnableConfig, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``func(*args, **kwargs)`` with ``config`` as LangChain's ambient config."""
-    context = copy_context()
-    context.run(var_child_runnable_config.set, config)
-    return context.run(func, *args, **kwargs)
+    return context_with(var_child_runnable_config, config).run(func, *args, **kwargs)
 
 
 async def acall_in(config: RunnableConfig, awaitable: Awaitable[T]) -> T:
     """Await ``awaitable`` (a coroutine made for this) with ``config`` as the ambient config."""
-    token = var_child_runnable_config.set(config)
-    try:
-        return await awaitable
-    finally:
-        var_child_runnable_config.reset(token)
+    return await awaited_with(var_child_runnable_config, config, awaitable)
 
 
 def iterate_in(config: RunnableConfig, start: Callable[[], Iterator[T]]) -> Iterator[T]:
     """Iterate ``start()`` with ``config`` as the ambient config for every step."""
-    context = copy_context()
-    context.run(var_child_runnable_config.set, config)
-    iterator = context.run(start)
-    try:
-        while True:
-            try:
-                item = context.run(next, iterator)
-            except StopIteration:
-                return
-            yield item
-    finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            context.run(close)
+    return iterate_in_context(partial(context_with, var_child_runnable_config, config), start)
 
 
-async def aiterate_in(
-    config: RunnableConfig, start: Callable[[], AsyncIterator[T]]
-) -> AsyncIterator[T]:
-    """Iterate ``start()`` with ``config`` as the ambient config.
-
-    Meant for a consumer that runs in its own task (the moderated stream's reader): the
-    variable is set in that task's context for as long as the iteration lasts.
-    """
-    token = var_child_runnable_config.set(config)
-    iterator = start()
-    try:
-        async for item in iterator:
-            yield item
-    finally:
-        aclose = getattr(iterator, "aclose", None)
-        if aclose is not None:
-            await aclose()
-        with contextlib.suppress(ValueError):  # finalised from another context: nothing to undo
-            var_child_runnable_config.reset(token)
+def aiterate_in(config: RunnableConfig, start: Callable[[], AsyncIterator[T]]) -> AsyncIterator[T]:
+    """Iterate ``start()`` with ``config`` as the ambient config, in the consuming task (the
+    moderated stream's reader) for as long as the iteration lasts."""
+    return aiterate_with(var_child_runnable_config, config, start)

@@ -1,46 +1,31 @@
-"""Pure helpers shared by the middleware, tools, document filter and callbacks: no I/O here.
+"""Pure helpers shared by the middleware, tools, document filter, callbacks and graph node.
 
 They build the conversations Llama Guard judges (the content itself is read by the core's
-``judged_text``, through ``_inputs``), and turn verdicts into metadata and violation messages.
-Every entry point does its own I/O (``guard.check`` or ``await guard.acheck``) around these.
+``judged_text``, through ``_inputs``) and the plan steps that judge them; the components'
+plans yield those steps and ``run_plan``/``arun_plan`` do the I/O.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any
 
-from langchain_llamashield._inputs import message_text
-from llamashield import Verdict
-from llamashield.integration import (
-    DEFAULT_REFUSAL,
-    METADATA_KEY,
-    UnjudgeableContent,
-    format_refusal,
-    judged_text,
-    verdict_metadata,
-)
+from llamashield.integration import Call, UnjudgeableContent, UnsafeAction, judged_text
+
+if TYPE_CHECKING:
+    from llamashield import LlamaGuard
 
 __all__ = [
-    "DEFAULT_VIOLATION_MESSAGE",
-    "METADATA_KEY",
     "Conversation",
-    "ExitBehavior",
+    "ParsedOnUnsafe",
     "agent_turn",
-    "format_violation",
-    "message_text",
-    "tool_args_text",
+    "judge_turns",
     "tool_call_digest",
     "tool_call_part",
     "user_turn",
-    "verdict_metadata",
 ]
 
-
-DEFAULT_VIOLATION_MESSAGE = DEFAULT_REFUSAL  # one refusal text in both adapters
-
-ExitBehavior = Literal["end", "error", "replace"]
 Conversation = list[dict[str, Any]]
 
 
@@ -58,36 +43,48 @@ def agent_turn(question: Any, answer: Any) -> Conversation:
     return [{"role": "user", "content": question or ""}, {"role": "assistant", "content": answer}]
 
 
-def tool_call_part(name: str, args: Any, visible: Sequence[str] | None = None) -> dict[str, Any]:
-    """A tool call as the core's content part: its name and arguments (judged as JSON).
-
-    ``visible`` names the arguments the model wrote; injected ones (state, runtime, store)
-    are left out: they are not the model's words and may not serialise.
-    """
-    if isinstance(args, Mapping):
-        args = {k: v for k, v in args.items() if visible is None or k in visible}
-    return {"type": "tool_call", "name": name, "args": args}
+def judge_turns(
+    guard: LlamaGuard, conversation: Conversation, trusted: Collection[int] = ()
+) -> Call:
+    """The plan step that judges every outside turn of ``conversation`` and answers
+    ``(message index, verdict)`` per judged turn (``check_turns``/``acheck_turns``): for the
+    components that must know which turn was unsafe, to remove or replace it."""
+    return Call(guard.check_turns, guard.acheck_turns, (conversation,), {"trusted": trusted})
 
 
-def tool_args_text(name: str, args: Any, visible: Sequence[str] | None = None) -> str:
-    """The text judged for a tool call (the core's reading of ``tool_call_part``)."""
-    return judged_text(tool_call_part(name, args, visible)).text
+def tool_call_part(name: str, args: Any) -> dict[str, Any]:
+    """A tool call as the core's content part: its name and arguments (judged as JSON; the
+    callers leave out injected arguments, see ``_tool_args``); a mapping is copied into a
+    dict, the shape the core reads as JSON."""
+    return {
+        "type": "tool_call",
+        "name": name,
+        "args": dict(args) if isinstance(args, Mapping) else args,
+    }
 
 
 def tool_call_digest(name: str, args: Any) -> str:
     """A digest of a tool call's judged text: a marker bound to it no longer matches once the
     call is edited (same id, new arguments)."""
     try:
-        text = tool_args_text(name, args)
+        text = judged_text(tool_call_part(name, args)).text
     except UnjudgeableContent:
         return ""  # never matches a recorded digest: the call is judged again
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def format_violation(template: str | None, verdict: Verdict, content: Any, stage: str) -> str:
-    """Fill a refusal template (the core's ``format_refusal``; ``DEFAULT_REFUSAL`` when None).
+class ParsedOnUnsafe:
+    """For components that parse ``on_unsafe`` into the core's ``UnsafeAction`` once, when
+    built: ``on_unsafe`` and ``refusal`` read it (one setting, no copies to drift)."""
 
-    Placeholders: ``{categories}`` (names), ``{codes}``, ``{stage}``, ``{original_content}``.
-    A template with unknown placeholders is used as it is.
-    """
-    return format_refusal(template, verdict, stage=stage, content=content)
+    action: UnsafeAction
+
+    @property
+    def on_unsafe(self) -> str:
+        """The mode (``"raise"``, ``"refuse"``, ``"end"``...), in llamashield's vocabulary."""
+        return self.action.mode
+
+    @property
+    def refusal(self) -> str:
+        """The refusal template (llamashield's ``DEFAULT_REFUSAL`` unless one was given)."""
+        return self.action.refusal

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -27,13 +27,9 @@ from langchain_llamashield._inputs import (
     message_parts,
     readable_text,
 )
-from langchain_llamashield._judging import (
-    Conversation,
-    agent_turn,
-    tool_call_part,
-    user_turn,
-)
+from langchain_llamashield._judging import Conversation, agent_turn, tool_call_part, user_turn
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
+from llamashield.integration import Judge, JudgeConversation, Plan, run_plan
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
@@ -45,15 +41,8 @@ __all__ = ["LlamaGuardCallbackHandler"]
 logger = logging.getLogger("llamashield")
 
 
-@dataclass(frozen=True, slots=True)
-class _Whole:
-    """A conversation judged turn by turn (``check_conversation``), these indexes trusted."""
-
-    conversation: Conversation
-    trusted: Sequence[int]
-
-
-_Checks = list[tuple[Conversation | _Whole, str]]
+# (what is judged, stage): a conversation judged as it is, or one judged turn by turn.
+_Checks = list[tuple[Conversation | JudgeConversation, str]]
 _PRODUCED_KEPT = 4096  # answers remembered as the model's own under check_output=False
 
 
@@ -69,32 +58,22 @@ def _fingerprint(context: Sequence[BaseMessage], message: BaseMessage) -> str:
     return digest.hexdigest()
 
 
+@dataclass
 class _GuardEvents:
     """Turns callback events into (conversation, stage) checks and verdicts into outcomes.
 
     Pure apart from remembering each model run's question (for judging its answer as the
-    Agent's reply); shared by the sync and async handlers.
+    Agent's reply) and the answers it let through unjudged.
     """
 
-    def __init__(
-        self,
-        guard: LlamaGuard,
-        *,
-        raise_error: bool,
-        check_input: bool,
-        check_output: bool,
-        check_tool_inputs: bool,
-        check_retrieval: bool,
-    ) -> None:
-        self.guard = guard
-        self.raise_error = raise_error
-        self.check_input = check_input
-        self.check_output = check_output
-        self.check_tool_inputs = check_tool_inputs
-        self.check_retrieval = check_retrieval
-        self._questions: dict[UUID, Any] = {}
-        self._produced: set[str] = set()
-        self._lock = threading.Lock()  # sync handlers may run on executor threads
+    raise_error: bool
+    check_input: bool
+    check_output: bool
+    check_tool_inputs: bool
+    check_retrieval: bool
+    _questions: dict[UUID, Any] = field(default_factory=dict)
+    _produced: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # handlers run on threads
 
     def _remember(self, run_id: UUID, context: Conversation, messages: Sequence[Any]) -> None:
         with self._lock:
@@ -114,7 +93,7 @@ class _GuardEvents:
                 # forged answer, a tool result), each as the last turn of its own prefix;
                 # answers a model produced in a run this handler watched are its own.
                 trusted = [i for i, m in enumerate(messages) if self._produced_here(messages, i)]
-                checks.append((_Whole(context, trusted), "input"))
+                checks.append((JudgeConversation(context, trusted), "input"))
         # The answer is judged as the next turn of this context.
         self._remember(run_id, context, prompts[-1] if prompts else [])
         return checks
@@ -145,7 +124,7 @@ class _GuardEvents:
             return []
         trusted = range(len(context))
         return [
-            (_Whole(answer_conversation(context, _parts(a)), trusted), "output")
+            (JudgeConversation(answer_conversation(context, _parts(a)), trusted), "output")
             for a in answers
             if has_content(a)
         ]
@@ -158,18 +137,6 @@ class _GuardEvents:
         fingerprint = _fingerprint(messages[:index], messages[index])
         with self._lock:
             return fingerprint in self._produced
-
-    def verdicts(self, checks: _Checks) -> list[Verdict]:
-        """The checks' verdicts: a model's input judged whole, its answer as the one new turn
-        after its context (so the next model call finds it judged), the rest concurrently."""
-        guard = self.guard
-        rest = iter(guard.check_many([c for c, _ in checks if not isinstance(c, _Whole)]))
-        return [
-            guard.check_conversation(c.conversation, trusted=c.trusted)
-            if isinstance(c, _Whole)
-            else next(rest)
-            for c, _ in checks
-        ]
 
     def tool_start(
         self, serialized: dict[str, Any] | None, input_str: str, inputs: Any, name: str | None
@@ -242,8 +209,8 @@ class LlamaGuardCallbackHandler(BaseCallbackHandler):
         shadow: bool | None = None,
     ) -> None:
         self.raise_error = raise_error
+        self.guard = guard.with_shadow(shadow)
         self.events = _GuardEvents(
-            guard.with_shadow(shadow),
             raise_error=raise_error,
             check_input=check_input,
             check_output=check_output,
@@ -255,7 +222,17 @@ class LlamaGuardCallbackHandler(BaseCallbackHandler):
 
     def _judge(self, checks: _Checks) -> None:
         if checks:
-            self.events.settle(checks, self.events.verdicts(checks))
+            run_plan(self._judged(checks), self.guard)
+
+    def _judged(self, checks: _Checks) -> Plan[None]:
+        """Judge the checks (a model's input whole, its answer as the one new turn after its
+        context, so the next model call finds it judged; the rest at once), then settle."""
+        plain = [c for c, _ in checks if not isinstance(c, JudgeConversation)]
+        rest = iter((yield Judge(plain)))
+        verdicts: list[Verdict] = []
+        for check, _ in checks:
+            verdicts.append((yield check) if isinstance(check, JudgeConversation) else next(rest))
+        self.events.settle(checks, verdicts)
 
     # -- events -----------------------------------------------------------------------------
 

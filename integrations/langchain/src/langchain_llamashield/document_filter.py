@@ -10,15 +10,16 @@ from langchain_core.documents import BaseDocumentTransformer, Document
 from langchain_core.documents.compressor import BaseDocumentCompressor
 from pydantic import ConfigDict
 
-from langchain_llamashield._judging import (
+from langchain_llamashield._judging import Conversation, agent_turn, user_turn
+from llamashield import LlamaGuard, Verdict
+from llamashield.integration import (
     METADATA_KEY,
-    Conversation,
-    agent_turn,
-    user_turn,
+    Judge,
+    Plan,
+    arun_plan,
+    run_plan,
     verdict_metadata,
 )
-from llamashield import LlamaGuard, Verdict
-from llamashield.integration import stage_scope
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import Callbacks
@@ -75,7 +76,7 @@ class LlamaGuardDocumentFilter(BaseDocumentCompressor, BaseDocumentTransformer):
         super().__init__(guard=guard, **kwargs)
         self.guard = self.guard.with_shadow(self.shadow)
 
-    # -- pure -----------------------------------------------------------------------------
+    # -- one plan (no I/O), driven by the sync and the async methods ----------------------
 
     def _conversations(
         self, documents: Sequence[Document], query: str | None
@@ -84,7 +85,11 @@ class LlamaGuardDocumentFilter(BaseDocumentCompressor, BaseDocumentTransformer):
             return [agent_turn(query, doc.page_content) for doc in documents]
         return [user_turn(doc.page_content) for doc in documents]
 
-    def _apply(self, documents: Sequence[Document], verdicts: Sequence[Verdict]) -> list[Document]:
+    def _plan(self, documents: Sequence[Document], query: str | None) -> Plan[list[Document]]:
+        """Judge every document at once; drop the unsafe ones, or flag each."""
+        if not documents:
+            return []
+        verdicts: list[Verdict] = yield Judge(self._conversations(documents, query), "document")
         if self.mode == "flag":
             return [
                 Document(
@@ -103,35 +108,19 @@ class LlamaGuardDocumentFilter(BaseDocumentCompressor, BaseDocumentTransformer):
                         len(documents))  # fmt: skip
         return kept
 
-    # -- I/O: the only part written twice --------------------------------------------------
-
-    def _filter(self, documents: Sequence[Document], query: str | None) -> list[Document]:
-        if not documents:
-            return []
-        with stage_scope("document"):
-            verdicts = self.guard.check_many(self._conversations(documents, query))
-        return self._apply(documents, verdicts)
-
-    async def _afilter(self, documents: Sequence[Document], query: str | None) -> list[Document]:
-        if not documents:
-            return []
-        with stage_scope("document"):
-            verdicts = await self.guard.acheck_many(self._conversations(documents, query))
-        return self._apply(documents, verdicts)
-
     # -- BaseDocumentCompressor -----------------------------------------------------------
 
     def compress_documents(
         self, documents: Sequence[Document], query: str, callbacks: Callbacks | None = None
     ) -> Sequence[Document]:
         """Filter retrieved documents (``ContextualCompressionRetriever`` calls this)."""
-        return self._filter(documents, query)
+        return run_plan(self._plan(documents, query), self.guard)
 
     async def acompress_documents(
         self, documents: Sequence[Document], query: str, callbacks: Callbacks | None = None
     ) -> Sequence[Document]:
         """Async ``compress_documents``: judged concurrently on the running loop, no thread."""
-        return await self._afilter(documents, query)
+        return await arun_plan(self._plan(documents, query), self.guard)
 
     # -- BaseDocumentTransformer ----------------------------------------------------------
 
@@ -139,10 +128,10 @@ class LlamaGuardDocumentFilter(BaseDocumentCompressor, BaseDocumentTransformer):
         self, documents: Sequence[Document], **kwargs: Any
     ) -> Sequence[Document]:
         """Filter a corpus (at ingestion: before splitting, embedding or indexing)."""
-        return self._filter(documents, kwargs.get("query"))
+        return run_plan(self._plan(documents, kwargs.get("query")), self.guard)
 
     async def atransform_documents(
         self, documents: Sequence[Document], **kwargs: Any
     ) -> Sequence[Document]:
         """Async ``transform_documents``."""
-        return await self._afilter(documents, kwargs.get("query"))
+        return await arun_plan(self._plan(documents, kwargs.get("query")), self.guard)

@@ -39,16 +39,26 @@ from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, RemoveMe
 from langchain_core.runnables import RunnableLambda
 
 from langchain_llamashield._inputs import message_dict, readable_text
-from langchain_llamashield._judging import format_violation, verdict_metadata
-from llamashield import ConfigurationError, LlamaGuard, UnsafeContentError, Verdict
-from llamashield.integration import METADATA_KEY
+from langchain_llamashield._judging import ParsedOnUnsafe, judge_turns
+from llamashield import ConfigurationError, LlamaGuard, Verdict
+from llamashield.integration import (
+    METADATA_KEY,
+    Blocked,
+    Plan,
+    arun_plan,
+    format_refusal,
+    parse_on_unsafe,
+    run_plan,
+    unsafe_outcome,
+    verdict_metadata,
+)
 
 __all__ = ["LlamaGuardNode", "route_unsafe"]
 
 NodeOnUnsafe = Literal["refuse", "end", "interrupt", "raise"]
 
 
-class LlamaGuardNode(RunnableLambda[Mapping[str, Any], Any]):
+class LlamaGuardNode(ParsedOnUnsafe, RunnableLambda[Mapping[str, Any], Any]):
     """A LangGraph node judging the state's messages; sync and async graphs alike.
 
     Args:
@@ -88,10 +98,9 @@ class LlamaGuardNode(RunnableLambda[Mapping[str, Any], Any]):
         name: str = "llama_guard",
         shadow: bool | None = None,
     ) -> None:
-        if on_unsafe not in ("refuse", "end", "interrupt", "raise"):
-            raise ValueError(
-                f"on_unsafe must be 'refuse', 'end', 'interrupt' or 'raise', got {on_unsafe!r}"
-            )
+        self.action = parse_on_unsafe(
+            on_unsafe, refusal=refusal, modes=("refuse", "end", "interrupt", "raise"), what=None
+        )
         if (on_unsafe == "end") != (goto is not None):
             raise ConfigurationError(
                 "on_unsafe='end' routes with Command: pass goto= (the node to run when the "
@@ -99,9 +108,7 @@ class LlamaGuardNode(RunnableLambda[Mapping[str, Any], Any]):
             )
         self.guard = guard.with_shadow(shadow)
         self.goto = goto
-        self.on_unsafe = on_unsafe
         self.messages_key = messages_key
-        self.refusal = refusal
         self.stage = stage
         self._approved: set[tuple[str | None, str]] = set()
         super().__init__(self._judge, afunc=self._ajudge, name=name)
@@ -109,57 +116,70 @@ class LlamaGuardNode(RunnableLambda[Mapping[str, Any], Any]):
     def _messages(self, state: Mapping[str, Any]) -> list[BaseMessage]:
         return list(state.get(self.messages_key) or [])
 
-    def _judge(self, state: Mapping[str, Any]) -> Any:
+    def _plan(self, state: Mapping[str, Any]) -> Plan[Any]:
+        """Judge every turn of the state's conversation, then apply ``on_unsafe``."""
         messages = self._messages(state)
         if not messages:
             return {}
-        turns = self.guard.check_turns([message_dict(m) for m in messages])
-        return self._outcome(turns, messages)
+        turns = yield judge_turns(self.guard, [message_dict(m) for m in messages])
+        return (yield from self._outcome(turns, messages))
+
+    def _judge(self, state: Mapping[str, Any]) -> Any:
+        return run_plan(self._plan(state), self.guard)
 
     async def _ajudge(self, state: Mapping[str, Any]) -> Any:
-        messages = self._messages(state)
-        if not messages:
-            return {}
-        turns = await self.guard.acheck_turns([message_dict(m) for m in messages])
-        return self._outcome(turns, messages)
+        return await arun_plan(self._plan(state), self.guard)
 
-    def _outcome(self, turns: list[tuple[int, Verdict]], messages: list[BaseMessage]) -> Any:
-        """The node's update: nothing for a safe conversation, else per ``on_unsafe``."""
+    def _outcome(self, turns: list[tuple[int, Verdict]], messages: list[BaseMessage]) -> Plan[Any]:
+        """The node's update: nothing for a safe conversation, else the core's unsafe outcome
+        for the first unsafe turn (``interrupt`` reviews each in turn)."""
         unsafe = [(i, v) for i, v in turns if not v.safe]
         unsafe = [(i, v) for i, v in unsafe if _approval(messages[i]) not in self._approved]
         if not unsafe:
             return self._next({})
-        if self.on_unsafe == "raise":
-            raise UnsafeContentError(unsafe[0][1], self.stage)
-        if self.on_unsafe == "interrupt":
-            from langgraph.types import interrupt
+        index, verdict = unsafe[0]
 
-            # One review per unsafe message, in order: LangGraph replays the answers given so
-            # far when the node runs again, so each "allow" covers the message it was shown.
-            for index, verdict in unsafe:
-                record = verdict_metadata(verdict, stage=self.stage)
-                content = readable_text(messages[index])
-                decision = interrupt({"llamashield": record, "stage": self.stage,
-                                      "content": content})  # fmt: skip
-                if decision != "allow":
-                    return self._refuse(index, verdict, messages)
-            # Approvals hold for these very messages (id and content) in later runs of this
-            # node; an edited message is judged, and reviewed, again.
-            self._approved.update(_approval(messages[i]) for i, _ in unsafe)
-            return self._next({})
-        return self._refuse(*unsafe[0], messages)
+        def refuse(blocked: Blocked) -> Any:
+            return self._refuse(index, verdict, messages)
+
+        handlers = {
+            "refuse": refuse,
+            "end": refuse,
+            "interrupt": lambda _: self._reviewed(unsafe, messages),
+        }
+        refusal = format_refusal(self.action.refusal, verdict, stage=self.stage)
+        blocked = Blocked(verdict, self.stage, messages[index], refusal)
+        return (yield from unsafe_outcome(self.action, blocked, handlers))
+
+    def _reviewed(self, unsafe: list[tuple[int, Verdict]], messages: list[BaseMessage]) -> Any:
+        """LangGraph's human review (``interrupt``) of each unsafe message, in order."""
+        from langgraph.types import interrupt
+
+        # One review per unsafe message, in order: LangGraph replays the answers given so
+        # far when the node runs again, so each "allow" covers the message it was shown.
+        for index, verdict in unsafe:
+            record = verdict_metadata(verdict, stage=self.stage)
+            content = readable_text(messages[index])
+            decision = interrupt({"llamashield": record, "stage": self.stage,
+                                  "content": content})  # fmt: skip
+            if decision != "allow":
+                return self._refuse(index, verdict, messages)
+        # Approvals hold for these very messages (id and content) in later runs of this
+        # node; an edited message is judged, and reviewed, again.
+        self._approved.update(_approval(messages[i]) for i, _ in unsafe)
+        return self._next({})
 
     def _refuse(self, index: int, verdict: Verdict, messages: list[BaseMessage]) -> Any:
         record = verdict_metadata(verdict, stage=self.stage)
         # The refusal enters the state the model reads: what was blocked never goes back in.
-        text = format_violation(self.refusal, verdict, "", self.stage)
+        text = format_refusal(self.action.refusal, verdict, stage=self.stage)
         marker = {**record, "blocked": True}
         reply = AIMessage(content=text, response_metadata={METADATA_KEY: marker})
         # The unsafe turn and what followed it leave the state, so the thread stays usable:
         # the next turn is judged after the refusal, not after the unsafe message.
         removed = [RemoveMessage(id=m.id) for m in messages[index:] if m.id]
         update = {self.messages_key: [*removed, reply]}
-        if self.on_unsafe == "end":
+        if self.action.mode == "end":
             from langgraph.graph import END
             from langgraph.types import Command
 

@@ -1,6 +1,10 @@
 """``LlamaGuardMiddleware``: Llama Guard for agents built with ``langchain.agents.create_agent``.
 
 Needs the ``langchain`` package: ``pip install "langchain-llamashield[agents]"``.
+
+Each hook is one sans-I/O plan (``llamashield.integration``): the sync hook drives it with
+``run_plan``, the async one with ``arun_plan``, so what is judged and what a verdict does are
+written once.
 """
 
 from __future__ import annotations
@@ -10,8 +14,7 @@ import hmac
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, cast
 
 try:
     from langchain.agents.middleware.types import (
@@ -47,19 +50,29 @@ from langchain_llamashield._inputs import (
     speaker,
 )
 from langchain_llamashield._judging import (
-    METADATA_KEY,
-    Conversation,
-    ExitBehavior,
+    ParsedOnUnsafe,
     agent_turn,
-    format_violation,
+    judge_turns,
     tool_call_digest,
     tool_call_part,
     user_turn,
-    verdict_metadata,
 )
 from langchain_llamashield._tool_args import adds_text, received_arguments
-from llamashield import LlamaGuard, UnsafeContentError, Verdict
-from llamashield.integration import parse_on_unsafe
+from llamashield import LlamaGuard, Verdict
+from llamashield.integration import (
+    METADATA_KEY,
+    Blocked,
+    Call,
+    Judge,
+    Plan,
+    UnsafeAction,
+    arun_plan,
+    format_refusal,
+    parse_on_unsafe,
+    run_plan,
+    unsafe_outcome,
+    verdict_metadata,
+)
 
 if TYPE_CHECKING:
     from langgraph.prebuilt.tool_node import ToolCallRequest
@@ -69,40 +82,30 @@ if TYPE_CHECKING:
 __all__ = ["LlamaGuardMiddleware"]
 
 MiddlewareOnUnsafe = Literal["raise", "refuse", "end", "replace", "error"]
+ExitBehavior = Literal["error", "end", "replace"]
+"""``OpenAIModerationMiddleware``'s spelling of the modes: ``"error"`` is ``"raise"``."""
+
+_EXIT_BEHAVIOR = {"raise": "error", "end": "end", "replace": "replace"}
+
+_R = TypeVar("_R")
+_Write: TypeAlias = Callable[[str, dict[str, Any]], _R]
+"""What an unsafe verdict writes in place of the content, given the refusal and the marker."""
 
 
-def exit_behavior_of(on_unsafe: str, exit_behavior: str | None) -> ExitBehavior:
-    """The middleware's mode from llamashield's ``on_unsafe`` or LangChain's ``exit_behavior``
-    spelling (``OpenAIModerationMiddleware``'s, kept as aliases: ``"error"`` is ``"raise"``)."""
+def _unsafe_action(on_unsafe: str, exit_behavior: str | None, refusal: str | None) -> UnsafeAction:
+    """The middleware's mode (``raise``, ``end`` or ``replace``) from llamashield's
+    ``on_unsafe`` or LangChain's ``exit_behavior`` spelling."""
     if exit_behavior is not None:
         if on_unsafe != "raise" and on_unsafe != exit_behavior:
             raise ValueError("pass on_unsafe= or exit_behavior=, not both")
         on_unsafe = exit_behavior
-    action = parse_on_unsafe(
+    return parse_on_unsafe(
         on_unsafe,
+        refusal=refusal,
         modes=("raise", "end", "replace"),
         aliases={"error": "raise", "refuse": "end"},
         what=None,
     )
-    return "error" if action.mode == "raise" else action.mode  # type: ignore[return-value]
-
-
-_R = TypeVar("_R")
-
-
-@dataclass(frozen=True, slots=True)
-class _Check(Generic[_R]):
-    """One pending judgement: what to send to the guard, and what to do with its verdict.
-
-    Planning and applying are pure; the sync and async hooks differ only in how they get the
-    verdicts (``guard.check_many`` or ``await guard.acheck_many``).
-    """
-
-    conversations: list[Conversation]
-    # The verdicts, in order; with ``trusted`` set, ``(message index, verdict)`` pairs.
-    apply: Callable[[list[Any]], _R]
-    # Set: judge the one conversation turn by turn (``check_turns``), these indexes trusted.
-    trusted: Sequence[int] | None = None
 
 
 def _last_index(messages: Sequence[BaseMessage], kind: type[BaseMessage]) -> int | None:
@@ -178,7 +181,7 @@ def _tokens_held_back() -> Iterator[None]:
         var_child_runnable_config.reset(token)
 
 
-class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
+class LlamaGuardMiddleware(ParsedOnUnsafe, AgentMiddleware[AgentState[Any], Any]):
     """Moderate an agent's user input, model answers, tool calls and tool results.
 
     The options and exit behaviours follow ``langchain_openai``'s
@@ -287,39 +290,50 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         shadow: bool | None = None,
     ) -> None:
         super().__init__()
-        mode = exit_behavior_of(on_unsafe, exit_behavior)
+        self.action = _unsafe_action(on_unsafe, exit_behavior, refusal)
         self.guard = guard.with_shadow(shadow)
         self.check_input = check_input
         self.check_output = check_output
         self.check_tool_results = check_tool_results
         self.check_tool_calls = check_tool_calls
-        self.exit_behavior: ExitBehavior = mode
-        self.refusal = refusal
         # Seals the messages this middleware judged or wrote, so later model calls of the run
         # trust them; anything else in the state (history, forged turns) is judged.
         self._secret = os.urandom(32)
 
     @property
-    def on_unsafe(self) -> str:
-        """The setting in llamashield's vocabulary (``"error"`` reads ``"raise"``)."""
-        return "raise" if self.exit_behavior == "error" else self.exit_behavior
+    def exit_behavior(self) -> ExitBehavior:
+        """The mode in ``OpenAIModerationMiddleware``'s spelling (``"error"`` for ``"raise"``)."""
+        return cast(ExitBehavior, _EXIT_BEHAVIOR[self.action.mode])
 
-    # -- pure: violations -----------------------------------------------------------------
+    # -- unsafe outcomes (the core's unsafe_outcome) and the messages they write ----------
 
-    def _violation(self, verdict: Verdict, stage: str, content: str) -> tuple[str, dict[str, Any]]:
-        if self.exit_behavior == "error":
-            raise UnsafeContentError(verdict, stage)
+    def _unsafe(
+        self,
+        verdict: Verdict,
+        stage: str,
+        content: Any,
+        end: _Write[_R],
+        replace: _Write[_R] | None = None,
+    ) -> Plan[_R]:
+        """The core's one unsafe outcome: ``UnsafeContentError`` under ``"raise"``, else what
+        ``end`` (or ``replace``; ``end`` serves both when they agree) writes with the refusal
+        and the marker that records the verdict."""
         # Every message the middleware writes enters the state the model reads next: what was
-        # blocked never goes back in, so ``{original_content}`` is left empty here.
-        text = format_violation(self.refusal, verdict, "", stage)
-        marker = {**verdict_metadata(verdict, stage=stage), "exit": self.exit_behavior}
-        return text, marker
+        # blocked never goes back in, so ``{original_content}`` is left empty in the refusal.
+        refusal = format_refusal(self.action.refusal, verdict, stage=stage)
+        marker = {**verdict_metadata(verdict, stage=stage), "exit": self.action.mode}
+
+        def handler(write: _Write[_R]) -> Callable[[Blocked], _R]:
+            return lambda blocked: write(blocked.refusal, marker)
+
+        handlers = {"end": handler(end), "replace": handler(replace or end)}
+        blocked = Blocked(verdict, stage, content, refusal)
+        return cast(_R, (yield from unsafe_outcome(self.action, blocked, handlers)))
 
     def _error_message(
-        self, verdict: Verdict, stage: str, text: str, call_id: str | None, name: str | None
+        self, violation: str, marker: dict[str, Any], call_id: str | None, name: str | None
     ) -> ToolMessage:
         """The error ``ToolMessage`` that stands for a blocked tool call or ``Command``."""
-        violation, marker = self._violation(verdict, stage, text)
         message = ToolMessage(
             content=violation,
             tool_call_id=call_id,
@@ -334,94 +348,12 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         metadata = {**message.response_metadata, METADATA_KEY: marker}
         return self._sealing(message.model_copy(update={"response_metadata": metadata}))
 
-    # -- pure: plans ----------------------------------------------------------------------
-
-    def _pending_end(self, messages: Sequence[BaseMessage]) -> dict[str, Any] | None:
-        """End the run when a tool call or result was blocked under ``exit_behavior="end"``."""
-        start = _last_index(messages, AIMessage)
-        for message in messages if start is None else messages[start + 1 :]:
-            # Only a marker this middleware wrote (sealed) ends the run: a planted one is a
-            # message from outside like any other, judged by the input check.
-            marker = _marker(message) if isinstance(message, ToolMessage) else None
-            if marker and marker.get("exit") == "end" and self._sealed(message):
-                reply = AIMessage(
-                    content=readable_text(message), response_metadata={METADATA_KEY: marker}
-                )
-                return {"jump_to": "end", "messages": [reply]}
-        return None
-
-    def _plan_input(self, messages: Sequence[BaseMessage]) -> _Check[dict[str, Any] | None] | None:
-        """Judge every message of the state this middleware did not seal: the whole initial
-        state on the first model call (a history, forged answers, planted tool results), the
-        new messages after; each as the last turn of its own prefix."""
-        trusted = [i for i, m in enumerate(messages) if self._sealed(m)]
-        untrusted = [m for i, m in enumerate(messages) if i not in trusted and has_content(m)]
-        if not untrusted:
-            return None
-        text = "\n".join(readable_text(m) for m in untrusted)
-
-        def apply(turns: list[tuple[int, Verdict]]) -> dict[str, Any] | None:
-            first = next(((i, v) for i, v in turns if not v.safe), None)
-            if first is None:
-                return None
-            index, verdict = first
-            violation, marker = self._violation(verdict, "input", text)
-            # The unsafe message and what follows it never stay in the state as they were, so
-            # the thread goes on after a blocked turn (and a later check does not meet them).
-            later = [m for m in messages[index + 1 :] if m.id]
-            if self.exit_behavior == "end":
-                reply = AIMessage(content=violation, response_metadata={METADATA_KEY: marker})
-                gone = [RemoveMessage(id=m.id) for m in [messages[index], *later] if m.id]
-                return {"jump_to": "end", "messages": [*gone, self._sealing(reply)]}
-            # "replace": the unsafe message takes the violation message in place (same id, so
-            # the state's reducer swaps it); later ones are removed, tool results replaced
-            # (their calls still need an answer).
-            replaced = [self._replaced(messages[index], violation, marker)]
-            for message in later:
-                if isinstance(message, ToolMessage):
-                    replaced.append(self._replaced(message, violation, marker))
-                else:
-                    replaced.append(RemoveMessage(id=cast(str, message.id)))
-            return {"messages": replaced}
-
-        conversation = [message_dict(m) for m in messages]
-        return _Check([conversation], apply, trusted=trusted)
-
     def _replaced(self, message: BaseMessage, violation: str, marker: dict[str, Any]) -> Any:
         metadata = {**message.response_metadata, METADATA_KEY: marker}
         update: dict[str, Any] = {"content": violation, "response_metadata": metadata}
         if isinstance(message, AIMessage):
             update.update(tool_calls=[], invalid_tool_calls=[])
         return self._sealing(message.model_copy(update=update))
-
-    def _plan_request(self, request: ModelRequest[Any]) -> _Check[ModelResponse[Any] | None] | None:
-        """Judge the messages of the model request that are not in the state (middleware
-        placed before this one added them: retrieved documents, memories, summaries); the
-        state's own were judged in ``before_model``. Unsafe: the model is not called."""
-        if not self.check_input:
-            return None
-        state = request.state.get("messages", []) if request.state else []
-        known = {(m.id, readable_text(m)) for m in state}
-        messages = list(request.messages)
-        trusted = [
-            i
-            for i, m in enumerate(messages)
-            if (m.id, readable_text(m)) in known or self._sealed(m)
-        ]
-        if len(trusted) == len(messages):
-            return None
-        added = [m for i, m in enumerate(messages) if i not in trusted]
-        text = "\n".join(readable_text(m) for m in added)
-
-        def apply(turns: list[tuple[int, Verdict]]) -> ModelResponse[Any] | None:
-            verdict = next((v for _, v in turns if not v.safe), None)
-            if verdict is None:
-                return None
-            violation, marker = self._violation(verdict, "input", text)
-            reply = AIMessage(content=violation, response_metadata={METADATA_KEY: marker})
-            return ModelResponse([self._sealing(reply)], None)
-
-        return _Check([[message_dict(m) for m in messages]], apply, trusted=trusted)
 
     # -- pure: seals ----------------------------------------------------------------------
 
@@ -452,13 +384,136 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         seal = (_marker(message) or {}).get("seal")
         return isinstance(seal, str) and hmac.compare_digest(seal, self._seal(message))
 
-    def _plan_output(
+    # -- plans: one per hook, driven by the sync hook and the async one --------------------
+
+    def _before_model(self, messages: Sequence[BaseMessage]) -> Plan[dict[str, Any] | None]:
+        """End after a blocked tool step; judge the user's new messages."""
+        if ended := self._pending_end(messages):
+            return ended
+        if not self.check_input:
+            return None
+        return (yield from self._judged_input(messages))
+
+    def _model_call(self, request: ModelRequest[Any], model: Call) -> Plan[ModelResponse[Any]]:
+        """Judge what the request adds to the state, call the model (``model``), judge its
+        answer before it leaves the model node (its tokens held back until then)."""
+        refused = yield from self._judged_request(request)
+        if refused is not None:
+            return refused
+        if not (self.check_output or self.check_tool_calls):
+            return cast(ModelResponse[Any], (yield model))
+        with self._holding(request):
+            response: ModelResponse[Any] = yield model
+        return (yield from self._judged_output(request.messages, response))
+
+    def _tool_call(self, request: ToolCallRequest, tool: Call) -> Plan[ToolMessage | Command[Any]]:
+        """Judge the arguments (unsafe: the tool never runs), run it (``tool``), judge the
+        result."""
+        if self.check_tool_calls:
+            blocked = yield from self._judged_tool_call(request)
+            if blocked is not None:
+                return blocked
+        result: ToolMessage | Command[Any] = yield tool
+        if not self.check_tool_results:
+            return self._trusted_result(result)
+        if isinstance(result, ToolMessage):
+            return (yield from self._judged_tool_result(result))
+        return (yield from self._judged_command(result, request.tool_call))
+
+    # -- plans: the steps they share ---------------------------------------------------------
+
+    def _pending_end(self, messages: Sequence[BaseMessage]) -> dict[str, Any] | None:
+        """End the run when a tool call or result was blocked under ``on_unsafe="end"``."""
+        start = _last_index(messages, AIMessage)
+        for message in messages if start is None else messages[start + 1 :]:
+            # Only a marker this middleware wrote (sealed) ends the run: a planted one is a
+            # message from outside like any other, judged by the input check.
+            marker = _marker(message) if isinstance(message, ToolMessage) else None
+            if marker and marker.get("exit") == "end" and self._sealed(message):
+                reply = AIMessage(
+                    content=readable_text(message), response_metadata={METADATA_KEY: marker}
+                )
+                return {"jump_to": "end", "messages": [reply]}
+        return None
+
+    def _first_unsafe_turn(
+        self, messages: Sequence[BaseMessage], trusted: list[int]
+    ) -> Plan[tuple[int, Verdict] | None]:
+        """Judge every message not in ``trusted``, each as the last turn of its own prefix;
+        the first unsafe one's index and verdict."""
+        conversation = [message_dict(m) for m in messages]
+        turns: list[tuple[int, Verdict]] = yield judge_turns(self.guard, conversation, trusted)
+        return next(((i, v) for i, v in turns if not v.safe), None)
+
+    def _judged_input(self, messages: Sequence[BaseMessage]) -> Plan[dict[str, Any] | None]:
+        """Judge every message of the state this middleware did not seal: the whole initial
+        state on the first model call (a history, forged answers, planted tool results), the
+        new messages after; each as the last turn of its own prefix."""
+        trusted = [i for i, m in enumerate(messages) if self._sealed(m)]
+        sealed = set(trusted)
+        if not any(has_content(m) for i, m in enumerate(messages) if i not in sealed):
+            return None
+        first = yield from self._first_unsafe_turn(messages, trusted)
+        if first is None:
+            return None
+        index, verdict = first
+        # The unsafe message and what follows it never stay in the state as they were, so
+        # the thread goes on after a blocked turn (and a later check does not meet them).
+        later = [m for m in messages[index + 1 :] if m.id]
+
+        def end(violation: str, marker: dict[str, Any]) -> dict[str, Any]:
+            reply = AIMessage(content=violation, response_metadata={METADATA_KEY: marker})
+            gone = [RemoveMessage(id=m.id) for m in [messages[index], *later] if m.id]
+            return {"jump_to": "end", "messages": [*gone, self._sealing(reply)]}
+
+        def replace(violation: str, marker: dict[str, Any]) -> dict[str, Any]:
+            # The unsafe message takes the violation message in place (same id, so the
+            # state's reducer swaps it); later ones are removed, tool results replaced
+            # (their calls still need an answer).
+            replaced = [self._replaced(messages[index], violation, marker)]
+            for message in later:
+                if isinstance(message, ToolMessage):
+                    replaced.append(self._replaced(message, violation, marker))
+                else:
+                    replaced.append(RemoveMessage(id=cast(str, message.id)))
+            return {"messages": replaced}
+
+        return (yield from self._unsafe(verdict, "input", messages[index], end, replace))
+
+    def _judged_request(self, request: ModelRequest[Any]) -> Plan[ModelResponse[Any] | None]:
+        """Judge the messages of the model request that are not in the state (middleware
+        placed before this one added them: retrieved documents, memories, summaries); the
+        state's own were judged in ``before_model``. Unsafe: the model is not called."""
+        if not self.check_input:
+            return None
+        state = request.state.get("messages", []) if request.state else []
+        known = {(m.id, readable_text(m)) for m in state}
+        messages = list(request.messages)
+        trusted = [
+            i
+            for i, m in enumerate(messages)
+            if (m.id, readable_text(m)) in known or self._sealed(m)
+        ]
+        if len(trusted) == len(messages):
+            return None
+        first = yield from self._first_unsafe_turn(messages, trusted)
+        if first is None:
+            return None
+        index, verdict = first
+
+        def refused(violation: str, marker: dict[str, Any]) -> ModelResponse[Any]:
+            reply = AIMessage(content=violation, response_metadata={METADATA_KEY: marker})
+            return ModelResponse([self._sealing(reply)], None)
+
+        return (yield from self._unsafe(verdict, "input", messages[index], refused))
+
+    def _judged_output(
         self, messages: Sequence[AnyMessage], response: ModelResponse[Any]
-    ) -> _Check[ModelResponse[Any]] | None:
+    ) -> Plan[ModelResponse[Any]]:
         """Judge the answer's text and (with ``check_tool_calls``) each tool call, at once."""
         index = _last_index(response.result, AIMessage)
         if index is None:
-            return None
+            return response
         answer = cast(AIMessage, response.result[index])
         question = _last_question(messages)
         # The answer's every part but its (valid) tool calls, which are judged one by one.
@@ -471,69 +526,61 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
             for call in answer.tool_calls:
                 judged.append(("tool_args", tool_call_part(call["name"], call["args"]), call["id"]))
         if not judged:
-            return None
+            return response
+        verdicts: list[Verdict] = yield Judge([agent_turn(question, c) for _, c, _ in judged])
         digests = {
             call["id"]: tool_call_digest(call["name"], call["args"]) for call in answer.tool_calls
         }
-
-        def apply(verdicts: list[Verdict]) -> ModelResponse[Any]:
-            result = list(response.result)
-            calls = {
-                call_id: {
-                    **verdict_metadata(verdict, stage="tool_args"),
-                    "digest": digests.get(call_id, ""),
-                }
-                for (_, _, call_id), verdict in zip(judged, verdicts, strict=True)
-                if call_id is not None
+        calls = {
+            call_id: {
+                **verdict_metadata(verdict, stage="tool_args"),
+                "digest": digests.get(call_id, ""),
             }
-            outcomes = [
-                (stage, readable_text(content), v)
-                for (stage, content, _), v in zip(judged, verdicts, strict=True)
-            ]
-            blocked = next((o for o in outcomes if not o[2].safe), None)
-            if blocked is None:
-                stage, _, _ = judged[0]
-                marker = {**verdict_metadata(verdicts[0], stage=stage), "tool_calls": calls}
-                metadata = {**answer.response_metadata, METADATA_KEY: marker}
-                stamped = answer.model_copy(update={"response_metadata": metadata})
-                # Sealed only when its whole text was judged: under check_output=False the
-                # next model call judges it as history (a seal would let it be replayed).
-                result[index] = self._sealing(stamped) if self.check_output else stamped
-                return ModelResponse(result, response.structured_response)
-            stage, content, verdict = blocked
-            violation, marker = self._violation(verdict, stage, content)
-            metadata = {**answer.response_metadata, METADATA_KEY: {**marker, "tool_calls": calls}}
-            if self.exit_behavior == "end":
-                # The unsafe answer and its tool calls never enter the state: no tool runs.
-                replaced = AIMessage(content=violation, id=answer.id, response_metadata=metadata)
-            else:
-                # "replace": the text goes; unsafe tool calls are dropped, safe ones still run.
-                safe_calls = [
-                    c for c in answer.tool_calls if calls.get(c["id"] or "", {}).get("safe")
-                ]
-                replaced = answer.model_copy(
-                    update={
-                        "content": violation,
-                        "tool_calls": safe_calls,
-                        "invalid_tool_calls": [],
-                        "response_metadata": metadata,
-                    }
-                )
-            result[index] = self._sealing(replaced)
+            for (_, _, call_id), verdict in zip(judged, verdicts, strict=True)
+            if call_id is not None
+        }
+        result = list(response.result)
+        outcomes = [(stage, c, v) for (stage, c, _), v in zip(judged, verdicts, strict=True)]
+        blocked = next((outcome for outcome in outcomes if not outcome[2].safe), None)
+        if blocked is None:
+            marker = {**verdict_metadata(verdicts[0], stage=judged[0][0]), "tool_calls": calls}
+            metadata = {**answer.response_metadata, METADATA_KEY: marker}
+            stamped = answer.model_copy(update={"response_metadata": metadata})
+            # Sealed only when its whole text was judged: under check_output=False the
+            # next model call judges it as history (a seal would let it be replayed).
+            result[index] = self._sealing(stamped) if self.check_output else stamped
+            return ModelResponse(result, response.structured_response)
+        stage, content, verdict = blocked
+
+        def answered(message: AIMessage) -> ModelResponse[Any]:
+            result[index] = self._sealing(message)
             return ModelResponse(result, response.structured_response)
 
-        return _Check([agent_turn(question, content) for _, content, _ in judged], apply)
+        def marked(marker: dict[str, Any]) -> dict[str, Any]:
+            return {**answer.response_metadata, METADATA_KEY: {**marker, "tool_calls": calls}}
 
-    def _plan_after_model(self, messages: Sequence[BaseMessage]) -> dict[str, Any] | None:
-        index = _last_index(messages, AIMessage)
-        if index is None:
-            return None
-        marker = _marker(messages[index])
-        if marker is not None and marker.get("exit") == "end" and self._sealed(messages[index]):
-            return {"jump_to": "end"}
-        return None
+        def end(violation: str, marker: dict[str, Any]) -> ModelResponse[Any]:
+            # The unsafe answer and its tool calls never enter the state: no tool runs.
+            return answered(
+                AIMessage(content=violation, id=answer.id, response_metadata=marked(marker))
+            )
 
-    def _plan_tool_call(self, request: ToolCallRequest) -> _Check[ToolMessage | None] | None:
+        def replace(violation: str, marker: dict[str, Any]) -> ModelResponse[Any]:
+            # The text goes; unsafe tool calls are dropped, safe ones still run.
+            safe_calls = [c for c in answer.tool_calls if calls.get(c["id"] or "", {}).get("safe")]
+            update = {
+                "content": violation,
+                "tool_calls": safe_calls,
+                "invalid_tool_calls": [],
+                "response_metadata": marked(marker),
+            }
+            return answered(answer.model_copy(update=update))
+
+        return (yield from self._unsafe(verdict, stage, content, end, replace))
+
+    def _judged_tool_call(self, request: ToolCallRequest) -> Plan[ToolMessage | None]:
+        """A tool call not judged with the answer that made it (added by other middleware,
+        edited by a human...), judged before the tool runs."""
         call = request.tool_call
         messages = request.state.get("messages", [])
         given = call.get("args", {})
@@ -543,118 +590,47 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         if _judged_tool_call(messages, call, self._sealed) and not adds_text(args, given):
             return None  # judged with the answer that made it, in wrap_model_call
         part = tool_call_part(call["name"], args)
-        text = readable_text(part)
-
-        def apply(verdicts: list[Verdict]) -> ToolMessage | None:
-            (verdict,) = verdicts
-            if verdict.safe:
-                return None
-            return self._error_message(verdict, "tool_args", text, call["id"], call["name"])
-
-        return _Check([agent_turn(_last_question(messages), [part])], apply)
-
-    def _plan_tool_result(
-        self, result: ToolMessage | Command[Any], call: Mapping[str, Any]
-    ) -> _Check[ToolMessage | Command[Any]] | None:
-        if not isinstance(result, ToolMessage):
-            return self._plan_command(result, call)
-        if not has_content(result):
+        conversation = agent_turn(_last_question(messages), [part])
+        (verdict,) = yield Judge([conversation], "tool_args")
+        if verdict.safe:
             return None
-        text = readable_text(result)
 
-        def apply(verdicts: list[Verdict]) -> ToolMessage | Command[Any]:
-            (verdict,) = verdicts
-            if verdict.safe:
-                return cast(ToolMessage, self._stamped(result, verdict, "tool_result"))
-            violation, marker = self._violation(verdict, "tool_result", text)
+        def refused(violation: str, marker: dict[str, Any]) -> ToolMessage:
+            return self._error_message(violation, marker, call["id"], call["name"])
+
+        return (yield from self._unsafe(verdict, "tool_args", part, refused))
+
+    def _judged_tool_result(self, result: ToolMessage) -> Plan[ToolMessage]:
+        if not has_content(result):
+            return result
+        (verdict,) = yield Judge([[message_dict(result, "user")]], "tool_result")
+        if verdict.safe:
+            return cast(ToolMessage, self._stamped(result, verdict, "tool_result"))
+
+        def replaced(violation: str, marker: dict[str, Any]) -> ToolMessage:
             metadata = {**result.response_metadata, METADATA_KEY: marker}
-            return cast(
-                ToolMessage,
-                self._sealing(
-                    result.model_copy(
-                        update={
-                            "content": violation,
-                            "artifact": None,
-                            "response_metadata": metadata,
-                        }
-                    )
-                ),
-            )
+            update = {"content": violation, "artifact": None, "response_metadata": metadata}
+            return cast(ToolMessage, self._sealing(result.model_copy(update=update)))
 
-        return _Check([[message_dict(result, "user")]], apply)
+        return (yield from self._unsafe(verdict, "tool_result", result, replaced))
 
-    def _plan_command(
+    def _judged_command(
         self, command: Command[Any], call: Mapping[str, Any]
-    ) -> _Check[ToolMessage | Command[Any]] | None:
+    ) -> Plan[ToolMessage | Command[Any]]:
         """A tool's ``Command``: its state update (messages included) enters the conversation,
         so it is judged like a result; an unsafe one is replaced by an error ``ToolMessage``
         (the update, and its ``goto``, are not applied)."""
         update = plain(getattr(command, "update", None))
         if not has_content(update):
-            return None
-        text = readable_text(update)
+            return command
+        (verdict,) = yield Judge([user_turn(update)], "tool_result")
+        if verdict.safe:
+            return command
 
-        def apply(verdicts: list[Verdict]) -> ToolMessage | Command[Any]:
-            (verdict,) = verdicts
-            if verdict.safe:
-                return command
-            call_id = call.get("id") or ""
-            return self._error_message(verdict, "tool_result", text, call_id, call.get("name"))
+        def refused(violation: str, marker: dict[str, Any]) -> ToolMessage:
+            return self._error_message(violation, marker, call.get("id") or "", call.get("name"))
 
-        return _Check([user_turn(update)], apply)
-
-    # -- I/O helpers: the only code written twice -----------------------------------------
-
-    def _run(self, check: _Check[_R] | None, default: _R) -> _R:
-        if check is None:
-            return default
-        if check.trusted is not None:
-            (conversation,) = check.conversations
-            return check.apply(self.guard.check_turns(conversation, trusted=check.trusted))
-        return check.apply(self.guard.check_many(check.conversations))
-
-    async def _arun(self, check: _Check[_R] | None, default: _R) -> _R:
-        if check is None:
-            return default
-        if check.trusted is not None:
-            (conversation,) = check.conversations
-            trusted = check.trusted
-            return check.apply(await self.guard.acheck_turns(conversation, trusted=trusted))
-        return check.apply(await self.guard.acheck_many(check.conversations))
-
-    # -- before / after model ---------------------------------------------------------------
-
-    @hook_config(can_jump_to=["end"])
-    def before_model(self, state: AgentState[Any], runtime: Runtime[Any]) -> dict[str, Any] | None:
-        """End after a blocked tool step; judge the user's new message."""
-        messages = state.get("messages", [])
-        if ended := self._pending_end(messages):
-            return ended
-        return self._run(self._plan_input(messages) if self.check_input else None, None)
-
-    @hook_config(can_jump_to=["end"])
-    async def abefore_model(
-        self, state: AgentState[Any], runtime: Runtime[Any]
-    ) -> dict[str, Any] | None:
-        """Async ``before_model``."""
-        messages = state.get("messages", [])
-        if ended := self._pending_end(messages):
-            return ended
-        return await self._arun(self._plan_input(messages) if self.check_input else None, None)
-
-    @hook_config(can_jump_to=["end"])
-    def after_model(self, state: AgentState[Any], runtime: Runtime[Any]) -> dict[str, Any] | None:
-        """End the run when ``wrap_model_call`` blocked the answer under ``"end"``."""
-        return self._plan_after_model(state.get("messages", []))
-
-    @hook_config(can_jump_to=["end"])
-    async def aafter_model(
-        self, state: AgentState[Any], runtime: Runtime[Any]
-    ) -> dict[str, Any] | None:
-        """Async ``after_model``."""
-        return self.after_model(state, runtime)
-
-    # -- model call -----------------------------------------------------------------------
+        return (yield from self._unsafe(verdict, "tool_result", command, refused))
 
     def _holding(self, request: ModelRequest[Any]) -> AbstractContextManager[None]:
         """Tokens held back from live feeds until the answer is judged; in shadow mode they
@@ -664,6 +640,39 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         refuse_attached_callbacks(request.model, "LlamaGuardMiddleware")
         return _tokens_held_back()
 
+    # -- LangChain's hooks: each plan driven sync and async ----------------------------------
+
+    @hook_config(can_jump_to=["end"])
+    def before_model(self, state: AgentState[Any], runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """End after a blocked tool step; judge the user's new message."""
+        return run_plan(self._before_model(state.get("messages", [])), self.guard)
+
+    @hook_config(can_jump_to=["end"])
+    async def abefore_model(
+        self, state: AgentState[Any], runtime: Runtime[Any]
+    ) -> dict[str, Any] | None:
+        """Async ``before_model``."""
+        return await arun_plan(self._before_model(state.get("messages", [])), self.guard)
+
+    @hook_config(can_jump_to=["end"])
+    def after_model(self, state: AgentState[Any], runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """End the run when ``wrap_model_call`` blocked the answer under ``"end"`` (no I/O)."""
+        messages = state.get("messages", [])
+        index = _last_index(messages, AIMessage)
+        if index is None:
+            return None
+        marker = _marker(messages[index])
+        if marker is not None and marker.get("exit") == "end" and self._sealed(messages[index]):
+            return {"jump_to": "end"}
+        return None
+
+    @hook_config(can_jump_to=["end"])
+    async def aafter_model(
+        self, state: AgentState[Any], runtime: Runtime[Any]
+    ) -> dict[str, Any] | None:
+        """Async ``after_model``."""
+        return self.after_model(state, runtime)
+
     def wrap_model_call(
         self,
         request: ModelRequest[Any],
@@ -671,14 +680,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
     ) -> ModelResponse[Any]:
         """Judge what the request adds to the state (other middleware's messages), then the
         model's answer before it leaves the model node (tokens held back)."""
-        refused = self._run(self._plan_request(request), None)
-        if refused is not None:
-            return refused
-        if not (self.check_output or self.check_tool_calls):
-            return handler(request)
-        with self._holding(request):
-            response = handler(request)
-        return self._run(self._plan_output(request.messages, response), response)
+        return run_plan(self._model_call(request, Call(handler, args=(request,))), self.guard)
 
     async def awrap_model_call(
         self,
@@ -686,16 +688,8 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
     ) -> ModelResponse[Any]:
         """Async ``wrap_model_call``."""
-        refused = await self._arun(self._plan_request(request), None)
-        if refused is not None:
-            return refused
-        if not (self.check_output or self.check_tool_calls):
-            return await handler(request)
-        with self._holding(request):
-            response = await handler(request)
-        return await self._arun(self._plan_output(request.messages, response), response)
-
-    # -- tool call ------------------------------------------------------------------------
+        plan = self._model_call(request, Call(handler, args=(request,)))
+        return await arun_plan(plan, self.guard)
 
     def wrap_tool_call(
         self,
@@ -703,14 +697,7 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         handler: Callable[[ToolCallRequest], ToolMessage | Command[Any]],
     ) -> ToolMessage | Command[Any]:
         """Judge the arguments (unsafe: the tool never runs), then the result."""
-        if self.check_tool_calls:
-            blocked = self._run(self._plan_tool_call(request), None)
-            if blocked is not None:
-                return blocked
-        result = handler(request)
-        if not self.check_tool_results:
-            return self._trusted_result(result)
-        return self._run(self._plan_tool_result(result, request.tool_call), result)
+        return run_plan(self._tool_call(request, Call(handler, args=(request,))), self.guard)
 
     async def awrap_tool_call(
         self,
@@ -718,11 +705,5 @@ class LlamaGuardMiddleware(AgentMiddleware[AgentState[Any], Any]):
         handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]],
     ) -> ToolMessage | Command[Any]:
         """Async ``wrap_tool_call``."""
-        if self.check_tool_calls:
-            blocked = await self._arun(self._plan_tool_call(request), None)
-            if blocked is not None:
-                return blocked
-        result = await handler(request)
-        if not self.check_tool_results:
-            return self._trusted_result(result)
-        return await self._arun(self._plan_tool_result(result, request.tool_call), result)
+        plan = self._tool_call(request, Call(handler, args=(request,)))
+        return await arun_plan(plan, self.guard)

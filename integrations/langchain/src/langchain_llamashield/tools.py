@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from langchain_core.messages import ToolMessage
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -12,23 +12,31 @@ from langchain_core.utils.pydantic import TypeBaseModel
 from pydantic import ConfigDict
 
 from langchain_llamashield._inputs import has_content, plain, readable_text
-from langchain_llamashield._judging import (
-    Conversation,
-    agent_turn,
-    format_violation,
-    tool_call_part,
-    user_turn,
-)
+from langchain_llamashield._judging import Conversation, agent_turn, tool_call_part, user_turn
 from langchain_llamashield._on_unsafe import UnsafePolicy
 from langchain_llamashield._tool_args import received_arguments
-from llamashield import LlamaGuard, UnsafeContentError, Verdict
-from llamashield.integration import DEFAULT_REFUSAL, Call, Judge, Plan, arun_plan, run_plan
+from llamashield import LlamaGuard, Verdict
+from llamashield.integration import (
+    DEFAULT_REFUSAL,
+    Blocked,
+    Call,
+    Judge,
+    Plan,
+    UnsafeAction,
+    arun_plan,
+    format_refusal,
+    run_plan,
+    unsafe_outcome,
+)
 
 __all__ = ["GuardedTool", "guard_tool"]
 
 ToolOnUnsafe = Literal["raise", "refuse"] | Runnable[Any, Any] | Callable[[Any], Any]
 
-DEFAULT_TOOL_REFUSAL = DEFAULT_REFUSAL  # one refusal text everywhere (kept for imports)
+
+def _of_wrapped_tool(name: str) -> Any:
+    """A read-only property answering the wrapped tool's own ``name`` (None where it has none)."""
+    return property(lambda self: getattr(self.tool, name, None))
 
 
 class GuardedTool(BaseTool):
@@ -49,35 +57,17 @@ class GuardedTool(BaseTool):
     check_input: bool = True
     check_output: bool = True
     on_unsafe: Literal["raise", "refuse", "reroute"] = "raise"
-    fallback: Runnable[Any, Any] | None = None
+    fallback: Runnable[Any, Any] | None = None  # "reroute": invoked with a ``Blocked``
     refusal: str = DEFAULT_REFUSAL
-
-    @property
-    def _policy(self) -> UnsafePolicy:
-        return UnsafePolicy(self.on_unsafe, self.refusal, self.fallback)
 
     # -- the wrapped tool's identity ------------------------------------------------------
 
-    @property
-    def args(self) -> dict[str, Any]:
-        return self.tool.args
-
-    @property
-    def tool_call_schema(self) -> Any:
-        return self.tool.tool_call_schema
-
-    @property
-    def is_single_input(self) -> bool:
-        return self.tool.is_single_input
-
-    @property
-    def func(self) -> Any:
-        # ToolNode reads `func`/`coroutine` annotations to find injected arguments.
-        return getattr(self.tool, "func", None)
-
-    @property
-    def coroutine(self) -> Any:
-        return getattr(self.tool, "coroutine", None)
+    # ToolNode reads ``func``/``coroutine`` annotations to find injected arguments.
+    args: ClassVar[Any] = _of_wrapped_tool("args")
+    tool_call_schema: ClassVar[Any] = _of_wrapped_tool("tool_call_schema")
+    is_single_input: ClassVar[Any] = _of_wrapped_tool("is_single_input")
+    func: ClassVar[Any] = _of_wrapped_tool("func")
+    coroutine: ClassVar[Any] = _of_wrapped_tool("coroutine")
 
     def get_input_schema(self, config: RunnableConfig | None = None) -> TypeBaseModel:
         return self.tool.get_input_schema(config)
@@ -105,20 +95,14 @@ class GuardedTool(BaseTool):
             return None
         return user_turn(plain(result))
 
-    def _blocked(self, verdict: Verdict, stage: str, content: str, call_id: str | None) -> Any:
-        if self.on_unsafe == "raise":
-            raise UnsafeContentError(verdict, stage)
-        refusal = format_violation(self.refusal, verdict, content, stage)
-        if call_id is None:
-            return refusal
-        return ToolMessage(content=refusal, tool_call_id=call_id, name=self.name, status="error")
-
-    def _rerouted(self, output: Any, call_id: str | None) -> Any:
-        """The fallback's output, as a ``ToolMessage`` when the tool was called with one."""
+    def _as_tool_output(self, output: Any, call_id: str | None, *, error: bool) -> Any:
+        """``output`` as a ``ToolMessage`` when the tool was called with a tool call (marked
+        as an error for a refusal), else as it is."""
         if call_id is None or isinstance(output, ToolMessage):
             return output
         content = output if isinstance(output, str | list) else str(output)
-        return ToolMessage(content=content, tool_call_id=call_id, name=self.name)
+        status = "error" if error else "success"
+        return ToolMessage(content=content, tool_call_id=call_id, name=self.name, status=status)
 
     @staticmethod
     def _call_id(result: Any, call_id: str | None) -> str | None:
@@ -147,11 +131,22 @@ class GuardedTool(BaseTool):
     def _unsafe(
         self, verdict: Verdict, stage: str, original: Any, call_id: str | None, config: Any
     ) -> Plan[Any]:
-        if self.fallback is None:
-            return self._blocked(verdict, stage, readable_text(original), call_id)
-        payload = self._policy.payload(original, verdict, stage)
-        output = yield Call(self.fallback.invoke, self.fallback.ainvoke, (payload, config))
-        return self._rerouted(output, call_id)
+        """The core's one unsafe outcome: ``UnsafeContentError``, the refusal (a ``ToolMessage``
+        with ``status="error"`` under a tool call, so an agent carries on), or the fallback's
+        output for a ``Blocked``."""
+
+        def refuse(blocked: Blocked) -> Any:
+            text = readable_text(blocked.content)
+            return format_refusal(self.refusal, verdict, stage=stage, content=text)
+
+        handlers: dict[str, Callable[[Blocked], Any]] = {"refuse": refuse}
+        if (fallback := self.fallback) is not None:
+            handlers["reroute"] = lambda b: Call(fallback.invoke, fallback.ainvoke, (b, config))
+        action = UnsafeAction(self.on_unsafe, fallback, self.refusal)
+        refusal = format_refusal(self.refusal, verdict, stage=stage)
+        blocked = Blocked(verdict, stage, original, refusal)
+        output = yield from unsafe_outcome(action, blocked, handlers)
+        return self._as_tool_output(output, call_id, error=action.mode == "refuse")
 
     def run(self, tool_input: str | dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         """Judge the arguments, run the wrapped tool, judge its result."""

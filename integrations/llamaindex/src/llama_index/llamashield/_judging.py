@@ -1,38 +1,29 @@
-"""Pieces every LlamaIndex component shares: refusal text, verdict metadata, node text."""
+"""Pieces every LlamaIndex component shares: the guard check, the Agent turn, node verdicts."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore
-from llama_index.llamashield._inputs import messages_conversation, plain
+from llama_index.core.schema import BaseNode, NodeWithScore
+from llama_index.llamashield._inputs import plain
 
 from llamashield import LlamaGuard, Verdict
-from llamashield.integration import DEFAULT_REFUSAL as _DEFAULT_REFUSAL
-from llamashield.integration import METADATA_KEY as _METADATA_KEY
-from llamashield.integration import verdict_metadata
+from llamashield.integration import METADATA_KEY, Judge, Plan, verdict_metadata
 
 __all__ = [
-    "DEFAULT_REFUSAL",
-    "METADATA_KEY",
+    "JudgesNodes",
     "NodeMode",
     "agent_turn",
     "apply_node_verdicts",
     "check_guard",
     "check_node_mode",
-    "flag_metadata",
     "flag_node",
-    "history_turns",
+    "judged_nodes",
     "node_conversation",
-    "node_text",
     "split_by_verdict",
 ]
-
-# One refusal text and one metadata key in both adapters (the core's); kept here for imports.
-DEFAULT_REFUSAL = _DEFAULT_REFUSAL
-METADATA_KEY = _METADATA_KEY
 
 NodeMode = Literal["drop", "flag"]
 
@@ -50,16 +41,28 @@ def check_guard(guard: Any, shadow: bool | None = None) -> LlamaGuard:
     return guard.with_shadow(shadow)
 
 
+class JudgesNodes:
+    """What the node postprocessor and the ingestion transform share: the public ``guard``,
+    and the plan their sync and async calls drive."""
+
+    where: ClassVar[str] = "judged"  # where the nodes come from, for the log
+
+    if TYPE_CHECKING:
+        _guard: LlamaGuard
+        mode: NodeMode
+
+    @property
+    def guard(self) -> LlamaGuard:
+        return self._guard
+
+    def _plan(self, nodes: Sequence[Any], batch_size: int | None = None) -> Plan[list[Any]]:
+        return (yield from judged_nodes(nodes, self.mode, self.where, batch_size))
+
+
 def check_node_mode(mode: str) -> NodeMode:
     if mode not in ("drop", "flag"):
         raise ValueError(f"mode must be 'drop' or 'flag', got {mode!r}")
     return mode  # type: ignore[return-value]
-
-
-def history_turns(messages: Sequence[Any]) -> list[dict[str, Any]]:
-    """LlamaIndex chat messages as the core reads them: every block of every message (tool
-    results as the User's turn; system prompts are not judged)."""
-    return messages_conversation(messages)
 
 
 def agent_turn(question: Any, answer: Any) -> list[dict[str, Any]]:
@@ -71,29 +74,31 @@ def agent_turn(question: Any, answer: Any) -> list[dict[str, Any]]:
     ]
 
 
-def node_text(node: BaseNode | NodeWithScore) -> str:
-    """The text a node would put into a prompt (metadata included, as the LLM sees it)."""
-    base = node.node if isinstance(node, NodeWithScore) else node
-    return base.get_content(metadata_mode=MetadataMode.LLM)
-
-
 def node_conversation(node: BaseNode | NodeWithScore) -> list[dict[str, Any]]:
     """A node as the User turn the guard judges: its prompt text (metadata included) and, for
     an image node, its image (the guard's media policy decides)."""
     return [{"role": "user", "content": plain(node)}]
 
 
-def flag_metadata(verdict: Verdict) -> dict[str, Any]:
-    """What ``mode="flag"`` writes into a node's metadata: the core's JSON-ready record."""
-    return verdict_metadata(verdict, stage="document")
-
-
 def flag_node(node: BaseNode, verdict: Verdict) -> None:
     """Write the verdict into ``node.metadata``, kept out of the embedding and the LLM's text."""
-    node.metadata[METADATA_KEY] = flag_metadata(verdict)
+    node.metadata[METADATA_KEY] = verdict_metadata(verdict, stage="document")
     for excluded in (node.excluded_embed_metadata_keys, node.excluded_llm_metadata_keys):
         if METADATA_KEY not in excluded:
             excluded.append(METADATA_KEY)
+
+
+def judged_nodes(
+    nodes: Sequence[Any], mode: NodeMode, where: str, batch_size: int | None = None
+) -> Plan[list[Any]]:
+    """Judge ``nodes`` as User turns (stage ``document``), in concurrent batches of
+    ``batch_size`` (all at once when None), and drop or flag the unsafe ones."""
+    size = batch_size or max(len(nodes), 1)
+    verdicts: list[Verdict] = []
+    for start in range(0, len(nodes), size):
+        batch = [node_conversation(node) for node in nodes[start : start + size]]
+        verdicts.extend((yield Judge(batch, "document")))
+    return apply_node_verdicts(nodes, verdicts, mode, where)
 
 
 def apply_node_verdicts(

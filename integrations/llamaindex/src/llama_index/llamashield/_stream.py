@@ -1,74 +1,95 @@
-"""Moderated token streams for LlamaIndex's streaming responses (sync and async).
+"""Moderated answers for LlamaIndex's streaming responses: stream plans, read sync or async.
 
-``llamashield.streaming`` does the windowing and pipelined checks; this adds what LlamaIndex
-needs around it: the refusal as the last token, and the verdict's record (the core's
-``verdict_metadata``, JSON-ready) in the response metadata. The streaming options (``window``)
-are the LangChain adapter's.
+``moderated_answer`` is the one plan of a guarded stream (the query engine's and the chat
+engine's): it opens the inner response's tokens, releases them window by window once judged
+(``llamashield.streaming``, through the core's ``Stream`` step), records the verdict (the
+core's ``verdict_metadata``), and on a block ends with the refusal or raises. Driven by
+``stream_plan`` it is a generator for ``response_gen``; by ``astream_plan``, an async generator
+for ``async_response_gen``: the same decisions either way.
+
+Example::
+
+    tokens = moderated_answer(tokens_of(response), StreamModeration(context=question),
+                              shield, records)
+    StreamingResponse(stream_plan(tokens, guard), ...)
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
-from dataclasses import dataclass
-from typing import Any
+import functools
+from collections.abc import AsyncIterator, Callable, Iterator
+from operator import attrgetter, methodcaller
+from typing import Any, TypeAlias
 
-from llamashield import LlamaGuard, UnsafeContentError
-from llamashield.integration import format_refusal, verdict_metadata
-from llamashield.streaming import (
-    AsyncModeratedStream,
-    ModeratedStream,
-    WindowSpec,
-    amoderate_stream,
-    moderate_stream,
+from llama_index.llamashield._on_unsafe import Shield
+
+from llamashield import LlamaGuard
+from llamashield.integration import (
+    END,
+    Call,
+    Emit,
+    Next,
+    Plan,
+    Stream,
+    StreamModeration,
+    astream_plan,
+    stream_plan,
+    unsafe_stream_outcome,
+    verdict_metadata,
 )
 
-__all__ = ["TokenModeration", "amoderate_tokens", "moderate_tokens"]
+__all__ = ["Driver", "Records", "flavoured", "moderated_answer", "once", "tokens_of"]
+
+Driver: TypeAlias = Callable[[Plan[Any], LlamaGuard], Iterator[Any] | AsyncIterator[Any]]
+"""``stream_plan`` or ``astream_plan``."""
+Records: TypeAlias = dict[str, Any]  # stage -> the verdict's record (llamashield.verdict_metadata)
+
+# Once text has streamed, a reroute cannot take it back: a stream that turns unsafe raises
+# under "raise" and ends with the refusal otherwise.
+_ENDINGS = {"refuse": str, "reroute": str}  # str(Blocked) is its refusal
 
 
-@dataclass(frozen=True)
-class TokenModeration:
-    """How a token stream is moderated: the guard, the conversation before the answer, what an
-    unsafe window does (``"raise"`` or ``"refuse"``), the refusal template, the dict the
-    verdict's record goes into, and the window (as in the LangChain adapter)."""
-
-    guard: LlamaGuard
-    context: list[dict[str, Any]]
-    on_unsafe: str
-    refusal: str
-    record: dict[str, Any]
-    window: WindowSpec = "sentence"
+def tokens_of(response: Any) -> Call:
+    """A streaming response's tokens: ``response_gen`` under the sync drivers,
+    ``async_response_gen()`` under the async ones."""
+    return Call(attrgetter("response_gen"), methodcaller("async_response_gen"), (response,))
 
 
-def _ending(
-    stream: ModeratedStream[str] | AsyncModeratedStream[str], how: TokenModeration
-) -> str | None:
-    """Record the verdict; the text to append after the released tokens, if any."""
-    blocked = stream.blocked
-    if blocked is None:
-        if stream.verdicts:
-            how.record["output"] = verdict_metadata(stream.verdicts[-1], stage="output")
-        return None
-    how.record["output"] = verdict_metadata(blocked, stage="output")
-    if how.on_unsafe == "raise":
-        raise UnsafeContentError(blocked, "output")
+def moderated_answer(
+    tokens: Call,
+    moderation: StreamModeration,
+    shield: Shield,
+    records: Records,
+    convert: Callable[[str], Any] | None = None,
+    stopped: Callable[[], bool] = lambda: False,
+) -> Plan[None]:
+    """Emit the judged tokens (through ``convert``) until the stream ends, is blocked, or
+    ``stopped()`` says its turn is over; ``records["output"]`` gets the final verdict only
+    once the stream ran to its end (or was blocked)."""
+    source = yield Stream(tokens, moderation)
+    while (token := (yield Next(source))) is not END:
+        if stopped():
+            return
+        yield Emit(token if convert is None else convert(token))
+    verdict = source.blocked
+    if verdict is None:
+        if source.verdicts:
+            records["output"] = verdict_metadata(source.verdicts[-1], stage="output")
+        return
+    records["output"] = verdict_metadata(verdict, stage="output")
     # What was released so far was judged safe; the refusal says why the answer stops there.
-    return format_refusal(how.refusal, blocked, stage="output")
+    blocked = shield.blocked(verdict, "output", source.text)
+    yield from unsafe_stream_outcome(shield.action, blocked, _ENDINGS, convert)
 
 
-def moderate_tokens(tokens: Iterator[str], how: TokenModeration) -> Generator[str, None, None]:
-    stream = moderate_stream(tokens, how.guard, context=how.context, window=how.window,
-                             raise_on_unsafe=False)  # fmt: skip
-    yield from stream
-    if ending := _ending(stream, how):
-        yield ending
+def once(item: Any) -> Plan[None]:
+    """A stream of one item (a refusal where a streaming response is expected)."""
+    yield Emit(item)
 
 
-async def amoderate_tokens(
-    tokens: AsyncIterator[str], how: TokenModeration
-) -> AsyncGenerator[str, None]:
-    stream = amoderate_stream(tokens, how.guard, context=how.context, window=how.window,
-                              raise_on_unsafe=False)  # fmt: skip
-    async for token in stream:
-        yield token
-    if ending := _ending(stream, how):
-        yield ending
+def flavoured(build: Callable[..., Any], *args: Any) -> Call:
+    """``build(*args, drive)``, with ``drive`` the stream driver of the caller's flavour:
+    ``stream_plan`` under the sync drivers, ``astream_plan`` under the async ones, so that a
+    streamed answer ``build`` makes is one the caller's method can read."""
+    return Call(functools.partial(build, *args, stream_plan),
+                functools.partial(build, *args, astream_plan))  # fmt: skip

@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from llama_index.core.base.llms.types import ChatMessage
+from llama_index.core.base.llms.types import ChatMessage, ChatResponse
 from llama_index.core.chat_engine.types import BaseChatEngine, StreamingAgentChatResponse
 from llama_index.llamashield._compat import memory_of
 
@@ -112,10 +113,34 @@ class StreamTurn:
             memory.set(messages[:-1])
 
 
+@dataclass
 class GuardedStreamingResponse(StreamingAgentChatResponse):
     """A relayed stream whose moderated source is closed as soon as the consumer stops reading
     (a break out of ``response_gen``, closing it, or an exception): LlamaIndex's own response
-    leaves it suspended, with the inner writer putting the unjudged rest in memory."""
+    leaves it suspended, with the inner writer putting the unjudged rest in memory. Its
+    ``turn`` is settled then (not only at the next turn)."""
+
+    turn: StreamTurn | None = None
+
+    @classmethod
+    def relaying(
+        cls,
+        chunks: Iterator[ChatResponse] | AsyncIterator[ChatResponse],
+        inner: StreamingAgentChatResponse | None = None,
+        turn: StreamTurn | None = None,
+    ) -> GuardedStreamingResponse:
+        """Relay ``chunks`` (sync or async: read with ``response_gen`` or
+        ``async_response_gen``) with the inner response's sources; the inner response writes
+        its own memory, this one does not."""
+        key = "achat_stream" if isinstance(chunks, AsyncIterator) else "chat_stream"
+        stream: dict[str, Any] = {key: chunks}
+        return cls(
+            **stream,
+            sources=inner.sources if inner is not None else [],
+            source_nodes=inner.source_nodes if inner is not None else [],
+            is_writing_to_memory=False,
+            turn=turn,
+        )
 
     @property
     def response_gen(self) -> Generator[str, None, None]:
@@ -124,6 +149,10 @@ class GuardedStreamingResponse(StreamingAgentChatResponse):
         finally:
             if self.chat_stream is not None:
                 self.chat_stream.close()
+            if self.turn is not None:
+                # Closing the moderated stream closed the inner one, which waited for its
+                # memory writer: only now can an answer not judged to the end be taken back.
+                self.turn.settle()
 
     async def async_response_gen(self) -> AsyncGenerator[str, None]:
         try:
@@ -132,3 +161,5 @@ class GuardedStreamingResponse(StreamingAgentChatResponse):
         finally:
             if self.achat_stream is not None:
                 await self.achat_stream.aclose()
+            if self.turn is not None:
+                await self.turn.asettle()

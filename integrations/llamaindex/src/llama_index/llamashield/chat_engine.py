@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse
@@ -13,34 +13,37 @@ from llama_index.core.chat_engine.types import (
     StreamingAgentChatResponse,
 )
 from llama_index.llamashield._compat import memory_of
-from llama_index.llamashield._judging import (
-    METADATA_KEY,
-    check_guard,
-    history_turns,
+from llama_index.llamashield._inputs import messages_conversation
+from llama_index.llamashield._on_unsafe import GuardedEngine, OnUnsafe
+from llama_index.llamashield._stream import (
+    Driver,
+    Records,
+    moderated_answer,
+    once,
+    tokens_of,
 )
-from llama_index.llamashield._on_unsafe import OnUnsafe, acall_reroute, call_reroute, parse_action
-from llama_index.llamashield._stream import TokenModeration, amoderate_tokens, moderate_tokens
 from llama_index.llamashield._stream_turns import GuardedStreamingResponse, StreamTurn
 
-from llamashield import LlamaGuard, UnsafeContentError, Verdict
+from llamashield import LlamaGuard, Verdict
 from llamashield.integration import (
-    Blocked,
+    METADATA_KEY,
     Call,
     JudgeConversation,
     Plan,
+    StreamModeration,
     arun_plan,
-    format_refusal,
+    astream_plan,
     run_plan,
+    stream_plan,
+    unsafe_outcome,
     verdict_metadata,
 )
 from llamashield.streaming import WindowSpec
 
-Records = dict[str, Any]  # stage -> the verdict's record (llamashield.verdict_metadata)
-
 __all__ = ["GuardedChatEngine"]
 
 
-class GuardedChatEngine(BaseChatEngine):
+class GuardedChatEngine(GuardedEngine[BaseChatEngine], BaseChatEngine):
     """A chat engine whose user turns and answers Llama Guard checks, in context.
 
     The user's message is judged after the chat history, and so is every message of that
@@ -88,24 +91,11 @@ class GuardedChatEngine(BaseChatEngine):
         window: WindowSpec = "sentence",
         shadow: bool | None = None,
     ) -> None:
-        if not isinstance(engine, BaseChatEngine):
-            raise TypeError(f"engine must be a BaseChatEngine, got {type(engine).__name__}")
-        self._engine = engine
-        self._guard = check_guard(guard, shadow)
-        self._check_input = check_input
-        self._check_output = check_output
-        self._action = parse_action(on_unsafe, refusal, (BaseChatEngine,))
-        self._refusal = self._action.refusal
+        self._wrap(engine, BaseChatEngine, guard, check_input=check_input,
+                   check_output=check_output, on_unsafe=on_unsafe, refusal=refusal,
+                   shadow=shadow)  # fmt: skip
         self._window = window
         self._turn: StreamTurn | None = None  # the last stream, until settled
-
-    @property
-    def engine(self) -> BaseChatEngine:
-        return self._engine
-
-    @property
-    def guard(self) -> LlamaGuard:
-        return self._guard
 
     @property
     def chat_history(self) -> list[ChatMessage]:
@@ -122,154 +112,113 @@ class GuardedChatEngine(BaseChatEngine):
             self._turn.settle()
             self._turn = None
 
-    async def _asettle(self) -> None:
-        if self._turn is not None:
-            await self._turn.asettle()
-            self._turn = None
-
-    # -- chat / achat: one plan, driven sync and async -----------------------------------
+    # -- one plan per method kind, driven sync and async ---------------------------------
 
     def chat(
         self, message: str, chat_history: list[ChatMessage] | None = None
     ) -> AGENT_CHAT_RESPONSE_TYPE:
-        self._settle()
-        return run_plan(self._chat_plan(message, chat_history), self._guard)
+        return run_plan(self._chat_plan(message, chat_history), self._shield.guard)
 
     async def achat(
         self, message: str, chat_history: list[ChatMessage] | None = None
     ) -> AGENT_CHAT_RESPONSE_TYPE:
-        await self._asettle()
-        return await arun_plan(self._chat_plan(message, chat_history), self._guard)
-
-    def _chat_plan(
-        self, message: str, chat_history: list[ChatMessage] | None
-    ) -> Plan[AGENT_CHAT_RESPONSE_TYPE]:
-        before, read = yield Call(self._history, self._ahistory, (chat_history,))
-        context = [*history_turns(read), {"role": "user", "content": message}]
-        records: Records = {}
-        if self._check_input:
-            verdict = yield JudgeConversation(context)
-            records["input"] = verdict_metadata(verdict, stage="input")
-            if not verdict.safe:
-                return (yield from self._blocked(message, verdict, "input", records))
-        response = yield Call(self._engine.chat, self._engine.achat, (message, chat_history))
-        if self._check_output:
-            if isinstance(response, StreamingAgentChatResponse):
-                raise TypeError("chat() of the inner engine streamed: use stream_chat()")
-            answered = _with_answer(context, response)
-            verdict = yield JudgeConversation(answered, trusted=range(len(context)))
-            records["output"] = verdict_metadata(verdict, stage="output")
-            if not verdict.safe:
-                yield Call(_restore, _arestore, (self._engine, before))
-                answer = response.response
-                return (yield from self._blocked(message, verdict, "output", records, answer))
-        return _with_records(response, records)
-
-    def _blocked(
-        self, message: str, verdict: Verdict, stage: str, records: Records, answer: Any = None
-    ) -> Plan[AGENT_CHAT_RESPONSE_TYPE]:
-        mode, target = self._action.mode, self._action.target
-        if mode == "raise":
-            raise UnsafeContentError(verdict, stage)
-        refusal = format_refusal(self._refusal, verdict, stage=stage)
-        if mode == "refuse":
-            result: Any = refusal
-        elif isinstance(target, BaseChatEngine):
-            result = yield Call(target.chat, target.achat, (message,))
-        else:
-            content = message if answer is None else answer
-            blocked = Blocked(verdict, UnsafeContentError(verdict, stage).stage, content, refusal)
-            result = yield Call(call_reroute, acall_reroute, (target, blocked))
-        return _with_records(_as_chat_response(result), records)
-
-    # -- stream_chat / astream_chat -------------------------------------------------------
-
-    def _stream_plan(
-        self, message: str, chat_history: list[ChatMessage] | None
-    ) -> Plan[tuple[Any, list[dict[str, Any]], list[ChatMessage], bool]]:
-        """The input check and the inner stream: (response, context, history, blocked)."""
-        before, read = yield Call(self._history, self._ahistory, (chat_history,))
-        context = [*history_turns(read), {"role": "user", "content": message}]
-        if self._check_input:
-            verdict = yield JudgeConversation(context)
-            if not verdict.safe:
-                refused = yield from self._blocked(message, verdict, "input", {})
-                return refused, context, before, True
-        call = Call(self._engine.stream_chat, self._engine.astream_chat, (message, chat_history))
-        inner = yield call
-        return inner, context, before, False
+        return await arun_plan(self._chat_plan(message, chat_history), self._shield.guard)
 
     def stream_chat(
         self, message: str, chat_history: list[ChatMessage] | None = None
     ) -> StreamingAgentChatResponse:
-        self._settle()
-        inner, context, before, blocked = run_plan(
-            self._stream_plan(message, chat_history), self._guard
-        )
-        if blocked:
-            return _as_stream(inner)
-        if not self._check_output:
-            return inner  # type: ignore[no-any-return]
-        how = self._moderation(context)
-        self._turn = turn = StreamTurn(self._engine, before, how.record, inner)
-        return _stream_response(inner, self._moderated(inner, how, turn))
+        turn = run_plan(self._stream_plan(message, chat_history), self._shield.guard)
+        return self._relayed(turn, stream_plan)
 
     async def astream_chat(
         self, message: str, chat_history: list[ChatMessage] | None = None
     ) -> StreamingAgentChatResponse:
-        await self._asettle()
-        inner, context, before, blocked = await arun_plan(
-            self._stream_plan(message, chat_history), self._guard
+        turn = await arun_plan(self._stream_plan(message, chat_history), self._shield.guard)
+        return self._relayed(turn, astream_plan)
+
+    def _chat_plan(
+        self, message: str, chat_history: list[ChatMessage] | None
+    ) -> Plan[AGENT_CHAT_RESPONSE_TYPE]:
+        turn = yield from self._opened(message, chat_history)
+        if turn.refused is not None:
+            return turn.refused
+        response = yield Call(self._engine.chat, self._engine.achat, (message, chat_history))
+        if self._shield.check_output:
+            if isinstance(response, StreamingAgentChatResponse):
+                raise TypeError("chat() of the inner engine streamed: use stream_chat()")
+            answered = [*turn.context, {"role": "assistant", "content": response.response}]
+            verdict = yield JudgeConversation(answered, trusted=range(len(turn.context)))
+            turn.records["output"] = verdict_metadata(verdict, stage="output")
+            if not verdict.safe:
+                yield from self._restore(turn.before)
+                return (yield from self._unsafe(turn, verdict, "output", response.response))
+        return _with_records(response, turn.records)
+
+    def _stream_plan(self, message: str, chat_history: list[ChatMessage] | None) -> Plan[_Turn]:
+        """The input check and the inner stream (its tokens are judged as they are read)."""
+        turn = yield from self._opened(message, chat_history)
+        if turn.refused is None:
+            engine = self._engine
+            turn.inner = yield Call(
+                engine.stream_chat, engine.astream_chat, (message, chat_history)
+            )
+        return turn
+
+    def _opened(self, message: str, chat_history: list[ChatMessage] | None) -> Plan[_Turn]:
+        """Settle the last stream, read the history, and judge the message after it (refused:
+        the inner engine is never called)."""
+        last, self._turn = self._turn, None
+        if last is not None:
+            yield Call(last.settle, last.asettle)  # async code waits for its memory writer
+        before, read = yield from self._history(chat_history)
+        turn = _Turn(
+            message, [*messages_conversation(read), {"role": "user", "content": message}], before
         )
-        if blocked:
-            return _as_stream(inner, asynchronous=True)
-        if not self._check_output:
-            return inner  # type: ignore[no-any-return]
-        how = self._moderation(context)
-        self._turn = turn = StreamTurn(self._engine, before, how.record, inner)
-        return _stream_response(inner, self._amoderated(inner, how, turn))
+        if self._shield.check_input:
+            verdict = yield JudgeConversation(turn.context)
+            turn.records["input"] = verdict_metadata(verdict, stage="input")
+            if not verdict.safe:
+                turn.refused = yield from self._unsafe(turn, verdict, "input", message)
+        return turn
 
-    @staticmethod
-    def _moderated(
-        inner: StreamingAgentChatResponse, how: TokenModeration, turn: StreamTurn
-    ) -> Iterator[str]:
-        tokens = moderate_tokens(inner.response_gen, how)
-        try:
-            for token in tokens:
-                if turn.settled:
-                    return  # a later turn took this one back out: it is over
-                yield token
-        finally:
-            # Closing the moderated stream closes the inner one, which waits for its memory
-            # writer; only then can an answer not judged to the end be taken back out.
-            tokens.close()
-            turn.settle()
+    def _unsafe(
+        self, turn: _Turn, verdict: Verdict, stage: str, content: Any
+    ) -> Plan[AGENT_CHAT_RESPONSE_TYPE]:
+        """The core's unsafe outcome: raise, the refusal, or the reroute target's answer to the
+        same message."""
+        on_unsafe = self._shield.handlers(
+            lambda blocked: blocked.refusal,
+            lambda engine: Call(engine.chat, engine.achat, (turn.message,)),
+        )
+        blocked = self._shield.blocked(verdict, stage, content)
+        answer = yield from unsafe_outcome(self._shield.action, blocked, on_unsafe)
+        return _with_records(_as_chat_response(answer), turn.records)
 
-    @staticmethod
-    async def _amoderated(
-        inner: StreamingAgentChatResponse, how: TokenModeration, turn: StreamTurn
-    ) -> AsyncIterator[str]:
-        tokens = amoderate_tokens(inner.async_response_gen(), how)
-        try:
-            async for token in tokens:
-                if turn.settled:
-                    return  # a later turn took this one back out: it is over
-                yield token
-        finally:
-            await turn.asettle()
-            await tokens.aclose()
-
-    def _moderation(self, context: list[dict[str, Any]]) -> TokenModeration:
-        # Once text has streamed, rerouting cannot take it back: a stream that turns unsafe
-        # raises under "raise" and ends with the refusal otherwise.
-        on_unsafe = "raise" if self._action.mode == "raise" else "refuse"
-        return TokenModeration(self._guard, context, on_unsafe, self._refusal, {}, self._window)
+    def _relayed(self, turn: _Turn, drive: Driver) -> StreamingAgentChatResponse:
+        """The stream the consumer reads (``drive``: the method's flavour): the refusal, the
+        inner stream itself when answers are not judged, or its judged tokens, in a turn taken
+        back out of memory unless judged to the end (see ``_stream_turns``)."""
+        if turn.refused is not None:
+            if isinstance(turn.refused, StreamingAgentChatResponse):
+                return turn.refused
+            refusal = _Chunks()(turn.refused.response)
+            return GuardedStreamingResponse.relaying(drive(once(refusal), self._shield.guard))
+        inner: StreamingAgentChatResponse = turn.inner
+        if not self._shield.check_output:
+            return inner
+        self._turn = stream = StreamTurn(self._engine, turn.before, turn.records, inner)
+        moderation = StreamModeration(context=turn.context, window=self._window)
+        answer = moderated_answer(
+            tokens_of(inner), moderation, self._shield, turn.records, _Chunks(),
+            stopped=lambda: stream.settled,  # a later turn took this one back out: it is over
+        )  # fmt: skip
+        return GuardedStreamingResponse.relaying(drive(answer, self._shield.guard), inner, stream)
 
     # -- history --------------------------------------------------------------------------
 
     def _history(
         self, chat_history: list[ChatMessage] | None
-    ) -> tuple[list[ChatMessage], list[ChatMessage]]:
+    ) -> Plan[tuple[list[ChatMessage], list[ChatMessage]]]:
         """The history as it stands (restored when a turn is blocked), and what the inner
         engine's LLM will read of it: ``memory.get()``, which also carries a ``Memory``'s
         blocks (facts and messages kept elsewhere). An empty ``chat_history`` reads the memory,
@@ -278,35 +227,41 @@ class GuardedChatEngine(BaseChatEngine):
             return list(chat_history), list(chat_history)
         memory = memory_of(self._engine)
         if memory is None:
-            return list(self._engine.chat_history), list(self._engine.chat_history)
-        return list(memory.get_all()), list(memory.get())
+            history = list(self._engine.chat_history)
+            return history, history
+        before = yield Call(memory.get_all, memory.aget_all)
+        read = yield Call(memory.get, memory.aget)
+        return list(before), list(read)
 
-    async def _ahistory(
-        self, chat_history: list[ChatMessage] | None
-    ) -> tuple[list[ChatMessage], list[ChatMessage]]:
-        """Async ``_history``."""
-        if chat_history:
-            return list(chat_history), list(chat_history)
+    def _restore(self, before: list[ChatMessage]) -> Plan[None]:
+        """Take a blocked turn back out of the inner engine's memory."""
         memory = memory_of(self._engine)
-        if memory is None:
-            return list(self._engine.chat_history), list(self._engine.chat_history)
-        return list(await memory.aget_all()), list(await memory.aget())
+        if memory is not None:
+            yield Call(memory.set, memory.aset, (before,))
 
 
-def _with_answer(context: list[dict[str, str]], response: AgentChatResponse) -> list[Any]:
-    return [*context, {"role": "assistant", "content": response.response}]
+@dataclass
+class _Turn:
+    """One chat turn: the message in its context, the history to restore, the verdicts'
+    records, and what answers it: the refusal (the message was blocked) or the inner stream."""
+
+    message: str
+    context: list[dict[str, Any]]
+    before: list[ChatMessage]
+    records: Records = field(default_factory=dict)
+    refused: AGENT_CHAT_RESPONSE_TYPE | None = None
+    inner: Any = None
 
 
-def _restore(engine: BaseChatEngine, history: list[ChatMessage]) -> None:
-    memory = memory_of(engine)
-    if memory is not None:
-        memory.set(history)
+class _Chunks:
+    """Tokens as a chat stream's ``ChatResponse`` chunks: the text so far, and the delta."""
 
+    def __init__(self) -> None:
+        self.text = ""
 
-async def _arestore(engine: BaseChatEngine, history: list[ChatMessage]) -> None:
-    memory = memory_of(engine)
-    if memory is not None:
-        await memory.aset(history)
+    def __call__(self, token: str) -> ChatResponse:
+        self.text += token
+        return ChatResponse(message=ChatMessage(role="assistant", content=self.text), delta=token)
 
 
 def _as_chat_response(answer: Any) -> AGENT_CHAT_RESPONSE_TYPE:
@@ -319,65 +274,3 @@ def _with_records(response: AGENT_CHAT_RESPONSE_TYPE, records: Records) -> AGENT
     if isinstance(response, AgentChatResponse):
         response.metadata = {**(response.metadata or {}), METADATA_KEY: dict(records)}
     return response
-
-
-def _chat_chunks(tokens: Iterator[str]) -> Generator[ChatResponse, None, None]:
-    text = ""
-    try:
-        for token in tokens:
-            text += token
-            yield ChatResponse(message=ChatMessage(role="assistant", content=text), delta=token)
-    finally:
-        close = getattr(tokens, "close", None)
-        if close is not None:
-            close()  # a consumer that stopped reading stops the moderated stream now
-
-
-async def _achat_chunks(tokens: AsyncIterator[str]) -> AsyncGenerator[ChatResponse, None]:
-    text = ""
-    try:
-        async for token in tokens:
-            text += token
-            yield ChatResponse(message=ChatMessage(role="assistant", content=text), delta=token)
-    finally:
-        aclose = getattr(tokens, "aclose", None)
-        if aclose is not None:
-            await aclose()  # not left to the garbage collector: it would close it later
-
-
-def _stream_response(
-    inner: StreamingAgentChatResponse, tokens: Iterator[str] | AsyncIterator[str]
-) -> StreamingAgentChatResponse:
-    # The inner response writes its own memory; this one only relays moderated text.
-    if isinstance(tokens, Iterator):
-        return GuardedStreamingResponse(
-            chat_stream=_chat_chunks(tokens),
-            sources=inner.sources,
-            source_nodes=inner.source_nodes,
-            is_writing_to_memory=False,
-        )
-    return GuardedStreamingResponse(
-        achat_stream=_achat_chunks(tokens),
-        sources=inner.sources,
-        source_nodes=inner.source_nodes,
-        is_writing_to_memory=False,
-    )
-
-
-def _as_stream(
-    response: AGENT_CHAT_RESPONSE_TYPE, *, asynchronous: bool = False
-) -> StreamingAgentChatResponse:
-    if isinstance(response, StreamingAgentChatResponse):
-        return response
-    text = response.response
-
-    async def once() -> AsyncIterator[str]:
-        yield text
-
-    if asynchronous:
-        return StreamingAgentChatResponse(
-            achat_stream=_achat_chunks(once()), is_writing_to_memory=False
-        )
-    return StreamingAgentChatResponse(
-        chat_stream=_chat_chunks(iter([text])), is_writing_to_memory=False
-    )

@@ -26,7 +26,8 @@ from llama_index.core.instrumentation.events.llm import (
 )
 from llama_index.core.instrumentation.events.query import QueryEndEvent, QueryStartEvent
 from llama_index.core.schema import QueryBundle
-from llama_index.llamashield._judging import agent_turn, check_guard, history_turns
+from llama_index.llamashield._inputs import messages_conversation
+from llama_index.llamashield._judging import agent_turn, check_guard
 
 from llamashield import LlamaGuard, Verdict
 
@@ -159,7 +160,7 @@ def _what_to_judge(event: BaseEvent) -> tuple[str, str, Any] | None:
         if event.response is None:
             return None
         answer = event.response.message.content or ""
-        turns = [*history_turns(event.messages), {"role": "assistant", "content": answer}]
+        turns = [*messages_conversation(event.messages), {"role": "assistant", "content": answer}]
         return ("output", answer, turns) if answer else None
     if isinstance(event, LLMCompletionEndEvent):
         answer = event.response.text or ""

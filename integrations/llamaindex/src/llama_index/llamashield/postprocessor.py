@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.llamashield._judging import (
+    JudgesNodes,
     NodeMode,
-    apply_node_verdicts,
     check_guard,
     check_node_mode,
-    node_conversation,
 )
 
-from llamashield import LlamaGuard, Verdict
-from llamashield.integration import stage_scope
+from llamashield import LlamaGuard
+from llamashield.integration import arun_plan, run_plan
 
 __all__ = ["LlamaGuardNodePostprocessor"]
 
 
-class LlamaGuardNodePostprocessor(BaseNodePostprocessor):
+class LlamaGuardNodePostprocessor(JudgesNodes, BaseNodePostprocessor):
     """Judge retrieved nodes with Llama Guard, all at once, and drop or flag unsafe ones.
 
     Every node is judged as a User message (retrieved text is input to the model), in one
@@ -40,6 +39,7 @@ class LlamaGuardNodePostprocessor(BaseNodePostprocessor):
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
+    where: ClassVar[str] = "retrieved"
 
     mode: NodeMode = Field(default="drop", description="'drop' or 'flag' unsafe nodes")
     _guard: LlamaGuard = PrivateAttr()
@@ -59,27 +59,12 @@ class LlamaGuardNodePostprocessor(BaseNodePostprocessor):
     def class_name(cls) -> str:
         return "LlamaGuardNodePostprocessor"
 
-    @property
-    def guard(self) -> LlamaGuard:
-        return self._guard
-
     def _postprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        if not nodes:
-            return []
-        with stage_scope("document"):
-            verdicts = self._guard.check_many([node_conversation(n) for n in nodes])
-        return self._apply(nodes, verdicts)
+        return run_plan(self._plan(nodes), self._guard)
 
     async def _apostprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        if not nodes:
-            return []
-        with stage_scope("document"):
-            verdicts = await self._guard.acheck_many([node_conversation(n) for n in nodes])
-        return self._apply(nodes, verdicts)
-
-    def _apply(self, nodes: Any, verdicts: list[Verdict]) -> list[Any]:
-        return apply_node_verdicts(nodes, verdicts, self.mode, "retrieved")
+        return await arun_plan(self._plan(nodes), self._guard)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from llama_index.core.base.base_query_engine import BaseQueryEngine
@@ -15,35 +15,40 @@ from llama_index.core.base.response.schema import (
 )
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.prompts.mixin import PromptMixinType
-from llama_index.core.schema import QueryBundle
+from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.llamashield._compat import engine_streams
-from llama_index.llamashield._judging import (
-    METADATA_KEY,
-    agent_turn,
-    check_guard,
+from llama_index.llamashield._judging import agent_turn
+from llama_index.llamashield._on_unsafe import GuardedEngine, OnUnsafe
+from llama_index.llamashield._stream import (
+    Driver,
+    Records,
+    flavoured,
+    moderated_answer,
+    once,
+    tokens_of,
 )
-from llama_index.llamashield._on_unsafe import OnUnsafe, acall_reroute, call_reroute, parse_action
-from llama_index.llamashield._stream import TokenModeration, amoderate_tokens, moderate_tokens
 
-from llamashield import LlamaGuard, UnsafeContentError, Verdict
+from llamashield import LlamaGuard
 from llamashield.integration import (
+    METADATA_KEY,
     Blocked,
     Call,
     Judge,
     Plan,
+    StreamModeration,
     arun_plan,
-    format_refusal,
+    astream_plan,
     run_plan,
+    stream_plan,
+    unsafe_outcome,
     verdict_metadata,
 )
 from llamashield.streaming import WindowSpec
 
-Records = dict[str, Any]  # stage -> the verdict's record (llamashield.verdict_metadata)
-
 __all__ = ["GuardedQueryEngine"]
 
 
-class GuardedQueryEngine(BaseQueryEngine):
+class GuardedQueryEngine(GuardedEngine[BaseQueryEngine], BaseQueryEngine):
     """A query engine whose questions and answers Llama Guard checks.
 
     An unsafe question never reaches the inner engine (no retrieval, no LLM call). The answer
@@ -94,25 +99,12 @@ class GuardedQueryEngine(BaseQueryEngine):
         window: WindowSpec = "sentence",
         shadow: bool | None = None,
     ) -> None:
-        if not isinstance(engine, BaseQueryEngine):
-            raise TypeError(f"engine must be a BaseQueryEngine, got {type(engine).__name__}")
-        self._engine = engine
-        self._guard = check_guard(guard, shadow)
-        self._check_input = check_input
-        self._check_output = check_output
-        self._action = parse_action(on_unsafe, refusal, (BaseQueryEngine,))
-        self._refusal = self._action.refusal
+        self._wrap(engine, BaseQueryEngine, guard, check_input=check_input,
+                   check_output=check_output, on_unsafe=on_unsafe, refusal=refusal,
+                   shadow=shadow)  # fmt: skip
         self._window = window
         self._streaming = engine_streams(engine) if streaming is None else streaming
         super().__init__(callback_manager or getattr(engine, "callback_manager", None))
-
-    @property
-    def engine(self) -> BaseQueryEngine:
-        return self._engine
-
-    @property
-    def guard(self) -> LlamaGuard:
-        return self._guard
 
     def _get_prompt_modules(self) -> PromptMixinType:
         return {"engine": self._engine}
@@ -120,97 +112,79 @@ class GuardedQueryEngine(BaseQueryEngine):
     # -- one plan, driven sync and async -------------------------------------------------
 
     def _query(self, query_bundle: QueryBundle) -> RESPONSE_TYPE:
-        return run_plan(self._plan(query_bundle, asynchronous=False), self._guard)
+        return run_plan(self._plan(query_bundle), self._shield.guard)
 
     async def _aquery(self, query_bundle: QueryBundle) -> RESPONSE_TYPE:
-        return await arun_plan(self._plan(query_bundle, asynchronous=True), self._guard)
+        return await arun_plan(self._plan(query_bundle), self._shield.guard)
 
-    def _plan(self, query_bundle: QueryBundle, *, asynchronous: bool) -> Plan[RESPONSE_TYPE]:
+    def _plan(self, query_bundle: QueryBundle) -> Plan[RESPONSE_TYPE]:
         records: Records = {}
         question = query_bundle.query_str
-        if self._check_input:
+        if self._shield.check_input:
             (verdict,) = yield Judge([question])
             records["input"] = verdict_metadata(verdict, stage="input")
             if not verdict.safe:
-                return (yield from self._blocked(query_bundle, verdict, "input", records, None,
-                                                 asynchronous))  # fmt: skip
+                blocked = self._shield.blocked(verdict, "input", question)
+                return (yield from self._unsafe(query_bundle, blocked, records, None))
         response = yield Call(self._engine.query, self._engine.aquery, (query_bundle,))
-        if not self._check_output:
+        if not self._shield.check_output:
             return _with_records(response, records)
         if isinstance(response, StreamingResponse | AsyncStreamingResponse):
             return self._moderated_stream(question, response, records)
-        (verdict,) = yield Judge([agent_turn(question, _response_content(response))])
+        answer = _response_content(response)
+        (verdict,) = yield Judge([agent_turn(question, answer)])
         records["output"] = verdict_metadata(verdict, stage="output")
         if not verdict.safe:
-            return (yield from self._blocked(query_bundle, verdict, "output", records, response,
-                                             asynchronous))  # fmt: skip
+            blocked = self._shield.blocked(verdict, "output", answer)
+            return (yield from self._unsafe(query_bundle, blocked, records, response))
         return _with_records(response, records)
 
-    def _blocked(
+    def _unsafe(
         self,
         query_bundle: QueryBundle,
-        verdict: Verdict,
-        stage: str,
+        blocked: Blocked,
         records: Records,
         response: RESPONSE_TYPE | None,
-        asynchronous: bool,
     ) -> Plan[RESPONSE_TYPE]:
-        mode, target = self._action.mode, self._action.target
-        if mode == "raise":
-            raise UnsafeContentError(verdict, stage)
-        refusal = format_refusal(self._refusal, verdict, stage=stage)
-        if mode == "refuse":
-            return self._refusal_response(response, records, refusal, streaming_async=asynchronous)
-        if isinstance(target, BaseQueryEngine):
-            answer: Any = yield Call(target.query, target.aquery, (query_bundle,))
-        else:
-            content = query_bundle.query_str if response is None else _response_content(response)
-            blocked = Blocked(verdict, UnsafeContentError(verdict, stage).stage, content, refusal)
-            answer = yield Call(call_reroute, acall_reroute, (target, blocked))
+        """The core's unsafe outcome: raise, the refusal (a response of the kind the engine
+        gives), or the reroute target's answer to the same question."""
+        on_unsafe = self._shield.handlers(
+            lambda b: flavoured(self._refusal_response, response, records, b.refusal),
+            lambda engine: Call(engine.query, engine.aquery, (query_bundle,)),
+        )
+        answer = yield from unsafe_outcome(self._shield.action, blocked, on_unsafe)
         return _with_records(_as_response(answer), records)
 
     # -- shared, no I/O -------------------------------------------------------------------
 
     def _refusal_response(
-        self,
-        response: RESPONSE_TYPE | None,
-        records: Records,
-        refusal: str,
-        *,
-        streaming_async: bool,
+        self, response: RESPONSE_TYPE | None, records: Records, refusal: str, drive: Driver
     ) -> RESPONSE_TYPE:
+        """The refusal, streamed (with ``drive``: the caller's flavour) when answers stream."""
         # An unsafe answer keeps its sources (they explain what was retrieved); a blocked
         # question has none, since retrieval never ran.
         sources = list(response.source_nodes) if response is not None else []
-        metadata = dict(response.metadata or {}) if response is not None else {}
-        metadata[METADATA_KEY] = dict(records)
+        metadata = _metadata_with(response, records)
         streaming = self._streaming or isinstance(
             response, StreamingResponse | AsyncStreamingResponse
         )
         if not streaming:
             return Response(refusal, sources, metadata)
-        if streaming_async:
-            return AsyncStreamingResponse(_agen_once(refusal), sources, metadata)
-        return StreamingResponse(_gen_once(refusal), sources, metadata)
+        return _streaming_response(drive(once(refusal), self._shield.guard), sources, metadata)
 
     def _moderated_stream(
         self, question: str, response: StreamingResponse | AsyncStreamingResponse, records: Records
     ) -> StreamingResponse | AsyncStreamingResponse:
         """The same kind of streaming response, releasing only judged text."""
         metadata = _metadata_with(response, records)
-        how = TokenModeration(self._guard, [{"role": "user", "content": question}],
-                              self._stream_on_unsafe(), self._refusal, metadata[METADATA_KEY],
-                              self._window)  # fmt: skip
-        sources = list(response.source_nodes)
-        if isinstance(response, StreamingResponse):
-            return StreamingResponse(moderate_tokens(response.response_gen, how), sources, metadata)
-        tokens = amoderate_tokens(response.async_response_gen(), how)
-        return AsyncStreamingResponse(tokens, sources, metadata)
-
-    def _stream_on_unsafe(self) -> str:
-        # Once text has streamed, rerouting cannot take it back: a stream that turns unsafe
-        # raises under "raise" and ends with the refusal otherwise.
-        return "raise" if self._action.mode == "raise" else "refuse"
+        moderation = StreamModeration(context=[{"role": "user", "content": question}],
+                                      window=self._window)  # fmt: skip
+        plan = moderated_answer(
+            tokens_of(response), moderation, self._shield, metadata[METADATA_KEY]
+        )
+        drive = stream_plan if isinstance(response, StreamingResponse) else astream_plan
+        tokens = drive(plan, self._shield.guard)
+        return _streaming_response(tokens, list(response.source_nodes), metadata)
 
 
 def _response_content(response: RESPONSE_TYPE) -> Any:
@@ -227,8 +201,19 @@ def _as_response(answer: Any) -> RESPONSE_TYPE:
     return Response(str(answer))
 
 
-def _metadata_with(response: RESPONSE_TYPE, records: Records) -> dict[str, Any]:
-    metadata = dict(response.metadata or {})
+def _streaming_response(
+    tokens: Iterator[str] | AsyncIterator[str],
+    sources: list[NodeWithScore],
+    metadata: dict[str, Any],
+) -> StreamingResponse | AsyncStreamingResponse:
+    """A streaming response of the tokens' flavour: what ``query``/``aquery`` would give."""
+    if isinstance(tokens, AsyncIterator):
+        return AsyncStreamingResponse(tokens, sources, metadata)  # type: ignore[arg-type]
+    return StreamingResponse(tokens, sources, metadata)  # type: ignore[arg-type]
+
+
+def _metadata_with(response: RESPONSE_TYPE | None, records: Records) -> dict[str, Any]:
+    metadata = dict(response.metadata or {}) if response is not None else {}
     metadata[METADATA_KEY] = dict(records)
     return metadata
 
@@ -236,11 +221,3 @@ def _metadata_with(response: RESPONSE_TYPE, records: Records) -> dict[str, Any]:
 def _with_records(response: RESPONSE_TYPE, records: Records) -> RESPONSE_TYPE:
     response.metadata = _metadata_with(response, records)
     return response
-
-
-def _gen_once(text: str) -> Generator[str, None, None]:
-    yield text
-
-
-async def _agen_once(text: str) -> AsyncGenerator[str, None]:
-    yield text

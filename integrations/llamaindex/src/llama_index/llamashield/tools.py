@@ -6,29 +6,15 @@ import asyncio
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from llama_index.core.tools import AsyncBaseTool, BaseTool, FunctionTool, ToolMetadata, ToolOutput
 from llama_index.llamashield._compat import clear_field_defaults
-from llama_index.llamashield._inputs import (
-    has_content,
-    plain,
-    tool_output_content,
-)
-from llama_index.llamashield._judging import check_guard
-from llama_index.llamashield._on_unsafe import acall_reroute, call_reroute, parse_action
+from llama_index.llamashield._inputs import has_content, plain, tool_output_content
+from llama_index.llamashield._on_unsafe import Shield
 
 from llamashield import LlamaGuard, UnsafeContentError, Verdict
-from llamashield.integration import (
-    Blocked,
-    Call,
-    Judge,
-    Plan,
-    UnsafeAction,
-    arun_plan,
-    format_refusal,
-    run_plan,
-)
+from llamashield.integration import Blocked, Call, Judge, Plan, arun_plan, run_plan, unsafe_outcome
 
 __all__ = ["GuardedFunctionTool", "GuardedTool", "guard_tool"]
 
@@ -75,8 +61,10 @@ def guard_tool(
             nothing is refused, rerouted or raised, a failing guard fails nothing); default:
             the guard's own ``shadow``.
     """
-    guard = check_guard(guard, shadow)
-    shield = _ToolShield(guard, check_input, check_output, parse_action(on_unsafe, refusal))
+    shield = Shield.build(
+        guard, on_unsafe=on_unsafe, refusal=refusal, shadow=shadow, check_input=check_input,
+        check_output=check_output,
+    )  # fmt: skip
     if isinstance(tool, FunctionTool):
         return GuardedFunctionTool(tool, shield)
     if isinstance(tool, BaseTool):
@@ -84,106 +72,91 @@ def guard_tool(
     raise TypeError(f"guard_tool() takes a LlamaIndex BaseTool, got {type(tool).__name__}")
 
 
-class _ToolShield:
-    """One guarded tool call as a sans-I/O plan; ``call``/``acall`` of both wrappers drive it."""
+class _GuardedCalls:
+    """``call``/``acall`` of both guarded tool classes: one plan, driven sync and async."""
 
-    def __init__(
-        self, guard: LlamaGuard, check_input: bool, check_output: bool, action: UnsafeAction
-    ) -> None:
-        self.guard = guard
-        self.check_input = check_input
-        self.check_output = check_output
-        self.action = action
+    _shield: Shield
 
-    @property
-    def on_unsafe(self) -> Any:
-        return self.action.target if self.action.mode == "reroute" else self.action.mode
+    if TYPE_CHECKING:
+
+        @property
+        def metadata(self) -> ToolMetadata: ...
 
     @property
-    def refusal(self) -> str:
-        return self.action.refusal
+    def _context_param(self) -> str | None:
+        """The argument an agent injects a workflow ``Context`` into: plumbing, not content."""
+        return None
 
-    @staticmethod
-    def arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """The arguments as content for the core: a lone string as it is, else every argument
-        (nested values, documents, pydantic objects included) in one dict."""
-        if not kwargs and len(args) == 1 and isinstance(args[0], str):
-            return args[0]
-        if not args and len(kwargs) == 1 and isinstance(next(iter(kwargs.values())), str):
-            return str(next(iter(kwargs.values())))
-        return plain({**({"args": list(args)} if args else {}), **kwargs})
+    def _runner(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
+        """The wrapped tool's call, as a sync/async pair."""
+        raise NotImplementedError
 
-    @staticmethod
-    def arguments_turn(name: str, arguments: Any) -> list[dict[str, Any]]:
-        """The call as the Agent's turn: the model wrote its name and arguments."""
-        part = {"type": "tool_call", "name": name, "args": arguments}
-        return [{"role": "user", "content": ""}, {"role": "assistant", "content": [part]}]
-
-    @staticmethod
-    def output_turn(output: ToolOutput) -> list[dict[str, Any]]:
-        """The output (every block, and a raw output beyond them) as a User turn: content
-        entering the conversation."""
-        return [{"role": "user", "content": tool_output_content(output)}]
-
-    def plan(
-        self,
-        name: str,
-        run: Call,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        skip: str | None,
-    ) -> Plan[ToolOutput]:
-        judged = {k: v for k, v in kwargs.items() if k != skip}  # a workflow Context is plumbing
-        arguments = self.arguments(args, judged)
-        raw_input = {"args": args, "kwargs": judged}
-        if self.check_input:
-            (verdict,) = yield Judge([self.arguments_turn(name, arguments)], "tool_args")
-            if not verdict.safe:
-                return (yield from self.blocked(name, arguments, verdict, "tool_args", raw_input))
-        output: ToolOutput = yield run
-        if self.check_output and has_content(output):
-            (verdict,) = yield Judge([self.output_turn(output)], "tool_result")
-            if not verdict.safe:
-                return (yield from self.blocked(name, output, verdict, "tool_result", raw_input))
+    def call(self, *args: Any, **kwargs: Any) -> ToolOutput:
+        output: ToolOutput = run_plan(self._plan(args, kwargs), self._shield.guard)
         return output
 
-    def blocked(
+    async def acall(self, *args: Any, **kwargs: Any) -> ToolOutput:
+        output: ToolOutput = await arun_plan(self._plan(args, kwargs), self._shield.guard)
+        return output
+
+    def _plan(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Plan[ToolOutput]:
+        judged = {k: v for k, v in kwargs.items() if k != self._context_param}
+        arguments = _arguments(args, judged)
+        raw_input = {"args": args, "kwargs": judged}
+        name = self.metadata.get_name()
+        if self._shield.check_input:
+            (verdict,) = yield Judge([_arguments_turn(name, arguments)], "tool_args")
+            if not verdict.safe:
+                return (yield from self._unsafe(name, arguments, verdict, "tool_args", raw_input))
+        output: ToolOutput = yield self._runner(args, kwargs)
+        if self._shield.check_output and has_content(output):
+            (verdict,) = yield Judge([_output_turn(output)], "tool_result")
+            if not verdict.safe:
+                return (yield from self._unsafe(name, output, verdict, "tool_result", raw_input))
+        return output
+
+    def _unsafe(
         self, name: str, content: Any, verdict: Verdict, stage: str, raw_input: dict[str, Any]
     ) -> Plan[ToolOutput]:
-        error = UnsafeContentError(verdict, stage)
-        if self.action.mode == "raise":
-            raise error
-        text = format_refusal(self.action.refusal, verdict, stage=stage)
-        if self.action.mode == "refuse":
-            replacement: Any = text
-        else:
-            blocked = Blocked(verdict, error.stage, content, text)
-            replacement = yield Call(call_reroute, acall_reroute, (self.action.target, blocked))
+        """The core's unsafe outcome: raise, or an error output with the refusal (or what the
+        fallback gave instead)."""
+        blocked = self._shield.blocked(verdict, stage, content)
+        on_unsafe = self._shield.handlers(lambda b: b.refusal)
+        replacement = yield from unsafe_outcome(self._shield.action, blocked, on_unsafe)
         if isinstance(replacement, ToolOutput):
             return replacement
         text = str(replacement)
-        return ToolOutput(
-            tool_name=name,
-            content=text,
-            raw_input=raw_input,
-            raw_output=text,
-            is_error=True,
-            exception=error,
-        )
-
-    def run(self, name: str, run: Call, args: Any, kwargs: Any, skip: str | None = None) -> Any:
-        return run_plan(self.plan(name, run, args, kwargs, skip), self.guard)
-
-    async def arun(
-        self, name: str, run: Call, args: Any, kwargs: Any, skip: str | None = None
-    ) -> Any:
-        return await arun_plan(self.plan(name, run, args, kwargs, skip), self.guard)
+        error = UnsafeContentError(verdict, stage)
+        return ToolOutput(tool_name=name, content=text, raw_input=raw_input, raw_output=text,
+                          is_error=True, exception=error)  # fmt: skip
 
 
-class GuardedTool(AsyncBaseTool):
+def _arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The arguments as content for the core: a lone string as it is, else every argument
+    (nested values, documents, pydantic objects included) in one dict."""
+    if not kwargs and len(args) == 1 and isinstance(args[0], str):
+        return args[0]
+    if not args and len(kwargs) == 1 and isinstance(next(iter(kwargs.values())), str):
+        return str(next(iter(kwargs.values())))
+    return plain({**({"args": list(args)} if args else {}), **kwargs})
+
+
+def _arguments_turn(name: str, arguments: Any) -> list[dict[str, Any]]:
+    """The call as the Agent's turn: the model wrote its name and arguments."""
+    part = {"type": "tool_call", "name": name, "args": arguments}
+    return [{"role": "user", "content": ""}, {"role": "assistant", "content": [part]}]
+
+
+def _output_turn(output: ToolOutput) -> list[dict[str, Any]]:
+    """The output (every block, and a raw output beyond them) as a User turn: content
+    entering the conversation."""
+    return [{"role": "user", "content": tool_output_content(output)}]
+
+
+class GuardedTool(_GuardedCalls, AsyncBaseTool):
     """Any ``BaseTool`` guarded by ``guard_tool`` (see there)."""
 
-    def __init__(self, tool: BaseTool, shield: _ToolShield) -> None:
+    def __init__(self, tool: BaseTool, shield: Shield) -> None:
         self._tool = tool
         self._shield = shield
 
@@ -195,26 +168,14 @@ class GuardedTool(AsyncBaseTool):
     def tool(self) -> BaseTool:
         return self._tool
 
-    def _run(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
+    def _runner(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
         return Call(_sync_runner(self._tool), _async_runner(self._tool), args, kwargs)
 
-    def call(self, *args: Any, **kwargs: Any) -> ToolOutput:
-        output: ToolOutput = self._shield.run(
-            self.metadata.get_name(), self._run(args, kwargs), args, kwargs
-        )
-        return output
 
-    async def acall(self, *args: Any, **kwargs: Any) -> ToolOutput:
-        output: ToolOutput = await self._shield.arun(
-            self.metadata.get_name(), self._run(args, kwargs), args, kwargs
-        )
-        return output
-
-
-class GuardedFunctionTool(FunctionTool):
+class GuardedFunctionTool(_GuardedCalls, FunctionTool):
     """A ``FunctionTool`` guarded by ``guard_tool``; keeps Context injection working."""
 
-    def __init__(self, tool: FunctionTool, shield: _ToolShield) -> None:
+    def __init__(self, tool: FunctionTool, shield: Shield) -> None:
         super().__init__(fn=tool.real_fn, metadata=tool.metadata)
         # The inner tool applies its own partial params and defaults; none are applied twice.
         self.partial_params = {}
@@ -225,7 +186,7 @@ class GuardedFunctionTool(FunctionTool):
         self._shield = shield
         # FunctionTool exposes the function it runs as ``fn``/``async_fn``/``real_fn``, and
         # other code (``to_langchain_tool``, custom agents) calls them directly: here they run
-        # the guarded call, so no path around the guard is left (issue 10, item 11).
+        # the guarded call, so no path around the guard is left.
         real = tool.real_fn
 
         @functools.wraps(real)
@@ -245,20 +206,12 @@ class GuardedFunctionTool(FunctionTool):
         """The wrapped tool itself: calling it (or its ``fn``) is NOT guarded."""
         return self._tool
 
-    def _run(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
+    @property
+    def _context_param(self) -> str | None:
+        return self.ctx_param_name
+
+    def _runner(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
         return Call(self._tool.call, self._tool.acall, args, kwargs)
-
-    def call(self, *args: Any, **kwargs: Any) -> ToolOutput:
-        output: ToolOutput = self._shield.run(
-            self.metadata.get_name(), self._run(args, kwargs), args, kwargs, self.ctx_param_name
-        )
-        return output
-
-    async def acall(self, *args: Any, **kwargs: Any) -> ToolOutput:
-        output: ToolOutput = await self._shield.arun(
-            self.metadata.get_name(), self._run(args, kwargs), args, kwargs, self.ctx_param_name
-        )
-        return output
 
 
 def _sync_runner(tool: BaseTool) -> Callable[..., ToolOutput]:

@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
 from llama_index.core.schema import BaseNode, TransformComponent
 from llama_index.llamashield._judging import (
+    JudgesNodes,
     NodeMode,
-    apply_node_verdicts,
     check_guard,
     check_node_mode,
-    node_conversation,
 )
 
-from llamashield import LlamaGuard, Verdict
-from llamashield.integration import stage_scope
+from llamashield import LlamaGuard
+from llamashield.integration import arun_plan, run_plan
 
 __all__ = ["LlamaGuardTransform"]
 
 
-class LlamaGuardTransform(TransformComponent):
+class LlamaGuardTransform(JudgesNodes, TransformComponent):
     """An ``IngestionPipeline`` step that drops (or flags) unsafe nodes before indexing.
 
     Nodes are judged as User messages in concurrent batches of ``batch_size``. Put it after
@@ -42,6 +41,7 @@ class LlamaGuardTransform(TransformComponent):
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
+    where: ClassVar[str] = "ingested"
 
     mode: NodeMode = Field(default="drop", description="'drop' or 'flag' unsafe nodes")
     batch_size: int = Field(default=64, ge=1, description="nodes judged concurrently at once")
@@ -63,29 +63,8 @@ class LlamaGuardTransform(TransformComponent):
     def class_name(cls) -> str:
         return "LlamaGuardTransform"
 
-    @property
-    def guard(self) -> LlamaGuard:
-        return self._guard
-
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[BaseNode]:
-        verdicts: list[Verdict] = []
-        for batch in self._batches(nodes):
-            with stage_scope("document"):
-                verdicts.extend(self._guard.check_many([node_conversation(n) for n in batch]))
-        return self._apply(nodes, verdicts)
+        return run_plan(self._plan(nodes, self.batch_size), self._guard)
 
     async def acall(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[BaseNode]:
-        verdicts: list[Verdict] = []
-        for batch in self._batches(nodes):
-            with stage_scope("document"):
-                batch_verdicts = await self._guard.acheck_many(
-                    [node_conversation(n) for n in batch]
-                )
-            verdicts.extend(batch_verdicts)
-        return self._apply(nodes, verdicts)
-
-    def _batches(self, nodes: Sequence[BaseNode]) -> list[Sequence[BaseNode]]:
-        return [nodes[i : i + self.batch_size] for i in range(0, len(nodes), self.batch_size)]
-
-    def _apply(self, nodes: Any, verdicts: list[Verdict]) -> list[Any]:
-        return apply_node_verdicts(nodes, verdicts, self.mode, "ingested")
+        return await arun_plan(self._plan(nodes, self.batch_size), self._guard)

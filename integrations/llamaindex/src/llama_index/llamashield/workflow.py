@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypeVar, cast
 
 from llama_index.core.agent.workflow import (
     AgentOutput,
@@ -24,16 +24,28 @@ from llama_index.core.workflow import (
     Workflow,
     step,
 )
-from llama_index.llamashield._inputs import has_content, message_dict, plain, readable_text
-from llama_index.llamashield._judging import (
-    agent_turn,
-    check_guard,
-    history_turns,
+from llama_index.llamashield._inputs import (
+    has_content,
+    message_dict,
+    messages_conversation,
+    plain,
+    readable_text,
 )
+from llama_index.llamashield._judging import agent_turn, check_guard
+from llama_index.llamashield._on_unsafe import Shield
 from llama_index.llamashield.tools import guard_tool
 
-from llamashield import LlamaGuard, UnsafeContentError, Verdict
-from llamashield.integration import Blocked, format_refusal, parse_on_unsafe, verdict_metadata
+from llamashield import LlamaGuard, Verdict
+from llamashield.integration import (
+    Blocked,
+    Call,
+    Judge,
+    JudgeConversation,
+    Plan,
+    arun_plan,
+    unsafe_outcome,
+    verdict_metadata,
+)
 
 __all__ = [
     "Blocked",
@@ -42,6 +54,8 @@ __all__ = [
     "SafeInputEvent",
     "guard_agent",
 ]
+
+E = TypeVar("E", bound=Event)
 
 
 class SafeInputEvent(Event):
@@ -87,17 +101,13 @@ class GuardedWorkflow(Workflow):
         shadow: bool | None = None,
         **kwargs: Any,
     ) -> None:
-        action = parse_on_unsafe(on_unsafe, refusal=refusal, what=None)
+        shield = Shield.build(guard, on_unsafe=on_unsafe, refusal=refusal, shadow=shadow,
+                              reroute=False)  # fmt: skip
         super().__init__(*args, **kwargs)
-        self.guard = check_guard(guard, shadow)  # shadow: never stops the run
-        self.on_unsafe = action.mode
-        self.refusal = action.refusal
-
-    def _stop(self, verdict: Verdict, stage: str, content: Any) -> StopEvent:
-        if self.on_unsafe == "raise":
-            raise UnsafeContentError(verdict, stage)
-        refusal = format_refusal(self.refusal, verdict, stage=stage)
-        return StopEvent(result=Blocked(verdict, stage, content, refusal))
+        self._shield = shield
+        self.guard = shield.guard  # shadow: never stops the run
+        self.on_unsafe = shield.action.mode
+        self.refusal = shield.refusal
 
     @step
     async def guard_input(self, ev: StartEvent) -> SafeInputEvent | StopEvent:
@@ -107,17 +117,29 @@ class GuardedWorkflow(Workflow):
                 f"{type(self).__name__} judges StartEvent[{self.input_key!r}]: run it with "
                 f"{self.input_key}='...' or set input_key on the class"
             )
-        verdict = await self.guard.acheck(text)
-        if not verdict.safe:
-            return self._stop(verdict, "input", text)
-        return SafeInputEvent(input=text, verdict=verdict, start=ev)
+
+        def safe(verdict: Verdict) -> SafeInputEvent:
+            return SafeInputEvent(input=text, verdict=verdict, start=ev)
+
+        return await arun_plan(self._judged(text, text, "input", safe), self.guard)
 
     async def checked_stop(self, question: str, answer: str) -> StopEvent:
         """End the run with ``answer`` if Llama Guard judges it safe after ``question``."""
-        verdict = await self.guard.acheck(agent_turn(question, answer))
-        if not verdict.safe:
-            return self._stop(verdict, "output", answer)
-        return StopEvent(result=answer)
+        judged = self._judged(agent_turn(question, answer), answer, "output",
+                              lambda _: StopEvent(result=answer))  # fmt: skip
+        return cast("StopEvent", await arun_plan(judged, self.guard))
+
+    def _judged(
+        self, conversation: Any, content: Any, stage: str, safe: Callable[[Verdict], E]
+    ) -> Plan[E | StopEvent]:
+        """``safe(verdict)`` when judged safe; else raise, or stop with the ``Blocked``."""
+        (verdict,) = yield Judge([conversation], stage)
+        if verdict.safe:
+            return safe(verdict)
+        refuse = {"refuse": lambda blocked: StopEvent(result=blocked)}
+        blocked = self._shield.blocked(verdict, stage, content)
+        stop: StopEvent = yield from unsafe_outcome(self._shield.action, blocked, refuse)
+        return stop
 
 
 # -- agents -------------------------------------------------------------------------------
@@ -154,13 +176,13 @@ def guard_agent(
             f"guard_agent() takes a FunctionAgent, ReActAgent, CodeActAgent or AgentWorkflow, "
             f"got {type(agent).__name__}"
         )
-    action = parse_on_unsafe(on_unsafe, refusal=refusal, what=None)
+    guarded = GuardedAgent(agent, guard, check_input, check_output, on_unsafe, refusal)
     if guard_tools:
         agents = agent.agents.values() if isinstance(agent, AgentWorkflow) else [agent]
         for member in agents:
             if member.tools:
                 member.tools = _guarded_tools(member.tools, guard)
-    return GuardedAgent(agent, guard, check_input, check_output, action.mode, action.refusal)  # type: ignore[arg-type]
+    return guarded
 
 
 def _guarded_tools(tools: Sequence[Any], guard: LlamaGuard) -> list[Any]:
@@ -200,20 +222,81 @@ class GuardedAgent:
         check_input: bool,
         check_output: bool,
         on_unsafe: Literal["refuse", "raise"],
-        refusal: str,
+        refusal: str | None,
     ) -> None:
         self.agent = agent
-        self.guard = guard
-        self.check_input = check_input
-        self.check_output = check_output
-        self.on_unsafe = on_unsafe
-        self.refusal = refusal
+        self.shield = Shield.build(guard, on_unsafe=on_unsafe, refusal=refusal,
+                                   check_input=check_input, check_output=check_output,
+                                   reroute=False)  # fmt: skip
+
+    @property
+    def guard(self) -> LlamaGuard:
+        return self.shield.guard
 
     def run(self, user_msg: str | ChatMessage | None = None, **kwargs: Any) -> Any:
         """Run the agent; arguments as the agent's ``run`` (``chat_history``, ``memory``, ...)."""
         # A fresh workflow per run: the agent's arguments live on it, never on this object.
         runner = _AgentRun(self, kwargs, timeout=None)
         return runner.run(user_msg=user_msg)
+
+    # -- the run's judgments, as plans (driven by _AgentRun's steps) -----------------------
+
+    def _input_plan(
+        self, user_msg: Any, agent_kwargs: dict[str, Any]
+    ) -> Plan[_RunAgent | StopEvent]:
+        """Everything the agent's LLM reads from outside: the history (``chat_history``, else
+        the memory the caller passed in) and the new message. The question may be only in the
+        history (``agent.run(chat_history=[...])`` with no ``user_msg``)."""
+        text = readable_text(user_msg)
+        history = agent_kwargs.get("chat_history")
+        memory = agent_kwargs.get("memory")
+        if not history and isinstance(memory, BaseMemory):
+            # What the agent's LLM reads, memory blocks included.
+            history = yield Call(memory.get, memory.aget)
+        conversation = messages_conversation(history or [])
+        if has_content(user_msg):
+            conversation.append(message_dict(user_msg, "user"))
+        asked = conversation if any(has_content(t["content"]) for t in conversation) else []
+        if not (self.shield.check_input and asked):
+            return _RunAgent(user_msg=user_msg, text=text, context=asked)
+        verdict = yield JudgeConversation(asked)
+        if not verdict.safe:
+            return (yield from self._unsafe({"input": verdict}, "input", user_msg))
+        return _RunAgent(user_msg=user_msg, text=text, context=asked, input_verdict=verdict)
+
+    def _output_plan(
+        self, ev: _RunAgent, output: AgentOutput, memory: Any, before: Any
+    ) -> Plan[StopEvent]:
+        """Judge every block of the answer (thinking, tool calls) and a structured response,
+        after what the agent was asked."""
+        verdicts = {"input": ev.input_verdict} if ev.input_verdict is not None else {}
+        answer = [message_dict(output.response)["content"], plain(output.structured_response)]
+        if self.shield.check_output and has_content(answer):
+            judged = [*ev.context, {"role": "assistant", "content": answer}]
+            verdict = yield JudgeConversation(judged, trusted=range(len(ev.context)))
+            verdicts["output"] = verdict
+            if not verdict.safe:
+                if before is not None:
+                    # The blocked exchange leaves no trace in a memory the caller passed in.
+                    yield Call(memory.set, memory.aset, (before,))
+                return (yield from self._unsafe(verdicts, "output", answer))
+        output.response.additional_kwargs["llamashield"] = _records(verdicts)
+        return StopEvent(result=output)
+
+    def _unsafe(self, verdicts: dict[str, Verdict], stage: str, content: Any) -> Plan[StopEvent]:
+        """The core's unsafe outcome: raise, or end the run with the refusal as its answer."""
+
+        def refuse(blocked: Blocked) -> StopEvent:
+            message = _refusal_message(blocked.refusal, verdicts)
+            return StopEvent(result=AgentOutput(response=message, current_agent_name=self._name()))
+
+        blocked = self.shield.blocked(verdicts[stage], stage, content)
+        stop: StopEvent = yield from unsafe_outcome(self.shield.action, blocked, {"refuse": refuse})
+        return stop
+
+    def _name(self) -> str:
+        agent = self.agent
+        return agent.root_agent if isinstance(agent, AgentWorkflow) else agent.name
 
 
 class _RunAgent(Event):
@@ -224,47 +307,17 @@ class _RunAgent(Event):
 
 
 class _AgentRun(Workflow):
+    """One guarded agent run: judge the input, run the agent, judge its answer."""
+
     def __init__(self, shield: GuardedAgent, agent_kwargs: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.shield = shield
         self.agent_kwargs = agent_kwargs
 
-    def _name(self) -> str:
-        agent = self.shield.agent
-        return agent.root_agent if isinstance(agent, AgentWorkflow) else agent.name
-
-    def _blocked(self, verdicts: dict[str, Verdict], stage: str) -> StopEvent:
-        verdict = verdicts[stage]
-        if self.shield.on_unsafe == "raise":
-            raise UnsafeContentError(verdict, stage)
-        refusal = format_refusal(self.shield.refusal, verdict, stage=stage)
-        output = AgentOutput(
-            response=_refusal_message(refusal, verdicts),
-            current_agent_name=self._name(),
-        )
-        return StopEvent(result=output)
-
     @step
     async def check_input(self, ev: StartEvent) -> _RunAgent | StopEvent:
-        user_msg = ev.get("user_msg")
-        text = readable_text(user_msg)
-        # Everything the agent's LLM reads from outside: the history (chat_history, else the
-        # memory the caller passed in) and the new message. The question may be only in the
-        # history (agent.run(chat_history=[...]) with no user_msg).
-        history = self.agent_kwargs.get("chat_history")
-        memory = self.agent_kwargs.get("memory")
-        if not history and isinstance(memory, BaseMemory):
-            history = await memory.aget()  # what the agent's LLM reads, memory blocks included
-        conversation = history_turns(history or [])
-        if has_content(user_msg):
-            conversation.append(message_dict(user_msg, "user"))
-        asked = conversation if any(has_content(t["content"]) for t in conversation) else []
-        if self.shield.check_input and asked:
-            verdict = await self.shield.guard.acheck_conversation(asked)
-            if not verdict.safe:
-                return self._blocked({"input": verdict}, "input")
-            return _RunAgent(user_msg=user_msg, text=text, context=asked, input_verdict=verdict)
-        return _RunAgent(user_msg=user_msg, text=text, context=asked)
+        plan = self.shield._input_plan(ev.get("user_msg"), self.agent_kwargs)
+        return await arun_plan(plan, self.shield.guard)
 
     @step
     async def run_agent(self, ctx: Context, ev: _RunAgent) -> StopEvent:
@@ -276,25 +329,10 @@ class _AgentRun(Workflow):
             if isinstance(event, ToolCall | ToolCallResult):
                 ctx.write_event_to_stream(event)
         output: AgentOutput = await handler
-        verdicts = {"input": ev.input_verdict} if ev.input_verdict is not None else {}
-        # Every block of the answer (thinking, tool calls) and a structured response.
-        answer = [message_dict(output.response)["content"], plain(output.structured_response)]
-        if self.shield.check_output and has_content(answer):
-            judged = [*ev.context, {"role": "assistant", "content": answer}]
-            trusted = range(len(ev.context))
-            verdicts["output"] = await self.shield.guard.acheck_conversation(
-                judged, trusted=trusted
-            )
-            if not verdicts["output"].safe:
-                if before is not None and isinstance(memory, BaseMemory):
-                    # The blocked exchange leaves no trace in a memory the caller passed in.
-                    await memory.aset(before)
-                stop = self._blocked(verdicts, "output")
-                ctx.write_event_to_stream(stop.result)
-                return stop
-        output.response.additional_kwargs["llamashield"] = _records(verdicts)
-        ctx.write_event_to_stream(output)
-        return StopEvent(result=output)
+        plan = self.shield._output_plan(ev, output, memory, before)
+        stop = await arun_plan(plan, self.shield.guard)
+        ctx.write_event_to_stream(stop.result)
+        return stop
 
 
 def _records(verdicts: dict[str, Verdict]) -> dict[str, Any]:

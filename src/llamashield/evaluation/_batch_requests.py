@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from llamashield._guard import LlamaGuard
     from llamashield.backends.together import TogetherBackend
 
-__all__ = ["BatchItem", "BatchMismatchError", "BatchPlan", "parse_jsonl", "plan_batch"]
+__all__ = ["BatchItem", "BatchMismatchError", "BatchRequests", "parse_jsonl", "prepare_batch"]
 
 CHAT, COMPLETIONS = "/v1/chat/completions", "/v1/completions"
 
@@ -43,7 +43,7 @@ class BatchItem:
 
 
 @dataclass(frozen=True)
-class BatchPlan:
+class BatchRequests:
     """What goes in the batch, and which rows are judged online instead.
 
     Online rows are the ones the guard would not send as one request: too long (chunked),
@@ -89,7 +89,9 @@ class BatchPlan:
         return results
 
 
-def plan_batch(guard: LlamaGuard, backend: TogetherBackend, rows: Sequence[EvalRow]) -> BatchPlan:
+def prepare_batch(
+    guard: LlamaGuard, backend: TogetherBackend, rows: Sequence[EvalRow]
+) -> BatchRequests:
     """One batch line per row the guard judges in a single request; the rest go online."""
     chat = not guard.taxonomy.custom
     items: list[BatchItem] = []
@@ -108,7 +110,7 @@ def plan_batch(guard: LlamaGuard, backend: TogetherBackend, rows: Sequence[EvalR
         body.pop("timeout", None)
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
         items.append(BatchItem(index, f"row-{index}-{digest}", plan.request, body))
-    return BatchPlan(CHAT if chat else COMPLETIONS, tuple(items), tuple(online))
+    return BatchRequests(CHAT if chat else COMPLETIONS, tuple(items), tuple(online))
 
 
 def parse_jsonl(data: bytes | str | Iterable[str]) -> list[dict[str, Any]]:
