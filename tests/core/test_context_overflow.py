@@ -9,15 +9,13 @@ characters, so how token-dense the text is stays in the test's hands.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from loopback_http import JsonHandler, LoopbackHTTPServer, serving
 
 from llamashield import LlamaGuard
 from llamashield.backends import OpenAICompatibleBackend
@@ -26,47 +24,30 @@ CONTEXT = 4096  # what the server names in its 400
 MODEL = "meta-llama/Llama-Guard-3-8B"
 
 
-class SmallContextServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class SmallContextServer(LoopbackHTTPServer):
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.limit = CONTEXT * 3
         self.accepted: list[str] = []
         self.rejected = 0
         self.lock = threading.Lock()
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: SmallContextServer
-
-    def log_message(self, *args: Any) -> None:  # quiet
-        pass
-
-    def _send(self, status: int, body: object) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_GET(self) -> None:
         if self.path == "/props":
-            self._send(200, {"default_generation_settings": {}, "bos_token": "<|begin_of_text|>"})
+            self.send(200, {"default_generation_settings": {}, "bos_token": "<|begin_of_text|>"})
         elif self.path == "/v1/models":
-            self._send(200, {"data": [{"id": MODEL, "owned_by": "llamacpp"}]})
+            self.send(200, {"data": [{"id": MODEL, "owned_by": "llamacpp"}]})
         else:
-            self._send(404, {"error": {"message": "File Not Found"}})
+            self.send(404, {"error": {"message": "File Not Found"}})
 
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self.read_json()
         if self.path == "/tokenize":
-            self._send(200, {"tokens": [128000]})  # adds the one BOS itself
+            self.send(200, {"tokens": [128000]})  # adds the one BOS itself
             return
         prompt: str = body["prompt"]
         with self.server.lock:
@@ -74,29 +55,24 @@ class _Handler(BaseHTTPRequestHandler):
                 self.server.rejected += 1
                 message = (f"request ({len(prompt) // 3} tokens) exceeds the available context "
                            f"size ({CONTEXT} tokens), try increasing it")  # fmt: skip
-                self._send(400, {"error": {"code": 400, "message": message}})
+                self.send(400, {"error": {"code": 400, "message": message}})
                 return
             self.server.accepted.append(prompt)
         judged = prompt.rsplit("<END CONVERSATION>", 1)[0].rsplit("User:", 1)[-1]
         text = "unsafe\nS9" if "detonator" in judged else "safe"
-        self._send(200, {"choices": [{"text": text, "index": 0}], "model": MODEL})
+        self.send(200, {"choices": [{"text": text, "index": 0}], "model": MODEL})
 
 
 @pytest.fixture
 def server() -> Iterator[SmallContextServer]:
-    running = SmallContextServer()
-    thread = threading.Thread(target=running.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(SmallContextServer()) as running:
         yield running
-    finally:
-        running.shutdown()
-        running.server_close()
-        thread.join()
 
 
 def _guard(server: SmallContextServer) -> LlamaGuard:
-    return LlamaGuard(OpenAICompatibleBackend(server.url, MODEL, logprobs=None), max_retries=0)
+    return LlamaGuard(
+        OpenAICompatibleBackend(f"{server.url}/v1", MODEL, logprobs=None), max_retries=0
+    )
 
 
 def _long_message(words: int, marked_at: int | None) -> str:

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from loopback_http import serving
 
 from llamashield import LlamaGuard, VerdictParseError
 from llamashield.backends import OpenAICompatibleBackend
@@ -76,13 +76,8 @@ class _Replies(BaseHTTPRequestHandler):
 def raw_server() -> Iterator[Any]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Replies)
     server.make = lambda chat: b""  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _backends(port: int) -> list[Any]:

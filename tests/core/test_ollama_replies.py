@@ -6,56 +6,34 @@ The server is a real HTTP server on loopback that answers every request with one
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from loopback_http import JsonHandler, LoopbackHTTPServer, serving
 
 from llamashield import LlamaGuard
 from llamashield.backends import OllamaBackend
 
 
-class CannedServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class CannedServer(LoopbackHTTPServer):
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.reply: tuple[int, bytes] = (200, b"{}")
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
 
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: CannedServer
-
-    def log_message(self, *args: Any) -> None:  # quiet
-        pass
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
-        status, body = self.server.reply
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.send(*self.server.reply)
 
 
 @pytest.fixture
 def server() -> Iterator[CannedServer]:
-    running = CannedServer()
-    thread = threading.Thread(target=running.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(CannedServer()) as running:
         yield running
-    finally:
-        running.shutdown()
-        running.server_close()
-        thread.join()
 
 
 @pytest.mark.parametrize(

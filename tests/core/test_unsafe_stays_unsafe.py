@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from loopback_http import serving
 
 from llamashield import GuardUnavailableError, LlamaGuard, Verdict, VerdictParseError
 from llamashield.backends import OpenAICompatibleBackend, SimulatedBackend
@@ -159,13 +159,8 @@ class _Replies(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def raw_server() -> Iterator[Any]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Replies)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.parametrize("logprob", [math.nan, 3.0, "abc", None], ids=repr)
