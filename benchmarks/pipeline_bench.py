@@ -88,9 +88,12 @@ class Pipeline:
         self.aclient = httpx.AsyncClient()
 
     def _body(self, messages: list[dict[str, str]]) -> dict[str, Any]:
-        # The backend's own request builder: the reference sends byte for byte what it sends.
-        _, body = self.guard.backend._request(self.guard.prepare(messages))  # type: ignore[attr-defined]
-        return dict(body)
+        # The backend's own request builder: the reference sends byte for byte what it sends
+        # (with what its first-use probe of the server learned).
+        backend: Any = self.guard.backend
+        self.guard.check(messages)
+        call = backend._request(self.guard.prepare(messages), backend.served)
+        return dict(call.body)
 
     def _post(self, body: dict[str, Any]) -> Any:
         return self.client.post(f"{self.url}/v1/completions", json=body).json()

@@ -124,6 +124,16 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def _publish(namespace: dict[str, Any]) -> None:
+    """Called once at the end of each private module that defines names of ``__all__``: they
+    report ``llamashield`` as their module (see ``_public``). Here, not at import of the
+    package, so that ``import llamashield`` stays cheap."""
+    from llamashield._public import relabel
+
+    module = namespace["__name__"]
+    relabel(__name__, [name for name, home in _EXPORTS.items() if home == module], namespace)
+
+
 def __dir__() -> list[str]:
     return sorted(__all__)
 

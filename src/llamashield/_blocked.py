@@ -30,6 +30,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
+from llamashield import _publish
+
 if TYPE_CHECKING:
     from llamashield._verdict import Verdict
 
@@ -176,3 +178,6 @@ def verdict_metadata(verdict: Verdict, *, stage: str | None = None) -> dict[str,
     if verdict.shadow:
         record.update(shadow=True, would_block=bool(verdict.would_block))
     return record
+
+
+_publish(globals())  # the public names here report ``llamashield`` as their module

@@ -30,6 +30,7 @@ from llamashield._conversation import Conversation
 from llamashield._policy import Policy
 from llamashield._taxonomy import Category
 from llamashield._verdict import Verdict
+from llamashield.backends._base import Backend
 
 __all__ = ["backend_settings", "cache_key", "cache_scope", "decode_verdict", "encode_verdict"]
 
@@ -38,17 +39,15 @@ __all__ = ["backend_settings", "cache_key", "cache_scope", "decode_verdict", "en
 _FORMAT = 2
 
 
-def backend_settings(backend: object) -> tuple[object, ...]:
-    """What of a backend decides its answers, besides the model id: its class, and the
-    ``cache_settings`` it declares (an optional capability: a tuple of JSON values).
+def backend_settings(backend: Backend) -> tuple[object, ...]:
+    """What of a backend decides its answers, besides the model id: its class, whether it
+    gives scores, and the ``cache_settings`` its capabilities declare (JSON values).
 
-    Read on every check (it must stay cheap): the eval CLI switches logprobs on after a guard
-    is built, which changes the scope.
+    Read once per guard, when its first cache key is made.
     """
-    # The class itself (its repr in the digest names module and qualified name): no string is
-    # built on the hot path.
-    own = getattr(backend, "cache_settings", None)
-    return (type(backend), own, getattr(backend, "logprobs", None))
+    # The class itself: its repr in the digest names module and qualified name.
+    can = backend.capabilities
+    return (type(backend), can.cache_settings, can.gives_scores)
 
 
 def cache_scope(

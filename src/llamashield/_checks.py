@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from llamashield._circuit import CircuitBreaker, Health
 from llamashield._exceptions import ConfigurationError
 from llamashield._policy import Policy
-from llamashield.backends._base import Backend, BackendAnswer, BackendError, GuardRequest
+from llamashield.backends._base import Backend, BackendAnswer, BackendFailure, GuardRequest
 
 MEDIA_ONLY = (
     "the judged message has only non-text content (images, audio, files) and Llama Guard reads "
@@ -20,10 +20,10 @@ MEDIA_ONLY = (
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """What the backend did for one request: an answer or an error, and how long it took."""
+    """What the backend did for one request: an answer or a failure, and how long it took."""
 
     request: GuardRequest
-    outcome: BackendAnswer | BackendError
+    outcome: BackendAnswer | BackendFailure
     latency_ms: float
 
 
@@ -32,13 +32,13 @@ def health(results: list[Result] | None) -> Health:
     unreadable answer says nothing about availability; no results (cancelled) says nothing."""
     if results is None:
         return None
-    errors = [r.outcome for r in results if isinstance(r.outcome, BackendError)]
+    errors = [r.outcome for r in results if isinstance(r.outcome, BackendFailure)]
     if any(e.kind != "malformed" for e in errors):
         return "failure"
     return "success" if len(errors) < len(results) else None
 
 
-def checked(answer: object) -> BackendAnswer | BackendError:
+def checked(answer: object) -> BackendAnswer | BackendFailure:
     """Any backend, the user's own included: a reply that breaks the answer's contract is a
     failure the error policy decides, never an exception from deep inside. A score that is no
     probability (NaN, inf, 1.5) is dropped and named in ``problem``: the text still decides
@@ -51,7 +51,7 @@ def checked(answer: object) -> BackendAnswer | BackendError:
         problem = "backend answered no BackendAnswer"
     elif isinstance(answer, BackendAnswer) and _readable_apart_from_score(answer):
         return replace(answer, score=None, problem=problem)
-    return BackendError(problem, kind="malformed")
+    return BackendFailure(problem, kind="malformed")
 
 
 def _readable_apart_from_score(answer: BackendAnswer) -> bool:
@@ -98,14 +98,14 @@ def check_settings(
 
 
 def check_capabilities(backend: Backend, policy: Policy) -> None:
-    """Refuse settings the backend can never apply, with the fix (absent capability: allowed)."""
-    if policy.threshold is not None and getattr(backend, "gives_scores", None) is False:
-        hint = getattr(backend, "score_hint", None) or "a backend that returns logprobs"
+    """Refuse settings the backend can never apply, with the fix (undeclared: allowed)."""
+    can = backend.capabilities
+    if policy.threshold is not None and can.gives_scores is False:
         raise ConfigurationError(
             f"threshold={policy.threshold:g} needs a score, but {backend!r} never gives one, so "
-            f"the threshold would be ignored: use {hint}, or drop threshold="
+            f"the threshold would be ignored: use {can.score_hint}, or drop threshold="
         )
-    if policy.taxonomy.needs_own_prompt and getattr(backend, "sends_prompt", None) is False:
+    if policy.taxonomy.needs_own_prompt and can.sends_prompt is False:
         what = (
             "custom categories are"
             if policy.taxonomy.custom

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from llamashield import _telemetry
+from llamashield import _publish, _telemetry
 from llamashield._exceptions import ConfigurationError
 
 __all__ = ["CircuitBreaker", "Health"]
@@ -100,3 +100,6 @@ class CircuitBreaker:
 
     def record_failure(self) -> None:
         self.settle("failure", probe=self._probing)
+
+
+_publish(globals())  # the public names here report ``llamashield`` as their module

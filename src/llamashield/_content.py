@@ -22,7 +22,7 @@ from typing import Any, Final
 from llamashield._exceptions import UnjudgeableContent
 from llamashield._native import Native, native_media
 
-__all__ = ["JudgedContent", "MediaPart", "UnjudgeableContent", "judged_text"]
+__all__ = ["JudgedContent", "MediaPart", "UnjudgeableContent", "fields_of", "judged_text"]
 
 # Bounds so hostile or accidental data (deep nesting, a huge fan-out, a cycle) cannot blow the
 # stack or the CPU: past them the content is unjudgeable, which blocks by default.
@@ -349,6 +349,13 @@ def _scalar(node: Any) -> str | None:
     if isinstance(node, bytes | bytearray | memoryview):
         return _decoded(node)
     return None
+
+
+def fields_of(node: Any) -> Mapping[str, Any] | None:
+    """A pydantic model's or a dataclass's fields by name (JSON values for a model), or None
+    for anything else; raises ``UnjudgeableContent`` for a model that cannot be dumped."""
+    converted = _converted(node)
+    return converted if isinstance(converted, Mapping) else None
 
 
 def _converted(node: Any) -> Any:

@@ -11,17 +11,19 @@ with the adapters.
 
 from __future__ import annotations
 
-import importlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Literal
 
-from llamashield._content import MediaPart, UnjudgeableContent, judged_text
+from llamashield import _publish
+from llamashield._content import MediaPart, UnjudgeableContent, fields_of, judged_text
 from llamashield._unicode import reveal
 
 __all__ = [
     "Conversation",
+    "MessageReader",
     "Role",
     "Turn",
     "merge_turns",
@@ -124,30 +126,39 @@ def neutralize(text: str) -> str:
 _EXTRA_KEYS = ("reasoning_content", "tool_calls", "function_call", "refusal", "name")
 
 
-# Framework message classes the adapters taught the core to read, by the dotted name of a base
-# class ("langchain_core.messages.base.BaseMessage") -> "module:function" returning the core's
-# dict form. Names, not classes: the core imports no framework, and a reader loads on first use.
-_READERS: dict[str, str] = {}
+MessageReader = Callable[[Any], Mapping[str, Any]]
+"""Turns a framework's message object into the core's ``{"role": ..., "content": ...}``."""
+
+# Framework message classes the adapters taught the core to read, by class. A message's reader
+# is its class's or the nearest base class's (MRO order), found once per class.
+_READERS: dict[type, MessageReader] = {}
+_FOUND: dict[type, MessageReader | None] = {}
 
 
-def register_message_reader(base: str, reader: str) -> None:
-    """Let ``check()`` take a framework's message objects: instances of the class named ``base``
-    (or a subclass) are converted by ``reader`` (``"module:function"``) into
-    ``{"role": ..., "content": ...}``. Each adapter registers its own when it is imported.
+def register_message_reader(base: type, reader: MessageReader) -> None:
+    """Let ``check()`` take a framework's message objects: instances of ``base`` (or of a
+    subclass) are converted by ``reader`` into ``{"role": ..., "content": ...}``. Each adapter
+    registers its own when it is imported; the core imports no framework.
+
+    Example::
+
+        register_message_reader(ChatMessage, lambda m: {"role": m.role, "content": m.blocks})
     """
+    if not isinstance(base, type):
+        raise TypeError(f"register_message_reader takes a class, got {base!r}")
+    if not callable(reader):
+        raise TypeError(f"register_message_reader takes a callable reader, got {reader!r}")
     _READERS[base] = reader
+    _FOUND.clear()  # a class looked up before may now have a nearer reader
 
 
-def _read(message: Any) -> Mapping[str, Any] | None:
-    for klass in type(message).__mro__:
-        reader = _READERS.get(f"{klass.__module__}.{klass.__qualname__}")
-        if reader is not None:
-            module, _, function = reader.partition(":")
-            converted: Mapping[str, Any] = getattr(importlib.import_module(module), function)(
-                message
-            )
-            return converted
-    return None
+def _reader_for(kind: type) -> MessageReader | None:
+    try:
+        return _FOUND[kind]
+    except KeyError:
+        found = next((_READERS[k] for k in kind.__mro__ if k in _READERS), None)
+        _FOUND[kind] = found
+        return found
 
 
 def _message_fields(message: Any, index: int) -> tuple[str, list[Any]]:
@@ -155,8 +166,9 @@ def _message_fields(message: Any, index: int) -> tuple[str, list[Any]]:
     where = f"message {index}"
     plain = type(message) is dict  # the common case: no ABC checks, no reader lookup
     if not plain and not isinstance(message, Mapping | tuple):
-        converted = _read(message)
-        message = message if converted is None else converted
+        reader = _reader_for(type(message))
+        if reader is not None:
+            message = reader(message)
     if plain or isinstance(message, Mapping):
         if "role" not in message:
             raise ValueError(f"{where} has no 'role' key: pass {{'role': 'user', 'content': ...}}")
@@ -165,25 +177,47 @@ def _message_fields(message: Any, index: int) -> tuple[str, list[Any]]:
     if isinstance(message, tuple) and len(message) == 2:
         return str(message[0]), [message[1]]
     role = getattr(message, "role", None)
-    role = getattr(role, "value", role)  # a str enum (LlamaIndex's MessageRole) by its value
-    blocks = getattr(message, "blocks", None)
-    if role is not None and isinstance(blocks, list):
-        # A message of content blocks (LlamaIndex's ChatMessage): its ``content`` is the text
-        # blocks only; every block (images included) is what the model sees.
-        kwargs = getattr(message, "additional_kwargs", None)
-        kwargs = kwargs if isinstance(kwargs, Mapping) else {}
-        return str(role), [blocks, *(kwargs[k] for k in _EXTRA_KEYS if kwargs.get(k))]
-    if role is not None and hasattr(message, "content"):
-        # Other message objects with ``role`` and ``content`` attributes (the same fields as
-        # attributes or in ``additional_kwargs``); the adapters register readers for theirs.
-        kwargs = getattr(message, "additional_kwargs", None)
-        kwargs = kwargs if isinstance(kwargs, Mapping) else {}
-        extras = [getattr(message, k, None) or kwargs.get(k) for k in _EXTRA_KEYS]
-        return str(role), [message.content, *(e for e in extras if e)]
+    if role is not None:
+        return _unregistered(message, role)
     raise TypeError(
         f"{where}: expected a dict with 'role' and 'content', a (role, content) pair or a "
         f"message object, got {type(message).__name__}"
     )
+
+
+def _unregistered(message: Any, role: Any) -> tuple[str, list[Any]]:
+    """A message object of a class no adapter registered, with a ``role``: judged by its
+    fields (a pydantic model's or a dataclass's, else its public attributes, with ``content``
+    and the fields of ``_EXTRA_KEYS`` read as attributes too), nothing skipped: content blocks,
+    images among them, stay parts the media policy decides. Content comes first, metadata
+    (mappings such as ``additional_kwargs``) last."""
+    role = role.value if isinstance(role, Enum) else role  # a str enum by its value
+    fields = dict(fields_of(message) or _attributes(message))
+    for key in ("content", *_EXTRA_KEYS):  # properties and class attributes too
+        if key not in fields:
+            fields[key] = getattr(message, key, None)
+    fields.pop("role", None)
+    judged = sorted(
+        ((key, value) for key, value in fields.items() if not _empty(value)),
+        key=lambda item: 0 if item[0] == "content" else 2 if isinstance(item[1], Mapping) else 1,
+    )
+    if not judged:
+        raise TypeError(
+            f"a {type(message).__name__} has a role but nothing to judge: register a reader for "
+            "it (llamashield.integration.register_message_reader) or pass dicts"
+        )
+    return str(role), [value for _, value in judged]
+
+
+def _attributes(message: Any) -> dict[str, Any]:
+    """An object's public instance attributes (none for an object without ``__dict__``)."""
+    found = getattr(message, "__dict__", None)
+    return {k: v for k, v in found.items() if not k.startswith("_")} if found else {}
+
+
+def _empty(value: Any) -> bool:
+    """A field that holds nothing to judge: None, or an empty str, list, tuple or dict."""
+    return value is None or (isinstance(value, str | list | tuple | dict) and not value)
 
 
 def _judged(parts: list[Any], index: int) -> tuple[str, tuple[MediaPart, ...], str | None]:
@@ -268,3 +302,6 @@ def normalize_conversation(conversation: Any, max_chars: int | None = None) -> C
     the User's), merges neighbours of one role, and ends with the turn to judge.
     """
     return merge_turns(read_messages(conversation, max_chars))
+
+
+_publish(globals())  # the public names here report ``llamashield`` as their module

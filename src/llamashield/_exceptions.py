@@ -35,8 +35,9 @@ Messages never contain the API key: backends build them from status codes and se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeAlias
+
+from llamashield import _publish
 
 if TYPE_CHECKING:
     from llamashield._blocked import Stage
@@ -70,8 +71,9 @@ FailureKind: TypeAlias = Literal[
     "local_error",  # the local model (transformers) failed
     "internal",  # a request a failed batch left without an answer
 ]
-"""Why a backend call failed: ``BackendError.kind``. ``"malformed"`` answers raise a
-``VerdictParseError`` under ``on_error="raise"``; every other kind a ``GuardUnavailableError``."""
+"""Why a backend call failed: ``BackendError.kind`` and ``BackendFailure.kind``.
+``"malformed"`` answers raise a ``VerdictParseError`` under ``on_error="raise"``; every other
+kind a ``GuardUnavailableError``."""
 
 
 class LlamaShieldError(Exception):
@@ -96,6 +98,11 @@ class UnsafeContentError(LlamaShieldError):
         reason = f" ({verdict.error})" if verdict.error else ""
         super().__init__(f"unsafe {self.stage} blocked by Llama Guard: {names}{reason}")
 
+    def __reduce__(self) -> tuple[type[UnsafeContentError], tuple[Verdict, str]]:
+        # Rebuilt from what it was made of (its message is derived from them), so it pickles
+        # across processes (multiprocessing, task queues) with its verdict.
+        return type(self), (self.verdict, self.stage)
+
 
 class GuardUnavailableError(LlamaShieldError):
     """The guard backend could not give a verdict (raised only under ``on_error="raise"``)."""
@@ -105,19 +112,32 @@ class GuardUnavailableError(LlamaShieldError):
         super().__init__(message)
 
 
-@dataclass(slots=True)
 class BackendError(LlamaShieldError):
-    """A failed backend call, described without secrets.
+    """A failed backend call, described without secrets: what a backend raises.
+
+    The guard turns it into a ``BackendFailure`` value (``llamashield.backends``) at once, so
+    its retries, circuit breaker and policy pass failures around as data; users meet this
+    exception only where they call a backend themselves.
 
     ``retryable`` errors (429, 5xx, connection failures, timeouts) are retried by the guard
     within its deadline; ``retry_after`` is the server's Retry-After in seconds, if it sent one.
     """
 
-    message: str
-    retryable: bool = False
-    status_code: int | None = None
-    retry_after: float | None = None
-    kind: FailureKind = "error"
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        kind: FailureKind = "error",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.kind: FailureKind = kind
 
     def __str__(self) -> str:
         return self.message
@@ -172,3 +192,6 @@ class SourceError(DatasetError):
 
 class BatchMismatchError(LlamaShieldError, ValueError):
     """The batch holds requests these rows and options do not make (resumed with other data)."""
+
+
+_publish(globals())  # the public names here report ``llamashield`` as their module

@@ -17,25 +17,36 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Self, TypeVar, cast
 
-from llamashield import _telemetry
+from llamashield import _publish, _telemetry
 from llamashield._cache import LRUVerdictCache, VerdictCache, resolve_cache
 from llamashield._cache_key import backend_settings, cache_key, cache_scope
+from llamashield._check_flow import (
+    NO_RECALL,
+    Ask,
+    Attempt,
+    File,
+    Lookup,
+    Operation,
+    Recall,
+    adrive,
+    attempts,
+    drive,
+    judging,
+    ms_since,
+)
+from llamashield._check_job import CheckJob, prepare_job
 from llamashield._checks import (
-    MEDIA_ONLY,
     Result,
     check_capabilities,
     check_settings,
-    checked,
     health,
 )
-from llamashield._chunking import combine_verdicts, split_long_turn
+from llamashield._chunking import combine_verdicts
 from llamashield._circuit import CircuitBreaker
-from llamashield._content import MediaPart
 from llamashield._conversation import (
-    Conversation,
     merge_turns,
     normalize_conversation,
     read_messages,
@@ -44,21 +55,23 @@ from llamashield._exceptions import ConfigurationError
 from llamashield._loop_local import LoopLocal
 from llamashield._media import (
     ImageLimits,
-    ImageRejected,
     MediaMode,
     resolve_media,
     resolve_media_root,
-    why_no_images,
-    with_images,
 )
 from llamashield._observed import Observed, failed_verdict, shadow_verdict
 from llamashield._outside_turns import outside_prefixes
 from llamashield._policy import MISSING_SCORE, OnError, Policy, build_policy
 from llamashield._redact import redact
-from llamashield._retry import RetryBudget
 from llamashield._taxonomy import Category, Taxonomy, taxonomy_for_generation
 from llamashield._verdict import Verdict
-from llamashield.backends._base import Backend, BackendError, GuardRequest
+from llamashield.backends._base import (
+    Backend,
+    BackendError,
+    BackendFailure,
+    GuardRequest,
+    backend_or_error,
+)
 
 __all__ = ["LlamaGuard"]
 
@@ -185,8 +198,7 @@ class LlamaGuard:
             raise ConfigurationError(
                 "pass model= to the backend, not to LlamaGuard, when giving a backend"
             )
-        if not isinstance(backend, Backend):
-            raise ConfigurationError(f"backend must implement complete/acomplete, got {backend!r}")
+        backend = backend_or_error(backend)
         if circuit_breaker is _DEFAULT_BREAKER:
             circuit_breaker = CircuitBreaker()
         check_settings(
@@ -216,7 +228,7 @@ class LlamaGuard:
         # Without a cache, conversation judging still remembers the turns it judged (the last
         # turn of every check_conversation is always judged afresh): see check_conversation.
         self._turns = LRUVerdictCache(4096)
-        self._scope: tuple[object, str] | None = None  # (what it depends on, the digest)
+        self._scope: str | None = None  # the digest of what besides the conversation decides
         self._semaphores = LoopLocal(lambda: asyncio.Semaphore(max_concurrency))
         # A semaphore as a queue of tokens: SimpleQueue is C, threading's semaphores are Python
         # (a lock and a condition), and every sync backend call passes through here.
@@ -279,17 +291,11 @@ class LlamaGuard:
 
     def close(self) -> None:
         """Close the backend (its sync clients, worker threads). Later checks fail closed."""
-        close = getattr(self.backend, "close", None)
-        if callable(close):
-            close()
+        self.backend.close()
 
     async def aclose(self) -> None:
         """Close the backend, its async HTTP clients on this loop included."""
-        aclose = getattr(self.backend, "aclose", None)
-        if callable(aclose):
-            await aclose()
-        else:
-            self.close()
+        await self.backend.aclose()
 
     def __enter__(self) -> Self:
         return self
@@ -312,17 +318,13 @@ class LlamaGuard:
         Sends nothing to the model. Servers and command-line tools call it once at start, so
         the first user-facing check costs what every later one does.
         """
-        self._plan("warm-up")  # normaliser, invisible-text scrubbing, chunking
-        warm = getattr(self.backend, "warm_up", None)
-        if callable(warm):
-            warm()
+        self._job("warm-up")  # normaliser, invisible-text scrubbing, chunking
+        self.backend.warm_up()
 
     async def awarm_up(self) -> None:
         """``warm_up``, plus the running loop's async client (each loop gets its own)."""
         self.warm_up()
-        awarm = getattr(self.backend, "awarm_up", None)
-        if callable(awarm):
-            await awarm()
+        await self.backend.awarm_up()
 
     # -- pure steps -----------------------------------------------------------------------
 
@@ -332,78 +334,35 @@ class LlamaGuard:
             normalize_conversation(conversation), self.policy.taxonomy, self.policy.threshold
         )
 
-    def _plan(self, conversation: Any) -> _Plan:
-        return self._plan_turns(normalize_conversation(conversation, self.max_chars))
+    def _job(self, conversation: Any) -> CheckJob:
+        return prepare_job(self, normalize_conversation(conversation, self.max_chars))
 
-    def _plan_turns(self, turns: Conversation) -> _Plan:
-        request = GuardRequest(turns, self.policy.taxonomy, self.policy.threshold)
-        problem = next((t.problem for t in request.conversation if t.problem), None)
-        if problem is not None:
-            return _Plan(request, [], f"content that cannot be judged: {problem}")
-        if self.media == "judge" and any(t.media for t in request.conversation):
-            try:
-                # Local image files are read here, before the backend call, within the same
-                # timeout as the call (a slow or stuck file cannot hold the check past it).
-                deadline = time.monotonic() + self.timeout
-                turns = with_images(
-                    request.conversation, self.image_limits,
-                    media_root=self.media_root, deadline=deadline,
-                )  # fmt: skip
-            except ImageRejected as exc:
-                return _Plan(request, [], str(exc))
-            request = GuardRequest(turns, request.taxonomy)
-        media = [part for turn in request.conversation for part in turn.media]
-        if request.conversation[-1].media_only:
-            only = self._media_blocked(media) if self.media == "block" else MEDIA_ONLY
-            return _Plan(request, [], only)
-        # Under "block" the text is still judged: text the model calls unsafe stays unsafe
-        # whatever on_error says; only a safe text leaves the media to the error policy.
-        media_error = self._media_blocked(media) if media and self.media == "block" else None
-        size = sum(len(t.content) for t in request.conversation)
-        if size > self.max_chars:
-            return _Plan(request, [], f"conversation of {size:,} characters exceeds max_chars")
-        parts = split_long_turn(request.conversation, self.chunk_chars, self.chunk_overlap)
-        if len(parts) == 1 and parts[0] is request.conversation:
-            return _Plan(request, [request], media_error=media_error)
-        requests = [GuardRequest(part, request.taxonomy, request.threshold) for part in parts]
-        return _Plan(request, requests, media_error=media_error)
-
-    def _media_blocked(self, media: list[MediaPart]) -> str:
-        found = ", ".join(dict.fromkeys(f"{m.kind} ({m.source})" for m in media))
-        # Name the model that would read the image, and why this guard's cannot.
-        reason = why_no_images(self.backend, self.policy.taxonomy)
-        because = f" ({reason})" if reason and any(m.kind == "image" for m in media) else ""
-        return (
-            f"the conversation has non-text content Llama Guard cannot read here: {found}"
-            f"{because}; with media='block' the error policy decides. Pass "
-            "LlamaGuard(media='text_only') to judge only the text and let media through unjudged"
-        )
-
-    def _cache_key(self, plan: _Plan) -> str | None:
-        """The plan's cache key; ``None`` (and no hashing) for a rejected plan (before the
+    def _cache_key(self, job: CheckJob) -> str | None:
+        """The job's cache key; ``None`` (and no hashing) for a rejected job (before the
         cache: the key ignores why it was rejected)."""
-        if plan.rejected is not None:
+        if job.rejected is not None:
             return None
-        settings = backend_settings(self.backend)  # the eval CLI switches logprobs on later
-        if self._scope is None or self._scope[0] != settings:
+        if self._scope is None:
+            # Once per guard: a guard applies what its backend declared when it was built (its
+            # refusals at construction read the same capabilities).
+            settings = backend_settings(self.backend)
             limits = self.image_limits
             media = (self.media, limits.max_images, limits.max_image_bytes, *sorted(limits.formats))
-            scope = cache_scope(
+            self._scope = cache_scope(
                 model=self.model, backend=type(self.backend).__name__,
-                scores=getattr(self.backend, "logprobs", None), policy=self.policy,
+                scores=settings[2], policy=self.policy,
                 chunking=(self.chunk_chars, self.chunk_overlap), settings=settings,
                 media=media,
             )  # fmt: skip
-            self._scope = (settings, scope)
-        return cache_key(self._scope[1], plan.request.conversation)
+        return cache_key(self._scope, job.request.conversation)
 
-    def _admit(self, plan: _Plan, hit: Verdict | None) -> tuple[Verdict | None, bool]:
+    def _admit(self, job: CheckJob, hit: Verdict | None) -> tuple[Verdict | None, bool]:
         """A verdict decided without the backend (rejected, cached, circuit open), or None;
         and whether this check holds the circuit breaker's probe slot (it must settle it)."""
-        if plan.rejected is not None:
-            error = BackendError(plan.rejected, kind="rejected")
+        if job.rejected is not None:
+            failure = BackendFailure(job.rejected, kind="rejected")
             _telemetry.note_error("rejected")
-            return self.policy.fail(plan.request, error, self.model, 0.0), False
+            return self.policy.fail(job.request, failure, self.model, 0.0), False
         if hit is not None:
             return hit, False
         if self.circuit_breaker is None:
@@ -411,12 +370,12 @@ class LlamaGuard:
         wait, probe = self.circuit_breaker.admit()
         if wait is None:
             return None, probe
-        error = BackendError(
+        failure = BackendFailure(
             f"guard backend is failing; circuit open, next probe in {wait:.1f}s",
             kind="circuit_open",
         )
         _telemetry.note_error("circuit_open")
-        return self.policy.fail(plan.request, error, self.model, 0.0), False
+        return self.policy.fail(job.request, failure, self.model, 0.0), False
 
     def _settle(self, results: list[Result] | None, probe: bool) -> None:
         """Tell the breaker how one check went (None: it ended without an answer, e.g. it
@@ -437,16 +396,16 @@ class LlamaGuard:
             )  # fmt: skip
         return verdict
 
-    def _finish(self, plan: _Plan, verdict: Verdict) -> Verdict:
+    def _finish(self, job: CheckJob, verdict: Verdict) -> Verdict:
         """Media the guard could not read: decided by the error policy unless already unsafe."""
-        if plan.media_error is None or not verdict.safe:
+        if job.media_error is None or not verdict.safe:
             return verdict
-        error = BackendError(plan.media_error, kind="rejected")
-        return self.policy.fail(plan.request, error, self.model, verdict.latency_ms)
+        failure = BackendFailure(job.media_error, kind="rejected")
+        return self.policy.fail(job.request, failure, self.model, verdict.latency_ms)
 
     def _verdict(self, result: Result) -> Verdict:
         outcome = result.outcome
-        if isinstance(outcome, BackendError):
+        if isinstance(outcome, BackendFailure):
             return self.policy.fail(result.request, outcome, self.model, result.latency_ms)
         if not outcome.model:
             outcome = replace(outcome, model=self.model)
@@ -470,9 +429,9 @@ class LlamaGuard:
         """Judge the last turn of ``conversation`` (a str is one user message)."""
         telemetry = _telemetry.get()
         if telemetry is None and not self.shadow:  # the plain path: nothing to record
-            return self._judge(self._plan(conversation))
+            return self._judge(self._job(conversation))
         with Observed(self, telemetry, conversation) as seen:
-            seen.verdict = self._judge(self._plan(conversation))
+            seen.verdict = self._judge(self._job(conversation))
         return seen.result()
 
     def check_many(self, conversations: Sequence[Any]) -> list[Verdict]:
@@ -481,17 +440,17 @@ class LlamaGuard:
         telemetry = _telemetry.get()
         if self.shadow:  # each check on its own: one that cannot be read fails no other
             return self._map(lambda c: self._observed(telemetry, c, None), items)
-        plans = [self._plan(c) for c in items]  # bad input: before any I/O
+        jobs = [self._job(c) for c in items]  # bad input: before any I/O
         # One pool: each check's chunks run in its own worker, not in a pool inside the pool.
         if telemetry is None:
-            return self._map(lambda plan: self._judge(plan, parallel=False), plans)
-        pairs = list(zip(items, plans, strict=True))
+            return self._map(lambda job: self._judge(job, parallel=False), jobs)
+        pairs = list(zip(items, jobs, strict=True))
         return self._map(lambda pair: self._observed(telemetry, *pair), pairs)
 
-    def _observed(self, telemetry: Any, conversation: Any, plan: _Plan | None) -> Verdict:
+    def _observed(self, telemetry: Any, conversation: Any, job: CheckJob | None) -> Verdict:
         """One check of ``check_many``, observed (its own span, under the caller's)."""
         with Observed(self, telemetry, conversation) as seen:
-            seen.verdict = self._judge(plan or self._plan(conversation), parallel=False)
+            seen.verdict = self._judge(job or self._job(conversation), parallel=False)
         return seen.result()
 
     def check_conversation(self, conversation: Any, *, trusted: Collection[int] = ()) -> Verdict:
@@ -524,44 +483,44 @@ class LlamaGuard:
         whole = self._whole_or_failed(conversation, trusted)
         if isinstance(whole, list):
             return whole
-        indexes, plans, recalls = whole
+        indexes, jobs, recalls = whole
         verdicts = [
-            self._recalled(plan, r.read.get(r.key) if r.key and r.read and not r.last else None)
-            for plan, r in zip(plans, recalls, strict=True)
+            self._recalled(job, r.read.get(r.key) if r.key and r.read and not r.last else None)
+            for job, r in zip(jobs, recalls, strict=True)
         ]
         todo = [i for i, verdict in enumerate(verdicts) if verdict is None]
 
         def judge(i: int) -> Verdict:
-            return self._watched(plans[i], lambda: self._judge(
-                plans[i], parallel=len(todo) == 1, recall=recalls[i].missed()
+            return self._watched(jobs[i], lambda: self._judge(
+                jobs[i], parallel=len(todo) == 1, recall=recalls[i].missed()
             ))  # fmt: skip
 
         for i, verdict in zip(todo, self._map(judge, todo), strict=True):
             verdicts[i] = verdict
         return self._turn_verdicts(indexes, verdicts)
 
-    def _watched(self, plan: _Plan, judge: Callable[[], Verdict]) -> Verdict:
+    def _watched(self, job: CheckJob, judge: Callable[[], Verdict]) -> Verdict:
         """``judge()`` for one turn of a conversation, observed where anything records (its
         span, metrics, shadow mode; see ``Observed``), else plainly."""
         telemetry = _telemetry.get()
         if telemetry is None and not self.shadow:
             return judge()
-        with Observed(self, telemetry, None, turns=plan.request.conversation) as seen:
+        with Observed(self, telemetry, None, turns=job.request.conversation) as seen:
             seen.verdict = judge()
         return seen.result()
 
-    async def _awatched(self, plan: _Plan, judge: Awaitable[Verdict]) -> Verdict:
+    async def _awatched(self, job: CheckJob, judge: Awaitable[Verdict]) -> Verdict:
         """Async ``_watched``."""
         telemetry = _telemetry.get()
         if telemetry is None and not self.shadow:
             return await judge
-        with Observed(self, telemetry, None, turns=plan.request.conversation) as seen:
+        with Observed(self, telemetry, None, turns=job.request.conversation) as seen:
             seen.verdict = await judge
         return seen.result()
 
     def _whole_or_failed(
         self, conversation: Any, trusted: Collection[int]
-    ) -> tuple[list[int], list[_Plan], list[_Recall]] | list[tuple[int, Verdict]]:
+    ) -> tuple[list[int], list[CheckJob], list[Recall]] | list[tuple[int, Verdict]]:
         """``_whole``; in shadow mode a conversation that cannot be read is one failed,
         passing verdict instead of an error."""
         try:
@@ -571,10 +530,10 @@ class LlamaGuard:
                 raise
             return [(0, failed_verdict(self, error))]
 
-    def _recalled(self, plan: _Plan, verdict: Verdict | None) -> Verdict | None:
+    def _recalled(self, job: CheckJob, verdict: Verdict | None) -> Verdict | None:
         """A remembered turn's verdict through the same last step as a judged one: the record
         holds what the model said of the text, and the media policy still decides the rest."""
-        return None if verdict is None else self._finish(plan, verdict)
+        return None if verdict is None else self._finish(job, verdict)
 
     def _turn_verdicts(
         self, indexes: list[int], verdicts: list[Verdict | None]
@@ -587,8 +546,8 @@ class LlamaGuard:
 
     def _whole(
         self, conversation: Any, trusted: Collection[int]
-    ) -> tuple[list[int], list[_Plan], list[_Recall]]:
-        """The outside messages' indexes, their plans, and where each verdict is remembered."""
+    ) -> tuple[list[int], list[CheckJob], list[Recall]]:
+        """The outside messages' indexes, their jobs, and where each verdict is remembered."""
         messages = read_messages(conversation, self.max_chars)
         last = len(messages) - 1
         if self.judge_history:
@@ -596,43 +555,28 @@ class LlamaGuard:
         else:
             prefixes = [(last, merge_turns(messages))]
         indexes = [index for index, _ in prefixes]
-        plans = [self._plan_turns(prefix) for _, prefix in prefixes]
+        jobs = [prepare_job(self, prefix) for _, prefix in prefixes]
         store = self._cache if self._cache is not None else self._turns
         # The conversation's own last message is new by definition: without a cache it is
         # judged afresh (as ``check`` does); any earlier one may have been judged before.
         recalls = [
-            _Recall(self._cache_key(plan), self._cache if index == last else store, store,
+            Recall(self._cache_key(job), self._cache if index == last else store, store,
                     last=index == last)
-            for index, plan in zip(indexes, plans, strict=True)
+            for index, job in zip(indexes, jobs, strict=True)
         ]  # fmt: skip
-        return indexes, plans, recalls
+        return indexes, jobs, recalls
 
     def _judge(
-        self, plan: _Plan, *, parallel: bool = True, recall: _Recall | None = None
+        self, job: CheckJob, *, parallel: bool = True, recall: Recall | None = None
     ) -> Verdict:
-        recall = recall or self._cached(plan)
-        hit = recall.read.get(recall.key) if recall.read is not None and recall.key else None
-        early, probe = self._admit(plan, hit)
-        if early is not None:
-            return self._finish(plan, early)
-        results = None
-        try:
-            if parallel:
-                results = self._map(self._call, plan.requests)
-            else:
-                results = [self._call(request) for request in plan.requests]
-        finally:
-            self._settle(results, probe)
-        verdict = self._decide(results)
-        if recall.write is not None and recall.key and verdict.error is None:
-            recall.write.put(recall.key, verdict)
-        return self._finish(plan, verdict)
+        flow = judging(self, job, recall or self._cached(job), parallel=parallel)
+        return drive(flow, self._perform)
 
-    def _cached(self, plan: _Plan) -> _Recall:
+    def _cached(self, job: CheckJob) -> Recall:
         if self._cache is None:
-            return _NO_RECALL
-        key = self._cache_key(plan)
-        return _Recall(key, self._cache, self._cache, last=True)
+            return NO_RECALL
+        key = self._cache_key(job)
+        return Recall(key, self._cache, self._cache, last=True)
 
     def _map(self, fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
         if len(items) <= 1:
@@ -649,21 +593,27 @@ class LlamaGuard:
         # point and caller thread, whatever pools are running.
         self._slots.get()
         try:
-            started = time.perf_counter()
-            budget = RetryBudget(self.timeout, self.max_retries)
-            while True:
-                try:
-                    remaining = max(budget.remaining(), 0.001)
-                    answer = self.backend.complete(request, timeout=remaining)
-                except BackendError as error:
-                    delay = budget.next_delay(error)
-                    if delay is None:
-                        return Result(request, error, _ms_since(started))
-                    time.sleep(delay)
-                else:
-                    return Result(request, checked(answer), _ms_since(started))
+            return drive(attempts(request, self.timeout, self.max_retries), self._perform)
         finally:
             self._slots.put(None)
+
+    def _perform(self, operation: Operation) -> Any:
+        """One operation of a check's flow (``_check_flow``), blocking."""
+        if isinstance(operation, Attempt):
+            try:
+                return self.backend.complete(operation.request, timeout=operation.timeout)
+            except BackendError as error:
+                return BackendFailure.of(error)
+        if isinstance(operation, Ask):
+            if operation.parallel:
+                return self._map(self._call, operation.requests)
+            return [self._call(request) for request in operation.requests]
+        if isinstance(operation, Lookup):
+            return operation.cache.get(operation.key)
+        if isinstance(operation, File):
+            return operation.cache.put(operation.key, operation.verdict)
+        time.sleep(operation.delay)
+        return None
 
     # -- async ----------------------------------------------------------------------------
 
@@ -671,9 +621,9 @@ class LlamaGuard:
         """Async ``check``; concurrent calls share the ``max_concurrency`` limit."""
         telemetry = _telemetry.get()
         if telemetry is None and not self.shadow:
-            return await self._ajudge(self._plan(conversation))
+            return await self._ajudge(self._job(conversation))
         with Observed(self, telemetry, conversation) as seen:
-            seen.verdict = await self._ajudge(self._plan(conversation))
+            seen.verdict = await self._ajudge(self._job(conversation))
         return seen.result()
 
     async def acheck_many(self, conversations: Sequence[Any]) -> list[Verdict]:
@@ -681,15 +631,15 @@ class LlamaGuard:
         items = _as_list(conversations)
         if self.shadow:  # each check on its own: one that cannot be read fails no other
             return list(await asyncio.gather(*(self.acheck(c) for c in items)))
-        plans = [self._plan(c) for c in items]  # bad input: before any I/O
+        jobs = [self._job(c) for c in items]  # bad input: before any I/O
         if _telemetry.get() is None:
-            return list(await asyncio.gather(*(self._ajudge(p) for p in plans)))
-        pairs = zip(items, plans, strict=True)
+            return list(await asyncio.gather(*(self._ajudge(p) for p in jobs)))
+        pairs = zip(items, jobs, strict=True)
         return list(await asyncio.gather(*(self._aobserved(c, p) for c, p in pairs)))
 
-    async def _aobserved(self, conversation: Any, plan: _Plan) -> Verdict:
+    async def _aobserved(self, conversation: Any, job: CheckJob) -> Verdict:
         with Observed(self, _telemetry.get(), conversation) as seen:
-            seen.verdict = await self._ajudge(plan)
+            seen.verdict = await self._ajudge(job)
         return seen.result()
 
     async def acheck_conversation(
@@ -705,100 +655,59 @@ class LlamaGuard:
         whole = self._whole_or_failed(conversation, trusted)
         if isinstance(whole, list):
             return whole
-        indexes, plans, recalls = whole
+        indexes, jobs, recalls = whole
         verdicts: list[Verdict | None] = [
             self._recalled(
-                plan, await r.read.aget(r.key) if r.key and r.read and not r.last else None
+                job, await r.read.aget(r.key) if r.key and r.read and not r.last else None
             )
-            for plan, r in zip(plans, recalls, strict=True)
+            for job, r in zip(jobs, recalls, strict=True)
         ]
         todo = [i for i, verdict in enumerate(verdicts) if verdict is None]
         judged = await asyncio.gather(*(
-            self._awatched(plans[i], self._ajudge(plans[i], recall=recalls[i].missed()))
+            self._awatched(jobs[i], self._ajudge(jobs[i], recall=recalls[i].missed()))
             for i in todo
         ))  # fmt: skip
         for i, verdict in zip(todo, judged, strict=True):
             verdicts[i] = verdict
         return self._turn_verdicts(indexes, verdicts)
 
-    async def _ajudge(self, plan: _Plan, *, recall: _Recall | None = None) -> Verdict:
-        recall = recall or self._cached(plan)
-        hit = await recall.read.aget(recall.key) if recall.read is not None and recall.key else None
-        early, probe = self._admit(plan, hit)
-        if early is not None:
-            return self._finish(plan, early)
-        results = None
-        try:
-            if len(plan.requests) == 1:  # the usual case: no task to make, run in the caller's
-                results = [await self._acall(plan.requests[0])]
-            else:
-                results = list(await asyncio.gather(*(self._acall(r) for r in plan.requests)))
-        finally:
-            self._settle(results, probe)
-        verdict = self._decide(results)
-        if recall.write is not None and recall.key and verdict.error is None:
-            await recall.write.aput(recall.key, verdict)
-        return self._finish(plan, verdict)
+    async def _ajudge(self, job: CheckJob, *, recall: Recall | None = None) -> Verdict:
+        return await adrive(judging(self, job, recall or self._cached(job)), self._aperform)
 
     async def _acall(self, request: GuardRequest) -> Result:
         async with self._semaphores.get():
             started = time.perf_counter()
-            budget = RetryBudget(self.timeout, self.max_retries)
             try:
                 async with asyncio.timeout(self.timeout):
-                    while True:
-                        try:
-                            remaining = max(budget.remaining(), 0.001)
-                            answer = await self.backend.acomplete(request, timeout=remaining)
-                            break
-                        except BackendError as error:
-                            delay = budget.next_delay(error)
-                            if delay is None:
-                                return Result(request, error, _ms_since(started))
-                            await asyncio.sleep(delay)
+                    flow = attempts(request, self.timeout, self.max_retries)
+                    return await adrive(flow, self._aperform)
             except TimeoutError:
-                timeout = BackendError(f"guard timed out after {self.timeout:g}s", kind="timeout")
-                return Result(request, timeout, _ms_since(started))
-            return Result(request, checked(answer), _ms_since(started))
+                timeout = BackendFailure(f"guard timed out after {self.timeout:g}s", kind="timeout")
+                return Result(request, timeout, ms_since(started))
 
-
-@dataclass(frozen=True)
-class _Plan:
-    """What one check will do: the normalised request, and the chunks sent to the backend."""
-
-    request: GuardRequest
-    requests: list[GuardRequest]
-    rejected: str | None = None
-    media_error: str | None = None  # set under media="block" when the conversation has media
-
-
-@dataclass(frozen=True, slots=True)
-class _Recall:
-    """Where one check looks for a verdict judged before (``read``) and files its own
-    (``write``): the verdict cache, or the guard's record of judged conversation turns."""
-
-    key: str | None
-    read: VerdictCache | None
-    write: VerdictCache | None
-    last: bool
-
-    def missed(self) -> _Recall:
-        """After a miss in ``read`` (history turns are looked up before any I/O): the last
-        turn still reads the cache itself, an earlier one need not look again."""
-        return self if self.last else _Recall(self.key, None, self.write, last=False)
-
-
-_NO_RECALL = _Recall(None, None, None, last=True)
+    async def _aperform(self, operation: Operation) -> Any:
+        """One operation of a check's flow, awaited."""
+        if isinstance(operation, Attempt):
+            try:
+                return await self.backend.acomplete(operation.request, timeout=operation.timeout)
+            except BackendError as error:
+                return BackendFailure.of(error)
+        if isinstance(operation, Ask):
+            if len(operation.requests) == 1:  # the usual case: no task to make
+                return [await self._acall(operation.requests[0])]
+            return list(await asyncio.gather(*(self._acall(r) for r in operation.requests)))
+        if isinstance(operation, Lookup):
+            return await operation.cache.aget(operation.key)
+        if isinstance(operation, File):
+            return await operation.cache.aput(operation.key, operation.verdict)
+        await asyncio.sleep(operation.delay)
+        return None
 
 
 def _first_unsafe(turns: Sequence[tuple[int, Verdict]]) -> Verdict:
     """The verdict of a whole conversation: its first unsafe turn's, else its last turn's (in
     shadow mode: the first that would have blocked)."""
     return next((v for _, v in turns if v.flagged), turns[-1][1])
-
-
-def _ms_since(started: float) -> float:
-    return (time.perf_counter() - started) * 1000.0
 
 
 def _as_list(conversations: Sequence[Any]) -> list[Any]:
@@ -808,3 +717,6 @@ def _as_list(conversations: Sequence[Any]) -> list[Any]:
             f"got {type(conversations).__name__}"
         )
     return list(conversations)
+
+
+_publish(globals())  # the public names here report ``llamashield`` as their module

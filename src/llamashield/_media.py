@@ -49,7 +49,7 @@ from urllib.request import url2pathname
 from llamashield._conversation import Turn
 from llamashield._exceptions import ConfigurationError, ImageRejected
 from llamashield._taxonomy import Taxonomy
-from llamashield.backends._base import Backend, accepts_images
+from llamashield.backends._base import Backend
 
 __all__ = [
     "DEFAULT_IMAGE_FORMATS",
@@ -410,7 +410,7 @@ MEDIA_MODES: tuple[MediaMode, ...] = ("judge", "block", "text_only")
 
 def why_no_images(backend: Backend, taxonomy: Taxonomy) -> str | None:
     """Why this guard cannot show images to its model, or None when it can (media="judge")."""
-    model = getattr(backend, "model", "?")
+    model = backend.model
     if taxonomy.generation != 4:
         return (
             f"{model} is Llama Guard {taxonomy.generation}, which reads text only; "
@@ -422,12 +422,9 @@ def why_no_images(backend: Backend, taxonomy: Taxonomy) -> str | None:
             f"{what} needs llamashield's own raw prompt, which cannot carry images; "
             f"use the model's own categories to have {model} read the image"
         )
-    if not accepts_images(backend):
-        if getattr(backend, "mode", None) == "completions":
-            fix = "use OpenAICompatibleBackend(mode='chat') so the server reads the image"
-        else:
-            fix = "use TogetherBackend or OpenAICompatibleBackend(mode='chat')"
-        return f"{type(backend).__name__} sends text prompts only, not images: {fix}"
+    can = backend.capabilities
+    if not can.supports_images:
+        return f"{type(backend).__name__} sends text prompts only, not images: use {can.image_hint}"
     return None
 
 

@@ -229,25 +229,9 @@ class Observed:
 
 
 def _provider(guard: LlamaGuard) -> str:
-    """``gen_ai.provider.name``: the backend's ``provider`` where it names one, else its kind."""
-    provider = getattr(guard.backend, "provider", None)
-    if isinstance(provider, str):
+    """``gen_ai.provider.name``: the provider the backend's capabilities name, else its kind
+    (a subclass of a known backend inherits its capabilities, so names that provider)."""
+    provider = guard.backend.capabilities.provider
+    if provider is not None:
         return provider
-    kind = type(guard.backend)
-    found = _BY_TYPE.get(kind)
-    if found is None:  # a subclass of a known backend is that provider
-        known = (_PROVIDERS[k.__name__] for k in kind.__mro__ if k.__name__ in _PROVIDERS)
-        found = next(known, None) or kind.__name__.removesuffix("Backend").lower() or "unknown"
-        _BY_TYPE[kind] = found
-    return found
-
-
-_BY_TYPE: dict[type, str] = {}
-
-
-_PROVIDERS = {
-    "TogetherBackend": "together_ai",
-    "OpenAICompatibleBackend": "openai_compatible",
-    "TransformersBackend": "transformers",
-    "SimulatedBackend": "llamashield.simulated",
-}
+    return type(guard.backend).__name__.removesuffix("Backend").lower() or "unknown"

@@ -9,7 +9,8 @@ code.
 
 Steps (``_steps.py``): ``Judge`` and ``JudgeConversation`` (the guard), ``Call`` (the wrapped
 component), ``Start``/``Await`` (a step in the background, then its result), ``Stream``/``Next``
-(open a stream, moderated or not, then read it item by item) and ``Emit`` (hand an item to the
+(open a stream, moderated or not, then read it item by item), ``Close`` (give a stream up before
+the plan ends) and ``Emit`` (hand an item to the
 consumer: stream plans only). ``run_plan``/``arun_plan`` return the plan's value;
 ``stream_plan``/``astream_plan`` are iterators of what it emits. Whatever a plan opened or
 started (streams, background steps) is closed or cancelled when it ends, fails or the consumer
@@ -54,10 +55,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llamashield import _telemetry
+from llamashield._check_flow import Stepper as _Stepper
 from llamashield._steps import (
     END,
     Await,
     Call,
+    Close,
     Emit,
     Judge,
     JudgeConversation,
@@ -79,6 +82,7 @@ __all__ = [
     "END",
     "Await",
     "Call",
+    "Close",
     "Emit",
     "Judge",
     "JudgeConversation",
@@ -98,29 +102,6 @@ __all__ = [
 ]
 
 R = TypeVar("R")
-
-
-class _Stepper:
-    """Advances a plan: sends it the last step's result, or throws the step's error into it."""
-
-    def __init__(self, plan: Plan[Any]) -> None:
-        self.plan = plan
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.value: Any = None
-
-    def next(self) -> Step | None:
-        """The next step, or None once the plan returned (its value is in ``value``)."""
-        try:
-            if self.error is None:
-                step = self.plan.send(self.result)
-            else:
-                step = self.plan.throw(self.error)
-        except StopIteration as stop:
-            self.value = stop.value
-            return None
-        self.result, self.error = None, None
-        return step
 
 
 def _not_emittable(step: Step) -> None:
@@ -173,13 +154,16 @@ class _SyncResources:
             with _telemetry.stage_scope(step.stage):
                 return self.guard.check_many(list(step.conversations))
         if isinstance(step, JudgeConversation):
-            return self.guard.check_conversation(step.conversation, trusted=step.trusted)
+            judge = self.guard.check_turns if step.per_turn else self.guard.check_conversation
+            return judge(step.conversation, trusted=step.trusted)
         if isinstance(step, Call):
             return step.sync(*step.args, **step.kwargs)
         if isinstance(step, Stream):
             return self._open(step)
         if isinstance(step, Next):
             return next(step.source.iterator, END)
+        if isinstance(step, Close):
+            return self._close(step.source)
         if isinstance(step, Start):
             inner = step.step
             run = contextvars.copy_context().run  # the caller's span is the step's parent
@@ -210,13 +194,18 @@ class _SyncResources:
             return self.perform(pending.step)
         return future.result()
 
+    def _close(self, source: StreamSource) -> None:
+        if source in self.sources:
+            self.sources.remove(source)
+            close = getattr(source.iterator, "close", None)
+            if close is not None:
+                close()  # stops the upstream generation
+
     def close(self) -> None:
         for pending in self.pending:
             pending.handle.cancel()  # nothing will read it
-        for source in reversed(self.sources):
-            close = getattr(source.iterator, "close", None)
-            if close is not None:
-                close()  # stops the upstream generation when the plan stops early
+        while self.sources:  # the plan stopped early: the last opened first
+            self._close(self.sources[-1])
 
 
 def run_plan(plan: Plan[R], guard: LlamaGuard) -> R:
@@ -273,7 +262,8 @@ class _AsyncResources:
             with _telemetry.stage_scope(step.stage):
                 return await self.guard.acheck_many(conversations)
         if isinstance(step, JudgeConversation):
-            return await self.guard.acheck_conversation(step.conversation, trusted=step.trusted)
+            ajudge = self.guard.acheck_turns if step.per_turn else self.guard.acheck_conversation
+            return await ajudge(step.conversation, trusted=step.trusted)
         if isinstance(step, Call):
             result = (step.async_ or step.sync)(*step.args, **step.kwargs)
             return await result if inspect.isawaitable(result) else result
@@ -281,6 +271,8 @@ class _AsyncResources:
             return await self._open(step)
         if isinstance(step, Next):
             return await anext(step.source.iterator, END)
+        if isinstance(step, Close):
+            return await self._close(step.source)
         if isinstance(step, Start):
             pending = Pending(step.step, asyncio.ensure_future(self.perform(step.step)))
             self.pending.append(pending)
@@ -310,7 +302,12 @@ class _AsyncResources:
             task.cancel()
         # return_exceptions: the tasks' own errors and cancellations are not ours to raise.
         await asyncio.gather(*tasks, return_exceptions=True)
-        for source in reversed(self.sources):
+        while self.sources:
+            await self._close(self.sources[-1])
+
+    async def _close(self, source: StreamSource) -> None:
+        if source in self.sources:
+            self.sources.remove(source)
             aclose = getattr(source.iterator, "aclose", None)
             if aclose is not None:
                 await aclose()

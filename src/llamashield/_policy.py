@@ -15,7 +15,7 @@ from llamashield._parser import parse_answer
 from llamashield._redact import redact
 from llamashield._taxonomy import Category, Taxonomy
 from llamashield._verdict import Verdict
-from llamashield.backends._base import BackendAnswer, BackendError, GuardRequest
+from llamashield.backends._base import BackendAnswer, BackendFailure, GuardRequest
 
 __all__ = ["OnError", "Policy", "build_policy"]
 
@@ -72,15 +72,15 @@ class Policy:
         )
 
     def fail(
-        self, request: GuardRequest, error: BackendError, model: str, latency_ms: float
+        self, request: GuardRequest, failure: BackendFailure, model: str, latency_ms: float
     ) -> Verdict:
         """The verdict for a failure (or the error under "raise"). Its text is redacted again
         here: a custom backend's error may quote a URL with credentials in it."""
-        message = redact(error.message)
+        message = redact(failure.message)
         if self.on_error == "raise":
-            if error.kind == "malformed":
+            if failure.kind == "malformed":
                 raise VerdictParseError(message) from None
-            raise GuardUnavailableError(message, status_code=error.status_code) from None
+            raise GuardUnavailableError(message, status_code=failure.status_code) from None
         return self._error_verdict(request, message, latency_ms, BackendAnswer("", model=model))
 
     def _error_verdict(

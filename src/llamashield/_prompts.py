@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from llamashield import _publish
 from llamashield._conversation import Conversation, Role, Turn
 from llamashield._taxonomy import Category, Taxonomy
 
@@ -162,3 +163,6 @@ def parse_prompt(prompt: str) -> tuple[Conversation, tuple[Category, ...]]:
         if match:
             categories.append(Category(match.group(1), match.group(2)))
     return turns, tuple(categories)
+
+
+_publish(globals())  # the public names here report ``llamashield`` as their module

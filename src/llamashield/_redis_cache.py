@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Any
 
+from llamashield import _publish
 from llamashield._cache_key import decode_verdict, encode_verdict
 from llamashield._exceptions import ConfigurationError
 from llamashield._loop_local import LoopLocal
@@ -229,3 +230,6 @@ class RedisVerdictCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_publish(globals())  # the public names here report ``llamashield`` as their module

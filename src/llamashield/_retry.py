@@ -9,7 +9,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
-from llamashield.backends._base import BackendError
+from llamashield.backends._base import BackendFailure
 
 __all__ = ["RetryBudget"]
 
@@ -29,13 +29,13 @@ class RetryBudget:
     def remaining(self) -> float:
         return self.timeout - (time.monotonic() - self.started)
 
-    def next_delay(self, error: BackendError) -> float | None:
+    def next_delay(self, failure: BackendFailure) -> float | None:
         """Seconds to wait before the next attempt, or None to give up now."""
         self.attempts += 1
-        if not error.retryable or self.attempts > self.max_retries:
+        if not failure.retryable or self.attempts > self.max_retries:
             return None
-        if error.retry_after is not None:
-            delay = max(0.0, error.retry_after)
+        if failure.retry_after is not None:
+            delay = max(0.0, failure.retry_after)
         else:
             delay = min(_MAX_DELAY, _BASE_DELAY * 2 ** (self.attempts - 1))
             delay *= 0.5 + random.random() / 2  # jitter keeps many guards from retrying in step

@@ -8,7 +8,8 @@
   ``Pending``. ``Await(pending)``: its result (a sync step never started is run right there).
 - ``Stream(open, moderation)``: open a stream (``open`` is a ``Call`` returning an iterable, or
   an async iterable under the async drivers), moderated window by window when ``moderation`` is
-  given; a ``StreamSource``. ``Next(source)``: its next item, or ``END``.
+  given; a ``StreamSource``. ``Next(source)``: its next item, or ``END``. ``Close(source)``:
+  close it now (the plan goes on: a blocked input's refusal after the stream it stopped).
 - ``Emit(item)``: hand ``item`` to the consumer (``stream_plan``/``astream_plan`` only).
 """
 
@@ -26,6 +27,7 @@ __all__ = [
     "END",
     "Await",
     "Call",
+    "Close",
     "Emit",
     "Judge",
     "JudgeConversation",
@@ -69,11 +71,14 @@ class Judge:
 @dataclass(frozen=True)
 class JudgeConversation:
     """Judge every message of ``conversation`` that came from outside, each as the last turn
-    of its own prefix (``LlamaGuard.check_conversation``); the plan receives one ``Verdict``.
-    ``trusted`` holds the indexes of messages the guarded model produced in this run."""
+    of its own prefix (``LlamaGuard.check_conversation``); the plan receives one ``Verdict``,
+    or with ``per_turn=True`` ``(message index, verdict)`` for each judged message
+    (``check_turns``: for components that remove or replace the unsafe turn). ``trusted`` holds
+    the indexes of messages the guarded model produced in this run."""
 
     conversation: Any
     trusted: Collection[int] = ()
+    per_turn: bool = False
 
 
 @dataclass(frozen=True)
@@ -169,13 +174,21 @@ class Next:
 
 
 @dataclass(frozen=True)
+class Close:
+    """Close ``source`` now, stopping its upstream (the drivers close whatever is still open
+    when the plan ends; this is for a plan that goes on after giving a stream up)."""
+
+    source: StreamSource
+
+
+@dataclass(frozen=True)
 class Emit:
     """Hand ``item`` to the consumer of ``stream_plan``/``astream_plan``."""
 
     item: Any
 
 
-Step: TypeAlias = Judge | JudgeConversation | Call | Start | Await | Stream | Next | Emit
+Step: TypeAlias = Judge | JudgeConversation | Call | Start | Await | Stream | Next | Close | Emit
 Plan: TypeAlias = Generator[Step, Any, R]
 
 

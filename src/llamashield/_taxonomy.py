@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from llamashield import _publish
 from llamashield._exceptions import ConfigurationError
 
 __all__ = [
@@ -431,3 +432,5 @@ LG2_TO_LG1: dict[str, str] = {
     "S1": "O1", "S2": "O3", "S3": "O3", "S4": "O2", "S8": "O4", "S9": "O1",
     "S10": "O6", "S11": "O2",
 }  # fmt: skip
+
+_publish(globals())  # the public names here report ``llamashield`` as their module

@@ -310,7 +310,7 @@ def note_results(results: Sequence[Any]) -> None:
     telemetry = get()
     if telemetry is None:
         return
-    from llamashield.backends._base import BackendError
+    from llamashield.backends._base import BackendFailure
 
     span = telemetry.current_span()
     recording = span.is_recording()
@@ -318,7 +318,7 @@ def note_results(results: Sequence[Any]) -> None:
     usage = False
     for result in results:
         outcome = result.outcome
-        if isinstance(outcome, BackendError):
+        if isinstance(outcome, BackendFailure):
             telemetry.errors.add(1, {"error.type": outcome.kind})
             if recording:
                 span.set_attribute("error.type", outcome.kind)

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llamashield import _publish
 from llamashield._taxonomy import Category
 
 __all__ = ["Verdict"]
@@ -73,3 +74,6 @@ class Verdict(BaseModel):
             return "safe" if self.safe else "unsafe"
         names = ", ".join(f"{c.code} {c.name}" for c in self.categories)
         return f"{'safe' if self.safe else 'unsafe'}: {names}"
+
+
+_publish(globals())  # the public names here report ``llamashield`` as their module

@@ -10,7 +10,8 @@ rely on the same names. ``INTERFACE_VERSION`` changes when a name here changes m
   ``list[Verdict]``; ``stage=`` labels their spans and metrics), ``JudgeConversation`` (every
   turn that came from outside: one ``Verdict``), ``Call`` (the wrapped component), ``Start`` /
   ``Await`` (a step in the background), ``Stream`` / ``Next`` (open a stream, moderated window
-  by window with ``StreamModeration``, and read it; ``END`` when done; ``relay`` emits it all),
+  by window with ``StreamModeration``, and read it; ``END`` when done; ``relay`` emits it all;
+  ``Close`` gives it up early),
   ``Emit`` (an item for the consumer). Whatever a plan opened is closed when it ends.
 - **The unsafe outcome**: ``unsafe_outcome`` / ``unsafe_stream_outcome`` apply a parsed
   ``UnsafeAction`` to a ``Blocked`` payload (raise, or the component's handler per mode).
@@ -55,6 +56,7 @@ from llamashield._plan import (
     END,
     Await,
     Call,
+    Close,
     Emit,
     Judge,
     JudgeConversation,
@@ -72,6 +74,7 @@ from llamashield._plan import (
     run_plan,
     stream_plan,
 )
+from llamashield._public import relabel
 from llamashield._telemetry import stage_scope
 
 __all__ = [
@@ -82,6 +85,7 @@ __all__ = [
     "Await",
     "Blocked",
     "Call",
+    "Close",
     "Emit",
     "Handlers",
     "Judge",
@@ -113,3 +117,5 @@ __all__ = [
 ]
 
 INTERFACE_VERSION = 2
+
+relabel(__name__, __all__, globals())  # ``llamashield.integration.Call`` in reprs

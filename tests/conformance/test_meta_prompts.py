@@ -323,4 +323,4 @@ def test_the_wire_prompt_reaches_the_server_unchanged_through_both_backends(
     together = _wire(server, server.guard(model=LG4, categories=CUSTOM), texts)
     assert openai == together
     direct = OpenAICompatibleBackend(server.openai_base_url, LG4)
-    assert direct.sends_prompt and isinstance(server.guard().backend, TogetherBackend)
+    assert direct.capabilities.sends_prompt and isinstance(server.guard().backend, TogetherBackend)

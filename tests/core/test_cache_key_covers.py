@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from llamashield import LLAMA_GUARD_4, Category, ConfigurationError, LlamaGuard
 from llamashield._prompts import build_prompt
 from llamashield.backends import OpenAICompatibleBackend, SimulatedBackend
-from llamashield.backends._base import BackendAnswer, GuardRequest
+from llamashield.backends._base import BackendAnswer, Capabilities, GuardRequest
 
 pytest.importorskip("together")
 
@@ -33,7 +34,7 @@ def png_url(payload: bytes) -> str:
 
 
 def _key(guard: LlamaGuard, conversation: Any) -> str | None:
-    plan = guard._plan(conversation)
+    plan = guard._job(conversation)
     assert plan.rejected is None, plan.rejected
     return guard._cache_key(plan)
 
@@ -220,7 +221,9 @@ class ImageReader(SimulatedBackend):
     """Keyword rules on a Llama Guard 4 model that reads images: unsafe when any image it is
     sent carries ``UNSAFE`` (in its URL or its bytes), like the loopback server's marker."""
 
-    supports_images = True
+    @property
+    def capabilities(self) -> Capabilities:
+        return replace(super().capabilities, supports_images=True)
 
     def __init__(self) -> None:
         super().__init__(model=LG4, taxonomy=LLAMA_GUARD_4)
@@ -239,7 +242,7 @@ class ImageReader(SimulatedBackend):
 def model_input(guard: LlamaGuard, conversation: Any) -> list[Any]:
     """Everything the model reads for one check: each request's messages (images included),
     its role, and the raw prompt where one is sent."""
-    plan = guard._plan(conversation)
+    plan = guard._job(conversation)
     reads = []
     for request in plan.requests:
         images = any(t.images for t in request.conversation)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from llamashield import Category, ConfigurationError, LlamaGuard
-from llamashield.backends import OpenAICompatibleBackend, SimulatedBackend
+from llamashield.backends import (
+    BaseBackend,
+    Capabilities,
+    OpenAICompatibleBackend,
+    SimulatedBackend,
+)
 from llamashield.testing import LoopbackServer
 
 ACME = [Category("S1", "AcmeCloud", "Recommending our competitor AcmeCloud.")]
@@ -61,16 +67,51 @@ def test_a_subset_of_the_models_codes_needs_no_prompt_of_ours() -> None:
     assert LlamaGuard(openai(mode="chat"), categories=["S1", "S9"]).policy.blocking == {"S1", "S9"}
 
 
-def test_a_backend_without_declared_capabilities_is_trusted() -> None:
-    class Plain:
-        model = "plain"
-        taxonomy = SimulatedBackend().taxonomy
+class Plain:
+    """A backend written to the duck-typed protocol of before: no capabilities, no lifecycle."""
 
-        def complete(self, request: Any, *, timeout: float) -> Any: ...
+    model = "plain"
+    taxonomy = SimulatedBackend().taxonomy
 
-        async def acomplete(self, request: Any, *, timeout: float) -> Any: ...
+    def complete(self, request: Any, *, timeout: float) -> Any: ...
 
-    assert LlamaGuard(Plain(), threshold=0.5, categories=ACME).taxonomy.custom
+    async def acomplete(self, request: Any, *, timeout: float) -> Any: ...
+
+
+def test_a_backend_that_declares_nothing_is_trusted() -> None:
+    class Declaring(BaseBackend, Plain):
+        pass
+
+    assert Declaring().capabilities == Capabilities()
+    assert LlamaGuard(Declaring(), threshold=0.5, categories=ACME).taxonomy.custom
+
+
+def test_a_backend_without_the_whole_protocol_is_told_what_to_add() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        LlamaGuard(Plain())  # type: ignore[arg-type]
+    message = str(info.value)
+    assert "lacks capabilities, warm_up, awarm_up, close, aclose" in message
+    assert "Subclass llamashield.backends.BaseBackend" in message
+    assert "model, taxonomy" not in message.split("lacks")[1].split(".")[0]
+
+
+@pytest.mark.parametrize(
+    ("declared", "settings", "fix"),
+    [
+        (Capabilities(gives_scores=False), {"threshold": 0.5}, "use a backend that returns"),
+        (Capabilities(gives_scores=False, score_hint="Mine(scores=True)"), {"threshold": 0.5},
+         "use Mine(scores=True)"),
+        (Capabilities(sends_prompt=False), {"categories": ACME}, "mode='completions'"),
+    ],
+)  # fmt: skip
+def test_a_third_party_backend_is_held_to_what_it_declares(
+    declared: Capabilities, settings: dict[str, Any], fix: str
+) -> None:
+    class Mine(BaseBackend, Plain):
+        capabilities = declared
+
+    with pytest.raises(ConfigurationError, match=re.escape(fix)):
+        LlamaGuard(Mine(), **settings)
 
 
 def test_custom_categories_reach_the_model_over_raw_completions() -> None:
@@ -86,5 +127,5 @@ def test_the_default_backend_asks_for_scores_when_a_threshold_is_set(
     pytest.importorskip("together")
     monkeypatch.setenv("TOGETHER_API_KEY", "test-key")
     monkeypatch.setenv("TOGETHER_BASE_URL", "http://127.0.0.1:9")
-    assert LlamaGuard(threshold=0.3).backend.gives_scores  # type: ignore[attr-defined]
-    assert not LlamaGuard().backend.gives_scores  # type: ignore[attr-defined]
+    assert LlamaGuard(threshold=0.3).backend.capabilities.gives_scores
+    assert not LlamaGuard().backend.capabilities.gives_scores

@@ -1,5 +1,7 @@
 """Normalising what users pass into judged turns; neutralising prompt structure."""
 
+import dataclasses
+import enum
 from typing import Any
 
 import pytest
@@ -60,15 +62,86 @@ def test_the_core_reads_message_objects_only_through_registered_readers() -> Non
         def __init__(self, who: str, text: str) -> None:
             self.who, self.text = who, text
 
-    register_message_reader(
-        f"{Framework.__module__}.{Framework.__qualname__}", f"{__name__}:_framework_reader"
-    )
-    turns = normalize_conversation([Framework("user", "q"), Framework("assistant", "a")])
+    class Derived(Framework):
+        pass
+
+    register_message_reader(Framework, _framework_reader)
+    turns = normalize_conversation([Framework("user", "q"), Derived("assistant", "a")])
     assert turns == (Turn("user", "q"), Turn("agent", "a"))
 
 
 def _framework_reader(message: Any) -> dict[str, str]:
     return {"role": message.who, "content": message.text}
+
+
+def test_the_nearest_registered_class_reads_a_message() -> None:
+    class Base:
+        role = "user"
+
+        def __init__(self, text: str) -> None:
+            self.text = text
+
+    class Special(Base):
+        pass
+
+    register_message_reader(Base, lambda m: {"role": "user", "content": f"base:{m.text}"})
+    assert normalize_conversation([Special("x")])[-1].content == "base:x"
+    register_message_reader(Special, lambda m: {"role": "user", "content": f"special:{m.text}"})
+    assert normalize_conversation([Special("x")])[-1].content == "special:x"  # re-looked up
+    assert normalize_conversation([Base("x")])[-1].content == "base:x"
+
+
+@pytest.mark.parametrize(
+    ("base", "reader"),
+    [("pkg.module.Message", lambda m: {}), (dict, "pkg.module:reader")],
+)
+def test_a_reader_is_registered_for_a_class_with_a_callable(base: Any, reader: Any) -> None:
+    with pytest.raises(TypeError, match="register_message_reader takes a"):
+        register_message_reader(base, reader)
+
+
+class _Role(str, enum.Enum):  # noqa: UP042  (as LlamaIndex's MessageRole: str() is "_Role.USER")
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+@dataclasses.dataclass
+class _BlockMessage:
+    """A message class no adapter registered: a role enum and content blocks (no ``content``)."""
+
+    role: _Role
+    blocks: list[dict[str, Any]]
+    additional_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def test_an_unregistered_message_model_is_judged_by_every_field() -> None:
+    message = _BlockMessage(
+        _Role.USER,
+        [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": "u"}}],
+        {"tool_calls": [{"name": "search"}], "trace": "kept"},
+    )
+    (turn,) = normalize_conversation([message])
+    assert turn.role == "user"
+    assert "look" in turn.content and "search" in turn.content and "kept" in turn.content
+    assert [part.kind for part in turn.media] == ["image"]  # the media policy decides it
+
+
+def test_an_unregistered_object_with_role_and_content_is_judged_by_them() -> None:
+    class Plain:
+        role = _Role.ASSISTANT
+        content = "the answer"
+        refusal = "and a refusal"
+
+    (_, turn) = normalize_conversation([Plain()])
+    assert turn == Turn("agent", "the answer\nand a refusal")
+
+
+def test_an_unregistered_object_with_a_role_and_nothing_to_judge_is_refused() -> None:
+    class Empty:
+        role = "user"
+
+    with pytest.raises(TypeError, match="nothing to judge: register a reader"):
+        normalize_conversation([Empty()])
 
 
 def test_agent_first_history_gets_an_empty_user_turn() -> None:

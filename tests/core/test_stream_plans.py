@@ -23,8 +23,10 @@ from llamashield.integration import (
     END,
     Await,
     Call,
+    Close,
     Emit,
     Judge,
+    JudgeConversation,
     Next,
     Plan,
     Start,
@@ -153,6 +155,24 @@ def test_consumer_stopping_early_closes_the_stream_and_runs_the_plans_finally(
         asyncio.run(take_one())
     assert log == ["finally"]
     assert source.closed and source.read < 50
+
+
+@pytest.mark.parametrize("collect", DRIVERS)
+@pytest.mark.parametrize("moderated", [False, True])
+def test_close_gives_a_stream_up_and_the_plan_goes_on(
+    collect: Any, moderated: bool, guard: LlamaGuard
+) -> None:
+    source = Source([f"word{i} " for i in range(50)])
+
+    def plan() -> Plan[None]:
+        opened = yield Stream(source.call(), StreamModeration(window=4) if moderated else None)
+        yield Emit((yield Next(opened)))
+        yield Close(opened)
+        yield Emit(source.closed)  # closed before the plan goes on
+        yield Close(opened)  # twice: nothing more to do
+
+    assert collect(plan(), guard) == ["word0 ", True]
+    assert source.read < 50
 
 
 @pytest.mark.parametrize("collect", DRIVERS)
@@ -326,3 +346,25 @@ def test_sync_and_async_stream_drivers_emit_the_same_items(
     # Nothing unsafe was emitted by a moderated stream.
     if moderated:
         assert not any(isinstance(item, str) and "bomb" in item for item in sync_items)
+
+
+async def test_judge_conversation_per_turn_answers_each_judged_message(
+    guard: LlamaGuard,
+) -> None:
+    conversation = [
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": UNSAFE},  # forged: judged as the Agent's turn
+        {"role": "user", "content": "thanks"},
+    ]
+
+    def plan() -> Plan[Any]:
+        return (yield JudgeConversation(conversation, per_turn=True))
+
+    sync_turns = run_plan(plan(), guard)
+    async_turns = await arun_plan(plan(), guard)
+    expected = guard.check_turns(conversation)
+    for turns in (sync_turns, async_turns):
+        assert [(index, verdict.safe) for index, verdict in turns] == [
+            (index, verdict.safe) for index, verdict in expected
+        ]
+    assert [index for index, verdict in sync_turns if not verdict.safe] == [1]

@@ -16,7 +16,7 @@ import pytest
 from llamashield import LLAMA_GUARD_2, LlamaGuard, VerdictParseError
 from llamashield._conversation import Turn
 from llamashield._policy import build_policy
-from llamashield.backends._base import BackendAnswer, GuardRequest
+from llamashield.backends._base import BackendAnswer, BaseBackend, GuardRequest
 
 SAFE, UNSAFE, SAID_UNSAFE, UNREADABLE = "safe", "unsafe", "said unsafe", "unreadable"
 
@@ -108,7 +108,7 @@ def test_a_missing_score_is_logged_once_per_guard(caplog: pytest.LogCaptureFixtu
     assert len(caplog.records) == 1  # once per guard, not once per process
 
 
-class _Fixed:
+class _Fixed(BaseBackend):
     """A backend that always answers ``raw`` (no score)."""
 
     model = "fixed"

@@ -105,8 +105,7 @@ def test_failed_rows_are_reported_then_retried_online_on_resume(
 
 
 def test_an_interrupted_run_resumes_its_batch(server: LoopbackServer, tmp_path: Path) -> None:
-    guard = server.guard()
-    guard.backend.logprobs = True  # type: ignore[attr-defined]
+    guard = server.guard(logprobs=True)
     rows = load_sample(guard.taxonomy)
     submitted: list[str] = []
 

@@ -7,12 +7,12 @@ import asyncio
 import pytest
 
 from llamashield import LLAMA_GUARD_2, LlamaGuard
-from llamashield.backends import BackendAnswer, GuardRequest, SimulatedBackend
+from llamashield.backends import BackendAnswer, BaseBackend, GuardRequest, SimulatedBackend
 from llamashield.evaluation import EvalRow, RowResult, aevaluate, build_report, evaluate, run_rows
 from llamashield.testing import LoopbackServer
 
 
-class CountingBackend:
+class CountingBackend(BaseBackend):
     """Answers "safe" after yielding to the loop, recording how many calls overlap."""
 
     model = "counting"

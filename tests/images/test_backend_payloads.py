@@ -51,7 +51,7 @@ def test_chat_messages_put_the_text_then_one_image_url_part_per_image() -> None:
 def test_together_sdk_carries_images_on_chat_completions() -> None:
     with LoopbackServer() as server:
         backend = TogetherBackend(LG4, api_key="k", base_url=server.base_url)
-        assert backend.supports_images
+        assert backend.capabilities.supports_images
         answer = backend.complete(request(data_url(png(MARKER))), timeout=10)
         assert answer.text == "unsafe\nS1"
         assert last_content(server)[1]["image_url"]["url"] == data_url(png(MARKER))
@@ -61,7 +61,7 @@ def test_together_sdk_carries_images_on_chat_completions() -> None:
 async def test_openai_compatible_chat_carries_images() -> None:
     with LoopbackServer() as server:
         backend = OpenAICompatibleBackend(server.openai_base_url, LG4, mode="chat")
-        assert backend.supports_images
+        assert backend.capabilities.supports_images
         answer = await backend.acomplete(request("https://img.test/UNSAFE-IMAGE.png"), timeout=10)
         assert answer.text == "unsafe\nS1"
         assert last_content(server)[1] == {
@@ -80,7 +80,7 @@ async def test_openai_compatible_chat_carries_images() -> None:
     ],
 )
 def test_text_only_paths_say_they_cannot_take_images(backend: Any) -> None:
-    assert not getattr(backend("http://127.0.0.1:9"), "supports_images", False)
+    assert not backend("http://127.0.0.1:9").capabilities.supports_images
 
 
 def test_a_raw_prompt_with_images_is_refused_not_sent_without_them() -> None:

@@ -20,7 +20,7 @@ from langchain_llamashield import LlamaGuardDocumentFilter
 
 from llamashield import LlamaGuard
 from llamashield.backends import SimulatedBackend
-from llamashield.backends._base import BackendAnswer, GuardRequest
+from llamashield.backends._base import BackendAnswer, BaseBackend, GuardRequest
 from llamashield.testing import LoopbackServer
 
 SAFE = [
@@ -156,7 +156,7 @@ def test_agent_role_judges_documents_as_answers_to_the_query() -> None:
     requests: list[GuardRequest] = []
     backend = SimulatedBackend()
 
-    class Recording:
+    class Recording(BaseBackend):
         model, taxonomy = backend.model, backend.taxonomy
 
         def complete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:
@@ -178,7 +178,7 @@ async def test_async_documents_are_judged_concurrently_in_one_batch() -> None:
     peak = 0
     backend = SimulatedBackend()
 
-    class Concurrent:
+    class Concurrent(BaseBackend):
         model, taxonomy = backend.model, backend.taxonomy
 
         def complete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer:

@@ -1,12 +1,11 @@
-"""``parallel=True`` (sync) on one shared pool: same outcomes as sequential, and a busy pool
-never holds a call up (issue 13)."""
+"""``parallel=True`` (sync) on the plan drivers' one shared pool (``Start``/``Await``): same
+outcomes as sequential, and a busy pool never holds a call up (issue 13)."""
 
 from __future__ import annotations
 
 import contextvars
 import threading
 from collections.abc import Iterator
-from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -15,11 +14,11 @@ from hypothesis import strategies as st
 from langchain_core.language_models import FakeListChatModel
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables.config import ContextThreadPoolExecutor
-from langchain_llamashield import _parallel, guard_runnable
-from langchain_llamashield._parallel import finish, start
+from langchain_llamashield import guard_runnable
 
-from llamashield import LlamaGuard, UnsafeContentError
+from llamashield import LlamaGuard, UnsafeContentError, _plan
 from llamashield.backends import SimulatedBackend
+from llamashield.integration import Await, Call, Plan, Start, run_plan
 
 prompt = ChatPromptTemplate.from_messages([("human", "{question}")])
 WORDS = ["bread", "bomb", "hello", "explosives", "garden", "steal", "rain", "poem"]
@@ -61,7 +60,7 @@ def busy_pool(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
     pool.submit(release.wait)
     watchdog = threading.Timer(60, release.set)
     watchdog.start()
-    monkeypatch.setattr(_parallel, "_executor", lambda: pool)
+    monkeypatch.setattr(_plan, "_executor", lambda: pool)
     yield release
     watchdog.cancel()
     release.set()
@@ -82,30 +81,45 @@ def test_a_busy_pool_never_holds_the_call_up(busy_pool: threading.Event) -> None
     assert not busy_pool.is_set()  # all of it ran while the only worker was still stuck
 
 
-def test_finish_runs_a_check_the_pool_never_started_inline() -> None:
-    never_submitted: Future[int] = Future()
-    assert finish(never_submitted, lambda x: x * 2, 21) == 42
-    assert never_submitted.cancelled()
+def _started(fn: Any) -> Plan[Any]:
+    pending = yield Start(Call(fn))
+    return (yield Await(pending))
 
 
-def test_finish_takes_a_started_checks_result() -> None:
-    pending = start(lambda: "from the pool")
-    pending.result()
-    assert finish(pending, lambda: "inline") == "from the pool"
+def test_await_runs_a_step_the_pool_never_started_inline(busy_pool: threading.Event) -> None:
+    thread = run_plan(_started(threading.get_ident), LlamaGuard(SimulatedBackend()))
+    assert thread == threading.get_ident()  # taken back from the stuck pool, run here
+    assert not busy_pool.is_set()
+
+
+def test_await_takes_a_started_steps_result_from_the_pool() -> None:
+    began = threading.Event()
+
+    def step() -> int:
+        began.set()
+        return threading.get_ident()
+
+    def plan() -> Plan[int]:
+        pending = yield Start(Call(step))
+        yield Call(began.wait, None, (30,))  # the pool has it: Await waits for its result
+        thread: int = yield Await(pending)
+        return thread
+
+    assert run_plan(plan(), LlamaGuard(SimulatedBackend())) != threading.get_ident()
 
 
 def test_start_runs_in_a_copy_of_the_callers_context() -> None:
     var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
     token = var.set("caller's")
     try:
-        assert start(var.get).result() == "caller's"
+        assert run_plan(_started(var.get), LlamaGuard(SimulatedBackend())) == "caller's"
     finally:
         var.reset(token)
 
 
 def test_the_pool_is_shared_and_rebuilt_after_a_fork() -> None:
-    first = _parallel._executor()
-    assert _parallel._executor() is first
-    _parallel._forget_pool()  # what a forked child runs
-    assert _parallel._executor() is not first
-    assert start(lambda: 1).result() == 1
+    first = _plan._executor()
+    assert _plan._executor() is first
+    _plan._forget_pool()  # what a forked child runs
+    assert _plan._executor() is not first
+    assert run_plan(_started(lambda: 1), LlamaGuard(SimulatedBackend())) == 1

@@ -6,7 +6,8 @@ server; the model is a scripted fake streaming word by word.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 from uuid import UUID
 
@@ -15,11 +16,12 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessageChunk
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.runnables import RunnableLambda
-from langchain_llamashield import guard_runnable
+from langchain_core.runnables import RunnableGenerator, RunnableLambda
+from langchain_llamashield import GuardedChatModel, guard_runnable
 
 from llamashield import LlamaGuard, UnsafeContentError
 from llamashield._blocked import DEFAULT_REFUSAL
+from llamashield.backends import SimulatedBackend
 from llamashield.testing import LoopbackServer
 
 REFUSAL = DEFAULT_REFUSAL.format(categories="Indiscriminate Weapons")
@@ -204,3 +206,63 @@ def test_a_bound_model_leaks_no_tokens_to_live_handlers(
     assert_clean("".join(recorder.tokens))
     assert_clean(str(chain.invoke("Help me", config={"callbacks": [recorder]}).content))
     assert_clean("".join(recorder.tokens))
+
+
+@pytest.mark.parametrize("call", ["stream", "astream"])
+def test_a_guarded_chat_model_around_a_bound_model_leaks_no_tokens(
+    guard: LlamaGuard, scripted: Scripted, call: str
+) -> None:
+    # Sync and async alike, the wrapped model streams under callbacks of its own (its stream
+    # read in a context, or a task, of its own): a binding inside, which merges the ambient
+    # config's callbacks (the chain's, here) into its own, cannot bring the live token
+    # handlers back.
+    recorder = TokenRecorder()
+    model = GuardedChatModel(
+        scripted(UNSAFE_ANSWER).bind(stop=["never"]), guard, on_unsafe="refuse"
+    )
+    chain = prompt | model
+    config: Any = {"callbacks": [recorder]}
+
+    async def astream() -> list[Any]:
+        return [chunk async for chunk in chain.astream({"question": "hi"}, config)]
+
+    stream = chain.stream({"question": "hi"}, config)
+    chunks = list(stream) if call == "stream" else asyncio.run(astream())
+    assert_clean(text_of(chunks))
+    assert recorder.tokens and "".join(recorder.tokens) == text_of(chunks)  # judged ones only
+
+
+@pytest.mark.parametrize("call", ["stream", "astream"])
+def test_parallel_unsafe_input_stops_the_wrapped_stream_before_the_refusal(call: str) -> None:
+    # The wrapped stream started beside the input check; once the input is refused it is
+    # closed (the model stops generating) before the refusal goes out, not after.
+    closed: list[bool] = []
+
+    def words(_: Iterator[Any]) -> Iterator[str]:
+        try:
+            while True:
+                yield "word "
+        finally:
+            closed.append(True)
+
+    async def awords(_: AsyncIterator[Any]) -> AsyncIterator[str]:
+        try:
+            while True:
+                yield "word "
+        finally:
+            closed.append(True)
+
+    guarded = guard_runnable(RunnableGenerator(words, awords), LlamaGuard(SimulatedBackend()),
+                             parallel=True, check_output=False, on_unsafe="refuse")  # fmt: skip
+    seen: list[tuple[Any, bool]] = []
+
+    async def astream() -> None:
+        async for chunk in guarded.astream("How do I build a bomb?"):
+            seen.append((chunk, bool(closed)))
+
+    if call == "stream":
+        seen.extend((chunk, bool(closed)) for chunk in guarded.stream("How do I build a bomb?"))
+    else:
+        asyncio.run(astream())
+    assert len(seen) == 1 and "word" not in seen[0][0]  # the refusal alone
+    assert seen[0][1]  # the wrapped stream was closed when the refusal went out

@@ -19,7 +19,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tracers.context import collect_runs
 from langchain_llamashield import LlamaGuardRunnable, guard_runnable
-from langchain_llamashield._stream import Judge
+from langchain_llamashield._stream import TracedCheck
 from langchain_llamashield._watch import observed, unwatched, unwatched_run
 
 from llamashield import LlamaGuard, UnsafeContentError
@@ -64,10 +64,10 @@ def _outcome(call: Any) -> tuple[str, Any]:
 def no_traced_checks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail if any check makes a LangChain run."""
 
-    def refuse(self: Judge) -> Any:
+    def refuse(self: TracedCheck) -> Any:
         raise AssertionError("a check made a run that nobody watches")
 
-    monkeypatch.setattr(Judge, "_traced", refuse)
+    monkeypatch.setattr(TracedCheck, "_traced", refuse)
 
 
 # -- the same outcome, watched or not ------------------------------------------------------------

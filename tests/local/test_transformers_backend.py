@@ -27,7 +27,7 @@ from llamashield._conversation import normalize_conversation
 from llamashield._parser import parse_answer
 from llamashield._prompts import build_prompt
 from llamashield._taxonomy import LLAMA_GUARD_2, LLAMA_GUARD_3, Taxonomy
-from llamashield.backends import GuardRequest
+from llamashield.backends import BackendAnswer, GuardRequest
 from llamashield.backends.transformers import TransformersBackend, _answer_text, _import_torch
 
 USER_MESSAGES = [
@@ -269,7 +269,7 @@ def test_category_line_decoded_from_the_cache_in_a_mixed_batch(
     )
     decoded = 0
     for message, answer in zip(USER_MESSAGES, answers, strict=True):
-        assert not isinstance(answer, Exception)
+        assert isinstance(answer, BackendAnswer)
         assert answer.score is not None
         if answer.score < middle:
             assert answer.text in ("safe", " safe")

@@ -10,17 +10,21 @@ does): its verdict follows the bytes the URL serves NOW."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from llamashield import LlamaGuard
 from llamashield._taxonomy import LLAMA_GUARD_4
 from llamashield.backends import SimulatedBackend
-from llamashield.backends._base import BackendAnswer, GuardRequest
+from llamashield.backends._base import BackendAnswer, Capabilities, GuardRequest
 
 URL = "https://cdn.attacker.test/cat.png"
 WEB = {URL: b"a cat"}  # what the URL serves right now
 
 
 class FetchingLG4(SimulatedBackend):
-    supports_images = True
+    @property
+    def capabilities(self) -> Capabilities:
+        return replace(super().capabilities, supports_images=True)
 
     def __init__(self) -> None:
         super().__init__(model="meta-llama/Llama-Guard-4-12B", taxonomy=LLAMA_GUARD_4)

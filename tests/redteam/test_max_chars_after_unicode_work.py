@@ -1,5 +1,5 @@
 """max_chars is checked after every message was neutralised (read_messages -> neutralize ->
-_unicode.reveal, then _guard._plan_turns compares the size): a message of any size costs its
+_unicode.reveal, then _check_job.prepare_job compares the size): a message of any size costs its
 whole Unicode pass first, on the event loop under acheck (measured here: 6,000,000 characters
 of mixed-script words block the loop about 2 s with timeout=1 and max_chars=100,000, growing
 linearly). Shown without timing: the characters the Unicode pass receives, for a conversation

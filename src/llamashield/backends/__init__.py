@@ -10,7 +10,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from llamashield._exceptions import FailureKind
-from llamashield.backends._base import Backend, BackendAnswer, BackendError, GuardRequest
+from llamashield._public import relabel
+from llamashield.backends._base import (
+    Backend,
+    BackendAnswer,
+    BackendError,
+    BackendFailure,
+    BaseBackend,
+    Capabilities,
+    GuardRequest,
+)
 
 if TYPE_CHECKING:
     from llamashield.backends.ollama import OllamaBackend
@@ -23,6 +32,9 @@ __all__ = [
     "Backend",
     "BackendAnswer",
     "BackendError",
+    "BackendFailure",
+    "BaseBackend",
+    "Capabilities",
     "FailureKind",
     "GuardRequest",
     "OllamaBackend",
@@ -31,6 +43,8 @@ __all__ = [
     "TogetherBackend",
     "TransformersBackend",
 ]
+
+relabel(__name__, __all__, globals())  # ``llamashield.backends.BackendAnswer`` in reprs
 
 _LAZY = {
     "OllamaBackend": "llamashield.backends.ollama",

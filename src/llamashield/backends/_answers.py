@@ -9,17 +9,6 @@ from llamashield._scores import verdict_score
 from llamashield.backends._base import BackendAnswer, BackendError
 
 
-class LogprobScores:
-    """A backend whose answers carry P(unsafe) when it asks the server for logprobs."""
-
-    logprobs: int | None
-
-    @property
-    def gives_scores(self) -> bool:
-        """Whether answers carry P(unsafe): only when logprobs are requested."""
-        return bool(self.logprobs)
-
-
 def _get(obj: Any, key: str) -> Any:
     if isinstance(obj, dict):
         return obj.get(key)

@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
 from llamashield._conversation import Conversation, Role, Turn
-from llamashield._exceptions import BackendError
+from llamashield._exceptions import BackendError, ConfigurationError, FailureKind
 from llamashield._prompts import build_prompt, completion_prompt
 from llamashield._taxonomy import Taxonomy
 
@@ -22,9 +22,11 @@ __all__ = [
     "Backend",
     "BackendAnswer",
     "BackendError",
-    "Closeable",
+    "BackendFailure",
+    "BaseBackend",
+    "Capabilities",
     "GuardRequest",
-    "accepts_images",
+    "backend_or_error",
     "warm_async_http",
 ]
 
@@ -80,14 +82,6 @@ def _chat_content(turn: Turn) -> str | list[dict[str, Any]]:
     return parts
 
 
-def accepts_images(backend: object) -> bool:
-    """Whether a backend sends image parts to a model that reads them (``supports_images``).
-
-    Backends that do not say so are text-only: images never reach them unjudged by mistake.
-    """
-    return getattr(backend, "supports_images", False) is True
-
-
 async def warm_async_http() -> None:
     """Load what httpx's async transport imports on its first request (anyio's asyncio
     backend, httpcore's network backend: about 50 ms), for backends built on httpx."""
@@ -121,36 +115,124 @@ class BackendAnswer:
     problem: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class BackendFailure:
+    """A failed backend call, as a value: what the guard's retries, circuit breaker, policy and
+    telemetry read (a backend raises ``BackendError``; the guard keeps this instead).
+
+    ``kind`` says why (``"malformed"`` answers raise ``VerdictParseError`` under
+    ``on_error="raise"``, every other kind ``GuardUnavailableError``); ``retryable`` failures
+    are retried within the guard's deadline, after ``retry_after`` seconds where the server
+    named them.
+    """
+
+    message: str
+    kind: FailureKind = "error"
+    retryable: bool = False
+    status_code: int | None = None
+    retry_after: float | None = None
+
+    @classmethod
+    def of(cls, error: BackendError) -> BackendFailure:
+        """The value a raised ``BackendError`` describes."""
+        return cls(error.message, error.kind, error.retryable, error.status_code, error.retry_after)
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a backend can do, declared once as a value: the guard refuses at construction the
+    settings a backend can never apply (with the fix), and keys its verdict cache on what
+    changes an answer.
+
+    ``None`` means "not declared": nothing is refused on its account.
+
+    Example::
+
+        class MyBackend(BaseBackend):
+            capabilities = Capabilities(gives_scores=True, sends_prompt=True)
+    """
+
+    # Answers carry ``score``: ``LlamaGuard(threshold=...)`` needs it.
+    gives_scores: bool | None = None
+    # llamashield's prompt reaches the model: custom categories and exclude_from_prompt need it.
+    sends_prompt: bool | None = None
+    # Llama Guard 4 images go out with the text: ``media="judge"`` needs it (undeclared: no).
+    supports_images: bool = False
+    # How to get scores, quoted in the error a threshold without them raises.
+    score_hint: str = "a backend that returns logprobs"
+    # How to get images read, quoted where images cannot be judged.
+    image_hint: str = "TogetherBackend or OpenAICompatibleBackend(mode='chat')"
+    # ``gen_ai.provider.name`` on spans; None: named after the backend's class.
+    provider: str | None = None
+    # JSON values (a custom one counts by its repr): the settings that change what the model is
+    # sent or how its answer reads, so that a verdict cache never mixes two of them.
+    cache_settings: tuple[object, ...] = ()
+
+
 @runtime_checkable
 class Backend(Protocol):
-    """The backend protocol: a model name, a default taxonomy, and sync/async completion.
+    """The backend protocol: a model name, a default taxonomy, what it can do, sync/async
+    completion, warm-up and release. Subclass ``BaseBackend`` to get everything but
+    ``complete``/``acomplete`` (nothing declared, nothing to warm or close).
 
-    ``timeout`` is the time left in the guard's deadline for this attempt, in seconds.
-
-    Optional capabilities (read with ``getattr``; absent means unknown, and nothing is refused):
-    ``gives_scores`` (answers carry ``score``; ``threshold=`` needs it), ``sends_prompt`` (the
-    prompt llamashield builds reaches the model; custom categories and ``exclude_from_prompt``
-    need it), ``score_hint`` (how to turn scores on, quoted in the error) and
-    ``supports_images`` (Llama Guard 4 images go out with the text; ``media="judge"`` needs it)
-    and ``cache_settings`` (a tuple of JSON values: the backend's settings that change what the
-    model is sent or how its answer reads, so that a verdict cache never mixes two of them).
+    ``timeout`` is the time left in the guard's deadline for this attempt, in seconds. A
+    failed call raises ``BackendError``.
     """
 
     model: str
     taxonomy: Taxonomy
 
+    @property
+    def capabilities(self) -> Capabilities: ...
+
     def complete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer: ...
 
     async def acomplete(self, request: GuardRequest, *, timeout: float) -> BackendAnswer: ...
 
+    def warm_up(self) -> None:
+        """Do the first call's one-time work now (SDK imports, clients); send nothing."""
 
-class Closeable:
-    """``close()``/``aclose()`` and (async) context managers for a backend.
+    async def awarm_up(self) -> None:
+        """``warm_up`` for the running loop's async clients."""
 
-    Subclasses release their resources in ``_release`` (sync clients, worker threads) and
-    ``_arelease`` (async clients, on the loop that made them). A closed backend answers every
-    call with a ``BackendError`` of kind ``"closed"`` (the guard's error policy decides: by
-    default the content is blocked), never with a verdict.
+    def close(self) -> None:
+        """Release what the backend holds (sync clients, worker threads)."""
+
+    async def aclose(self) -> None:
+        """Release everything, the running loop's async clients included."""
+
+
+_MEMBERS = ("model", "taxonomy", "capabilities", "complete", "acomplete", "warm_up", "awarm_up",
+            "close", "aclose")  # fmt: skip
+
+
+def backend_or_error(backend: object) -> Backend:
+    """``backend`` when it implements the whole protocol, else a ``ConfigurationError`` that
+    names what it lacks and how to add it (the guard reads capabilities typed, never guesses)."""
+    if isinstance(backend, Backend):
+        return backend
+    missing = [name for name in _MEMBERS if not hasattr(backend, name)]
+    raise ConfigurationError(
+        f"backend {type(backend).__name__} does not implement the Backend protocol: it lacks "
+        f"{', '.join(missing)}. Subclass llamashield.backends.BaseBackend (it declares "
+        "capabilities = Capabilities() and has nothing to warm up or close) and write "
+        "model, taxonomy, complete() and acomplete(); declare what the backend can do with "
+        "capabilities = Capabilities(gives_scores=..., sends_prompt=..., supports_images=...)"
+    )
+
+
+_UNDECLARED = Capabilities()
+
+
+class BaseBackend:
+    """What every backend shares: no declared capabilities, nothing to warm up, ``close()``/
+    ``aclose()`` and (async) context managers.
+
+    Subclasses set ``model`` and ``taxonomy``, write ``complete``/``acomplete``, declare
+    ``capabilities``, and release their resources in ``_release`` (sync clients, worker
+    threads) and ``_arelease`` (async clients, on the loop that made them). A closed backend
+    answers every call with a ``BackendError`` of kind ``"closed"`` (the guard's error policy
+    decides: by default the content is blocked), never with a verdict.
 
     Example::
 
@@ -159,6 +241,12 @@ class Closeable:
             await guard.acheck("hi")
         # its HTTP clients, sync and async, are closed here
     """
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Nothing declared: every setting is allowed, images are not sent. Subclasses
+        override it (a class attribute, or a property where settings decide)."""
+        return _UNDECLARED
 
     _closed: bool = False
 
@@ -178,6 +266,12 @@ class Closeable:
             self._closed = True
             self._release()
             await self._arelease()
+
+    def warm_up(self) -> None:
+        """Nothing to load by default."""
+
+    async def awarm_up(self) -> None:
+        """Nothing to make on this loop by default."""
 
     def _release(self) -> None:
         return None

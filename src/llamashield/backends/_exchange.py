@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from llamashield._loop_local import LoopLocal
-from llamashield.backends._base import BackendAnswer, Closeable, GuardRequest, warm_async_http
+from llamashield.backends._base import BackendAnswer, BaseBackend, GuardRequest, warm_async_http
 from llamashield.backends._errors import connection_error
 
 T = TypeVar("T")
@@ -109,7 +109,7 @@ def json_of(reply: httpx.Response | None) -> Any:
         return None
 
 
-class ExchangeBackend(Closeable):
+class ExchangeBackend(BaseBackend):
     """A backend whose check is one ``_exchange`` generator, run over its sync client or the
     running loop's async client: ``complete``/``acomplete``, warm-up and release, written once.
 

@@ -18,10 +18,11 @@ import httpx
 from llamashield._exceptions import ConfigurationError
 from llamashield._loop_local import LoopLocal
 from llamashield._taxonomy import Taxonomy, taxonomy_named_by
-from llamashield.backends._answers import LogprobScores, checked_score
+from llamashield.backends._answers import checked_score
 from llamashield.backends._base import (
     BackendAnswer,
     BackendError,
+    Capabilities,
     GuardRequest,
 )
 from llamashield.backends._errors import status_error
@@ -42,7 +43,7 @@ _AGENT_ON_CHAT = (
 )
 
 
-class OllamaBackend(LogprobScores, ExchangeBackend):
+class OllamaBackend(ExchangeBackend):
     """Llama Guard served by Ollama (``ollama pull llama-guard3:8b``), through its native API.
 
     ``mode="generate"`` (default) sends llamashield's own prompt to ``/api/generate`` with
@@ -113,13 +114,17 @@ class OllamaBackend(LogprobScores, ExchangeBackend):
         self._client = httpx.Client(headers=self._headers)
         self._aclients = LoopLocal(lambda: httpx.AsyncClient(headers=self._headers))
 
-    # Capabilities the guard checks at construction (a setting that cannot apply is an error).
     @property
-    def sends_prompt(self) -> bool:
-        """Whether llamashield's prompt (with custom categories) reaches the model."""
-        return self.mode == "generate"
-
-    score_hint = "OllamaBackend(..., logprobs=5) on Ollama 0.12.11 or later"
+    def capabilities(self) -> Capabilities:
+        """Answers may carry P(unsafe) when logprobs are asked for (Ollama >= 0.12.11);
+        llamashield's prompt (custom categories) reaches the model in generate mode only."""
+        return Capabilities(
+            gives_scores=bool(self.logprobs),
+            sends_prompt=self.mode == "generate",
+            score_hint="OllamaBackend(..., logprobs=5) on Ollama 0.12.11 or later",
+            provider="ollama",
+            cache_settings=("mode", self.mode, "logprobs", self.logprobs, "options", self.options),
+        )
 
     def __repr__(self) -> str:
         where = f"base_url={self.base_url!r}, model={self.model!r}"

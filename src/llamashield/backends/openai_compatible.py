@@ -12,10 +12,11 @@ from llamashield._exceptions import ConfigurationError
 from llamashield._loop_local import LoopLocal
 from llamashield._redact import redact_url, register_secrets, url_secrets
 from llamashield._taxonomy import Taxonomy, taxonomy_named_by
-from llamashield.backends._answers import LogprobScores, answer_from_completion
+from llamashield.backends._answers import answer_from_completion
 from llamashield.backends._base import (
     BackendAnswer,
     BackendError,
+    Capabilities,
     GuardRequest,
 )
 from llamashield.backends._errors import status_error
@@ -33,6 +34,12 @@ from llamashield.backends._served import (
 )
 
 __all__ = ["OpenAICompatibleBackend"]
+
+# How to have images read, by mode: quoted where an image cannot be judged.
+_IMAGE_HINTS = {
+    "completions": "OpenAICompatibleBackend(mode='chat') so the server reads the image",
+    "chat": Capabilities().image_hint,
+}
 
 _OLLAMA = (
     "{url} is Ollama, whose /v1/completions wraps every prompt in the model's template again "
@@ -57,7 +64,7 @@ def _no_taxonomy(model: str) -> ConfigurationError:
     )
 
 
-class OpenAICompatibleBackend(LogprobScores, ExchangeBackend):
+class OpenAICompatibleBackend(ExchangeBackend):
     """Llama Guard on any server that speaks OpenAI's completions protocol.
 
     ``mode="completions"`` (default) sends llamashield's own prompt to ``/v1/completions``, so
@@ -137,22 +144,22 @@ class OpenAICompatibleBackend(LogprobScores, ExchangeBackend):
         self._aclients = LoopLocal(lambda: httpx.AsyncClient(headers=self._headers, auth=auth))
 
     @property
-    def supports_images(self) -> bool:
-        """Llama Guard 4 in chat mode reads images; a raw ``/v1/completions`` prompt cannot."""
-        return self.mode == "chat" and self.taxonomy.generation == 4
-
-    # Capabilities the guard checks at construction (a setting that cannot apply is an error).
-    @property
-    def sends_prompt(self) -> bool:
-        """Whether llamashield's prompt (with custom categories) reaches the model."""
-        return self.mode == "completions"
-
-    score_hint = "OpenAICompatibleBackend(..., logprobs=5)"
-
-    @property
-    def cache_settings(self) -> tuple[object, ...]:
-        """What shapes the answer besides the model and logprobs: a verdict cache keys on it."""
-        return ("mode", self.mode, "max_tokens", self.max_tokens)
+    def capabilities(self) -> Capabilities:
+        """Scores only when logprobs are requested; llamashield's prompt (custom categories)
+        reaches the model on raw completions only; Llama Guard 4 in chat mode reads images,
+        which a raw ``/v1/completions`` prompt cannot carry."""
+        chat = self.mode == "chat"
+        return Capabilities(
+            gives_scores=bool(self.logprobs),
+            sends_prompt=not chat,
+            supports_images=chat and self.taxonomy.generation == 4,
+            score_hint="OpenAICompatibleBackend(..., logprobs=5)",
+            image_hint=_IMAGE_HINTS[self.mode],
+            provider="openai_compatible",
+            cache_settings=(
+                "mode", self.mode, "max_tokens", self.max_tokens, "logprobs", self.logprobs,
+            ),
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         return (

@@ -7,13 +7,13 @@ import time
 from collections.abc import Mapping
 
 from llamashield._taxonomy import LLAMA_GUARD_2, Taxonomy
-from llamashield.backends._base import BackendAnswer, Closeable, GuardRequest
+from llamashield.backends._base import BackendAnswer, BaseBackend, Capabilities, GuardRequest
 from llamashield.backends._rules import DEFAULT_RULES, compile_rules, simulate_answer
 
 __all__ = ["SimulatedBackend"]
 
 
-class SimulatedBackend(Closeable):
+class SimulatedBackend(BaseBackend):
     """Deterministic keyword rules in Llama Guard's answer format, for demos and tests.
 
     It judges the last turn only, answers in the request's taxonomy, gives a score (0.97 or
@@ -40,14 +40,20 @@ class SimulatedBackend(Closeable):
         self.taxonomy = taxonomy
         self.latency = latency
         self._rules = compile_rules(rules) if rules else DEFAULT_RULES
-        # The rules decide every answer: two backends with other rules never share a cached one.
-        self.cache_settings = ("rules", [[p.pattern, p.flags, code] for p, code in self._rules])
+        # Every answer has a score, and the request's taxonomy (custom categories included) is
+        # what the rules answer in. The rules decide every answer: two backends with other
+        # rules never share a cached one.
+        self._capabilities = Capabilities(
+            gives_scores=True,
+            sends_prompt=True,
+            provider="llamashield.simulated",
+            cache_settings=("rules", [[p.pattern, p.flags, code] for p, code in self._rules]),
+        )
         self.calls = 0
 
-    # Capabilities the guard checks: every answer has a score, and the request's taxonomy
-    # (custom categories included) is what the rules answer in.
-    gives_scores = True
-    sends_prompt = True
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
 
     def __repr__(self) -> str:
         return f"SimulatedBackend(model={self.model!r}, latency={self.latency})"

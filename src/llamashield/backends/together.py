@@ -9,11 +9,12 @@ from llamashield._exceptions import ConfigurationError
 from llamashield._loop_local import LoopLocal
 from llamashield._redact import redact_url, register_secrets, url_secrets
 from llamashield._taxonomy import Taxonomy, taxonomy_for_model
-from llamashield.backends._answers import LogprobScores, answer_from_completion
+from llamashield.backends._answers import answer_from_completion
 from llamashield.backends._base import (
     BackendAnswer,
     BackendError,
-    Closeable,
+    BaseBackend,
+    Capabilities,
     GuardRequest,
     warm_async_http,
 )
@@ -49,7 +50,7 @@ def _malformed_reply() -> BackendError:
     return BackendError(f"{_SERVICE} answered something unreadable", kind="malformed")
 
 
-class TogetherBackend(LogprobScores, Closeable):
+class TogetherBackend(BaseBackend):
     """Llama Guard served by Together (``/v1/chat/completions``; raw ``/v1/completions`` when
     the policy has custom categories or excludes some from the prompt, so llamashield builds
     the prompt; it is sent without the ``<|begin_of_text|>`` text, since the server adds BOS).
@@ -103,20 +104,18 @@ class TogetherBackend(LogprobScores, Closeable):
         self._errors = (together.APIError, *_UNREADABLE)
 
     @property
-    def supports_images(self) -> bool:
-        """Llama Guard 4 reads images, sent as ``image_url`` parts on chat completions."""
-        return self.taxonomy.generation == 4
-
-    # Capabilities the guard checks at construction (a setting that cannot apply is an error):
-    # custom categories go out in llamashield's prompt on raw completions.
-    sends_prompt = True
-
-    score_hint = "TogetherBackend(logprobs=True)"
-
-    @property
-    def cache_settings(self) -> tuple[object, ...]:
-        """What shapes the answer besides the model and logprobs: a verdict cache keys on it."""
-        return ("max_tokens", self.max_tokens)
+    def capabilities(self) -> Capabilities:
+        """Scores only when logprobs are requested; custom categories go out in llamashield's
+        prompt on raw completions; Llama Guard 4 reads images, sent as ``image_url`` parts on
+        chat completions."""
+        return Capabilities(
+            gives_scores=bool(self.logprobs),
+            sends_prompt=True,
+            supports_images=self.taxonomy.generation == 4,
+            score_hint="TogetherBackend(logprobs=True)",
+            provider="together_ai",
+            cache_settings=("max_tokens", self.max_tokens, "logprobs", self.logprobs),
+        )
 
     def __repr__(self) -> str:
         where = f", base_url={self.base_url!r}" if self.base_url else ""

@@ -35,7 +35,14 @@ from typing import TYPE_CHECKING, Any
 
 from llamashield._redact import redact
 from llamashield._taxonomy import Taxonomy, taxonomy_for_generation, taxonomy_for_model
-from llamashield.backends._base import BackendAnswer, BackendError, Closeable, GuardRequest
+from llamashield.backends._base import (
+    BackendAnswer,
+    BackendError,
+    BackendFailure,
+    BaseBackend,
+    Capabilities,
+    GuardRequest,
+)
 from llamashield.backends._microbatch import MicroBatcher
 
 if TYPE_CHECKING:
@@ -493,7 +500,7 @@ def _transformers_at_least(major: int, minor: int) -> bool:
 # -- the backend ----------------------------------------------------------------------------
 
 
-class TransformersBackend(Closeable):
+class TransformersBackend(BaseBackend):
     """Llama Guard in this process, on CUDA when present (bf16) or CPU (float32).
 
     Example::
@@ -549,18 +556,23 @@ class TransformersBackend(Closeable):
             self._score_batch, max_batch_size=max_batch_size, max_wait=batch_wait
         )
 
-    # Capabilities the guard checks: one forward pass gives the score; the prompt is ours.
-    gives_scores = True
-    sends_prompt = True
-
     def __repr__(self) -> str:
         return f"TransformersBackend(model={self.model!r}, device={str(self.device)!r})"
 
     @property
-    def cache_settings(self) -> tuple[object, ...]:
-        """The decoding options that change an answer: a verdict cache keys on them."""
+    def capabilities(self) -> Capabilities:
+        """One forward pass gives the score; the prompt is ours; the decoding options change an
+        answer (a verdict cache keys on them)."""
         options = self._options
-        return ("decode_threshold", options.decode_threshold, "tokens", options.max_category_tokens)
+        return Capabilities(
+            gives_scores=True,
+            sends_prompt=True,
+            provider="transformers",
+            cache_settings=(
+                "decode_threshold", options.decode_threshold,
+                "tokens", options.max_category_tokens,
+            ),
+        )  # fmt: skip
 
     @property
     def device(self) -> Any:
@@ -603,23 +615,24 @@ class TransformersBackend(Closeable):
 
     def complete_batch(
         self, requests: Sequence[GuardRequest], *, timeout: float | None = None
-    ) -> list[BackendAnswer | BackendError]:
-        """Score many requests now, in padded batches: one outcome per request, in order.
+    ) -> list[BackendAnswer | BackendFailure]:
+        """Score many requests now, in padded batches: one outcome per request, in order (a
+        failed one as a ``BackendFailure`` value, not raised).
 
         ``check_many`` gets the same batching through ``complete`` without calling this.
         """
         futures = [self._batcher.submit(request) for request in requests]
         deadline = None if timeout is None else time.monotonic() + timeout
-        outcomes: list[BackendAnswer | BackendError] = []
+        outcomes: list[BackendAnswer | BackendFailure] = []
         for future in futures:
             left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             try:
                 outcomes.append(future.result(timeout=left))
             except FutureTimeout:
                 future.cancel()
-                outcomes.append(_timeout_error(timeout or 0.0))
+                outcomes.append(BackendFailure.of(_timeout_error(timeout or 0.0)))
             except BackendError as error:
-                outcomes.append(error)
+                outcomes.append(BackendFailure.of(error))
         return outcomes
 
     def _score_batch(self, requests: list[GuardRequest]) -> list[BackendAnswer | BaseException]:

@@ -31,11 +31,17 @@ ModelOption = Annotated[str | None, typer.Option(help="Model id, or a folder for
 BaseUrlOption = Annotated[str | None, typer.Option(help="Server URL (together, openai).")]
 
 
-def make_backend(name: BackendName, model: str | None, base_url: str | None) -> Backend:
+def make_backend(
+    name: BackendName, model: str | None, base_url: str | None, *, scores: bool = False
+) -> Backend:
     """``auto`` is Together when TOGETHER_API_KEY is set; with no key and no backend named it
     is a ``ConfigurationError`` naming the ways to configure one. The keyword simulator runs
     only when asked for by name: a script gating on ``check`` must never pass everything that
-    lacks a trigger word because a key was missing."""
+    lacks a trigger word because a key was missing.
+
+    ``scores=True`` builds a backend that gives scores where it can choose (Together leaves
+    logprobs off by default, since a plain check does not need them); the others always ask
+    for them (the OpenAI-compatible one by default) or compute them."""
     if name is BackendName.auto:
         if not os.environ.get("TOGETHER_API_KEY"):
             raise ConfigurationError(NO_BACKEND)
@@ -47,7 +53,9 @@ def make_backend(name: BackendName, model: str | None, base_url: str | None) -> 
     if name is BackendName.together:
         from llamashield.backends.together import TogetherBackend
 
-        return TogetherBackend(model=model or "meta-llama/LlamaGuard-2-8b", base_url=base_url)
+        return TogetherBackend(
+            model=model or "meta-llama/LlamaGuard-2-8b", base_url=base_url, logprobs=scores
+        )
     if name is BackendName.openai:
         from llamashield.backends.openai_compatible import OpenAICompatibleBackend
 
@@ -62,10 +70,16 @@ def make_backend(name: BackendName, model: str | None, base_url: str | None) -> 
 
 
 def make_guard(
-    name: BackendName, model: str | None, base_url: str | None, **policy: object
+    name: BackendName,
+    model: str | None,
+    base_url: str | None,
+    *,
+    scores: bool = False,
+    **policy: object,
 ) -> LlamaGuard:
     """The guard, warmed up: the latencies a command prints are those of every later check,
-    not the first one's SDK imports and client set-up."""
-    guard = LlamaGuard(make_backend(name, model, base_url), **policy)  # type: ignore[arg-type]
+    not the first one's SDK imports and client set-up. ``scores``: see ``make_backend``."""
+    backend = make_backend(name, model, base_url, scores=scores)
+    guard = LlamaGuard(backend, **policy)  # type: ignore[arg-type]
     guard.warm_up()
     return guard

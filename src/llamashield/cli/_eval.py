@@ -158,13 +158,6 @@ def load_rows_for(
     )  # fmt: skip
 
 
-def ask_for_scores(guard: LlamaGuard) -> None:
-    """Scores give the AUPRC and the threshold sweep: ask for them where a backend can
-    (Together leaves logprobs off by default because a plain check does not need them)."""
-    if getattr(guard.backend, "logprobs", None) is False:
-        guard.backend.logprobs = True  # type: ignore[attr-defined]
-
-
 def announce(
     console: Console, guard: LlamaGuard, rows: list[EvalRow], source: str, concurrency: int
 ) -> None:
@@ -328,12 +321,15 @@ def eval_command(
     check_arguments(console, data, sample=sample, mapping=mapping, preset=preset, columns=columns)
     thresholds = parse_thresholds(threshold or [])
     with _usage_errors(console), _notes(console):
-        guard = make_guard(backend, model, base_url, max_concurrency=concurrency, timeout=timeout)
+        # Scores give the AUPRC and the threshold sweep: the backend asks for them from the
+        # start wherever it can.
+        guard = make_guard(
+            backend, model, base_url, scores=True, max_concurrency=concurrency, timeout=timeout
+        )
         rows = load_rows_for(
             None if sample else data, guard.taxonomy, preset=preset, mapping=mapping,
             columns=columns, limit=limit, split=split, subset=subset,
         )  # fmt: skip
-    ask_for_scores(guard)
     source = "sample" if sample else "stdin" if str(data) == "-" else str(data)
     announce(console, guard, rows, source, concurrency)
     options: dict[str, Any] = {

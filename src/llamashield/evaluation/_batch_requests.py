@@ -98,18 +98,18 @@ def prepare_batch(
     online: list[int] = []
     for index, row in enumerate(rows):
         try:
-            plan = guard._plan(row.conversation())
+            job = guard._job(row.conversation())
         except (TypeError, ValueError):
             online.append(index)  # the online runner records the error on the row
             continue
-        if plan.rejected is not None or plan.requests != [plan.request]:
+        if job.rejected is not None or job.requests != [job.request]:
             online.append(index)
             continue
         # The online request body, without the per-call timeout a batch line has no use for.
-        _, body = backend._params(plan.request, 1.0)
+        _, body = backend._params(job.request, 1.0)
         body.pop("timeout", None)
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-        items.append(BatchItem(index, f"row-{index}-{digest}", plan.request, body))
+        items.append(BatchItem(index, f"row-{index}-{digest}", job.request, body))
     return BatchRequests(CHAT if chat else COMPLETIONS, tuple(items), tuple(online))
 
 

@@ -12,9 +12,12 @@ A Llama Guard 4 guard model judges an image unsafe when its URL or bytes contain
 ``IMAGE_MARKER`` (``"UNSAFE-IMAGE"``).
 """
 
+from llamashield._public import relabel
 from llamashield.testing._faults import Fault, FaultPlan
 from llamashield.testing._images import IMAGE_MARKER
 from llamashield.testing._redis import RedisServer
 from llamashield.testing._server import LoopbackServer
 
 __all__ = ["IMAGE_MARKER", "Fault", "FaultPlan", "LoopbackServer", "RedisServer"]
+
+relabel(__name__, __all__, globals())  # ``llamashield.testing.LoopbackServer`` in reprs

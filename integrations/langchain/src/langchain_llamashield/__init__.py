@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from langchain_core.messages import BaseMessage
+
+from langchain_llamashield._inputs import message_dict
 from llamashield.integration import register_message_reader
 
 if TYPE_CHECKING:
@@ -42,10 +45,8 @@ _EXPORTS = {
 
 
 # ``guard.check([HumanMessage(...)])`` works: the core reads LangChain messages through this
-# adapter's converter (loaded on first use), without knowing LangChain itself.
-register_message_reader(
-    "langchain_core.messages.base.BaseMessage", "langchain_llamashield._inputs:message_dict"
-)
+# adapter's converter, without knowing LangChain itself.
+register_message_reader(BaseMessage, message_dict)
 
 
 def __getattr__(name: str) -> Any:

@@ -37,7 +37,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import threading
 from collections import OrderedDict
@@ -231,10 +230,6 @@ class CallbackBuffer:
         """Await ``awaitable`` (made for this) with its callback events held: the buffer is
         set in the current task's context for as long as it runs (its tasks copy it)."""
         return await awaited_with(_current, self, awaitable)
-
-    def task(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        """A task running ``coro`` (not started yet) with its callback events held."""
-        return asyncio.create_task(coro, context=context_with(_current, self))
 
     def iterate(self, start: Callable[[], Iterator[T]]) -> Iterator[T]:
         """Iterate ``start()``, every step (and the close) with its callback events held."""

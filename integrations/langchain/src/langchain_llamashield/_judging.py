@@ -11,10 +11,15 @@ import hashlib
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
-from llamashield.integration import Call, UnjudgeableContent, UnsafeAction, judged_text
+from llamashield.integration import (
+    JudgeConversation,
+    UnjudgeableContent,
+    UnsafeAction,
+    judged_text,
+)
 
 if TYPE_CHECKING:
-    from llamashield import LlamaGuard
+    pass
 
 __all__ = [
     "Conversation",
@@ -43,13 +48,11 @@ def agent_turn(question: Any, answer: Any) -> Conversation:
     return [{"role": "user", "content": question or ""}, {"role": "assistant", "content": answer}]
 
 
-def judge_turns(
-    guard: LlamaGuard, conversation: Conversation, trusted: Collection[int] = ()
-) -> Call:
+def judge_turns(conversation: Conversation, trusted: Collection[int] = ()) -> JudgeConversation:
     """The plan step that judges every outside turn of ``conversation`` and answers
-    ``(message index, verdict)`` per judged turn (``check_turns``/``acheck_turns``): for the
-    components that must know which turn was unsafe, to remove or replace it."""
-    return Call(guard.check_turns, guard.acheck_turns, (conversation,), {"trusted": trusted})
+    ``(message index, verdict)`` per judged turn: for the components that must know which turn
+    was unsafe, to remove or replace it."""
+    return JudgeConversation(conversation, trusted, per_turn=True)
 
 
 def tool_call_part(name: str, args: Any) -> dict[str, Any]:

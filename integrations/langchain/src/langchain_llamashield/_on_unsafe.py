@@ -1,13 +1,14 @@
 """What a guarded LangChain component does with an unsafe verdict: raise, refuse, or reroute.
 
-The vocabulary is the core's (``llamashield._blocked``); this module only converts it to
-LangChain types:
+The decision is the core's (``unsafe_outcome``/``unsafe_stream_outcome`` of
+``llamashield.integration``); this module only converts it to LangChain types:
 
 - ``UnsafePolicy.parse(on_unsafe, refusal)``: validates ``"raise" | "refuse" | Runnable |
-  callable`` (a callable becomes a ``RunnableLambda``).
-- ``unsafe_plan``: raise ``UnsafeContentError(verdict, stage)``, return a refusal shaped like
-  the output (``refusal_like``), or run the fallback with a ``Blocked`` (verdict, stage, the
-  original content, the refusal text); a sans-I/O plan (``llamashield._plan``).
+  callable`` (a callable becomes a ``RunnableLambda``): the core's ``UnsafeAction`` with a
+  Runnable as its target.
+- ``unsafe_plan``: the core's outcome with LangChain's handlers: the refusal shaped like the
+  output (``refusal_like``), or the fallback run (``invoke``, or in a stream its stream
+  relayed) with a ``Blocked`` (verdict, stage, the original content, the refusal text).
 - ``output_example(runnable)``: an empty value of a runnable's output type (an ``AIMessage`` for
   chat models, ``""`` otherwise), so a refusal has the right type before any output exists.
 
@@ -22,20 +23,25 @@ from __future__ import annotations
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
-from llamashield import UnsafeContentError, Verdict
+from llamashield import Verdict
 from llamashield.integration import (
     DEFAULT_REFUSAL,
     METADATA_KEY,
     Blocked,
     Call,
     Plan,
+    Stream,
+    UnsafeAction,
     format_refusal,
     parse_on_unsafe,
+    unsafe_outcome,
+    unsafe_stream_outcome,
     verdict_metadata,
 )
 
@@ -43,6 +49,7 @@ __all__ = [
     "DEFAULT_REFUSAL",
     "OnUnsafe",
     "UnsafePolicy",
+    "chunk_example",
     "output_example",
     "refusal_like",
     "unsafe_plan",
@@ -69,18 +76,22 @@ class UnsafePolicy:
             return cls("reroute", action.refusal, fallback)
         return cls(action.mode, action.refusal)  # type: ignore[arg-type]
 
+    @property
+    def action(self) -> UnsafeAction:
+        """The core's form of this setting (the fallback as the reroute target)."""
+        return UnsafeAction(self.mode, self.fallback, self.refusal)
+
     def refusal_text(self, verdict: Verdict, stage: str, original: Any = "") -> str:
         return format_refusal(self.refusal, verdict, stage=stage, content=original)
 
     def payload(self, original: Any, verdict: Verdict, stage: str) -> Blocked:
         """What the fallback receives: the core's ``Blocked``."""
-        return Blocked(verdict, stage, original, self.refusal_text(verdict, stage))
+        return Blocked(verdict, stage, original, self.refusal_text(verdict, stage, original))
 
-    def outcome(self, verdict: Verdict, stage: str, example: Any) -> Any:
-        """Raise, or return the refusal (not for ``reroute``, which runs the fallback)."""
-        if self.mode == "raise":
-            raise UnsafeContentError(verdict, stage=stage)
-        return refusal_like(example, self.refusal_text(verdict, stage), verdict, stage)
+    def refused(self, example: Any, blocked: Blocked) -> Any:
+        """The refusal in ``example``'s shape (its text never quotes the blocked content)."""
+        text = self.refusal_text(blocked.verdict, blocked.stage)
+        return refusal_like(example, text, blocked.verdict, blocked.stage)
 
 
 def unsafe_plan(
@@ -91,13 +102,38 @@ def unsafe_plan(
     *,
     example: Any,
     config: RunnableConfig | None = None,
+    stream: bool = False,
+    convert: Callable[[Any], Any] | None = None,
 ) -> Plan[Any]:
-    """Apply ``policy`` to an unsafe verdict: raise, return a refusal, or run the fallback
-    (``invoke`` under ``run_plan``, ``ainvoke`` under ``arun_plan``)."""
-    if policy.fallback is None:
-        return policy.outcome(verdict, stage, example)
-    payload = policy.payload(original, verdict, stage)
-    return (yield Call(policy.fallback.invoke, policy.fallback.ainvoke, (payload, config)))
+    """Apply ``policy`` to an unsafe verdict (the core's ``unsafe_outcome``): raise, the
+    refusal shaped like ``example``, or the fallback's answer (``invoke``/``ainvoke``, as the
+    driver). ``stream=True``: what a blocked stream emits (``unsafe_stream_outcome``): one
+    refusal chunk, or the fallback's stream relayed; ``convert`` shapes each item."""
+    handlers: dict[str, Callable[[Blocked], Any]] = {
+        "refuse": partial(policy.refused, chunk_example(example) if stream else example)
+    }
+    if (fallback := policy.fallback) is not None:
+        handlers["reroute"] = partial(_rerouted, fallback, config, stream)
+    blocked = policy.payload(original, verdict, stage)
+    if stream:
+        return unsafe_stream_outcome(policy.action, blocked, handlers, convert)
+    return unsafe_outcome(policy.action, blocked, handlers)
+
+
+def _rerouted(
+    fallback: Runnable[Any, Any], config: RunnableConfig | None, stream: bool, blocked: Blocked
+) -> Call | Stream:
+    """The step that runs the fallback: its answer, or in a stream its stream."""
+    if stream:
+        return Stream(Call(fallback.stream, fallback.astream, (blocked, config)))
+    return Call(fallback.invoke, fallback.ainvoke, (blocked, config))
+
+
+def chunk_example(example: Any) -> Any:
+    """A stream chunk of ``example``'s type (a message becomes an ``AIMessageChunk``)."""
+    if isinstance(example, BaseMessage) and not isinstance(example, AIMessageChunk):
+        return AIMessageChunk(content="")
+    return example
 
 
 def refusal_metadata(verdict: Verdict, stage: str) -> dict[str, Any]:

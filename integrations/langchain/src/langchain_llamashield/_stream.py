@@ -1,36 +1,36 @@
-"""LangChain glue shared by the guarded runnables and chat model: traced checks, moderated
-chunk streams, and what a stream yields once blocked."""
+"""LangChain glue shared by the guarded runnables and chat model: traced checks, and the
+pieces of their stream plans (the wrapped runnable's stream, its moderation, a merged input)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from dataclasses import KW_ONLY, dataclass
-from typing import TYPE_CHECKING, Any, TypedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
+from langchain_llamashield._child_callbacks import acall_in, aiterate_in, call_in, iterate_in
 from langchain_llamashield._inputs import output_text
-from langchain_llamashield._on_unsafe import UnsafePolicy
 from langchain_llamashield._watch import observed
+from llamashield.integration import END, Call, Next, Plan, Stream, StreamModeration
 from llamashield.streaming import WindowSpec
 
 if TYPE_CHECKING:
+    from langchain_llamashield._buffered_callbacks import CallbackBuffer
     from llamashield import LlamaGuard, Verdict
 
 __all__ = [
-    "Judge",
-    "StreamOptions",
-    "UnsafeStream",
-    "amerge_input",
-    "chunk_example",
-    "judge",
-    "merge_input",
+    "TracedCheck",
+    "checked",
+    "input_stream",
+    "merged_input",
     "moderation",
+    "wrapped_call",
+    "wrapped_stream",
 ]
 
 
-class Judge:
+class TracedCheck:
     """The guard's check of a whole conversation, traced: each verdict shows up in traces as a
     "LlamaGuard" run with the judged conversation as input and the ``Verdict`` as output.
 
@@ -75,9 +75,13 @@ class Judge:
         return await self._acheck(conversation)
 
 
-def judge(guard: LlamaGuard, *, answer: bool = False) -> Judge:
-    """The guard's check, as a "LlamaGuard" run where anyone is watching (see ``Judge``)."""
-    return Judge(guard, answer=answer)
+def checked(
+    guard: LlamaGuard, conversation: Any, config: RunnableConfig, *, answer: bool = False
+) -> Call:
+    """The step that judges ``conversation``: the guard's check, as a "LlamaGuard" run where
+    anyone is watching (see ``TracedCheck``)."""
+    check = TracedCheck(guard, answer=answer)
+    return Call(check.invoke, check.ainvoke, (conversation, config))
 
 
 def _chunk_text(key: str | None) -> Callable[[Any], str]:
@@ -89,100 +93,80 @@ def _chunk_text(key: str | None) -> Callable[[Any], str]:
     return text
 
 
-class StreamOptions(TypedDict):
-    """How a chunk stream is moderated: the keywords of ``moderate_stream``/``amoderate_stream``."""
-
-    context: Sequence[Any]
-    text: Callable[[Any], str]
-    window: WindowSpec
-    raise_on_unsafe: bool
-
-
-def moderation(context: Sequence[Any], *, key: str | None, window: WindowSpec) -> StreamOptions:
+def moderation(context: Sequence[Any], *, key: str | None, window: WindowSpec) -> StreamModeration:
     """Chunks released window by window once judged as the Agent turn after ``context``
-    (``key`` picks a dict stream's text); blocked, the stream stops and reports it (no raise).
+    (``key`` picks a dict stream's text); blocked, the stream stops and reports it (no raise)."""
+    return StreamModeration(context=context, text=_chunk_text(key), window=window)
 
-    ``moderate_stream(chunks, guard, **moderation(...))``, or ``amoderate_stream``: one set of
-    options for the sync and async streams.
+
+def wrapped_call(
+    runnable: Runnable[Any, Any], value: Any, config: RunnableConfig, kwargs: Mapping[str, Any]
+) -> Call:
+    """The wrapped runnable's ``invoke``/``ainvoke`` (as the driver), with ``config`` also as
+    LangChain's ambient config while it runs: a ``RunnableBinding`` inside (``bind_tools``)
+    would merge the ambient callbacks, which ``config`` filtered, back into its own."""
+
+    def ainvoke() -> Awaitable[Any]:
+        return acall_in(config, runnable.ainvoke(value, config, **kwargs))
+
+    return Call(partial(call_in, config, runnable.invoke, value, config, **kwargs), ainvoke)
+
+
+def wrapped_stream(
+    runnable: Runnable[Any, Any],
+    value: Any,
+    config: RunnableConfig,
+    kwargs: Mapping[str, Any],
+    buffer: CallbackBuffer | None = None,
+    *,
+    moderated: bool,
+) -> Call:
+    """What opens the wrapped runnable's stream (``Stream(wrapped_stream(...))``): ``stream``
+    under the sync drivers, ``astream`` under the async ones, its callback events held in
+    ``buffer`` when given.
+
+    Where its output is moderated or its events held, ``config`` (whose callbacks cannot hand
+    unjudged output to anyone) is also LangChain's ambient config while it runs, as in
+    ``wrapped_call``. Sync, each step runs in a context of its own (``iterate_in``); async, in
+    the task that reads it alone (the moderated stream's reader, or the buffer's steps:
+    ``aiterate_in`` there never touches the consumer's context). Neither moderated nor held,
+    its callbacks are the ambient ones anyway, and it is read as it is.
     """
-    return StreamOptions(
-        context=context, text=_chunk_text(key), window=window, raise_on_unsafe=False
-    )
-
-
-def chunk_example(example: Any) -> Any:
-    """A stream chunk of ``example``'s type (a message becomes an ``AIMessageChunk``)."""
-    if isinstance(example, BaseMessage) and not isinstance(example, AIMessageChunk):
-        return AIMessageChunk(content="")
-    return example
-
-
-@dataclass(frozen=True, slots=True)
-class UnsafeStream:
-    """What a blocked stream yields: the fallback's stream, one refusal chunk, or it raises.
-
-    Iterate it (``yield from``) in a sync stream, ``async for`` it in an async one: the choice
-    between fallback and refusal is made once, in ``_step``; only the fallback's call differs.
-    """
-
-    policy: UnsafePolicy
-    verdict: Verdict
-    stage: str
-    original: Any
-    _: KW_ONLY
-    example: Any
-    config: RunnableConfig | None
-
-    def _step(self) -> tuple[Runnable[Any, Any] | None, Any]:
-        """The fallback and its payload, or ``None`` and the refusal chunk (or it raises)."""
-        policy, verdict, stage = self.policy, self.verdict, self.stage
-        if policy.fallback is not None:
-            return policy.fallback, policy.payload(self.original, verdict, stage)
-        return None, policy.outcome(verdict, stage, chunk_example(self.example))
-
-    def __iter__(self) -> Iterator[Any]:
-        fallback, value = self._step()
-        if fallback is None:
-            yield value
-        else:
-            yield from fallback.stream(value, self.config)
-
-    async def __aiter__(self) -> AsyncIterator[Any]:
-        fallback, value = self._step()
-        if fallback is None:
-            yield value
-        else:
-            async for chunk in fallback.astream(value, self.config):
-                yield chunk
+    stream = partial(runnable.stream, value, config, **kwargs)
+    astream = partial(runnable.astream, value, config, **kwargs)
+    if buffer is None and not moderated:
+        return Call(stream, astream)
+    sync, async_ = partial(iterate_in, config, stream), partial(aiterate_in, config, astream)
+    if buffer is None:
+        return Call(sync, async_)
+    return Call(partial(buffer.iterate, sync), partial(buffer.aiterate, async_, reader=moderated))
 
 
 _NOTHING: Any = object()
 
 
-def _add(total: Any, chunk: Any) -> Any:
-    if total is _NOTHING:
-        return chunk
-    try:
-        return total + chunk
-    except TypeError:  # not addable: the last complete value wins, as in RunnableLambda
-        return chunk
-
-
-def merge_input(chunks: Iterator[Any]) -> Any:
-    """The whole input of a ``transform`` call (its chunks added up)."""
+def merged_input(chunks: Iterator[Any] | AsyncIterator[Any]) -> Plan[Any]:
+    """The whole input of a ``transform``/``atransform`` call: its chunks added up (a chunk
+    that cannot be added to the others replaces them, as in ``RunnableLambda``)."""
+    source = yield Stream(input_stream(chunks))
     total = _NOTHING
-    for chunk in chunks:
-        total = _add(total, chunk)
+    while (chunk := (yield Next(source))) is not END:
+        if total is _NOTHING:
+            total = chunk
+            continue
+        try:
+            total = total + chunk
+        except TypeError:  # not addable: the last complete value wins
+            total = chunk
     if total is _NOTHING:
         raise ValueError("the guarded runnable received an empty input stream")
     return total
 
 
-async def amerge_input(chunks: AsyncIterator[Any]) -> Any:
-    """Async ``merge_input``."""
-    total = _NOTHING
-    async for chunk in chunks:
-        total = _add(total, chunk)
-    if total is _NOTHING:
-        raise ValueError("the guarded runnable received an empty input stream")
-    return total
+def input_stream(chunks: Iterator[Any] | AsyncIterator[Any]) -> Call:
+    """What opens the chunks a ``transform``/``atransform`` call received, as a ``Stream``."""
+    return Call(_same, None, (chunks,))
+
+
+def _same(chunks: Any) -> Any:
+    return chunks

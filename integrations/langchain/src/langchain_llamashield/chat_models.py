@@ -26,12 +26,8 @@ from langchain_core.tools import BaseTool
 from pydantic import ConfigDict, PrivateAttr, model_validator
 
 from langchain_llamashield._child_callbacks import (
-    acall_in,
-    aiterate_in,
     ambient_callbacks,
-    call_in,
     child_of,
-    iterate_in,
     refuse_attached_callbacks,
     without_live_tokens,
 )
@@ -42,11 +38,19 @@ from langchain_llamashield._inputs import (
     output_message,
     output_text,
 )
-from langchain_llamashield._on_unsafe import UnsafePolicy
-from langchain_llamashield._stream import judge, moderation
-from llamashield import LlamaGuard, UnsafeContentError, Verdict
-from llamashield.integration import Call, Plan, arun_plan, run_plan
-from llamashield.streaming import WindowSpec, amoderate_stream, moderate_stream
+from langchain_llamashield._on_unsafe import UnsafePolicy, unsafe_plan
+from langchain_llamashield._stream import checked, moderation, wrapped_call, wrapped_stream
+from llamashield import LlamaGuard, Verdict
+from llamashield.integration import (
+    Plan,
+    Stream,
+    arun_plan,
+    astream_plan,
+    relay,
+    run_plan,
+    stream_plan,
+)
+from llamashield.streaming import WindowSpec
 
 __all__ = ["GuardedChatModel"]
 
@@ -67,9 +71,10 @@ class GuardedChatModel(BaseChatModel):
       (``callbacks=[...]`` on the model) is refused with ``ConfigurationError``.
     - ``on_unsafe``: ``"raise"`` (``UnsafeContentError``, ``.stage`` ``"input"``/``"output"``),
       ``"refuse"`` (an ``AIMessage`` with ``refusal`` and
-      ``response_metadata["llamashield"]``), or a Runnable/callable that receives
-      ``{"input": messages, "verdict": verdict, "stage": stage}`` (its result becomes the
-      answer). A refused stream ends with one refusal chunk after what was already released.
+      ``response_metadata["llamashield"]``), or a Runnable/callable that receives a
+      ``Blocked`` (``.verdict``, ``.stage``, ``.content``: the messages, ``.refusal``; its
+      result becomes the answer; streamed, its stream). A refused stream ends with one refusal
+      chunk after what was already released.
     - ``bind_tools`` binds the tools on the wrapped model per call; ``with_structured_output``
       uses the wrapped model's, guarded with ``guard_runnable``.
 
@@ -224,12 +229,6 @@ class GuardedChatModel(BaseChatModel):
             else answer_conversation(GuardedChatModel._context(messages), answer)
         )
 
-    def _outcome(self, verdict: Verdict, stage: str) -> AIMessage:
-        if self._policy.mode == "raise":
-            raise UnsafeContentError(verdict, stage=stage)
-        refusal: AIMessage = self._policy.outcome(verdict, stage, AIMessage(content=""))
-        return refusal
-
     @staticmethod
     def _as_message(value: Any) -> AIMessage:
         """A fallback's result as the answer message."""
@@ -244,7 +243,10 @@ class GuardedChatModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     @staticmethod
-    def _chunk(message: BaseMessage) -> ChatGenerationChunk:
+    def _chunk(value: Any) -> ChatGenerationChunk:
+        """A streamed item (the wrapped model's chunk, a refusal, a fallback's output) as a
+        generation chunk."""
+        message = value if isinstance(value, BaseMessage) else GuardedChatModel._as_message(value)
         if not isinstance(message, AIMessageChunk):
             message = AIMessageChunk(
                 content=message.content, response_metadata=message.response_metadata
@@ -265,16 +267,20 @@ class GuardedChatModel(BaseChatModel):
             inner = without_live_tokens(inner)
         return {"callbacks": child_of(run_manager)}, {"callbacks": inner}
 
-    # -- sync -------------------------------------------------------------------------------
+    # -- plans: one for invoke/ainvoke, one for stream/astream -----------------------------
 
-    def _unsafe(
-        self, verdict: Verdict, stage: str, messages: list[BaseMessage], config: RunnableConfig
-    ) -> Plan[AIMessage]:
-        if self._policy.fallback is None:
-            return self._outcome(verdict, stage)
-        payload = self._policy.payload(messages, verdict, stage)
-        fallback = self._policy.fallback
-        return self._as_message((yield Call(fallback.invoke, fallback.ainvoke, (payload, config))))
+    def _refuse(
+        self,
+        verdict: Verdict,
+        stage: str,
+        messages: list[BaseMessage],
+        config: RunnableConfig,
+        *,
+        stream: bool = False,
+    ) -> Plan[Any]:
+        """Raise, the refusal, or the fallback's answer (in a stream: its chunks)."""
+        return unsafe_plan(self._policy, verdict, stage, messages, example=AIMessage(content=""),
+                           config=config, stream=stream, convert=self._chunk)  # fmt: skip
 
     def _generate_plan(
         self,
@@ -285,26 +291,51 @@ class GuardedChatModel(BaseChatModel):
     ) -> Plan[ChatResult]:
         """One answer: judge the question, call the wrapped model, judge the answer."""
         checks, inner_config = self._configs(run_manager)
-        check = judge(self.guard)
         question = self._question(messages) if self.check_input else None
         if question is not None:
-            verdict = yield Call(check.invoke, check.ainvoke, (question, checks))
+            verdict = yield checked(self.guard, question, checks)
             if not verdict.safe:
-                return self._result((yield from self._unsafe(verdict, "input", messages, checks)))
+                refused = yield from self._refuse(verdict, "input", messages, checks)
+                return self._result(self._as_message(refused))
         model, call_kwargs = self._inner(kwargs)
-        message = yield Call(
-            lambda: call_in(inner_config, model.invoke, messages, inner_config, stop=stop,
-                            **call_kwargs),
-            lambda: acall_in(inner_config, model.ainvoke(messages, inner_config, stop=stop,
-                                                         **call_kwargs)),
-        )  # fmt: skip
+        message = yield wrapped_call(model, messages, inner_config, {"stop": stop, **call_kwargs})
         if self.check_output and (answer := self._answer(messages, message)) is not None:
             # The check's run shows the answer as its input: only tracers may see it yet.
-            checked = judge(self.guard, answer=True)
-            verdict = yield Call(checked.invoke, checked.ainvoke, (answer, inner_config))
+            verdict = yield checked(self.guard, answer, inner_config, answer=True)
             if not verdict.safe:
-                return self._result((yield from self._unsafe(verdict, "output", messages, checks)))
+                refused = yield from self._refuse(verdict, "output", messages, checks)
+                return self._result(self._as_message(refused))
         return self._result(self._as_message(message))
+
+    def _stream_plan(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+        kwargs: dict[str, Any],
+    ) -> Plan[None]:
+        """One streamed answer: judge the question, stream the wrapped model's answer released
+        window by window as it is judged; a refusal (or the fallback's stream) after a block.
+
+        The wrapped model streams under its own config whose callbacks see no unjudged token,
+        sync and async alike (``wrapped_stream``)."""
+        checks, inner_config = self._configs(run_manager)
+        question = self._question(messages) if self.check_input else None
+        if question is not None:
+            verdict = yield checked(self.guard, question, checks)
+            if not verdict.safe:
+                yield from self._refuse(verdict, "input", messages, checks, stream=True)
+                return
+        model, call_kwargs = self._inner(kwargs)
+        opened = wrapped_stream(model, messages, inner_config, {"stop": stop, **call_kwargs},
+                                moderated=self.check_output)  # fmt: skip
+        moderated = moderation(self._context(messages), key=None, window=self.window)
+        source = yield Stream(opened, moderated if self.check_output else None)
+        yield from relay(source, self._chunk)
+        if source.blocked is not None:
+            yield from self._refuse(source.blocked, "output", messages, checks, stream=True)
+
+    # -- LangChain's entry points: each drives one of the plans ------------------------------
 
     def _generate(
         self,
@@ -314,50 +345,6 @@ class GuardedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         return run_plan(self._generate_plan(messages, stop, run_manager, kwargs), self.guard)
-
-    def _unsafe_chunks(
-        self, verdict: Verdict, stage: str, messages: list[BaseMessage], config: RunnableConfig
-    ) -> Iterator[ChatGenerationChunk]:
-        if self._policy.fallback is None:
-            yield self._chunk(self._outcome(verdict, stage))
-            return
-        payload = self._policy.payload(messages, verdict, stage)
-        for chunk in self._policy.fallback.stream(payload, config):
-            yield self._chunk(
-                self._as_message(chunk) if not isinstance(chunk, BaseMessage) else chunk
-            )
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        checks, inner_config = self._configs(run_manager)
-        question = self._question(messages) if self.check_input else None
-        if (
-            question is not None
-            and not (verdict := judge(self.guard).invoke(question, checks)).safe
-        ):
-            yield from self._unsafe_chunks(verdict, "input", messages, checks)
-            return
-        model, call_kwargs = self._inner(kwargs)
-        upstream = iterate_in(
-            inner_config, lambda: model.stream(messages, inner_config, stop=stop, **call_kwargs)
-        )
-        if not self.check_output:
-            for chunk in upstream:
-                yield self._chunk(chunk)
-            return
-        options = moderation(self._context(messages), key=None, window=self.window)
-        stream = moderate_stream(upstream, self.guard, **options)
-        for chunk in stream:
-            yield self._chunk(chunk)
-        if stream.blocked is not None:
-            yield from self._unsafe_chunks(stream.blocked, "output", messages, checks)
-
-    # -- async ------------------------------------------------------------------------------
 
     async def _agenerate(
         self,
@@ -369,46 +356,23 @@ class GuardedChatModel(BaseChatModel):
         plan = self._generate_plan(messages, stop, run_manager, kwargs)
         return await arun_plan(plan, self.guard)
 
-    async def _aunsafe_chunks(
-        self, verdict: Verdict, stage: str, messages: list[BaseMessage], config: RunnableConfig
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        if self._policy.fallback is None:
-            yield self._chunk(self._outcome(verdict, stage))
-            return
-        payload = self._policy.payload(messages, verdict, stage)
-        async for chunk in self._policy.fallback.astream(payload, config):
-            yield self._chunk(chunk if isinstance(chunk, BaseMessage) else self._as_message(chunk))
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        return stream_plan(self._stream_plan(messages, stop, run_manager, kwargs), self.guard)
 
-    async def _astream(
+    def _astream(
         self,
         messages: list[BaseMessage],
         stop: list[str] | None = None,
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        checks, inner_config = self._configs(run_manager)
-        question = self._question(messages) if self.check_input else None
-        if question is not None:
-            verdict = await judge(self.guard).ainvoke(question, checks)
-            if not verdict.safe:
-                async for chunk in self._aunsafe_chunks(verdict, "input", messages, checks):
-                    yield chunk
-                return
-        model, call_kwargs = self._inner(kwargs)
-        if not self.check_output:
-            async for chunk in model.astream(messages, inner_config, stop=stop, **call_kwargs):
-                yield self._chunk(chunk)
-            return
-        upstream = aiterate_in(
-            inner_config, lambda: model.astream(messages, inner_config, stop=stop, **call_kwargs)
-        )
-        options = moderation(self._context(messages), key=None, window=self.window)
-        stream = amoderate_stream(upstream, self.guard, **options)
-        async for chunk in stream:
-            yield self._chunk(chunk)
-        if stream.blocked is not None:
-            async for chunk in self._aunsafe_chunks(stream.blocked, "output", messages, checks):
-                yield chunk
+        return astream_plan(self._stream_plan(messages, stop, run_manager, kwargs), self.guard)
 
 
 def _chat_model_of(runnable: Runnable[Any, Any]) -> BaseChatModel | None:

@@ -121,7 +121,7 @@ class LlamaGuardNode(ParsedOnUnsafe, RunnableLambda[Mapping[str, Any], Any]):
         messages = self._messages(state)
         if not messages:
             return {}
-        turns = yield judge_turns(self.guard, [message_dict(m) for m in messages])
+        turns = yield judge_turns([message_dict(m) for m in messages])
         return (yield from self._outcome(turns, messages))
 
     def _judge(self, state: Mapping[str, Any]) -> Any:

@@ -442,7 +442,7 @@ class LlamaGuardMiddleware(ParsedOnUnsafe, AgentMiddleware[AgentState[Any], Any]
         """Judge every message not in ``trusted``, each as the last turn of its own prefix;
         the first unsafe one's index and verdict."""
         conversation = [message_dict(m) for m in messages]
-        turns: list[tuple[int, Verdict]] = yield judge_turns(self.guard, conversation, trusted)
+        turns: list[tuple[int, Verdict]] = yield judge_turns(conversation, trusted)
         return next(((i, v) for i, v in turns if not v.safe), None)
 
     def _judged_input(self, messages: Sequence[BaseMessage]) -> Plan[dict[str, Any] | None]:

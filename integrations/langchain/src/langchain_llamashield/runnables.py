@@ -13,7 +13,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import partial
 from typing import Any, Literal, cast
@@ -27,14 +26,7 @@ from langchain_core.runnables.config import ensure_config, patch_config
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from langchain_llamashield._buffered_callbacks import CallbackBuffer, without_event_streams
-from langchain_llamashield._child_callbacks import (
-    acall_in,
-    aiterate_in,
-    call_in,
-    iterate_in,
-    refuse_attached_callbacks,
-    without_live_tokens,
-)
+from langchain_llamashield._child_callbacks import refuse_attached_callbacks, without_live_tokens
 from langchain_llamashield._inputs import (
     answer_conversation,
     input_conversation,
@@ -47,13 +39,13 @@ from langchain_llamashield._on_unsafe import (
     output_example,
     unsafe_plan,
 )
-from langchain_llamashield._parallel import finish, start
 from langchain_llamashield._stream import (
-    UnsafeStream,
-    amerge_input,
-    judge,
-    merge_input,
+    checked,
+    input_stream,
+    merged_input,
     moderation,
+    wrapped_call,
+    wrapped_stream,
 )
 from langchain_llamashield._watch import (
     aunwatched_run,
@@ -64,8 +56,28 @@ from langchain_llamashield._watch import (
     without_callbacks,
 )
 from llamashield import LlamaGuard, Verdict
-from llamashield.integration import Call, Plan, arun_plan, run_plan
-from llamashield.streaming import WindowSpec, amoderate_stream, moderate_stream
+from llamashield.integration import (
+    END,
+    Await,
+    Call,
+    Close,
+    Emit,
+    Next,
+    Plan,
+    Start,
+    Stream,
+    arun_plan,
+    astream_plan,
+    relay,
+    run_plan,
+    stream_plan,
+)
+from llamashield.streaming import WindowSpec
+
+_RunManager = CallbackManagerForChainRun | AsyncCallbackManagerForChainRun
+_Chunks = Iterator[Any] | AsyncIterator[Any]  # what transform/atransform receive
+_Kwargs = dict[str, Any]
+_Drive = Callable[[Plan[Any], LlamaGuard], Any]
 
 __all__ = ["GuardedRunnable", "LlamaGuardRunnable", "guard_runnable"]
 
@@ -73,8 +85,11 @@ __all__ = ["GuardedRunnable", "LlamaGuardRunnable", "guard_runnable"]
 class _GuardRunnableBase(RunnableSerializable[Any, Any]):
     """invoke/ainvoke and stream/astream/transform/atransform, traced, for both guard runnables.
 
-    Subclasses implement ``_plan`` (one sans-I/O plan for ``invoke`` and ``ainvoke``) and
-    ``_transform``/``_atransform``.
+    Subclasses write what a call does as two sans-I/O plans: ``_plan`` (a value, for
+    ``invoke``/``ainvoke``) and ``_stream_plan`` (the chunks of ``transform``/``atransform``,
+    which ``stream``/``astream`` use). Each LangChain entry point below only picks the driver
+    (``run_plan``, ``arun_plan``, ``stream_plan``, ``astream_plan``): the pairs left are the
+    sync and async methods LangChain's API has.
     """
 
     guard: LlamaGuard
@@ -86,81 +101,62 @@ class _GuardRunnableBase(RunnableSerializable[Any, Any]):
         super().model_post_init(context)
         self.guard = self.guard.with_shadow(self.shadow)
 
-    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        config = ensure_config(config)
-        if unwatched(config):  # nobody would see the run: skip making it
-            return self._invoke(input, unwatched_run(), config, **kwargs)
-        return self._call_with_config(self._invoke, input, config, **kwargs)
-
-    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        config = ensure_config(config)
-        if unwatched(config):  # nor its task: LangChain runs each traced call in a new one
-            return await self._ainvoke(input, aunwatched_run(), config, **kwargs)
-        return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
-
     def _plan(
-        self,
-        value: Any,
-        run_manager: CallbackManagerForChainRun | AsyncCallbackManagerForChainRun,
-        config: RunnableConfig,
-        kwargs: dict[str, Any],
+        self, value: Any, run_manager: _RunManager, config: RunnableConfig, kwargs: _Kwargs
     ) -> Plan[Any]:
         """What one call does (judge, call, decide), without I/O; subclasses define it."""
         raise NotImplementedError
 
-    def _invoke(
+    def _stream_plan(
+        self, chunks: _Chunks, run_manager: _RunManager, config: RunnableConfig, kwargs: _Kwargs
+    ) -> Plan[None]:
+        """What one streamed call emits, without I/O; subclasses define it."""
+        raise NotImplementedError
+
+    def _driven(
         self,
+        drive: _Drive,
+        plan: Callable[..., Plan[Any]],
         value: Any,
-        run_manager: CallbackManagerForChainRun,
+        run_manager: _RunManager,
         config: RunnableConfig,
         **kwargs: Any,
     ) -> Any:
-        return run_plan(self._plan(value, run_manager, config, kwargs), self.guard)
+        """``plan`` for this call, driven by ``drive``: what LangChain's ``_call_with_config``
+        and ``_transform_stream_with_config`` (and their async twins) call."""
+        return drive(plan(value, run_manager, config, kwargs), self.guard)
 
-    async def _ainvoke(
-        self,
-        value: Any,
-        run_manager: AsyncCallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> Any:
-        return await arun_plan(self._plan(value, run_manager, config, kwargs), self.guard)
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        config = ensure_config(config)
+        invoke = partial(self._driven, run_plan, self._plan)
+        if unwatched(config):  # nobody would see the run: skip making it
+            return invoke(input, unwatched_run(), config, **kwargs)
+        return self._call_with_config(invoke, input, config, **kwargs)
 
-    def _transform(
-        self,
-        chunks: Iterator[Any],
-        run_manager: CallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> Iterator[Any]:
-        raise NotImplementedError
-
-    def _atransform(
-        self,
-        chunks: AsyncIterator[Any],
-        run_manager: AsyncCallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> AsyncIterator[Any]:
-        raise NotImplementedError
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        config = ensure_config(config)
+        ainvoke = partial(self._driven, arun_plan, self._plan)
+        if unwatched(config):  # nor its task: LangChain runs each traced call in a new one
+            return await ainvoke(input, aunwatched_run(), config, **kwargs)
+        return await self._acall_with_config(ainvoke, input, config, **kwargs)
 
     def transform(
         self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> Iterator[Any]:
-        yield from self._transform_stream_with_config(input, self._transform, config, **kwargs)
+        streamed = partial(self._driven, stream_plan, self._stream_plan)
+        yield from self._transform_stream_with_config(input, streamed, config, **kwargs)
+
+    async def atransform(
+        self, input: AsyncIterator[Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        streamed = partial(self._driven, astream_plan, self._stream_plan)
+        async for chunk in self._atransform_stream_with_config(input, streamed, config, **kwargs):
+            yield chunk
 
     def stream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Iterator[Any]:
         return self.transform(iter([input]), config, **kwargs)
-
-    async def atransform(
-        self, input: AsyncIterator[Any], config: RunnableConfig | None = None, **kwargs: Any
-    ) -> AsyncIterator[Any]:
-        async for chunk in self._atransform_stream_with_config(
-            input, self._atransform, config, **kwargs
-        ):
-            yield chunk
 
     async def astream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
@@ -183,8 +179,9 @@ class LlamaGuardRunnable(_GuardRunnableBase):
 
     ``on_unsafe``: ``"raise"`` (``UnsafeContentError``), ``"refuse"`` (the ``refusal`` text in
     the value's shape: an ``AIMessage`` for a message, a str for text; at the end of a chain
-    this replaces an unsafe answer), or a Runnable / callable that receives
-    ``{"input": value, "verdict": verdict, "stage": stage}`` and whose result is returned.
+    this replaces an unsafe answer), or a Runnable / callable that receives a ``Blocked``
+    (``.verdict``, ``.stage``, ``.content``: the value, ``.refusal``) and whose result is
+    returned (streamed, its stream).
     A step cannot stop the rest of a chain: to skip the model on unsafe input, raise (and
     ``with_fallbacks``) or use ``guard_runnable``.
 
@@ -232,72 +229,35 @@ class LlamaGuardRunnable(_GuardRunnableBase):
     def _conversation(self, value: Any) -> list[Any]:
         return input_conversation(value, role=self.role, key=self.input_key)
 
-    # -- invoke -----------------------------------------------------------------------------
+    # -- plans ------------------------------------------------------------------------------
 
     def _plan(
-        self,
-        value: Any,
-        run_manager: CallbackManagerForChainRun | AsyncCallbackManagerForChainRun,
-        config: RunnableConfig,
-        kwargs: dict[str, Any],
+        self, value: Any, run_manager: _RunManager, config: RunnableConfig, kwargs: _Kwargs
     ) -> Plan[Any]:
         child = child_config(config, run_manager)
-        check = judge(self.guard)
-        verdict = yield Call(check.invoke, check.ainvoke, (self._conversation(value), child))
+        verdict = yield checked(self.guard, self._conversation(value), child)
         if verdict.safe:
             return value
         return (yield from unsafe_plan(self._policy, verdict, self.stage, value, example=value,
                                        config=child))  # fmt: skip
 
-    # -- streaming --------------------------------------------------------------------------
-
-    def _transform(
-        self,
-        chunks: Iterator[Any],
-        run_manager: CallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> Iterator[Any]:
-        child = child_config(config, run_manager)
+    def _stream_plan(
+        self, chunks: _Chunks, run_manager: _RunManager, config: RunnableConfig, kwargs: _Kwargs
+    ) -> Plan[None]:
+        """A user's input is judged whole; an answer streaming through is released window by
+        window as it is judged."""
         if self.role == "user":
-            yield self._invoke(merge_input(chunks), run_manager, config)
+            value = yield from merged_input(chunks)
+            yield Emit((yield from self._plan(value, run_manager, config, kwargs)))
             return
-        # An answer streaming through: release it window by window as it is judged.
-        stream = moderate_stream(
-            chunks, self.guard, **moderation([], key=self.input_key, window=self.window)
-        )
-        example: Any = ""
-        for chunk in stream:
-            example = chunk
-            yield chunk
-        if stream.blocked is not None:
-            yield from UnsafeStream(
-                self._policy, stream.blocked, "output", stream.text, example=example, config=child
-            )
-
-    async def _atransform(
-        self,
-        chunks: AsyncIterator[Any],
-        run_manager: AsyncCallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> AsyncIterator[Any]:
-        child = child_config(config, run_manager)
-        if self.role == "user":
-            yield await self._ainvoke(await amerge_input(chunks), run_manager, config)
-            return
-        stream = amoderate_stream(
-            chunks, self.guard, **moderation([], key=self.input_key, window=self.window)
-        )
-        example: Any = ""
-        async for chunk in stream:
-            example = chunk
-            yield chunk
-        if stream.blocked is not None:
-            async for chunk in UnsafeStream(
-                self._policy, stream.blocked, "output", stream.text, example=example, config=child
-            ):
-                yield chunk
+        moderated = moderation([], key=self.input_key, window=self.window)
+        source = yield Stream(input_stream(chunks), moderated)
+        last = yield from relay(source)
+        if source.blocked is not None:
+            child = child_config(config, run_manager)
+            yield from unsafe_plan(self._policy, source.blocked, "output", source.text,
+                                   example="" if last is None else last, config=child,
+                                   stream=True)  # fmt: skip
 
 
 class GuardedRunnable(_GuardRunnableBase):
@@ -405,307 +365,148 @@ class GuardedRunnable(_GuardRunnableBase):
         """Whether the wrapped runnable runs beside the input check (its events held back)."""
         return self.check_input and self.parallel
 
-    # -- invoke -----------------------------------------------------------------------------
-
-    def _plan(
+    def _call(
         self,
         value: Any,
-        run_manager: CallbackManagerForChainRun | AsyncCallbackManagerForChainRun,
-        config: RunnableConfig,
+        inner: RunnableConfig,
         kwargs: dict[str, Any],
-    ) -> Plan[Any]:
-        """Judge the input, call the wrapped runnable, judge its output."""
-        child, inner = self._configs(config, run_manager)
-        context = self._context(value)
-        check = judge(self.guard)
-        invoke: Callable[[], Any]
-        ainvoke: Callable[[], Awaitable[Any]]
+        run_manager: _RunManager,
+        buffer: CallbackBuffer | None,
+    ) -> Call:
+        """The wrapped runnable's call, under ``inner`` as LangChain's ambient config (a binding
+        inside would bring the ambient callbacks back), its events held in ``buffer``."""
         if is_unwatched(run_manager):  # a plain call: no handler to keep away from its run
             bare = without_callbacks(inner)
-            invoke = partial(self.runnable.invoke, value, bare, **kwargs)
-            ainvoke = partial(self.runnable.ainvoke, value, bare, **kwargs)
+            runnable = self.runnable
+            call = Call(partial(runnable.invoke, value, bare, **kwargs),
+                        partial(runnable.ainvoke, value, bare, **kwargs))  # fmt: skip
         else:
-            invoke = partial(call_in, inner, self.runnable.invoke, value, inner, **kwargs)
+            call = wrapped_call(self.runnable, value, inner, kwargs)
+        if buffer is None:
+            return call
+        ainvoke = cast("Callable[[], Awaitable[Any]]", call.async_)
+        return Call(partial(buffer.run, call.sync), lambda: buffer.arun(ainvoke()))
 
-            def ainvoke() -> Awaitable[Any]:
-                return acall_in(inner, self.runnable.ainvoke(value, inner, **kwargs))
+    def _input_judged(self, verdict: Verdict, buffer: CallbackBuffer) -> Plan[None]:
+        """What the parallel call's held events become at the input verdict: dropped when
+        unsafe; else released, or (output still to judge) released to record keepers only."""
+        if not verdict.safe:
+            buffer.drop()
+        elif self.check_output:
+            yield Call(buffer.narrow, buffer.anarrow)
+        else:
+            yield Call(buffer.release, buffer.arelease)
 
+    # -- plans ------------------------------------------------------------------------------
+
+    def _plan(
+        self, value: Any, run_manager: _RunManager, config: RunnableConfig, kwargs: _Kwargs
+    ) -> Plan[Any]:
+        """Judge the input, call the wrapped runnable, judge its output.
+
+        ``parallel=True``: the call starts first, in the background (a task, or the shared
+        pool), and the input is judged beside it; unsafe, the call is given up (an async one
+        cancelled) and whatever it sent or still sends to callbacks is dropped.
+        """
+        child, inner = self._configs(config, run_manager)
+        context = self._context(value)
         # The wrapped run's callback events wait for the verdicts (see _buffered_callbacks):
         # all of them for the input verdict when it runs beside the input check; those of
         # handlers acting on a run (listeners, a history writer) for the output verdict.
         with CallbackBuffer(self._holding(self._overlapped)) as buffer:
-            if self._overlapped:
-                judging = Call(check.invoke, check.ainvoke, (context, child))
-                calling = Call(invoke, ainvoke)
-                verdict, output = yield Call(_parallel, _aparallel, (judging, calling, buffer))
+            held = self._overlapped or self.check_output
+            calling = self._call(value, inner, kwargs, run_manager, buffer if held else None)
+            pending = (yield Start(calling)) if self._overlapped else None
+            if self.check_input:
+                verdict = yield checked(self.guard, context, child)
+                if pending is not None:
+                    yield from self._input_judged(verdict, buffer)
                 if not verdict.safe:
                     return (yield from self._refuse(verdict, "input", value, child))
-                if self.check_output:
-                    yield Call(buffer.narrow, buffer.anarrow)
-            else:
-                if self.check_input:
-                    verdict = yield Call(check.invoke, check.ainvoke, (context, child))
-                    if not verdict.safe:
-                        return (yield from self._refuse(verdict, "input", value, child))
-                if self.check_output:
-                    output = yield Call(partial(buffer.run, invoke), lambda: buffer.arun(ainvoke()))
-                else:
-                    output = yield Call(invoke, ainvoke)
+            try:
+                output = yield (calling if pending is None else Await(pending))
+            except Exception:
+                if pending is not None:  # its input was safe: its events are the caller's
+                    yield Call(buffer.release, buffer.arelease)
+                raise
             if self.check_output and (answer := self._answer(context, output)) is not None:
                 # The check's run shows the answer as its input: only tracers may see it yet.
-                checked = judge(self.guard, answer=True)
-                verdict = yield Call(checked.invoke, checked.ainvoke, (answer, inner))
+                verdict = yield checked(self.guard, answer, inner, answer=True)
                 if not verdict.safe:
                     buffer.drop()  # a refused answer: no listener hears of it, nothing remembers it
                     return (yield from self._refuse(verdict, "output", value, child, output))
             yield Call(buffer.release, buffer.arelease)
         return output
 
-    def _example(self, output: Any = None) -> Any:
-        return output_example(self.runnable) if output is None else output
+    def _stream_plan(
+        self, chunks: _Chunks, run_manager: _RunManager, config: RunnableConfig, kwargs: _Kwargs
+    ) -> Plan[None]:
+        """Judge the input, stream the wrapped runnable's output released window by window as
+        it is judged (the checks run while it generates), the unsafe outcome after a block.
+
+        ``parallel=True``: the input check runs in the background while the stream starts;
+        nothing leaves before its verdict, and a stream that failed before it is answered as
+        sequential mode would (its error on safe input, the refusal on unsafe input).
+        """
+        value = yield from merged_input(chunks)
+        child, inner = self._configs(config, run_manager)
+        context = self._context(value)
+        if self.check_input and not self.parallel:
+            verdict = yield checked(self.guard, context, child)
+            if not verdict.safe:
+                yield from self._refuse(verdict, "input", value, child, stream=True)
+                return
+        pending = (yield Start(checked(self.guard, context, child))) if self._overlapped else None
+        blocked: tuple[str, Verdict] | None = None
+        last = None
+        # The wrapped run's callback events wait for the verdicts, as in ``_plan``.
+        with CallbackBuffer(self._holding(pending is not None)) as buffer:
+            held = pending is not None or self.check_output
+            opened = wrapped_stream(self.runnable, value, inner, kwargs, buffer if held else None,
+                                    moderated=self.check_output)  # fmt: skip
+            moderated = moderation(context, key=self.output_key, window=self.window)
+            source = yield Stream(opened, moderated if self.check_output else None)
+            if pending is not None:  # nothing leaves before the input verdict
+                failure: Exception | None = None
+                try:
+                    last = yield Next(source)
+                except Exception as error:
+                    last, failure = END, error
+                verdict = yield Await(pending)
+                yield from self._input_judged(verdict, buffer)
+                if not verdict.safe:
+                    blocked, last = ("input", verdict), None
+                    yield Close(source)  # stop the wrapped stream before the refusal
+                elif failure is not None:
+                    raise failure
+                elif last is not END:
+                    yield Emit(last)
+                else:
+                    last = None
+            if blocked is None:
+                if (tail := (yield from relay(source))) is not None:
+                    last = tail
+                if source.blocked is not None:
+                    blocked = ("output", source.blocked)
+                else:
+                    yield Call(buffer.release, buffer.arelease)  # judged to its end, and safe
+        if blocked is not None:
+            stage, verdict = blocked
+            yield from self._refuse(verdict, stage, value, child, last, stream=True)
 
     def _refuse(
-        self, verdict: Verdict, stage: str, value: Any, config: RunnableConfig, output: Any = None
-    ) -> Plan[Any]:
-        return unsafe_plan(
-            self._policy, verdict, stage, value, example=self._example(output), config=config
-        )
-
-    # -- streaming --------------------------------------------------------------------------
-
-    def _transform(
         self,
-        chunks: Iterator[Any],
-        run_manager: CallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> Iterator[Any]:
-        value = merge_input(chunks)
-        child, inner = self._configs(config, run_manager)
-        context = self._context(value)
-        check = judge(self.guard)
-        example = self._example()
-        if self.check_input and not self.parallel:
-            verdict = check.invoke(context, child)
-            if not verdict.safe:
-                yield from UnsafeStream(
-                    self._policy, verdict, "input", value, example=example, config=child
-                )
-                return
-        input_blocked: Verdict | None = None
-        pending = start(check.invoke, context, child) if self._overlapped else None
-        # The wrapped run's callback events wait for the verdicts, as in ``_plan``.
-        buffer = CallbackBuffer(self._holding(pending is not None))
-
-        def input_verdict() -> Verdict:
-            nonlocal pending
-            assert pending is not None
-            verdict, pending = finish(pending, check.invoke, context, child), None
-            if not verdict.safe:
-                buffer.drop()
-            elif self.check_output:
-                buffer.narrow()
-            else:
-                buffer.release()
-            return verdict
-
-        def upstream_stream() -> Iterator[Any]:
-            return iterate_in(inner, lambda: self.runnable.stream(value, inner, **kwargs))
-
-        held = pending is not None or self.check_output
-        upstream = buffer.iterate(upstream_stream) if held else upstream_stream()
-        released = (
-            moderate_stream(
-                upstream, self.guard, **moderation(context, key=self.output_key, window=self.window)
-            )
-            if self.check_output
-            else upstream
-        )
-        chunks_out = iter(released)
-        with buffer:
-            try:
-                try:
-                    for chunk in chunks_out:
-                        # parallel: nothing leaves before the verdict
-                        if pending is not None and not (verdict := input_verdict()).safe:
-                            input_blocked = verdict
-                            break
-                        example = chunk
-                        yield chunk
-                except Exception:
-                    # The wrapped stream failed before the verdict: as sequential mode would,
-                    # its error on safe input, else the refusal.
-                    if pending is None or (verdict := input_verdict()).safe:
-                        raise
-                    input_blocked = verdict
-                if pending is not None and not (verdict := input_verdict()).safe:
-                    input_blocked = verdict
-            finally:
-                if pending is not None:
-                    pending.cancel()  # the stream was closed before the verdict was read
-                close = getattr(chunks_out, "close", None)
-                if close is not None:
-                    close()  # stops the wrapped runnable's stream
-            if not self._blocked(input_blocked, released):
-                buffer.release()  # judged to its end, and safe (else: dropped here)
-        yield from self._blocked_stream(input_blocked, released, value, example, child)
-
-    async def _atransform(
-        self,
-        chunks: AsyncIterator[Any],
-        run_manager: AsyncCallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> AsyncIterator[Any]:
-        value = await amerge_input(chunks)
-        child, inner = self._configs(config, run_manager)
-        context = self._context(value)
-        check = judge(self.guard)
-        example = self._example()
-        if self.check_input and not self.parallel:
-            verdict = await check.ainvoke(context, child)
-            if not verdict.safe:
-                async for chunk in UnsafeStream(
-                    self._policy, verdict, "input", value, example=example, config=child
-                ):
-                    yield chunk
-                return
-        pending = asyncio.ensure_future(check.ainvoke(context, child)) if self._overlapped else None
-        # The wrapped run's callback events wait for the verdicts, as in ``_plan``.
-        buffer = CallbackBuffer(self._holding(pending is not None))
-
-        async def input_verdict() -> Verdict:
-            nonlocal pending
-            assert pending is not None
-            verdict, pending = await pending, None
-            if not verdict.safe:
-                buffer.drop()
-            elif self.check_output:
-                await buffer.anarrow()
-            else:
-                await buffer.arelease()
-            return verdict
-
-        def upstream_stream() -> AsyncIterator[Any]:
-            # Read in a task of its own (the moderated stream's reader, or the buffer's steps),
-            # where the ambient config can be set.
-            return aiterate_in(inner, lambda: self.runnable.astream(value, inner, **kwargs))
-
-        if self.check_output:  # read by the moderated stream's reader task
-            upstream = buffer.aiterate(upstream_stream, reader=True)
-        elif pending is not None:  # read here: each step in a task of the buffer's
-            upstream = buffer.aiterate(upstream_stream)
-        else:
-            upstream = self.runnable.astream(value, inner, **kwargs)
-        released = (
-            amoderate_stream(
-                upstream, self.guard, **moderation(context, key=self.output_key, window=self.window)
-            )
-            if self.check_output
-            else upstream
-        )
-        chunks_out = aiter(released)
-        input_blocked: Verdict | None = None
-        with buffer:
-            try:
-                try:
-                    async for chunk in chunks_out:
-                        # parallel: nothing leaves before the verdict
-                        if pending is not None and not (verdict := await input_verdict()).safe:
-                            input_blocked = verdict
-                            break
-                        example = chunk
-                        yield chunk
-                except Exception:
-                    # The wrapped stream failed before the verdict: as sequential mode would,
-                    # its error on safe input, else the refusal.
-                    if pending is None or (verdict := await input_verdict()).safe:
-                        raise
-                    input_blocked = verdict
-                if pending is not None and not (verdict := await input_verdict()).safe:
-                    input_blocked = verdict
-            finally:
-                if pending is not None and not pending.done():
-                    pending.cancel()
-                    await asyncio.gather(pending, return_exceptions=True)
-                aclose = getattr(chunks_out, "aclose", None)
-                if aclose is not None:
-                    await aclose()  # stops the wrapped runnable's stream
-            if not self._blocked(input_blocked, released):
-                await buffer.arelease()  # judged to its end, and safe (else: dropped here)
-        for stage, verdict_or_none in self._blocked(input_blocked, released):
-            async for chunk in UnsafeStream(
-                self._policy, verdict_or_none, stage, value, example=example, config=child
-            ):
-                yield chunk
-
-    @staticmethod
-    def _blocked(input_blocked: Verdict | None, released: Any) -> list[tuple[str, Verdict]]:
-        """The verdict that stopped a stream, with its stage (none when it ran to the end)."""
-        if input_blocked is not None:
-            return [("input", input_blocked)]
-        output_blocked = getattr(released, "blocked", None)
-        return [("output", output_blocked)] if output_blocked is not None else []
-
-    def _blocked_stream(
-        self,
-        input_blocked: Verdict | None,
-        released: Any,
+        verdict: Verdict,
+        stage: str,
         value: Any,
-        example: Any,
         config: RunnableConfig,
-    ) -> Iterator[Any]:
-        for stage, verdict in self._blocked(input_blocked, released):
-            yield from UnsafeStream(
-                self._policy, verdict, stage, value, example=example, config=config
-            )
-
-
-def _parallel(check: Call, call: Call, buffer: CallbackBuffer) -> tuple[Verdict, Any]:
-    """The input check (on the shared pool) and the wrapped call at once, the call's callback
-    events held in ``buffer``: dropped on unsafe input, left held on safe input (the caller
-    releases them). A call that fails is answered as sequential mode would: its error when the
-    input is safe (its events released), else the unsafe input's outcome."""
-    pending = start(check.sync, *check.args)
-    try:
-        output = buffer.run(call.sync)
-    except Exception:
-        verdict: Verdict = finish(pending, check.sync, *check.args)
-        if verdict.safe:
-            buffer.release()
-            raise
-        buffer.drop()
-        return verdict, None
-    except BaseException:
-        pending.cancel()  # nothing will read it
-        raise
-    verdict = finish(pending, check.sync, *check.args)
-    if not verdict.safe:
-        buffer.drop()
-        return verdict, None
-    return verdict, output
-
-
-async def _aparallel(check: Call, call: Call, buffer: CallbackBuffer) -> tuple[Verdict, Any]:
-    """The input check and the wrapped call at once, as ``_parallel``; on unsafe input the call
-    is cancelled."""
-    assert check.async_ is not None and call.async_ is not None
-    task = buffer.task(call.async_())
-    try:
-        verdict: Verdict = await check.async_(*check.args)
-        if not verdict.safe:
-            buffer.drop()
-            return verdict, None
-        try:
-            output = await task
-        except Exception:
-            await buffer.arelease()  # a failed call's events: its input was safe
-            raise
-        return verdict, output
-    finally:
-        if not task.done():
-            task.cancel()  # unsafe input (or a failed check): stop the wrapped call
-            await asyncio.gather(task, return_exceptions=True)
+        output: Any = None,
+        *,
+        stream: bool = False,
+    ) -> Plan[Any]:
+        example = output_example(self.runnable) if output is None else output
+        return unsafe_plan(self._policy, verdict, stage, value, example=example, config=config,
+                           stream=stream)  # fmt: skip
 
 
 def guard_runnable(
@@ -744,8 +545,9 @@ def guard_runnable(
     - ``on_unsafe``: ``"raise"`` (``UnsafeContentError`` with ``.verdict`` and ``.stage``
       ``"input"``/``"output"``), ``"refuse"`` (``refusal`` as the output's type: an
       ``AIMessage`` for chat models, a str for string chains; in a stream, one more chunk after
-      what was released), or a Runnable/callable receiving
-      ``{"input": original_input, "verdict": verdict, "stage": stage}`` whose output is returned.
+      what was released), or a Runnable/callable receiving a ``Blocked`` (``.verdict``,
+      ``.stage``, ``.content``: the original input, ``.refusal``) whose output is returned
+      (in a stream, its stream).
     - ``parallel=True`` runs the input check concurrently with the wrapped call, every call
       (``invoke``, ``ainvoke``, streams), hiding the guard's latency. The wrapped runnable
       therefore runs on every input, unsafe ones included: nothing it returns or streams is
@@ -753,7 +555,10 @@ def guard_runnable(
       it either. Its callback events (tokens, ``on_llm_end``, chain ends, tracers, listeners
       inside it such as ``RunnableWithMessageHistory``'s history writer) are held and
       replayed after a safe verdict; after an unsafe one they are dropped, the result is
-      discarded (an async call is cancelled) and the refused exchange is never remembered.
+      discarded and the refused exchange is never remembered. ``invoke``/``ainvoke`` start the
+      call in the background (on a shared thread pool, or as a task) and answer at the input
+      verdict: an unsafe input's refusal does not wait for the call (an async call is
+      cancelled; a sync one is left to finish on the pool, unheard).
       Its other side effects (HTTP calls, tools, writes of its own) do happen: use it for
       runnables without them. With ``check_output=False`` the wrapped run's inner events do
       not reach ``astream_events``/``astream_log`` (LangChain hands those its chunks

@@ -13,6 +13,8 @@ Example::
     )
 """
 
+from llama_index.core.base.llms.types import ChatMessage
+from llama_index.llamashield._inputs import message_dict
 from llama_index.llamashield.chat_engine import GuardedChatEngine
 from llama_index.llamashield.instrumentation import AuditRecord, LlamaGuardEventHandler
 from llama_index.llamashield.postprocessor import LlamaGuardNodePostprocessor
@@ -31,9 +33,7 @@ from llamashield.integration import register_message_reader
 
 # ``guard.check([ChatMessage(...)])`` works: the core reads LlamaIndex messages through this
 # adapter's converter, without knowing LlamaIndex itself.
-register_message_reader(
-    "llama_index.core.base.llms.types.ChatMessage", "llama_index.llamashield._inputs:message_dict"
-)
+register_message_reader(ChatMessage, message_dict)
 
 __all__ = [
     "AuditRecord",
