@@ -167,7 +167,8 @@ def test_a_together_key_alone_picks_together_and_a_threshold_asks_for_scores(
     monkeypatch.setenv("TOGETHER_API_KEY", "sk-serve-config")
     with build_guard(ServeConfig(threshold=0.4, cache="none")) as guard:
         assert isinstance(guard.backend, TogetherBackend)
-        assert guard.backend.gives_scores and guard.model == "meta-llama/LlamaGuard-2-8b"
+        assert guard.backend.capabilities.gives_scores
+        assert guard.model == "meta-llama/LlamaGuard-2-8b"
 
 
 @pytest.mark.parametrize(
