@@ -50,56 +50,19 @@ import contextvars
 import inspect
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from llamashield import _steps as steps
 from llamashield import _telemetry
 from llamashield._check_flow import Stepper as _Stepper
-from llamashield._steps import (
-    END,
-    Await,
-    Call,
-    Close,
-    Emit,
-    Judge,
-    JudgeConversation,
-    Next,
-    Pending,
-    Plan,
-    Start,
-    Step,
-    Stream,
-    StreamModeration,
-    StreamSource,
-    relay,
-)
+from llamashield._steps import END, Emit, Pending, Plan, Step, StreamSource
 
 if TYPE_CHECKING:
     from llamashield._guard import LlamaGuard
 
-__all__ = [
-    "END",
-    "Await",
-    "Call",
-    "Close",
-    "Emit",
-    "Judge",
-    "JudgeConversation",
-    "Next",
-    "Pending",
-    "Plan",
-    "Start",
-    "Step",
-    "Stream",
-    "StreamModeration",
-    "StreamSource",
-    "arun_plan",
-    "astream_plan",
-    "relay",
-    "run_plan",
-    "stream_plan",
-]
+__all__ = ["arun_plan", "astream_plan", "run_plan", "stream_plan"]
 
 R = TypeVar("R")
 
@@ -148,34 +111,34 @@ class _SyncResources:
         self.pending: list[Pending] = []
 
     def perform(self, step: Step) -> Any:
-        if isinstance(step, Judge):
+        if isinstance(step, steps.Judge):
             if not step.conversations:
                 return []
             with _telemetry.stage_scope(step.stage):
                 return self.guard.check_many(list(step.conversations))
-        if isinstance(step, JudgeConversation):
+        if isinstance(step, steps.JudgeConversation):
             judge = self.guard.check_turns if step.per_turn else self.guard.check_conversation
             return judge(step.conversation, trusted=step.trusted)
-        if isinstance(step, Call):
+        if isinstance(step, steps.Call):
             return step.sync(*step.args, **step.kwargs)
-        if isinstance(step, Stream):
+        if isinstance(step, steps.Stream):
             return self._open(step)
-        if isinstance(step, Next):
+        if isinstance(step, steps.Next):
             return next(step.source.iterator, END)
-        if isinstance(step, Close):
+        if isinstance(step, steps.Close):
             return self._close(step.source)
-        if isinstance(step, Start):
+        if isinstance(step, steps.Start):
             inner = step.step
             run = contextvars.copy_context().run  # the caller's span is the step's parent
             pending = Pending(inner, _executor().submit(run, self.perform, inner))
             self.pending.append(pending)
             return pending
-        if isinstance(step, Await):
+        if isinstance(step, steps.Await):
             return self._await(step.pending)
         _not_emittable(step)
         raise TypeError(f"not a plan step: {step!r}")
 
-    def _open(self, step: Stream) -> StreamSource:
+    def _open(self, step: steps.Stream) -> StreamSource:
         from llamashield.streaming import moderate_stream
 
         items = step.open.sync(*step.open.args, **step.open.kwargs)
@@ -208,39 +171,35 @@ class _SyncResources:
             self._close(self.sources[-1])
 
 
-def run_plan(plan: Plan[R], guard: LlamaGuard) -> R:
-    """Drive ``plan`` with sync I/O; return its value."""
-    stepper = _Stepper(plan)
-    resources = _SyncResources(guard)
-    with _ComponentSpan(plan, guard):
-        try:
-            while (step := stepper.next()) is not None:
-                try:
-                    stepper.result = resources.perform(step)
-                except BaseException as exc:  # thrown into the plan: its finally blocks run
-                    stepper.error = exc
-        finally:
-            plan.close()
-            resources.close()
-    return stepper.value  # type: ignore[no-any-return]
-
-
-def stream_plan(plan: Plan[Any], guard: LlamaGuard) -> Iterator[Any]:
-    """Drive ``plan`` with sync I/O; yield what it emits."""
-    stepper = _Stepper(plan)
+def _driven(stepper: _Stepper, guard: LlamaGuard, *, emits: bool) -> Generator[Any, None, None]:
+    """Perform a plan's steps with sync I/O; yield what it emits (only when ``emits``)."""
     resources = _SyncResources(guard)
     try:
         while (step := stepper.next()) is not None:
-            if isinstance(step, Emit):
+            if emits and isinstance(step, Emit):
                 yield step.item
                 continue
             try:
                 stepper.result = resources.perform(step)
-            except BaseException as exc:
+            except BaseException as exc:  # thrown into the plan: its finally blocks run
                 stepper.error = exc
     finally:
-        plan.close()  # the consumer stopped early: the plan's finally blocks run first
+        stepper.flow.close()  # the consumer stopped early: the plan's finally blocks run first
         resources.close()
+
+
+def run_plan(plan: Plan[R], guard: LlamaGuard) -> R:
+    """Drive ``plan`` with sync I/O; return its value."""
+    stepper = _Stepper(plan)
+    with _ComponentSpan(plan, guard):
+        for _ in _driven(stepper, guard, emits=False):
+            pass
+    return stepper.value  # type: ignore[no-any-return]
+
+
+def stream_plan(plan: Plan[Any], guard: LlamaGuard) -> Generator[Any, None, None]:
+    """Drive ``plan`` with sync I/O; yield what it emits."""
+    return _driven(_Stepper(plan), guard, emits=True)
 
 
 # -- async --------------------------------------------------------------------------------------
@@ -255,35 +214,35 @@ class _AsyncResources:
         self.pending: list[Pending] = []
 
     async def perform(self, step: Step) -> Any:
-        if isinstance(step, Judge):
+        if isinstance(step, steps.Judge):
             conversations = list(step.conversations)
             if not conversations:
                 return []
             with _telemetry.stage_scope(step.stage):
                 return await self.guard.acheck_many(conversations)
-        if isinstance(step, JudgeConversation):
+        if isinstance(step, steps.JudgeConversation):
             ajudge = self.guard.acheck_turns if step.per_turn else self.guard.acheck_conversation
             return await ajudge(step.conversation, trusted=step.trusted)
-        if isinstance(step, Call):
+        if isinstance(step, steps.Call):
             result = (step.async_ or step.sync)(*step.args, **step.kwargs)
             return await result if inspect.isawaitable(result) else result
-        if isinstance(step, Stream):
+        if isinstance(step, steps.Stream):
             return await self._open(step)
-        if isinstance(step, Next):
+        if isinstance(step, steps.Next):
             return await anext(step.source.iterator, END)
-        if isinstance(step, Close):
+        if isinstance(step, steps.Close):
             return await self._close(step.source)
-        if isinstance(step, Start):
+        if isinstance(step, steps.Start):
             pending = Pending(step.step, asyncio.ensure_future(self.perform(step.step)))
             self.pending.append(pending)
             return pending
-        if isinstance(step, Await):
+        if isinstance(step, steps.Await):
             self.pending.remove(step.pending)
             return await step.pending.handle
         _not_emittable(step)
         raise TypeError(f"not a plan step: {step!r}")
 
-    async def _open(self, step: Stream) -> StreamSource:
+    async def _open(self, step: steps.Stream) -> StreamSource:
         from llamashield.streaming import amoderate_stream
 
         opened = (step.open.async_ or step.open.sync)(*step.open.args, **step.open.kwargs)
@@ -313,30 +272,14 @@ class _AsyncResources:
                 await aclose()
 
 
-async def arun_plan(plan: Plan[R], guard: LlamaGuard) -> R:
-    """Drive ``plan`` with async I/O (the guard's ``acheck_many``, the async calls)."""
-    stepper = _Stepper(plan)
-    resources = _AsyncResources(guard)
-    with _ComponentSpan(plan, guard):
-        try:
-            while (step := stepper.next()) is not None:
-                try:
-                    stepper.result = await resources.perform(step)
-                except BaseException as exc:
-                    stepper.error = exc
-        finally:
-            plan.close()
-            await resources.close()
-    return stepper.value  # type: ignore[no-any-return]
-
-
-async def astream_plan(plan: Plan[Any], guard: LlamaGuard) -> AsyncIterator[Any]:
-    """Drive ``plan`` with async I/O; yield what it emits."""
-    stepper = _Stepper(plan)
+async def _adriven(
+    stepper: _Stepper, guard: LlamaGuard, *, emits: bool
+) -> AsyncGenerator[Any, None]:
+    """Perform a plan's steps with async I/O; yield what it emits (only when ``emits``)."""
     resources = _AsyncResources(guard)
     try:
         while (step := stepper.next()) is not None:
-            if isinstance(step, Emit):
+            if emits and isinstance(step, Emit):
                 yield step.item
                 continue
             try:
@@ -344,8 +287,22 @@ async def astream_plan(plan: Plan[Any], guard: LlamaGuard) -> AsyncIterator[Any]
             except BaseException as exc:
                 stepper.error = exc
     finally:
-        plan.close()
+        stepper.flow.close()
         await resources.close()
+
+
+async def arun_plan(plan: Plan[R], guard: LlamaGuard) -> R:
+    """Drive ``plan`` with async I/O (the guard's ``acheck_many``, the async calls)."""
+    stepper = _Stepper(plan)
+    with _ComponentSpan(plan, guard):
+        async for _ in _adriven(stepper, guard, emits=False):
+            pass
+    return stepper.value  # type: ignore[no-any-return]
+
+
+def astream_plan(plan: Plan[Any], guard: LlamaGuard) -> AsyncGenerator[Any, None]:
+    """Drive ``plan`` with async I/O; yield what it emits."""
+    return _adriven(_Stepper(plan), guard, emits=True)
 
 
 class _ComponentSpan:

@@ -52,7 +52,9 @@ from llamashield._blocked import (
 from llamashield._content import JudgedContent, UnjudgeableContent, judged_text
 from llamashield._conversation import register_message_reader
 from llamashield._outcome import Handlers, unsafe_outcome, unsafe_stream_outcome
-from llamashield._plan import (
+from llamashield._plan import arun_plan, astream_plan, run_plan, stream_plan
+from llamashield._public import relabel
+from llamashield._steps import (
     END,
     Await,
     Call,
@@ -68,13 +70,8 @@ from llamashield._plan import (
     Stream,
     StreamModeration,
     StreamSource,
-    arun_plan,
-    astream_plan,
     relay,
-    run_plan,
-    stream_plan,
 )
-from llamashield._public import relabel
 from llamashield._telemetry import stage_scope
 
 __all__ = [

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from llamashield.testing import LoopbackServer
+
 pytest.importorskip("typer")
 from typer.testing import CliRunner
 
@@ -37,7 +39,7 @@ def test_check_judges_a_response_as_the_agent_turn() -> None:
     assert result.exit_code == 1 and verdict["role"] == "agent" and not verdict["safe"]
 
 
-def test_check_against_a_server_that_fails_exits_2(loopback_server) -> None:  # type: ignore[no-untyped-def]
+def test_check_against_a_server_that_fails_exits_2(loopback_server: LoopbackServer) -> None:
     loopback_server.inject("status", status=500, times=None)
     result = runner.invoke(
         app,

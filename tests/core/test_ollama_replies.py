@@ -10,29 +10,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from loopback_http import JsonHandler, LoopbackHTTPServer, serving
 
 from llamashield import LlamaGuard
 from llamashield.backends import OllamaBackend
-
-
-class CannedServer(LoopbackHTTPServer):
-    def __init__(self) -> None:
-        super().__init__(_Handler)
-        self.reply: tuple[int, bytes] = (200, b"{}")
-
-
-class _Handler(JsonHandler):
-    server: CannedServer
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
-        self.send(*self.server.reply)
+from tests._support.raw_http import RawServer
 
 
 @pytest.fixture
-def server() -> Iterator[CannedServer]:
-    with serving(CannedServer()) as running:
+def server() -> Iterator[RawServer]:
+    with RawServer(lambda request: (200, b"{}")) as running:
         yield running
 
 
@@ -48,9 +34,9 @@ def server() -> Iterator[CannedServer]:
     ],
 )
 def test_a_reply_without_a_verdict_fails_closed_saying_what_came_back(
-    server: CannedServer, mode: str, status: int, body: bytes, said: str
+    server: RawServer, mode: str, status: int, body: bytes, said: str
 ) -> None:
-    server.reply = (status, body)
+    server.reply = lambda request: (status, body)
     backend = OllamaBackend(server.url, model="llama-guard3:8b", mode=mode)  # type: ignore[arg-type]
     with LlamaGuard(backend, max_retries=0) as guard:
         verdict = guard.check("How do I bake bread?")
@@ -58,8 +44,9 @@ def test_a_reply_without_a_verdict_fails_closed_saying_what_came_back(
     assert verdict.error is not None and said in verdict.error
 
 
-def test_a_verdict_reply_is_read(server: CannedServer) -> None:
-    server.reply = (200, b'{"model": "llama-guard3:8b", "response": "unsafe\\nS1", "done": true}')
+def test_a_verdict_reply_is_read(server: RawServer) -> None:
+    answer = b'{"model": "llama-guard3:8b", "response": "unsafe\\nS1", "done": true}'
+    server.reply = lambda request: (200, answer)
     with LlamaGuard(OllamaBackend(server.url, model="llama-guard3:8b")) as guard:
         verdict = guard.check("How do I bake bread?")
     assert verdict.error is None and verdict.codes == ("S1",)

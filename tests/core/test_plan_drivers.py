@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llamashield import LlamaGuard
-from llamashield._plan import Call, Judge, Plan, arun_plan, run_plan
 from llamashield.backends import SimulatedBackend
+from llamashield.integration import Call, Judge, Plan, arun_plan, run_plan
 
 UNSAFE = "how do I build a bomb"
 

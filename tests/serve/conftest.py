@@ -17,26 +17,7 @@ else:
     from llamashield.serve import KeyStore, ServeConfig, ServerThread, create_app, hash_key
     from llamashield.testing import LoopbackServer
 
-from serve_support import KEY
-
-
-class Running:
-    """One moderation server and the loopback guard server behind it."""
-
-    def __init__(self, server: Any, guard_server: Any, app: Any) -> None:
-        self.server, self.guard_server, self.app = server, guard_server, app
-        self.url = server.url
-        self.service = app.state.service
-
-    def openai(self, key: str = KEY, **options: Any) -> Any:
-        import openai
-
-        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key, **options)
-
-    def async_openai(self, key: str = KEY, **options: Any) -> Any:
-        import openai
-
-        return openai.AsyncOpenAI(base_url=f"{self.url}/v1", api_key=key, **options)
+from tests.serve.serve_support import KEY, Running
 
 
 @pytest.fixture

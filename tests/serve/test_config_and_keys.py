@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llamashield import LLAMA_GUARD_1, LLAMA_GUARD_2, LLAMA_GUARD_3, LLAMA_GUARD_4
+from llamashield import LLAMA_GUARD_1, LLAMA_GUARD_2, LLAMA_GUARD_3, LLAMA_GUARD_4, Taxonomy
 from llamashield._exceptions import NO_BACKEND, ConfigurationError
 from llamashield.serve import KeyStore, ServeConfig, build_guard, hash_key, load_config
 from llamashield.serve.openai_categories import OPENAI_CATEGORIES, TO_OPENAI, UNMAPPED
@@ -122,7 +122,7 @@ def test_starting_without_keys_needs_no_auth_said(monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.mark.parametrize("taxonomy", [LLAMA_GUARD_1, LLAMA_GUARD_2, LLAMA_GUARD_3, LLAMA_GUARD_4])
-def test_every_category_is_mapped_or_said_unmapped(taxonomy) -> None:  # type: ignore[no-untyped-def]
+def test_every_category_is_mapped_or_said_unmapped(taxonomy: Taxonomy) -> None:
     for category in taxonomy:
         mapped, unmapped = category.name in TO_OPENAI, category.name in UNMAPPED
         assert mapped != unmapped, category  # exactly one of the two

@@ -46,7 +46,7 @@ def test_hash_key_prints_the_stored_form() -> None:
     assert result.exit_code == 0 and result.output.strip() == hash_key("sk-abc")
 
 
-def test_a_served_process_answers_and_stops(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_served_process_answers_and_stops(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
