@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, cast
 
@@ -72,7 +73,9 @@ class GuardedWorkflow(Workflow):
     Its ``guard_input`` step takes the ``StartEvent`` and sends ``SafeInputEvent`` on to your
     steps; an unsafe input raises ``UnsafeContentError`` (``on_unsafe="raise"``, the default)
     or, with ``on_unsafe="refuse"``, ends the run with ``StopEvent(result=Blocked(...))``
-    (``llamashield.Blocked``: the verdict, the stage, the content, the refusal). Your last
+    (``llamashield.Blocked``: the verdict, the stage, the content, the refusal; ``str()`` is
+    the refusal; a refused answer's ``content`` is ``None``, so the run hands none of it on).
+    Your last
     step can end with ``await self.checked_stop(question, answer)`` to have the answer judged
     too (the same StopEvent or refusal), or with a ``StopEvent`` of its own. The input is
     ``StartEvent[input_key]`` (``"query"`` by default). Workflows allow one StopEvent type, so
@@ -136,10 +139,16 @@ class GuardedWorkflow(Workflow):
         (verdict,) = yield Judge([conversation], stage)
         if verdict.safe:
             return safe(verdict)
-        refuse = {"refuse": lambda blocked: StopEvent(result=blocked)}
+        refuse = {"refuse": lambda blocked: StopEvent(result=_for_consumer(blocked))}
         blocked = self._shield.blocked(verdict, stage, content)
         stop: StopEvent = yield from unsafe_outcome(self._shield.action, blocked, refuse)
         return stop
+
+
+def _for_consumer(blocked: Blocked) -> Blocked:
+    """The ``Blocked`` a refused run ends with: it goes to the run's consumer, so a refused
+    answer's content is left out (``None``); a blocked input keeps the caller's own question."""
+    return blocked if blocked.stage == "input" else dataclasses.replace(blocked, content=None)
 
 
 # -- agents -------------------------------------------------------------------------------
