@@ -33,6 +33,7 @@ from llama_index.llamashield._inputs import (
     readable_text,
 )
 from llama_index.llamashield._judging import agent_turn, check_guard
+from llama_index.llamashield._memory import memory_read
 from llama_index.llamashield._on_unsafe import Shield
 from llama_index.llamashield.tools import guard_tool
 
@@ -253,29 +254,33 @@ class GuardedAgent:
     def _input_plan(
         self, user_msg: Any, agent_kwargs: dict[str, Any]
     ) -> Plan[_RunAgent | StopEvent]:
-        """Everything the agent's LLM reads from outside: the history (``chat_history``, else
-        the memory the caller passed in) and the new message. The question may be only in the
-        history (``agent.run(chat_history=[...])`` with no ``user_msg``)."""
+        """Everything the agent's LLM reads from outside: the history (``chat_history``; the
+        memory the caller passed in, as the agent reads it with the new message, blocks
+        included) and the new message. The question may be only in the history
+        (``agent.run(chat_history=[...])`` with no ``user_msg``)."""
         text = readable_text(user_msg)
         history = agent_kwargs.get("chat_history")
         memory = agent_kwargs.get("memory")
-        if not history and isinstance(memory, BaseMemory):
-            # What the agent's LLM reads, memory blocks included.
-            history = yield Call(memory.get, memory.aget)
+        before: list[ChatMessage] | None = None
+        if isinstance(memory, BaseMemory):
+            before, history = yield from memory_read(memory, history, text)
         conversation = messages_conversation(history or [])
         if has_content(user_msg):
             conversation.append(message_dict(user_msg, "user"))
         asked = conversation if any(has_content(t["content"]) for t in conversation) else []
+        run = _RunAgent(user_msg=user_msg, text=text, context=asked, before=before)
         if not (self.shield.check_input and asked):
-            return _RunAgent(user_msg=user_msg, text=text, context=asked)
+            return run
         verdict = yield JudgeConversation(asked)
         if not verdict.safe:
+            if isinstance(memory, BaseMemory) and agent_kwargs.get("chat_history"):
+                # Reading it set the memory to the refused history: put the memory back.
+                yield Call(memory.set, memory.aset, (before,))
             return (yield from self._unsafe({"input": verdict}, "input", user_msg))
-        return _RunAgent(user_msg=user_msg, text=text, context=asked, input_verdict=verdict)
+        run.input_verdict = verdict
+        return run
 
-    def _output_plan(
-        self, ev: _RunAgent, output: AgentOutput, memory: Any, before: Any
-    ) -> Plan[StopEvent]:
+    def _output_plan(self, ev: _RunAgent, output: AgentOutput, memory: Any) -> Plan[StopEvent]:
         """Judge every block of the answer (thinking, tool calls) and a structured response,
         after what the agent was asked."""
         verdicts = {"input": ev.input_verdict} if ev.input_verdict is not None else {}
@@ -285,9 +290,9 @@ class GuardedAgent:
             verdict = yield JudgeConversation(judged, trusted=range(len(ev.context)))
             verdicts["output"] = verdict
             if not verdict.safe:
-                if before is not None:
+                if ev.before is not None:
                     # The blocked exchange leaves no trace in a memory the caller passed in.
-                    yield Call(memory.set, memory.aset, (before,))
+                    yield Call(memory.set, memory.aset, (ev.before,))
                 return (yield from self._unsafe(verdicts, "output", answer))
         output.response.additional_kwargs["llamashield"] = _records(verdicts)
         return StopEvent(result=output)
@@ -313,6 +318,7 @@ class _RunAgent(Event):
     text: str
     context: list[Any] = Field(default_factory=list)
     input_verdict: Verdict | None = None
+    before: list[ChatMessage] | None = None  # the memory passed in, as it was before the run
 
 
 class _AgentRun(Workflow):
@@ -331,14 +337,13 @@ class _AgentRun(Workflow):
     @step
     async def run_agent(self, ctx: Context, ev: _RunAgent) -> StopEvent:
         memory = self.agent_kwargs.get("memory")
-        before = await memory.aget_all() if isinstance(memory, BaseMemory) else None
         handler = self.shield.agent.run(user_msg=ev.user_msg, **self.agent_kwargs)
         async for event in handler.stream_events():
             # Tool traffic is already judged by the guarded tools; the answer is not yet.
             if isinstance(event, ToolCall | ToolCallResult):
                 ctx.write_event_to_stream(event)
         output: AgentOutput = await handler
-        plan = self.shield._output_plan(ev, output, memory, before)
+        plan = self.shield._output_plan(ev, output, memory)
         stop = await arun_plan(plan, self.shield.guard)
         ctx.write_event_to_stream(stop.result)
         return stop
