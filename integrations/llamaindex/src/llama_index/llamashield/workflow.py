@@ -15,6 +15,7 @@ from llama_index.core.agent.workflow import (
 )
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.bridge.pydantic import Field
+from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.memory import BaseMemory
 from llama_index.core.tools import BaseTool, FunctionTool
 from llama_index.core.workflow import (
@@ -35,7 +36,7 @@ from llama_index.llamashield._inputs import (
 from llama_index.llamashield._judging import agent_turn, check_guard
 from llama_index.llamashield._memory import memory_read
 from llama_index.llamashield._on_unsafe import Shield
-from llama_index.llamashield.tools import guard_tool
+from llama_index.llamashield.tools import guard_tool, tool_arguments, tool_call_turn
 
 from llamashield import LlamaGuard, Verdict
 from llamashield.integration import (
@@ -58,6 +59,9 @@ __all__ = [
 ]
 
 E = TypeVar("E", bound=Event)
+# A tool call the consumer sees: streamed events, and ``AgentOutput.tool_calls`` (typed as
+# ``ToolSelection``s, filled with ``ToolCallResult``s by the agents).
+T = TypeVar("T", bound=ToolCall | ToolCallResult | ToolSelection)
 
 
 class SafeInputEvent(Event):
@@ -218,11 +222,12 @@ class GuardedAgent:
     called; an unsafe final answer raises ``UnsafeContentError`` (``on_unsafe="raise"``, the
     default) or is replaced by the refusal (``"refuse"``).
     ``output.response.additional_kwargs["llamashield"]`` holds the verdicts' JSON-ready
-    records. ``handler.stream_events()`` relays ``ToolCall``/``ToolCallResult`` events and the
-    judged ``AgentOutput``; token deltas (``AgentStream``) are not relayed, since they would
-    show the answer before it is judged. When the run was given ``memory=``, a blocked answer
-    is taken back out of it (state kept in a reused ``ctx`` is not rolled back). Build it with
-    ``guard_agent``.
+    records. ``handler.stream_events()`` relays ``ToolCall``/``ToolCallResult`` events (their
+    arguments judged first, as the guarded tools judge them, and left out when unsafe, as in
+    ``output.tool_calls``) and the judged ``AgentOutput``; token deltas (``AgentStream``) are
+    not relayed, since they would show the answer before it is judged. When the run was given
+    ``memory=``, a blocked answer is taken back out of it (state kept in a reused ``ctx`` is
+    not rolled back). Build it with ``guard_agent``.
     """
 
     def __init__(
@@ -297,6 +302,20 @@ class GuardedAgent:
         output.response.additional_kwargs["llamashield"] = _records(verdicts)
         return StopEvent(result=output)
 
+    def _tool_call_plan(self, call: T, judged: dict[str, bool]) -> Plan[T]:
+        """A tool call as the consumer may see it: its arguments (the Agent's words, shown
+        before any tool judges them) judged as the guarded tool judges them, once per call
+        (``judged``: by call), and left out of the ``ToolCall``/``ToolCallResult`` when unsafe
+        (a guarded tool's output is then its refusal)."""
+        if not self.shield.check_output:
+            return call
+        key = repr((call.tool_id, call.tool_name, call.tool_kwargs))
+        if key not in judged:
+            arguments = tool_arguments((), call.tool_kwargs)
+            (verdict,) = yield Judge([tool_call_turn(call.tool_name, arguments)], "tool_args")
+            judged[key] = verdict.safe
+        return call if judged[key] else _without_arguments(call)
+
     def _unsafe(self, verdicts: dict[str, Verdict], stage: str, content: Any) -> Plan[StopEvent]:
         """The core's unsafe outcome: raise, or end the run with the refusal as its answer."""
 
@@ -337,16 +356,38 @@ class _AgentRun(Workflow):
     @step
     async def run_agent(self, ctx: Context, ev: _RunAgent) -> StopEvent:
         memory = self.agent_kwargs.get("memory")
+        guard = self.shield.guard
+        judged: dict[str, bool] = {}  # tool calls whose arguments were judged: safe or not
         handler = self.shield.agent.run(user_msg=ev.user_msg, **self.agent_kwargs)
         async for event in handler.stream_events():
-            # Tool traffic is already judged by the guarded tools; the answer is not yet.
+            # Tool calls are relayed with their arguments judged; the answer is judged below.
             if isinstance(event, ToolCall | ToolCallResult):
-                ctx.write_event_to_stream(event)
+                relayed = await arun_plan(self.shield._tool_call_plan(event, judged), guard)
+                ctx.write_event_to_stream(relayed)
         output: AgentOutput = await handler
+        output.tool_calls = [
+            await arun_plan(self.shield._tool_call_plan(c, judged), guard)
+            for c in output.tool_calls
+        ]
         plan = self.shield._output_plan(ev, output, memory)
         stop = await arun_plan(plan, self.shield.guard)
         ctx.write_event_to_stream(stop.result)
         return stop
+
+
+def _without_arguments(call: T) -> T:
+    """The tool call with its blocked arguments left out (``tool_kwargs`` and a result's
+    ``raw_input`` emptied): the consumer learns which tool was called, not with what."""
+    left_out: ToolCall | ToolCallResult | ToolSelection
+    if isinstance(call, ToolCallResult):
+        output = call.tool_output.model_copy(update={"raw_input": {}})
+        left_out = ToolCallResult(tool_name=call.tool_name, tool_kwargs={}, tool_id=call.tool_id,
+                                  tool_output=output, return_direct=call.return_direct)  # fmt: skip
+    elif isinstance(call, ToolCall):
+        left_out = ToolCall(tool_name=call.tool_name, tool_kwargs={}, tool_id=call.tool_id)
+    else:
+        left_out = call.model_copy(update={"tool_kwargs": {}})  # a ToolSelection
+    return cast("T", left_out)
 
 
 def _records(verdicts: dict[str, Verdict]) -> dict[str, Any]:
