@@ -489,14 +489,17 @@ class LlamaGuardMiddleware(ParsedOnUnsafe, AgentMiddleware[AgentState[Any], Any]
         return (yield from self._unsafe(verdict, "input", messages[index], end, replace))
 
     def _judged_request(self, request: ModelRequest[Any]) -> Plan[ModelResponse[Any] | None]:
-        """Judge the messages of the model request that are not in the state (middleware
-        placed before this one added them: retrieved documents, memories, summaries); the
-        state's own were judged in ``before_model``. Unsafe: the model is not called."""
+        """Judge what the model request adds to the state (middleware placed before this one
+        added it: retrieved documents, memories, summaries), its system message included
+        (``@dynamic_prompt`` builds it from such content; the model reads it first, and the
+        core reads it as the User's turn); the state's own were judged in ``before_model``.
+        Unsafe: the model is not called."""
         if not self.check_input:
             return None
         state = request.state.get("messages", []) if request.state else []
         known = {(m.id, readable_text(m)) for m in state}
-        messages = list(request.messages)
+        system = request.system_message
+        messages = [*([system] if system is not None else []), *request.messages]
         trusted = [
             i
             for i, m in enumerate(messages)
