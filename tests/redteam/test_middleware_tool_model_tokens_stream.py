@@ -17,6 +17,8 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import tool
 from langchain_llamashield import LlamaGuardMiddleware
 from langchain_llamashield.testing import ScriptedChatModel
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command, interrupt
 
 from tests._support.last_turn import TRIGGER, last_turn_guard
 
@@ -77,3 +79,21 @@ def test_control_a_safe_results_tool_model_tokens_stream_once_judged() -> None:
     results = [i for i, (kind, _) in enumerate(texts) if kind == "ToolMessage"]
     assert tokens and results, texts
     assert max(tokens) < min(results)  # released before the judged result streams
+
+
+def test_control_an_interrupt_in_a_tool_still_pauses_and_resumes_the_run() -> None:
+    @tool
+    def approve(url: str) -> str:
+        """Ask a human before reading a page."""
+        return f"approved: {interrupt('read ' + url + '?')}"
+
+    call = {"name": "approve", "args": {"url": "https://x.test"}, "id": "c1"}
+    model = ScriptedChatModel(responses=[AIMessage("", tool_calls=[call]), AIMessage("Done.")])
+    middleware = LlamaGuardMiddleware(last_turn_guard()[0], on_unsafe="replace")
+    graph = create_agent(
+        model, tools=[approve], middleware=[middleware], checkpointer=InMemorySaver()
+    )
+    config: Any = {"configurable": {"thread_id": "t"}}
+    assert "__interrupt__" in graph.invoke(ASK, config)
+    messages = graph.invoke(Command(resume="yes"), config)["messages"]
+    assert [m.text for m in messages][-2:] == ["approved: yes", "Done."]
