@@ -90,7 +90,7 @@ def test_control_an_interrupt_in_a_tool_still_pauses_and_resumes_the_run() -> No
     call = {"name": "approve", "args": {"url": "https://x.test"}, "id": "c1"}
     model = ScriptedChatModel(responses=[AIMessage("", tool_calls=[call]), AIMessage("Done.")])
     middleware = LlamaGuardMiddleware(last_turn_guard()[0], on_unsafe="replace")
-    graph = create_agent(
+    graph: Any = create_agent(
         model, tools=[approve], middleware=[middleware], checkpointer=InMemorySaver()
     )
     config: Any = {"configurable": {"thread_id": "t"}}
