@@ -11,6 +11,7 @@ with the adapters.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ __all__ = [
     "read_messages",
     "register_message_reader",
 ]
+
+logger = logging.getLogger("llamashield")
 
 Role = Literal["user", "agent"]
 
@@ -160,8 +163,31 @@ def _reader_for(kind: type) -> MessageReader | None:
         return _FOUND[kind]
     except KeyError:
         found = next((_READERS[k] for k in kind.__mro__ if k in _READERS), None)
+        if found is None and _load_adapters():
+            return _reader_for(kind)  # an adapter just registered its readers
         _FOUND[kind] = found
         return found
+
+
+_adapters_loaded = False
+
+
+def _load_adapters() -> bool:
+    """Import the installed adapters once (entry points ``llamashield.adapters``), so a
+    framework's messages are read without the user importing its adapter first; True if this
+    call loaded them."""
+    global _adapters_loaded
+    if _adapters_loaded:
+        return False
+    _adapters_loaded = True
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="llamashield.adapters"):
+        try:
+            entry.load()
+        except Exception:  # a broken adapter install: its messages stay unread (judged as JSON)
+            logger.debug("llamashield: adapter %s failed to load", entry.value, exc_info=True)
+    return True
 
 
 def _message_fields(message: Any, index: int) -> tuple[str, list[Any]]:

@@ -28,7 +28,6 @@ def model() -> ScriptedChatModel:
     return ScriptedChatModel(responses=[AIMessage(content="", additional_kwargs={"audio": AUDIO})])
 
 
-@pytest.mark.xfail(strict=True, reason="escape: an audio answer is never judged")
 @pytest.mark.parametrize("wrapper", ["GuardedChatModel", "guard_runnable"])
 def test_an_audio_answer_is_judged(wrapper: str) -> None:
     guard, backend = last_turn_guard()

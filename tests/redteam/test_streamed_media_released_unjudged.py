@@ -13,7 +13,6 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import pytest
 from langchain_core.messages import AIMessageChunk
 from langchain_core.runnables import RunnableGenerator
 from langchain_llamashield import guard_runnable
@@ -56,13 +55,11 @@ def test_control_invoke_applies_the_media_policy() -> None:
     assert not has_image(out) and "can't help" in str(out.content)
 
 
-@pytest.mark.xfail(strict=True, reason="escape: streamed media skips the media policy")
 def test_a_streamed_image_meets_the_media_policy() -> None:
     streamed = list(chain().stream("draw me something"))
     assert not has_image(streamed), f"released: {streamed}"
 
 
-@pytest.mark.xfail(strict=True, reason="escape: streamed media skips the media policy")
 def test_an_astreamed_image_meets_the_media_policy() -> None:
     async def read() -> list[Any]:
         return [c async for c in chain().astream("draw me something")]

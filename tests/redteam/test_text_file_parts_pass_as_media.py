@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import langchain_llamashield  # noqa: F401  (registers the LangChain message reader)
 import llama_index.llamashield  # noqa: F401  (registers the LlamaIndex message reader)
 import pytest
 from langchain_core.messages import HumanMessage
@@ -35,7 +36,6 @@ PARTS: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="escape: a text file is media, unjudged under text_only")
 @pytest.mark.parametrize("shape", sorted(PARTS))
 def test_an_inline_text_file_is_judged_as_text(shape: str) -> None:
     guard, _ = last_turn_guard(media="text_only")

@@ -111,10 +111,17 @@ def message_parts(message: BaseMessage, *, tool_calls: bool = True) -> list[Any]
         # Sent to the model with the message (OpenAI's participant name; a tool's name).
         parts.append(message.name)
     extra = message.additional_kwargs
-    for key in _EXTRA_KEYS:
+    # The known keys first (in the order a model writes them), then any other: a provider's
+    # field we do not know yet is judged by its JSON, never skipped.
+    others = sorted(k for k in extra if k not in _EXTRA_KEYS and k != "tool_calls")
+    for key in (*_EXTRA_KEYS, *others):
         value = extra.get(key)
         if key == "function_call" and isinstance(value, Mapping):
             parts.append(_tool_call(value.get("name"), value.get("arguments")))
+        elif key == "audio" and isinstance(value, Mapping):
+            # An audio answer (OpenAI): its transcript is judged, the audio meets the media
+            # policy.
+            parts.append({**value, "type": "audio"})
         elif value not in (None, "", [], {}):
             parts.append(plain(value))
     parsed = list(_field(message, "tool_calls") or ())
