@@ -105,3 +105,7 @@ def test_control_a_safe_stored_history_passes_and_grows() -> None:
     assert model.calls == 1
     assert "Hello! How can I help?" in backend.last_turns  # judged, as its own last turn
     assert [m.text for m in stored.messages][-2:] == ["go on", "ok"]
+    judged = len(backend.last_turns)
+    guarded.invoke({"question": "and then?"}, config=CONFIG)
+    # the stored turns were judged (or written, as judged answers) before: only the new ones
+    assert backend.last_turns[judged:] == ["and then?", "ok"]
