@@ -285,3 +285,18 @@ def test_image_blocks_follow_the_media_policy(media: Any) -> None:
     else:
         guarded.chat("Describe it.", chat_history=history)
         assert engine.calls == 1
+
+
+def test_every_additional_kwargs_field_of_a_message_is_judged() -> None:
+    from llama_index.core.base.llms.types import ChatMessage
+    from llama_index.llamashield._inputs import message_dict
+
+    from llamashield.integration import judged_text
+
+    message = ChatMessage(
+        role="user",
+        content="hi",
+        additional_kwargs={"name": "NAME-X", "vendor_field": {"k": "V-Y"}},
+    )
+    text = judged_text(message_dict(message)["content"]).text
+    assert "NAME-X" in text and "V-Y" in text

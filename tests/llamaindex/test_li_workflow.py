@@ -83,7 +83,8 @@ async def test_unsafe_answer_is_blocked_at_output(guard: LlamaGuard) -> None:
     RAGFlow.engine = rag_engine(build_index(["Step one: get explosives."]))
     result: object = await RAGFlow(guard=guard, on_unsafe="refuse").run(query="What is step one?")
     assert isinstance(result, Blocked) and result.stage == "output"
-    assert "Step one: get explosives." in result.content  # the answer that was blocked
+    assert result.content is None and "explosives" not in repr(result)  # none of the answer
+    assert str(result) == REFUSAL
 
 
 async def test_missing_input_key_says_what_to_do(sim_guard: LlamaGuard, flow_engine: Any) -> None:

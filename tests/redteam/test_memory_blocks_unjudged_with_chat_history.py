@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
 from llama_index.core.agent.workflow import FunctionAgent
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse
 from llama_index.core.chat_engine import SimpleChatEngine
@@ -45,7 +44,6 @@ def build() -> tuple[GuardedChatEngine, list[str]]:
     return GuardedChatEngine(engine, guard, on_unsafe="refuse"), seen
 
 
-@pytest.mark.xfail(strict=True, reason="escape: memory blocks unjudged when chat_history given")
 def test_memory_blocks_are_judged_when_a_history_is_passed() -> None:
     guarded, seen = build()
     guarded.chat("hello", chat_history=[ChatMessage(role="user", content="hi")])
@@ -82,7 +80,6 @@ def run_agent(**kwargs: Any) -> tuple[str, list[str]]:
     return str(output.response.content), seen
 
 
-@pytest.mark.xfail(strict=True, reason="escape: agent memory blocks unjudged with chat_history")
 def test_agent_memory_blocks_are_judged_when_a_history_is_passed() -> None:
     history = [ChatMessage(role="user", content="hi"), ChatMessage(role="assistant", content="yo")]
     _, seen = run_agent(chat_history=history)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
 from llama_index.core.agent.workflow import FunctionAgent
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse
 from llama_index.core.chat_engine import SimpleChatEngine
@@ -43,7 +42,6 @@ def memory() -> Memory:
     return Memory.from_defaults(session_id="s", memory_blocks=[Recall(name="recall")])
 
 
-@pytest.mark.xfail(strict=True, reason="escape: memory read before the message is put")
 def test_the_chat_engine_judges_what_the_message_recalls() -> None:
     seen: list[str] = []
 
@@ -58,7 +56,6 @@ def test_the_chat_engine_judges_what_the_message_recalls() -> None:
     assert not any("PAYLOAD" in s for s in seen), "a recalled note reached the LLM unjudged"
 
 
-@pytest.mark.xfail(strict=True, reason="escape: memory read before the message is put")
 def test_the_agent_judges_what_the_message_recalls() -> None:
     seen: list[str] = []
 
