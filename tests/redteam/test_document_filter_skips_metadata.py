@@ -11,12 +11,15 @@ title passes the filter."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from langchain_core.documents import Document
 from langchain_core.prompts import PromptTemplate, format_document
-from langchain_llamashield import LlamaGuardDocumentFilter
+from langchain_core.retrievers import BaseRetriever
+from langchain_llamashield import LlamaGuardCallbackHandler, LlamaGuardDocumentFilter
 
+from llamashield import UnsafeContentError
 from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
@@ -27,7 +30,6 @@ def documents() -> list[Document]:
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="escape: document metadata is never judged")
 def test_a_document_whose_metadata_is_unsafe_is_dropped() -> None:
     guard, _ = last_turn_guard()
     kept = LlamaGuardDocumentFilter(guard).compress_documents(documents(), "volcanoes?")
@@ -38,6 +40,34 @@ def test_a_document_whose_metadata_is_unsafe_is_dropped() -> None:
     shown = [format_document(d, prompt) for d in kept]  # what a stuff-documents chain sends
     assert not any("PAYLOAD" in s for s in shown), f"reaches the prompt: {shown}"
     assert len(akept) == 1
+
+
+class _Listed(BaseRetriever):
+    """Returns its documents whatever the query."""
+
+    docs: list[Document]
+
+    def _get_relevant_documents(self, query: str, **kwargs: Any) -> list[Document]:
+        return self.docs
+
+
+def test_the_callback_handler_aborts_on_unsafe_metadata() -> None:
+    guard, _ = last_turn_guard()
+    handler = LlamaGuardCallbackHandler(guard)
+    with pytest.raises(UnsafeContentError) as caught:
+        _Listed(docs=documents()).invoke("volcanoes?", config={"callbacks": [handler]})
+    assert caught.value.stage == "document"
+    with pytest.raises(UnsafeContentError):
+        asyncio.run(
+            _Listed(docs=documents()).ainvoke("volcanoes?", config={"callbacks": [handler]})
+        )
+
+
+def test_control_safe_metadata_passes() -> None:
+    guard, _ = last_turn_guard()
+    docs = documents()[:1]
+    assert LlamaGuardDocumentFilter(guard).compress_documents(docs, "q") == docs
+    assert _Listed(docs=docs).invoke("q", config={"callbacks": [LlamaGuardCallbackHandler(guard)]})
 
 
 def test_control_unsafe_page_content_is_dropped() -> None:

@@ -160,7 +160,7 @@ def plain(value: Any) -> Any:
     if isinstance(value, BaseMessage):
         return message_parts(value)
     if isinstance(value, Document):
-        return [value.page_content, value.metadata] if value.metadata else value.page_content
+        return document_content(value)
     if isinstance(value, PromptValue):
         return [message_parts(m) for m in value.to_messages()]
     if isinstance(value, Mapping):
@@ -168,6 +168,17 @@ def plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [plain(item) for item in value]
     return value
+
+
+def document_content(document: Document, *, without: str | None = None) -> Any:
+    """What a document brings to a prompt: its text, then its metadata (read as JSON), which
+    reaches the model wherever a chain formats documents with it (a ``document_prompt`` such as
+    ``"{title}: {page_content}"``, citations) and always reaches the retriever's consumer.
+
+    ``without`` leaves out one metadata key (the verdict a filter wrote there itself).
+    """
+    metadata = {key: item for key, item in document.metadata.items() if key != without}
+    return [document.page_content, plain(metadata)] if metadata else document.page_content
 
 
 def message_dict(message: BaseMessage, role: str | None = None) -> dict[str, Any]:
