@@ -14,7 +14,8 @@ from typing import Any
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
-from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig, RunnableSequence
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableSequence
+from langchain_core.runnables.base import RunnableBindingBase
 from langchain_core.runnables.history import RunnableWithMessageHistory
 
 from llamashield.integration import Call
@@ -29,7 +30,7 @@ def _with_history(runnable: Runnable[Any, Any]) -> RunnableWithMessageHistory | 
             return runnable
         if isinstance(runnable, RunnableSequence):
             runnable = runnable.first
-        elif isinstance(runnable, RunnableBinding):
+        elif isinstance(runnable, RunnableBindingBase):  # with_config, with_retry, ...
             runnable = runnable.bound
         else:
             return None
