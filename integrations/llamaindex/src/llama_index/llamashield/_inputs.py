@@ -87,7 +87,7 @@ def _media(kind: str, block: Any) -> dict[str, Any]:
 
 def _document_text(block: DocumentBlock) -> str | None:
     """A text document's content (never fetched: only inline data is read)."""
-    mime = block.document_mimetype or ""
+    mime = (block.document_mimetype or "").lower()  # MIME types are case-insensitive
     # A stream (IOBase) is not read here: reading would consume the caller's file.
     if not isinstance(block.data, bytes) or not mime.startswith(_TEXT_MIME_PREFIXES):
         return None
