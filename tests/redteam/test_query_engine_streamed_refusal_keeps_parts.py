@@ -10,7 +10,7 @@ blocked for. Sync and async alike."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import pytest
@@ -41,10 +41,10 @@ class StreamingPandasLike(BaseQueryEngine):
         }
 
     def _query(self, query_bundle: QueryBundle) -> StreamingResponse:
-        return StreamingResponse(iter(TOKENS), *self._parts())
+        return StreamingResponse((t for t in TOKENS), *self._parts())
 
     async def _aquery(self, query_bundle: QueryBundle) -> AsyncStreamingResponse:
-        async def tokens() -> AsyncIterator[str]:
+        async def tokens() -> AsyncGenerator[str, None]:
             for token in TOKENS:
                 yield token
 
