@@ -397,10 +397,13 @@ _TEXT_TYPES: Final = ("text/", "application/json", "application/xml", "applicati
 
 
 def _inline_text_file(part: Mapping[Any, Any], payload: Mapping[str, Any]) -> str | None:
-    """The decoded text of a base64 text file attached inline, in LangChain's (``base64`` and
-    ``mime_type``), OpenAI's (``file.file_data`` as a data URL) or Anthropic's (``source`` of
-    type ``base64`` with ``media_type``) shape; None for anything else (left to media)."""
+    """The decoded text of a base64 text file attached inline, in LangChain's (``base64``, or
+    v0 ``source_type``/``data``, with ``mime_type``), OpenAI's (``file.file_data`` as a data
+    URL) or Anthropic's (``source`` of type ``base64`` with ``media_type``) shape; None for
+    anything else (left to media)."""
     mime, data = part.get("mime_type") or part.get("media_type"), payload.get("base64")
+    if data is None and part.get("source_type") == "base64":
+        data = payload.get("data")  # LangChain's v0 shape: {"source_type": "base64", "data"}
     source, file = payload.get("source"), payload.get("file")
     if isinstance(source, Mapping) and source.get("type") == "base64":
         mime, data = source.get("media_type"), source.get("data")

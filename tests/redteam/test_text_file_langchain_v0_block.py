@@ -12,7 +12,6 @@ import base64
 from typing import Any
 
 import langchain_llamashield  # noqa: F401  (registers the LangChain message reader)
-import pytest
 from langchain_core.messages import HumanMessage
 
 from tests._support.last_turn import TRIGGER, last_turn_guard
@@ -27,7 +26,6 @@ V0_FILE: dict[str, Any] = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="escape: LangChain v0 text file (source_type/data) is media")
 def test_a_v0_inline_text_file_is_judged_as_text() -> None:
     guard, _ = last_turn_guard(media="text_only")
     content: list[str | dict[Any, Any]] = [{"type": "text", "text": "summarize this file"}, V0_FILE]
