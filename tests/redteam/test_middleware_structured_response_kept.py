@@ -40,7 +40,6 @@ def _agent(strategy: str, text: str) -> Any:
     return create_agent(model, tools=[], response_format=response_format, middleware=[guard])
 
 
-@pytest.mark.xfail(strict=True, reason="escape: structured_response keeps the blocked answer")
 @pytest.mark.parametrize("how", ["invoke", "ainvoke"])
 @pytest.mark.parametrize("strategy", ["tool", "provider"])
 def test_a_refused_structured_answer_leaves_no_structured_response(strategy: str, how: str) -> None:

@@ -599,8 +599,13 @@ class LlamaGuardMiddleware(ParsedOnUnsafe, AgentMiddleware[AgentState[Any], Any]
         stage, content, verdict = blocked
 
         def answered(message: AIMessage) -> ModelResponse[Any]:
-            result[index] = self._sealing(message)
-            return ModelResponse(result, response.structured_response)
+            # Nothing derived from the blocked answer stays: a structured response parsed from
+            # it, and the tool messages answering the calls it no longer makes (ToolStrategy's
+            # "Returned structured response: ...").
+            kept = {call["id"] for call in message.tool_calls}
+            tail = [m for m in result[index + 1 :]
+                    if not isinstance(m, ToolMessage) or m.tool_call_id in kept]  # fmt: skip
+            return ModelResponse([*result[:index], self._sealing(message), *tail], None)
 
         def marked(marker: dict[str, Any]) -> dict[str, Any]:
             return {**answer.response_metadata, METADATA_KEY: {**marker, "tool_calls": calls}}
