@@ -48,17 +48,7 @@ def _answer(how: str) -> tuple[str, Any]:
     return asyncio.run(run())
 
 
-ESCAPE = "escape: a streamed refusal keeps the retrieved sources"
-
-
-@pytest.mark.parametrize(
-    "how",
-    [
-        "chat",
-        pytest.param("stream_chat", marks=pytest.mark.xfail(strict=True, reason=ESCAPE)),
-        pytest.param("astream_chat", marks=pytest.mark.xfail(strict=True, reason=ESCAPE)),
-    ],
-)
+@pytest.mark.parametrize("how", ["chat", "stream_chat", "astream_chat"])
 def test_a_refusal_carries_no_source_of_the_unsafe_answer(how: str) -> None:
     text, response = _answer(how)
     assert "can't help" in text and not leaks(text)

@@ -64,7 +64,6 @@ def _refused(how: str) -> tuple[str, Any]:
     return asyncio.run(run())
 
 
-@pytest.mark.xfail(strict=True, reason="escape: a streamed refusal keeps sources and metadata")
 @pytest.mark.parametrize("how", ["sync", "async"])
 def test_a_streamed_refusal_carries_nothing_of_the_unsafe_answer(how: str) -> None:
     text, response = _refused(how)

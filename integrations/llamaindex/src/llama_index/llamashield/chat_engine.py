@@ -213,11 +213,20 @@ class GuardedChatEngine(GuardedEngine[BaseChatEngine], BaseChatEngine):
             return inner
         self._turn = stream = StreamTurn(self._engine, turn.before, turn.records, inner)
         moderation = StreamModeration(context=turn.context, window=self._window)
+        relayed: list[GuardedStreamingResponse] = []
+
+        def released() -> None:  # judged safe to its end: its sources go out with it
+            relayed[0].sources.extend(inner.sources)
+            relayed[0].source_nodes.extend(inner.source_nodes)
+
         answer = moderated_answer(
             tokens_of(inner), moderation, self._shield, turn.records, _Chunks(),
             stopped=lambda: stream.settled,  # a later turn took this one back out: it is over
+            released=released,
         )  # fmt: skip
-        return GuardedStreamingResponse.relaying(drive(answer, self._shield.guard), inner, stream)
+        tokens = drive(answer, self._shield.guard)
+        relayed.append(GuardedStreamingResponse.relaying(tokens, None, stream))
+        return relayed[0]
 
     # -- history --------------------------------------------------------------------------
 

@@ -175,16 +175,26 @@ class GuardedQueryEngine(GuardedEngine[BaseQueryEngine], BaseQueryEngine):
     def _moderated_stream(
         self, question: str, response: StreamingResponse | AsyncStreamingResponse, records: Records
     ) -> StreamingResponse | AsyncStreamingResponse:
-        """The same kind of streaming response, releasing only judged text."""
-        metadata = _metadata_with(response, records)
+        """The same kind of streaming response, releasing only judged text; the answer's
+        sources and metadata (its raw material) join it once it was judged safe to its end."""
+        full = _metadata_with(response, records)
+        record = full[METADATA_KEY]
+        sources = list(response.source_nodes)
+        streamed: list[StreamingResponse | AsyncStreamingResponse] = []
+
+        def released() -> None:
+            streamed[0].source_nodes.extend(sources)
+            streamed[0].metadata = {**full, METADATA_KEY: record}
+
         moderation = StreamModeration(context=[{"role": "user", "content": question}],
                                       window=self._window)  # fmt: skip
         plan = moderated_answer(
-            tokens_of(response), moderation, self._shield, metadata[METADATA_KEY]
+            tokens_of(response), moderation, self._shield, record, released=released
         )
         drive = stream_plan if isinstance(response, StreamingResponse) else astream_plan
         tokens = drive(plan, self._shield.guard)
-        return _streaming_response(tokens, list(response.source_nodes), metadata)
+        streamed.append(_streaming_response(tokens, [], {METADATA_KEY: record}))
+        return streamed[0]
 
 
 def _response_content(response: RESPONSE_TYPE) -> Any:
