@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.base.response.schema import Response
 from llama_index.core.callbacks import CallbackManager
@@ -36,7 +35,6 @@ class Recording(BaseQueryEngine):
         return self._query(query_bundle)
 
 
-@pytest.mark.xfail(strict=True, reason="escape: QueryBundle.image_path passes media='block'")
 def test_a_query_image_meets_the_media_policy() -> None:
     inner = Recording()
     engine = GuardedQueryEngine(inner, last_turn_guard(media="block")[0], on_unsafe="refuse")

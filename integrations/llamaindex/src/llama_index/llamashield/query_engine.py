@@ -119,9 +119,13 @@ class GuardedQueryEngine(GuardedEngine[BaseQueryEngine], BaseQueryEngine):
 
     def _plan(self, query_bundle: QueryBundle) -> Plan[RESPONSE_TYPE]:
         records: Records = {}
-        question = query_bundle.query_str
+        question: Any = query_bundle.query_str
+        if query_bundle.image_path:
+            # The image a multi-modal engine queries with meets the guard's media policy (a
+            # media part: no file is read unless the guard's media_root allows it).
+            question = [question, {"type": "image", "path": query_bundle.image_path}]
         if self._shield.check_input:
-            (verdict,) = yield Judge([question])
+            (verdict,) = yield Judge([[{"role": "user", "content": question}]])
             records["input"] = verdict_metadata(verdict, stage="input")
             if not verdict.safe:
                 blocked = self._shield.blocked(verdict, "input", question)
