@@ -51,13 +51,9 @@ SPELLINGS: dict[str, Callable[[Runnable[Any, Any]], Runnable[Any, Any]]] = {
     "assign_first": lambda h: RunnablePassthrough.assign(extra=lambda _: 1) | h,
     "with_fallbacks": lambda h: h.with_fallbacks([h]),
 }
-ESCAPE = "escape: the stored history behind another step or wrapper is not judged"
 
 
-@pytest.mark.parametrize(
-    "spelling",
-    [pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=ESCAPE)) for s in SPELLINGS],
-)
+@pytest.mark.parametrize("spelling", sorted(SPELLINGS))
 def test_the_stored_history_is_judged_wherever_the_chain_starts(spelling: str) -> None:
     history, model = _history_chain()
     guarded = guard_runnable(SPELLINGS[spelling](history), last_turn_guard()[0], on_unsafe="refuse")

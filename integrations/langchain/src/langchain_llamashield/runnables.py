@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from langchain_llamashield._buffered_callbacks import CallbackBuffer, without_event_streams
 from langchain_llamashield._child_callbacks import refuse_attached_callbacks, without_live_tokens
-from langchain_llamashield._history import history_read
+from langchain_llamashield._history import history_read, stores_of
 from langchain_llamashield._inputs import (
     answer_conversation,
     input_conversation,
@@ -281,6 +281,8 @@ class GuardedRunnable(_GuardRunnableBase):
     _policy: UnsafePolicy = PrivateAttr()
     # The input variables the wrapped prompt template places as messages (with their roles).
     _history: frozenset[str] = PrivateAttr(default=frozenset())
+    # What loads a stored chat history inside the wrapped runnable (judged before it runs).
+    _stores: tuple[Any, ...] = PrivateAttr(default=())
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
@@ -293,6 +295,7 @@ class GuardedRunnable(_GuardRunnableBase):
         super().model_post_init(context)
         self._policy = UnsafePolicy.parse(self.on_unsafe, self.refusal)
         self._history = template_history(self.runnable)
+        self._stores = stores_of(self.runnable)
         if not (self.check_input or self.check_output):
             raise ValueError(
                 "guard_runnable() with check_input=False and check_output=False guards nothing"
@@ -330,7 +333,7 @@ class GuardedRunnable(_GuardRunnableBase):
             if self.check_input:
                 raise
             context = []
-        read = history_read(self.runnable, config) if self.check_input else None
+        read = history_read(self._stores, config) if self.check_input else None
         if read is None:
             return context
         stored: list[BaseMessage] = yield read
