@@ -34,12 +34,11 @@ PACKAGING = ROOT / ".venv-packaging"
 NEMO_PACKAGES = ["nemoguardrails==0.24.1", "langchain", "langchain-community", "langchain-openai"]
 
 # The branch coverage (%) each part keeps under `dev.py test`: what the suite reached when the
-# gate was set, rounded down (src 95.2 with only the core's own tests and tests/local, measured
-# with `coverage run`; langchain 91.5, llamaindex 92.1 to 92.7: some branches depend on timing,
-# so src and llamaindex keep a point of slack). Raise a figure as tests are added; never lower
-# one to let a change in.
-COVERAGE_GATES = {"src/llamashield/*": 94, "integrations/langchain/*": 91,
-                  "integrations/llamaindex/*": 91}  # fmt: skip
+# gate was set, rounded down (a full run of 2026-12-07: src 95, langchain 94, llamaindex 93,
+# measured with `coverage run`; some branches depend on timing, so each keeps a point of
+# slack). Raise a figure as tests are added; never lower one to let a change in.
+COVERAGE_GATES = {"src/llamashield/*": 94, "integrations/langchain/*": 93,
+                  "integrations/llamaindex/*": 92}  # fmt: skip
 
 # The engine lane (tests/engines/, marker "vllm") runs a real vLLM server, in a venv of its own so
 # the fast suite's venv never carries vLLM's 3.4 GB.
