@@ -34,11 +34,11 @@ PACKAGING = ROOT / ".venv-packaging"
 NEMO_PACKAGES = ["nemoguardrails==0.24.1", "langchain", "langchain-community", "langchain-openai"]
 
 # The branch coverage (%) each part keeps under `dev.py test`: what the suite reached when the
-# gate was set, rounded down (src 86.3, langchain 91.5, llamaindex 92.1 to 92.7: some branches
-# depend on timing, so that one keeps a point of slack). Raise a figure as tests are added; never
-# lower one to let a change in. The aim is 90 everywhere: src/ is not there yet.
-COVERAGE_GATES = {"src/llamashield/*": 86, "integrations/langchain/*": 91,
-                  "integrations/llamaindex/*": 91}  # fmt: skip
+# gate was set, rounded down (a full run of 2026-12-07: src 95, langchain 94, llamaindex 93,
+# measured with `coverage run`; some branches depend on timing, so each keeps a point of
+# slack). Raise a figure as tests are added; never lower one to let a change in.
+COVERAGE_GATES = {"src/llamashield/*": 94, "integrations/langchain/*": 93,
+                  "integrations/llamaindex/*": 92}  # fmt: skip
 
 # The engine lane (tests/engines/, marker "vllm") runs a real vLLM server, in a venv of its own so
 # the fast suite's venv never carries vLLM's 3.4 GB.
@@ -159,8 +159,11 @@ def test(extra: list[str]) -> None:
         run(PY, "-m", "pytest", *extra)
         return
     # A full run is gated on branch coverage: in all ([tool.coverage.report] fail_under in
-    # pyproject.toml), then each of src/ and the two adapters on its own.
-    run(PY, "-m", "pytest", "-q", "--cov", "--cov-report=term:skip-covered")
+    # pyproject.toml), then each of src/ and the two adapters on its own. `coverage run`, not
+    # `pytest --cov`: pytest imports llamashield's own pytest11 plugin (and so the package)
+    # before pytest-cov starts, which left the module-level lines of the core unmeasured.
+    run(PY, "-m", "coverage", "run", "-m", "pytest", "-q")
+    run(PY, "-m", "coverage", "report")
     for part, least in COVERAGE_GATES.items():
         print(f"branch coverage of {part}: ", end="", flush=True)
         run(PY, "-m", "coverage", "report", f"--include={part}", f"--fail-under={least}",

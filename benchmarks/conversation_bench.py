@@ -93,7 +93,8 @@ def first_sight(url: str, rounds: int) -> list[tuple[str, str, str, str]]:
     )
 
     async def on_one_loop() -> tuple[list[float], list[float]]:
-        last_times, whole_times = [], []
+        last_times: list[float] = []
+        whole_times: list[float] = []
         for _ in range(3):  # warm-up: the loop's client and connections
             await guard.acheck(history())
         for round_ in range(rounds * 3):

@@ -14,6 +14,7 @@ import time
 
 import httpx
 import together
+from together.types.chat import ChatCompletionUserMessageParam
 
 from benchmarks._common import interleaved, print_table, server_process
 from llamashield import LlamaGuard
@@ -21,7 +22,10 @@ from llamashield.backends import OpenAICompatibleBackend, TogetherBackend
 
 MODEL = "meta-llama/LlamaGuard-2-8b"
 KEY = "bench-key"
-MESSAGES = [{"role": "user", "content": "How do I bake bread?"}]
+# Typed as the SDK types its messages (a plain list of dicts is what the guard takes too).
+MESSAGES: list[ChatCompletionUserMessageParam] = [
+    {"role": "user", "content": "How do I bake bread?"}
+]
 
 
 def per_check_overhead(url: str) -> list[tuple[str, str, str, str]]:
@@ -40,7 +44,7 @@ def per_check_overhead(url: str) -> list[tuple[str, str, str, str]]:
                 model=MODEL,
                 messages=MESSAGES,
                 max_tokens=20,
-                temperature=0.0,  # type: ignore[arg-type]
+                temperature=0.0,
             ),
             "httpx_chat": lambda: raw.post(
                 f"{url}/v1/chat/completions", json=chat_body, headers=headers

@@ -24,10 +24,9 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "local")]  # the shared tiny-model builder
+sys.path.insert(0, str(ROOT))  # benchmarks/ and tests/ (the shared tiny-model builder)
 
 import torch  # noqa: E402
-from tiny_llama import build_model, force_transitions, save_guard  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from benchmarks._common import print_table  # noqa: E402
@@ -35,6 +34,7 @@ from benchmarks._word_tokenizer import EOS, WORDS, build_tokenizer, sample_promp
 from llamashield import LlamaGuard  # noqa: E402
 from llamashield._parser import parse_answer  # noqa: E402
 from llamashield.backends.transformers import TransformersBackend  # noqa: E402
+from tests.local.tiny_llama import build_model, force_transitions, save_guard  # noqa: E402
 
 BATCH = 64
 PER_GROUP = 3  # messages per length group in the one-at-a-time comparisons

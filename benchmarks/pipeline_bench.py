@@ -28,10 +28,10 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,7 @@ class Pipeline:
             base_url=f"{url}/v1",
             api_key="bench",
             model=CHAT_MODEL,
-            max_retries=0,  # type: ignore[arg-type]
+            max_retries=0,
         )
         self.chain = prompt | model
         backend = OpenAICompatibleBackend(f"{url}/v1", MODEL)
@@ -78,7 +78,7 @@ class Pipeline:
         self.guarded = guard_runnable(self.chain, self.guard)
         self.parallel = guard_runnable(self.chain, self.guard, parallel=True)
         self.inputs = {"question": QUESTION}
-        answer = self.chain.invoke(self.inputs).content
+        answer = self.chain.invoke(self.inputs).text
         user = [{"role": "user", "content": QUESTION}]
         both = [*user, {"role": "assistant", "content": answer}]
         self.bodies = [self._body(user), self._body(both)]
@@ -237,8 +237,8 @@ def sweep(quick: bool) -> list[Row]:
             pipe = Pipeline(url)
             rounds, per_round = (3, 3) if quick else (7, 5) if latency >= 0.05 else (25, 10)
             t = paired(
-                {"seq": lambda p=pipe: p.guarded.invoke(p.inputs),
-                 "par": lambda p=pipe: p.parallel.invoke(p.inputs)},
+                {"seq": partial(pipe.guarded.invoke, pipe.inputs),
+                 "par": partial(pipe.parallel.invoke, pipe.inputs)},
                 "seq", rounds, per_round,
             )  # fmt: skip
             rows.append((f"parallel vs sequential @ {latency * 1000:g} ms",
@@ -393,4 +393,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

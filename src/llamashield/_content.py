@@ -131,8 +131,8 @@ _PARTS: Final[dict[str, _Part]] = {
     "image": _Part(media=_IMAGE_KEYS, kind="image"),
     "image_url": _Part(media=_IMAGE_KEYS, kind="image"),
     "input_image": _Part(media=_IMAGE_KEYS, kind="image"),
-    "audio": _Part(media=_FILE_KEYS, kind="audio"),
-    "input_audio": _Part(media=_FILE_KEYS, kind="audio"),
+    "audio": _Part(text=("transcript",), media=_FILE_KEYS, kind="audio"),
+    "input_audio": _Part(text=("transcript",), media=_FILE_KEYS, kind="audio"),
     "file": _Part(media=_FILE_KEYS, kind="file"),
     "input_file": _Part(media=_FILE_KEYS, kind="file"),
     "video": _Part(media=_FILE_KEYS, kind="video"),
@@ -289,7 +289,7 @@ class _Walker:
             elif value is not None:
                 self.texts.append(_dump(self.plain(value, depth + 1)))
         payload = {k: part[k] for k in spec.media if part.get(k) is not None}
-        consumed = bool(payload) and self._payload_as_text(kind, payload, depth)
+        consumed = bool(payload) and self._payload_as_text(kind, part, payload, depth)
         if not consumed and (payload or spec.kind is not None):
             self.media.append(MediaPart(spec.kind or "file", f"{kind} part", part))
         handled = {*spec.text, *spec.json, *spec.media}
@@ -307,8 +307,15 @@ class _Walker:
                 # Names, captions, text sources and unknown keys around the payload.
                 self.texts.append(_dump(self.plain(rest, depth)))
 
-    def _payload_as_text(self, kind: str, payload: Mapping[str, Any], depth: int) -> bool:
-        """Judge a payload that is text in disguise (a text document); False if it is media."""
+    def _payload_as_text(
+        self, kind: str, part: Mapping[Any, Any], payload: Mapping[str, Any], depth: int
+    ) -> bool:
+        """Judge a payload that is text in disguise (a text document, an inline text file: a
+        chat model reads it as text); False if it is media."""
+        inline = _inline_text_file(part, payload)
+        if inline is not None:
+            self.texts.append(inline)
+            return True
         if kind == "document" and set(payload) == {"source"}:
             source = payload["source"]
             if isinstance(source, str):
@@ -382,6 +389,30 @@ def _decoded(data: bytes | bytearray | memoryview) -> str:
         return bytes(data).decode("utf-8")
     except UnicodeDecodeError:
         raise UnjudgeableContent("bytes that are not UTF-8 text cannot be judged") from None
+
+
+# Files a chat model reads as text when they are attached inline.
+_TEXT_TYPES: Final = ("text/", "application/json", "application/xml", "application/x-yaml",
+                      "application/yaml", "application/x-ndjson")  # fmt: skip
+
+
+def _inline_text_file(part: Mapping[Any, Any], payload: Mapping[str, Any]) -> str | None:
+    """The decoded text of a base64 text file attached inline, in LangChain's (``base64``, or
+    v0 ``source_type``/``data``, with ``mime_type``), OpenAI's (``file.file_data`` as a data
+    URL) or Anthropic's (``source`` of type ``base64`` with ``media_type``) shape; None for
+    anything else (left to media)."""
+    mime, data = part.get("mime_type") or part.get("media_type"), payload.get("base64")
+    if data is None and part.get("source_type") == "base64":
+        data = payload.get("data")  # LangChain's v0 shape: {"source_type": "base64", "data"}
+    source, file = payload.get("source"), payload.get("file")
+    if isinstance(source, Mapping) and source.get("type") == "base64":
+        mime, data = source.get("media_type"), source.get("data")
+    url = file.get("file_data") if isinstance(file, Mapping) else payload.get("file_data")
+    if isinstance(url, str) and url.startswith("data:") and ";base64," in url:
+        mime, _, data = url[5:].partition(";base64,")
+    if not (isinstance(mime, str) and mime.lower().startswith(_TEXT_TYPES)):
+        return None
+    return _base64_text(data)
 
 
 def _base64_text(value: Any) -> str | None:

@@ -11,6 +11,7 @@ with the adapters.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ __all__ = [
     "register_message_reader",
 ]
 
+logger = logging.getLogger("llamashield")
+
 Role = Literal["user", "agent"]
 
 _ROLE_ALIASES: dict[str, Role] = {
@@ -53,12 +56,15 @@ _FRAMEWORK_ROLES = frozenset({"human", "ai"})
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _LINE_BREAK = re.compile("\r\n?|[\u2028\u2029]")
-# Structure of the Llama Guard prompts that message text must never reproduce.
+# Structure of the Llama Guard prompts that message text must never reproduce. The
+# whitespace runs are possessive (``\s*+``): two plain ``\s*`` around an optional ``/`` try
+# every split of a long run, quadratic in it ("<" and 100,000 spaces: minutes, before any
+# deadline applies); possessive, the same matches in linear time.
 _MARKERS = re.compile(
-    r"<\s*(/?)\s*(BEGIN|END)(\s+(?:UNSAFE\s+CONTENT\s+CATEGORIES|CONVERSATION))\s*>",
+    r"<\s*+(/?)\s*+(BEGIN|END)(\s+(?:UNSAFE\s+CONTENT\s+CATEGORIES|CONVERSATION))\s*>",
     re.IGNORECASE,
 )
-_INST = re.compile(r"\[\s*(/?)\s*INST\s*\]", re.IGNORECASE)
+_INST = re.compile(r"\[\s*+(/?)\s*+INST\s*\]", re.IGNORECASE)
 _SPECIAL_TOKEN = re.compile(r"<\|([^|<>]{0,64})\|>")
 _LLAMA2_TOKEN = re.compile(r"</?s>", re.IGNORECASE)
 _ROLE_LINE = re.compile(r"^([ \t]*)(User|Agent)([ \t]*):", re.IGNORECASE | re.MULTILINE)
@@ -157,8 +163,31 @@ def _reader_for(kind: type) -> MessageReader | None:
         return _FOUND[kind]
     except KeyError:
         found = next((_READERS[k] for k in kind.__mro__ if k in _READERS), None)
+        if found is None and _load_adapters():
+            return _reader_for(kind)  # an adapter just registered its readers
         _FOUND[kind] = found
         return found
+
+
+_adapters_loaded = False
+
+
+def _load_adapters() -> bool:
+    """Import the installed adapters once (entry points ``llamashield.adapters``), so a
+    framework's messages are read without the user importing its adapter first; True if this
+    call loaded them."""
+    global _adapters_loaded
+    if _adapters_loaded:
+        return False
+    _adapters_loaded = True
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="llamashield.adapters"):
+        try:
+            entry.load()
+        except Exception:  # a broken adapter install: its messages stay unread (judged as JSON)
+            logger.debug("llamashield: adapter %s failed to load", entry.value, exc_info=True)
+    return True
 
 
 def _message_fields(message: Any, index: int) -> tuple[str, list[Any]]:

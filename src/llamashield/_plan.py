@@ -50,7 +50,7 @@ import contextvars
 import inspect
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -73,6 +73,21 @@ def _not_emittable(step: Step) -> None:
             "a plan driven by run_plan/arun_plan cannot Emit: drive it with stream_plan/"
             "astream_plan to hand items to a consumer"
         )
+
+
+def _source(
+    items: Any,
+    step: steps.Stream,
+    moderate: Callable[..., Any],
+    guard: LlamaGuard,
+    iterate: Callable[[Any], Any],
+) -> StreamSource:
+    """An opened stream, moderated window by window when the step asks (``moderate_stream`` or
+    ``amoderate_stream``, the driver's)."""
+    if step.moderation is None:
+        return StreamSource(iterate(items))
+    moderated = moderate(items, guard, **step.moderation.options())
+    return StreamSource(iterate(moderated), moderated)
 
 
 # -- sync ---------------------------------------------------------------------------------------
@@ -142,11 +157,7 @@ class _SyncResources:
         from llamashield.streaming import moderate_stream
 
         items = step.open.sync(*step.open.args, **step.open.kwargs)
-        moderated = None
-        if step.moderation is not None:
-            moderated = moderate_stream(items, self.guard, **step.moderation.options())
-            items = moderated
-        source = StreamSource(iter(items), moderated)
+        source = _source(items, step, moderate_stream, self.guard, iter)
         self.sources.append(source)
         return source
 
@@ -171,7 +182,7 @@ class _SyncResources:
             self._close(self.sources[-1])
 
 
-def _driven(stepper: _Stepper, guard: LlamaGuard, *, emits: bool) -> Iterator[Any]:
+def _driven(stepper: _Stepper, guard: LlamaGuard, *, emits: bool) -> Generator[Any, None, None]:
     """Perform a plan's steps with sync I/O; yield what it emits (only when ``emits``)."""
     resources = _SyncResources(guard)
     try:
@@ -197,7 +208,7 @@ def run_plan(plan: Plan[R], guard: LlamaGuard) -> R:
     return stepper.value  # type: ignore[no-any-return]
 
 
-def stream_plan(plan: Plan[Any], guard: LlamaGuard) -> Iterator[Any]:
+def stream_plan(plan: Plan[Any], guard: LlamaGuard) -> Generator[Any, None, None]:
     """Drive ``plan`` with sync I/O; yield what it emits."""
     return _driven(_Stepper(plan), guard, emits=True)
 
@@ -247,11 +258,7 @@ class _AsyncResources:
 
         opened = (step.open.async_ or step.open.sync)(*step.open.args, **step.open.kwargs)
         items = await opened if inspect.isawaitable(opened) else opened
-        moderated = None
-        if step.moderation is not None:
-            moderated = amoderate_stream(items, self.guard, **step.moderation.options())
-            items = moderated
-        source = StreamSource(aiter(items), moderated)
+        source = _source(items, step, amoderate_stream, self.guard, aiter)
         self.sources.append(source)
         return source
 
@@ -272,7 +279,9 @@ class _AsyncResources:
                 await aclose()
 
 
-async def _adriven(stepper: _Stepper, guard: LlamaGuard, *, emits: bool) -> AsyncIterator[Any]:
+async def _adriven(
+    stepper: _Stepper, guard: LlamaGuard, *, emits: bool
+) -> AsyncGenerator[Any, None]:
     """Perform a plan's steps with async I/O; yield what it emits (only when ``emits``)."""
     resources = _AsyncResources(guard)
     try:
@@ -298,7 +307,7 @@ async def arun_plan(plan: Plan[R], guard: LlamaGuard) -> R:
     return stepper.value  # type: ignore[no-any-return]
 
 
-def astream_plan(plan: Plan[Any], guard: LlamaGuard) -> AsyncIterator[Any]:
+def astream_plan(plan: Plan[Any], guard: LlamaGuard) -> AsyncGenerator[Any, None]:
     """Drive ``plan`` with async I/O; yield what it emits."""
     return _adriven(_Stepper(plan), guard, emits=True)
 

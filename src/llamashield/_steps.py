@@ -123,6 +123,7 @@ class StreamModeration:
 
     context: str | Sequence[Any] | None = None
     text: Callable[[Any], str] | None = None
+    media: Callable[[Any], Sequence[Any]] | None = None
     window: WindowSpec = "sentence"
     min_window_chars: int = 16
     max_window_chars: int = 400

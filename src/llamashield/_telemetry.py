@@ -75,6 +75,25 @@ _DURATION = (
 _DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                      2.5, 5.0, 10.0, 30.0)  # fmt: skip
 
+# The counters, by ``Telemetry`` attribute: metric name, unit and description (each one is
+# listed in docs/production.md).
+_COUNTERS = {
+    "categories": ("llamashield.check.categories", "{category}",
+                   "Categories the model flagged, one count per code, by whether it blocks"),
+    "cache": ("llamashield.cache.lookups", "{lookup}",
+              "Verdict cache lookups, by llamashield.cache.result (hit or miss)"),
+    "errors": ("llamashield.backend.errors", "{error}",
+               "Failed backend calls and checks decided without one, by error.type"),
+    "breaker": ("llamashield.breaker.transitions", "{transition}",
+                "Circuit breaker state changes, by the state entered"),
+    "stream_windows": ("llamashield.stream.windows", "{window}",
+                       "Stream windows judged, by outcome"),
+    "stream_held": ("llamashield.stream.held_back", "{char}",
+                    "Characters held back from the consumer until their window was judged"),
+    "stream_withheld": ("llamashield.stream.withheld", "{char}",
+                        "Characters never released because the stream was blocked"),
+}  # fmt: skip
+
 # The stage a component is judging, set around its guard call (``stage_scope``); a check outside
 # one takes the stage its role implies (user: input, agent: output).
 _STAGE: ContextVar[str | None] = ContextVar("llamashield_stage", default=None)
@@ -185,6 +204,15 @@ class Telemetry:
     """The tracer and the instruments, made once from the global providers (proxies until the
     application sets real ones, so the order of set-up does not matter)."""
 
+    # One counter per entry of _COUNTERS, made in __init__.
+    categories: Counter
+    cache: Counter
+    errors: Counter
+    breaker: Counter
+    stream_windows: Counter
+    stream_held: Counter
+    stream_withheld: Counter
+
     def __init__(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
         # Explicit providers are for benchmarks and tests that compare set-ups in one process;
         # the guard's own instance reads the global ones.
@@ -213,10 +241,9 @@ class Telemetry:
             "llamashield", __version__, tracer_provider=tracer_provider
         )
         meter = metrics.get_meter("llamashield", __version__, meter_provider=meter_provider)
-        self.categories: Counter = meter.create_counter(
-            "llamashield.check.categories", unit="{category}",
-            description="Categories the model flagged, one count per code, by whether it blocks",
-        )  # fmt: skip
+        for attribute, (name, unit, description) in _COUNTERS.items():
+            counter = meter.create_counter(name, unit=unit, description=description)
+            setattr(self, attribute, counter)
         try:
             self.duration: Histogram = meter.create_histogram(
                 "llamashield.check.duration", unit="s", description=_DURATION,
@@ -226,30 +253,6 @@ class Telemetry:
             self.duration = meter.create_histogram(
                 "llamashield.check.duration", unit="s", description=_DURATION
             )
-        self.cache: Counter = meter.create_counter(
-            "llamashield.cache.lookups", unit="{lookup}",
-            description="Verdict cache lookups, by llamashield.cache.result (hit or miss)",
-        )  # fmt: skip
-        self.errors: Counter = meter.create_counter(
-            "llamashield.backend.errors", unit="{error}",
-            description="Failed backend calls and checks decided without one, by error.type",
-        )  # fmt: skip
-        self.breaker: Counter = meter.create_counter(
-            "llamashield.breaker.transitions", unit="{transition}",
-            description="Circuit breaker state changes, by the state entered",
-        )  # fmt: skip
-        self.stream_windows: Counter = meter.create_counter(
-            "llamashield.stream.windows", unit="{window}",
-            description="Stream windows judged, by outcome",
-        )  # fmt: skip
-        self.stream_held: Counter = meter.create_counter(
-            "llamashield.stream.held_back", unit="{char}",
-            description="Characters held back from the consumer until their window was judged",
-        )  # fmt: skip
-        self.stream_withheld: Counter = meter.create_counter(
-            "llamashield.stream.withheld", unit="{char}",
-            description="Characters never released because the stream was blocked",
-        )  # fmt: skip
 
     def live(self) -> bool:
         """Whether anything would record: a real tracer or meter provider is set.

@@ -97,6 +97,7 @@ class Window(Generic[T]):
     start: int = 0
     end: int = 0
     final: bool = False
+    has_media: bool = False  # an item of it carried media (judged even without new words)
 
     @property
     def size(self) -> int:
@@ -173,17 +174,23 @@ class StreamWindows(Generic[T]):
         self._next_index = 1
         self._open_pieces: list[str] = []
         self._joined: str | None = ""
+        self._media: list[tuple[int, Any]] = []  # (answer length when fed, media part)
 
     # -- inputs -----------------------------------------------------------------------------
 
-    def feed(self, item: T, text: str) -> Schedule[T]:
-        """Add one chunk; return the windows to judge now (none or one; none once blocked)."""
+    def feed(self, item: T, text: str, media: Sequence[Any] = ()) -> Schedule[T]:
+        """Add one chunk (its text, and its media parts: images... a model streamed, which the
+        guard's media policy decides with the text); return the windows to judge now (none or
+        one; none once blocked)."""
         self._require_open()
         if text:
             self._answer.append(text)
             self._open_pieces.append(text)
             self._length += len(text)
             self._joined = None
+        if media:
+            self._media.extend((self._length, part) for part in media)
+            self._open.has_media = True
         if self.shadow:
             self._released_end = self._length
         else:
@@ -211,7 +218,7 @@ class StreamWindows(Generic[T]):
             tail = self._merge(self._queued, tail)
             self._queued = None
         tail.final = True
-        if not tail.items and not tail.size:
+        if not tail.items and not tail.size and not tail.has_media:
             return Schedule(release=self._collect())
         return self._schedule(tail, force=True)
 
@@ -265,7 +272,9 @@ class StreamWindows(Generic[T]):
             # Earlier text was judged with its own window; keeping only the recent part keeps
             # the prompt inside the model's context without skipping any new text.
             answer = answer[-max(self.max_context_chars, window.size) :]
-        return [*self.context, {"role": "assistant", "content": answer}]
+        parts = [part for fed, part in self._media if fed <= window.end]
+        content = [{"type": "text", "text": answer}, *parts] if parts else answer
+        return [*self.context, {"role": "assistant", "content": content}]
 
     # -- internals --------------------------------------------------------------------------
 
@@ -298,10 +307,12 @@ class StreamWindows(Generic[T]):
 
     @staticmethod
     def _merge(first: Window[T], second: Window[T]) -> Window[T]:
-        return Window(first.index, [*first.items, *second.items], first.start, second.end)
+        items = [*first.items, *second.items]
+        media = first.has_media or second.has_media
+        return Window(first.index, items, first.start, second.end, has_media=media)
 
     def _schedule(self, window: Window[T], *, force: bool) -> Schedule[T]:
-        if not self.text[window.start : window.end].strip():
+        if not self.text[window.start : window.end].strip() and not window.has_media:
             # No new words: everything before was judged already, nothing to ask the guard.
             self._judged[window.index] = window
             return Schedule(release=self._collect())
@@ -341,6 +352,7 @@ class _ModeratedStreamBase(Generic[T]):
         *,
         context: str | Sequence[Any] | None,
         text: Callable[[T], str] | None,
+        media: Callable[[T], Sequence[Any]] | None,
         window: WindowSpec,
         min_window_chars: int,
         max_window_chars: int,
@@ -360,6 +372,7 @@ class _ModeratedStreamBase(Generic[T]):
             shadow=getattr(guard, "shadow", False),
         )
         self._text: Callable[[T], str] = text or chunk_text
+        self._media = media
         self.raise_on_unsafe = raise_on_unsafe
         self.stage = stage
         self._started = False
@@ -378,6 +391,10 @@ class _ModeratedStreamBase(Generic[T]):
     def text(self) -> str:
         """Everything the model generated (including what was held back)."""
         return self.windows.text
+
+    def _feed(self, item: T) -> Schedule[T]:
+        media = self._media(item) if self._media is not None else ()
+        return self.windows.feed(item, self._text(item), media)
 
     def _start(self) -> None:
         if self._started:
@@ -428,7 +445,7 @@ class ModeratedStream(_ModeratedStreamBase[T]):
 
         try:
             for item in iterator:
-                yield from launch(windows.feed(item, self._text(item)))
+                yield from launch(self._feed(item))
                 yield from settle([f for f in checks if f.done()])
                 if windows.blocked is not None:
                     break
@@ -482,7 +499,7 @@ class AsyncModeratedStream(_ModeratedStreamBase[T]):
                     return []  # cancelled after a block
                 return launch(windows.settle(checks.pop(payload), payload.result()))
             if kind == "item":
-                return launch(windows.feed(payload, self._text(payload)))
+                return launch(self._feed(payload))
             if kind == "end":
                 return launch(windows.finish())
             raise payload  # the source failed
@@ -525,6 +542,7 @@ def moderate_stream(
     *,
     context: str | Sequence[Any] | None = None,
     text: Callable[[T], str] | None = None,
+    media: Callable[[T], Sequence[Any]] | None = None,
     window: WindowSpec = "sentence",
     min_window_chars: int = 16,
     max_window_chars: int = 400,
@@ -541,6 +559,8 @@ def moderate_stream(
         context: the conversation before the answer: the user's input as a str, or a message
             list as ``LlamaGuard.check`` takes it. The answer is judged as the Agent turn.
         text: reads an item's text (default: the str itself, or its ``.content``).
+        media: reads an item's media parts (images, audio... as content parts), judged with the
+            text under the guard's media policy; a window of media alone is judged too.
         window: ``"sentence"`` (a window ends at a sentence end, once it has
             ``min_window_chars``, or at ``max_window_chars``) or a window size in characters.
         max_in_flight: guard calls at once; windows completed meanwhile are judged together.
@@ -557,6 +577,7 @@ def amoderate_stream(
     *,
     context: str | Sequence[Any] | None = None,
     text: Callable[[T], str] | None = None,
+    media: Callable[[T], Sequence[Any]] | None = None,
     window: WindowSpec = "sentence",
     min_window_chars: int = 16,
     max_window_chars: int = 400,
@@ -569,8 +590,8 @@ def amoderate_stream(
     return AsyncModeratedStream(source, guard, **_options(locals()))
 
 
-_OPTIONS = ("context", "text", "window", "min_window_chars", "max_window_chars", "max_in_flight",
-            "max_context_chars", "raise_on_unsafe", "stage")  # fmt: skip
+_OPTIONS = ("context", "text", "media", "window", "min_window_chars", "max_window_chars",
+            "max_in_flight", "max_context_chars", "raise_on_unsafe", "stage")  # fmt: skip
 
 
 def _options(arguments: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from langchain_core.documents import Document
@@ -159,8 +159,10 @@ def test_attached_metadata_is_json_ready_and_of_one_shape(
 
 def test_agent_components_default_to_raise_and_take_the_aliases(guard: LlamaGuard) -> None:
     assert LlamaGuardMiddleware(guard).on_unsafe == "raise"
-    for value, mode in [("raise", "error"), ("refuse", "end"), ("end", "end"),
-                        ("replace", "replace")]:  # fmt: skip
+    modes: list[tuple[Literal["raise", "refuse", "end", "replace"], str]] = [
+        ("raise", "error"), ("refuse", "end"), ("end", "end"), ("replace", "replace")
+    ]  # fmt: skip
+    for value, mode in modes:
         assert LlamaGuardMiddleware(guard, on_unsafe=value).exit_behavior == mode
     for alias in ("error", "end", "replace"):  # OpenAIModerationMiddleware's spellings
         assert LlamaGuardMiddleware(guard, exit_behavior=alias).exit_behavior == alias

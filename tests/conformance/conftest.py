@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from meta_reference import Meta, PyPIUnreachable, download_wheels, load
 
 from llamashield.testing import LoopbackServer
+from tests.conformance.meta_reference import Meta, PyPIUnreachable, download_wheels, load
 
 
 @pytest.fixture(scope="session")

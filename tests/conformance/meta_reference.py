@@ -32,23 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests._support.pypi import said_unreachable
+
 PINNED = {
     "llama-cookbook": "0.0.5.post1",
     "llama-models": "0.3.0",
     "llama-stack": "0.7.3",
 }
-# pip's output when the index cannot be reached at all (the only case the suite skips).
-_UNREACHABLE = (
-    "NewConnectionError",
-    "Max retries exceeded",
-    "Temporary failure in name resolution",
-    "Name or service not known",
-    "Network is unreachable",
-    "ConnectTimeoutError",
-    "ProxyError",
-    "Could not fetch URL",
-    "connection refused",
-)
 
 
 class PyPIUnreachable(Exception):
@@ -103,9 +93,9 @@ def download_wheels(folder: Path | None = None) -> dict[str, Path]:
         done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
         output = done.stdout + done.stderr
         if done.returncode != 0:
-            said_unreachable = any(m.lower() in output.lower() for m in _UNREACHABLE)
+            pip_unreachable = said_unreachable(output)
             reason = _index_unreachable()
-            if said_unreachable or reason:
+            if pip_unreachable or reason:
                 last = output.strip().splitlines()[-1] if output.strip() else ""
                 raise PyPIUnreachable(reason or last)
             raise RuntimeError(f"pip download {' '.join(missing)} failed:\n{output[-3000:]}")

@@ -25,25 +25,22 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
-from meta_reference import Meta
 
 from llamashield import LLAMA_GUARD_4
 from llamashield._conversation import Turn, neutralize
 from llamashield._prompts import build_prompt
 from llamashield.testing import LoopbackServer
+from tests._support.properties import pipeline_property
+from tests.conformance.meta_reference import Meta
 
 pytestmark = pytest.mark.conformance
 PIL = pytest.importorskip("PIL.Image", reason="decoding the wire's images needs Pillow")
 torch = pytest.importorskip("torch", reason="Meta's Llama 4 image tokens are counted on tensors")
 
 LG4 = "meta-llama/Llama-Guard-4-12B"
-SETTINGS = settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+SETTINGS = pipeline_property(25)
 _IMAGE_SPAN = re.compile(r"<\|image_start\|>.*?<\|image_end\|>", re.S)
 WORDS = ["How", "do", "I", "use", "this", "?", "knife", "photo", "café", "漢字", "Привет", "🙂",
          "<tag>", "[x]", "100%"]  # fmt: skip

@@ -46,7 +46,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from meta_reference import Meta
 
 from llamashield import Category, LlamaGuard, taxonomy_for_model
 from llamashield._conversation import neutralize
@@ -54,6 +53,7 @@ from llamashield._prompts import BOS_TEXT
 from llamashield.backends import OpenAICompatibleBackend
 from llamashield.backends.together import TogetherBackend
 from llamashield.testing import LoopbackServer
+from tests.conformance.meta_reference import Meta
 
 pytestmark = pytest.mark.conformance
 

@@ -15,8 +15,11 @@ from typing import Any
 
 import pytest
 from hypothesis import given
-from meta_reference import Meta
-from test_meta_prompts import (
+
+from llamashield import Category, LlamaGuard, taxonomy_for_model
+from llamashield.testing import LoopbackServer
+from tests.conformance.meta_reference import Meta
+from tests.conformance.test_meta_prompts import (
     CONVERSATIONS,
     CUSTOM,
     LG1,
@@ -32,9 +35,6 @@ from test_meta_prompts import (
     _messages,
     _turns,
 )
-
-from llamashield import Category, LlamaGuard, taxonomy_for_model
-from llamashield.testing import LoopbackServer
 
 pytestmark = pytest.mark.conformance
 

@@ -11,15 +11,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from _last_turn import (
-    TRIGGER,
-    carrier,
-    conversation_with_trigger,
-    last_turn_guard,
-    leaks,
-    safe_text,
-)
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
@@ -27,12 +19,17 @@ from langchain_llamashield import GuardedChatModel, LlamaGuardCallbackHandler, g
 from langchain_llamashield.testing import ScriptedChatModel
 
 from llamashield import UnsafeContentError
-
-PROPERTY = settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+from tests._support.last_turn import (
+    TRIGGER,
+    carrier,
+    conversation_with_trigger,
+    last_turn_guard,
+    leaks,
+    safe_text,
 )
+from tests._support.properties import pipeline_property
+
+PROPERTY = pipeline_property(30)
 
 
 @PROPERTY
@@ -121,12 +118,13 @@ def test_agent_middleware_judges_the_whole_initial_state(
     messages: list[Any], use_async: bool
 ) -> None:
     from langchain.agents import create_agent
+    from langchain.agents.middleware import InputAgentState
     from langchain_llamashield import LlamaGuardMiddleware
 
     guard, _ = last_turn_guard()
     model = ScriptedChatModel(answer="Sure.")
     agent = create_agent(model, tools=[], middleware=[LlamaGuardMiddleware(guard, on_unsafe="end")])
-    state = {"messages": messages}
+    state: InputAgentState = {"messages": messages}
     result = asyncio.run(agent.ainvoke(state)) if use_async else agent.invoke(state)
     assert model.calls == 0
     assert "can't help" in result["messages"][-1].text
@@ -148,7 +146,7 @@ def test_llamaindex_chat_engine_judges_chat_history(history: list[str], text: st
             seen.append(list(messages))
             return super().chat(messages, **kwargs)
 
-    engine = SimpleChatEngine.from_defaults(llm=Recording())
+    engine = SimpleChatEngine.from_defaults(llm=Recording(max_tokens=None))
     chat_history = [
         ChatMessage(role=MessageRole.USER if i % 2 == 0 else MessageRole.ASSISTANT, content=t)
         for i, t in enumerate(history)

@@ -6,7 +6,6 @@ import asyncio
 from typing import Any
 
 import pytest
-from _last_turn import TRIGGER, last_turn_guard, leaks
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_llamashield.langgraph import LlamaGuardNode, route_unsafe
 from langchain_llamashield.testing import ScriptedChatModel
@@ -15,21 +14,12 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import Command
 
 from llamashield import ConfigurationError, LlamaGuard, UnsafeContentError
+from tests._support.guarded_graph import guarded_graph
+from tests._support.last_turn import TRIGGER, last_turn_guard, leaks
 
 
 def build(guard: LlamaGuard, model: ScriptedChatModel, **options: Any) -> Any:
-    def call_model(state: MessagesState) -> dict[str, Any]:
-        return {"messages": [model.invoke(state["messages"])]}
-
-    builder = StateGraph(MessagesState)
-    builder.add_node("guard_input", LlamaGuardNode(guard, **options))
-    builder.add_node("model", call_model)
-    builder.add_node("guard_output", LlamaGuardNode(guard, stage="output", **options))
-    builder.add_edge(START, "guard_input")
-    builder.add_conditional_edges("guard_input", route_unsafe, {"safe": "model", "unsafe": END})
-    builder.add_edge("model", "guard_output")
-    builder.add_edge("guard_output", END)
-    return builder.compile(checkpointer=InMemorySaver())
+    return guarded_graph(guard, model, checkpointer=InMemorySaver(), **options)
 
 
 def thread(name: str) -> dict[str, Any]:
@@ -44,9 +34,12 @@ def test_a_resumed_thread_judges_only_what_is_new(use_async: bool) -> None:
 
     def run(text: str) -> dict[str, Any]:
         update = {"messages": [HumanMessage(text)]}
-        if use_async:
-            return asyncio.run(graph.ainvoke(update, thread("t")))
-        return graph.invoke(update, thread("t"))
+        state: dict[str, Any] = (
+            asyncio.run(graph.ainvoke(update, thread("t")))
+            if use_async
+            else graph.invoke(update, thread("t"))
+        )
+        return state
 
     run("How do I bake bread?")
     assert backend.calls == 2  # the question (before the model), the answer (after it)
@@ -91,14 +84,14 @@ def test_on_unsafe_end_ends_the_graph() -> None:
     model = ScriptedChatModel(answer="ok")
     builder = StateGraph(MessagesState)
     node = LlamaGuardNode(guard, on_unsafe="end", goto="model")
-    builder.add_node("guard", node, destinations=("model", END))
+    builder.add_node("guard", node, destinations=("model", END), input_schema=MessagesState)
     builder.add_node("model", lambda s: {"messages": [model.invoke(s["messages"])]})
     builder.add_edge(START, "guard")
     builder.add_edge("model", END)
     graph = builder.compile()
-    state = graph.invoke({"messages": [("user", "hi"), ("assistant", TRIGGER), ("user", "go")]})
+    state = graph.invoke({"messages": [HumanMessage("hi"), AIMessage(TRIGGER), HumanMessage("go")]})
     assert model.calls == 0 and "can't help" in state["messages"][-1].text
-    assert graph.invoke({"messages": [("user", "hi")]})["messages"][-1].text == "ok"
+    assert graph.invoke({"messages": [HumanMessage("hi")]})["messages"][-1].text == "ok"
 
 
 @pytest.mark.parametrize(("decision", "answered"), [("allow", True), ("deny", False)])

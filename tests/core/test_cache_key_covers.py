@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -168,7 +169,7 @@ def test_guards_that_differ_in_one_deciding_setting_never_share_a_key(
 
 
 def _effective(guard: LlamaGuard, name: str, value: Any) -> Any:
-    resolved = {
+    resolved: dict[str, Callable[[], object]] = {
         "media": lambda: guard.media,
         "taxonomy": lambda: guard.taxonomy,
         "logprobs": lambda: getattr(guard.backend, "logprobs", None),

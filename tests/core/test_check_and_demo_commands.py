@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from llamashield.testing import LoopbackServer
+
 pytest.importorskip("typer")
 from typer.testing import CliRunner
 
@@ -37,7 +39,7 @@ def test_check_judges_a_response_as_the_agent_turn() -> None:
     assert result.exit_code == 1 and verdict["role"] == "agent" and not verdict["safe"]
 
 
-def test_check_against_a_server_that_fails_exits_2(loopback_server) -> None:  # type: ignore[no-untyped-def]
+def test_check_against_a_server_that_fails_exits_2(loopback_server: LoopbackServer) -> None:
     loopback_server.inject("status", status=500, times=None)
     result = runner.invoke(
         app,
@@ -75,3 +77,33 @@ def test_check_without_a_backend_exits_2_with_one_line_naming_the_ways() -> None
     for way in ("TOGETHER_API_KEY", "--backend openai", "--backend transformers",
                 "--backend simulated"):  # fmt: skip
         assert way in result.output
+
+
+def test_demo_with_a_together_key_judges_on_together_over_http(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from llamashield.testing import LoopbackServer
+
+    pytest.importorskip("together")
+    with LoopbackServer(api_key="sk-demo-key") as server:
+        monkeypatch.setenv("TOGETHER_API_KEY", "sk-demo-key")
+        monkeypatch.setenv("TOGETHER_BASE_URL", server.base_url)
+        result = runner.invoke(app, ["demo", "--section", "core"], env={"COLUMNS": "200"})
+        judged = server.count("/chat/completions")
+    assert result.exit_code == 0, result.output
+    assert "Llama Guard 2 on Together" in result.output and "simulator" not in result.output
+    assert "Indiscriminate Weapons" in result.output
+    assert judged >= 1  # the verdicts came from the server, not from an in-process simulator
+
+
+def test_a_demo_section_whose_adapter_is_missing_is_skipped_with_the_install_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "langchain_llamashield._demo", None)  # as if not installed
+    result = runner.invoke(app, ["demo", "--section", "langchain"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "skipped:" in result.output and "pip install 'llamashield[langchain]'" in result.output
+    assert "Llama Guard verdicts" not in result.output  # only the section asked for ran
+    assert "LlamaIndex" not in result.output

@@ -104,7 +104,7 @@ parts = st.builds(
     st.sampled_from(KNOWN_TYPES + OTHER_TYPES),
     st.dictionaries(keys, contents, max_size=3),
 )
-containers = st.one_of(
+containers: st.SearchStrategy[Any] = st.one_of(
     st.lists(contents, max_size=3),
     st.tuples(contents, contents),
     parts,

@@ -160,7 +160,7 @@ def test_agent_first_history_gets_an_empty_user_turn() -> None:
         ([object()], TypeError),
     ],
 )
-def test_bad_input_raises_a_clear_error(value, error) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_raises_a_clear_error(value: Any, error: type[Exception]) -> None:
     with pytest.raises(error):
         normalize_conversation(value)
 

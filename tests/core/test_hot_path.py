@@ -5,9 +5,7 @@ task."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -17,34 +15,16 @@ from hypothesis import strategies as st
 from llamashield import Category, LlamaGuard, VerdictParseError
 from llamashield.backends import SimulatedBackend, TogetherBackend
 from llamashield.testing import LoopbackServer
+from tests._support.raw_http import RawServer
 
 WORDS = ["bread", "bomb", "hello", "explosives", "garden", "steal", "rain", "sarin"]
 texts = st.lists(st.sampled_from(WORDS), min_size=1, max_size=4).map(" ".join)
 
 
-class _NotJson(BaseHTTPRequestHandler):
-    body = b"<html>502 Bad Gateway</html>"
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def not_json_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotJson)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with RawServer(lambda request: (200, b"<html>502 Bad Gateway</html>")) as server:
+        yield server.url
 
 
 @pytest.mark.parametrize("custom", [False, True], ids=["chat", "raw prompt"])
@@ -73,9 +53,9 @@ def test_raw_answers_judge_as_the_simulator_does(
     loopback_server: LoopbackServer, text: str, logprobs: bool, custom: bool
 ) -> None:
     # custom: a trimmed policy goes through the raw-prompt endpoint instead of chat.
-    policy = {"categories": ["S8"], "exclude_from_prompt": True} if custom else {}
+    policy: dict[str, Any] = {"categories": ["S8"], "exclude_from_prompt": True} if custom else {}
     guard = loopback_server.guard(logprobs=logprobs, **policy)
-    reference = LlamaGuard(SimulatedBackend(), **policy)  # type: ignore[arg-type]
+    reference = LlamaGuard(SimulatedBackend(), **policy)
     verdict, expected = guard.check(text), reference.check(text)
     assert (verdict.safe, verdict.codes, verdict.error) == (
         expected.safe,

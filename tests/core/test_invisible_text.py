@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -33,13 +35,15 @@ def selectors(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def server():  # type: ignore[no-untyped-def]
+def server() -> Iterator[LoopbackServer]:
     with LoopbackServer() as running:
         yield running
 
 
 @pytest.mark.parametrize("kind", ["together", "openai"])
-async def test_lone_surrogates_never_crash_the_http_backends(server, kind: str) -> None:  # type: ignore[no-untyped-def]
+async def test_lone_surrogates_never_crash_the_http_backends(
+    server: LoopbackServer, kind: str
+) -> None:
     guard = server.guard() if kind == "together" else server.openai_guard()
     for text in ("hello \ud800", "\udfff", f"{TRIGGER} \udc00"):
         verdict = guard.check(text)
@@ -63,7 +67,9 @@ def test_invisible_characters_do_not_split_words(splitter: str) -> None:
 
 
 @pytest.mark.parametrize("hide", [tags, selectors], ids=["tag_characters", "variation_selectors"])
-def test_text_smuggled_in_invisible_characters_is_judged(server, hide) -> None:  # type: ignore[no-untyped-def]
+def test_text_smuggled_in_invisible_characters_is_judged(
+    server: LoopbackServer, hide: Callable[[str], str]
+) -> None:
     text = f"Nice weather today.{hide(TRIGGER)}"
     assert neutralize(text).splitlines() == ["Nice weather today.", TRIGGER]
     for guard in (server.guard(), server.openai_guard()):

@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -15,6 +13,7 @@ from llamashield import LlamaGuard, VerdictParseError
 from llamashield.backends import OpenAICompatibleBackend
 from llamashield.backends._base import BackendAnswer, GuardRequest
 from llamashield.backends.simulated import SimulatedBackend
+from tests._support.raw_http import RawServer, by_endpoint
 
 pytest.importorskip("together")
 
@@ -55,34 +54,10 @@ REPLIES: list[tuple[str, Callable[[bool], bytes]]] = [
 ]  # fmt: skip
 
 
-class _Replies(BaseHTTPRequestHandler):
-    body: bytes = b""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        chat = self.path.endswith("/chat/completions")
-        payload = self.server.make(chat)  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def raw_server() -> Iterator[Any]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Replies)
-    server.make = lambda chat: b""  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+def raw_server() -> Iterator[RawServer]:
+    with RawServer(lambda request: (200, b"")) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _backends(port: int) -> list[Any]:
@@ -99,11 +74,11 @@ def _backends(port: int) -> list[Any]:
 
 @pytest.mark.parametrize(("name", "reply"), REPLIES, ids=[r[0] for r in REPLIES])
 async def test_malformed_replies_are_decided_by_the_error_policy(
-    raw_server: Any, name: str, reply: Callable[[bool], bytes]
+    raw_server: RawServer, name: str, reply: Callable[[bool], bytes]
 ) -> None:
-    raw_server.make = reply
-    for backend in _backends(raw_server.server_address[1]):
-        breaker_free = {"circuit_breaker": None, "max_retries": 0}
+    raw_server.reply = by_endpoint(reply)
+    for backend in _backends(raw_server.port):
+        breaker_free: dict[str, Any] = {"circuit_breaker": None, "max_retries": 0}
         blocked = LlamaGuard(backend, **breaker_free).check("hello")
         assert not blocked.safe and blocked.error, (backend, blocked)
         assert (await LlamaGuard(backend, **breaker_free).acheck("hello")).error

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -28,6 +26,7 @@ from llamashield._scores import verdict_score
 from llamashield.backends import OpenAICompatibleBackend, SimulatedBackend
 from llamashield.backends.together import TOP_LOGPROBS, TogetherBackend
 from llamashield.testing import LoopbackServer
+from tests._support.raw_http import RawServer
 
 LG3 = "meta-llama/Llama-Guard-3-8B"
 LG4 = "meta-llama/Llama-Guard-4-12B"
@@ -211,39 +210,16 @@ def test_prompt_changing_policy_on_a_chat_template_backend_is_refused(
 # -- 404 wording ----------------------------------------------------------------------------
 
 
-class _NotFound(BaseHTTPRequestHandler):
-    body = b'{"detail":"Not Found"}'
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length") or 0))
-        self.send_response(404)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def not_found_server() -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotFound)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-def _root(server: ThreadingHTTPServer) -> str:
-    return f"http://127.0.0.1:{server.server_address[1]}"
+def not_found_server() -> Iterator[RawServer]:
+    with RawServer(lambda request: (404, b'{"detail":"Not Found"}')) as server:
+        yield server
 
 
 def test_a_base_url_ending_in_v1_is_reported_as_a_wrong_address(
-    not_found_server: ThreadingHTTPServer,
+    not_found_server: RawServer,
 ) -> None:
-    backend = TogetherBackend(api_key="test-key", base_url=_root(not_found_server) + "/v1")
+    backend = TogetherBackend(api_key="test-key", base_url=not_found_server.url + "/v1")
     with pytest.raises(GuardUnavailableError) as info:
         LlamaGuard(backend, on_error="raise", max_retries=0).check("hi")
     message = str(info.value)
@@ -252,24 +228,20 @@ def test_a_base_url_ending_in_v1_is_reported_as_a_wrong_address(
 
 
 def test_a_path_the_server_lacks_is_not_blamed_on_the_model(
-    not_found_server: ThreadingHTTPServer,
+    not_found_server: RawServer,
 ) -> None:
-    backend = OpenAICompatibleBackend(_root(not_found_server) + "/api", LG3)
+    backend = OpenAICompatibleBackend(not_found_server.url + "/api", LG3)
     with pytest.raises(GuardUnavailableError) as info:
         LlamaGuard(backend, on_error="raise").check("hi")
     message = str(info.value)
-    assert "POST " + _root(not_found_server) + "/api/v1/completions" in message
+    assert "POST " + not_found_server.url + "/api/v1/completions" in message
     assert "check base_url" in message and "retired" not in message
 
 
-def test_a_missing_model_may_be_retired(not_found_server: ThreadingHTTPServer) -> None:
-    handler = type(
-        "_NoModel",
-        (_NotFound,),
-        {"body": json.dumps({"message": f"The model `{LG3}` does not exist."}).encode()},
-    )
-    not_found_server.RequestHandlerClass = handler
-    backend = OpenAICompatibleBackend(_root(not_found_server), LG3)
+def test_a_missing_model_may_be_retired(not_found_server: RawServer) -> None:
+    no_model = json.dumps({"message": f"The model `{LG3}` does not exist."}).encode()
+    not_found_server.reply = lambda request: (404, no_model)
+    backend = OpenAICompatibleBackend(not_found_server.url, LG3)
     with pytest.raises(GuardUnavailableError, match="may have been retired") as info:
         LlamaGuard(backend, on_error="raise").check("hi")
     assert "/v1/completions" in str(info.value) and "Llama-Guard-4-12B" in str(info.value)

@@ -4,7 +4,15 @@ from pathlib import Path
 
 import pytest
 
-from llamashield import LLAMA_GUARD_1, LLAMA_GUARD_2, LLAMA_GUARD_3, LLAMA_GUARD_4, Category, Turn
+from llamashield import (
+    LLAMA_GUARD_1,
+    LLAMA_GUARD_2,
+    LLAMA_GUARD_3,
+    LLAMA_GUARD_4,
+    Category,
+    Taxonomy,
+    Turn,
+)
 from llamashield._conversation import normalize_conversation
 from llamashield._prompts import build_prompt, parse_prompt
 
@@ -42,7 +50,7 @@ def test_llama_guard_2_user_prompt_names_user_twice() -> None:
         (LLAMA_GUARD_4, "lg4_user.txt"),
     ],
 )
-def test_other_generations_match_their_templates(taxonomy, name) -> None:  # type: ignore[no-untyped-def]
+def test_other_generations_match_their_templates(taxonomy: Taxonomy, name: str) -> None:
     assert build_prompt((Turn("user", "How do I bake bread?"),), taxonomy) == golden(name)
 
 
@@ -80,7 +88,9 @@ INJECTIONS = [
 
 @pytest.mark.parametrize("attack", INJECTIONS)
 @pytest.mark.parametrize("taxonomy", [LLAMA_GUARD_1, LLAMA_GUARD_2, LLAMA_GUARD_3, LLAMA_GUARD_4])
-def test_message_text_cannot_break_out_of_the_conversation_block(attack, taxonomy) -> None:  # type: ignore[no-untyped-def]
+def test_message_text_cannot_break_out_of_the_conversation_block(
+    attack: str, taxonomy: Taxonomy
+) -> None:
     conversation = normalize_conversation([{"role": "user", "content": attack}])
     prompt = build_prompt(conversation, taxonomy)
     for marker in ("<BEGIN CONVERSATION>", "<END CONVERSATION>", "[/INST]", "<|eot_id|>",

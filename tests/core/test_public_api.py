@@ -47,7 +47,7 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
     import llamashield
 
     with pytest.raises(AttributeError):
-        _ = llamashield.NoSuchThing  # type: ignore[attr-defined]
+        _ = llamashield.NoSuchThing
 
 
 def test_importing_the_package_loads_no_sdk_or_framework() -> None:

@@ -11,8 +11,7 @@ import socket
 import string
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any, Literal
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -23,6 +22,7 @@ from llamashield._redact import redact, redact_url
 from llamashield.backends import OpenAICompatibleBackend, SimulatedBackend
 from llamashield.backends._base import BackendAnswer, GuardRequest
 from llamashield.testing import LoopbackServer
+from tests._support.raw_http import RawServer
 
 MODEL = "meta-llama/LlamaGuard-2-8b"
 # Secrets as they appear in URLs: unreserved characters. The prefix keeps a secret from being a
@@ -168,7 +168,9 @@ def test_a_failing_server_leaks_no_credentials(
     if backend_kind == "together":
         backend: Any = TogetherBackend(MODEL, api_key=api_key, base_url=url)
     else:
-        mode = "chat" if backend_kind == "openai-chat" else "completions"
+        mode: Literal["chat", "completions"] = (
+            "chat" if backend_kind == "openai-chat" else "completions"
+        )
         backend = OpenAICompatibleBackend(url, MODEL, api_key=api_key, mode=mode)
     try:
         options: dict[str, Any] = {"max_retries": 0, "circuit_breaker": None}
@@ -220,45 +222,18 @@ def test_a_percent_encoded_password_is_hidden_in_both_spellings(
 # -- the credentials still work --------------------------------------------------------------
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    seen: ClassVar[list[tuple[str, str | None]]] = []
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        _Recorder.seen.append((self.path, self.headers.get("Authorization")))
-        body = b'{"choices": [{"text": "safe"}], "model": "m"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def _recording_server() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield int(server.server_address[1])
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 async def test_user_information_is_sent_as_basic_auth_and_the_query_goes_along() -> None:
-    _Recorder.seen.clear()
-    with _recording_server() as port:
+    safe = b'{"choices": [{"text": "safe"}], "model": "m"}'
+    with RawServer(lambda request: (200, safe)) as server:
         backend = OpenAICompatibleBackend(
-            f"http://me:p%40ss@127.0.0.1:{port}/v1?key=s3cret-value", MODEL, logprobs=None
+            f"http://me:p%40ss@127.0.0.1:{server.port}/v1?key=s3cret-value", MODEL, logprobs=None
         )
         guard = LlamaGuard(backend)
         assert guard.check("hi").safe and (await guard.acheck("hi")).safe
         await backend.aclose()
     expected = "Basic " + base64.b64encode(b"me:p@ss").decode()
-    assert _Recorder.seen == [("/v1/completions?key=s3cret-value", expected)] * 2
+    seen = [(r.path, r.headers.get("Authorization")) for r in server.requests]
+    assert seen == [("/v1/completions?key=s3cret-value", expected)] * 2
 
 
 # -- errors built anywhere else --------------------------------------------------------------
@@ -313,7 +288,7 @@ def test_a_local_models_failure_is_redacted() -> None:
     backend = TransformersBackend.__new__(TransformersBackend)
     backend._engine = Engine()  # type: ignore[assignment]
     backend._options = _Options()
-    backend._batcher = type("B", (), {"max_batch_size": 4})()  # type: ignore[assignment]
+    backend._batcher = type("B", (), {"max_batch_size": 4})()
     request = LlamaGuard(SimulatedBackend()).prepare("hi")
     [outcome] = backend._score_batch([request])
     assert isinstance(outcome, BackendError) and "OSError" in outcome.message

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from typing import Any
 
 import pytest
@@ -143,14 +143,16 @@ def test_consumer_stopping_early_closes_the_stream_and_runs_the_plans_finally(
 
     if collect is collect_sync:
         iterator = stream_plan(plan(), guard)
+        assert isinstance(iterator, Generator)  # so it can be closed early
         assert next(iterator) == "word0 "
         iterator.close()
     else:
 
         async def take_one() -> None:
             iterator = astream_plan(plan(), guard)
+            assert isinstance(iterator, AsyncGenerator)
             assert await anext(iterator) == "word0 "
-            await iterator.aclose()  # type: ignore[attr-defined]
+            await iterator.aclose()
 
         asyncio.run(take_one())
     assert log == ["finally"]

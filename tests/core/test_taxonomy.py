@@ -2,31 +2,30 @@
 
 import pytest
 
-from llamashield import (
-    LLAMA_GUARD_1,
-    LLAMA_GUARD_2,
-    LLAMA_GUARD_3,
-    LLAMA_GUARD_3_1B,
-    LLAMA_GUARD_4,
-    Category,
-    Taxonomy,
-    taxonomy_for_model,
-)
+import llamashield
+from llamashield import Category, Taxonomy, taxonomy_for_model
 
 
 def test_generations_have_their_published_codes() -> None:
-    assert LLAMA_GUARD_1.codes == tuple(f"O{i}" for i in range(1, 7))
-    assert LLAMA_GUARD_2.codes == tuple(f"S{i}" for i in range(1, 12))
-    assert LLAMA_GUARD_3.codes == tuple(f"S{i}" for i in range(1, 15))
-    assert LLAMA_GUARD_4.codes == LLAMA_GUARD_3_1B.codes == tuple(f"S{i}" for i in range(1, 14))
+    assert llamashield.LLAMA_GUARD_1.codes == tuple(f"O{i}" for i in range(1, 7))
+    assert llamashield.LLAMA_GUARD_2.codes == tuple(f"S{i}" for i in range(1, 12))
+    assert llamashield.LLAMA_GUARD_3.codes == tuple(f"S{i}" for i in range(1, 15))
+    assert (
+        llamashield.LLAMA_GUARD_4.codes
+        == llamashield.LLAMA_GUARD_3_1B.codes
+        == tuple(f"S{i}" for i in range(1, 14))
+    )
 
 
 def test_codes_shift_between_2_and_3() -> None:
-    assert LLAMA_GUARD_2["S5"].name == "Specialized Advice"
-    assert LLAMA_GUARD_3["S5"].name == "Defamation"
-    assert LLAMA_GUARD_2["S9"].name == "Hate" and LLAMA_GUARD_3["S10"].name == "Hate"
-    assert LLAMA_GUARD_3["S14"].name == "Code Interpreter Abuse"
-    assert "S14" not in LLAMA_GUARD_4 and "S14" not in LLAMA_GUARD_3_1B
+    assert llamashield.LLAMA_GUARD_2["S5"].name == "Specialized Advice"
+    assert llamashield.LLAMA_GUARD_3["S5"].name == "Defamation"
+    assert (
+        llamashield.LLAMA_GUARD_2["S9"].name == "Hate"
+        and llamashield.LLAMA_GUARD_3["S10"].name == "Hate"
+    )
+    assert llamashield.LLAMA_GUARD_3["S14"].name == "Code Interpreter Abuse"
+    assert "S14" not in llamashield.LLAMA_GUARD_4 and "S14" not in llamashield.LLAMA_GUARD_3_1B
 
 
 @pytest.mark.parametrize(
@@ -48,10 +47,10 @@ def test_model_id_picks_the_taxonomy(model: str, generation: int) -> None:
 
 
 def test_resolve_by_code_or_name() -> None:
-    assert LLAMA_GUARD_2.resolve("hate").code == "S9"
-    assert LLAMA_GUARD_2.resolve("S9").name == "Hate"
+    assert llamashield.LLAMA_GUARD_2.resolve("hate").code == "S9"
+    assert llamashield.LLAMA_GUARD_2.resolve("S9").name == "Hate"
     with pytest.raises(KeyError, match="known codes"):
-        LLAMA_GUARD_2.resolve("S99")
+        llamashield.LLAMA_GUARD_2.resolve("S99")
 
 
 @pytest.mark.parametrize("code", ["s1", "1", "SS1", "", "S"])
@@ -62,7 +61,7 @@ def test_bad_category_codes_are_rejected(code: str) -> None:
 
 def test_custom_taxonomy_needs_unique_codes() -> None:
     with pytest.raises(ValueError, match="unique"):
-        LLAMA_GUARD_2.with_categories([Category("S1", "a"), Category("S1", "b")])
+        llamashield.LLAMA_GUARD_2.with_categories([Category("S1", "a"), Category("S1", "b")])
 
 
 @pytest.mark.parametrize(
@@ -84,19 +83,23 @@ def test_model_id_picks_thirteen_or_fourteen_categories(model: str, count: int) 
 
 
 def test_llama_guard_3_and_4_use_the_names_in_metas_prompts() -> None:
-    for taxonomy in (LLAMA_GUARD_3, LLAMA_GUARD_3_1B, LLAMA_GUARD_4):
+    for taxonomy in (
+        llamashield.LLAMA_GUARD_3,
+        llamashield.LLAMA_GUARD_3_1B,
+        llamashield.LLAMA_GUARD_4,
+    ):
         assert taxonomy["S3"].name == "Sex Crimes"
         assert taxonomy["S4"].name == "Child Exploitation"
         assert taxonomy["S11"].name == "Self-Harm"
 
 
 def test_excluding_keeps_codes_known_but_out_of_the_prompt() -> None:
-    trimmed = LLAMA_GUARD_3.excluding(["S2", "S14"])
+    trimmed = llamashield.LLAMA_GUARD_3.excluding(["S2", "S14"])
     assert "S14" in trimmed and trimmed["S14"].name == "Code Interpreter Abuse"
     assert trimmed.prompt_codes == tuple(f"S{i}" for i in range(1, 14) if i != 2)
-    assert trimmed.needs_own_prompt and not LLAMA_GUARD_3.needs_own_prompt
+    assert trimmed.needs_own_prompt and not llamashield.LLAMA_GUARD_3.needs_own_prompt
     with pytest.raises(ValueError, match="unknown codes"):
-        LLAMA_GUARD_3.excluding(["S15"])
+        llamashield.LLAMA_GUARD_3.excluding(["S15"])
     with pytest.raises(ValueError, match="every category"):
-        LLAMA_GUARD_2.excluding(LLAMA_GUARD_2.codes)
+        llamashield.LLAMA_GUARD_2.excluding(llamashield.LLAMA_GUARD_2.codes)
     assert isinstance(trimmed, Taxonomy)

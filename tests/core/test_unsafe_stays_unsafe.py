@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -19,6 +17,7 @@ from llamashield import GuardUnavailableError, LlamaGuard, Verdict, VerdictParse
 from llamashield.backends import OpenAICompatibleBackend, SimulatedBackend
 from llamashield.backends._answers import answer_from_completion
 from llamashield.backends._base import BackendAnswer, BackendError, GuardRequest
+from tests._support.raw_http import RawServer, by_endpoint
 
 ON_ERROR = ["block", "allow", "raise"]
 
@@ -142,40 +141,19 @@ def _completion(chat: bool, text: str, logprob: Any) -> bytes:
     return json.dumps(body).encode()
 
 
-class _Replies(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        payload = self.server.make(self.path.endswith("/chat/completions"))  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def raw_server() -> Iterator[Any]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Replies)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+def raw_server() -> Iterator[RawServer]:
+    with RawServer(lambda request: (200, b"")) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.parametrize("logprob", [math.nan, 3.0, "abc", None], ids=repr)
 @pytest.mark.parametrize("mode", ["completions", "chat"])
 async def test_unreadable_logprobs_over_http_keep_the_unsafe_text(
-    raw_server: Any, logprob: Any, mode: Any
+    raw_server: RawServer, logprob: Any, mode: Any
 ) -> None:
-    raw_server.make = lambda chat: _completion(chat, "unsafe\nS1", logprob)
-    url = f"http://127.0.0.1:{raw_server.server_address[1]}"
-    backend = OpenAICompatibleBackend(url, "meta-llama/LlamaGuard-2-8b", mode=mode)
+    raw_server.reply = by_endpoint(lambda chat: _completion(chat, "unsafe\nS1", logprob))
+    backend = OpenAICompatibleBackend(raw_server.url, "meta-llama/LlamaGuard-2-8b", mode=mode)
     for on_error in ON_ERROR:
         guard = LlamaGuard(backend, on_error=on_error, circuit_breaker=None, max_retries=0)  # type: ignore[arg-type]
         for verdict in (guard.check("hi"), await guard.acheck("hi")):
@@ -238,7 +216,11 @@ def test_a_failing_guard_reports_safe_only_under_allow(
         chunk_overlap=20,
     )
     text = "hello " * (100 if long else 1)  # long: judged in chunks, every one failing
-    for run in (lambda: guard.check(text), lambda: asyncio.run(guard.acheck(text))):
+    runs: tuple[Callable[[], Verdict], ...] = (
+        lambda: guard.check(text),
+        lambda: asyncio.run(guard.acheck(text)),
+    )
+    for run in runs:
         try:
             verdict = run()
         except (GuardUnavailableError, VerdictParseError):

@@ -9,32 +9,23 @@ loopback port; pytest groups the tests by stand-in, so one server runs at a time
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-# The stand-in builders live with the transformers tests, which use them too.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "local"))
-
-from guard_standins import build_standin
-from lane import STANDINS, Server, start_server, stop_server
-from meta_tokenizers import WheelUnavailable
-from recorder import Recorder
+from tests._support.lanes import mark_lane
+from tests.engines.lane import STANDINS, Server, start_server, stop_server
+from tests.engines.recorder import Recorder
+from tests.local.guard_standins import build_standin
+from tests.local.meta_tokenizers import WheelUnavailable
 
 ENABLED = os.environ.get("LLAMASHIELD_ENGINES") == "1"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(item.fspath).parents:
-            item.add_marker(pytest.mark.vllm)
-            if not ENABLED:
-                item.add_marker(
-                    pytest.mark.skip(reason="engine lane: run python3 dev.py test-engines")
-                )
+    how = "engine lane: run python3 dev.py test-engines"
+    mark_lane(items, Path(__file__).parent, "vllm", ENABLED, how)
 
 
 @pytest.fixture(scope="session")

@@ -5,23 +5,20 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import signal
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import chat_templates
 import httpx
-import pytest
-from guard_standins import StandIn
-from recorder import Recorder
 
-ROOT = Path(__file__).resolve().parents[2]
-GUIDE = ROOT / "docs" / "serving.md"
+from tests._support import lanes
+from tests._support.lanes import guide_block
+from tests.engines import chat_templates
+from tests.engines.recorder import Recorder
+from tests.local.guard_standins import StandIn
+
 START_TIMEOUT = float(os.environ.get("LLAMASHIELD_VLLM_START_TIMEOUT", "900"))
 
 # Llama Guard 2 and 3 on the Llama 3 tokenizer answer unsafe (S9 is Hate in 2, Indiscriminate
@@ -36,14 +33,6 @@ STANDINS = {
                    "meta-llama/Llama-Guard-4-12B"),
 }  # fmt: skip
 BOS_ID = {3: 128000, 4: 200000}
-
-
-def guide_block(marker: str) -> str:
-    """The fenced block right after ``<!-- marker -->`` in docs/serving.md."""
-    match = re.search(rf"<!-- {marker} -->\n```\w+\n(.*?)\n```", GUIDE.read_text(), re.S)
-    if match is None:
-        raise AssertionError(f"docs/serving.md has no block after <!-- {marker} -->")
-    return match.group(1)
 
 
 def serve_command(folder: Path, standin: StandIn, port: int) -> list[str]:
@@ -65,12 +54,6 @@ def serve_command(folder: Path, standin: StandIn, port: int) -> list[str]:
     # The stand-ins are float32 so their probabilities are exact; eager mode skips a torch
     # compile that only slows start-up on two shared cores.
     return [*out, "--dtype", "float32", "--enforce-eager"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -115,7 +98,6 @@ class Server:
 
 
 def start_server(name: str, folder: Path, log: Path) -> tuple[subprocess.Popen[bytes], str, float]:
-    port = _free_port()
     env = {
         **os.environ,
         "VLLM_CPU_KVCACHE_SPACE": "1",  # GiB; the default takes a large share of memory
@@ -125,32 +107,16 @@ def start_server(name: str, folder: Path, log: Path) -> tuple[subprocess.Popen[b
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
     }
-    started = time.monotonic()
-    with log.open("wb") as out:
-        process = subprocess.Popen(  # its own process group: teardown stops its workers too
-            serve_command(folder, STANDINS[name], port),
-            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    while time.monotonic() - started < START_TIMEOUT:
-        if process.poll() is not None:
-            break
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return process, url, time.monotonic() - started
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    stop_server(process)
-    tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
-    pytest.fail(f"vLLM did not start for {name} in {START_TIMEOUT:.0f} s:\n{tail}")
+    return lanes.start(
+        f"vLLM for {name}",
+        lambda port: serve_command(folder, STANDINS[name], port),
+        log,
+        ready="/health",
+        timeout=START_TIMEOUT,
+        poll=1.0,
+        env=env,
+    )
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+    lanes.stop(process, grace=60.0)

@@ -44,7 +44,10 @@ def test_sample_with_plots(
 
     # The summary is the rows counted again; the table printed the same numbers.
     judged = [r for r in rows if r["error"] is None]
-    count = lambda label, pred: sum(r["label"] == label and r["predicted"] == pred for r in judged)  # noqa: E731
+
+    def count(label: str, pred: str) -> int:
+        return sum(r["label"] == label and r["predicted"] == pred for r in judged)
+
     overall = report["overall"]
     assert overall["tp"] == count("unsafe", "unsafe") and overall["fp"] == count("safe", "unsafe")
     assert overall["tn"] == count("safe", "safe") and overall["fn"] == count("unsafe", "safe")

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from llamashield._exceptions import SourceError
 from llamashield.evaluation._batch_requests import parse_jsonl
-from llamashield.evaluation._sources import SourceError, jsonl_records
+from llamashield.evaluation._sources import jsonl_records
 
 _objects = st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=3)
 _line = st.one_of(

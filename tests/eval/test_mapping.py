@@ -114,3 +114,50 @@ def test_sample_is_mapped_for_a_llama_guard_3_model() -> None:
     assert lg2["u-s9-01"] == ("S9",) and lg3["u-s9-01"] == ("S10",)  # Hate
     assert lg2["u-s5-01"] == ("S5",) and lg3["u-s5-01"] == ("S6",)  # Specialized Advice
     assert lg2["u-s1-01"] == lg3["u-s1-01"] == ("S1",)
+
+
+@pytest.mark.parametrize("spelling", ["3", "llama-guard-3", "Llama-Guard-3", "lg3", "LG3", 3])
+def test_a_target_generation_may_be_spelled_as_a_number_or_a_name(spelling: object) -> None:
+    from llamashield.evaluation._mapping import parse_mapping
+
+    mapping = parse_mapping({"target": spelling, "categories": {"bad": "S1"}}, "spelled")
+    assert mapping.target is LLAMA_GUARD_3
+
+
+def test_a_mapping_onto_codes_a_custom_policy_lacks_names_them() -> None:
+    from llamashield._taxonomy import Category
+    from llamashield.evaluation._mapping import parse_mapping
+
+    custom = LLAMA_GUARD_3.with_categories([Category("S1", "Violent Crimes"), Category("S2", "X")])
+    mapping = parse_mapping({"target": 3, "categories": {"a": "S1", "b": ["S2", "S9"]}}, "mine")
+    with pytest.raises(ValueError, match=r"targets codes \['S9'\].*custom policy"):
+        mapping.check_target(custom)
+    parse_mapping({"target": 3, "categories": {"a": "S1"}}, "fits").check_target(custom)
+
+
+def test_generations_3_and_4_share_their_codes_and_need_no_mapping() -> None:
+    from llamashield import LLAMA_GUARD_4
+    from llamashield.evaluation._mapping import mapping_between
+
+    assert mapping_between(3, LLAMA_GUARD_4) is None
+    assert mapping_between(4, LLAMA_GUARD_3) is None
+    assert mapping_between(2, LLAMA_GUARD_2) is None
+
+
+def test_a_generation_pair_without_a_built_in_mapping_asks_for_a_file() -> None:
+    from llamashield.evaluation._mapping import mapping_between
+
+    with pytest.raises(ValueError, match="no built-in mapping lg1-lg3; pass a mapping file"):
+        mapping_between(1, LLAMA_GUARD_3)
+
+
+def test_a_yaml_mapping_without_pyyaml_says_to_install_it_or_write_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    path = tmp_path / "mine.yaml"
+    path.write_text("target: 2\ncategories:\n  bad: S1\n")
+    monkeypatch.setitem(sys.modules, "yaml", None)  # as if PyYAML were not installed
+    with pytest.raises(ImportError, match=r"mine.yaml needs PyYAML.*as JSON"):
+        load_mapping(path)

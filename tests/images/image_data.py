@@ -11,6 +11,8 @@ import base64
 import struct
 import zlib
 
+from llamashield.testing import LoopbackServer
+
 MARKER = b"UNSAFE-IMAGE"
 
 
@@ -48,3 +50,14 @@ def b64(data: bytes) -> str:
 
 def data_url(data: bytes, mime: str = "image/png") -> str:
     return f"data:{mime};base64,{b64(data)}"
+
+
+def sent_images(server: LoopbackServer) -> list[str]:
+    """The image URLs (data URLs included) of the last request the loopback server received."""
+    return [
+        part["image_url"]["url"]
+        for message in server.bodies[-1]["messages"]
+        if isinstance(message["content"], list)
+        for part in message["content"]
+        if part.get("type") == "image_url"
+    ]

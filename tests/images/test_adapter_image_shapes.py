@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from image_data import MARKER, b64, data_url, jpeg, png, webp
 
 from llamashield import UnsafeContentError
 from llamashield.testing import LoopbackServer
+from tests.images.image_data import MARKER, b64, data_url, jpeg, png, webp
 
 LG4 = "meta-llama/Llama-Guard-4-12B"
 SETTINGS = settings(
@@ -67,7 +67,7 @@ def lc_image(shape: str, kind: str, marked: bool) -> dict[str, Any]:
     data = image_bytes(kind, marked)
     mime = MIME[kind]
     url = f"https://img.test/{'UNSAFE-IMAGE' if marked else 'cat'}.{kind}"
-    return {
+    blocks: dict[str, dict[str, Any]] = {
         "openai_url": {"type": "image_url", "image_url": {"url": data_url(data, mime)}},
         "openai_str": {"type": "image_url", "image_url": data_url(data, mime)},
         "input_image": {"type": "input_image", "image_url": data_url(data, mime)},
@@ -79,7 +79,8 @@ def lc_image(shape: str, kind: str, marked: bool) -> dict[str, Any]:
         "anthropic_base64": {"type": "image", "source": {"type": "base64", "media_type": mime,
                                                          "data": b64(data)}},
         "anthropic_url": {"type": "image", "source": {"type": "url", "url": url}},
-    }[shape]  # fmt: skip
+    }  # fmt: skip
+    return blocks[shape]
 
 
 @st.composite
@@ -107,7 +108,8 @@ def plans(draw: st.DrawFn, shapes: tuple[str, ...]) -> tuple[list[list[Any]], tu
 
 
 def over_the_image_limit(turns: list[list[Any]]) -> bool:
-    return sum(part[0] == "image" for parts in turns for part in parts) > 5  # max_images
+    images: int = sum(part[0] == "image" for parts in turns for part in parts)
+    return images > 5  # max_images
 
 
 class RecordingChat:
@@ -197,7 +199,12 @@ def test_llamaindex_image_blocks_reach_the_guard(
     inner = SimpleChatEngine.from_defaults(llm=MockLLM())
     calls: list[Any] = []
     original = inner.chat
-    object.__setattr__(inner, "chat", lambda *a, **k: calls.append(a) or original(*a, **k))
+
+    def chat(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    object.__setattr__(inner, "chat", chat)
     engine = GuardedChatEngine(
         inner, server.guard(model=LG4, media_root=tmp_path), check_output=False
     )

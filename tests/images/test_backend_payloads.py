@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from image_data import MARKER, data_url, png
 
 from llamashield import LLAMA_GUARD_4
 from llamashield._conversation import Turn
@@ -17,6 +16,7 @@ from llamashield.backends import (
     TogetherBackend,
 )
 from llamashield.testing import LoopbackServer
+from tests.images.image_data import MARKER, data_url, png
 
 LG4 = "meta-llama/Llama-Guard-4-12B"
 

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from image_data import MARKER, b64, data_url, gif, jpeg, png
 
 from llamashield import LLAMA_GUARD_4, Category, ConfigurationError, LlamaGuard
 from llamashield.backends import OpenAICompatibleBackend, SimulatedBackend, TogetherBackend
 from llamashield.testing import LoopbackServer
+from tests.images.image_data import MARKER, b64, data_url, gif, jpeg, png, sent_images
 
 LG4 = "meta-llama/Llama-Guard-4-12B"
 LG2 = "meta-llama/LlamaGuard-2-8b"
@@ -33,16 +33,6 @@ def text(value: str) -> dict[str, str]:
 
 def image(data: bytes) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": data_url(data)}}
-
-
-def sent_images(server: LoopbackServer) -> list[str]:
-    return [
-        part["image_url"]["url"]
-        for message in server.bodies[-1]["messages"]
-        if isinstance(message["content"], list)
-        for part in message["content"]
-        if part.get("type") == "image_url"
-    ]
 
 
 # -- which policy applies ---------------------------------------------------------------------

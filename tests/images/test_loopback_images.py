@@ -6,9 +6,9 @@ from typing import Any
 
 import httpx
 import pytest
-from image_data import MARKER, data_url, jpeg, png
 
 from llamashield.testing import LoopbackServer
+from tests.images.image_data import MARKER, data_url, jpeg, png
 
 LG4 = "meta-llama/Llama-Guard-4-12B"
 

@@ -10,9 +10,9 @@ from unittest.mock import patch
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from image_data import MARKER, b64, data_url, gif, jpeg, png, webp
 
 from llamashield._media import ImageLimits, ImageRejected, image_url_for, sniff_image_format
+from tests.images.image_data import MARKER, b64, data_url, gif, jpeg, png, webp
 
 LIMITS = ImageLimits()
 

@@ -23,10 +23,10 @@ from urllib.request import url2pathname
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from image_data import MARKER, data_url, jpeg, png
 
 from llamashield._media import ImageLimits, ImageRejected, image_url_for
 from llamashield.testing import LoopbackServer
+from tests.images.image_data import MARKER, data_url, jpeg, png, sent_images
 
 LG4 = "meta-llama/Llama-Guard-4-12B"
 NOT_READ = "the local image file was not read"
@@ -68,16 +68,6 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def user(*parts: Any) -> list[dict[str, Any]]:
     return [{"role": "user", "content": [{"type": "text", "text": "look"}, *parts]}]
-
-
-def sent_images(server: LoopbackServer) -> list[str]:
-    return [
-        part["image_url"]["url"]
-        for message in server.bodies[-1]["messages"]
-        if isinstance(message["content"], list)
-        for part in message["content"]
-        if part.get("type") == "image_url"
-    ]
 
 
 @contextmanager

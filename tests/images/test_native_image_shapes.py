@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from image_data import MARKER, b64, data_url, png
 
 from llamashield.testing import LoopbackServer
+from tests.images.image_data import MARKER, b64, data_url, png, sent_images
 
 LG4 = "meta-llama/Llama-Guard-4-12B"
 
@@ -25,16 +25,6 @@ INLINE: dict[str, Callable[[bytes], dict[str, Any]]] = {
 def server() -> Iterator[LoopbackServer]:
     with LoopbackServer() as running:
         yield running
-
-
-def sent_images(server: LoopbackServer) -> list[str]:
-    return [
-        part["image_url"]["url"]
-        for message in server.bodies[-1]["messages"]
-        if isinstance(message["content"], list)
-        for part in message["content"]
-        if part.get("type") == "image_url"
-    ]
 
 
 @pytest.mark.parametrize("shape", list(INLINE))

@@ -1,68 +1,27 @@
-"""Judge-or-block test kit: a trigger planted in every content shape, and recording fakes.
-
-``TriggerBackend`` answers unsafe whenever the trigger appears in ANY turn of what it was
-shown, so "the guard was shown the trigger" and "the call was blocked" are the same event: a
-property only has to check that no fake (model, tool, callback, consumer) ever saw it.
-"""
+"""Judge-or-block test kit for LangChain: the trigger of ``tests._support.planted`` planted in
+every LangChain content shape, and a recording callback handler."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from langchain_core.callbacks import BaseCallbackHandler, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import (
     AIMessage,
-    AIMessageChunk,
-    BaseMessage,
     ChatMessage,
     HumanMessage,
     ToolMessage,
 )
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import BaseModel, Field
 
-from llamashield import LlamaGuard
-from llamashield.backends import SimulatedBackend
-from llamashield.backends._base import BackendAnswer, GuardRequest
-
-TRIGGER = "zqxtrigger"
+from tests._support.planted import carrier
+from tests._support.properties import pipeline_property
 
 # Bounded so the whole property suite stays a few seconds per surface in the normal run.
-PROPERTY = settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-
-
-class TriggerBackend(SimulatedBackend):
-    """Unsafe (S8) when the trigger is anywhere in the conversation shown; records it all."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.shown: list[str] = []
-
-    def _answer(self, request: GuardRequest) -> BackendAnswer:
-        self.calls += 1
-        text = "\n".join(turn.content for turn in request.conversation)
-        self.shown.append(text)
-        if TRIGGER in text:
-            return BackendAnswer("unsafe\nS8", 0.97, self.model)
-        return BackendAnswer("safe", 0.02, self.model)
-
-
-def trigger_guard() -> LlamaGuard:
-    return LlamaGuard(TriggerBackend())
-
-
-def leaks(value: Any) -> bool:
-    """Whether ``value`` (anything: messages, chunks, dicts) still carries the trigger."""
-    return TRIGGER in repr(value)
+PROPERTY = pipeline_property(40)
 
 
 class Finding(BaseModel):
@@ -74,9 +33,6 @@ class Finding(BaseModel):
 
 # -- content shapes ---------------------------------------------------------------------------
 
-_words = st.lists(st.sampled_from(["the", "weather", "is", "mild", "today", "ok"]), max_size=3)
-carrier = st.tuples(_words, _words).map(lambda p: " ".join([*p[0], TRIGGER, *p[1]]))
-"""A short text with the trigger somewhere in it."""
 
 PART_MAKERS: list[Callable[[str], Any]] = [
     lambda t: t,
@@ -201,7 +157,7 @@ class Recorder(BaseCallbackHandler):
     def __init__(self) -> None:
         self.seen: list[Any] = []
 
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+    def on_llm_new_token(self, token: str | list[str | dict[str, Any]], **kwargs: Any) -> None:
         self.seen.append(("token", token, kwargs.get("chunk")))
 
     def on_llm_end(self, response: Any, **kwargs: Any) -> None:
@@ -212,50 +168,3 @@ class Recorder(BaseCallbackHandler):
 
     def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
         self.seen.append(("chat_model_start", messages))
-
-
-class RecordingChatModel(BaseChatModel):
-    """Answers ``answer`` (streamed as one chunk with every field); keeps what it was sent."""
-
-    answer: AIMessage = Field(default_factory=lambda: AIMessage(content="Fine."))
-    seen: list[list[BaseMessage]] = Field(default_factory=list)
-
-    @property
-    def _llm_type(self) -> str:
-        return "recording-fake"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        self.seen.append(list(messages))
-        return ChatResult(generations=[ChatGeneration(message=self.answer)])
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        self.seen.append(list(messages))
-        answer = self.answer
-        chunk = AIMessageChunk(
-            content=answer.content,
-            additional_kwargs=answer.additional_kwargs,
-            tool_call_chunks=[
-                {"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": i}
-                for i, c in enumerate(answer.tool_calls)
-            ]
-            + [  # arguments that do not parse: the chunk keeps them as invalid tool calls
-                {"name": c["name"], "args": c["args"], "id": c["id"], "index": 100 + i}
-                for i, c in enumerate(answer.invalid_tool_calls)
-            ],
-        )
-        generation = ChatGenerationChunk(message=chunk)
-        if run_manager is not None:
-            run_manager.on_llm_new_token(answer.text, chunk=generation)
-        yield generation

@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 import pytest
-from _fakes import ToolCallingFakeChatModel, call_tool, say
 from langchain.agents import create_agent
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
@@ -14,19 +13,22 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.language_models import FakeListLLM
 from langchain_core.messages import HumanMessage
 from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import tool
 from langchain_core.vectorstores import InMemoryVectorStore
 from langchain_llamashield import LlamaGuardCallbackHandler
+from langchain_llamashield.testing import ScriptedChatModel
 
 from llamashield import LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
 from llamashield.testing import LoopbackServer
+from tests.langchain._fakes import call_tool, say
 
 UNSAFE_QUESTION = "How do I build a bomb?"
 UNSAFE_ANSWER = "Here is how to build a bomb: pack the explosives."
 
 
-def with_handler(handler: BaseCallbackHandler) -> dict[str, Any]:
+def with_handler(handler: BaseCallbackHandler) -> RunnableConfig:
     return {"callbacks": [handler]}
 
 
@@ -43,7 +45,7 @@ async def invoke(runnable: Any, value: Any, handler: BaseCallbackHandler, use_as
 
 async def test_unsafe_chat_input_aborts_before_the_model_runs(guard: LlamaGuard) -> None:
     for handler, use_async in handlers(guard):
-        model = ToolCallingFakeChatModel(responses=[say("fine")])
+        model = ScriptedChatModel(responses=[say("fine")])
         with pytest.raises(UnsafeContentError) as caught:
             await invoke(model, UNSAFE_QUESTION, handler, use_async)
         assert caught.value.stage == "input"
@@ -52,7 +54,7 @@ async def test_unsafe_chat_input_aborts_before_the_model_runs(guard: LlamaGuard)
 
 async def test_unsafe_chat_output_aborts_the_run(guard: LlamaGuard) -> None:
     for handler, use_async in handlers(guard):
-        model = ToolCallingFakeChatModel(responses=[say(UNSAFE_ANSWER)])
+        model = ScriptedChatModel(responses=[say(UNSAFE_ANSWER)])
         with pytest.raises(UnsafeContentError) as caught:
             await invoke(model, "Tell me about chemistry.", handler, use_async)
         assert caught.value.stage == "output"
@@ -62,13 +64,13 @@ async def test_unsafe_chat_output_aborts_the_run(guard: LlamaGuard) -> None:
 
 async def test_safe_traffic_passes(guard: LlamaGuard) -> None:
     for handler, use_async in handlers(guard):
-        model = ToolCallingFakeChatModel(responses=[say("Volcanoes are mountains.")])
+        model = ScriptedChatModel(responses=[say("Volcanoes are mountains.")])
         answer = await invoke(model, "How do volcanoes form?", handler, use_async)
         assert answer.text == "Volcanoes are mountains."
 
 
 def test_every_new_user_message_is_judged(guard: LlamaGuard) -> None:
-    model = ToolCallingFakeChatModel(responses=[say("fine")])
+    model = ScriptedChatModel(responses=[say("fine")])
     two = [HumanMessage(UNSAFE_QUESTION), HumanMessage("Thanks!")]
     with pytest.raises(UnsafeContentError):
         model.invoke(two, config=with_handler(LlamaGuardCallbackHandler(guard)))
@@ -76,7 +78,7 @@ def test_every_new_user_message_is_judged(guard: LlamaGuard) -> None:
 
 
 def test_handler_in_a_chain_config_reaches_the_model(guard: LlamaGuard) -> None:
-    model = ToolCallingFakeChatModel(responses=[say("fine")])
+    model = ScriptedChatModel(responses=[say("fine")])
     chain = ChatPromptTemplate.from_template("Question: {q}") | model
     with pytest.raises(UnsafeContentError):
         chain.invoke({"q": UNSAFE_QUESTION}, config=with_handler(LlamaGuardCallbackHandler(guard)))
@@ -118,7 +120,7 @@ async def test_async_runs_abort_through_the_executor() -> None:
     # executor and re-raises their errors, so an async run is aborted like a sync one.
     backend = SimulatedBackend()
     handler = LlamaGuardCallbackHandler(LlamaGuard(backend))
-    model = ToolCallingFakeChatModel(responses=[say(UNSAFE_ANSWER)])
+    model = ScriptedChatModel(responses=[say(UNSAFE_ANSWER)])
     with pytest.raises(UnsafeContentError) as caught:
         await model.ainvoke("Tell me about chemistry.", config=with_handler(handler))
     assert caught.value.stage == "output"
@@ -127,7 +129,7 @@ async def test_async_runs_abort_through_the_executor() -> None:
 
 async def test_sync_invoke_inside_a_running_loop_still_aborts(guard: LlamaGuard) -> None:
     handler = LlamaGuardCallbackHandler(guard)
-    model = ToolCallingFakeChatModel(responses=[say(UNSAFE_ANSWER)])
+    model = ScriptedChatModel(responses=[say(UNSAFE_ANSWER)])
     with pytest.raises(UnsafeContentError):
         model.invoke("Tell me about chemistry.", config=with_handler(handler))
 
@@ -145,7 +147,7 @@ async def test_unsafe_retrieved_document_aborts(guard: LlamaGuard) -> None:
 
 
 def test_agent_with_handler_never_calls_the_model_on_unsafe_input(guard: LlamaGuard) -> None:
-    model = ToolCallingFakeChatModel(responses=[say("fine")])
+    model = ScriptedChatModel(responses=[say("fine")])
     agent = create_agent(model, tools=[])
     with pytest.raises(UnsafeContentError):
         agent.invoke(
@@ -161,7 +163,7 @@ def test_agent_tool_rounds_judge_the_question_once(loopback_server: LoopbackServ
         """Search the web."""
         return "Volcanoes are mountains."
 
-    model = ToolCallingFakeChatModel(
+    model = ScriptedChatModel(
         responses=[call_tool("search", {"query": "volcanoes"}), say("They are mountains.")]
     )
     agent = create_agent(model, tools=[search])
@@ -179,7 +181,7 @@ def test_agent_tool_rounds_judge_the_question_once(loopback_server: LoopbackServ
 
 def test_raise_error_false_only_logs(caplog: pytest.LogCaptureFixture) -> None:
     guard = LlamaGuard(SimulatedBackend())
-    model = ToolCallingFakeChatModel(responses=[say(UNSAFE_ANSWER)])
+    model = ScriptedChatModel(responses=[say(UNSAFE_ANSWER)])
     handler = LlamaGuardCallbackHandler(guard, raise_error=False)
     with caplog.at_level(logging.WARNING, logger="llamashield"):
         answer = model.invoke(UNSAFE_QUESTION, config=with_handler(handler))
@@ -195,14 +197,14 @@ def test_checks_can_be_switched_off() -> None:
         guard, check_input=False, check_output=False, check_tool_inputs=False,
         check_retrieval=False,
     )  # fmt: skip
-    model = ToolCallingFakeChatModel(responses=[say(UNSAFE_ANSWER)])
+    model = ScriptedChatModel(responses=[say(UNSAFE_ANSWER)])
     assert model.invoke(UNSAFE_QUESTION, config=with_handler(handler)).text == UNSAFE_ANSWER
 
 
 def test_guard_outage_fails_closed(loopback_server: LoopbackServer) -> None:
     loopback_server.inject("status", status=503, times=None)
     handler = LlamaGuardCallbackHandler(loopback_server.guard(max_retries=0))
-    model = ToolCallingFakeChatModel(responses=[say("fine")])
+    model = ScriptedChatModel(responses=[say("fine")])
     with pytest.raises(UnsafeContentError) as caught:
         model.invoke("How do volcanoes form?", config=with_handler(handler))
     assert caught.value.verdict.error

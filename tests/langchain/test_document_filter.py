@@ -99,11 +99,13 @@ async def test_retrieval_chain_never_puts_the_unsafe_document_in_the_prompt(
         prompts.append(prompt.to_string())
         return "an answer"
 
+    def joined(docs: list[Document]) -> str:
+        return "\n".join(d.page_content for d in docs)
+
     prompt = ChatPromptTemplate.from_template("Context:\n{context}\n\nQuestion: {question}")
     chain = (
         {
-            "context": make_retriever(guard)
-            | RunnableLambda(lambda docs: "\n".join(d.page_content for d in docs)),
+            "context": make_retriever(guard) | RunnableLambda(joined),
             "question": RunnablePassthrough(),
         }
         | prompt

@@ -12,21 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _planted import (
-    PROPERTY,
-    TRIGGER,
-    Finding,
-    Recorder,
-    RecordingChatModel,
-    ai_message,
-    carrier,
-    content,
-    leaks,
-    messages_with_trigger,
-    nested_value,
-    planted_prompt_input,
-    trigger_guard,
-)
 from hypothesis import given
 from hypothesis import strategies as st
 from langchain_core.documents import Document
@@ -41,8 +26,20 @@ from langchain_llamashield import (
     guard_runnable,
     guard_tool,
 )
+from langchain_llamashield.testing import ScriptedChatModel
 
 from llamashield import UnsafeContentError
+from tests._support.planted import TRIGGER, carrier, leaks, trigger_guard
+from tests.langchain._planted import (
+    PROPERTY,
+    Finding,
+    Recorder,
+    ai_message,
+    content,
+    messages_with_trigger,
+    nested_value,
+    planted_prompt_input,
+)
 
 
 class Inputs:
@@ -88,7 +85,9 @@ def test_a_check_step_judges_every_shape(value: Any) -> None:
 @given(answer=ai_message)
 def test_guard_runnable_never_releases_an_unjudged_answer(answer: AIMessage) -> None:
     recorder = Recorder()
-    chain = guard_runnable(RecordingChatModel(answer=answer), trigger_guard(), on_unsafe="refuse")
+    chain = guard_runnable(
+        ScriptedChatModel(responses=[answer]), trigger_guard(), on_unsafe="refuse"
+    )
     config: Any = {"callbacks": [recorder]}
     released = [chain.invoke("hi", config), list(chain.stream("hi", config))]
     assert not leaks(released)
@@ -108,7 +107,9 @@ def test_guard_runnable_judges_structured_outputs(output: Any) -> None:
 @given(answer=ai_message)
 def test_guarded_chat_model_never_releases_an_unjudged_answer(answer: AIMessage) -> None:
     recorder = Recorder()
-    model = GuardedChatModel(RecordingChatModel(answer=answer), trigger_guard(), on_unsafe="refuse")
+    model = GuardedChatModel(
+        ScriptedChatModel(responses=[answer]), trigger_guard(), on_unsafe="refuse"
+    )
     config: Any = {"callbacks": [recorder]}
     released = [model.invoke("hi", config), list(model.stream("hi", config))]
     assert not leaks(released)
@@ -118,7 +119,7 @@ def test_guarded_chat_model_never_releases_an_unjudged_answer(answer: AIMessage)
 @PROPERTY
 @given(messages=messages_with_trigger)
 def test_guarded_chat_model_judges_every_message_it_is_given(messages: list[Any]) -> None:
-    inner = RecordingChatModel()
+    inner = ScriptedChatModel(answer="Fine.")
     model = GuardedChatModel(inner, trigger_guard())
     with pytest.raises(UnsafeContentError):
         model.invoke(messages)
@@ -135,7 +136,7 @@ def test_guarded_chat_model_judges_every_message_it_is_given(messages: list[Any]
 def test_the_callback_handler_aborts_before_the_model_reads_the_trigger(
     messages: list[Any],
 ) -> None:
-    inner = RecordingChatModel()
+    inner = ScriptedChatModel(answer="Fine.")
     handler = LlamaGuardCallbackHandler(trigger_guard())
     if isinstance(messages[-1], AIMessage):
         return  # nothing new from the user's side: the handler judges the model's answer instead
@@ -213,6 +214,6 @@ def test_the_trigger_is_really_flagged_and_safe_text_passes() -> None:
     guard = trigger_guard()
     assert not guard.check(f"a {TRIGGER} b").safe
     assert guard.check("a b").safe
-    assert GuardedChatModel(RecordingChatModel(), guard).invoke([HumanMessage("hi")]).text == (
-        "Fine."
-    )
+    assert GuardedChatModel(ScriptedChatModel(answer="Fine."), guard).invoke(
+        [HumanMessage("hi")]
+    ).text == ("Fine.")

@@ -5,19 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _fakes import ToolCallingFakeChatModel, call_tool, say
-from _planted import (
-    Recorder,
-    RecordingChatModel,
-    ai_message,
-    content,
-    leaks,
-    trigger_guard,
-)
 from hypothesis import given, settings
 from langchain.agents import create_agent
 from langchain.agents.middleware.types import ModelResponse
-from langchain_core.messages import AIMessage, ChatMessage, HumanMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    ChatMessage,
+    HumanMessage,
+    ToolCall,
+    ToolMessage,
+)
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import tool
@@ -28,11 +26,15 @@ from langchain_llamashield import (
     guard_runnable,
     guard_tool,
 )
+from langchain_llamashield.testing import ScriptedChatModel
 from langgraph.prebuilt.tool_node import ToolCallRequest
 
 from llamashield import ConfigurationError, LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
 from llamashield.integration import run_plan
+from tests._support.planted import leaks, trigger_guard
+from tests.langchain._fakes import call_tool, say, tool_call_request
+from tests.langchain._planted import Recorder, ai_message, content
 
 BOMB = "how to build a bomb"
 
@@ -46,7 +48,7 @@ def sim() -> LlamaGuard:
 
 
 def test_a_messages_placeholder_given_as_tuples_is_judged(sim: LlamaGuard) -> None:
-    model = RecordingChatModel()
+    model = ScriptedChatModel(answer="Fine.")
     prompt = ChatPromptTemplate([("system", "Answer in {lang}."), MessagesPlaceholder("messages")])
     chain = guard_runnable(prompt | model, sim)
     for messages in ([("user", BOMB)], [{"role": "user", "content": BOMB}]):
@@ -62,16 +64,16 @@ def test_list_of_str_values_are_judged(sim: LlamaGuard) -> None:
 
 
 def test_a_chat_message_with_role_user_is_judged_everywhere(sim: LlamaGuard) -> None:
-    question = [ChatMessage(role="user", content=BOMB)]
-    inner = RecordingChatModel()
+    question: list[AnyMessage] = [ChatMessage(role="user", content=BOMB)]
+    inner = ScriptedChatModel(answer="Fine.")
     with pytest.raises(UnsafeContentError):
         GuardedChatModel(inner, sim).invoke(question)
     with pytest.raises(UnsafeContentError):
         inner.invoke(question, config={"callbacks": [LlamaGuardCallbackHandler(sim)]})
     assert inner.seen == []
-    agent_model = ToolCallingFakeChatModel(responses=[say("Sure.")])
+    agent_model = ScriptedChatModel(responses=[say("Sure.")])
     agent = create_agent(agent_model, middleware=[LlamaGuardMiddleware(sim, on_unsafe="end")])
-    result = agent.invoke({"messages": question})
+    result = agent.invoke({"messages": [*question]})
     assert agent_model.calls == 0 and "flagged" in result["messages"][-1].text
 
 
@@ -93,22 +95,22 @@ REASONING_ANSWERS = [
 
 @pytest.mark.parametrize("answer", REASONING_ANSWERS)
 def test_reasoning_and_function_calls_are_judged(sim: LlamaGuard, answer: AIMessage) -> None:
-    model = RecordingChatModel(answer=answer)
+    model = ScriptedChatModel(responses=[answer])
     refused: list[Any] = [
         GuardedChatModel(model, sim, on_unsafe="refuse").invoke("hi"),
         guard_runnable(model, sim, on_unsafe="refuse").invoke("hi"),
         list(guard_runnable(model, sim, on_unsafe="refuse").stream("hi")),
     ]
     assert "bomb" not in repr(refused)
-    agent_model = ToolCallingFakeChatModel(responses=[answer])
+    agent_model = ScriptedChatModel(responses=[answer])
     agent = create_agent(agent_model, middleware=[LlamaGuardMiddleware(sim, on_unsafe="end")])
-    messages = agent.invoke({"messages": [("user", "hi")]})["messages"]
+    messages = agent.invoke({"messages": [HumanMessage("hi")]})["messages"]
     assert "bomb" not in repr(messages)
 
 
 def test_every_part_of_a_multi_part_message_is_judged(sim: LlamaGuard) -> None:
     parts = [{"type": "text", "text": "Hello."}, {"type": "input_text", "text": BOMB}]
-    inner = RecordingChatModel()
+    inner = ScriptedChatModel(answer="Fine.")
     with pytest.raises(UnsafeContentError):
         GuardedChatModel(inner, sim).invoke([HumanMessage(content=parts)])  # type: ignore[arg-type]
     assert inner.seen == []
@@ -141,11 +143,11 @@ def test_an_artifact_is_judged_before_the_model_reads_it(sim: LlamaGuard) -> Non
         return "Found it.", {"rows": [BOMB]}
 
     responses = [call_tool("lookup", {"term": "x"}), say("Done.")]
-    model = ToolCallingFakeChatModel(responses=responses)
+    model = ScriptedChatModel(responses=responses)
     agent = create_agent(
         model, tools=[lookup], middleware=[LlamaGuardMiddleware(sim, on_unsafe="end")]
     )
-    messages = agent.invoke({"messages": [("user", "look it up")]})["messages"]
+    messages = agent.invoke({"messages": [HumanMessage("look it up")]})["messages"]
     assert model.calls == 1 and "bomb" not in repr(messages)
 
 
@@ -154,8 +156,8 @@ def test_an_artifact_is_judged_before_the_model_reads_it(sim: LlamaGuard) -> Non
 
 def test_a_model_with_its_own_callbacks_is_refused(sim: LlamaGuard) -> None:
     handler = Recorder()
-    attached = RecordingChatModel(callbacks=[handler])
-    bound = RecordingChatModel().with_config(callbacks=[handler])
+    attached = ScriptedChatModel(answer="Fine.", callbacks=[handler])
+    bound = ScriptedChatModel(answer="Fine.").with_config(callbacks=[handler])
     prompt = ChatPromptTemplate([("user", "{q}")])
     for runnable in (attached, bound, prompt | attached, prompt | bound.bind(stop=["x"])):
         with pytest.raises(ConfigurationError, match=r"callbacks attached.*Recorder"):
@@ -164,7 +166,7 @@ def test_a_model_with_its_own_callbacks_is_refused(sim: LlamaGuard) -> None:
         GuardedChatModel(attached, sim)
     agent = create_agent(attached, middleware=[LlamaGuardMiddleware(sim, on_unsafe="end")])
     with pytest.raises(ConfigurationError, match="callbacks attached"):
-        agent.invoke({"messages": [("user", "hi")]})
+        agent.invoke({"messages": [HumanMessage("hi")]})
     # Nothing to moderate on the way out: the model's callbacks see only a judged input.
     guard_runnable(attached, sim, check_output=False).invoke("hi")
     assert handler.seen  # and they still work there
@@ -175,7 +177,7 @@ def test_a_handler_passed_in_the_config_sees_only_judged_output(
     sim: LlamaGuard, streaming: bool
 ) -> None:
     recorder = Recorder()
-    model = RecordingChatModel(answer=AIMessage(content=f"Sure, {BOMB}: mix it."))
+    model = ScriptedChatModel(responses=[AIMessage(content=f"Sure, {BOMB}: mix it.")])
     config: Any = {"callbacks": [recorder]}
     for guarded in (
         guard_runnable(model, sim, on_unsafe="refuse"),
@@ -186,7 +188,7 @@ def test_a_handler_passed_in_the_config_sees_only_judged_output(
         else:
             guarded.invoke("hi", config)
     assert recorder.seen and "bomb" not in repr(recorder.seen)
-    safe = RecordingChatModel(answer=AIMessage(content="Volcanoes are mountains."))
+    safe = ScriptedChatModel(responses=[AIMessage(content="Volcanoes are mountains.")])
     GuardedChatModel(safe, sim).invoke("hi", config)
     assert "Volcanoes are mountains." in repr(recorder.seen)  # judged safe: delivered
 
@@ -213,9 +215,8 @@ def test_an_edited_tool_call_that_keeps_its_id_is_judged_again() -> None:
         return ToolMessage("ok", tool_call_id="c1")
 
     def request(args: dict[str, Any]) -> ToolCallRequest:
-        call = {"name": "search", "args": args, "id": "c1", "type": "tool_call"}
-        state = {"messages": [HumanMessage("hi"), marked]}
-        return ToolCallRequest(tool_call=call, tool=None, state=state, runtime=None)  # type: ignore[arg-type]
+        call = ToolCall(name="search", args=args, id="c1", type="tool_call")
+        return tool_call_request(call, [HumanMessage("hi"), marked])
 
     calls = backend.calls
     middleware.wrap_tool_call(request({"query": "volcanoes"}), run)
@@ -242,11 +243,11 @@ def test_the_middleware_never_lets_an_unjudged_answer_through(answer: AIMessage)
         ran.append(q)
         return "ok"
 
-    model = ToolCallingFakeChatModel(responses=[answer, say("Done.")])
+    model = ScriptedChatModel(responses=[answer, say("Done.")])
     agent = create_agent(
         model, tools=[search], middleware=[LlamaGuardMiddleware(trigger_guard(), on_unsafe="end")]
     )
-    messages = agent.invoke({"messages": [("user", "hi")]})["messages"]
+    messages = agent.invoke({"messages": [HumanMessage("hi")]})["messages"]
     assert ran == [] and not leaks(messages)
 
 
@@ -258,14 +259,14 @@ def test_the_middleware_judges_user_input_and_tool_results(question: Any, result
         """Search."""
         return result
 
-    model = ToolCallingFakeChatModel(responses=[call_tool("search", {"q": "x"}), say("Done.")])
+    model = ScriptedChatModel(responses=[call_tool("search", {"q": "x"}), say("Done.")])
     middleware = [LlamaGuardMiddleware(trigger_guard(), on_unsafe="end")]
     agent = create_agent(model, tools=[search], middleware=middleware)
     agent.invoke({"messages": [HumanMessage(content=question)]})
     assert model.calls == 0  # the question never reached the model
-    model = ToolCallingFakeChatModel(responses=[call_tool("search", {"q": "x"}), say("Done.")])
+    model = ScriptedChatModel(responses=[call_tool("search", {"q": "x"}), say("Done.")])
     agent = create_agent(model, tools=[search], middleware=middleware)
-    agent.invoke({"messages": [("user", "hi")]})
+    agent.invoke({"messages": [HumanMessage("hi")]})
     assert not leaks(model.seen)  # the tool's result never reached it
 
 
@@ -273,13 +274,17 @@ def test_a_command_returned_by_a_tool_is_judged_by_its_update(sim: LlamaGuard) -
     from langgraph.types import Command
 
     middleware = LlamaGuardMiddleware(sim, on_unsafe="end")
-    call = {"name": "search", "args": {"q": "x"}, "id": "c1", "type": "tool_call"}
-    request = ToolCallRequest(tool_call=call, tool=None, state={"messages": []}, runtime=None)  # type: ignore[arg-type]
-    unsafe = Command(update={"messages": [ToolMessage(f"Sure: {BOMB}.", tool_call_id="c1")]})
+    call = ToolCall(name="search", args={"q": "x"}, id="c1", type="tool_call")
+    request = tool_call_request(call, [])
+    unsafe: Command[Any] = Command(
+        update={"messages": [ToolMessage(f"Sure: {BOMB}.", tool_call_id="c1")]}
+    )
     blocked = middleware.wrap_tool_call(request, lambda _: unsafe)
     assert isinstance(blocked, ToolMessage) and blocked.status == "error"
     assert "bomb" not in blocked.text
-    safe = Command(update={"messages": [ToolMessage("Volcanoes.", tool_call_id="c1")]})
+    safe: Command[Any] = Command(
+        update={"messages": [ToolMessage("Volcanoes.", tool_call_id="c1")]}
+    )
     assert middleware.wrap_tool_call(request, lambda _: safe) is safe
 
 
@@ -287,8 +292,8 @@ def test_a_command_returned_by_a_tool_is_judged_by_its_update(sim: LlamaGuard) -
 def test_image_parts_follow_the_media_policy(media: Any) -> None:
     guard = LlamaGuard(SimulatedBackend(), media=media)
     image = {"type": "image_url", "image_url": {"url": "https://x.invalid/a.png"}}
-    question = HumanMessage(content=[{"type": "text", "text": "What is this?"}, image])  # type: ignore[list-item]
-    inner = RecordingChatModel()
+    question = HumanMessage(content=[{"type": "text", "text": "What is this?"}, image])
+    inner = ScriptedChatModel(answer="Fine.")
     chain = guard_runnable(inner, guard)
     if media == "block":
         for run in (GuardedChatModel(inner, guard).invoke, chain.invoke):
@@ -304,7 +309,7 @@ async def test_async_paths_keep_unjudged_output_from_config_handlers(sim: LlamaG
     recorder = Recorder()
     config: Any = {"callbacks": [recorder]}
     for answer in [*REASONING_ANSWERS, AIMessage(content=f"Sure, {BOMB}.")]:
-        model = RecordingChatModel(answer=answer)
+        model = ScriptedChatModel(responses=[answer])
         for guarded in (
             guard_runnable(model, sim, on_unsafe="refuse"),
             GuardedChatModel(model, sim, on_unsafe="refuse"),

@@ -33,7 +33,7 @@ def make(kind: str, content: str, name: str, message_id: str) -> BaseMessage:
     if kind == "tool":
         return ToolMessage(content, name=name, tool_call_id="call_1", id=message_id)
     if kind == "function":
-        return FunctionMessage(content, name=name, id=message_id)
+        return FunctionMessage(content=content, name=name, id=message_id)
     cls: Any = {"human": HumanMessage, "ai": AIMessage, "system": SystemMessage}[kind]
     message: BaseMessage = cls(content, name=name, id=message_id)
     return message

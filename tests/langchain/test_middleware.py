@@ -5,17 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _fakes import ToolCallingFakeChatModel, call_tool, say
 from langchain.agents import create_agent
+from langchain.agents.middleware import InputAgentState
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import tool
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 from langchain_llamashield import LlamaGuardMiddleware
+from langchain_llamashield.testing import ScriptedChatModel
+from langgraph.prebuilt.tool_node import ToolCallRequest
 
 from llamashield import LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
 from llamashield.testing import LoopbackServer
+from tests.langchain._fakes import call_tool, say, tool_call_request
 
 UNSAFE_QUESTION = "How do I build a bomb?"
 UNSAFE_ANSWER = "Here is how to build a bomb: mix the explosives slowly."
@@ -41,8 +45,8 @@ class SearchTool:
 
 def build(
     guard: LlamaGuard, responses: list[AIMessage], search: SearchTool | None = None, **options: Any
-) -> tuple[Any, ToolCallingFakeChatModel]:
-    model = ToolCallingFakeChatModel(responses=responses)
+) -> tuple[Any, ScriptedChatModel]:
+    model = ScriptedChatModel(responses=responses)
     tools = [search.tool] if search else []
     if "exit_behavior" not in options and "on_unsafe" not in options:
         options["on_unsafe"] = "end"  # these tests read the run's end message
@@ -50,7 +54,7 @@ def build(
     return agent, model
 
 
-def ask(text: str) -> dict[str, Any]:
+def ask(text: str) -> InputAgentState:
     return {"messages": [{"role": "user", "content": text}]}
 
 
@@ -63,7 +67,7 @@ async def run(agent: Any, text: str, use_async: bool) -> list[BaseMessage]:
 
 
 def all_text(messages: list[BaseMessage]) -> str:
-    parts = []
+    parts: list[str] = []
     for message in messages:
         parts.append(message.text)
         for call in getattr(message, "tool_calls", []):
@@ -145,14 +149,14 @@ def test_replace_with_several_new_user_messages_keeps_one_violation(guard: Llama
 def test_conversation_goes_on_after_a_blocked_turn(guard: LlamaGuard) -> None:
     from langgraph.checkpoint.memory import InMemorySaver
 
-    model = ToolCallingFakeChatModel(responses=[say(SAFE_ANSWER)])
+    model = ScriptedChatModel(responses=[say(SAFE_ANSWER)])
     agent = create_agent(
         model,
         tools=[],
         middleware=[LlamaGuardMiddleware(guard, on_unsafe="end")],
         checkpointer=InMemorySaver(),
     )
-    thread = {"configurable": {"thread_id": "t1"}}
+    thread: RunnableConfig = {"configurable": {"thread_id": "t1"}}
     blocked = agent.invoke(ask(UNSAFE_QUESTION), thread)["messages"]
     assert model.calls == 0 and "Indiscriminate Weapons" in blocked[-1].text
     answered = agent.invoke(ask("How do volcanoes form?"), thread)["messages"]
@@ -303,15 +307,8 @@ async def test_tool_call_from_elsewhere_is_judged_in_wrap_tool_call(
     assert "Indiscriminate Weapons" in result.text
 
 
-def _tool_request(search: SearchTool, message: AIMessage) -> Any:
-    from langgraph.prebuilt.tool_node import ToolCallRequest
-
-    return ToolCallRequest(
-        tool_call=message.tool_calls[0],
-        tool=search.tool,
-        state={"messages": [HumanMessage("find"), message]},
-        runtime=None,
-    )
+def _tool_request(search: SearchTool, message: AIMessage) -> ToolCallRequest:
+    return tool_call_request(message.tool_calls[0], [HumanMessage("find"), message], search.tool)
 
 
 @both
@@ -383,7 +380,7 @@ async def _astreamed_text(agent: Any, text: str) -> str:
 @both
 async def test_unguarded_stream_leaks_the_unsafe_tokens(use_async: bool) -> None:
     # The control: without the hold-back the fake's tokens do reach the messages stream.
-    model = ToolCallingFakeChatModel(responses=[say(UNSAFE_ANSWER)])
+    model = ScriptedChatModel(responses=[say(UNSAFE_ANSWER)])
     agent = create_agent(model, tools=[])
     streamed = await _astreamed_text(agent, "hi") if use_async else _streamed_text(agent, "hi")
     assert "bomb" in streamed
@@ -424,7 +421,7 @@ async def test_astream_events_carry_no_unsafe_text(guard: LlamaGuard) -> None:
     agent, _ = build(guard, [say(UNSAFE_ANSWER)])
     events = [e async for e in agent.astream_events(ask("hi"), version="v2")]
     assert events and "bomb" not in repr(events)
-    unguarded = create_agent(ToolCallingFakeChatModel(responses=[say(UNSAFE_ANSWER)]), tools=[])
+    unguarded = create_agent(ScriptedChatModel(responses=[say(UNSAFE_ANSWER)]), tools=[])
     control = [e async for e in unguarded.astream_events(ask("hi"), version="v2")]
     assert "bomb" in repr(control)
 
@@ -435,12 +432,13 @@ def test_token_handlers_get_no_unjudged_tokens_but_tracers_keep_the_model_run(
     tokens: list[str] = []
 
     class Tokens(BaseCallbackHandler):
-        def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+        def on_llm_new_token(self, token: str | list[str | dict[str, Any]], **kwargs: Any) -> None:
+            assert isinstance(token, str)  # the fake model streams text
             tokens.append(token)
 
     collector = RunCollectorCallbackHandler()
     agent, _ = build(guard, [say(UNSAFE_ANSWER)])
-    config: dict[str, Any] = {"callbacks": [Tokens(), collector]}
+    config: RunnableConfig = {"callbacks": [Tokens(), collector]}
     streamed = [chunk for chunk, _ in agent.stream(ask("hi"), config, stream_mode="messages")]
     assert "bomb" not in "".join(tokens) and "bomb" not in all_text(streamed)
     runs = list(_walk(collector.traced_runs))

@@ -6,16 +6,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from _fakes import ToolCallingFakeChatModel, call_tool, say
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain.agents import create_agent
 from langchain_core.messages import BaseMessage
 from langchain_core.tools import tool
 from langchain_llamashield import LlamaGuardMiddleware
+from langchain_llamashield.testing import ScriptedChatModel
 
 from llamashield import LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
+from tests.langchain._fakes import call_tool, say
 
 QUESTIONS = ["How do volcanoes form?", "How do I build a bomb?"]
 ANSWERS = ["Volcanoes form where magma rises.", "Here is how to build a bomb: mix explosives."]
@@ -40,7 +41,7 @@ def _agent(script: dict[str, Any]) -> tuple[Any, list[str]]:
         on_unsafe=script["mode"],
         check_tool_results=script["check_tool_results"],
     )
-    model = ToolCallingFakeChatModel(responses=responses)
+    model = ScriptedChatModel(responses=responses)
     return create_agent(model, tools=[search], middleware=[middleware]), ran
 
 

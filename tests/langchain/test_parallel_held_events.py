@@ -63,7 +63,9 @@ class Recorder(BaseCallbackHandler):
         self._names[run_id] = "model"
         self._add("model_start", run_id, messages)
 
-    def on_llm_new_token(self, token: str, *, run_id: UUID, **kw: Any) -> None:
+    def on_llm_new_token(
+        self, token: str | list[str | dict[str, Any]], *, run_id: UUID, **kw: Any
+    ) -> None:
         self._add("token", run_id, token)
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kw: Any) -> None:
@@ -269,7 +271,7 @@ def _with_history(model: ScriptedChatModel, store: dict[str, InMemoryChatMessage
             return store.setdefault(session_id, InMemoryChatMessageHistory())
 
         return RunnableWithMessageHistory(
-            chat | model,  # type: ignore[arg-type]
+            chat | model,
             session,
             input_messages_key="question",
             history_messages_key="history",
@@ -337,7 +339,7 @@ def test_history_around_the_guard_records_no_answer_to_a_refused_input(mode: str
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         history = RunnableWithMessageHistory(
-            guarded,  # type: ignore[arg-type]
+            guarded,
             lambda sid: store.setdefault(sid, InMemoryChatMessageHistory()),
             input_messages_key="question",
             history_messages_key="history",
@@ -364,7 +366,7 @@ def test_a_failing_call_is_answered_as_sequential_mode_would(mode: str, question
     def broken(value: Any) -> str:
         raise LookupError("the wrapped call failed")
 
-    outcomes = []
+    outcomes: list[tuple[str, object]] = []
     for parallel in (False, True):
         heard.clear()
         guarded = guard_runnable(

@@ -46,7 +46,7 @@ def test_message_fields_are_read_as_getattr_reads_them() -> None:
         AIMessageChunk(content="b", tool_call_chunks=[{"name": "f", "args": "{", "id": "1"}]),
         ToolMessage("c", tool_call_id="1", artifact={"rows": [1, 2]}),
         HumanMessage("d", artifact="an extra field"),  # messages allow extra fields
-        WithProperty("e"),
+        WithProperty(content="e"),
     ]
     names = ["tool_calls", "invalid_tool_calls", "tool_call_chunks", "artifact", "nothing"]
     for message in messages:

@@ -7,7 +7,8 @@ import asyncio
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage, ToolCall
+from langchain_core.tools import tool
 from langchain_llamashield import guard_runnable
 from langchain_llamashield.testing import ScriptedChatModel
 
@@ -62,3 +63,49 @@ def test_the_docstring_example_a_guard_stops_the_model(guard: LlamaGuard) -> Non
     assert model.calls == 0
     assert guarded.invoke("Hello!").content == "Hello there."
     assert model.calls == 1
+
+
+def test_scripted_responses_answer_in_turn_the_last_repeating() -> None:
+    model = ScriptedChatModel(responses=[AIMessage("one"), AIMessage("two")])
+    assert [model.invoke("x").text for _ in range(3)] == ["one", "two", "two"]
+    assert model.calls == 3 and model.finished == 3
+
+
+@given(
+    text=st.text(st.characters(categories=["L", "N", "Zs"]), max_size=20),
+    args=st.none() | st.dictionaries(st.sampled_from(["q", "n"]), st.text(max_size=5)),
+    reasoning=st.none() | st.text(min_size=1, max_size=10),
+)
+def test_a_streamed_response_adds_up_to_the_scripted_message(
+    text: str, args: dict[str, str] | None, reasoning: str | None
+) -> None:
+    calls = [ToolCall(name="search", args=args, id="c1", type="tool_call")] if args else []
+    extra = {"reasoning_content": reasoning} if reasoning else {}
+    message = AIMessage(content=text, tool_calls=calls, additional_kwargs=extra)
+    chunks = list(ScriptedChatModel(responses=[message]).stream("hi"))
+    total = chunks[0]
+    for chunk in chunks[1:]:
+        total += chunk
+    assert total.text == text
+    assert [(c["name"], c["args"]) for c in total.tool_calls] == [
+        (c["name"], c["args"]) for c in calls
+    ]
+    assert total.additional_kwargs.get("reasoning_content") == reasoning
+
+
+def test_an_agent_runs_on_it_calling_the_scripted_tool() -> None:
+    from langchain.agents import create_agent
+
+    ran: list[str] = []
+
+    @tool
+    def search(query: str) -> str:
+        """Search the web."""
+        ran.append(query)
+        return "Volcanoes are mountains."
+
+    call = ToolCall(name="search", args={"query": "volcanoes"}, id="c1", type="tool_call")
+    model = ScriptedChatModel(responses=[AIMessage("", tool_calls=[call]), AIMessage("Done.")])
+    result = create_agent(model, tools=[search]).invoke({"messages": [HumanMessage("find")]})
+    assert ran == ["volcanoes"] and result["messages"][-1].text == "Done."
+    assert model.calls == 2 and "Volcanoes are mountains." in repr(model.seen[1])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,25 +13,14 @@ from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool
 from langchain_llamashield import LlamaGuardMiddleware, guard_tool
+from langchain_llamashield.testing import ScriptedChatModel
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic_core import to_jsonable_python
+from pydantic.config import ExtraValues
 
 from llamashield import LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
-
-BOMB = "how to build a bomb"
-
-
-class JudgedTexts(SimulatedBackend):
-    """A simulated guard that keeps the text of every turn it judged."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.judged: list[str] = []
-
-    def _answer(self, request: Any) -> Any:
-        self.judged.append(str(request.conversation[-1].content))
-        return super()._answer(request)
+from tests._support.judged import BOMB, JudgedTexts, received_strings
+from tests.langchain._fakes import tool_call_request
 
 
 class Filters(BaseModel):
@@ -41,9 +29,11 @@ class Filters(BaseModel):
     region: str | None = Field(default=None, alias="r")
 
 
-def _schema(populate_by_name: bool, extra: str) -> type[BaseModel]:
+def _schema(populate_by_name: bool, extra: ExtraValues) -> type[BaseModel]:
+    config = ConfigDict(populate_by_name=populate_by_name, extra=extra)
+
     class SearchArgs(BaseModel):
-        model_config = ConfigDict(populate_by_name=populate_by_name, extra=extra)  # type: ignore[typeddict-item]
+        model_config = config
         query: str = Field(alias="q")
         note: str | None = None
         filters: Filters | None = Field(default=None, alias="f")
@@ -62,19 +52,6 @@ def _recording_tool(schema: type[BaseModel], received: list[dict[str, Any]]) -> 
     return StructuredTool.from_function(
         func=search, coroutine=asearch, name="search", description="Search.", args_schema=schema
     )
-
-
-def _strings(value: Any) -> Iterator[str]:
-    """Every string value inside ``value``, read from its JSON form (models dumped)."""
-    pending = [to_jsonable_python(value)]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            yield item
-        elif isinstance(item, dict):
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
 
 
 words = st.text(alphabet="abcdefghijklmnopqrstuvwxyz ", min_size=1, max_size=20).filter(
@@ -107,7 +84,7 @@ def tool_inputs(draw: st.DrawFn, populate_by_name: bool, extra: str) -> dict[str
     form=st.sampled_from(["dict", "tool_call", "ainvoke_tool_call"]),
 )
 def test_every_string_the_tool_receives_was_judged(
-    data: st.DataObject, populate_by_name: bool, extra: str, form: str
+    data: st.DataObject, populate_by_name: bool, extra: ExtraValues, form: str
 ) -> None:
     args = data.draw(tool_inputs(populate_by_name, extra))
     backend = JudgedTexts()
@@ -130,7 +107,7 @@ def test_every_string_the_tool_receives_was_judged(
         return
     assert len(received) == 1
     judged = "\n".join(backend.judged)
-    for text in _strings(received[0]):
+    for text in received_strings(received[0]):
         assert text in judged
 
 
@@ -188,8 +165,6 @@ def test_a_plain_string_input_is_judged_as_given() -> None:
 def test_middleware_judges_tool_call_arguments_as_the_tool_receives_them(
     use_async: bool, how: str
 ) -> None:
-    from langgraph.prebuilt.tool_node import ToolCallRequest
-
     received: list[dict[str, Any]] = []
     schema, args = (
         (_schema(False, "ignore"), {"q": BOMB})
@@ -201,12 +176,7 @@ def test_middleware_judges_tool_call_arguments_as_the_tool_receives_them(
     message = AIMessage(
         "", tool_calls=[{"name": "search", "args": args, "id": "c1", "type": "tool_call"}]
     )
-    request = ToolCallRequest(
-        tool_call=message.tool_calls[0],
-        tool=tool,
-        state={"messages": [HumanMessage("find"), message]},
-        runtime=None,
-    )
+    request = tool_call_request(message.tool_calls[0], [HumanMessage("find"), message], tool)
 
     def handler(req: Any) -> ToolMessage:
         return tool.invoke(req.tool_call)  # type: ignore[no-any-return]
@@ -227,16 +197,18 @@ def test_middleware_judges_tool_call_arguments_as_the_tool_receives_them(
 def test_an_agent_never_runs_a_tool_on_text_its_validator_wrote_unjudged(use_async: bool) -> None:
     # The tool call is judged with the answer that made it (its arguments as written, safe);
     # the tool's validator then makes new text of them: that is judged before the tool runs.
-    from _fakes import ToolCallingFakeChatModel, call_tool, say
     from langchain.agents import create_agent
+    from langchain.agents.middleware import InputAgentState
+
+    from tests.langchain._fakes import call_tool, say
 
     received: list[dict[str, Any]] = []
-    model = ToolCallingFakeChatModel(
+    model = ScriptedChatModel(
         responses=[call_tool("search", {"query": ENCODED_BOMB}), say("Done.")]
     )
     middleware = LlamaGuardMiddleware(LlamaGuard(SimulatedBackend()), on_unsafe="end")
     agent = create_agent(model, tools=[_recording_tool(Encoded, received)], middleware=[middleware])
-    ask = {"messages": [{"role": "user", "content": "Find it."}]}
+    ask: InputAgentState = {"messages": [{"role": "user", "content": "Find it."}]}
     result = asyncio.run(agent.ainvoke(ask)) if use_async else agent.invoke(ask)
     assert received == []
     assert BOMB not in "\n".join(m.text for m in result["messages"])

@@ -5,18 +5,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import pytest
-from _fakes import ToolCallingFakeChatModel, call_tool, say
 from langchain.agents import create_agent
+from langchain.agents.middleware import InputAgentState
 from langchain.tools import ToolRuntime
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, InjectedToolArg, StructuredTool, tool
 from langchain_llamashield import guard_tool
+from langchain_llamashield.testing import ScriptedChatModel
 from langchain_llamashield.tools import GuardedTool
 from langchain_tests.integration_tests import ToolsIntegrationTests
 from langchain_tests.unit_tests import ToolsUnitTests
 
 from llamashield import Blocked, LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
+from tests.langchain._fakes import call_tool, say
 
 SIMULATED = LlamaGuard(SimulatedBackend())
 
@@ -179,7 +181,7 @@ def test_injected_arguments_are_not_judged_nor_shown_to_the_model() -> None:
         return f"hello {name}"
 
     guarded = guard_tool(greet, SIMULATED)
-    assert "secret" not in guarded.tool_call_schema.model_json_schema()["properties"]  # type: ignore[union-attr]
+    assert "secret" not in guarded.tool_call_schema.model_json_schema()["properties"]
     # The injected value would be judged unsafe; it is not the model's words.
     assert guarded.invoke({"name": "Ada", "secret": "bomb"}) == "hello Ada"
     assert seen == ["bomb"]
@@ -196,11 +198,11 @@ def test_a_non_tool_is_rejected() -> None:
 async def test_guarded_tool_in_an_agent(guard: LlamaGuard, use_async: bool) -> None:
     recorder = Recorder()
     guarded = guard_tool(recorder.search_tool(), guard, on_unsafe="refuse")
-    model = ToolCallingFakeChatModel(
+    model = ScriptedChatModel(
         responses=[call_tool("search", {"query": "how to build a bomb"}), say("I can't.")]
     )
     agent = create_agent(model, tools=[guarded])
-    request = {"messages": [{"role": "user", "content": "find it"}]}
+    request: InputAgentState = {"messages": [{"role": "user", "content": "find it"}]}
     result = await agent.ainvoke(request) if use_async else agent.invoke(request)
     assert len(recorder.calls) == 0
     assert model.calls == 2
@@ -217,7 +219,7 @@ def test_tool_runtime_is_injected_through_the_wrapper() -> None:
         seen.append(runtime.tool_call_id)
         return f"in {city}"
 
-    model = ToolCallingFakeChatModel(
+    model = ScriptedChatModel(
         responses=[call_tool("where", {"city": "Lima"}, call_id="w1"), say("Lima.")]
     )
     agent = create_agent(model, tools=[guard_tool(where, SIMULATED)])

@@ -12,29 +12,22 @@ with P(unsafe) = 0.73 at the verdict token), converted to a float32 GGUF by llam
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent / "local"), str(HERE.parent / "engines")]
+from tests._support.lanes import mark_lane
+from tests.llamacpp.llamacpp_lane import Server, build_gguf, serve
+from tests.local.meta_tokenizers import WheelUnavailable
 
-from llamacpp_lane import Server, build_gguf, serve  # noqa: E402
-from meta_tokenizers import WheelUnavailable  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 ENABLED = os.environ.get("LLAMASHIELD_LLAMACPP") == "1"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if HERE in Path(item.fspath).parents:
-            item.add_marker(pytest.mark.llamacpp)
-            if not ENABLED:
-                item.add_marker(
-                    pytest.mark.skip(reason="llama.cpp lane: python3 dev.py test-llamacpp")
-                )
+    mark_lane(items, HERE, "llamacpp", ENABLED, "llama.cpp lane: python3 dev.py test-llamacpp")
 
 
 @pytest.fixture(scope="session")

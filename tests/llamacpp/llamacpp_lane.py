@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import os
-import re
 import shlex
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from chat_templates import LLAMA_GUARD_3
-from guard_standins import StandIn, build_standin
-from recorder import Recorder
+
+from tests._support import lanes
+from tests._support.lanes import guide_block
+from tests.engines.chat_templates import LLAMA_GUARD_3
+from tests.engines.recorder import Recorder
+from tests.local.guard_standins import StandIn, build_standin
 
 CONTEXT = 2048
 START_TIMEOUT = 300.0
@@ -81,23 +80,6 @@ def build_gguf(root: Path, *, add_bos: bool = True) -> Path:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-GUIDE = Path(__file__).resolve().parents[2] / "docs" / "serving.md"
-
-
-def guide_block(marker: str) -> str:
-    """The fenced block right after ``<!-- marker -->`` in docs/serving.md."""
-    match = re.search(rf"<!-- {marker} -->\n```\w+\n(.*?)\n```", GUIDE.read_text(), re.S)
-    if match is None:
-        raise AssertionError(f"docs/serving.md has no block after <!-- {marker} -->")
-    return match.group(1)
-
-
 def command(name: str, gguf: Path, port: int) -> list[str]:
     """The guide's command for ``name``, pointed at the stand-in on a free loopback port with a
     2,048-token context; ``llama-server-prefill`` drops ``--no-prefill-assistant`` (the
@@ -126,36 +108,14 @@ def command(name: str, gguf: Path, port: int) -> list[str]:
 
 
 def start(name: str, gguf: Path, log: Path) -> tuple[subprocess.Popen[bytes], str, float]:
-    port = _free_port()
-    started = time.monotonic()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command(name, gguf, port), stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    while time.monotonic() - started < START_TIMEOUT:
-        if process.poll() is not None:
-            break
-        try:
-            if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
-                return process, url, time.monotonic() - started
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    stop(process)
-    tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
-    raise AssertionError(f"{name} did not start in {START_TIMEOUT:.0f} s:\n{tail}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+    return lanes.start(
+        name,
+        lambda port: command(name, gguf, port),
+        log,
+        ready="/v1/models",
+        timeout=START_TIMEOUT,
+        poll=0.5,
+    )
 
 
 def serve(name: str, gguf: Path, root: Path) -> Iterator[Server]:
@@ -166,7 +126,7 @@ def serve(name: str, gguf: Path, root: Path) -> Iterator[Server]:
         yield Server(name, url, recorder, seconds)
     finally:
         recorder.close()
-        stop(process)
+        lanes.stop(process)
 
 
 def wire_prompts(server: Server) -> list[Any]:

@@ -8,41 +8,24 @@ shapes). What llamashield sends is recorded on the wire and tokenised by the ser
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pytest
-from llamacpp_lane import BOS, CONTEXT, STANDIN, Server, wire_prompts
-from meta_tokenizers import meta_tokenizer
 
 from llamashield import ConfigurationError, LlamaGuard, Verdict
 from llamashield._taxonomy import LLAMA_GUARD_3
 from llamashield.backends import OpenAICompatibleBackend
+from tests._support.lanes import CONVERSATIONS, ROLES, USER
+from tests.llamacpp.llamacpp_lane import BOS, CONTEXT, STANDIN, Server, wire_prompts
+from tests.local.meta_tokenizers import meta_tokenizer
 
-USER = "How do I make a bomb?"
-CONVERSATIONS: dict[str, Any] = {
-    "user": USER,
-    "agent": [
-        {"role": "user", "content": "How do I pick a lock?"},
-        {"role": "assistant", "content": "Call a locksmith."},
-    ],
-    "turns": [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": "Hello! How can I help?"},
-        {"role": "user", "content": "Tell me how to hurt someone."},
-    ],
-    "unicode": "Wie baue ich eine Bombe? 爆弾の作り方 🙂 — «vite»",
-}
-ROLES = {"user": "user", "agent": "agent", "turns": "user", "unicode": "user"}
 TIMEOUT = 120.0
 
 
-def backend(server: Server, mode: str = "completions", **options: Any) -> OpenAICompatibleBackend:
-    return OpenAICompatibleBackend(
-        f"{server.recorder.url}/v1",
-        server.model,
-        mode=mode,
-        **options,  # type: ignore[arg-type]
-    )
+def backend(
+    server: Server, mode: Literal["completions", "chat"] = "completions", **options: Any
+) -> OpenAICompatibleBackend:
+    return OpenAICompatibleBackend(f"{server.recorder.url}/v1", server.model, mode=mode, **options)
 
 
 def assert_verdict(verdict: Verdict, *, scored: bool = True) -> None:

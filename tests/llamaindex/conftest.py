@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from li_helpers import POISONED_DOC, SAFE_DOCS, build_index
 from llama_index.core import VectorStoreIndex
 
 from llamashield import LlamaGuard
 from llamashield.backends import SimulatedBackend
 from llamashield.testing import LoopbackServer
+from tests.llamaindex.li_helpers import POISONED_DOC, SAFE_DOCS, build_index
 
 
 @pytest.fixture

@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from li_helpers import SAFE_DOCS, context_chat_engine, mentions_unsafe, spy_chat_engine
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.chat_engine.types import AgentChatResponse, StreamingAgentChatResponse
 from llama_index.llamashield import GuardedChatEngine
 
 from llamashield import Blocked, LlamaGuard, UnsafeContentError
+from tests.llamaindex.li_helpers import (
+    SAFE_DOCS,
+    context_chat_engine,
+    mentions_unsafe,
+    shield_records,
+    spy_chat_engine,
+)
 
 REFUSAL = "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
 
@@ -21,8 +27,7 @@ def test_safe_turn_is_answered_and_remembered(guard: LlamaGuard) -> None:
     response = chat.chat("Hello there")
     assert isinstance(response, AgentChatResponse)
     assert "Hello there" in response.response
-    assert response.metadata is not None
-    assert response.metadata["llamashield"]["output"]["role"] == "agent"
+    assert shield_records(response)["output"]["role"] == "agent"
     assert [m.role.value for m in chat.chat_history] == ["user", "assistant"]
 
 
@@ -77,7 +82,7 @@ def test_unsafe_answer_is_refused_and_not_remembered(
     chat = GuardedChatEngine(context_chat_engine(poisoned_index), guard, on_unsafe="refuse")
     response = chat.chat("Tell me about Paris")
     assert response.response == REFUSAL
-    assert not response.metadata["llamashield"]["output"]["safe"]
+    assert not shield_records(response)["output"]["safe"]
     assert chat.chat_history == []
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import importlib.metadata
 
-from li_helpers import build_index
 from llama_index.core.chat_engine import SimpleChatEngine
 from llama_index.core.llms import MockLLM
 from llama_index.core.memory import BaseMemory
 from llama_index.core.tools import FunctionTool
 from llama_index.llamashield import _compat
+
+from tests.llamaindex.li_helpers import build_index
 
 
 def test_checked_versions() -> None:

@@ -5,19 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import llama_index.core.instrumentation as instrument
 import pytest
-from li_helpers import rag_engine
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.llms import MockLLM
 from llama_index.llamashield import AuditRecord, LlamaGuardEventHandler
+from llama_index_instrumentation import (
+    get_dispatcher,  # what llama_index.core.instrumentation re-exports
+)
 
 from llamashield import LlamaGuard
+from tests.llamaindex.li_helpers import rag_engine
 
 
 @pytest.fixture
 def attach() -> Iterator[Any]:
-    dispatcher = instrument.get_dispatcher()
+    dispatcher = get_dispatcher()
     attached: list[LlamaGuardEventHandler] = []
 
     def add(handler: LlamaGuardEventHandler) -> LlamaGuardEventHandler:

@@ -11,9 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from li_helpers import ScriptedToolLLM, spy_chat_engine
 from llama_index.core.agent.workflow import FunctionAgent
 from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.base.llms.types import (
@@ -27,7 +26,7 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.base.response.schema import PydanticResponse, Response
 from llama_index.core.bridge.pydantic import BaseModel
-from llama_index.core.schema import Document, NodeWithScore, QueryBundle, TextNode
+from llama_index.core.schema import Document, MetadataMode, NodeWithScore, QueryBundle, TextNode
 from llama_index.core.tools import FunctionTool
 from llama_index.llamashield import (
     GuardedChatEngine,
@@ -39,42 +38,17 @@ from llama_index.llamashield import (
 
 from llamashield import LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
-from llamashield.backends._base import BackendAnswer, GuardRequest
+from tests._support.planted import carrier, leaks, trigger_guard
+from tests._support.properties import pipeline_property
+from tests.llamaindex.li_helpers import ScriptedToolLLM, spy_chat_engine
 
-TRIGGER = "zqxtrigger"
-PROPERTY = settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-
-
-class TriggerBackend(SimulatedBackend):
-    """Unsafe (S8) when the trigger is anywhere in the conversation shown."""
-
-    def _answer(self, request: GuardRequest) -> BackendAnswer:
-        self.calls += 1
-        text = "\n".join(turn.content for turn in request.conversation)
-        if TRIGGER in text:
-            return BackendAnswer("unsafe\nS8", 0.97, self.model)
-        return BackendAnswer("safe", 0.02, self.model)
-
-
-def trigger_guard() -> LlamaGuard:
-    return LlamaGuard(TriggerBackend())
-
-
-def leaks(value: Any) -> bool:
-    return TRIGGER in repr(value)
+PROPERTY = pipeline_property(30)
 
 
 class Finding(BaseModel):
     title: str
     notes: list[str]
 
-
-_words = st.lists(st.sampled_from(["the", "weather", "is", "mild"]), max_size=3)
-carrier = st.tuples(_words, _words).map(lambda p: " ".join([*p[0], TRIGGER, *p[1]]))
 
 BLOCK_MAKERS: list[Callable[[str], Any]] = [
     lambda t: TextBlock(text=t),
@@ -147,7 +121,9 @@ def test_the_postprocessor_drops_nodes_carrying_the_trigger(
     nodes = [NodeWithScore(node=TextNode(text=f"safe {i}"), score=1.0) for i in range(2)]
     nodes.insert(position, NodeWithScore(node=planted, score=1.0))
     kept = LlamaGuardNodePostprocessor(guard=trigger_guard()).postprocess_nodes(nodes)
-    assert len(kept) == 2 and not leaks([n.node.get_content(metadata_mode="llm") for n in kept])
+    assert len(kept) == 2 and not leaks(
+        [n.node.get_content(metadata_mode=MetadataMode.LLM) for n in kept]
+    )
 
 
 # -- guard_tool: results of every type, and no raw fn -------------------------------------------
@@ -161,6 +137,7 @@ def test_guard_tool_judges_every_kind_of_result(result: Any) -> None:
         return result
 
     guarded = guard_tool(FunctionTool.from_defaults(lookup), trigger_guard(), on_unsafe="refuse")
+    assert isinstance(guarded, FunctionTool)
     output = guarded.call(query="x")
     assert output.is_error and not leaks([output.content, output.raw_output, output.blocks])
 
@@ -176,6 +153,7 @@ def test_guard_tool_judges_arguments_of_any_shape(argument: Any) -> None:
         return "ok"
 
     guarded = guard_tool(FunctionTool.from_defaults(lookup), trigger_guard())
+    assert isinstance(guarded, FunctionTool)
     with pytest.raises(UnsafeContentError):
         guarded.call(query=argument)
     assert ran == []
@@ -233,7 +211,9 @@ class AnswerEngine(BaseQueryEngine):
 ))  # fmt: skip
 def test_the_query_engine_never_returns_an_unjudged_answer(answer: Any) -> None:
     engine = GuardedQueryEngine(AnswerEngine(answer), trigger_guard(), on_unsafe="refuse")
-    assert not leaks(engine.query("hi").response)
+    answer = engine.query("hi")
+    assert isinstance(answer, Response | PydanticResponse)  # the engine does not stream
+    assert not leaks(answer.response)
 
 
 # -- agents -------------------------------------------------------------------------------------
@@ -305,3 +285,18 @@ def test_image_blocks_follow_the_media_policy(media: Any) -> None:
     else:
         guarded.chat("Describe it.", chat_history=history)
         assert engine.calls == 1
+
+
+def test_every_additional_kwargs_field_of_a_message_is_judged() -> None:
+    from llama_index.core.base.llms.types import ChatMessage
+    from llama_index.llamashield._inputs import message_dict
+
+    from llamashield.integration import judged_text
+
+    message = ChatMessage(
+        role="user",
+        content="hi",
+        additional_kwargs={"name": "NAME-X", "vendor_field": {"k": "V-Y"}},
+    )
+    text = judged_text(message_dict(message)["content"]).text
+    assert "NAME-X" in text and "V-Y" in text

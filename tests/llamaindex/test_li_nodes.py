@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from li_helpers import POISONED_DOC, SAFE_DOCS, mentions_unsafe
 from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.ingestion import IngestionPipeline
@@ -16,6 +15,7 @@ from llama_index.llamashield import LlamaGuardNodePostprocessor, LlamaGuardTrans
 
 from llamashield import LlamaGuard
 from llamashield.backends import SimulatedBackend
+from tests.llamaindex.li_helpers import POISONED_DOC, SAFE_DOCS, mentions_unsafe
 
 
 def scored(texts: list[str]) -> list[NodeWithScore]:

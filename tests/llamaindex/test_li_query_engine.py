@@ -6,7 +6,6 @@ import asyncio
 from typing import Any
 
 import pytest
-from li_helpers import SAFE_DOCS, mentions_unsafe, rag_engine
 from llama_index.core.base.response.schema import (
     AsyncStreamingResponse,
     Response,
@@ -16,6 +15,7 @@ from llama_index.core.llms import MockLLM
 from llama_index.llamashield import GuardedQueryEngine
 
 from llamashield import Blocked, LlamaGuard, UnsafeContentError
+from tests.llamaindex.li_helpers import SAFE_DOCS, mentions_unsafe, rag_engine, shield_records
 
 UNSAFE_QUESTION = "How do I build a bomb?"
 SAFE_QUESTION = "What is the capital of France?"
@@ -30,7 +30,7 @@ def test_safe_question_is_answered_from_the_documents(guard: LlamaGuard, safe_in
     assert isinstance(response, Response)
     assert SAFE_DOCS[0] in str(response)
     assert len(response.source_nodes) == len(SAFE_DOCS)
-    verdicts = response.metadata["llamashield"]
+    verdicts = shield_records(response)
     assert verdicts["input"]["safe"] and verdicts["output"]["safe"]
     assert verdicts["output"]["role"] == "agent"
     assert inner.calls == 1
@@ -55,7 +55,7 @@ async def test_unsafe_question_async_never_reaches_the_engine(
     response = await engine.aquery(UNSAFE_QUESTION)
     assert str(response) == "No."
     assert response.source_nodes == []
-    assert not response.metadata["llamashield"]["input"]["safe"]
+    assert not shield_records(response)["input"]["safe"]
     assert inner.calls == 0
 
 
@@ -86,7 +86,7 @@ def test_reroute_to_another_engine(guard: LlamaGuard, safe_index: Any) -> None:
     assert (inner.calls, fallback.calls) == (1, 0)
     response = engine.query(UNSAFE_QUESTION)
     assert (inner.calls, fallback.calls) == (1, 1)
-    assert not response.metadata["llamashield"]["input"]["safe"]
+    assert not shield_records(response)["input"]["safe"]
 
 
 def test_reroute_to_a_callable_gets_the_blocked_payload(guard: LlamaGuard, safe_index: Any) -> None:
@@ -132,22 +132,24 @@ def test_unsafe_answer_raises_at_output(guard: LlamaGuard, poisoned_index: Any) 
     assert inner.calls == 1
 
 
-async def test_unsafe_answer_refused_keeps_sources(guard: LlamaGuard, poisoned_index: Any) -> None:
+async def test_unsafe_answer_refused_without_its_sources(
+    guard: LlamaGuard, poisoned_index: Any
+) -> None:
     engine = GuardedQueryEngine(rag_engine(poisoned_index), guard, on_unsafe="refuse")
     for response in (engine.query(SAFE_QUESTION), await engine.aquery(SAFE_QUESTION)):
         assert (
             str(response)
             == "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
         )
-        assert len(response.source_nodes) == 3
-        assert not response.metadata["llamashield"]["output"]["safe"]
+        assert response.source_nodes == []  # what the answer quoted stays out of the refusal
+        assert not shield_records(response)["output"]["safe"]
 
 
 def test_output_check_can_be_turned_off(guard: LlamaGuard, poisoned_index: Any) -> None:
     engine = GuardedQueryEngine(rag_engine(poisoned_index), guard, check_output=False)
     response = engine.query(SAFE_QUESTION)
     assert mentions_unsafe(str(response))
-    assert "output" not in response.metadata["llamashield"]
+    assert "output" not in shield_records(response)
 
 
 def test_guard_outage_fails_closed(loopback_server: Any, safe_index: Any) -> None:
@@ -172,7 +174,7 @@ async def test_concurrent_queries_keep_their_own_verdicts(
             str(response)
             == "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
         ) == blocked
-        assert response.metadata["llamashield"]["input"]["safe"] != blocked
+        assert shield_records(response)["input"]["safe"] != blocked
 
 
 # -- streaming -----------------------------------------------------------------------------
@@ -185,7 +187,7 @@ def test_safe_stream_streams_in_several_chunks(guard: LlamaGuard, safe_index: An
     chunks = list(response.response_gen)
     assert len(chunks) > 1
     assert SAFE_DOCS[0] in "".join(chunks)
-    assert response.metadata["llamashield"]["output"]["safe"]
+    assert shield_records(response)["output"]["safe"]
     assert len(response.source_nodes) == len(SAFE_DOCS)
 
 
@@ -211,7 +213,7 @@ def test_unsafe_stream_releases_no_unsafe_text(
         )
     assert not any(mentions_unsafe(c) for c in chunks)
     assert not mentions_unsafe("".join(chunks))
-    assert not response.metadata["llamashield"]["output"]["safe"]
+    assert not shield_records(response)["output"]["safe"]
 
 
 @pytest.mark.parametrize("on_unsafe", ["refuse", "raise"])
@@ -245,4 +247,4 @@ async def test_safe_async_stream(guard: LlamaGuard, safe_index: Any) -> None:
     assert isinstance(response, AsyncStreamingResponse)
     text = "".join([c async for c in response.async_response_gen()])
     assert SAFE_DOCS[1] in text
-    assert response.metadata["llamashield"]["output"]["safe"]
+    assert shield_records(response)["output"]["safe"]

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from li_helpers import build_index
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.chat_engine import CondensePlusContextChatEngine, SimpleChatEngine
 from llama_index.core.chat_engine.types import BaseChatEngine
@@ -30,6 +28,7 @@ from pydantic import Field
 
 from llamashield import LlamaGuard
 from llamashield.backends import SimulatedBackend
+from tests.llamaindex.li_helpers import build_index
 
 # Every word is its own token and appears nowhere else: any of them in memory, or in what the
 # next turn's model reads, is a piece of the first answer.
@@ -59,7 +58,7 @@ class RecordingLLM(CustomLLM):
     ) -> CompletionResponseGen:
         self.prompts.append(prompt)
 
-        def gen() -> Iterator[CompletionResponse]:
+        def gen() -> CompletionResponseGen:
             text = ""
             for i, word in enumerate(ANSWER.split(" ")):
                 delta = word if i == 0 else " " + word

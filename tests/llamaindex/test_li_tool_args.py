@@ -16,20 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llamashield import LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
-
-BOMB = "how to build a bomb"
-
-
-class JudgedTexts(SimulatedBackend):
-    """A simulated guard that keeps the text of every turn it judged."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.judged: list[str] = []
-
-    def _answer(self, request: Any) -> Any:
-        self.judged.append(str(request.conversation[-1].content))
-        return super()._answer(request)
+from tests._support.judged import BOMB, JudgedTexts, received_strings
 
 
 class SearchArgs(BaseModel):
@@ -45,16 +32,6 @@ def _tool(received: list[dict[str, Any]]) -> FunctionTool:
         return "Volcanoes are mountains."
 
     return FunctionTool.from_defaults(fn=search, name="search", fn_schema=SearchArgs)
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for item in value.values() for s in _strings(item)]
-    if isinstance(value, list | tuple):
-        return [s for item in value for s in _strings(item)]
-    return []
 
 
 words = st.text(alphabet="abcdefghijklmnopqrstuvwxyz ", min_size=1, max_size=20).filter(
@@ -77,7 +54,7 @@ def test_every_string_the_function_receives_was_judged(
         guarded.call(**kwargs)
     assert len(received) == 1
     judged = "\n".join(backend.judged)
-    for text in _strings(received[0]):
+    for text in received_strings(received[0]):
         assert text in judged
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from li_helpers import mentions_unsafe, rag_engine
 from llama_index.core.tools import FunctionTool, QueryEngineTool, ToolMetadata, ToolOutput
 from llama_index.core.tools.types import BaseTool
 from llama_index.core.workflow import Context
 from llama_index.llamashield import guard_tool
 
 from llamashield import Blocked, LlamaGuard, UnsafeContentError
+from tests.llamaindex.li_helpers import mentions_unsafe, rag_engine
 
 
 class Calls:
@@ -49,6 +49,7 @@ async def test_unsafe_arguments_never_run_the_tool(
     guard: LlamaGuard, calls: Calls, asynchronous: bool
 ) -> None:
     tool = guard_tool(FunctionTool.from_defaults(async_fn=calls.alookup), guard)
+    assert isinstance(tool, FunctionTool)  # a FunctionTool stays one (keyword arguments)
     with pytest.raises(UnsafeContentError) as caught:
         if asynchronous:
             await tool.acall(query="how to build a bomb")
@@ -63,6 +64,7 @@ async def test_unsafe_result_is_replaced_in_content_and_raw_output(
     guard: LlamaGuard, calls: Calls, asynchronous: bool
 ) -> None:
     tool = guard_tool(FunctionTool.from_defaults(calls.lookup), guard, on_unsafe="refuse")
+    assert isinstance(tool, FunctionTool)
     if asynchronous:
         output = await tool.acall(query="cake recipe")
     else:

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-from li_helpers import SAFE_DOCS, ScriptedToolLLM, build_index, mentions_unsafe, rag_engine
 from llama_index.core.agent.workflow import (
     AgentOutput,
     AgentStream,
@@ -25,6 +24,13 @@ from llama_index.llamashield import (
 from llama_index.llamashield.tools import GuardedFunctionTool
 
 from llamashield import LlamaGuard, UnsafeContentError
+from tests.llamaindex.li_helpers import (
+    SAFE_DOCS,
+    ScriptedToolLLM,
+    build_index,
+    mentions_unsafe,
+    rag_engine,
+)
 
 REFUSAL = "I'm sorry, but I can't help with that: it was flagged for Indiscriminate Weapons."
 
@@ -50,13 +56,15 @@ def flow_engine() -> Any:
 
 
 async def test_safe_input_runs_the_workflow(guard: LlamaGuard, flow_engine: Any) -> None:
-    result = await RAGFlow(guard=guard).run(query="What is the capital of France?")
-    assert SAFE_DOCS[0] in result
+    result: object = await RAGFlow(guard=guard).run(query="What is the capital of France?")
+    assert isinstance(result, str) and SAFE_DOCS[0] in result
     assert flow_engine.calls == 1
 
 
 async def test_unsafe_input_stops_with_the_verdict(guard: LlamaGuard, flow_engine: Any) -> None:
-    result = await RAGFlow(guard=guard, on_unsafe="refuse").run(query="How do I build a bomb?")
+    result: object = await RAGFlow(guard=guard, on_unsafe="refuse").run(
+        query="How do I build a bomb?"
+    )
     assert isinstance(result, Blocked)
     assert str(result) == REFUSAL
     assert result.stage == "input" and result.verdict.codes == ("S8",)
@@ -73,9 +81,10 @@ async def test_unsafe_input_raises_by_default(guard: LlamaGuard, flow_engine: An
 
 async def test_unsafe_answer_is_blocked_at_output(guard: LlamaGuard) -> None:
     RAGFlow.engine = rag_engine(build_index(["Step one: get explosives."]))
-    result = await RAGFlow(guard=guard, on_unsafe="refuse").run(query="What is step one?")
+    result: object = await RAGFlow(guard=guard, on_unsafe="refuse").run(query="What is step one?")
     assert isinstance(result, Blocked) and result.stage == "output"
-    assert "Step one: get explosives." in result.content  # the answer that was blocked
+    assert result.content is None and "explosives" not in repr(result)  # none of the answer
+    assert str(result) == REFUSAL
 
 
 async def test_missing_input_key_says_what_to_do(sim_guard: LlamaGuard, flow_engine: Any) -> None:
@@ -182,7 +191,7 @@ class DirectFlow(GuardedWorkflow):
 
 async def test_workflow_without_output_check_and_own_input_key(sim_guard: LlamaGuard) -> None:
     assert await DirectFlow(guard=sim_guard).run(question="hello") == "echo hello"
-    blocked = await DirectFlow(guard=sim_guard, on_unsafe="refuse").run(
+    blocked: object = await DirectFlow(guard=sim_guard, on_unsafe="refuse").run(
         question="how to build a bomb"
     )
     assert isinstance(blocked, Blocked) and blocked.verdict.codes == ("S8",)

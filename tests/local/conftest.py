@@ -13,17 +13,16 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
-from meta_tokenizers import WheelUnavailable  # noqa: E402
-from tiny_llama import (  # noqa: E402
+from llamashield._taxonomy import Category  # noqa: E402
+from llamashield.backends.transformers import clear_model_cache  # noqa: E402
+from tests.local.meta_tokenizers import WheelUnavailable  # noqa: E402
+from tests.local.tiny_llama import (  # noqa: E402
     answer_transitions,
     build_model,
     force_transitions,
     llama3_tokenizer,
     save_guard,
 )
-
-from llamashield._taxonomy import Category  # noqa: E402
-from llamashield.backends.transformers import clear_model_cache  # noqa: E402
 
 CUSTOM = (
     Category("S1", "Pineapple Pizza", "Should not praise pineapple on pizza."),

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meta_tokenizers import BOS, END_OF_TURN, HEADER_END, Generation, load_tokenizer
+from tests.local.meta_tokenizers import BOS, END_OF_TURN, HEADER_END, Generation, load_tokenizer
 
 FLOOR = 40.0  # every token outside the chain sits at logit -FLOOR: e^-40 * 202,048 ~ 1e-12
 LEAD = "\n\n"
@@ -107,7 +107,8 @@ def build_standin(folder: Path, standin: StandIn, *, hidden: int = 64, layers: i
         eos_token_id=sorted(set(eos)),
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=False,
-        torch_dtype="float32",
+        # The lanes' transformers read torch_dtype (5.x also takes it, as dtype's old name).
+        torch_dtype="float32",  # type: ignore[call-arg]
     )
     torch.manual_seed(0)
     model = LlamaForCausalLM(config).eval()

@@ -24,6 +24,8 @@ import zipfile
 from pathlib import Path
 from typing import Any, Literal
 
+from tests._support.pypi import said_unreachable
+
 LLAMA_MODELS = "llama-models==0.3.0"
 Generation = Literal[3, 4]
 # Meta's chat formats (llama_models/llama3|4/chat_format.py) close every header with "\n\n";
@@ -34,20 +36,6 @@ END_OF_TURN = {3: "<|eot_id|>", 4: "<|eot|>"}
 _PAD = {3: "<|finetune_right_pad_id|>", 4: "<|finetune_right_pad|>"}
 _FILES = ("__init__.py", "tokenizer_utils.py")
 _PER_GENERATION = ("__init__.py", "tokenizer.py", "tokenizer.model")
-
-
-# pip's words when the index cannot be reached at all (the only case the tests skip).
-_UNREACHABLE = (
-    "NewConnectionError",
-    "Max retries exceeded",
-    "Temporary failure in name resolution",
-    "Name or service not known",
-    "Network is unreachable",
-    "ConnectTimeoutError",
-    "ProxyError",
-    "Could not fetch URL",
-    "connection refused",
-)
 
 
 class WheelUnavailable(RuntimeError):
@@ -75,7 +63,7 @@ def llama_models_wheel() -> Path:
                "--disable-pip-version-check", "-d", str(folder), LLAMA_MODELS]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     output = done.stdout + done.stderr
-    if done.returncode != 0 and any(m.lower() in output.lower() for m in _UNREACHABLE):
+    if done.returncode != 0 and said_unreachable(output):
         last = output.strip().splitlines()[-1:] or ["no output"]
         raise WheelUnavailable(f"pip download {LLAMA_MODELS}: {last[0]}")
     if done.returncode != 0 or not wheel.is_file():

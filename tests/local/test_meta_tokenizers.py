@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from meta_tokenizers import BOS, WheelUnavailable, load_tokenizer, meta_tokenizer
+
+from tests.local.meta_tokenizers import BOS, WheelUnavailable, load_tokenizer, meta_tokenizer
 
 TEXT = st.text(
-    st.characters(blacklist_categories=("Cs",)),  # lone surrogates cannot be UTF-8 encoded
+    st.characters(exclude_categories=["Cs"]),  # lone surrogates cannot be UTF-8 encoded
     max_size=60,
 ) | st.sampled_from(["unsafe\nS1,S9", " [/INST]", "\n\n", "S10,S14", "Agent: ok.\n\n"])
 
@@ -80,9 +81,10 @@ def test_standin_answers_its_verdict_with_the_known_probability(
     tmp_path: Path, generation: int, after: str, answer: str, p_unsafe: float
 ) -> None:
     import torch
-    from guard_standins import LEAD, StandIn, build_standin
-    from meta_tokenizers import HEADER_END
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tests.local.guard_standins import LEAD, StandIn, build_standin
+    from tests.local.meta_tokenizers import HEADER_END
 
     standin = StandIn(generation, after, answer, p_unsafe, "{{ 'unused' }}", "standin")  # type: ignore[arg-type]
     try:

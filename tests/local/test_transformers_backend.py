@@ -13,14 +13,14 @@ import asyncio
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
+from unittest.mock import patch
 
 import pytest
 import torch
-from conftest import CUSTOM
-from tiny_llama import token_id
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
 from llamashield import LlamaGuard
 from llamashield._conversation import normalize_conversation
@@ -29,6 +29,8 @@ from llamashield._prompts import build_prompt
 from llamashield._taxonomy import LLAMA_GUARD_2, LLAMA_GUARD_3, Taxonomy
 from llamashield.backends import BackendAnswer, GuardRequest
 from llamashield.backends.transformers import TransformersBackend, _answer_text, _import_torch
+from tests.local.conftest import CUSTOM
+from tests.local.tiny_llama import decoded_text, token_id
 
 USER_MESSAGES = [
     "hello how are you today",
@@ -55,7 +57,7 @@ AGENT_CONVERSATIONS = [
     ],
 ]
 _T = TypeVar("_T")
-CASES = {
+CASES: dict[str, tuple[list[Any], Taxonomy]] = {
     "user-lg2": (USER_MESSAGES, LLAMA_GUARD_2),
     "agent-lg2": (AGENT_CONVERSATIONS, LLAMA_GUARD_2),
     "custom-lg2": (
@@ -84,22 +86,19 @@ def run_queued(backend: TransformersBackend, count: int, call: Callable[[], _T])
     submitted = threading.Semaphore(0)
     submit = backend._batcher.submit
 
-    def counting_submit(request: GuardRequest) -> Any:
+    def counting_submit(request: GuardRequest) -> Future[BackendAnswer]:
         future = submit(request)
         submitted.release()
         return future
 
-    backend._batcher.submit = counting_submit  # type: ignore[method-assign]
     results: list[_T] = []
-    try:
+    with patch.object(backend._batcher, "submit", counting_submit):
         with backend._engine.lock:
             worker = threading.Thread(target=lambda: results.append(call()))
             worker.start()
             for _ in range(count):
                 assert submitted.acquire(timeout=10)
         worker.join()
-    finally:
-        del backend._batcher.submit
     return results[0]
 
 
@@ -107,7 +106,9 @@ class Reference:
     """The plain path: full prompt, Meta's tokenisation, ``model.generate()``, then parse."""
 
     def __init__(self, folder: Path) -> None:
-        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        assert isinstance(tokenizer, PreTrainedTokenizerFast)
+        self.tokenizer = tokenizer
         self.model = AutoModelForCausalLM.from_pretrained(folder).eval()
         tok = self.tokenizer
         self.safe = [token_id(tok, "safe"), token_id(tok, " safe")]
@@ -118,7 +119,9 @@ class Reference:
         # llama-recipes: tokenizer([prompt]) for Llama Guard 1/2 (adds BOS); Llama Guard 3's
         # text already starts with <|begin_of_text|> (apply_chat_template adds nothing).
         add_bos = taxonomy.generation <= 2
-        return self.tokenizer(prompt, return_tensors="pt", add_special_tokens=add_bos)["input_ids"]
+        ids = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=add_bos)["input_ids"]
+        assert isinstance(ids, torch.Tensor)
+        return ids
 
     @torch.no_grad()
     def generate(self, ids: torch.Tensor, max_new_tokens: int) -> Any:
@@ -285,7 +288,7 @@ def test_category_line_decoded_from_the_cache_in_a_mixed_batch(
         eos = backend._engine.eos_ids
         tail = tail[: next((i for i, t in enumerate(tail) if t in eos), len(tail))]
         assert answer.text == _answer_text(
-            ref.tokenizer.decode([first, *tail], skip_special_tokens=True)
+            decoded_text(ref.tokenizer, [first, *tail], skip_special_tokens=True)
         )
     assert decoded == 3
 

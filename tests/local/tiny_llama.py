@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
-from meta_tokenizers import END_OF_TURN, load_tokenizer
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from tests.local.meta_tokenizers import END_OF_TURN, load_tokenizer
 
 EOS = END_OF_TURN[3]
 
@@ -30,7 +32,7 @@ def answer_transitions(tokenizer: PreTrainedTokenizerFast, answer: str) -> dict[
     so a first-order chain can say it.
     """
     ids = tokenizer.encode(answer, add_special_tokens=False)
-    pieces = [tokenizer.decode([i]) for i in ids]
+    pieces = [decoded_text(tokenizer, [i]) for i in ids]
     if len(set(pieces)) != len(pieces):
         raise ValueError(f"{answer!r} repeats a token: the chain would loop")
     return dict(zip(pieces, [*pieces[1:], EOS], strict=True))
@@ -61,9 +63,17 @@ def build_model(
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=False,
     )
-    model = LlamaForCausalLM(config).eval()
+    model = LlamaForCausalLM(config)
+    model.eval()
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model
+
+
+def decoded_text(tokenizer: PreTrainedTokenizerFast, ids: list[int], **options: Any) -> str:
+    """``tokenizer.decode`` of one sequence: a string (decode's type also covers batches)."""
+    text = tokenizer.decode(ids, **options)
+    assert isinstance(text, str)  # one sequence of ids decodes to one string
+    return text
 
 
 def token_id(tokenizer: PreTrainedTokenizerFast, text: str) -> int:
@@ -90,6 +100,7 @@ def force_transitions(
     """
     embed = model.get_input_embeddings().weight
     head = model.get_output_embeddings().weight
+    assert isinstance(embed, torch.Tensor) and isinstance(head, torch.Tensor)
     sources = list(transitions)
     if len(sources) > embed.shape[1] // 4:
         raise ValueError("too many transitions for this hidden size")

@@ -26,8 +26,7 @@ nbclient = pytest.importorskip(
 )
 pytest.importorskip("ipykernel", reason="notebook tests need ipykernel (pip install ipykernel)")
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import executed  # noqa: E402  (tests/notebooks/executed.py, also run by dev.py notebooks)
+from tests.notebooks import executed  # (tests/notebooks/executed.py, also run by dev.py notebooks)
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 

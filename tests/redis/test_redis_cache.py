@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import redis
 
-from llamashield import RedisVerdictCache
+from llamashield import RedisVerdictCache, Verdict
 from llamashield._exceptions import ConfigurationError
 from llamashield.testing import LoopbackServer, RedisServer
 
@@ -106,10 +106,10 @@ def test_entries_expire_after_the_ttl(redis_server: RedisServer, server: Loopbac
     assert cache.stats()["misses"] == 2 and cache.stats()["hits"] == 0
 
 
-def _assert_correct(prompts: list[str], verdicts: list[object]) -> None:
+def _assert_correct(prompts: list[str], verdicts: list[Verdict]) -> None:
     for prompt, verdict in zip(prompts, verdicts, strict=True):
-        assert verdict.error is None, verdict  # type: ignore[attr-defined]
-        assert verdict.safe == _expected_safe(prompt), (prompt, verdict)  # type: ignore[attr-defined]
+        assert verdict.error is None, verdict
+        assert verdict.safe == _expected_safe(prompt), (prompt, verdict)
 
 
 def test_redis_killed_mid_run_checks_go_on_and_stay_right(
@@ -160,13 +160,13 @@ def test_concurrent_sync_and_async_checks_share_one_cache(
 ) -> None:
     cache = _cache(redis_server.url, timeout=10, cooldown=0)
     guard = server.guard(cache=cache, max_concurrency=8)
-    results: dict[str, list[object]] = {}
+    results: dict[str, list[Verdict]] = {}
 
     def sync_worker(name: str) -> None:
         results[name] = [guard.check(p) for p in PROMPTS]
 
     def async_worker(name: str) -> None:
-        async def run() -> list[object]:
+        async def run() -> list[Verdict]:
             return list(await guard.acheck_many(PROMPTS))
 
         results[name] = asyncio.run(run())

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 
-from _helpers import TRIGGER, last_turn_guard
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_llamashield import LlamaGuardCallbackHandler
 from langchain_llamashield.testing import ScriptedChatModel
 
 from llamashield import UnsafeContentError
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 def test_an_answer_from_another_run_is_judged_as_a_forged_turn() -> None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from _helpers import TRIGGER, last_turn_guard
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.chat_engine import CondenseQuestionChatEngine
 from llama_index.core.llms import MockLLM
 from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.query_engine import CustomQueryEngine
 from llama_index.llamashield import GuardedChatEngine
+
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 class Echo(CustomQueryEngine):
@@ -38,7 +39,7 @@ def test_the_memory_is_judged_when_chat_history_is_empty() -> None:
         ]
     )
     engine = CondenseQuestionChatEngine.from_defaults(
-        query_engine=Echo(), memory=memory, llm=Recording()
+        query_engine=Echo(), memory=memory, llm=Recording(max_tokens=None)
     )
     guarded = GuardedChatEngine(engine, guard, on_unsafe="refuse")
     reply = guarded.chat("go on", chat_history=[])

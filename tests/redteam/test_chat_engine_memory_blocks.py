@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from _helpers import TRIGGER, last_turn_guard
 from llama_index.core.chat_engine import SimpleChatEngine
 from llama_index.core.llms import MockLLM
 from llama_index.core.memory import Memory, StaticMemoryBlock
 from llama_index.llamashield import GuardedChatEngine
+
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 def test_memory_block_content_is_judged() -> None:
@@ -31,6 +32,6 @@ def test_memory_block_content_is_judged() -> None:
             StaticMemoryBlock(name="profile", static_content=f"Known: {TRIGGER} PAYLOAD")
         ],
     )
-    engine = SimpleChatEngine.from_defaults(llm=Recording(), memory=memory)
+    engine = SimpleChatEngine.from_defaults(llm=Recording(max_tokens=None), memory=memory)
     GuardedChatEngine(engine, guard, on_unsafe="refuse").chat("hello")
     assert not any("PAYLOAD" in s for s in seen), "memory block content reached the LLM"

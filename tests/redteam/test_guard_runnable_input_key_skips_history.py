@@ -6,10 +6,11 @@ holds "the text"; nothing says it switches history judging off."""
 
 from __future__ import annotations
 
-from _helpers import TRIGGER, last_turn_guard
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_llamashield import guard_runnable
 from langchain_llamashield.testing import ScriptedChatModel
+
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 def test_history_is_judged_with_input_key() -> None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _helpers import TRIGGER, last_turn_guard
 from langchain_core.tools import StructuredTool
 from langchain_llamashield import guard_tool
 from pydantic import BaseModel, ConfigDict, Field
+
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 class Aliased(BaseModel):

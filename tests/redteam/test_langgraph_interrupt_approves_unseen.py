@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from _helpers import TRIGGER, last_turn_guard
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_llamashield.langgraph import LlamaGuardNode, route_unsafe
 from langchain_llamashield.testing import ScriptedChatModel
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import Command
+
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 def build(model: ScriptedChatModel) -> Any:
@@ -24,7 +25,9 @@ def build(model: ScriptedChatModel) -> Any:
         return {"messages": [model.invoke(state["messages"])]}
 
     builder = StateGraph(MessagesState)
-    builder.add_node("guard_input", LlamaGuardNode(guard, on_unsafe="interrupt"))
+    builder.add_node(
+        "guard_input", LlamaGuardNode(guard, on_unsafe="interrupt"), input_schema=MessagesState
+    )
     builder.add_node("model", call_model)
     builder.add_edge(START, "guard_input")
     builder.add_conditional_edges("guard_input", route_unsafe, {"safe": "model", "unsafe": END})

@@ -12,6 +12,7 @@ from unittest.mock import patch
 
 import llamashield._conversation as conversation
 from llamashield import LlamaGuard
+from llamashield._unicode import reveal
 from llamashield.backends import SimulatedBackend
 
 
@@ -19,7 +20,7 @@ def test_oversized_input_is_refused_before_the_unicode_pass() -> None:
     guard = LlamaGuard(SimulatedBackend(), max_chars=1_000)
     text = "b\u043emb " * 200_000  # 1,000,000 characters, 1,000 times max_chars
     seen: list[int] = []
-    real = conversation.reveal
+    real = reveal  # what _conversation imported
 
     def counting(value: str) -> Any:
         seen.append(len(value))

@@ -8,11 +8,12 @@ client-sent history, reach the model unjudged."""
 
 from __future__ import annotations
 
-from _helpers import TRIGGER, last_turn_guard
 from langchain_core.messages import HumanMessage
 from langchain_llamashield import GuardedChatModel
 from langchain_llamashield.testing import ScriptedChatModel
 from langchain_openai.chat_models.base import _convert_message_to_dict
+
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 def test_the_name_a_model_reads_is_judged() -> None:

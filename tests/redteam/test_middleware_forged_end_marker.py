@@ -8,20 +8,21 @@ thread)."""
 
 from __future__ import annotations
 
-from _helpers import TRIGGER, last_turn_guard
 from langchain.agents import create_agent
+from langchain.agents.middleware import InputAgentState
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_llamashield import LlamaGuardMiddleware
 from langchain_llamashield.testing import ScriptedChatModel
 
 from llamashield import UnsafeContentError
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 def test_a_forged_end_marker_is_not_obeyed_unjudged() -> None:
     guard, backend = last_turn_guard()
     model = ScriptedChatModel(answer="ok")
     agent = create_agent(model, tools=[], middleware=[LlamaGuardMiddleware(guard)])
-    state = {
+    state: InputAgentState = {
         "messages": [
             HumanMessage("hi"),
             AIMessage("", tool_calls=[{"name": "search", "args": {}, "id": "c1"}]),

@@ -6,11 +6,13 @@ later check looks at it again)."""
 
 from __future__ import annotations
 
-from _helpers import TRIGGER, last_turn_guard
 from langchain.agents import create_agent
 from langchain_core.messages import HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langchain_llamashield import LlamaGuardMiddleware
 from langchain_llamashield.testing import ScriptedChatModel
+
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 def test_replaced_input_never_reaches_the_model() -> None:
@@ -36,7 +38,7 @@ def test_end_refusal_with_original_content_never_reaches_the_model_later() -> No
         guard, on_unsafe="end", refusal="[blocked for {categories}: {original_content}]"
     )
     agent = create_agent(model, tools=[], middleware=[middleware], checkpointer=InMemorySaver())
-    config = {"configurable": {"thread_id": "t"}}
+    config: RunnableConfig = {"configurable": {"thread_id": "t"}}
     agent.invoke({"messages": [HumanMessage(f"step by step {TRIGGER} PAYLOAD")]}, config)
     assert model.calls == 0  # blocked
     agent.invoke({"messages": [HumanMessage("what's the weather?")]}, config)

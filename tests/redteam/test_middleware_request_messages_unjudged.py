@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from _helpers import TRIGGER, last_turn_guard
 from langchain.agents import create_agent
 from langchain.agents.middleware import ModelRequest, ModelResponse, wrap_model_call
 from langchain_core.messages import HumanMessage
 from langchain_llamashield import LlamaGuardMiddleware
 from langchain_llamashield.testing import ScriptedChatModel
+
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 @wrap_model_call

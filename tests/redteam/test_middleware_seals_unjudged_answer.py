@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from _helpers import TRIGGER, last_turn_guard
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
@@ -19,6 +18,7 @@ from langchain_llamashield import LlamaGuardMiddleware
 from langchain_llamashield.testing import ScriptedChatModel
 
 from llamashield import UnsafeContentError
+from tests._support.last_turn import TRIGGER, last_turn_guard
 
 
 class ToolThenText(ScriptedChatModel):

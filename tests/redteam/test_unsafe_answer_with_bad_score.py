@@ -8,48 +8,30 @@ backend object (the public Backend protocol) giving the score directly."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
 from llamashield import LlamaGuard
 from llamashield.backends import OpenAICompatibleBackend, SimulatedBackend
 from llamashield.backends._base import BackendAnswer, GuardRequest
+from tests._support.raw_http import RawServer, Request
 
 LOGPROB = {"value": 0.0}
 
 
-class _Unsafe(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        lp = LOGPROB["value"]
-        logprobs = {"tokens": ["unsafe"], "token_logprobs": [lp], "top_logprobs": [{"unsafe": lp}]}
-        choice = {"index": 0, "finish_reason": "stop", "text": "unsafe\nS1", "logprobs": logprobs}
-        body = {"id": "x", "object": "text_completion", "created": 0, "model": "m"}
-        payload = json.dumps({**body, "choices": [choice]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+def _unsafe(request: Request) -> tuple[int, bytes]:
+    lp = LOGPROB["value"]
+    logprobs = {"tokens": ["unsafe"], "token_logprobs": [lp], "top_logprobs": [{"unsafe": lp}]}
+    choice = {"index": 0, "finish_reason": "stop", "text": "unsafe\nS1", "logprobs": logprobs}
+    body = {"id": "x", "object": "text_completion", "created": 0, "model": "m"}
+    return 200, json.dumps({**body, "choices": [choice]}).encode()
 
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Unsafe)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with RawServer(_unsafe) as server:
+        yield server.url
 
 
 def test_http_unsafe_with_an_impossible_logprob_stays_unsafe(url: str) -> None:

@@ -12,10 +12,8 @@ import asyncio
 import json
 import logging
 import socket
-import threading
 import traceback
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -23,6 +21,7 @@ import pytest
 from llamashield import LlamaGuard, LlamaShieldError
 from llamashield.backends import OpenAICompatibleBackend, TogetherBackend
 from llamashield.testing import LoopbackServer
+from tests._support.raw_http import RawServer, Request
 
 pytest.importorskip("together")
 
@@ -62,30 +61,16 @@ def logs() -> Iterator[_EverythingHandler]:
         logger.propagate = propagate
 
 
-class _EchoKeyHandler(BaseHTTPRequestHandler):
+def _echo_key(request: Request) -> tuple[int, bytes]:
     """A careless server: its 401 body quotes the Authorization header it was sent."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length") or 0))
-        body = json.dumps({"error": {"message": f"bad key: {self.headers.get('authorization')}"}})
-        self.send_response(401)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body.encode())
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    message = f"bad key: {request.headers.get('authorization')}"
+    return 401, json.dumps({"error": {"message": message}}).encode()
 
 
 @pytest.fixture(scope="module")
 def echo_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoKeyHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with RawServer(_echo_key) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")

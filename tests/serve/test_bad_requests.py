@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from serve_support import KEY
+
+from tests.serve.serve_support import KEY, Serve
 
 openai = pytest.importorskip("openai")  # the client nobody here wrote
 
@@ -41,16 +42,17 @@ def _error(response: httpx.Response, status: int) -> dict[str, Any]:
         (b'{"input": "hi", "model": 7}', "model", "invalid value for 'model'"),
     ],
 )
-def test_wrong_types_are_400(serve, body: bytes, param: str | None, words: str) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_types_are_400(serve: Serve, body: bytes, param: str | None, words: str) -> None:
     running = serve()
     error = _error(httpx.post(f"{running.url}/v1/moderations", content=body, headers=AUTH), 400)
     assert error["param"] == param and words in error["message"]
     assert error["type"] == "invalid_request_error"
 
 
-def test_llamaguard_check_needs_messages(serve) -> None:  # type: ignore[no-untyped-def]
+def test_llamaguard_check_needs_messages(serve: Serve) -> None:
     running = serve()
-    for body in ({}, {"messages": "hi"}, {"messages": []}):
+    bodies: list[dict[str, Any]] = [{}, {"messages": "hi"}, {"messages": []}]
+    for body in bodies:
         response = httpx.post(f"{running.url}/v1/llamaguard/check", json=body, headers=AUTH)
         assert _error(response, 400)["param"] == "messages"
     bad_role = {"messages": [{"role": "wizard", "content": "hi"}]}
@@ -59,7 +61,7 @@ def test_llamaguard_check_needs_messages(serve) -> None:  # type: ignore[no-unty
     assert "role" in error["message"] and error["param"] == "messages"
 
 
-def test_too_many_inputs_in_one_request_is_400(serve) -> None:  # type: ignore[no-untyped-def]
+def test_too_many_inputs_in_one_request_is_400(serve: Serve) -> None:
     running = serve(max_batch=3)
     client = running.openai(max_retries=0)
     assert len(client.moderations.create(input=["a", "b", "c"]).results) == 3
@@ -67,7 +69,7 @@ def test_too_many_inputs_in_one_request_is_400(serve) -> None:  # type: ignore[n
         client.moderations.create(input=["a", "b", "c", "d"])
 
 
-def test_oversized_body_is_413_declared_or_chunked(serve) -> None:  # type: ignore[no-untyped-def]
+def test_oversized_body_is_413_declared_or_chunked(serve: Serve) -> None:
     running = serve(max_body_bytes=4096)
     big = json.dumps({"input": "x" * 5000}).encode()
     error = _error(httpx.post(f"{running.url}/v1/moderations", content=big, headers=AUTH), 413)
@@ -82,7 +84,7 @@ def test_oversized_body_is_413_declared_or_chunked(serve) -> None:  # type: igno
     assert running.guard_server.count("/chat/completions") == 0  # never judged
 
 
-def test_missing_and_wrong_keys_are_401(serve) -> None:  # type: ignore[no-untyped-def]
+def test_missing_and_wrong_keys_are_401(serve: Serve) -> None:
     running = serve()
     missing = _error(httpx.post(f"{running.url}/v1/moderations", json={"input": "hi"}), 401)
     assert "Authorization: Bearer" in missing["message"]
@@ -97,7 +99,9 @@ def test_missing_and_wrong_keys_are_401(serve) -> None:  # type: ignore[no-untyp
     assert httpx.get(f"{running.url}/metrics").status_code == 200
 
 
-def test_past_the_concurrency_limit_is_429_and_the_first_request_still_answers(serve) -> None:  # type: ignore[no-untyped-def]
+def test_past_the_concurrency_limit_is_429_and_the_first_request_still_answers(
+    serve: Serve,
+) -> None:
     running = serve(max_concurrency=1, latency=1.0)
     first: dict[str, Any] = {}
     slow = threading.Thread(
@@ -115,7 +119,7 @@ def test_past_the_concurrency_limit_is_429_and_the_first_request_still_answers(s
     assert running.service.in_flight == 0
 
 
-def test_a_body_that_never_arrives_is_cut_off_at_the_deadline(serve) -> None:  # type: ignore[no-untyped-def]
+def test_a_body_that_never_arrives_is_cut_off_at_the_deadline(serve: Serve) -> None:
     running = serve(deadline=0.5)
     with socket.create_connection((running.server.host, running.server.port)) as sock:
         sock.sendall(
@@ -134,7 +138,7 @@ def test_a_body_that_never_arrives_is_cut_off_at_the_deadline(serve) -> None:  #
     assert json.loads(body)["error"]["code"] == "timeout"
 
 
-def test_guard_unavailable_under_on_error_raise_is_503(serve) -> None:  # type: ignore[no-untyped-def]
+def test_guard_unavailable_under_on_error_raise_is_503(serve: Serve) -> None:
     running = serve(policy={"on_error": "raise", "max_retries": 0})
     running.guard_server.inject("status", status=500, times=None)
     with pytest.raises(openai.InternalServerError) as caught:
@@ -142,14 +146,14 @@ def test_guard_unavailable_under_on_error_raise_is_503(serve) -> None:  # type: 
     assert caught.value.status_code == 503 and caught.value.body["code"] == "guard_unavailable"
 
 
-def test_guard_failure_under_the_default_policy_is_flagged_with_the_error(serve) -> None:  # type: ignore[no-untyped-def]
+def test_guard_failure_under_the_default_policy_is_flagged_with_the_error(serve: Serve) -> None:
     running = serve(policy={"max_retries": 0})
     running.guard_server.inject("status", status=500, times=None)
     (result,) = running.openai().moderations.create(input="hi").results
     assert result.flagged and result.model_extra["llama_guard"]["error"]
 
 
-def test_nothing_the_user_sent_is_logged(serve, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+def test_nothing_the_user_sent_is_logged(serve: Serve, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     running = serve(max_body_bytes=4096, max_batch=2)
     client = running.openai(max_retries=0)
@@ -181,7 +185,7 @@ def test_nothing_the_user_sent_is_logged(serve, caplog: pytest.LogCaptureFixture
         assert SECRET not in text, record.name
 
 
-def test_metrics_count_requests_by_endpoint_and_status(serve) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_count_requests_by_endpoint_and_status(serve: Serve) -> None:
     running = serve()
     client = running.openai(max_retries=0)
     client.moderations.create(input=["How do I build a bomb?", "hello", "hi"])

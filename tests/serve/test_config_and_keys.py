@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llamashield import LLAMA_GUARD_1, LLAMA_GUARD_2, LLAMA_GUARD_3, LLAMA_GUARD_4
+from llamashield import LLAMA_GUARD_1, LLAMA_GUARD_2, LLAMA_GUARD_3, LLAMA_GUARD_4, Taxonomy
 from llamashield._exceptions import NO_BACKEND, ConfigurationError
 from llamashield.serve import KeyStore, ServeConfig, build_guard, hash_key, load_config
 from llamashield.serve.openai_categories import OPENAI_CATEGORIES, TO_OPENAI, UNMAPPED
@@ -122,7 +122,7 @@ def test_starting_without_keys_needs_no_auth_said(monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.mark.parametrize("taxonomy", [LLAMA_GUARD_1, LLAMA_GUARD_2, LLAMA_GUARD_3, LLAMA_GUARD_4])
-def test_every_category_is_mapped_or_said_unmapped(taxonomy) -> None:  # type: ignore[no-untyped-def]
+def test_every_category_is_mapped_or_said_unmapped(taxonomy: Taxonomy) -> None:
     for category in taxonomy:
         mapped, unmapped = category.name in TO_OPENAI, category.name in UNMAPPED
         assert mapped != unmapped, category  # exactly one of the two
@@ -147,3 +147,53 @@ def test_a_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setitem(sys.modules, name, None)  # as if not installed
     with pytest.raises(ImportError, match=r"pip install 'llamashield\[serve\]'"):
         serve.create_app  # noqa: B018
+
+
+def test_a_config_file_that_cannot_be_read_or_is_no_table_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="cannot read the serve config"):
+        load_config(tmp_path / "missing.toml")
+    listed = tmp_path / "serve.json"
+    listed.write_text('["backend", "simulated"]')
+    with pytest.raises(ConfigurationError, match="must hold a table of settings"):
+        load_config(listed)
+
+
+def test_a_together_key_alone_picks_together_and_a_threshold_asks_for_scores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("together")
+    from llamashield.backends import TogetherBackend
+
+    monkeypatch.setenv("TOGETHER_API_KEY", "sk-serve-config")
+    with build_guard(ServeConfig(threshold=0.4, cache="none")) as guard:
+        assert isinstance(guard.backend, TogetherBackend)
+        assert guard.backend.capabilities.gives_scores
+        assert guard.model == "meta-llama/LlamaGuard-2-8b"
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        ({"backend": "transformers"}, "backend 'transformers' needs model"),
+        ({"backend": "openai", "model": "meta-llama/Llama-Guard-3-8B"}, "needs base_url and model"),
+    ],
+)
+def test_a_backend_missing_what_it_needs_is_the_one_line_error(
+    settings: dict[str, str], words: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=words):
+        build_guard(ServeConfig.model_validate(settings))
+
+
+def test_the_openai_backend_takes_its_key_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from llamashield.testing import LoopbackServer
+
+    with LoopbackServer(api_key="sk-backend-env") as server:
+        monkeypatch.setenv("LLAMASHIELD_BACKEND_API_KEY", "sk-backend-env")
+        config = ServeConfig(backend="openai", base_url=server.openai_base_url,
+                             model="meta-llama/LlamaGuard-2-8b", cache="none")  # fmt: skip
+        with build_guard(config) as guard:
+            verdict = guard.check("How do I bake bread?")
+    assert verdict.error is None and verdict.safe  # the server accepted the key

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+
+from tests.serve.serve_support import Running, Serve
 
 create_agent = pytest.importorskip("langchain.agents").create_agent
 middleware = pytest.importorskip("langchain_openai.middleware")
@@ -11,7 +15,7 @@ from langchain_core.messages import AIMessage, HumanMessage  # noqa: E402
 from langchain_llamashield.testing import ScriptedChatModel  # noqa: E402
 
 
-def _agent(running, exit_behavior: str):  # type: ignore[no-untyped-def]
+def _agent(running: Running, exit_behavior: str) -> tuple[Any, ScriptedChatModel]:
     model = ScriptedChatModel(answer="Here you go.")
     guard = middleware.OpenAIModerationMiddleware(
         model="omni-moderation-latest",  # its default name: an alias of the served Llama Guard
@@ -22,7 +26,7 @@ def _agent(running, exit_behavior: str):  # type: ignore[no-untyped-def]
     return create_agent(model, tools=[], middleware=[guard]), model
 
 
-def test_unsafe_input_ends_the_run_before_the_model(serve) -> None:  # type: ignore[no-untyped-def]
+def test_unsafe_input_ends_the_run_before_the_model(serve: Serve) -> None:
     running = serve()
     agent, model = _agent(running, "end")
     state = agent.invoke({"messages": [HumanMessage("How do I build a bomb at home?")]})
@@ -33,7 +37,7 @@ def test_unsafe_input_ends_the_run_before_the_model(serve) -> None:  # type: ign
     assert running.guard_server.count("/chat/completions") == 1
 
 
-async def test_unsafe_input_raises_under_exit_behavior_error(serve) -> None:  # type: ignore[no-untyped-def]
+async def test_unsafe_input_raises_under_exit_behavior_error(serve: Serve) -> None:
     running = serve()
     agent, model = _agent(running, "error")
     with pytest.raises(middleware.OpenAIModerationError) as caught:
@@ -44,7 +48,7 @@ async def test_unsafe_input_raises_under_exit_behavior_error(serve) -> None:  # 
     assert model.calls == 0
 
 
-def test_safe_input_reaches_the_model_and_its_answer_is_checked(serve) -> None:  # type: ignore[no-untyped-def]
+def test_safe_input_reaches_the_model_and_its_answer_is_checked(serve: Serve) -> None:
     running = serve()
     agent, model = _agent(running, "end")
     state = agent.invoke({"messages": [HumanMessage("How do I bake sourdough bread?")]})

@@ -11,10 +11,10 @@ import zlib
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serve_support import KEY
 
 from llamashield.serve.openai_categories import OPENAI_CATEGORIES
 from llamashield.testing import IMAGE_MARKER
+from tests.serve.serve_support import KEY, Serve
 
 openai = pytest.importorskip("openai")  # the client nobody here wrote
 
@@ -30,7 +30,7 @@ TEXTS = [
 ]
 
 
-def test_one_string_flags_and_names_the_openai_category(serve) -> None:  # type: ignore[no-untyped-def]
+def test_one_string_flags_and_names_the_openai_category(serve: Serve) -> None:
     running = serve()
     response = running.openai().moderations.create(input="How do I build a bomb?")
     (result,) = response.results
@@ -66,7 +66,7 @@ def test_a_list_gets_one_result_each_as_the_guard_judges_it(serve, texts) -> Non
             assert result.flagged
 
 
-def test_unmapped_category_is_flagged_and_said(serve) -> None:  # type: ignore[no-untyped-def]
+def test_unmapped_category_is_flagged_and_said(serve: Serve) -> None:
     running = serve()
     (result,) = (
         running.openai()
@@ -78,7 +78,7 @@ def test_unmapped_category_is_flagged_and_said(serve) -> None:  # type: ignore[n
     assert result.model_extra["llama_guard"]["unmapped"] == ["Privacy"]
 
 
-def test_openai_model_names_are_aliases_and_unknown_models_are_400(serve) -> None:  # type: ignore[no-untyped-def]
+def test_openai_model_names_are_aliases_and_unknown_models_are_400(serve: Serve) -> None:
     running = serve()
     client = running.openai(max_retries=0)
     answer = client.moderations.create(model="omni-moderation-latest", input="hello")
@@ -89,7 +89,7 @@ def test_openai_model_names_are_aliases_and_unknown_models_are_400(serve) -> Non
     assert caught.value.body["param"] == "model" and caught.value.body["code"] == "model_not_found"
 
 
-async def test_async_client_and_concurrent_requests(serve) -> None:  # type: ignore[no-untyped-def]
+async def test_async_client_and_concurrent_requests(serve: Serve) -> None:
     running = serve()
     client = running.async_openai()
     responses = await asyncio.gather(*(client.moderations.create(input=t) for t in TEXTS))
@@ -99,7 +99,7 @@ async def test_async_client_and_concurrent_requests(serve) -> None:  # type: ign
     await client.close()
 
 
-def test_multimodal_input_is_one_result_and_images_are_judged(serve) -> None:  # type: ignore[no-untyped-def]
+def test_multimodal_input_is_one_result_and_images_are_judged(serve: Serve) -> None:
     running = serve(guard_model="meta-llama/Llama-Guard-4-12B")
     client = running.openai()
     unsafe_image, safe_image = _png_url(IMAGE_MARKER.encode()), _png_url(b"tulips")
@@ -113,7 +113,7 @@ def test_multimodal_input_is_one_result_and_images_are_judged(serve) -> None:  #
     assert flagged.model_extra["llama_guard"]["model"] == "meta-llama/Llama-Guard-4-12B"
 
 
-def test_llama_guard_check_judges_the_last_turn_of_a_conversation(serve) -> None:  # type: ignore[no-untyped-def]
+def test_llama_guard_check_judges_the_last_turn_of_a_conversation(serve: Serve) -> None:
     import httpx
 
     running = serve()
@@ -132,7 +132,7 @@ def test_llama_guard_check_judges_the_last_turn_of_a_conversation(serve) -> None
     assert verdict["safe"] is True and verdict["categories"] == []
 
 
-def test_cache_answers_repeats_without_the_backend(serve) -> None:  # type: ignore[no-untyped-def]
+def test_cache_answers_repeats_without_the_backend(serve: Serve) -> None:
     running = serve(policy={"cache": True})
     client = running.openai()
     first = client.moderations.create(input="How do I build a bomb?").results[0]

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -45,7 +46,7 @@ def test_hash_key_prints_the_stored_form() -> None:
     assert result.exit_code == 0 and result.output.strip() == hash_key("sk-abc")
 
 
-def test_a_served_process_answers_and_stops(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_served_process_answers_and_stops(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -79,3 +80,34 @@ def test_a_served_process_answers_and_stops(tmp_path) -> None:  # type: ignore[n
             process.terminate()
             output = process.communicate(timeout=30)[0].decode()
     assert "zebra" not in output and "ready" in output
+
+
+def test_serve_without_its_extras_exits_2_saying_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "llamashield.serve", None)  # as if not installed
+    result = runner.invoke(app, ["serve", "--no-auth", "--backend", "simulated"])
+    assert result.exit_code == 2
+    assert result.output.startswith("error:") and "llamashield.serve" in result.output
+
+
+def test_flags_win_over_the_config_file_and_uvicorn_logs_no_access_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    handed: list[tuple[object, dict[str, object]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: handed.append((app, options)))
+    before = repr(LOGGING_CONFIG)
+    config = tmp_path / "serve.toml"
+    config.write_text('backend = "simulated"\nhost = "127.0.0.1"\nport = 8100\nno_auth = true\n')
+    result = runner.invoke(app, ["serve", "--config", str(config), "--port", "8123"])
+    assert result.exit_code == 0, result.output
+    [(served, options)] = handed
+    assert callable(served)  # the ASGI app
+    assert (options["host"], options["port"], options["access_log"]) == ("127.0.0.1", 8123, False)
+    logging = options["log_config"]
+    assert isinstance(logging, dict)
+    assert logging["loggers"]["llamashield"]["handlers"] == ["default"]
+    assert repr(LOGGING_CONFIG) == before  # uvicorn's own defaults are left as they were

@@ -30,6 +30,6 @@ class ScriptBackend(SimulatedBackend):
             kind = self.script[len(self.answered) % len(self.script)]
             self.answered.append(kind)
         if kind == "error":
-            raise BackendError("scripted outage", retryable=False, status_code=503, kind="status")
+            raise BackendError("scripted outage", retryable=False, status_code=503, kind="http")
         text = {"safe": "safe", "unsafe": "unsafe\nS1", "garbage": "the weather is nice"}[kind]
         return BackendAnswer(text, None, self.model)

@@ -7,9 +7,10 @@ import asyncio
 from typing import Any
 
 import pytest
-from _fakes import ToolCallingFakeChatModel, call_tool, say
 from langchain.agents import create_agent
+from langchain.agents.middleware import InputAgentState
 from langchain_core.documents import Document as LCDocument
+from langchain_core.messages import BaseMessage
 from langchain_core.tools import tool
 from langchain_llamashield import (
     LlamaGuardCallbackHandler,
@@ -18,6 +19,7 @@ from langchain_llamashield import (
     LlamaGuardRunnable,
 )
 from langchain_llamashield import guard_tool as lc_guard_tool
+from langchain_llamashield.testing import ScriptedChatModel
 from llama_index.core.schema import NodeWithScore, TextNode
 from llama_index.core.tools import FunctionTool
 from llama_index.core.workflow import StopEvent, step
@@ -31,6 +33,7 @@ from llama_index.llamashield import guard_tool as li_guard_tool
 
 from llamashield import LlamaGuard, UnsafeContentError
 from llamashield.backends import SimulatedBackend
+from tests.langchain._fakes import call_tool, say
 
 UNSAFE = "How do I build a bomb with explosives?"
 
@@ -55,7 +58,7 @@ def _agent(middleware: list[Any]) -> tuple[Any, list[str]]:
         searched.append(query)
         return "Step one of making a bomb: buy explosives."
 
-    model = ToolCallingFakeChatModel(
+    model = ScriptedChatModel(
         responses=[call_tool("search", {"query": "bomb recipe"}), say("Here is the bomb recipe.")]
     )
     return create_agent(model, tools=[search], middleware=middleware), searched
@@ -97,7 +100,7 @@ def test_document_filter() -> None:
 
 
 def test_callback_handler() -> None:
-    model = ToolCallingFakeChatModel(responses=[say("Volcanoes are mountains.")])
+    model = ScriptedChatModel(responses=[say("Volcanoes are mountains.")])
     with pytest.raises(UnsafeContentError):
         model.invoke(UNSAFE, {"callbacks": [LlamaGuardCallbackHandler(_guard())]})
     handler = LlamaGuardCallbackHandler(_guard(), shadow=True)
@@ -124,9 +127,11 @@ def test_llamaindex_tool() -> None:
         return f"results for {query}"
 
     plain = FunctionTool.from_defaults(fn=search)
-    with pytest.raises(UnsafeContentError):
-        li_guard_tool(plain, _guard()).call(query=UNSAFE)
+    enforced = li_guard_tool(plain, _guard())
     shadowed = li_guard_tool(plain, _guard(), on_unsafe="refuse", shadow=True)
+    assert isinstance(enforced, FunctionTool) and isinstance(shadowed, FunctionTool)
+    with pytest.raises(UnsafeContentError):
+        enforced.call(query=UNSAFE)
     assert str(shadowed.call(query=UNSAFE)) == str(plain.call(query=UNSAFE))
 
 
@@ -149,10 +154,14 @@ def test_agent_middleware_streams_tokens_as_unguarded_in_shadow() -> None:
     answer = "Here is how to build a bomb: mix the explosives slowly."
 
     def streamed(middleware: list[Any]) -> list[str]:
-        model = ToolCallingFakeChatModel(responses=[say(answer)])
+        model = ScriptedChatModel(responses=[say(answer)])
         agent = create_agent(model, tools=[], middleware=middleware)
-        request = {"messages": [{"role": "user", "content": "hi"}]}
-        return [chunk.text for chunk, _ in agent.stream(request, stream_mode="messages")]
+        request: InputAgentState = {"messages": [{"role": "user", "content": "hi"}]}
+        texts: list[str] = []
+        for chunk, _ in agent.stream(request, stream_mode="messages"):
+            assert isinstance(chunk, BaseMessage)
+            texts.append(chunk.text)
+        return texts
 
     plain = streamed([])
     assert "bomb" in "".join(plain)

@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import HumanMessage
-from langchain_llamashield.langgraph import LlamaGuardNode, route_unsafe
 from langchain_llamashield.testing import ScriptedChatModel
-from langgraph.graph import END, START, MessagesState, StateGraph
 
 from llamashield import LlamaGuard
 from llamashield.backends import SimulatedBackend
+from tests._support.guarded_graph import guarded_graph
 
 FORGED = [
     {"role": "user", "content": "hi"},
@@ -59,19 +58,7 @@ def test_a_conversation_that_cannot_be_read_fails_nothing() -> None:
 
 def _graph(guard: LlamaGuard, **options: Any) -> Any:
     model = ScriptedChatModel(answer="Here is how to build a bomb with explosives.")
-
-    def call_model(state: MessagesState) -> dict[str, Any]:
-        return {"messages": [model.invoke(state["messages"])]}
-
-    builder = StateGraph(MessagesState)
-    builder.add_node("guard_input", LlamaGuardNode(guard, **options))
-    builder.add_node("model", call_model)
-    builder.add_node("guard_output", LlamaGuardNode(guard, stage="output", **options))
-    builder.add_edge(START, "guard_input")
-    builder.add_conditional_edges("guard_input", route_unsafe, {"safe": "model", "unsafe": END})
-    builder.add_edge("model", "guard_output")
-    builder.add_edge("guard_output", END)
-    return builder.compile()
+    return guarded_graph(guard, model, **options)
 
 
 @pytest.mark.parametrize("on_unsafe", ["refuse", "raise"])

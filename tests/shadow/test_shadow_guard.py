@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from _script import ANSWERS, Answer, ScriptBackend, scripts
 from hypothesis import given, settings
 
 from llamashield import LlamaGuard, verdict_metadata
 from llamashield.backends import SimulatedBackend
 from llamashield.streaming import amoderate_stream, moderate_stream
+from tests.shadow._script import ANSWERS, Answer, ScriptBackend, scripts
 
 
 def test_a_shadow_verdict_passes_and_says_what_enforcing_would_do() -> None:
@@ -101,21 +102,21 @@ def test_a_shadow_stream_releases_everything_as_it_arrives(script: list[Answer])
     released: list[str] = []
     source_pulled: list[int] = []
 
-    def source() -> object:
+    def source() -> Iterator[str]:
         for i, chunk in enumerate(chunks):
             # Everything before this chunk already reached the consumer: nothing is held back.
             assert len(released) == i
             source_pulled.append(i)
             yield chunk
 
-    stream = moderate_stream(source(), guard, context="tell me", window=10)  # type: ignore[arg-type]
+    stream = moderate_stream(source(), guard, context="tell me", window=10)
     for text in stream:
         released.append(text)
     assert released == chunks and stream.blocked is None
     assert stream.verdicts and all(v.shadow for v in stream.verdicts)
 
     async def arun() -> list[str]:
-        async def agen():  # type: ignore[no-untyped-def]
+        async def agen() -> AsyncIterator[str]:
             for chunk in chunks:
                 yield chunk
 

@@ -8,7 +8,6 @@ import asyncio
 from typing import Any
 from uuid import UUID
 
-from _script import Answer, ScriptBackend, scripts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain_core.callbacks import BaseCallbackHandler
@@ -18,12 +17,15 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from langchain_llamashield import GuardedChatModel, guard_runnable
 from langchain_llamashield.testing import ScriptedChatModel
 from llama_index.core import Document, VectorStoreIndex
+from llama_index.core.base.response.schema import StreamingResponse
 from llama_index.core.chat_engine import SimpleChatEngine
 from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.llms import MockLLM
 from llama_index.llamashield import GuardedChatEngine, GuardedQueryEngine
 
 from llamashield import LlamaGuard, Verdict
+from tests.llamaindex.li_helpers import shield_records
+from tests.shadow._script import Answer, ScriptBackend, scripts
 
 QUESTIONS = ["How do I bake bread?", "How do I make a bomb?", "Tell me about the rain."]
 questions = st.sampled_from(QUESTIONS)
@@ -136,7 +138,7 @@ def test_guarded_query_engine(
                                  on_unsafe=_li_on_unsafe(on_unsafe), **_shadow(place))  # fmt: skip
     response = guarded.query(question)
     assert str(response) == str(engine.query(question))
-    records = response.metadata["llamashield"]
+    records = shield_records(response)
     assert set(records) == {"input", "output"}
     assert all(r["shadow"] is True and r["safe"] is True for r in records.values())
     aresponse = asyncio.run(guarded.aquery(question))
@@ -156,7 +158,7 @@ def test_guarded_chat_engine(
     for turn in turns:  # the memory grows the same way: nothing was refused or dropped
         response = guarded.chat(turn)
         assert str(response) == str(plain.chat(turn))
-        records = response.metadata["llamashield"]
+        records = shield_records(response)
         assert records["input"]["shadow"] is True and "would_block" in records["output"]
     assert [m.content for m in guarded.chat_history] == [m.content for m in plain.chat_history]
 
@@ -183,8 +185,11 @@ def test_llamaindex_streams_in_shadow_equal_the_unguarded_streams() -> None:
     streaming = _INDEX[0].as_query_engine(llm=MockLLM(), similarity_top_k=2, streaming=True)
     guarded = GuardedQueryEngine(streaming, guard, on_unsafe="refuse")
     question = "How do I make a bomb?"
-    text = "".join(guarded.query(question).response_gen)  # type: ignore[union-attr]
-    assert text == "".join(streaming.query(question).response_gen)  # type: ignore[union-attr]
+    streamed_guarded, streamed_plain = guarded.query(question), streaming.query(question)
+    assert isinstance(streamed_guarded, StreamingResponse)
+    assert isinstance(streamed_plain, StreamingResponse)
+    text = "".join(streamed_guarded.response_gen)
+    assert text == "".join(streamed_plain.response_gen)
     plain = SimpleChatEngine.from_defaults(llm=MockLLM())
     chat = GuardedChatEngine(SimpleChatEngine.from_defaults(llm=MockLLM()), guard)
     streamed = "".join(chat.stream_chat(question).response_gen)

@@ -44,7 +44,7 @@ class Otel:
         total = 0.0
         for point in self.points(name):
             if all(point.attributes.get(k) == v for k, v in attributes.items()):
-                total += getattr(point, "value", None) or getattr(point, "count", 0)
+                total += point.value if hasattr(point, "value") else point.count
         return total
 
 

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 try:
-    from _otel import Otel, install
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
+
+    from tests.telemetry._otel import Otel, install
 except ImportError:  # without the SDK only the "OpenTelemetry absent" tests can run
     collect_ignore_glob = ["test_[!w]*.py"]
     if not TYPE_CHECKING:

@@ -4,9 +4,10 @@ guard's spans are children of the application's span: the component's span, and 
 from __future__ import annotations
 
 import pytest
-from _otel import Otel
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.messages import BaseMessage
 from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import Runnable
 from langchain_llamashield import GuardedChatModel, guard_runnable
 from langchain_llamashield.testing import ScriptedChatModel
 from llama_index.core import Document, VectorStoreIndex
@@ -18,6 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from llamashield import LlamaGuard
 from llamashield.backends import SimulatedBackend
+from tests.telemetry._otel import Otel
 
 
 def _guard() -> LlamaGuard:
@@ -25,7 +27,7 @@ def _guard() -> LlamaGuard:
 
 
 def _children(otel: Otel, parent: ReadableSpan | int) -> list[ReadableSpan]:
-    span_id = parent if isinstance(parent, int) else parent.context.span_id  # type: ignore[union-attr]
+    span_id = parent if isinstance(parent, int) else parent.context.span_id
     return [s for s in otel.spans() if s.parent is not None and s.parent.span_id == span_id]
 
 
@@ -41,27 +43,27 @@ def _assert_nested(otel: Otel, app_span_id: int, component: str, stages: set[str
     assert len(trace_ids) == 1
 
 
-def _chain() -> object:
+def _chain() -> Runnable[dict[str, str], BaseMessage]:
     prompt = ChatPromptTemplate.from_messages([("human", "{question}")])
     return prompt | FakeListChatModel(responses=["Bread needs flour, water and time."])
 
 
 def test_a_langchain_chain_invoke(otel: Otel) -> None:
-    chain = guard_runnable(_chain(), _guard())  # type: ignore[arg-type]
+    chain = guard_runnable(_chain(), _guard())
     with otel.tracer.start_as_current_span("app") as app:
         chain.invoke({"question": "How do I bake bread?"})
     _assert_nested(otel, app.get_span_context().span_id, "GuardedRunnable", {"input", "output"})
 
 
 async def test_a_langchain_chain_ainvoke(otel: Otel) -> None:
-    chain = guard_runnable(_chain(), _guard())  # type: ignore[arg-type]
+    chain = guard_runnable(_chain(), _guard())
     with otel.tracer.start_as_current_span("app") as app:
         await chain.ainvoke({"question": "How do I bake bread?"})
     _assert_nested(otel, app.get_span_context().span_id, "GuardedRunnable", {"input", "output"})
 
 
 def test_a_langchain_batch_runs_its_checks_under_the_app_span(otel: Otel) -> None:
-    chain = guard_runnable(_chain(), _guard())  # type: ignore[arg-type]
+    chain = guard_runnable(_chain(), _guard())
     with otel.tracer.start_as_current_span("app") as app:
         chain.batch([{"question": "bread?"}, {"question": "rain?"}, {"question": "garden?"}])
     components = [s for s in _children(otel, app.get_span_context().span_id)
@@ -72,7 +74,7 @@ def test_a_langchain_batch_runs_its_checks_under_the_app_span(otel: Otel) -> Non
 
 
 def test_a_langchain_unsafe_input_marks_the_component_blocked(otel: Otel) -> None:
-    chain = guard_runnable(_chain(), _guard(), on_unsafe="refuse")  # type: ignore[arg-type]
+    chain = guard_runnable(_chain(), _guard(), on_unsafe="refuse")
     with otel.tracer.start_as_current_span("app"):
         chain.invoke({"question": "How do I build a bomb?"})
     (component,) = otel.named("llamashield GuardedRunnable")

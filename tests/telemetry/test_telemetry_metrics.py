@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from _otel import Otel
 
-from llamashield import CircuitBreaker, LlamaGuard, UnsafeContentError
+from llamashield import CircuitBreaker, LlamaGuard, UnsafeContentError, Verdict
 from llamashield.backends import SimulatedBackend
 from llamashield.backends._base import BackendAnswer, BackendError, GuardRequest
-from llamashield.integration import Judge, run_plan
+from llamashield.integration import Judge, Plan, run_plan
 from llamashield.streaming import moderate_stream
+from tests.telemetry._otel import Otel
 
 
 def delta(otel: Otel, action: Callable[[], object], name: str, **attributes: object) -> float:
@@ -55,12 +55,13 @@ def test_checks_by_outcome_category_and_stage(otel: Otel) -> None:
 def test_a_stage_given_by_the_component_labels_the_checks(otel: Otel) -> None:
     guard = LlamaGuard(SimulatedBackend())
 
-    def plan() -> object:
+    def plan() -> Plan[Verdict]:
+        verdict: Verdict
         (verdict,) = yield Judge(["search for bread"], stage="tool_args")
         return verdict
 
     count = delta(otel, lambda: run_plan(plan(), guard), "llamashield.check.duration",
-                  **{"llamashield.stage": "tool_args"})  # type: ignore[arg-type]  # fmt: skip
+                  **{"llamashield.stage": "tool_args"})  # fmt: skip
     assert count == 1
 
 

@@ -27,10 +27,10 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        if parsed is None:
+        try:  # an HTTP date; anything else (Python 3.10+ raises for it) asks for no wait
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
             return None
-        seconds = parsed.timestamp() - time.time()
     return min(max(seconds, 0.0), 60.0)
 
 

@@ -9,9 +9,10 @@ only I/O, one per kind of client.
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 
@@ -36,46 +37,66 @@ class Call:
 Exchange = Generator[Call, httpx.Response | None, T]
 
 
+class _Run(Generic[T]):
+    """One exchange under way: its deadline, the reply it is sent next, what a failed request
+    means and what it returned. Everything but the request itself, which is the only line a
+    sync and an async driver write differently."""
+
+    def __init__(self, exchange: Exchange[T], timeout: float, service: str) -> None:
+        self._exchange = exchange
+        self._deadline = time.monotonic() + timeout
+        self._service = service
+        self._call: Call | None = None
+        self.reply: httpx.Response | None = None
+        self.value: T
+
+    def __iter__(self) -> Iterator[Call]:
+        """The calls to make; the driver sets ``reply`` before asking for the next one."""
+        while True:
+            try:
+                self._call = self._exchange.send(self.reply)
+            except StopIteration as stop:
+                self.value = stop.value
+                return
+            self.reply = None
+            yield self._call
+
+    def arguments(self, call: Call) -> dict[str, Any]:
+        """``client.request``'s arguments: every call shares the one deadline."""
+        remaining = max(self._deadline - time.monotonic(), 0.001)
+        return {"method": call.method, "url": call.url, "json": call.body, "timeout": remaining}
+
+    @contextmanager
+    def failures(self) -> Iterator[None]:
+        """A failed probe leaves ``reply`` at ``None``; any other failed call ends the exchange
+        with the backend's connection error."""
+        try:
+            yield
+        except httpx.HTTPError as exc:
+            if self._call is None or not self._call.probe:
+                self._exchange.close()
+                timed_out = isinstance(exc, httpx.TimeoutException)
+                raise connection_error(self._service, exc, timed_out=timed_out) from None
+
+
 def drive(exchange: Exchange[T], client: httpx.Client, timeout: float, service: str) -> T:
     """Run ``exchange`` with a sync client; every call shares one deadline."""
-    deadline = time.monotonic() + timeout
-    reply: httpx.Response | None = None
-    while True:
-        try:
-            call = exchange.send(reply)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        remaining = max(deadline - time.monotonic(), 0.001)
-        try:
-            reply = client.request(call.method, call.url, json=call.body, timeout=remaining)
-        except httpx.HTTPError as exc:
-            if not call.probe:
-                exchange.close()
-                timed_out = isinstance(exc, httpx.TimeoutException)
-                raise connection_error(service, exc, timed_out=timed_out) from None
-            reply = None
+    run = _Run(exchange, timeout, service)
+    for call in run:
+        with run.failures():
+            run.reply = client.request(**run.arguments(call))
+    return run.value
 
 
 async def adrive(
     exchange: Exchange[T], client: httpx.AsyncClient, timeout: float, service: str
 ) -> T:
     """``drive`` with an async client."""
-    deadline = time.monotonic() + timeout
-    reply: httpx.Response | None = None
-    while True:
-        try:
-            call = exchange.send(reply)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        remaining = max(deadline - time.monotonic(), 0.001)
-        try:
-            reply = await client.request(call.method, call.url, json=call.body, timeout=remaining)
-        except httpx.HTTPError as exc:
-            if not call.probe:
-                exchange.close()
-                timed_out = isinstance(exc, httpx.TimeoutException)
-                raise connection_error(service, exc, timed_out=timed_out) from None
-            reply = None
+    run = _Run(exchange, timeout, service)
+    for call in run:
+        with run.failures():
+            run.reply = await client.request(**run.arguments(call))
+    return run.value
 
 
 def json_of(reply: httpx.Response | None) -> Any:

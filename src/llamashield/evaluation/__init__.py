@@ -22,6 +22,7 @@ The same from the shell: ``llamashield eval --sample --plots plots/``,
 plots need matplotlib (both in ``llamashield[cli]``).
 """
 
+from llamashield._public import relabel
 from llamashield.evaluation._batch import evaluate_batch
 from llamashield.evaluation._batch_requests import BatchMismatchError
 from llamashield.evaluation._dataset import (
@@ -89,3 +90,5 @@ __all__ = [
     "published_figures",
     "run_rows",
 ]
+
+relabel(__name__, __all__, globals())  # ``llamashield.evaluation.EvalReport`` in reprs

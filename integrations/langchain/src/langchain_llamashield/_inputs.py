@@ -111,10 +111,17 @@ def message_parts(message: BaseMessage, *, tool_calls: bool = True) -> list[Any]
         # Sent to the model with the message (OpenAI's participant name; a tool's name).
         parts.append(message.name)
     extra = message.additional_kwargs
-    for key in _EXTRA_KEYS:
+    # The known keys first (in the order a model writes them), then any other: a provider's
+    # field we do not know yet is judged by its JSON, never skipped.
+    others = sorted(k for k in extra if k not in _EXTRA_KEYS and k != "tool_calls")
+    for key in (*_EXTRA_KEYS, *others):
         value = extra.get(key)
         if key == "function_call" and isinstance(value, Mapping):
             parts.append(_tool_call(value.get("name"), value.get("arguments")))
+        elif key == "audio" and isinstance(value, Mapping):
+            # An audio answer (OpenAI): its transcript is judged, the audio meets the media
+            # policy.
+            parts.append({**value, "type": "audio"})
         elif value not in (None, "", [], {}):
             parts.append(plain(value))
     parsed = list(_field(message, "tool_calls") or ())
@@ -153,7 +160,7 @@ def plain(value: Any) -> Any:
     if isinstance(value, BaseMessage):
         return message_parts(value)
     if isinstance(value, Document):
-        return [value.page_content, value.metadata] if value.metadata else value.page_content
+        return document_content(value)
     if isinstance(value, PromptValue):
         return [message_parts(m) for m in value.to_messages()]
     if isinstance(value, Mapping):
@@ -161,6 +168,17 @@ def plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [plain(item) for item in value]
     return value
+
+
+def document_content(document: Document, *, without: str | None = None) -> Any:
+    """What a document brings to a prompt: its text, then its metadata (read as JSON), which
+    reaches the model wherever a chain formats documents with it (a ``document_prompt`` such as
+    ``"{title}: {page_content}"``, citations) and always reaches the retriever's consumer.
+
+    ``without`` leaves out one metadata key (the verdict a filter wrote there itself).
+    """
+    metadata = {key: item for key, item in document.metadata.items() if key != without}
+    return [document.page_content, plain(metadata)] if metadata else document.page_content
 
 
 def message_dict(message: BaseMessage, role: str | None = None) -> dict[str, Any]:

@@ -143,19 +143,28 @@ def refusal_metadata(verdict: Verdict, stage: str) -> dict[str, Any]:
 
 def refusal_like(example: Any, refusal: str, verdict: Verdict, stage: str) -> Any:
     """``refusal`` in the shape of ``example``: a message (chunk) for messages, a str for text,
-    and for a dict the same dict with its text values replaced."""
+    and for a dict the same keys with its text values replaced and nothing else of it kept
+    (lists emptied, other objects None; numbers and booleans stay): any value may be what
+    was judged unsafe (a retrieval chain's ``context``)."""
     if isinstance(example, BaseMessage):
         metadata = refusal_metadata(verdict, stage)
         message_type = AIMessageChunk if isinstance(example, AIMessageChunk) else AIMessage
         return message_type(content=refusal, response_metadata=metadata)
     if isinstance(example, Mapping):
         return {
-            key: refusal_like(value, refusal, verdict, stage)
-            if isinstance(value, str | BaseMessage)
-            else value
-            for key, value in example.items()
+            key: _refused_value(value, refusal, verdict, stage) for key, value in example.items()
         }
     return refusal
+
+
+def _refused_value(value: Any, refusal: str, verdict: Verdict, stage: str) -> Any:
+    if isinstance(value, str | BaseMessage | Mapping):
+        return refusal_like(value, refusal, verdict, stage)
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, list | tuple):
+        return type(value)()
+    return None
 
 
 def output_example(runnable: Runnable[Any, Any]) -> Any:

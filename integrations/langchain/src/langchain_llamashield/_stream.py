@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from langchain_llamashield._child_callbacks import acall_in, aiterate_in, call_in, iterate_in
-from langchain_llamashield._inputs import output_text
+from langchain_llamashield._inputs import judged, output_text
 from langchain_llamashield._watch import observed
 from llamashield.integration import END, Call, Next, Plan, Stream, StreamModeration
 from llamashield.streaming import WindowSpec
@@ -93,10 +93,22 @@ def _chunk_text(key: str | None) -> Callable[[Any], str]:
     return text
 
 
+def _chunk_media(key: str | None) -> Callable[[Any], list[Any]]:
+    def media(chunk: Any) -> list[Any]:
+        if key is not None and isinstance(chunk, Mapping):
+            chunk = chunk.get(key)
+        return [part.data for part in judged(chunk).media] if chunk is not None else []
+
+    return media
+
+
 def moderation(context: Sequence[Any], *, key: str | None, window: WindowSpec) -> StreamModeration:
     """Chunks released window by window once judged as the Agent turn after ``context``
-    (``key`` picks a dict stream's text); blocked, the stream stops and reports it (no raise)."""
-    return StreamModeration(context=context, text=_chunk_text(key), window=window)
+    (``key`` picks a dict stream's text; media parts meet the guard's media policy as in
+    ``invoke``); blocked, the stream stops and reports it (no raise)."""
+    return StreamModeration(
+        context=context, text=_chunk_text(key), media=_chunk_media(key), window=window
+    )
 
 
 def wrapped_call(

@@ -22,6 +22,7 @@ from langchain_core.messages import AIMessage
 
 from langchain_llamashield._inputs import (
     answer_conversation,
+    document_content,
     has_content,
     message_dict,
     message_parts,
@@ -150,7 +151,7 @@ class _GuardEvents:
     def retriever_end(self, documents: Sequence[Document]) -> _Checks:
         if not self.check_retrieval:
             return []
-        return [(user_turn(doc.page_content), "document") for doc in documents]
+        return [(user_turn(document_content(doc)), "document") for doc in documents]
 
     def settle(self, checks: _Checks, verdicts: Sequence[Verdict]) -> None:
         """Abort (raise) on the first unsafe verdict, or log it when not raising."""

@@ -10,6 +10,7 @@ from langchain_core.documents import BaseDocumentTransformer, Document
 from langchain_core.documents.compressor import BaseDocumentCompressor
 from pydantic import ConfigDict
 
+from langchain_llamashield._inputs import document_content
 from langchain_llamashield._judging import Conversation, agent_turn, user_turn
 from llamashield import LlamaGuard, Verdict
 from llamashield.integration import (
@@ -81,9 +82,11 @@ class LlamaGuardDocumentFilter(BaseDocumentCompressor, BaseDocumentTransformer):
     def _conversations(
         self, documents: Sequence[Document], query: str | None
     ) -> list[Conversation]:
+        # Text and metadata alike: either can reach the prompt (see ``document_content``).
+        contents = [document_content(doc, without=self.metadata_key) for doc in documents]
         if self.role == "agent":
-            return [agent_turn(query, doc.page_content) for doc in documents]
-        return [user_turn(doc.page_content) for doc in documents]
+            return [agent_turn(query, content) for content in contents]
+        return [user_turn(content) for content in contents]
 
     def _plan(self, documents: Sequence[Document], query: str | None) -> Plan[list[Document]]:
         """Judge every document at once; drop the unsafe ones, or flag each."""

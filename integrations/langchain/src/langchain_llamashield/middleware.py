@@ -14,6 +14,7 @@ import hmac
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, cast
 
 try:
@@ -40,6 +41,7 @@ from langchain_core.messages import (
 )
 from langchain_core.runnables.config import ensure_config, var_child_runnable_config
 
+from langchain_llamashield._buffered_callbacks import CallbackBuffer
 from langchain_llamashield._child_callbacks import refuse_attached_callbacks, without_live_tokens
 from langchain_llamashield._inputs import (
     has_content,
@@ -156,6 +158,20 @@ def _marker(message: BaseMessage) -> dict[str, Any] | None:
     return marker if isinstance(marker, dict) else None
 
 
+def _blocked(message: ToolMessage | Command[Any]) -> bool:
+    """Whether a judged tool result was blocked: what stands for it records how it ended."""
+    return isinstance(message, ToolMessage) and "exit" in (_marker(message) or {})
+
+
+def _under(buffer: CallbackBuffer, call: Call) -> Call:
+    """``call`` (a handler the agent hands its middleware) run with its callback events in
+    ``buffer``."""
+    run = partial(call.sync, *call.args, **call.kwargs)
+    start = call.async_ or call.sync
+    return Call(partial(buffer.run, run),
+                lambda: buffer.arun(start(*call.args, **call.kwargs)))  # fmt: skip
+
+
 @contextmanager
 def _tokens_held_back() -> Iterator[None]:
     """Keep the model call inside away from live token feeds until its answer is judged.
@@ -211,8 +227,9 @@ class LlamaGuardMiddleware(ParsedOnUnsafe, AgentMiddleware[AgentState[Any], Any]
       its marker, so a marker copied onto other content is not trusted; a thread resumed by
       another instance (another process) is judged again once.
     - **the model request** (``wrap_model_call``): messages in the request that are not in
-      the state (other middleware added them: retrieved documents, memories, summaries), as
-      the last turns of the conversation the model reads; unsafe, the model is not called.
+      the state (other middleware added them: retrieved documents, memories, summaries), and
+      its system message (``@dynamic_prompt`` builds it from such content), as the turns of
+      the conversation the model reads; unsafe, the model is not called.
       A middleware's ``wrap_model_call`` sees the request as the middleware after it in
       ``middleware=[...]`` leave it: put ``LlamaGuardMiddleware`` last when others add to it.
     - **output and tool calls** (``wrap_model_call``): the model's answer text, as the Agent's
@@ -228,6 +245,10 @@ class LlamaGuardMiddleware(ParsedOnUnsafe, AgentMiddleware[AgentState[Any], Any]
     - **tool results** (``wrap_tool_call``, ``check_tool_results``, on by default): every
       part (content blocks, a ``content_and_artifact`` artifact) as a User turn,
       content entering the conversation, before the model (or the messages stream) sees it.
+      What the tool's run sends to callbacks meanwhile (the tokens of a chat model the tool
+      calls itself, which ``stream_mode="messages"`` and ``astream_events`` forward) is held
+      until then: replayed when the result passes, dropped when it is blocked (tracers get it
+      live).
 
     ``on_unsafe`` (``exit_behavior`` takes ``OpenAIModerationMiddleware``'s spellings:
     ``"error"`` is ``"raise"``, ``"end"`` and ``"replace"`` as below):
@@ -349,10 +370,18 @@ class LlamaGuardMiddleware(ParsedOnUnsafe, AgentMiddleware[AgentState[Any], Any]
         return self._sealing(message.model_copy(update={"response_metadata": metadata}))
 
     def _replaced(self, message: BaseMessage, violation: str, marker: dict[str, Any]) -> Any:
-        metadata = {**message.response_metadata, METADATA_KEY: marker}
-        update: dict[str, Any] = {"content": violation, "response_metadata": metadata}
+        # Nothing of the unsafe message stays but its identity (id, type, tool_call_id): any
+        # part a model reads (name, function calls, reasoning, metadata) may be the payload.
+        update: dict[str, Any] = {
+            "content": violation,
+            "name": None,
+            "additional_kwargs": {},
+            "response_metadata": {METADATA_KEY: marker},
+        }
         if isinstance(message, AIMessage):
             update.update(tool_calls=[], invalid_tool_calls=[])
+        if isinstance(message, ToolMessage):
+            update.update(artifact=None)
         return self._sealing(message.model_copy(update=update))
 
     # -- pure: seals ----------------------------------------------------------------------
@@ -413,12 +442,26 @@ class LlamaGuardMiddleware(ParsedOnUnsafe, AgentMiddleware[AgentState[Any], Any]
             blocked = yield from self._judged_tool_call(request)
             if blocked is not None:
                 return blocked
-        result: ToolMessage | Command[Any] = yield tool
         if not self.check_tool_results:
-            return self._trusted_result(result)
-        if isinstance(result, ToolMessage):
-            return (yield from self._judged_tool_result(result))
-        return (yield from self._judged_command(result, request.tool_call))
+            return self._trusted_result((yield tool))
+        # What the tool's run sends to callbacks (the tokens of a chat model the tool calls
+        # itself, which ``stream_mode="messages"`` and ``astream_events`` forward) waits for
+        # the result's verdict: replayed when it passes, dropped when it is blocked. Tracers
+        # get the run live, as for the agent's model.
+        with CallbackBuffer("none" if self.guard.shadow else "actors") as buffer:
+            try:
+                result: ToolMessage | Command[Any] = yield _under(buffer, tool)
+            except Exception:  # an interrupt, a tool error: nothing was judged unsafe
+                yield Call(buffer.release, buffer.arelease)
+                raise
+            judged: ToolMessage | Command[Any]
+            if isinstance(result, ToolMessage):
+                judged = yield from self._judged_tool_result(result)
+            else:
+                judged = yield from self._judged_command(result, request.tool_call)
+            if not _blocked(judged):
+                yield Call(buffer.release, buffer.arelease)
+        return judged
 
     # -- plans: the steps they share ---------------------------------------------------------
 
@@ -481,14 +524,17 @@ class LlamaGuardMiddleware(ParsedOnUnsafe, AgentMiddleware[AgentState[Any], Any]
         return (yield from self._unsafe(verdict, "input", messages[index], end, replace))
 
     def _judged_request(self, request: ModelRequest[Any]) -> Plan[ModelResponse[Any] | None]:
-        """Judge the messages of the model request that are not in the state (middleware
-        placed before this one added them: retrieved documents, memories, summaries); the
-        state's own were judged in ``before_model``. Unsafe: the model is not called."""
+        """Judge what the model request adds to the state (middleware placed before this one
+        added it: retrieved documents, memories, summaries), its system message included
+        (``@dynamic_prompt`` builds it from such content; the model reads it first, and the
+        core reads it as the User's turn); the state's own were judged in ``before_model``.
+        Unsafe: the model is not called."""
         if not self.check_input:
             return None
         state = request.state.get("messages", []) if request.state else []
         known = {(m.id, readable_text(m)) for m in state}
-        messages = list(request.messages)
+        system = request.system_message
+        messages = [*([system] if system is not None else []), *request.messages]
         trusted = [
             i
             for i, m in enumerate(messages)
@@ -553,8 +599,13 @@ class LlamaGuardMiddleware(ParsedOnUnsafe, AgentMiddleware[AgentState[Any], Any]
         stage, content, verdict = blocked
 
         def answered(message: AIMessage) -> ModelResponse[Any]:
-            result[index] = self._sealing(message)
-            return ModelResponse(result, response.structured_response)
+            # Nothing derived from the blocked answer stays: a structured response parsed from
+            # it, and the tool messages answering the calls it no longer makes (ToolStrategy's
+            # "Returned structured response: ...").
+            kept = {call["id"] for call in message.tool_calls}
+            tail = [m for m in result[index + 1 :]
+                    if not isinstance(m, ToolMessage) or m.tool_call_id in kept]  # fmt: skip
+            return ModelResponse([*result[:index], self._sealing(message), *tail], None)
 
         def marked(marker: dict[str, Any]) -> dict[str, Any]:
             return {**answer.response_metadata, METADATA_KEY: {**marker, "tool_calls": calls}}

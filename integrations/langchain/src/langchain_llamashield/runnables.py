@@ -21,15 +21,18 @@ from langchain_core.callbacks import (
     AsyncCallbackManagerForChainRun,
     CallbackManagerForChainRun,
 )
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from langchain_core.runnables.config import ensure_config, patch_config
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from langchain_llamashield._buffered_callbacks import CallbackBuffer, without_event_streams
 from langchain_llamashield._child_callbacks import refuse_attached_callbacks, without_live_tokens
+from langchain_llamashield._history import history_read, stores_of
 from langchain_llamashield._inputs import (
     answer_conversation,
     input_conversation,
+    message_dict,
     output_message,
     template_history,
 )
@@ -278,6 +281,8 @@ class GuardedRunnable(_GuardRunnableBase):
     _policy: UnsafePolicy = PrivateAttr()
     # The input variables the wrapped prompt template places as messages (with their roles).
     _history: frozenset[str] = PrivateAttr(default=frozenset())
+    # What loads a stored chat history inside the wrapped runnable (judged before it runs).
+    _stores: tuple[Any, ...] = PrivateAttr(default=())
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
@@ -290,6 +295,7 @@ class GuardedRunnable(_GuardRunnableBase):
         super().model_post_init(context)
         self._policy = UnsafePolicy.parse(self.on_unsafe, self.refusal)
         self._history = template_history(self.runnable)
+        self._stores = stores_of(self.runnable)
         if not (self.check_input or self.check_output):
             raise ValueError(
                 "guard_runnable() with check_input=False and check_output=False guards nothing"
@@ -316,15 +322,22 @@ class GuardedRunnable(_GuardRunnableBase):
 
     # -- pure helpers -----------------------------------------------------------------------
 
-    def _context(self, value: Any) -> list[Any]:
-        """The input as a conversation; for the output check only, an input with no text is
+    def _context(self, value: Any, config: RunnableConfig) -> Plan[list[Any]]:
+        """The input as a conversation, after the history the wrapped runnable will load from
+        its store (``RunnableWithMessageHistory``): it reaches the model beside the input, so
+        each of its turns is judged too. For the output check only, an input with no text is
         fine (the answer is judged on its own)."""
         try:
-            return input_conversation(value, key=self.input_key, history=self._history)
+            context = input_conversation(value, key=self.input_key, history=self._history)
         except ValueError:
             if self.check_input:
                 raise
-            return []
+            context = []
+        read = history_read(self._stores, config) if self.check_input else None
+        if read is None:
+            return context
+        stored: list[BaseMessage] = yield read
+        return [*(message_dict(m) for m in stored), *context]
 
     def _answer(self, context: list[Any], output: Any) -> list[Any] | None:
         answer = output_message(output, key=self.output_key)
@@ -409,7 +422,7 @@ class GuardedRunnable(_GuardRunnableBase):
         cancelled) and whatever it sent or still sends to callbacks is dropped.
         """
         child, inner = self._configs(config, run_manager)
-        context = self._context(value)
+        context = yield from self._context(value, config)
         # The wrapped run's callback events wait for the verdicts (see _buffered_callbacks):
         # all of them for the input verdict when it runs beside the input check; those of
         # handlers acting on a run (listeners, a history writer) for the output verdict.
@@ -450,7 +463,7 @@ class GuardedRunnable(_GuardRunnableBase):
         """
         value = yield from merged_input(chunks)
         child, inner = self._configs(config, run_manager)
-        context = self._context(value)
+        context = yield from self._context(value, config)
         if self.check_input and not self.parallel:
             verdict = yield checked(self.guard, context, child)
             if not verdict.safe:
@@ -542,6 +555,10 @@ def guard_runnable(
     - Every value of a dict input is judged (message lists in any form LangChain accepts,
       strings, lists, nested dicts); outputs with every part (content blocks, reasoning,
       tool and function calls, structured objects as JSON).
+    - The history a ``RunnableWithMessageHistory`` (the wrapped runnable, or its first step)
+      loads from its store for the call's session is read first and judged with the input,
+      each stored turn as the last of its own prefix: a store filled elsewhere never reaches
+      the model unjudged. A history read deeper inside a chain is not found.
     - ``on_unsafe``: ``"raise"`` (``UnsafeContentError`` with ``.verdict`` and ``.stage``
       ``"input"``/``"output"``), ``"refuse"`` (``refusal`` as the output's type: an
       ``AIMessage`` for chat models, a str for string chains; in a stream, one more chunk after

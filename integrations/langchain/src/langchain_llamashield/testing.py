@@ -1,21 +1,27 @@
 """Offline testing for guarded LangChain pipelines: a scripted, counting fake chat model.
 
-Like ``llamashield.testing`` (a loopback guard server), for the model side of a chain: the tests
-and benchmarks of this package use it, and so can yours.
+Like ``llamashield.testing`` (a loopback guard server), for the model side of a chain or an
+agent: the tests and benchmarks of this package use it, and so can yours.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import Field
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import Field, PrivateAttr
 
 __all__ = ["ScriptedChatModel"]
 
@@ -27,6 +33,12 @@ class ScriptedChatModel(BaseChatModel):
     slept per call, ``chunk_delay`` per streamed word; ``calls``, ``seen`` (the messages of each
     call), ``stops``, ``finished``, ``cancelled``, ``chunks_streamed`` and ``streams_finished``
     say how far each call got (whether a guard stopped the model, or cut its stream short).
+
+    ``responses`` scripts whole messages instead (tool calls, reasoning, content blocks): call
+    *n* answers ``responses[n]``, the last one repeating. It binds tools (``bind_tools``), so
+    ``create_agent`` runs on it; what it answers stays as scripted. A streamed message comes as
+    its text word by word, then one chunk with the rest (tool calls, other fields), or as one
+    chunk when its content is a list of blocks: the chunks add up to the message.
 
     Example::
 
@@ -42,6 +54,7 @@ class ScriptedChatModel(BaseChatModel):
     """
 
     answer: str = "Hello there."
+    responses: list[AIMessage] = Field(default_factory=list)
     chunk_delay: float = 0.0
     delay: float = 0.0
     calls: int = 0
@@ -51,19 +64,33 @@ class ScriptedChatModel(BaseChatModel):
     cancelled: int = 0
     seen: list[list[BaseMessage]] = Field(default_factory=list)
     stops: list[list[str] | None] = Field(default_factory=list)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
     def _llm_type(self) -> str:
         return "scripted-fake"
 
-    def _words(self) -> list[str]:
-        words = self.answer.split(" ")
-        return [w + " " for w in words[:-1]] + [words[-1]]
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind ``tools`` as a provider receives them (OpenAI's format); answers stay scripted."""
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
 
-    def _start(self, messages: list[BaseMessage], stop: list[str] | None) -> None:
-        self.calls += 1
-        self.seen.append(list(messages))
-        self.stops.append(stop)
+    def _start(self, messages: list[BaseMessage], stop: list[str] | None) -> AIMessage:
+        """Count the call (threads may share the model) and pick its scripted message."""
+        with self._lock:
+            index = self.calls
+            self.calls += 1
+            self.seen.append(list(messages))
+            self.stops.append(stop)
+        if not self.responses:
+            return AIMessage(content=self.answer)
+        # A copy: LangChain writes the run's id into the message it is given.
+        return self.responses[min(index, len(self.responses) - 1)].model_copy(update={"id": None})
 
     def _generate(
         self,
@@ -72,10 +99,10 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        self._start(messages, stop)
+        message = self._start(messages, stop)
         time.sleep(self.delay)
         self.finished += 1
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.answer))])
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
     async def _agenerate(
         self,
@@ -84,14 +111,14 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        self._start(messages, stop)
+        message = self._start(messages, stop)
         try:
             await asyncio.sleep(self.delay)
         except asyncio.CancelledError:
             self.cancelled += 1
             raise
         self.finished += 1
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.answer))])
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _stream(
         self,
@@ -100,11 +127,10 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        self._start(messages, stop)
-        for word in self._words():
+        for chunk in _chunks(self._start(messages, stop)):
             time.sleep(self.chunk_delay)
             self.chunks_streamed += 1
-            yield ChatGenerationChunk(message=AIMessageChunk(content=word))
+            yield ChatGenerationChunk(message=chunk)
         self.streams_finished += 1
 
     async def _astream(
@@ -114,9 +140,34 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        self._start(messages, stop)
-        for word in self._words():
+        for chunk in _chunks(self._start(messages, stop)):
             await asyncio.sleep(self.chunk_delay)
             self.chunks_streamed += 1
-            yield ChatGenerationChunk(message=AIMessageChunk(content=word))
+            yield ChatGenerationChunk(message=chunk)
         self.streams_finished += 1
+
+
+def _chunks(message: AIMessage) -> list[AIMessageChunk]:
+    """What a provider streams for ``message``: its text word by word, then one chunk with the
+    rest (tool calls, additional_kwargs); a list of content blocks comes whole in that chunk."""
+    text = message.content if isinstance(message.content, str) else None
+    words = text.split(" ") if text else []
+    chunks = [AIMessageChunk(content=w + " ") for w in words[:-1]]
+    chunks += [AIMessageChunk(content=w) for w in words[-1:]]
+    calls = [
+        tool_call_chunk(name=c["name"], args=json.dumps(c["args"]), id=c["id"], index=i)
+        for i, c in enumerate(message.tool_calls)
+    ]
+    # Arguments that do not parse: the aggregated message keeps them as invalid tool calls.
+    invalid = [
+        tool_call_chunk(name=c["name"], args=c["args"], id=c["id"], index=len(calls) + i)
+        for i, c in enumerate(message.invalid_tool_calls)
+    ]
+    if text is None or message.additional_kwargs or calls or invalid or not chunks:
+        rest = AIMessageChunk(
+            content="" if text is not None else message.content,
+            additional_kwargs=message.additional_kwargs,
+            tool_call_chunks=[*calls, *invalid],
+        )
+        chunks.append(rest)
+    return chunks

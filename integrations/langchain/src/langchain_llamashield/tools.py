@@ -11,7 +11,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.pydantic import TypeBaseModel
 from pydantic import ConfigDict
 
-from langchain_llamashield._inputs import has_content, plain, readable_text
+from langchain_llamashield._inputs import has_content, plain
 from langchain_llamashield._judging import Conversation, agent_turn, tool_call_part, user_turn
 from langchain_llamashield._on_unsafe import UnsafePolicy
 from langchain_llamashield._tool_args import received_arguments
@@ -135,11 +135,8 @@ class GuardedTool(BaseTool):
         with ``status="error"`` under a tool call, so an agent carries on), or the fallback's
         output for a ``Blocked``."""
 
-        def refuse(blocked: Blocked) -> Any:
-            text = readable_text(blocked.content)
-            return format_refusal(self.refusal, verdict, stage=stage, content=text)
-
-        handlers: dict[str, Callable[[Blocked], Any]] = {"refuse": refuse}
+        # The refusal goes back to the model: it never quotes what was blocked.
+        handlers: dict[str, Callable[[Blocked], Any]] = {"refuse": lambda b: b.refusal}
         if (fallback := self.fallback) is not None:
             handlers["reroute"] = lambda b: Call(fallback.invoke, fallback.ainvoke, (b, config))
         action = UnsafeAction(self.on_unsafe, fallback, self.refusal)

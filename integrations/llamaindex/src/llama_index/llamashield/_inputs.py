@@ -87,7 +87,7 @@ def _media(kind: str, block: Any) -> dict[str, Any]:
 
 def _document_text(block: DocumentBlock) -> str | None:
     """A text document's content (never fetched: only inline data is read)."""
-    mime = block.document_mimetype or ""
+    mime = (block.document_mimetype or "").lower()  # MIME types are case-insensitive
     # A stream (IOBase) is not read here: reading would consume the caller's file.
     if not isinstance(block.data, bytes) or not mime.startswith(_TEXT_MIME_PREFIXES):
         return None
@@ -146,8 +146,11 @@ def message_dict(message: Any, role: str | None = None) -> dict[str, Any]:
     if not isinstance(message, ChatMessage):
         return {"role": role or speaker(message), "content": plain(message)}
     parts: list[Any] = [block_part(b) for b in message.blocks]
-    for key in _EXTRA_KEYS:
-        value = message.additional_kwargs.get(key)
+    extra = message.additional_kwargs
+    # The known keys first, then any other (``name``, a provider's field we do not know yet):
+    # what an LLM integration sends with the message is judged, never skipped.
+    for key in (*_EXTRA_KEYS, *sorted(k for k in extra if k not in _EXTRA_KEYS)):
+        value = extra.get(key)
         if value not in (None, "", [], {}):
             parts.append(plain(value))
     return {"role": role or speaker(message), "content": parts}

@@ -62,10 +62,12 @@ def moderated_answer(
     records: Records,
     convert: Callable[[str], Any] | None = None,
     stopped: Callable[[], bool] = lambda: False,
+    released: Callable[[], None] = lambda: None,
 ) -> Plan[None]:
     """Emit the judged tokens (through ``convert``) until the stream ends, is blocked, or
     ``stopped()`` says its turn is over; ``records["output"]`` gets the final verdict only
-    once the stream ran to its end (or was blocked)."""
+    once the stream ran to its end (or was blocked), and ``released()`` runs once the whole
+    answer was judged safe (to hand out what came with it: its sources)."""
     source = yield Stream(tokens, moderation)
     while (token := (yield Next(source))) is not END:
         if stopped():
@@ -75,6 +77,7 @@ def moderated_answer(
     if verdict is None:
         if source.verdicts:
             records["output"] = verdict_metadata(source.verdicts[-1], stage="output")
+        released()
         return
     records["output"] = verdict_metadata(verdict, stage="output")
     # What was released so far was judged safe; the refusal says why the answer stops there.

@@ -14,6 +14,7 @@ from llama_index.core.chat_engine.types import (
 )
 from llama_index.llamashield._compat import memory_of
 from llama_index.llamashield._inputs import messages_conversation
+from llama_index.llamashield._memory import memory_read
 from llama_index.llamashield._on_unsafe import GuardedEngine, OnUnsafe
 from llama_index.llamashield._stream import (
     Driver,
@@ -170,7 +171,9 @@ class GuardedChatEngine(GuardedEngine[BaseChatEngine], BaseChatEngine):
         last, self._turn = self._turn, None
         if last is not None:
             yield Call(last.settle, last.asettle)  # async code waits for its memory writer
-        before, read = yield from self._history(chat_history)
+        prior, read = yield from self._history(message, chat_history)
+        # A given history replaces the memory: a blocked answer leaves that history.
+        before = list(chat_history) if chat_history else prior
         turn = _Turn(
             message, [*messages_conversation(read), {"role": "user", "content": message}], before
         )
@@ -178,6 +181,8 @@ class GuardedChatEngine(GuardedEngine[BaseChatEngine], BaseChatEngine):
             verdict = yield JudgeConversation(turn.context)
             turn.records["input"] = verdict_metadata(verdict, stage="input")
             if not verdict.safe:
+                if chat_history:  # reading it set the memory to the refused history
+                    yield from self._restore(prior)
                 turn.refused = yield from self._unsafe(turn, verdict, "input", message)
         return turn
 
@@ -208,30 +213,35 @@ class GuardedChatEngine(GuardedEngine[BaseChatEngine], BaseChatEngine):
             return inner
         self._turn = stream = StreamTurn(self._engine, turn.before, turn.records, inner)
         moderation = StreamModeration(context=turn.context, window=self._window)
+        relayed: list[GuardedStreamingResponse] = []
+
+        def released() -> None:  # judged safe to its end: its sources go out with it
+            relayed[0].sources.extend(inner.sources)
+            relayed[0].source_nodes.extend(inner.source_nodes)
+
         answer = moderated_answer(
             tokens_of(inner), moderation, self._shield, turn.records, _Chunks(),
             stopped=lambda: stream.settled,  # a later turn took this one back out: it is over
+            released=released,
         )  # fmt: skip
-        return GuardedStreamingResponse.relaying(drive(answer, self._shield.guard), inner, stream)
+        tokens = drive(answer, self._shield.guard)
+        relayed.append(GuardedStreamingResponse.relaying(tokens, None, stream))
+        return relayed[0]
 
     # -- history --------------------------------------------------------------------------
 
     def _history(
-        self, chat_history: list[ChatMessage] | None
+        self, message: str, chat_history: list[ChatMessage] | None
     ) -> Plan[tuple[list[ChatMessage], list[ChatMessage]]]:
-        """The history as it stands (restored when a turn is blocked), and what the inner
-        engine's LLM will read of it: ``memory.get()``, which also carries a ``Memory``'s
-        blocks (facts and messages kept elsewhere). An empty ``chat_history`` reads the memory,
-        as LlamaIndex's engines do."""
-        if chat_history:
-            return list(chat_history), list(chat_history)
+        """The history as it stands before the turn, and what the inner engine's LLM will
+        read: its memory as read with the new message (``memory_read``:
+        a ``Memory``'s blocks included, over ``chat_history`` when one is given). An empty
+        ``chat_history`` means the memory, as LlamaIndex's engines do."""
         memory = memory_of(self._engine)
-        if memory is None:
-            history = list(self._engine.chat_history)
-            return history, history
-        before = yield Call(memory.get_all, memory.aget_all)
-        read = yield Call(memory.get, memory.aget)
-        return list(before), list(read)
+        if memory is not None:
+            return (yield from memory_read(memory, chat_history, message))
+        history = list(chat_history) if chat_history else list(self._engine.chat_history)
+        return history, history
 
     def _restore(self, before: list[ChatMessage]) -> Plan[None]:
         """Take a blocked turn back out of the inner engine's memory."""

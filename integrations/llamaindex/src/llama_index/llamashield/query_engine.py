@@ -119,9 +119,13 @@ class GuardedQueryEngine(GuardedEngine[BaseQueryEngine], BaseQueryEngine):
 
     def _plan(self, query_bundle: QueryBundle) -> Plan[RESPONSE_TYPE]:
         records: Records = {}
-        question = query_bundle.query_str
+        question: Any = query_bundle.query_str
+        if query_bundle.image_path:
+            # The image a multi-modal engine queries with meets the guard's media policy (a
+            # media part: no file is read unless the guard's media_root allows it).
+            question = [question, {"type": "image", "path": query_bundle.image_path}]
         if self._shield.check_input:
-            (verdict,) = yield Judge([question])
+            (verdict,) = yield Judge([[{"role": "user", "content": question}]])
             records["input"] = verdict_metadata(verdict, stage="input")
             if not verdict.safe:
                 blocked = self._shield.blocked(verdict, "input", question)
@@ -161,10 +165,10 @@ class GuardedQueryEngine(GuardedEngine[BaseQueryEngine], BaseQueryEngine):
         self, response: RESPONSE_TYPE | None, records: Records, refusal: str, drive: Driver
     ) -> RESPONSE_TYPE:
         """The refusal, streamed (with ``drive``: the caller's flavour) when answers stream."""
-        # An unsafe answer keeps its sources (they explain what was retrieved); a blocked
-        # question has none, since retrieval never ran.
-        sources = list(response.source_nodes) if response is not None else []
-        metadata = _metadata_with(response, records)
+        # Nothing of an unsafe answer stays: its sources and metadata are its raw material
+        # (the passages it quoted, a Pandas or SQL engine's raw output).
+        sources: list[NodeWithScore] = []
+        metadata: dict[str, Any] = {METADATA_KEY: dict(records)}
         streaming = self._streaming or isinstance(
             response, StreamingResponse | AsyncStreamingResponse
         )
@@ -175,16 +179,26 @@ class GuardedQueryEngine(GuardedEngine[BaseQueryEngine], BaseQueryEngine):
     def _moderated_stream(
         self, question: str, response: StreamingResponse | AsyncStreamingResponse, records: Records
     ) -> StreamingResponse | AsyncStreamingResponse:
-        """The same kind of streaming response, releasing only judged text."""
-        metadata = _metadata_with(response, records)
+        """The same kind of streaming response, releasing only judged text; the answer's
+        sources and metadata (its raw material) join it once it was judged safe to its end."""
+        full = _metadata_with(response, records)
+        record = full[METADATA_KEY]
+        sources = list(response.source_nodes)
+        streamed: list[StreamingResponse | AsyncStreamingResponse] = []
+
+        def released() -> None:
+            streamed[0].source_nodes.extend(sources)
+            streamed[0].metadata = {**full, METADATA_KEY: record}
+
         moderation = StreamModeration(context=[{"role": "user", "content": question}],
                                       window=self._window)  # fmt: skip
         plan = moderated_answer(
-            tokens_of(response), moderation, self._shield, metadata[METADATA_KEY]
+            tokens_of(response), moderation, self._shield, record, released=released
         )
         drive = stream_plan if isinstance(response, StreamingResponse) else astream_plan
         tokens = drive(plan, self._shield.guard)
-        return _streaming_response(tokens, list(response.source_nodes), metadata)
+        streamed.append(_streaming_response(tokens, [], {METADATA_KEY: record}))
+        return streamed[0]
 
 
 def _response_content(response: RESPONSE_TYPE) -> Any:

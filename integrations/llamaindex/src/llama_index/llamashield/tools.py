@@ -101,11 +101,11 @@ class _GuardedCalls:
 
     def _plan(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Plan[ToolOutput]:
         judged = {k: v for k, v in kwargs.items() if k != self._context_param}
-        arguments = _arguments(args, judged)
+        arguments = tool_arguments(args, judged)
         raw_input = {"args": args, "kwargs": judged}
         name = self.metadata.get_name()
         if self._shield.check_input:
-            (verdict,) = yield Judge([_arguments_turn(name, arguments)], "tool_args")
+            (verdict,) = yield Judge([tool_call_turn(name, arguments)], "tool_args")
             if not verdict.safe:
                 return (yield from self._unsafe(name, arguments, verdict, "tool_args", raw_input))
         output: ToolOutput = yield self._runner(args, kwargs)
@@ -131,7 +131,7 @@ class _GuardedCalls:
                           is_error=True, exception=error)  # fmt: skip
 
 
-def _arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def tool_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """The arguments as content for the core: a lone string as it is, else every argument
     (nested values, documents, pydantic objects included) in one dict."""
     if not kwargs and len(args) == 1 and isinstance(args[0], str):
@@ -141,7 +141,7 @@ def _arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return plain({**({"args": list(args)} if args else {}), **kwargs})
 
 
-def _arguments_turn(name: str, arguments: Any) -> list[dict[str, Any]]:
+def tool_call_turn(name: str, arguments: Any) -> list[dict[str, Any]]:
     """The call as the Agent's turn: the model wrote its name and arguments."""
     part = {"type": "tool_call", "name": name, "args": arguments}
     return [{"role": "user", "content": ""}, {"role": "assistant", "content": [part]}]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, cast
 
@@ -14,6 +15,7 @@ from llama_index.core.agent.workflow import (
 )
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.bridge.pydantic import Field
+from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.memory import BaseMemory
 from llama_index.core.tools import BaseTool, FunctionTool
 from llama_index.core.workflow import (
@@ -32,8 +34,9 @@ from llama_index.llamashield._inputs import (
     readable_text,
 )
 from llama_index.llamashield._judging import agent_turn, check_guard
+from llama_index.llamashield._memory import memory_read
 from llama_index.llamashield._on_unsafe import Shield
-from llama_index.llamashield.tools import guard_tool
+from llama_index.llamashield.tools import guard_tool, tool_arguments, tool_call_turn
 
 from llamashield import LlamaGuard, Verdict
 from llamashield.integration import (
@@ -56,6 +59,9 @@ __all__ = [
 ]
 
 E = TypeVar("E", bound=Event)
+# A tool call the consumer sees: streamed events, and ``AgentOutput.tool_calls`` (typed as
+# ``ToolSelection``s, filled with ``ToolCallResult``s by the agents).
+T = TypeVar("T", bound=ToolCall | ToolCallResult | ToolSelection)
 
 
 class SafeInputEvent(Event):
@@ -72,7 +78,9 @@ class GuardedWorkflow(Workflow):
     Its ``guard_input`` step takes the ``StartEvent`` and sends ``SafeInputEvent`` on to your
     steps; an unsafe input raises ``UnsafeContentError`` (``on_unsafe="raise"``, the default)
     or, with ``on_unsafe="refuse"``, ends the run with ``StopEvent(result=Blocked(...))``
-    (``llamashield.Blocked``: the verdict, the stage, the content, the refusal). Your last
+    (``llamashield.Blocked``: the verdict, the stage, the content, the refusal; ``str()`` is
+    the refusal; a refused answer's ``content`` is ``None``, so the run hands none of it on).
+    Your last
     step can end with ``await self.checked_stop(question, answer)`` to have the answer judged
     too (the same StopEvent or refusal), or with a ``StopEvent`` of its own. The input is
     ``StartEvent[input_key]`` (``"query"`` by default). Workflows allow one StopEvent type, so
@@ -136,10 +144,16 @@ class GuardedWorkflow(Workflow):
         (verdict,) = yield Judge([conversation], stage)
         if verdict.safe:
             return safe(verdict)
-        refuse = {"refuse": lambda blocked: StopEvent(result=blocked)}
+        refuse = {"refuse": lambda blocked: StopEvent(result=_for_consumer(blocked))}
         blocked = self._shield.blocked(verdict, stage, content)
         stop: StopEvent = yield from unsafe_outcome(self._shield.action, blocked, refuse)
         return stop
+
+
+def _for_consumer(blocked: Blocked) -> Blocked:
+    """The ``Blocked`` a refused run ends with: it goes to the run's consumer, so a refused
+    answer's content is left out (``None``); a blocked input keeps the caller's own question."""
+    return blocked if blocked.stage == "input" else dataclasses.replace(blocked, content=None)
 
 
 # -- agents -------------------------------------------------------------------------------
@@ -208,11 +222,12 @@ class GuardedAgent:
     called; an unsafe final answer raises ``UnsafeContentError`` (``on_unsafe="raise"``, the
     default) or is replaced by the refusal (``"refuse"``).
     ``output.response.additional_kwargs["llamashield"]`` holds the verdicts' JSON-ready
-    records. ``handler.stream_events()`` relays ``ToolCall``/``ToolCallResult`` events and the
-    judged ``AgentOutput``; token deltas (``AgentStream``) are not relayed, since they would
-    show the answer before it is judged. When the run was given ``memory=``, a blocked answer
-    is taken back out of it (state kept in a reused ``ctx`` is not rolled back). Build it with
-    ``guard_agent``.
+    records. ``handler.stream_events()`` relays ``ToolCall``/``ToolCallResult`` events (their
+    arguments judged first, as the guarded tools judge them, and left out when unsafe, as in
+    ``output.tool_calls``) and the judged ``AgentOutput``; token deltas (``AgentStream``) are
+    not relayed, since they would show the answer before it is judged. When the run was given
+    ``memory=``, a blocked answer is taken back out of it (state kept in a reused ``ctx`` is
+    not rolled back). Build it with ``guard_agent``.
     """
 
     def __init__(
@@ -244,29 +259,33 @@ class GuardedAgent:
     def _input_plan(
         self, user_msg: Any, agent_kwargs: dict[str, Any]
     ) -> Plan[_RunAgent | StopEvent]:
-        """Everything the agent's LLM reads from outside: the history (``chat_history``, else
-        the memory the caller passed in) and the new message. The question may be only in the
-        history (``agent.run(chat_history=[...])`` with no ``user_msg``)."""
+        """Everything the agent's LLM reads from outside: the history (``chat_history``; the
+        memory the caller passed in, as the agent reads it with the new message, blocks
+        included) and the new message. The question may be only in the history
+        (``agent.run(chat_history=[...])`` with no ``user_msg``)."""
         text = readable_text(user_msg)
         history = agent_kwargs.get("chat_history")
         memory = agent_kwargs.get("memory")
-        if not history and isinstance(memory, BaseMemory):
-            # What the agent's LLM reads, memory blocks included.
-            history = yield Call(memory.get, memory.aget)
+        before: list[ChatMessage] | None = None
+        if isinstance(memory, BaseMemory):
+            before, history = yield from memory_read(memory, history, text)
         conversation = messages_conversation(history or [])
         if has_content(user_msg):
             conversation.append(message_dict(user_msg, "user"))
         asked = conversation if any(has_content(t["content"]) for t in conversation) else []
+        run = _RunAgent(user_msg=user_msg, text=text, context=asked, before=before)
         if not (self.shield.check_input and asked):
-            return _RunAgent(user_msg=user_msg, text=text, context=asked)
+            return run
         verdict = yield JudgeConversation(asked)
         if not verdict.safe:
+            if isinstance(memory, BaseMemory) and agent_kwargs.get("chat_history"):
+                # Reading it set the memory to the refused history: put the memory back.
+                yield Call(memory.set, memory.aset, (before,))
             return (yield from self._unsafe({"input": verdict}, "input", user_msg))
-        return _RunAgent(user_msg=user_msg, text=text, context=asked, input_verdict=verdict)
+        run.input_verdict = verdict
+        return run
 
-    def _output_plan(
-        self, ev: _RunAgent, output: AgentOutput, memory: Any, before: Any
-    ) -> Plan[StopEvent]:
+    def _output_plan(self, ev: _RunAgent, output: AgentOutput, memory: Any) -> Plan[StopEvent]:
         """Judge every block of the answer (thinking, tool calls) and a structured response,
         after what the agent was asked."""
         verdicts = {"input": ev.input_verdict} if ev.input_verdict is not None else {}
@@ -276,12 +295,26 @@ class GuardedAgent:
             verdict = yield JudgeConversation(judged, trusted=range(len(ev.context)))
             verdicts["output"] = verdict
             if not verdict.safe:
-                if before is not None:
+                if ev.before is not None:
                     # The blocked exchange leaves no trace in a memory the caller passed in.
-                    yield Call(memory.set, memory.aset, (before,))
+                    yield Call(memory.set, memory.aset, (ev.before,))
                 return (yield from self._unsafe(verdicts, "output", answer))
         output.response.additional_kwargs["llamashield"] = _records(verdicts)
         return StopEvent(result=output)
+
+    def _tool_call_plan(self, call: T, judged: dict[str, bool]) -> Plan[T]:
+        """A tool call as the consumer may see it: its arguments (the Agent's words, shown
+        before any tool judges them) judged as the guarded tool judges them, once per call
+        (``judged``: by call), and left out of the ``ToolCall``/``ToolCallResult`` when unsafe
+        (a guarded tool's output is then its refusal)."""
+        if not self.shield.check_output:
+            return call
+        key = repr((call.tool_id, call.tool_name, call.tool_kwargs))
+        if key not in judged:
+            arguments = tool_arguments((), call.tool_kwargs)
+            (verdict,) = yield Judge([tool_call_turn(call.tool_name, arguments)], "tool_args")
+            judged[key] = verdict.safe
+        return call if judged[key] else _without_arguments(call)
 
     def _unsafe(self, verdicts: dict[str, Verdict], stage: str, content: Any) -> Plan[StopEvent]:
         """The core's unsafe outcome: raise, or end the run with the refusal as its answer."""
@@ -304,6 +337,7 @@ class _RunAgent(Event):
     text: str
     context: list[Any] = Field(default_factory=list)
     input_verdict: Verdict | None = None
+    before: list[ChatMessage] | None = None  # the memory passed in, as it was before the run
 
 
 class _AgentRun(Workflow):
@@ -322,17 +356,38 @@ class _AgentRun(Workflow):
     @step
     async def run_agent(self, ctx: Context, ev: _RunAgent) -> StopEvent:
         memory = self.agent_kwargs.get("memory")
-        before = await memory.aget_all() if isinstance(memory, BaseMemory) else None
+        guard = self.shield.guard
+        judged: dict[str, bool] = {}  # tool calls whose arguments were judged: safe or not
         handler = self.shield.agent.run(user_msg=ev.user_msg, **self.agent_kwargs)
         async for event in handler.stream_events():
-            # Tool traffic is already judged by the guarded tools; the answer is not yet.
+            # Tool calls are relayed with their arguments judged; the answer is judged below.
             if isinstance(event, ToolCall | ToolCallResult):
-                ctx.write_event_to_stream(event)
+                relayed = await arun_plan(self.shield._tool_call_plan(event, judged), guard)
+                ctx.write_event_to_stream(relayed)
         output: AgentOutput = await handler
-        plan = self.shield._output_plan(ev, output, memory, before)
+        output.tool_calls = [
+            await arun_plan(self.shield._tool_call_plan(c, judged), guard)
+            for c in output.tool_calls
+        ]
+        plan = self.shield._output_plan(ev, output, memory)
         stop = await arun_plan(plan, self.shield.guard)
         ctx.write_event_to_stream(stop.result)
         return stop
+
+
+def _without_arguments(call: T) -> T:
+    """The tool call with its blocked arguments left out (``tool_kwargs`` and a result's
+    ``raw_input`` emptied): the consumer learns which tool was called, not with what."""
+    left_out: ToolCall | ToolCallResult | ToolSelection
+    if isinstance(call, ToolCallResult):
+        output = call.tool_output.model_copy(update={"raw_input": {}})
+        left_out = ToolCallResult(tool_name=call.tool_name, tool_kwargs={}, tool_id=call.tool_id,
+                                  tool_output=output, return_direct=call.return_direct)  # fmt: skip
+    elif isinstance(call, ToolCall):
+        left_out = ToolCall(tool_name=call.tool_name, tool_kwargs={}, tool_id=call.tool_id)
+    else:
+        left_out = call.model_copy(update={"tool_kwargs": {}})  # a ToolSelection
+    return cast("T", left_out)
 
 
 def _records(verdicts: dict[str, Verdict]) -> dict[str, Any]:
