@@ -66,7 +66,6 @@ _ROLES = {
 }
 # additional_kwargs an LLM integration fills with the model's words besides the blocks.
 _EXTRA_KEYS = ("tool_calls", "function_call", "reasoning_content", "thinking", "refusal")
-_TEXT_MIME_PREFIXES = ("text/", "application/json", "application/xml", "application/x-yaml")
 
 
 def speaker(message: Any) -> str:
@@ -86,18 +85,18 @@ def _media(kind: str, block: Any) -> dict[str, Any]:
 
 
 def _document_text(block: DocumentBlock) -> str | None:
-    """A text document's content (never fetched: only inline data is read)."""
-    mime = (block.document_mimetype or "").lower()  # MIME types are case-insensitive
+    """A text document's content (never fetched: only inline data is read), by the core's one
+    reading of inline files (which types are text, how they decode)."""
     # A stream (IOBase) is not read here: reading would consume the caller's file.
-    if not isinstance(block.data, bytes) or not mime.startswith(_TEXT_MIME_PREFIXES):
+    if not isinstance(block.data, bytes):
         return None
     raw = block.data
     with contextlib.suppress(binascii.Error, ValueError):  # LlamaIndex keeps it base64-encoded
         raw = base64.b64decode(raw, validate=True)
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    inline = {"type": "file", "base64": base64.b64encode(raw).decode("ascii"),
+              "mime_type": block.document_mimetype or ""}  # fmt: skip
+    reading = judged_text(inline)
+    return None if reading.media else reading.text
 
 
 def block_part(block: Any) -> Any:
