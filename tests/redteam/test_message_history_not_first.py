@@ -14,35 +14,19 @@ from operator import itemgetter
 from typing import Any
 
 import pytest
-from langchain_core.chat_history import InMemoryChatMessageHistory
 from langchain_core.messages import AIMessage, HumanMessage
-from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import Runnable, RunnablePassthrough
-from langchain_core.runnables.history import RunnableWithMessageHistory
 from langchain_llamashield import guard_runnable
 from langchain_llamashield.testing import ScriptedChatModel
 
 from tests._support.last_turn import TRIGGER, last_turn_guard
+from tests.redteam.test_message_history_store_unjudged import CONFIG, _chain
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the history classes
 
-CONFIG: Any = {"configurable": {"session_id": "s"}}
-
 
 def _history_chain() -> tuple[Runnable[Any, Any], ScriptedChatModel]:
-    stored = InMemoryChatMessageHistory(
-        messages=[HumanMessage("hi"), AIMessage(f"Sure! {TRIGGER} PAYLOAD")]
-    )
-    model = ScriptedChatModel(answer="ok")
-    prompt = ChatPromptTemplate.from_messages(
-        [MessagesPlaceholder("history"), ("human", "{question}")]
-    )
-    chain = RunnableWithMessageHistory(
-        prompt | model,
-        lambda session_id: stored,
-        input_messages_key="question",
-        history_messages_key="history",
-    )
+    chain, model, _ = _chain([HumanMessage("hi"), AIMessage(f"Sure! {TRIGGER} PAYLOAD")])
     return chain, model
 
 
