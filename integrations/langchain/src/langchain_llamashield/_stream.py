@@ -3,16 +3,16 @@ pieces of their stream plans (the wrapped runnable's stream, its moderation, a m
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from langchain_llamashield._child_callbacks import acall_in, aiterate_in, call_in, iterate_in
-from langchain_llamashield._inputs import judged, output_text
+from langchain_llamashield._inputs import judged
 from langchain_llamashield._watch import observed
-from llamashield.integration import END, Call, Next, Plan, Stream, StreamModeration
+from llamashield.integration import END, Call, JudgedContent, Next, Plan, Stream, StreamModeration
 from llamashield.streaming import WindowSpec
 
 if TYPE_CHECKING:
@@ -84,31 +84,46 @@ def checked(
     return Call(check.invoke, check.ainvoke, (conversation, config))
 
 
-def _chunk_text(key: str | None) -> Callable[[Any], str]:
-    def text(chunk: Any) -> str:
-        if key is not None and isinstance(chunk, Mapping):
-            return output_text(chunk.get(key))  # a dict stream sends its keys in separate chunks
-        return output_text(chunk)
-
-    return text
+_NOTHING: Any = object()
 
 
-def _chunk_media(key: str | None) -> Callable[[Any], list[Any]]:
-    def media(chunk: Any) -> list[Any]:
-        if key is not None and isinstance(chunk, Mapping):
-            chunk = chunk.get(key)
-        return [part.data for part in judged(chunk).media] if chunk is not None else []
+class _ChunkReader:
+    """Each stream chunk read once (the core's ``judged_text``) for the text and the media the
+    moderated stream asks of it, one after the other: the second ask takes the first's reading
+    and clears it (a chunk object yielded again, changed in between, is read again). ``key``
+    picks a dict stream's value (a dict stream sends its keys in separate chunks)."""
 
-    return media
+    __slots__ = ("_chunk", "_reading", "key")
+
+    def __init__(self, key: str | None) -> None:
+        self.key = key
+        self._chunk: Any = _NOTHING
+        self._reading = JudgedContent("")
+
+    def _take(self, chunk: Any) -> JudgedContent:
+        if chunk is self._chunk:
+            self._chunk = _NOTHING
+            return self._reading
+        picked = (
+            chunk.get(self.key) if self.key is not None and isinstance(chunk, Mapping) else chunk
+        )
+        self._reading = judged(picked)  # raises UnjudgeableContent: never released unread
+        self._chunk = chunk
+        return self._reading
+
+    def text(self, chunk: Any) -> str:
+        return self._take(chunk).text
+
+    def media(self, chunk: Any) -> list[Any]:
+        return [part.data for part in self._take(chunk).media]
 
 
 def moderation(context: Sequence[Any], *, key: str | None, window: WindowSpec) -> StreamModeration:
     """Chunks released window by window once judged as the Agent turn after ``context``
     (``key`` picks a dict stream's text; media parts meet the guard's media policy as in
     ``invoke``); blocked, the stream stops and reports it (no raise)."""
-    return StreamModeration(
-        context=context, text=_chunk_text(key), media=_chunk_media(key), window=window
-    )
+    reader = _ChunkReader(key)
+    return StreamModeration(context=context, text=reader.text, media=reader.media, window=window)
 
 
 def wrapped_call(
@@ -152,9 +167,6 @@ def wrapped_stream(
     if buffer is None:
         return Call(sync, async_)
     return Call(partial(buffer.iterate, sync), partial(buffer.aiterate, async_, reader=moderated))
-
-
-_NOTHING: Any = object()
 
 
 def merged_input(chunks: Iterator[Any] | AsyncIterator[Any]) -> Plan[Any]:
