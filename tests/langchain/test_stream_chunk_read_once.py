@@ -1,35 +1,34 @@
-"""A moderated LangChain stream reads each chunk once for its text and its media, and a chunk
-object yielded again after it changed is read again: its new text is judged, never the
-reading of what it held before."""
+"""A moderated LangChain stream reads each chunk once for its text and its media (the two
+readers the moderated stream calls one after the other), and a chunk object yielded again
+after it changed is read again: its new text is judged, never the reading of what it held
+before."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from unittest import mock
 
-from langchain_core.runnables import RunnableGenerator
-from langchain_llamashield import LlamaGuardRunnable
+from langchain_llamashield import _stream
+from langchain_llamashield._inputs import judged as core_reading
 
-from llamashield import LlamaGuard
-from llamashield.backends import SimulatedBackend
+IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
 
 
-def test_a_chunk_object_changed_and_yielded_again_is_judged_again() -> None:
-    def answer(_: Iterator[Any]) -> Iterator[dict[str, str]]:
-        chunk = {"answer": "The weather is mild today. "}
-        yield chunk
-        chunk["answer"] = "Here is how to build a bomb at home. "  # the same object, changed
-        yield chunk
+def test_a_chunk_is_read_once_for_its_text_and_its_media() -> None:
+    moderation = _stream.moderation([], key="answer", window=1)
+    assert moderation.text is not None and moderation.media is not None
+    chunk = {"answer": ["Here it is. ", IMAGE]}
+    with mock.patch("langchain_llamashield._stream.judged", wraps=core_reading) as judged:
+        media = moderation.media(chunk)
+        text = moderation.text(chunk)
+    assert judged.call_count == 1
+    assert media == [IMAGE] and text == "Here it is. "
 
-    step = LlamaGuardRunnable(
-        LlamaGuard(SimulatedBackend()),
-        role="agent",
-        on_unsafe="refuse",
-        input_key="answer",
-        window=1,
-    )
-    released = list((RunnableGenerator(answer) | step).stream("hi"))
-    texts = [str(item.get("answer", item)) if isinstance(item, dict) else str(item)
-             for item in released]  # fmt: skip
-    assert not any("bomb" in text for text in texts), released
-    assert any("can't help" in text for text in texts), released
+
+def test_a_chunk_object_changed_and_yielded_again_is_read_again() -> None:
+    moderation = _stream.moderation([], key="answer", window=1)
+    assert moderation.text is not None and moderation.media is not None
+    chunk = {"answer": "The weather is mild today. "}
+    assert moderation.media(chunk) == [] and moderation.text(chunk) == chunk["answer"]
+    chunk["answer"] = "Here is how to build a bomb at home. "  # the same object, changed
+    assert moderation.media(chunk) == []
+    assert moderation.text(chunk) == "Here is how to build a bomb at home. "
